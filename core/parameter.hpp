@@ -1,0 +1,125 @@
+#pragma once
+// Trainable tensors live outside any tape, in a parameter_store (a model). Each has a
+// hierarchical name ("encoder.lstm0.w_ih") used for save/load and in messages.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "shape.hpp"
+
+namespace seqgrad {
+
+namespace detail {
+struct param_data {
+    std::string name;
+    seqgrad::shape shp;
+    dtype dt = dtype::f32;
+    xt::xarray<float> vf, gf;  // active when dt == f32
+    xt::xarray<double> vd, gd;  // active when dt == f64
+    std::uint64_t uid = 0;       // unique across the process: tapes key their leaf cache on it
+    std::mutex grad_mutex;       // several tapes on several threads may accumulate at once
+    bool trainable = true;
+};
+}  // namespace detail
+
+/// A handle to one parameter of a store. Cheap to copy; valid while its store lives.
+class parameter {
+public:
+    parameter() = default;
+    explicit parameter(detail::param_data* p) : p_(p) {}
+
+    const std::string& name() const { return data().name; }
+    const seqgrad::shape& shape() const { return data().shp; }
+    std::size_t size() const { return data().shp.size(); }
+    dtype scalar_type() const { return data().dt; }
+    bool valid() const { return p_ != nullptr; }
+    /// A frozen parameter is still usable on a tape but gets no gradient and optimisers skip it.
+    bool trainable() const { return data().trainable; }
+    void set_trainable(bool on) { data().trainable = on; }
+
+    /// The value in the store's scalar type; throws value_error if T is not that type.
+    template <class T>
+    xt::xarray<T>& value() const;
+    /// The accumulated gradient (same shape as the value), in the store's scalar type.
+    template <class T>
+    xt::xarray<T>& grad() const;
+    /// Copy of the value converted to double, whatever the store's type.
+    xt::xarray<double> value_as_double() const;
+    /// Set the value from any array of the right shape (converted to the store's type).
+    void assign(const xt::xarray<double>& v) const;
+    /// Copy of the gradient converted to double.
+    xt::xarray<double> grad_as_double() const;
+
+    detail::param_data& data() const {
+        if (!p_) throw value_error("parameter: empty handle (not created by a parameter_store)");
+        return *p_;
+    }
+    friend bool operator==(const parameter& a, const parameter& b) { return a.p_ == b.p_; }
+    static seqgrad::shape shape_of(const xt::xarray<double>& v);
+
+private:
+    detail::param_data* p_ = nullptr;
+};
+
+/// A named collection of parameters. Order of insertion is kept and is the order of iteration,
+/// saving and optimiser state.
+class parameter_store {
+public:
+    explicit parameter_store(dtype dt = dtype::f32) : dt_(dt) {}
+    parameter_store(const parameter_store&) = delete;
+    parameter_store& operator=(const parameter_store&) = delete;
+    parameter_store(parameter_store&&) = default;
+    parameter_store& operator=(parameter_store&&) = default;
+
+    /// Add a zero-filled parameter. Names must be unique (value_error otherwise).
+    parameter add(std::string name, const seqgrad::shape& shp);
+    /// Add a parameter with the given initial value (converted to the store's scalar type).
+    parameter add(std::string name, const xt::xarray<double>& init);
+
+    /// Lookup by full name; throws value_error listing close names if absent.
+    parameter get(std::string_view name) const;
+    bool contains(std::string_view name) const;
+
+    std::size_t size() const { return params_.size(); }
+    parameter operator[](std::size_t i) const { return parameter(params_[i].get()); }
+    std::vector<parameter> parameters() const;
+    /// Total number of scalar entries over all parameters.
+    std::size_t num_elements() const;
+
+    dtype scalar_type() const { return dt_; }
+    /// Convert every value to the given scalar type (gradients are reset to zero).
+    void to(dtype dt);
+
+    void zero_grad();
+    /// Sum of squared gradient entries over all trainable parameters (fixed order, double).
+    double grad_squared_norm() const;
+
+private:
+    dtype dt_;
+    std::vector<std::unique_ptr<detail::param_data>> params_;
+};
+
+/// A view of a store that prefixes names: scope(ps, "encoder").add("w", ...) adds "encoder.w".
+class parameter_scope {
+public:
+    parameter_scope(parameter_store& ps, std::string prefix = "") : ps_(&ps), prefix_(std::move(prefix)) {}
+    parameter_scope sub(std::string_view name) const { return {*ps_, full(name)}; }
+    parameter add(std::string_view name, const seqgrad::shape& shp) const { return ps_->add(full(name), shp); }
+    parameter add(std::string_view name, const xt::xarray<double>& init) const { return ps_->add(full(name), init); }
+    std::string full(std::string_view name) const {
+        return prefix_.empty() ? std::string(name) : prefix_ + "." + std::string(name);
+    }
+    parameter_store& store() const { return *ps_; }
+    const std::string& prefix() const { return prefix_; }
+
+private:
+    parameter_store* ps_;
+    std::string prefix_;
+};
+
+}  // namespace seqgrad
