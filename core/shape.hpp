@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -30,7 +32,7 @@ class shape {
 public:
     shape() = default;
     shape(std::initializer_list<std::size_t> dims) { assign(dims.begin(), dims.end()); }
-    template <class It>
+    template <std::input_iterator It>
     shape(It first, It last) {
         assign(first, last);
     }

@@ -1,0 +1,22 @@
+#pragma once
+// Matrix products for the kernels: row-major GEMM through OpenBLAS, with GEMV when one side is a
+// single row or column (an N=1 SGEMM runs several times slower than SGEMV).
+#include <cstddef>
+
+namespace seqgrad {
+
+/// Threads OpenBLAS may use inside one product. seqgrad's policy: BLAS gets one thread whenever
+/// TBB runs work in parallel (set by the executor), and the caller's choice otherwise.
+void set_blas_threads(int n);
+int blas_threads();
+/// The OpenBLAS kernel family in use ("Haswell", "SkylakeX", ...), for benchmark reports.
+const char* blas_core_name();
+
+namespace detail {
+/// C[M,N] = alpha * op(A) * op(B) + beta * C, all row-major and contiguous; op(A) is M x K.
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, const T* b,
+          T beta, T* c);
+}  // namespace detail
+
+}  // namespace seqgrad

@@ -1,0 +1,52 @@
+#pragma once
+// NumPy-style broadcast iteration over row-major tensors of rank <= 4, shared by the elementwise
+// kernels and by the engine, which sums output-shaped contributions back to an input's shape.
+#include <array>
+#include <cstddef>
+
+#include "shape.hpp"
+
+namespace seqgrad::detail {
+
+/// Dims of `out` padded on the left to rank 4, and the strides that map an index of `out` to an
+/// index of `in` (0 along dims where `in` is broadcast).
+struct bcast_plan {
+    std::array<std::size_t, 4> dims{1, 1, 1, 1};
+    std::array<std::size_t, 4> stride{0, 0, 0, 0};
+};
+
+inline bcast_plan plan_broadcast(const shape& in, const shape& out) {
+    bcast_plan p;
+    const std::size_t ro = out.rank(), ri = in.rank();
+    for (std::size_t k = 0; k < ro; ++k) p.dims[4 - ro + k] = out[k];
+    std::size_t s = 1;
+    for (std::size_t k = 0; k < ri; ++k) {
+        const std::size_t d = in[ri - 1 - k];
+        p.stride[3 - k] = d == 1 ? 0 : s;
+        s *= d;
+    }
+    return p;
+}
+
+/// Calls f(out_index, a_index, b_index) for every entry of out.
+template <class F>
+void for_each_broadcast(const shape& out, const shape& a, const shape& b, F&& f) {
+    const bcast_plan pa = plan_broadcast(a, out), pb = plan_broadcast(b, out);
+    const auto& d = pa.dims;
+    std::size_t o = 0;
+    for (std::size_t i0 = 0; i0 < d[0]; ++i0)
+        for (std::size_t i1 = 0; i1 < d[1]; ++i1)
+            for (std::size_t i2 = 0; i2 < d[2]; ++i2) {
+                std::size_t ia = i0 * pa.stride[0] + i1 * pa.stride[1] + i2 * pa.stride[2];
+                std::size_t ib = i0 * pb.stride[0] + i1 * pb.stride[1] + i2 * pb.stride[2];
+                for (std::size_t i3 = 0; i3 < d[3]; ++i3, ++o) f(o, ia + i3 * pa.stride[3], ib + i3 * pb.stride[3]);
+            }
+}
+
+/// Calls f(out_index, in_index) for every entry of out.
+template <class F>
+void for_each_broadcast(const shape& out, const shape& in, F&& f) {
+    for_each_broadcast(out, in, in, [&](std::size_t o, std::size_t i, std::size_t) { f(o, i); });
+}
+
+}  // namespace seqgrad::detail

@@ -1,0 +1,278 @@
+#pragma once
+// The op registry. Every differentiable primitive is declared once, with everything about it side
+// by side: name, arity, shape rule, forward, backward, what backward needs saved, and sample
+// input shapes that the registry-wide gradient check uses.
+//
+//   SEQGRAD_REGISTER_OP(my_square) = seqgrad::op_builder("my_square")
+//       .arity(1)
+//       .shape(seqgrad::same_shape)
+//       .forward([](auto& c) { auto x = c.in(0); auto y = c.out();
+//                              for (std::size_t i = 0; i < y.size(); ++i) y[i] = x[i] * x[i]; })
+//       .backward([](auto& c) { auto x = c.in(0); auto gy = c.grad_out();
+//                               c.emit(0, [&](std::size_t i) { return 2 * x[i] * gy[i]; }); })
+//       .saves(seqgrad::saves::inputs)
+//       .sample({{2, 3}});
+//   ...
+//   seqgrad::expr y = seqgrad::apply(my_square, {x});
+//
+// Kernels are generic lambdas without captures, instantiated for float and double. A backward
+// writes one contribution per input through emit()/target(): the engine decides whether that
+// contribution overwrites or adds to the input's gradient and, for broadcasting ops, reduces it
+// back to the input's shape. Ops never accumulate by hand.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shape.hpp"
+
+namespace seqgrad {
+
+class tape;
+struct op_def;
+
+/// A contiguous row-major tensor in a kernel: a pointer and a shape.
+template <class T>
+struct tensor_ref {
+    T* data = nullptr;
+    seqgrad::shape shape;
+    std::size_t size() const { return shape.size(); }
+    T& operator[](std::size_t i) const { return data[i]; }
+    T* begin() const { return data; }
+    T* end() const { return data + size(); }
+};
+
+/// Small per-node attributes: integer and real constants, a target shape, and integer data
+/// (indices, targets) copied onto the tape.
+struct attrs {
+    std::array<std::int64_t, 4> i{};
+    std::array<double, 2> f{};
+    seqgrad::shape shp{};
+    std::span<const int> ints{};
+};
+
+/// What backward reads, so long unrolls can keep only that.
+enum class saves : std::uint8_t { nothing = 0, inputs = 1, output = 2, both = 3 };
+
+/// Value ranges for sample inputs: most ops take any value; log, sqrt and division need positive
+/// ones; ops with a kink (relu) avoid a neighbourhood of it.
+enum class domain : std::uint8_t { any, positive, away_from_zero };
+
+/// One sample application of an op for the registry-wide gradient check.
+struct op_sample {
+    std::vector<seqgrad::shape> inputs;
+    attrs at;
+    std::vector<int> ints;  // copied into at.ints when the sample runs
+    std::vector<domain> domains;  // per input; missing entries mean domain::any
+};
+
+namespace detail {
+struct node;
+}
+
+/// Forward kernel context: input values, the output buffer, the attributes.
+template <class T>
+struct forward_ctx {
+    const detail::node* nodes;
+    const std::uint32_t* inputs;
+    std::size_t num_inputs;
+    tensor_ref<T> output;
+    const attrs& at;
+
+    tensor_ref<const T> in(std::size_t i) const;
+    tensor_ref<T> out() const { return output; }
+};
+
+/// Backward kernel context. in(i)/out() give the saved values, grad_out() the output's gradient.
+/// For each input that needs a gradient (needs(i)), write its contribution with emit(i, f), where
+/// f(k) returns entry k, or directly into target(i), honouring accumulate(i) (add when true,
+/// overwrite when false); a GEMM passes beta = accumulate(i) ? 1 : 0.
+template <class T>
+struct backward_ctx {
+    const detail::node* nodes;
+    const std::uint32_t* inputs;
+    std::size_t num_inputs;
+    tensor_ref<const T> output;
+    tensor_ref<const T> grad_output;
+    const attrs& at;
+    tensor_ref<T>* targets;  // per input; data == nullptr when no gradient is needed
+    const bool* accumulates;
+
+    tensor_ref<const T> in(std::size_t i) const;
+    tensor_ref<const T> out() const { return output; }
+    tensor_ref<const T> grad_out() const { return grad_output; }
+    bool needs(std::size_t i) const { return targets[i].data != nullptr; }
+    tensor_ref<T> target(std::size_t i) const { return targets[i]; }
+    bool accumulate(std::size_t i) const { return accumulates[i]; }
+    template <class F>
+    void emit(std::size_t i, F&& f) const {
+        tensor_ref<T> t = targets[i];
+        if (!t.data) return;
+        const std::size_t n = t.size();
+        if (accumulates[i])
+            for (std::size_t k = 0; k < n; ++k) t.data[k] += static_cast<T>(f(k));
+        else
+            for (std::size_t k = 0; k < n; ++k) t.data[k] = static_cast<T>(f(k));
+    }
+};
+
+using shape_fn = seqgrad::shape (*)(const op_def&, std::span<const seqgrad::shape>, const attrs&);
+template <class T>
+using forward_fn = void (*)(const forward_ctx<T>&);
+template <class T>
+using backward_fn = void (*)(const backward_ctx<T>&);
+
+/// An op as the registry holds it. Build one with op_builder.
+struct op_def {
+    std::string name;
+    int arity = 1;  // -1: any number >= 1
+    shape_fn infer_shape = nullptr;
+    forward_fn<float> forward_f = nullptr;
+    forward_fn<double> forward_d = nullptr;
+    backward_fn<float> backward_f = nullptr;  // null: the op has no gradient
+    backward_fn<double> backward_d = nullptr;
+    seqgrad::saves saved = saves::both;
+    /// Elementwise ops whose inputs broadcast to the output (NumPy rules): backward writes
+    /// output-shaped contributions and the engine sums them down to each input's shape.
+    bool broadcasting = false;
+    /// Output never needs a gradient (stop_gradient, comparisons, argmax).
+    bool constant_output = false;
+    std::vector<op_sample> samples;
+    /// Extra text after the inputs when a node prints itself ("axis=1").
+    std::string (*print_attrs)(const attrs&) = nullptr;
+
+    bool differentiable() const { return backward_f != nullptr; }
+    template <class T>
+    forward_fn<T> forward() const {
+        if constexpr (std::is_same_v<T, float>) return forward_f;
+        else return forward_d;
+    }
+    template <class T>
+    backward_fn<T> backward() const {
+        if constexpr (std::is_same_v<T, float>) return backward_f;
+        else return backward_d;
+    }
+};
+
+namespace detail {
+template <class F, class T>
+void forward_thunk(const forward_ctx<T>& c) {
+    F{}(c);
+}
+template <class F, class T>
+void backward_thunk(const backward_ctx<T>& c) {
+    F{}(c);
+}
+}  // namespace detail
+
+/// Fluent description of an op; pass it to register_op (or SEQGRAD_REGISTER_OP).
+class op_builder {
+public:
+    explicit op_builder(std::string name) { def_.name = std::move(name); }
+    op_builder& arity(int n) {
+        def_.arity = n;
+        return *this;
+    }
+    op_builder& shape(shape_fn f) {
+        def_.infer_shape = f;
+        return *this;
+    }
+    /// A generic lambda without captures, called with a forward_ctx<float> or forward_ctx<double>.
+    template <class F>
+    op_builder& forward(F) {
+        def_.forward_f = &detail::forward_thunk<F, float>;
+        def_.forward_d = &detail::forward_thunk<F, double>;
+        return *this;
+    }
+    template <class F>
+    op_builder& backward(F) {
+        def_.backward_f = &detail::backward_thunk<F, float>;
+        def_.backward_d = &detail::backward_thunk<F, double>;
+        return *this;
+    }
+    /// Declare that the op has no gradient: asking for one through it throws graph_error.
+    op_builder& no_gradient() {
+        def_.backward_f = nullptr;
+        def_.backward_d = nullptr;
+        return *this;
+    }
+    op_builder& saves(seqgrad::saves s) {
+        def_.saved = s;
+        return *this;
+    }
+    op_builder& broadcasting(bool on = true) {
+        def_.broadcasting = on;
+        return *this;
+    }
+    op_builder& constant_output(bool on = true) {
+        def_.constant_output = on;
+        return *this;
+    }
+    op_builder& sample(std::vector<seqgrad::shape> inputs, attrs at = {}, std::vector<int> ints = {},
+                       std::vector<domain> domains = {}) {
+        def_.samples.push_back({std::move(inputs), at, std::move(ints), std::move(domains)});
+        return *this;
+    }
+    op_builder& print_attrs(std::string (*f)(const attrs&)) {
+        def_.print_attrs = f;
+        return *this;
+    }
+    op_def build() && { return std::move(def_); }
+    const op_def& peek() const { return def_; }
+
+private:
+    op_def def_;
+};
+
+/// The process-wide registry. Built-in ops are registered on first use; user ops through
+/// register_op. Lookups by name throw op_error naming the unknown op.
+class op_registry {
+public:
+    static op_registry& instance();
+    /// Register an op; returns a reference that stays valid for the life of the process.
+    const op_def& add(op_def def);
+    const op_def& get(std::string_view name) const;
+    const op_def* find(std::string_view name) const;
+    /// All ops in registration order.
+    std::vector<const op_def*> all() const;
+
+private:
+    op_registry() = default;
+    struct impl;
+    std::vector<std::unique_ptr<op_def>> ops_;
+};
+
+/// Register a user op. Validates the description (name, arity, shape rule, forward, samples).
+const op_def& register_op(op_builder&& b);
+inline const op_def& register_op(op_builder& b) { return register_op(std::move(b)); }
+
+/// Look an op up by name (op_error if unknown).
+const op_def& find_op(std::string_view name);
+
+// Helpers for shape rules.
+
+/// Throw shape_error naming the op, every input shape and what was expected.
+[[noreturn]] void fail_shape(const op_def& op, std::span<const seqgrad::shape> in, const std::string& expected);
+/// Output has the shape of input 0.
+seqgrad::shape same_shape(const op_def&, std::span<const seqgrad::shape> in, const attrs&);
+/// NumPy broadcasting of all inputs (aligned on the right, equal or 1).
+seqgrad::shape broadcast_shape(const op_def&, std::span<const seqgrad::shape> in, const attrs&);
+/// Output is a scalar (rank 0).
+seqgrad::shape scalar_shape(const op_def&, std::span<const seqgrad::shape> in, const attrs&);
+
+}  // namespace seqgrad
+
+/// Registers an op at static-initialisation time from user code:
+///   SEQGRAD_REGISTER_OP(name) = seqgrad::op_builder("name")....;
+/// defines `const seqgrad::op_def& name`.
+#define SEQGRAD_REGISTER_OP(var) const seqgrad::op_def& var = seqgrad::detail::op_registrar{}
+namespace seqgrad::detail {
+struct op_registrar {
+    const op_def& operator=(op_builder&& b) const { return register_op(std::move(b)); }
+    const op_def& operator=(op_builder& b) const { return register_op(std::move(b)); }
+};
+}  // namespace seqgrad::detail

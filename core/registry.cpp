@@ -1,0 +1,113 @@
+#include <mutex>
+
+#include "op.hpp"
+
+namespace seqgrad {
+
+namespace detail {
+// Each built-in family registers its ops the first time the registry is enumerated or searched by
+// name (the family's public functions also register them on first use).
+void register_elementwise_ops();
+void register_activation_ops();
+void register_linalg_ops();
+void register_reduce_ops();
+void register_shape_ops();
+void register_loss_ops();
+
+namespace {
+std::mutex& registry_mutex() {
+    static std::mutex m;
+    return m;
+}
+void ensure_builtins() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        register_elementwise_ops();
+        register_activation_ops();
+        register_linalg_ops();
+        register_reduce_ops();
+        register_shape_ops();
+        register_loss_ops();
+    });
+}
+}  // namespace
+}  // namespace detail
+
+op_registry& op_registry::instance() {
+    static op_registry r;
+    return r;
+}
+
+const op_def& op_registry::add(op_def def) {
+    if (def.name.empty()) throw op_error("register_op: an op needs a name");
+    if (!def.infer_shape) throw op_error("register_op '" + def.name + "': no shape rule");
+    if (!def.forward_f || !def.forward_d) throw op_error("register_op '" + def.name + "': no forward");
+    if (def.arity == 0 || def.arity < -1)
+        throw op_error("register_op '" + def.name + "': arity must be >= 1, or -1 for one-or-more");
+    for (const auto& s : def.samples)
+        if (def.arity >= 0 && s.inputs.size() != static_cast<std::size_t>(def.arity))
+            throw op_error("register_op '" + def.name + "': a sample has " + std::to_string(s.inputs.size()) +
+                           " inputs, the op takes " + std::to_string(def.arity));
+    std::lock_guard<std::mutex> lock(detail::registry_mutex());
+    for (const auto& o : ops_)
+        if (o->name == def.name) throw op_error("register_op: an op named '" + def.name + "' is already registered");
+    ops_.push_back(std::make_unique<op_def>(std::move(def)));
+    return *ops_.back();
+}
+
+const op_def* op_registry::find(std::string_view name) const {
+    detail::ensure_builtins();
+    std::lock_guard<std::mutex> lock(detail::registry_mutex());
+    for (const auto& o : ops_)
+        if (o->name == name) return o.get();
+    return nullptr;
+}
+
+const op_def& op_registry::get(std::string_view name) const {
+    if (const op_def* o = find(name)) return *o;
+    throw op_error("op registry: no op named '" + std::string(name) + "' (" + std::to_string(ops_.size()) +
+                   " ops are registered; op_registry::instance().all() lists them)");
+}
+
+std::vector<const op_def*> op_registry::all() const {
+    detail::ensure_builtins();
+    std::lock_guard<std::mutex> lock(detail::registry_mutex());
+    std::vector<const op_def*> out;
+    for (const auto& o : ops_) out.push_back(o.get());
+    return out;
+}
+
+const op_def& register_op(op_builder&& b) {
+    detail::ensure_builtins();
+    return op_registry::instance().add(std::move(b).build());
+}
+
+const op_def& find_op(std::string_view name) { return op_registry::instance().get(name); }
+
+void fail_shape(const op_def& op, std::span<const seqgrad::shape> in, const std::string& expected) {
+    std::string s = op.name + ": input shape" + (in.size() == 1 ? " " : "s ");
+    for (std::size_t i = 0; i < in.size(); ++i) s += (i ? ", " : "") + in[i].str();
+    throw shape_error(s + ": " + expected);
+}
+
+seqgrad::shape same_shape(const op_def&, std::span<const seqgrad::shape> in, const attrs&) { return in[0]; }
+
+seqgrad::shape scalar_shape(const op_def&, std::span<const seqgrad::shape>, const attrs&) { return {}; }
+
+seqgrad::shape broadcast_shape(const op_def& op, std::span<const seqgrad::shape> in, const attrs&) {
+    std::size_t rank = 0;
+    for (const auto& s : in) rank = std::max(rank, s.rank());
+    seqgrad::shape out;
+    for (std::size_t k = 0; k < rank; ++k) out.push_back(1);
+    for (const auto& s : in)
+        for (std::size_t k = 0; k < s.rank(); ++k) {
+            std::size_t& o = out[rank - 1 - k];
+            const std::size_t d = s.back(k);
+            if (o == 1) o = d;
+            else if (d != 1 && d != o)
+                fail_shape(op, in, "expected shapes that broadcast (NumPy rules: aligned on the right, each dimension equal or 1)");
+        }
+    return out;
+}
+
+}  // namespace seqgrad

@@ -1,0 +1,234 @@
+#pragma once
+// The tape (computation graph) and the expr handles that user code holds.
+//
+// A tape is a flat, append-only vector of nodes in creation order, which is already a topological
+// order; backward is one reverse loop over it, never a recursive walk. Values and gradients live
+// in arenas owned by the tape: building a node in steady state allocates nothing, and clear()
+// (or a new tape, whose blocks come from a process-wide pool) reuses the memory.
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "op.hpp"
+#include "parameter.hpp"
+
+namespace seqgrad {
+
+class tape;
+
+namespace detail {
+
+/// Bump allocator over blocks recycled through a process-wide pool.
+class arena {
+public:
+    arena() = default;
+    arena(const arena&) = delete;
+    arena& operator=(const arena&) = delete;
+    ~arena();
+    /// 64-byte aligned, uninitialised.
+    void* alloc(std::size_t bytes);
+    template <class T>
+    T* alloc_n(std::size_t n) {
+        return static_cast<T*>(alloc(n * sizeof(T)));
+    }
+    /// Forget every allocation but keep the blocks.
+    void reset() {
+        cur_ = 0;
+        off_ = 0;
+    }
+    std::size_t reserved() const;
+
+private:
+    struct block {
+        std::byte* p;
+        std::size_t size;
+    };
+    std::vector<block> blocks_;
+    std::size_t cur_ = 0, off_ = 0;
+};
+
+enum class node_kind : std::uint8_t { op, input, parameter, constant };
+
+struct node {
+    const op_def* op = nullptr;  // null for leaves
+    void* value = nullptr;        // float* or double*, by the tape's dtype
+    void* grad = nullptr;         // allocated during backward, for nodes on a path to the root
+    seqgrad::shape shp;
+    attrs at;
+    std::uint32_t first_input = 0;  // into tape's input-id vector
+    std::uint32_t num_inputs = 0;
+    std::int32_t step = -1;  // time step mark (-1: none)
+    node_kind kind = node_kind::op;
+    bool requires_grad = false;
+    param_data* param = nullptr;  // parameter leaves
+};
+
+/// Tape identity: a slot in a never-freed table whose generation changes when the tape is
+/// cleared or destroyed, so that a stale expr is detected without touching freed memory.
+std::uint64_t slot_generation(std::uint32_t slot) noexcept;
+
+}  // namespace detail
+
+/// A handle to a node on a tape. Copyable and cheap; using one whose tape was cleared or
+/// destroyed throws graph_error.
+class expr {
+public:
+    expr() = default;
+    /// The tape this expr belongs to; throws graph_error if it is gone or was cleared.
+    tape& owner() const;
+    std::uint32_t id() const { return id_; }
+    const seqgrad::shape& shape() const;
+    bool valid() const noexcept { return t_ && detail::slot_generation(slot_) == gen_; }
+
+private:
+    friend class tape;
+    expr(tape* t, std::uint32_t id, std::uint32_t slot, std::uint64_t gen) : t_(t), id_(id), slot_(slot), gen_(gen) {}
+    tape* t_ = nullptr;
+    std::uint32_t id_ = 0;
+    std::uint32_t slot_ = 0;
+    std::uint64_t gen_ = 0;
+};
+
+/// The computation graph of one forward pass (one training step).
+class tape {
+public:
+    explicit tape(dtype dt = dtype::f32);
+    ~tape();
+    tape(const tape&) = delete;
+    tape& operator=(const tape&) = delete;
+
+    dtype scalar_type() const { return dt_; }
+
+    // ---- leaves -------------------------------------------------------------------------------
+    /// A constant input (copied onto the tape, converted to the tape's scalar type). With
+    /// requires_grad its gradient is kept and readable with grad() after backward.
+    expr input(const xt::xarray<double>& v, bool requires_grad = false);
+    expr input(const xt::xarray<float>& v, bool requires_grad = false);
+    /// Raw row-major data of the given shape.
+    template <class T>
+    expr input(const seqgrad::shape& shp, std::span<const T> data, bool requires_grad = false);
+    /// A tensor filled with one value.
+    expr constant(double value, const seqgrad::shape& shp = {});
+    /// A parameter used on this tape. One leaf per parameter per tape: every use shares it, and
+    /// backward adds its total gradient into the parameter's grad once.
+    expr param(const parameter& p);
+
+    // ---- ops ----------------------------------------------------------------------------------
+    /// Add a node applying op to inputs (all on this tape) and compute its value now.
+    expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at = {});
+    expr apply(const op_def& op, std::initializer_list<expr> inputs, const attrs& at = {}) {
+        return apply(op, std::span<const expr>(inputs.begin(), inputs.size()), at);
+    }
+
+    // ---- backward -----------------------------------------------------------------------------
+    /// Reverse-mode sweep from a scalar root: gradients of every node on a path from a leaf that
+    /// requires a gradient, parameter gradients accumulated into the store. Calling it again
+    /// recomputes from scratch (tape gradients are reset; parameter gradients add up again).
+    void backward(const expr& root);
+    /// The same from a non-scalar root, with the seed gradient d(loss)/d(root).
+    void backward(const expr& root, const xt::xarray<double>& seed);
+    /// Keep parameter-leaf gradients on the tape instead of adding them to the store (for
+    /// reductions in a fixed order across tapes); read them with param_grad().
+    void set_accumulate_into_parameters(bool on) { accumulate_params_ = on; }
+    /// Gradient of a parameter leaf on this tape after backward (zeros if it had none).
+    xt::xarray<double> param_grad(const parameter& p) const;
+
+    // ---- reading ------------------------------------------------------------------------------
+    xt::xarray<double> value(const expr& e) const;
+    /// Value of a one-element expr.
+    double item(const expr& e) const;
+    /// The value in place, without a copy (T must be the tape's scalar type).
+    template <class T>
+    tensor_ref<const T> data(const expr& e) const;
+    /// Gradient after backward (zeros for a node the gradient did not reach).
+    xt::xarray<double> grad(const expr& e) const;
+    bool has_grad(const expr& e) const;
+
+    // ---- time steps, checks, inspection -------------------------------------------------------
+    /// Nodes added from now on belong to time step s (-1: none). Transforms find state edges
+    /// between steps through these marks.
+    void set_step(int s) { step_ = s; }
+    int step() const { return step_; }
+    /// When on, every forward value and backward gradient is checked for NaN/Inf and the first
+    /// node producing one is named in a numeric_error.
+    void set_check_finite(bool on) { check_finite_ = on; }
+    /// "tanh(n12)", "matmul(n3, encoder.w_ih)"; the same printer serves errors and graph dumps.
+    std::string describe(std::uint32_t id) const;
+    /// Short name of a node: parameter name for parameter leaves, else "n<id>".
+    std::string short_name(std::uint32_t id) const;
+    std::size_t size() const { return nodes_.size(); }
+    const detail::node& node_at(std::uint32_t id) const { return nodes_[id]; }
+    std::span<const std::uint32_t> inputs_of(std::uint32_t id) const {
+        const auto& n = nodes_[id];
+        return {input_ids_.data() + n.first_input, n.num_inputs};
+    }
+    /// Drop every node (existing exprs become stale) and keep the memory for reuse.
+    void clear();
+    /// Bytes held by the tape's arenas.
+    std::size_t bytes_reserved() const;
+
+private:
+    template <class T>
+    expr push_leaf(const seqgrad::shape& shp, const T* src, detail::node_kind kind, bool requires_grad);
+    template <class T>
+    void run_forward(std::uint32_t id);
+    template <class T>
+    void run_backward(std::uint32_t root, const double* seed);
+    template <class T>
+    void check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const;
+    expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
+    std::uint32_t resolve(const expr& e) const;
+
+    dtype dt_;
+    std::uint32_t slot_;
+    std::uint64_t gen_;
+    std::vector<detail::node> nodes_;
+    std::vector<std::uint32_t> input_ids_;
+    std::vector<seqgrad::shape> shape_scratch_;
+    std::unordered_map<std::uint64_t, std::uint32_t> param_leaf_;  // parameter uid -> node
+    detail::arena values_, grads_;
+    int step_ = -1;
+    bool check_finite_ = false;
+    bool accumulate_params_ = true;
+};
+
+/// Sets the tape's time step for the scope's lifetime and restores the previous one after.
+class step_scope {
+public:
+    step_scope(tape& t, int s) : t_(t), prev_(t.step()) { t.set_step(s); }
+    ~step_scope() { t_.set_step(prev_); }
+    step_scope(const step_scope&) = delete;
+    step_scope& operator=(const step_scope&) = delete;
+
+private:
+    tape& t_;
+    int prev_;
+};
+
+/// Apply an op by reference or by name to exprs on one tape.
+expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at = {});
+inline expr apply(const op_def& op, std::initializer_list<expr> inputs, const attrs& at = {}) {
+    return apply(op, std::span<const expr>(inputs.begin(), inputs.size()), at);
+}
+expr apply(std::string_view op_name, std::span<const expr> inputs, const attrs& at = {});
+
+// ---- inline definitions ---------------------------------------------------------------------
+
+template <class T>
+tensor_ref<const T> forward_ctx<T>::in(std::size_t i) const {
+    const detail::node& n = nodes[inputs[i]];
+    return {static_cast<const T*>(n.value), n.shp};
+}
+template <class T>
+tensor_ref<const T> backward_ctx<T>::in(std::size_t i) const {
+    const detail::node& n = nodes[inputs[i]];
+    return {static_cast<const T*>(n.value), n.shp};
+}
+
+}  // namespace seqgrad

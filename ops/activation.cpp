@@ -1,0 +1,126 @@
+#include "activation.hpp"
+
+#include "kernels.hpp"
+
+namespace seqgrad {
+namespace {
+using namespace detail;
+using std::size_t;
+
+template <class T>
+T sigmoid_of(T x) {
+    // Two branches keep exp from overflowing for large |x|.
+    if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+    const T e = std::exp(x);
+    return e / (T(1) + e);
+}
+
+shape last_axis_shape(const op_def& op, std::span<const shape> in, const attrs&) {
+    if (in[0].rank() == 0) fail_shape(op, in, "expected rank >= 1 (normalises over the last axis)");
+    return in[0];
+}
+
+/// Rows of the last axis: y_row = log_softmax(x_row) when log, else softmax(x_row).
+template <class C>
+void softmax_rows(const C& c, bool log) {
+    auto x = c.in(0);
+    auto y = c.out();
+    const size_t n = x.shape.back(), rows = n ? x.size() / n : 0;
+    for (size_t r = 0; r < rows; ++r) {
+        const auto* xr = x.data + r * n;
+        auto* yr = y.data + r * n;
+        auto m = xr[0];
+        for (size_t j = 1; j < n; ++j) m = std::max(m, xr[j]);
+        decltype(m) s = 0;
+        for (size_t j = 0; j < n; ++j) s += std::exp(xr[j] - m);
+        if (log) {
+            const auto ls = std::log(s);
+            for (size_t j = 0; j < n; ++j) yr[j] = xr[j] - m - ls;
+        } else {
+            for (size_t j = 0; j < n; ++j) yr[j] = std::exp(xr[j] - m) / s;
+        }
+    }
+}
+
+struct activation_ops {
+    const op_def& tanh = builtin(op_builder("tanh").shape(same_shape).saves(saves::output)
+        .forward([](auto& c) { map_unary(c, [](auto x) { return std::tanh(x); }); })
+        .backward([](auto& c) {
+            auto y = c.out();
+            auto gy = c.grad_out();
+            c.emit(0, [&](size_t i) { return gy[i] * (1 - y[i] * y[i]); });
+        })
+        .sample({{3, 4}}));
+
+    const op_def& sigmoid = builtin(op_builder("sigmoid").shape(same_shape).saves(saves::output)
+        .forward([](auto& c) { map_unary(c, [](auto x) { return sigmoid_of(x); }); })
+        .backward([](auto& c) {
+            auto y = c.out();
+            auto gy = c.grad_out();
+            c.emit(0, [&](size_t i) { return gy[i] * y[i] * (1 - y[i]); });
+        })
+        .sample({{3, 4}}));
+
+    const op_def& relu = builtin(op_builder("relu").shape(same_shape).saves(saves::output)
+        .forward([](auto& c) { map_unary(c, [](auto x) { return x > 0 ? x : decltype(x)(0); }); })
+        .backward([](auto& c) {
+            auto y = c.out();
+            auto gy = c.grad_out();
+            c.emit(0, [&](size_t i) { return y[i] > 0 ? gy[i] : decltype(gy[i] + 0)(0); });
+        })
+        .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
+
+    // d softmax: gx = y * (gy - sum(gy * y)) per row.
+    const op_def& softmax = builtin(op_builder("softmax").shape(last_axis_shape).saves(saves::output)
+        .forward([](auto& c) { softmax_rows(c, false); })
+        .backward([](auto& c) {
+            auto y = c.out();
+            auto gy = c.grad_out();
+            const size_t n = y.shape.back();
+            c.emit(0, [&, dot = decltype(gy[0] + 0)(0), row = size_t(-1)](size_t i) mutable {
+                const size_t r = i / n;
+                if (r != row) {
+                    row = r;
+                    dot = 0;
+                    for (size_t j = r * n; j < r * n + n; ++j) dot += gy[j] * y[j];
+                }
+                return y[i] * (gy[i] - dot);
+            });
+        })
+        .sample({{3, 4}}).sample({{2, 2, 3}}));
+
+    // d log_softmax: gx = gy - softmax * sum(gy) per row.
+    const op_def& log_softmax = builtin(op_builder("log_softmax").shape(last_axis_shape).saves(saves::output)
+        .forward([](auto& c) { softmax_rows(c, true); })
+        .backward([](auto& c) {
+            auto y = c.out();
+            auto gy = c.grad_out();
+            const size_t n = y.shape.back();
+            c.emit(0, [&, sum = decltype(gy[0] + 0)(0), row = size_t(-1)](size_t i) mutable {
+                const size_t r = i / n;
+                if (r != row) {
+                    row = r;
+                    sum = 0;
+                    for (size_t j = r * n; j < r * n + n; ++j) sum += gy[j];
+                }
+                return gy[i] - std::exp(y[i]) * sum;
+            });
+        })
+        .sample({{3, 4}}).sample({{5}}));
+};
+
+const activation_ops& ops() {
+    static const activation_ops o;
+    return o;
+}
+}  // namespace
+
+void detail::register_activation_ops() { ops(); }
+
+expr tanh(const expr& x) { return apply(ops().tanh, {x}); }
+expr sigmoid(const expr& x) { return apply(ops().sigmoid, {x}); }
+expr relu(const expr& x) { return apply(ops().relu, {x}); }
+expr softmax(const expr& x) { return apply(ops().softmax, {x}); }
+expr log_softmax(const expr& x) { return apply(ops().log_softmax, {x}); }
+
+}  // namespace seqgrad

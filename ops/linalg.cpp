@@ -1,0 +1,106 @@
+#include "linalg.hpp"
+
+#include "../core/blas.hpp"
+#include "kernels.hpp"
+
+namespace seqgrad {
+namespace {
+using namespace detail;
+using std::size_t;
+
+// Logical sizes of op(a) [m, k] and op(b) [k, n].
+struct mnk {
+    size_t m, n, k;
+};
+mnk sizes(const shape& a, const shape& b, const attrs& at) {
+    const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
+    return {ta ? a[1] : a[0], tb ? b[0] : b[1], ta ? a[0] : a[1]};
+}
+
+shape matmul_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    if (in[0].rank() != 2 || in[1].rank() != 2) fail_shape(op, in, "expected two matrices (rank 2)");
+    const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
+    const size_t ka = ta ? in[0][0] : in[0][1], kb = tb ? in[1][1] : in[1][0];
+    if (ka != kb)
+        fail_shape(op, in, std::string("expected the inner dimensions to agree (a") + (ta ? "^T" : "") + " has " +
+                               std::to_string(ka) + " columns, b" + (tb ? "^T" : "") + " has " + std::to_string(kb) +
+                               " rows)");
+    const auto s = sizes(in[0], in[1], at);
+    return {s.m, s.n};
+}
+
+std::string matmul_attrs(const attrs& a) {
+    return std::string("trans_a=") + (a.i[0] ? "1" : "0") + ", trans_b=" + (a.i[1] ? "1" : "0");
+}
+
+struct linalg_ops {
+    // C = op(A) op(B). dop(A) = G op(B)^T and dop(B) = op(A)^T G, each written back in the stored
+    // layout of A and B, with beta = 1 when accumulating.
+    const op_def& matmul = builtin(op_builder("matmul").arity(2).shape(matmul_shape).saves(saves::inputs)
+        .print_attrs(matmul_attrs)
+        .forward([](auto& c) {
+            auto a = c.in(0), b = c.in(1);
+            auto y = c.out();
+            const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
+            const auto s = sizes(a.shape, b.shape, c.at);
+            gemm(ta, tb, s.m, s.n, s.k, decltype(y[0] + 0)(1), a.data, b.data, decltype(y[0] + 0)(0), y.data);
+        })
+        .backward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+            auto a = c.in(0), b = c.in(1);
+            auto g = c.grad_out();
+            const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
+            const auto s = sizes(a.shape, b.shape, c.at);
+            if (c.needs(0)) {
+                const T beta = c.accumulate(0) ? 1 : 0;
+                if (!ta) gemm(false, !tb, s.m, s.k, s.n, T(1), g.data, b.data, beta, c.target(0).data);
+                else gemm(tb, true, s.k, s.m, s.n, T(1), b.data, g.data, beta, c.target(0).data);
+            }
+            if (c.needs(1)) {
+                const T beta = c.accumulate(1) ? 1 : 0;
+                if (!tb) gemm(!ta, false, s.k, s.n, s.m, T(1), a.data, g.data, beta, c.target(1).data);
+                else gemm(true, ta, s.n, s.k, s.m, T(1), g.data, a.data, beta, c.target(1).data);
+            }
+        })
+        .sample({{3, 4}, {4, 5}})
+        .sample({{1, 4}, {4, 5}})
+        .sample({{3, 4}, {4, 1}})
+        .sample({{4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
+        .sample({{3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+        .sample({{1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+        .sample({{4, 3}, {5, 4}}, attrs{.i = {1, 1, 0, 0}}));
+
+    const op_def& transpose = builtin(op_builder("transpose").shape([](const op_def& op, std::span<const shape> in, const attrs&) {
+            if (in[0].rank() != 2) fail_shape(op, in, "expected a matrix (rank 2)");
+            return shape{in[0][1], in[0][0]};
+        })
+        .saves(saves::nothing)
+        .forward([](auto& c) {
+            auto x = c.in(0);
+            auto y = c.out();
+            const size_t r = x.shape[0], k = x.shape[1];
+            for (size_t i = 0; i < r; ++i)
+                for (size_t j = 0; j < k; ++j) y[j * r + i] = x[i * k + j];
+        })
+        .backward([](auto& c) {
+            auto g = c.grad_out();
+            const size_t r = g.shape[1], k = g.shape[0];  // input is [r, k]
+            c.emit(0, [&](size_t idx) { return g[(idx % k) * r + idx / k]; });
+        })
+        .sample({{3, 4}}));
+};
+
+const linalg_ops& ops() {
+    static const linalg_ops o;
+    return o;
+}
+}  // namespace
+
+void detail::register_linalg_ops() { ops(); }
+
+expr matmul(const expr& a, const expr& b, bool trans_a, bool trans_b) {
+    return apply(ops().matmul, {a, b}, attrs{.i = {trans_a, trans_b, 0, 0}});
+}
+expr transpose(const expr& x) { return apply(ops().transpose, {x}); }
+
+}  // namespace seqgrad

@@ -1,0 +1,103 @@
+#include "loss.hpp"
+
+#include "elementwise.hpp"
+#include "kernels.hpp"
+#include "reduce.hpp"
+
+namespace seqgrad {
+namespace {
+using namespace detail;
+using std::size_t;
+
+struct loss_ops {
+    // Per row: loss = logsumexp(x) - x[t]; dx = gy * (softmax(x) - onehot(t)). Rows with a
+    // negative target are ignored.
+    const op_def& cross_entropy = builtin(op_builder("cross_entropy").saves(saves::inputs)
+        .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
+            if (in[0].rank() != 2) fail_shape(op, in, "expected logits of rank 2 [rows, classes]");
+            if (at.ints.size() != in[0][0])
+                fail_shape(op, in, "expected one target per row (" + std::to_string(in[0][0]) + "), got " +
+                                       std::to_string(at.ints.size()));
+            for (size_t i = 0; i < at.ints.size(); ++i)
+                if (at.ints[i] >= static_cast<int>(in[0][1]))
+                    throw value_error("cross_entropy: target " + std::to_string(at.ints[i]) + " at row " + std::to_string(i) +
+                                      " is out of range for logits " + in[0].str() + " (expected 0 <= target < " +
+                                      std::to_string(in[0][1]) + ", or negative to ignore the row)");
+            return shape{in[0][0]};
+        })
+        .forward([](auto& c) {
+            auto x = c.in(0);
+            auto y = c.out();
+            const size_t n = x.shape[1];
+            for (size_t r = 0; r < y.size(); ++r) {
+                const int t = c.at.ints[r];
+                if (t < 0) {
+                    y[r] = 0;
+                    continue;
+                }
+                const auto* xr = x.data + r * n;
+                auto m = xr[0];
+                for (size_t j = 1; j < n; ++j) m = std::max(m, xr[j]);
+                decltype(m) s = 0;
+                for (size_t j = 0; j < n; ++j) s += std::exp(xr[j] - m);
+                y[r] = m + std::log(s) - xr[t];
+            }
+        })
+        .backward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+            auto x = c.in(0);
+            auto g = c.grad_out();
+            auto tgt = c.target(0);
+            if (!tgt.data) return;
+            const bool acc = c.accumulate(0);
+            const size_t n = x.shape[1];
+            for (size_t r = 0; r < g.size(); ++r) {
+                const int t = c.at.ints[r];
+                const auto* xr = x.data + r * n;
+                T* dr = tgt.data + r * n;
+                if (t < 0) {
+                    if (!acc) std::fill(dr, dr + n, T(0));
+                    continue;
+                }
+                T m = xr[0];
+                for (size_t j = 1; j < n; ++j) m = std::max(m, xr[j]);
+                T s = 0;
+                for (size_t j = 0; j < n; ++j) s += std::exp(xr[j] - m);
+                for (size_t j = 0; j < n; ++j) {
+                    const T v = g[r] * (std::exp(xr[j] - m) / s - (j == static_cast<size_t>(t) ? T(1) : T(0)));
+                    dr[j] = acc ? dr[j] + v : v;
+                }
+            }
+        })
+        .sample({{3, 5}}, {}, {4, 0, 2})
+        .sample({{4, 3}}, {}, {2, -1, 0, 1}));
+};
+
+const loss_ops& ops() {
+    static const loss_ops o;
+    return o;
+}
+}  // namespace
+
+void detail::register_loss_ops() { ops(); }
+
+expr cross_entropy(const expr& logits, std::span<const int> targets, reduction r) {
+    expr per_row = apply(ops().cross_entropy, {logits}, attrs{.ints = targets});
+    if (r == reduction::none) return per_row;
+    expr total = sum(per_row);
+    if (r == reduction::sum) return total;
+    std::size_t counted = 0;
+    for (int t : targets) counted += t >= 0;
+    return mul_scalar(total, counted ? 1.0 / static_cast<double>(counted) : 0.0);
+}
+
+expr mse_loss(const expr& prediction, const expr& target, reduction r) {
+    if (!(prediction.shape() == target.shape()))
+        throw shape_error("mse_loss: prediction " + prediction.shape().str() + " and target " + target.shape().str() +
+                          " (expected equal shapes)");
+    expr sq = square(prediction - target);
+    if (r == reduction::none) return sq;
+    return r == reduction::sum ? sum(sq) : mean(sq);
+}
+
+}  // namespace seqgrad

@@ -1,0 +1,85 @@
+#include "reduce.hpp"
+
+#include "elementwise.hpp"
+#include "kernels.hpp"
+
+namespace seqgrad {
+namespace {
+using namespace detail;
+using std::size_t;
+
+shape sum_axis_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    const size_t axis = resolve_axis(op, in, at.i[0], in[0].rank());
+    shape out;
+    for (size_t k = 0; k < in[0].rank(); ++k) {
+        if (k != axis) out.push_back(in[0][k]);
+        else if (at.i[1]) out.push_back(1);
+    }
+    return out;
+}
+
+size_t axis_of(const shape& s, std::int64_t a) {
+    return static_cast<size_t>(a < 0 ? a + static_cast<std::int64_t>(s.rank()) : a);
+}
+
+struct reduce_ops {
+    const op_def& sum = builtin(op_builder("sum").shape(scalar_shape).saves(saves::nothing)
+        .forward([](auto& c) {
+            auto x = c.in(0);
+            decltype(x[0] + 0) s = 0;
+            for (size_t i = 0; i < x.size(); ++i) s += x[i];
+            c.out()[0] = s;
+        })
+        .backward([](auto& c) {
+            const auto g = c.grad_out()[0];
+            c.emit(0, [g](size_t) { return g; });
+        })
+        .sample({{3, 4}}).sample(std::vector<shape>{shape{}}));
+
+    // i[0] = axis, i[1] = keepdims. x is viewed as [outer, n, inner]; y as [outer, inner].
+    const op_def& sum_axis = builtin(op_builder("sum_axis").shape(sum_axis_shape).saves(saves::nothing)
+        .print_attrs(axis_attr)
+        .forward([](auto& c) {
+            auto x = c.in(0);
+            auto y = c.out();
+            const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
+            std::fill(y.begin(), y.end(), 0);
+            for (size_t o = 0; o < v.outer; ++o)
+                for (size_t j = 0; j < v.n; ++j) {
+                    const auto* xr = x.data + (o * v.n + j) * v.inner;
+                    auto* yr = y.data + o * v.inner;
+                    for (size_t i = 0; i < v.inner; ++i) yr[i] += xr[i];
+                }
+        })
+        .backward([](auto& c) {
+            auto g = c.grad_out();
+            const auto& xs = c.in(0).shape;
+            const auto v = view_along(xs, axis_of(xs, c.at.i[0]));
+            c.emit(0, [&](size_t idx) { return g[(idx / (v.n * v.inner)) * v.inner + idx % v.inner]; });
+        })
+        .sample({{3, 4}}, attrs{.i = {0, 0, 0, 0}})
+        .sample({{3, 4}}, attrs{.i = {1, 1, 0, 0}})
+        .sample({{2, 3, 4}}, attrs{.i = {-2, 0, 0, 0}}));
+};
+
+const reduce_ops& ops() {
+    static const reduce_ops o;
+    return o;
+}
+}  // namespace
+
+void detail::register_reduce_ops() { ops(); }
+
+expr sum(const expr& x) { return apply(ops().sum, {x}); }
+expr sum(const expr& x, int axis, bool keepdims) {
+    return apply(ops().sum_axis, {x}, attrs{.i = {axis, keepdims, 0, 0}});
+}
+expr mean(const expr& x) { return mul_scalar(sum(x), 1.0 / static_cast<double>(x.shape().size())); }
+expr mean(const expr& x, int axis, bool keepdims) {
+    auto s = sum(x, axis, keepdims);
+    const auto& xs = x.shape();
+    const size_t n = xs[axis < 0 ? axis + static_cast<int>(xs.rank()) : axis];
+    return mul_scalar(s, 1.0 / static_cast<double>(n));
+}
+
+}  // namespace seqgrad

@@ -1,0 +1,16 @@
+#pragma once
+// Reductions.
+#include "../core/tape.hpp"
+
+namespace seqgrad {
+
+/// Sum of all entries -> scalar (shape []).
+expr sum(const expr& x);
+/// Sum along an axis (negative counts from the end); keepdims leaves a 1 in its place.
+expr sum(const expr& x, int axis, bool keepdims = false);
+/// Mean of all entries (a composition: sum times 1/n).
+expr mean(const expr& x);
+/// Mean along an axis.
+expr mean(const expr& x, int axis, bool keepdims = false);
+
+}  // namespace seqgrad
