@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
+#include <ostream>
 #include <type_traits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@ namespace seqgrad {
 enum class dtype : std::uint8_t { f32, f64 };
 
 inline const char* to_string(dtype d) { return d == dtype::f32 ? "float32" : "float64"; }
+inline std::ostream& operator<<(std::ostream& os, dtype d) { return os << to_string(d); }
 template <class T>
 constexpr dtype dtype_of() {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "seqgrad: float or double");
@@ -82,5 +85,7 @@ private:
     std::array<std::size_t, max_rank> d_{};
     std::uint8_t rank_ = 0;
 };
+
+inline std::ostream& operator<<(std::ostream& os, const shape& s) { return os << s.str(); }
 
 }  // namespace seqgrad

@@ -1,0 +1,200 @@
+#pragma once
+// Base class of the optimisers (sgd, adam, adagrad, rmsprop).
+//
+// An optimiser holds a reference to a parameter_store. Backward accumulates into the parameters'
+// gradients; step() reads them, updates every trainable parameter's value in place and then,
+// like DyNet and unlike PyTorch, sets every gradient of the store back to zero, so the next
+// backward starts clean without a separate zero_grad() call. Pass step(false) to keep the
+// gradients (to inspect them, or to accumulate over several steps by hand).
+//
+// Per-parameter state (momentum, moment estimates, ...) is created lazily, zero-filled, the first
+// time a parameter is updated, and is keyed by the parameter's index in the store: parameters
+// added to the store after the optimiser was built are picked up by the next step(). State lives
+// in the store's scalar type; after parameter_store::to() it is converted on the next step. Once a
+// parameter's state exists, step() does not allocate.
+//
+// Updates follow PyTorch's torch.optim formulas (each optimiser's header quotes its own), computed
+// in the store's scalar type, for float and double stores alike.
+//
+// Not thread-safe: call step() when no backward pass is writing into the same store. The store
+// must outlive the optimiser and must not be moved from while the optimiser uses it.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "../core/errors.hpp"
+#include "../core/parameter.hpp"
+
+namespace seqgrad {
+
+namespace detail {
+
+/// What an optimiser keeps for one parameter: the number of updates it has had and `buffers`
+/// arrays of the parameter's size, stored back to back in the parameter's scalar type.
+struct optim_state {
+    std::uint64_t uid = 0;  // the parameter it was made for; 0 while not made
+    dtype dt = dtype::f32;
+    std::size_t size = 0;   // entries per buffer
+    std::size_t steps = 0;  // updates applied, counting the one in progress during update()
+    std::vector<float> f;   // the buffers when dt == f32
+    std::vector<double> d;  // the buffers when dt == f64
+
+    template <class T>
+    T* buffer(std::size_t k) {
+        if constexpr (std::is_same_v<T, float>) return f.data() + k * size;
+        else return d.data() + k * size;
+    }
+};
+
+/// Call f(T{}) with T the C++ type of dt (float or double).
+template <class F>
+void optim_visit(dtype dt, F&& f) {
+    if (dt == dtype::f32) f(float{});
+    else f(double{});
+}
+
+inline std::string optim_number(double v) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
+
+/// Throw value_error("<who>: <what> must be <expected>, got <v>") unless ok.
+inline void optim_require(bool ok, std::string_view who, std::string_view what, double v,
+                          std::string_view expected) {
+    if (!ok)
+        throw value_error(std::string(who) + ": " + std::string(what) + " must be " + std::string(expected) +
+                          ", got " + optim_number(v));
+}
+inline void optim_require_lr(std::string_view who, double lr) {
+    optim_require(lr >= 0 && std::isfinite(lr), who, "learning rate", lr, "finite and >= 0");
+}
+/// A finite value >= 0 (weight decay, momentum, eps, ...).
+inline void optim_require_nonneg(std::string_view who, std::string_view what, double v) {
+    optim_require(v >= 0 && std::isfinite(v), who, what, v, "finite and >= 0");
+}
+
+}  // namespace detail
+
+namespace optim {
+
+/// Base of every optimiser. Not copyable: it refers to one store and owns that store's state.
+class optimizer {
+public:
+    virtual ~optimizer() = default;
+    optimizer(const optimizer&) = delete;
+    optimizer& operator=(const optimizer&) = delete;
+
+    /// Update every trainable parameter from its gradient; frozen parameters keep their value.
+    /// Then, if zero_grad, set every gradient in the store to zero (frozen ones included).
+    /// Throws shape_error, before changing anything, if a gradient's size differs from its value's.
+    /// An override must keep the default argument.
+    virtual void step(bool zero_grad = true);
+
+    double learning_rate() const noexcept { return lr_; }
+    /// Throws value_error unless lr is finite and >= 0. Takes effect at the next step().
+    void set_learning_rate(double lr) {
+        detail::optim_require_lr(name_, lr);
+        lr_ = lr;
+    }
+    /// Number of step() calls so far (what apply_schedule() passes to a schedule).
+    std::size_t steps() const noexcept { return steps_; }
+    /// "sgd", "adam", ...: the name used in error messages.
+    const std::string& name() const noexcept { return name_; }
+    parameter_store& store() const noexcept { return *ps_; }
+
+    /// Forget all per-parameter state (momentum, moments, per-parameter step counts); the next
+    /// step() starts each parameter afresh. steps() is left as it is.
+    void reset_state() { state_.clear(); }
+    /// The state of the parameter at `index` in the store, or nullptr if it has none yet.
+    /// For inspection and serialisation; its layout is each optimiser's own.
+    const detail::optim_state* state(std::size_t index) const {
+        return index < state_.size() && state_[index].uid != 0 ? &state_[index] : nullptr;
+    }
+
+protected:
+    /// `buffers`: how many arrays of a parameter's size the optimiser keeps per parameter.
+    optimizer(parameter_store& ps, std::string name, double lr, std::size_t buffers)
+        : ps_(&ps), name_(std::move(name)), lr_(lr), buffers_(buffers) {
+        detail::optim_require_lr(name_, lr);
+    }
+
+    /// Update one trainable parameter from its gradient (do not zero it: step() does). `s` exists,
+    /// and s.steps counts this update (1 on the parameter's first update).
+    virtual void update(const parameter& p, detail::optim_state& s) = 0;
+    /// Called once when a parameter's state is made, after its buffers were zero-filled.
+    virtual void init_state(detail::optim_state&) {}
+
+private:
+    detail::optim_state& state_for(std::size_t index, const parameter& p);
+
+    parameter_store* ps_;
+    std::string name_;
+    double lr_;
+    std::size_t buffers_;
+    std::size_t steps_ = 0;
+    std::vector<detail::optim_state> state_;
+};
+
+inline detail::optim_state& optimizer::state_for(std::size_t index, const parameter& p) {
+    if (state_.size() < ps_->size()) state_.resize(ps_->size());
+    auto& s = state_[index];
+    const auto& d = p.data();
+    const std::size_t n = d.dt == dtype::f32 ? d.vf.size() : d.vd.size();
+    if (s.uid != d.uid || s.size != n) {  // first update (or the store's contents were replaced)
+        s = detail::optim_state{};
+        s.uid = d.uid;
+        s.dt = d.dt;
+        s.size = n;
+        if (d.dt == dtype::f32) s.f.assign(buffers_ * s.size, 0.0f);
+        else s.d.assign(buffers_ * s.size, 0.0);
+        init_state(s);
+    } else if (s.dt != d.dt) {  // the store was converted with parameter_store::to()
+        if (d.dt == dtype::f64) {
+            s.d.assign(s.f.begin(), s.f.end());
+            std::vector<float>().swap(s.f);
+        } else {
+            s.f.resize(s.d.size());
+            for (std::size_t i = 0; i < s.d.size(); ++i) s.f[i] = static_cast<float>(s.d[i]);
+            std::vector<double>().swap(s.d);
+        }
+        s.dt = d.dt;
+    }
+    return s;
+}
+
+inline void optimizer::step(bool zero_grad) {
+    auto& ps = *ps_;
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+        const auto& d = ps[i].data();
+        if (!d.trainable) continue;
+        const std::size_t nv = d.dt == dtype::f32 ? d.vf.size() : d.vd.size();
+        const std::size_t ng = d.dt == dtype::f32 ? d.gf.size() : d.gd.size();
+        if (nv != ng)
+            throw shape_error(name_ + ": parameter '" + d.name + "' has a gradient of " + std::to_string(ng) +
+                              " entries for a value of " + std::to_string(nv));
+    }
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+        const parameter p = ps[i];
+        auto& d = p.data();
+        if (d.trainable) {
+            auto& s = state_for(i, p);
+            ++s.steps;
+            update(p, s);
+        }
+        if (zero_grad) {
+            if (d.dt == dtype::f32) std::fill(d.gf.begin(), d.gf.end(), 0.0f);
+            else std::fill(d.gd.begin(), d.gd.end(), 0.0);
+        }
+    }
+    ++steps_;
+}
+
+}  // namespace optim
+}  // namespace seqgrad

@@ -1,0 +1,56 @@
+#include "rmsprop.hpp"
+
+namespace seqgrad::optim {
+
+namespace {
+const rmsprop_options& checked(const rmsprop_options& o) {
+    detail::optim_require(o.alpha >= 0 && o.alpha <= 1, "rmsprop", "alpha", o.alpha, "in [0, 1]");
+    detail::optim_require_nonneg("rmsprop", "eps", o.eps);
+    detail::optim_require_nonneg("rmsprop", "weight_decay", o.weight_decay);
+    detail::optim_require_nonneg("rmsprop", "momentum", o.momentum);
+    return o;
+}
+
+// Buffers: 0 = v, then b if momentum > 0, then a if centered.
+std::size_t buffers(const rmsprop_options& o) { return 1 + (o.momentum > 0) + o.centered; }
+
+template <class T>
+void rmsprop_kernel(T* w, const T* g, T* v, T* b, T* a, std::size_t n, const rmsprop_options& o, double lr_d) {
+    const T lr = T(lr_d), alpha = T(o.alpha), k = T(1 - o.alpha), eps = T(o.eps), wd = T(o.weight_decay),
+            mu = T(o.momentum);
+    const bool decay = o.weight_decay != 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        T d = g[i];
+        if (decay) d += wd * w[i];
+        v[i] = alpha * v[i] + k * d * d;
+        T den;
+        if (a) {
+            a[i] = alpha * a[i] + k * d;
+            den = std::sqrt(v[i] - a[i] * a[i]) + eps;
+        } else {
+            den = std::sqrt(v[i]) + eps;
+        }
+        if (b) {
+            b[i] = mu * b[i] + d / den;
+            w[i] -= lr * b[i];
+        } else {
+            w[i] -= lr * d / den;
+        }
+    }
+}
+}  // namespace
+
+rmsprop::rmsprop(parameter_store& ps, const rmsprop_options& options)
+    : optimizer(ps, "rmsprop", checked(options).lr, buffers(options)), opt_(options) {}
+
+void rmsprop::update(const parameter& p, detail::optim_state& s) {
+    detail::optim_visit(p.scalar_type(), [&](auto zero) {
+        using T = decltype(zero);
+        auto& w = p.value<T>();
+        T* b = opt_.momentum > 0 ? s.buffer<T>(1) : nullptr;
+        T* a = opt_.centered ? s.buffer<T>(opt_.momentum > 0 ? 2 : 1) : nullptr;
+        rmsprop_kernel<T>(w.data(), p.grad<T>().data(), s.buffer<T>(0), b, a, w.size(), opt_, learning_rate());
+    });
+}
+
+}  // namespace seqgrad::optim

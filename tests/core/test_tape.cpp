@@ -1,0 +1,203 @@
+// The tape and backward engine: handles, leaves, accumulation, deep graphs, errors.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include <seqgrad/seqgrad.hpp>
+
+namespace sg = seqgrad;
+
+BOOST_AUTO_TEST_SUITE(tape)
+
+BOOST_AUTO_TEST_CASE(stale_expr_after_clear_throws_graph_error) {
+    sg::tape t;
+    auto x = t.constant(1.0, {2});
+    t.clear();
+    BOOST_CHECK_THROW(sg::tanh(x), sg::graph_error);
+    BOOST_CHECK_THROW(t.value(x), sg::graph_error);
+    BOOST_TEST(!x.valid());
+    auto y = t.constant(2.0, {2});  // the same id on the cleared tape is a different expr
+    BOOST_TEST(y.id() == x.id());
+    BOOST_TEST(y.valid());
+}
+
+BOOST_AUTO_TEST_CASE(stale_expr_after_destruction_throws_graph_error) {
+    sg::expr x;
+    {
+        sg::tape t;
+        x = t.constant(1.0, {2});
+    }
+    sg::tape other;  // likely reuses the same slot; the generation still differs
+    try {
+        (void)x.shape();
+        BOOST_FAIL("expected graph_error");
+    } catch (const sg::graph_error& e) {
+        BOOST_TEST(std::string(e.what()).find("cleared or destroyed") != std::string::npos);
+    }
+    BOOST_CHECK_THROW(sg::expr{}.owner(), sg::graph_error);
+}
+
+BOOST_AUTO_TEST_CASE(exprs_from_two_tapes_do_not_mix) {
+    sg::tape a, b;
+    auto x = a.constant(1.0, {2});
+    auto y = b.constant(1.0, {2});
+    BOOST_CHECK_THROW(x + y, sg::graph_error);
+}
+
+BOOST_AUTO_TEST_CASE(parameter_gradients_accumulate_over_uses_and_calls) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto w = ps.add("w", xt::xarray<double>{2.0, -1.0});
+    sg::tape t(sg::dtype::f64);
+    // loss = sum(w*w) + sum(3*w): d/dw = 2w + 3 = (7, 1). The leaf is shared by both uses.
+    auto loss = sg::sum(t.param(w) * t.param(w)) + sg::sum(t.param(w) * 3.0);
+    BOOST_TEST(t.param(w).id() == t.param(w).id());
+    t.backward(loss);
+    BOOST_TEST(w.grad<double>()(0) == 7.0);
+    BOOST_TEST(w.grad<double>()(1) == 1.0);
+    t.backward(loss);  // a second backward adds again into the store
+    BOOST_TEST(w.grad<double>()(0) == 14.0);
+    ps.zero_grad();
+    BOOST_TEST(w.grad<double>()(0) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(float_tape_and_double_store_convert_both_ways) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto w = ps.add("w", xt::xarray<double>{0.5});
+    sg::tape t(sg::dtype::f32);
+    auto loss = sg::sum(sg::square(t.param(w)));
+    BOOST_TEST(t.item(loss) == 0.25);
+    t.backward(loss);
+    BOOST_TEST(w.grad<double>()(0) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(frozen_parameter_gets_no_gradient) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto a = ps.add("a", xt::xarray<double>{1.0});
+    auto b = ps.add("b", xt::xarray<double>{2.0});
+    b.set_trainable(false);
+    sg::tape t(sg::dtype::f64);
+    t.backward(sg::sum(t.param(a) * t.param(b)));
+    BOOST_TEST(a.grad<double>()(0) == 2.0);
+    BOOST_TEST(b.grad<double>()(0) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(input_gradients_are_kept_when_requested) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(xt::xarray<double>{1.0, 2.0, 3.0}, true);
+    auto c = t.input(xt::xarray<double>{1.0, 1.0, 1.0});
+    auto loss = sg::sum(x * x * c);
+    t.backward(loss);
+    auto g = t.grad(x);
+    BOOST_TEST(g(0) == 2.0);
+    BOOST_TEST(g(2) == 6.0);
+    BOOST_TEST(!t.has_grad(c));
+}
+
+BOOST_AUTO_TEST_CASE(backward_from_non_scalar_needs_a_seed) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(xt::xarray<double>{1.0, 2.0}, true);
+    auto y = x * 3.0;
+    try {
+        t.backward(y);
+        BOOST_FAIL("expected graph_error");
+    } catch (const sg::graph_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST(m.find("mul_scalar") != std::string::npos);
+        BOOST_TEST(m.find("[2]") != std::string::npos);
+    }
+    t.backward(y, xt::xarray<double>{1.0, -1.0});
+    BOOST_TEST(t.grad(x)(0) == 3.0);
+    BOOST_TEST(t.grad(x)(1) == -3.0);
+    BOOST_CHECK_THROW(t.backward(y, xt::xarray<double>{1.0}), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(chain_of_a_million_nodes_backpropagates_without_recursion) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(xt::xarray<double>{0.5}, true);
+    auto h = x;
+    const int n = 1000000;
+    for (int i = 0; i < n; ++i) h = h * 1.0;  // d h / d x = 1 through a million nodes
+    BOOST_TEST(t.size() == std::size_t(n + 1));
+    t.backward(sg::sum(h));
+    BOOST_TEST(t.grad(x)(0) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(only_nodes_leading_to_the_root_get_gradients) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(xt::xarray<double>{1.0}, true);
+    auto side = sg::exp(x);   // not on the path to the loss
+    auto loss = sg::sum(x * 2.0);
+    auto after = sg::tanh(x); // created after the loss
+    t.backward(loss);
+    BOOST_TEST(!t.has_grad(side));
+    BOOST_TEST(!t.has_grad(after));
+    BOOST_TEST(t.grad(x)(0) == 2.0);
+}
+
+BOOST_AUTO_TEST_CASE(stop_gradient_blocks_the_path) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(xt::xarray<double>{3.0}, true);
+    auto loss = sg::sum(x * sg::stop_gradient(x));  // d/dx = stop(x) = 3, not 2x = 6
+    t.backward(loss);
+    BOOST_TEST(t.grad(x)(0) == 3.0);
+}
+
+BOOST_AUTO_TEST_CASE(step_marks_follow_the_scope) {
+    sg::tape t;
+    auto x = t.constant(1.0, {1});
+    sg::expr a, b;
+    {
+        sg::step_scope s(t, 4);
+        a = sg::tanh(x);
+    }
+    b = sg::tanh(x);
+    BOOST_TEST(t.node_at(a.id()).step == 4);
+    BOOST_TEST(t.node_at(b.id()).step == -1);
+}
+
+BOOST_AUTO_TEST_CASE(check_finite_names_the_first_node_with_a_nan) {
+    sg::tape t(sg::dtype::f64);
+    t.set_check_finite(true);
+    auto x = t.input(xt::xarray<double>{1.0, -1.0});
+    auto y = sg::exp(x);
+    try {
+        (void)sg::log(x - 1.0);  // log(0) = -inf at index 0, log(-2) = NaN at index 1
+        BOOST_FAIL("expected numeric_error");
+    } catch (const sg::numeric_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST(m.find("log(n") != std::string::npos);
+        BOOST_TEST(m.find("Inf") != std::string::npos);
+        BOOST_TEST(m.find("index 0") != std::string::npos);
+    }
+    BOOST_TEST(t.size() == 3u);  // the failed node was not kept
+    (void)y;
+}
+
+BOOST_AUTO_TEST_CASE(describe_prints_op_inputs_and_parameter_names) {
+    sg::parameter_store ps;
+    auto w = ps.add("enc.w", sg::shape{2, 2});
+    sg::tape t;
+    auto x = t.constant(1.0, {1, 2});
+    auto y = sg::matmul(x, t.param(w));
+    BOOST_TEST(t.describe(y.id()) == "matmul(n0, enc.w, trans_a=0, trans_b=0)");
+    BOOST_TEST(t.describe(sg::sum(y, 1).id()) == "sum_axis(n2, axis=1)");
+}
+
+BOOST_AUTO_TEST_CASE(clear_reuses_memory) {
+    sg::tape t;
+    auto run = [&] {
+        auto h = t.constant(0.1, {1, 64});
+        for (int i = 0; i < 1000; ++i) h = sg::tanh(h + 0.5);
+        t.backward(sg::sum(h));
+    };
+    run();
+    const auto reserved = t.bytes_reserved();
+    for (int k = 0; k < 5; ++k) {
+        t.clear();
+        run();
+    }
+    BOOST_TEST(t.bytes_reserved() == reserved);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,148 @@
+// Every op against values computed by hand (the gradients are covered by test_registry.cpp).
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+
+#include <seqgrad/seqgrad.hpp>
+
+namespace sg = seqgrad;
+using A = xt::xarray<double>;
+
+namespace {
+// A column [n, 1]: xt's braces cannot tell {{2}, {4}} from a list of two scalars.
+A col(std::initializer_list<double> v) {
+    A a = xt::zeros<double>({v.size(), std::size_t(1)});
+    std::copy(v.begin(), v.end(), a.begin());
+    return a;
+}
+void expect_near(const A& got, const A& want, double tol = 1e-12) {
+    BOOST_TEST_REQUIRE(got.shape() == want.shape());
+    for (std::size_t i = 0; i < got.size(); ++i) BOOST_TEST(std::abs(got.data()[i] - want.data()[i]) <= tol, "entry " << i << ": " << got.data()[i] << " vs " << want.data()[i]);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(values)
+
+BOOST_AUTO_TEST_CASE(arithmetic_with_broadcasting) {
+    sg::tape t(sg::dtype::f64);
+    auto a = t.input(A{{1, 2, 3}, {4, 5, 6}});
+    auto row = t.input(A{10, 20, 30});
+    auto c24 = t.input(col({2, 4}));
+    expect_near(t.value(a + row), A{{11, 22, 33}, {14, 25, 36}});
+    expect_near(t.value(a - c24), A{{-1, 0, 1}, {0, 1, 2}});
+    expect_near(t.value(a * c24), A{{2, 4, 6}, {16, 20, 24}});
+    expect_near(t.value(row / a), A{{10, 10, 10}, {2.5, 4, 5}});
+    expect_near(t.value(-a), A{{-1, -2, -3}, {-4, -5, -6}});
+    expect_near(t.value(a + 0.5), A{{1.5, 2.5, 3.5}, {4.5, 5.5, 6.5}});
+    expect_near(t.value(2.0 * a), A{{2, 4, 6}, {8, 10, 12}});
+    expect_near(t.value(1.0 - a), A{{0, -1, -2}, {-3, -4, -5}});
+    expect_near(t.value(6.0 / c24), col({3, 1.5}));
+}
+
+BOOST_AUTO_TEST_CASE(unary_functions) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{0.0, 1.0, 4.0});
+    expect_near(t.value(sg::exp(x)), A{1.0, std::exp(1.0), std::exp(4.0)});
+    expect_near(t.value(sg::log(x + 1.0)), A{0.0, std::log(2.0), std::log(5.0)});
+    expect_near(t.value(sg::square(x)), A{0, 1, 16});
+    expect_near(t.value(sg::sqrt(x)), A{0, 1, 2});
+    expect_near(t.value(sg::pow(x + 1.0, 1.5)), A{1.0, std::pow(2.0, 1.5), std::pow(5.0, 1.5)});
+}
+
+BOOST_AUTO_TEST_CASE(activations) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{-2.0, 0.0, 3.0});
+    expect_near(t.value(sg::tanh(x)), A{std::tanh(-2.0), 0.0, std::tanh(3.0)});
+    expect_near(t.value(sg::sigmoid(x)), A{1 / (1 + std::exp(2.0)), 0.5, 1 / (1 + std::exp(-3.0))});
+    expect_near(t.value(sg::relu(x)), A{0, 0, 3});
+    // Large inputs stay finite: sigmoid(-800) = 0, not NaN.
+    auto big = t.input(A{-800.0, 800.0});
+    expect_near(t.value(sg::sigmoid(big)), A{0.0, 1.0});
+}
+
+BOOST_AUTO_TEST_CASE(softmax_and_log_softmax) {
+    sg::tape t(sg::dtype::f64);
+    // Row [0, ln 2, ln 3, ln 4]: softmax = [1, 2, 3, 4] / 10. A huge row checks stability.
+    auto x = t.input(A{{0.0, std::log(2.0), std::log(3.0), std::log(4.0)}, {1000.0, 1000.0, 1000.0, 1000.0}});
+    expect_near(t.value(sg::softmax(x)), A{{0.1, 0.2, 0.3, 0.4}, {0.25, 0.25, 0.25, 0.25}});
+    expect_near(t.value(sg::log_softmax(x)),
+                A{{std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4)}, {std::log(0.25), std::log(0.25), std::log(0.25), std::log(0.25)}});
+}
+
+BOOST_AUTO_TEST_CASE(matmul_all_transpositions_and_transpose) {
+    sg::tape t(sg::dtype::f64);
+    auto a = t.input(A{{1, 2}, {3, 4}, {5, 6}});  // [3, 2]
+    auto b = t.input(A{{1, 0, 2}, {0, 1, 3}});    // [2, 3]
+    A ab = {{1, 2, 8}, {3, 4, 18}, {5, 6, 28}};
+    expect_near(t.value(sg::matmul(a, b)), ab);
+    expect_near(t.value(sg::transpose(a)), A{{1, 3, 5}, {2, 4, 6}});
+    expect_near(t.value(sg::matmul(sg::transpose(a), sg::transpose(b), true, true)), ab);
+    expect_near(t.value(sg::matmul(a, sg::transpose(b), false, true)), ab);
+    expect_near(t.value(sg::matmul(sg::transpose(a), b, true, false)), ab);
+    // Single row and single column go through GEMV.
+    auto r = t.input(A{{1, 1}});
+    expect_near(t.value(sg::matmul(r, b)), A{{1, 1, 5}});
+    expect_near(t.value(sg::matmul(a, t.input(col({1, -1})))), col({-1, -1, -1}));
+    // float goes through SGEMM.
+    sg::tape f(sg::dtype::f32);
+    auto fa = f.input(A{{1, 2}, {3, 4}, {5, 6}});
+    auto fb = f.input(A{{1, 0, 2}, {0, 1, 3}});
+    expect_near(f.value(sg::matmul(fa, fb)), ab, 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(reductions) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{{1, 2, 3}, {4, 5, 6}});
+    BOOST_TEST(t.item(sg::sum(x)) == 21.0);
+    BOOST_TEST(t.item(sg::mean(x)) == 3.5);
+    expect_near(t.value(sg::sum(x, 0)), A{5, 7, 9});
+    expect_near(t.value(sg::sum(x, 1)), A{6, 15});
+    expect_near(t.value(sg::sum(x, -1, true)), col({6, 15}));
+    expect_near(t.value(sg::mean(x, 0)), A{2.5, 3.5, 4.5});
+    BOOST_TEST(sg::sum(x).shape().rank() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(shape_ops) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{{1, 2, 3}, {4, 5, 6}});
+    expect_near(t.value(sg::reshape(x, {3, 2})), A{{1, 2}, {3, 4}, {5, 6}});
+    expect_near(t.value(sg::concat({x, x * 10.0}, 0)), A{{1, 2, 3}, {4, 5, 6}, {10, 20, 30}, {40, 50, 60}});
+    expect_near(t.value(sg::concat({x, t.input(col({7, 8}))}, 1)), A{{1, 2, 3, 7}, {4, 5, 6, 8}});
+    expect_near(t.value(sg::slice(x, 1, 1, 3)), A{{2, 3}, {5, 6}});
+    expect_near(t.value(sg::slice(x, 0, 1, 2)), A{{4, 5, 6}});
+    auto parts = sg::split(t.input(A{{1, 2, 3, 4}}), 2, 1);
+    BOOST_TEST_REQUIRE(parts.size() == 2u);
+    expect_near(t.value(parts[1]), A{{3, 4}});
+    expect_near(t.value(sg::broadcast_to(t.input(A{1, 2}), {2, 2})), A{{1, 2}, {1, 2}});
+    const int ids[] = {2, 0, 2};
+    auto table = t.input(A{{1, 1}, {2, 2}, {3, 3}});
+    expect_near(t.value(sg::gather_rows(table, ids)), A{{3, 3}, {1, 1}, {3, 3}});
+    const int cols[] = {2, 0};
+    expect_near(t.value(sg::pick(x, cols)), A{3, 4});
+    expect_near(t.value(sg::stop_gradient(x)), t.value(x));
+}
+
+BOOST_AUTO_TEST_CASE(losses) {
+    sg::tape t(sg::dtype::f64);
+    // Row 0: logits [0, ln 3] -> p = [1/4, 3/4]; target 1: loss -ln(3/4). Row 1 ignored.
+    auto logits = t.input(A{{0.0, std::log(3.0)}, {5.0, -5.0}, {0.0, 0.0}});
+    const int targets[] = {1, -1, 0};
+    const double l0 = -std::log(0.75), l2 = std::log(2.0);
+    expect_near(t.value(sg::cross_entropy(logits, targets, sg::reduction::none)), A{l0, 0.0, l2});
+    BOOST_TEST(std::abs(t.item(sg::cross_entropy(logits, targets)) - (l0 + l2)) < 1e-12);
+    BOOST_TEST(std::abs(t.item(sg::cross_entropy(logits, targets, sg::reduction::mean)) - (l0 + l2) / 2) < 1e-12);
+    auto p = t.input(A{1.0, 2.0, 4.0});
+    auto y = t.input(A{1.0, 0.0, 1.0});
+    BOOST_TEST(std::abs(t.item(sg::mse_loss(p, y)) - 13.0 / 3.0) < 1e-12);  // (0 + 4 + 9) / 3
+    BOOST_TEST(t.item(sg::mse_loss(p, y, sg::reduction::sum)) == 13.0);
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_gradient_is_softmax_minus_onehot) {
+    sg::tape t(sg::dtype::f64);
+    auto logits = t.input(A{{0.0, std::log(3.0)}}, true);
+    const int target[] = {0};
+    t.backward(sg::cross_entropy(logits, target));
+    expect_near(t.grad(logits), A{{0.25 - 1.0, 0.75}});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
