@@ -65,4 +65,22 @@ gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::
 gradcheck_report gradcheck(parameter_store& store, const std::function<expr(tape&)>& loss,
                            const gradcheck_options& opts = {});
 
+/// Result of checking one registered op on all of its samples.
+struct op_check {
+    std::string op;
+    bool passed = true;
+    std::size_t samples = 0;
+    double max_abs_err = 0, max_rel_err = 0;
+    /// Per sample, for differentiable ops; empty entries for ops checked another way.
+    std::vector<gradcheck_report> reports;
+    /// How the op was checked ("gradcheck", "no gradient: backward throws", "constant output",
+    /// or why it failed, e.g. "no samples").
+    std::string how;
+};
+
+/// Gradient-check a registered op from its samples: inputs drawn in each sample's domain, loss =
+/// sum(op(inputs) * random weights). Ops without a gradient must throw graph_error when asked
+/// for one; constant-output ops must pass no gradient. An op with no samples fails.
+op_check gradcheck_op(const op_def& op, const gradcheck_options& opts = {}, std::uint64_t seed = 42);
+
 }  // namespace seqgrad
