@@ -4,6 +4,7 @@
 #include "core/blas.hpp"
 #include "core/errors.hpp"
 #include "core/gradcheck.hpp"
+#include "core/io.hpp"
 #include "core/op.hpp"
 #include "core/parameter.hpp"
 #include "core/shape.hpp"

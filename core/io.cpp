@@ -48,6 +48,11 @@ constexpr std::uint16_t dos_date = (0 << 9) | (1 << 5) | 1;  // 1980-01-01: file
 void put_le(std::string& s, std::uint64_t v, int bytes) {
     for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 0xFFu);
 }
+std::string le_fields(std::initializer_list<std::pair<std::uint64_t, int>> fields) {
+    std::string s;
+    for (auto [v, bytes] : fields) put_le(s, v, bytes);
+    return s;
+}
 std::uint64_t get_le(const unsigned char* p, int bytes) {
     std::uint64_t v = 0;
     for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
@@ -145,30 +150,17 @@ public:
         for (char c : name)
             if (static_cast<unsigned char>(c) >= 0x80) flags = 0x800;  // UTF-8 name
         const std::uint32_t crc = detail::crc32(data.data(), data.size());
-        std::string h;
-        put_le(h, sig_local, 4);
-        put_le(h, 20, 2);  // version needed: 2.0
-        put_le(h, flags, 2);
-        put_le(h, 0, 2);  // stored
-        put_le(h, 0, 2);  // time
-        put_le(h, dos_date, 2);
-        put_le(h, crc, 4);
-        put_le(h, data.size(), 4);
-        put_le(h, data.size(), 4);
-        put_le(h, name.size(), 2);
-        put_le(h, 0, 2);  // extra length
+        // signature, version needed (2.0), flags, method (stored), time, date, crc, sizes, name, extra
+        std::string h = le_fields({{sig_local, 4}, {20, 2}, {flags, 2}, {0, 2}, {0, 2}, {dos_date, 2}, {crc, 4},
+                                   {data.size(), 4}, {data.size(), 4}, {name.size(), 2}, {0, 2}});
         h += name;
         os_.write(h.data(), static_cast<std::streamsize>(h.size()));
         os_.write(data.data(), static_cast<std::streamsize>(data.size()));
 
-        put_le(central_, sig_central, 4);
-        put_le(central_, 0x0314, 2);  // made by: Unix, 2.0
-        central_.append(h, 4, 26);    // version needed .. extra length, as in the local header
-        put_le(central_, 0, 2);       // comment length
-        put_le(central_, 0, 2);       // disk
-        put_le(central_, 0, 2);       // internal attributes
-        put_le(central_, 0100644u << 16, 4);
-        put_le(central_, offset_, 4);
+        // signature, made by (Unix, 2.0), the local header's fields, comment, disk, attributes, offset
+        central_ += le_fields({{sig_central, 4}, {0x0314, 2}});
+        central_.append(h, 4, 26);
+        central_ += le_fields({{0, 2}, {0, 2}, {0, 2}, {0100644u << 16, 4}, {offset_, 4}});
         central_ += name;
         offset_ += h.size() + data.size();
         ++count_;
@@ -177,15 +169,9 @@ public:
     void finish() {
         if (offset_ >= max32 || central_.size() >= max32)
             w_.fail("archive exceeds 4 GiB (zip64 is not written)");
-        std::string e;
-        put_le(e, sig_end, 4);
-        put_le(e, 0, 2);
-        put_le(e, 0, 2);
-        put_le(e, count_, 2);
-        put_le(e, count_, 2);
-        put_le(e, central_.size(), 4);
-        put_le(e, offset_, 4);
-        put_le(e, 0, 2);  // comment length
+        // signature, disk, disk of the directory, entries (twice), directory size and offset, comment
+        const std::string e = le_fields({{sig_end, 4}, {0, 2}, {0, 2}, {count_, 2}, {count_, 2},
+                                         {central_.size(), 4}, {offset_, 4}, {0, 2}});
         os_.write(central_.data(), static_cast<std::streamsize>(central_.size()));
         os_.write(e.data(), static_cast<std::streamsize>(e.size()));
     }
@@ -292,7 +278,7 @@ public:
         expect('{');
         while (!eat('}')) {
             std::string key = string_literal();
-            if (!seen.insert(key).second) bad("key '" + key + "' appears twice");
+            if (!seen.insert(key).second) bad("key '" + printable(key) + "' appears twice");
             expect(':');
             if (key == "descr") descr = string_literal();
             else if (key == "fortran_order") fortran = boolean();
@@ -481,8 +467,9 @@ npz_file parse_npz(const std::string& path, const char* who) {
         if (std::string_view(reinterpret_cast<const char*>(b.p + local + 30), lnlen) != mw.member)
             mw.fail("local header names '" +
                     printable({reinterpret_cast<const char*>(b.p + local + 30), lnlen}) + "'");
-        if (b.at(local + 8, 2) != method) mw.fail("local header and central directory disagree on the method");
-        if (!(b.at(local + 6, 2) & 8)) {  // no data descriptor: the local header has crc and sizes
+        if (b.at(local + 6, 2) != flags || b.at(local + 8, 2) != method)
+            mw.fail("local header and central directory disagree on the flags or method");
+        if (!(flags & 8)) {  // no data descriptor: the local header has crc and sizes
             std::uint64_t lc = b.at(local + 18, 4), lu = b.at(local + 22, 4);
             apply_zip64(b, local + 30 + lnlen, lxlen, lu, lc, nullptr, nullptr, mw);
             if (b.at(local + 14, 4) != crc || lc != csize || lu != usize)

@@ -1,0 +1,593 @@
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <random>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "core/io.hpp"
+
+namespace sg = seqgrad;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system temp directory, removed with everything in it.
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        static std::atomic<int> counter{0};
+        path = fs::temp_directory_path() /
+               ("seqgrad_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+    std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {})); }
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+void spit(const std::string& path, const std::string& bytes) {
+    std::error_code ec;
+    fs::remove(path, ec);  // a new file, not a truncated one: ext4 would flush a truncated one on close
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+std::uint64_t le(const std::string& s, std::size_t pos, int bytes) {
+    std::uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[pos + i]);
+    return v;
+}
+
+// Distinct, non-trivial values (negative, fractional, large and tiny magnitudes).
+xt::xarray<double> pattern(const sg::shape& s, double seed) {
+    xt::xarray<double> a = xt::xarray<double>::from_shape(s.to_vector());
+    for (std::size_t i = 0; i < a.size(); ++i)
+        a.data()[i] = (i % 2 ? -1.0 : 1.0) * (seed + static_cast<double>(i) / 3.0) * std::pow(10.0, double(i % 7) - 3);
+    return a;
+}
+
+// The store used by most tests: dotted names, a scalar, a rank-3 tensor.
+void build(sg::parameter_store& ps, bool with_values = true) {
+    const std::vector<std::pair<std::string, sg::shape>> params = {
+        {"encoder.w", sg::shape{3, 4}},
+        {"encoder.lstm0.b", sg::shape{5}},
+        {"scale", sg::shape{}},
+        {"decoder.t", sg::shape{2, 3, 4}},
+    };
+    double seed = 1.0;
+    for (auto& [name, s] : params) {
+        if (with_values) ps.add(name, pattern(s, seed));
+        else ps.add(name, s);
+        seed += 1.5;
+    }
+}
+
+std::vector<double> snapshot(const sg::parameter_store& ps) {
+    std::vector<double> v;
+    for (auto& p : ps.parameters()) {
+        auto a = p.value_as_double();
+        v.insert(v.end(), a.begin(), a.end());
+    }
+    return v;
+}
+
+// Runs f and checks that it throws io_error whose message contains every given piece.
+void check_io_error(const std::function<void()>& f, const std::vector<std::string>& pieces) {
+    try {
+        f();
+        BOOST_ERROR("no io_error thrown; expected one mentioning '" + pieces.front() + "'");
+    } catch (const sg::io_error& e) {
+        const std::string msg = e.what();
+        for (auto& piece : pieces) BOOST_TEST(msg.find(piece) != std::string::npos, "'" << piece << "' in: " << msg);
+    }
+}
+
+// A .npy member made by hand from a header dict and raw data bytes (format 1.0).
+std::string npy(const std::string& dict, const std::string& data, const std::string& magic = "\x93NUMPY\x01") {
+    std::string h = dict;
+    h.append((64 - (10 + h.size() + 1) % 64) % 64, ' ');
+    h += '\n';
+    std::string s = magic + '\0';
+    s += static_cast<char>(h.size() & 0xFF);
+    s += static_cast<char>(h.size() >> 8);
+    return s + h + data;
+}
+
+// Byte ranges [begin, end) of member data (the .npy files) in a stored zip written by seqgrad.
+std::vector<std::pair<std::size_t, std::size_t>> member_spans(const std::string& zip) {
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
+    for (std::size_t pos = 0; pos + 30 <= zip.size() && le(zip, pos, 4) == 0x04034b50;) {
+        const std::size_t start = pos + 30 + le(zip, pos + 26, 2) + le(zip, pos + 28, 2);
+        spans.emplace_back(start, start + le(zip, pos + 18, 4));
+        pos = spans.back().second;
+    }
+    return spans;
+}
+
+std::string fields(std::initializer_list<std::pair<std::uint64_t, int>> values) {
+    std::string s;
+    for (auto [v, bytes] : values)
+        for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
+    return s;
+}
+
+// One member as a zip64 archive, as zipfile writes one over 4 GiB: sizes and the offset
+// saturated and given in zip64 extra fields, a zip64 end record and its locator.
+std::string zip64_archive(const std::string& name, const std::string& data) {
+    const std::uint64_t crc = sg::detail::crc32(data.data(), data.size()), m = 0xFFFFFFFF, n = data.size();
+    const std::string local = fields({{0x04034b50, 4}, {45, 2}, {0, 4}, {0, 2}, {0x21, 2}, {crc, 4}, {m, 4}, {m, 4},
+                                      {name.size(), 2}, {20, 2}}) +
+                              name + fields({{1, 2}, {16, 2}, {n, 8}, {n, 8}});
+    const std::string central = fields({{0x02014b50, 4}, {45, 2}, {45, 2}, {0, 4}, {0, 2}, {0x21, 2}, {crc, 4}, {m, 4},
+                                        {m, 4}, {name.size(), 2}, {28, 2}, {0, 6}, {0, 4}, {m, 4}}) +
+                                name + fields({{1, 2}, {24, 2}, {n, 8}, {n, 8}, {0, 8}});
+    const std::uint64_t cd = local.size() + n, end64 = cd + central.size();
+    return local + data + central +
+           fields({{0x06064b50, 4}, {44, 8}, {45, 2}, {45, 2}, {0, 8}, {1, 8}, {1, 8}, {central.size(), 8}, {cd, 8}}) +
+           fields({{0x07064b50, 4}, {0, 4}, {end64, 8}, {1, 4}}) +
+           fields({{0x06054b50, 4}, {0, 4}, {0xFFFF, 2}, {0xFFFF, 2}, {m, 4}, {m, 4}, {0, 2}});
+}
+
+bool have_numpy() {
+    static const bool yes = std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
+    return yes;
+}
+// Runs a Python script with the temp directory as argv[1]; true when it exits with 0.
+bool python(const temp_dir& dir, const std::string& code) {
+    spit(dir / "script.py", "import sys, numpy as np\nd = sys.argv[1]\n" + code);
+    const std::string cmd = "/usr/bin/python3 '" + (dir / "script.py") + "' '" + dir.path.string() + "'";
+    return std::system(cmd.c_str()) == 0;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(io)
+
+BOOST_AUTO_TEST_CASE(crc32_matches_the_standard_check_value) {
+    BOOST_TEST(sg::detail::crc32("123456789", 9) == 0xCBF43926u);
+    BOOST_TEST(sg::detail::crc32("", 0) == 0u);
+    const std::uint32_t part = sg::detail::crc32("1234", 4);
+    BOOST_TEST(sg::detail::crc32("56789", 5, part) == 0xCBF43926u);
+}
+
+BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_float_and_double) {
+    for (sg::dtype dt : {sg::dtype::f32, sg::dtype::f64}) {
+        BOOST_TEST_CONTEXT("dtype " << sg::to_string(dt)) {
+            temp_dir dir;
+            sg::parameter_store ps(dt), back(dt);
+            build(ps);
+            build(back, false);
+            sg::save_npz(ps, dir / "m.npz");
+            BOOST_TEST(dir.entries() == 1u);  // no temporary left behind
+            sg::load_npz(back, dir / "m.npz");
+            BOOST_TEST(snapshot(back) == snapshot(ps));
+            BOOST_TEST(back.get("scale").shape().rank() == 0u);
+
+            auto arrays = sg::read_npz(dir / "m.npz");
+            BOOST_TEST(arrays.size() == 4u);
+            for (auto& p : ps.parameters()) {
+                BOOST_TEST_REQUIRE(arrays.count(p.name()) == 1u);
+                BOOST_TEST(sg::parameter::shape_of(arrays[p.name()]).str() == p.shape().str());
+                BOOST_TEST((arrays[p.name()] == p.value_as_double()));
+            }
+            // The bytes are what numpy expects: a stored zip of 64-byte-aligned v1.0 .npy files.
+            const std::string bytes = slurp(dir / "m.npz");
+            BOOST_TEST(bytes.substr(0, 4) == std::string("PK\x03\x04"));
+            BOOST_TEST(bytes.substr(30, 13) == "encoder.w.npy");
+            const std::string descr = dt == sg::dtype::f32 ? "'<f4'" : "'<f8'";
+            BOOST_TEST(bytes.find("{'descr': " + descr + ", 'fortran_order': False, 'shape': (3, 4), }") !=
+                       std::string::npos);
+            BOOST_TEST(bytes.find("'shape': (5,), }") != std::string::npos);
+            BOOST_TEST(bytes.find("'shape': (), }") != std::string::npos);
+            for (auto [begin, end] : member_spans(bytes)) BOOST_TEST((10 + le(bytes, begin + 8, 2)) % 64 == 0u);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(loading_converts_between_float_and_double) {
+    temp_dir dir;
+    sg::parameter_store f(sg::dtype::f32), d(sg::dtype::f64), f_back(sg::dtype::f32), d_back(sg::dtype::f64);
+    build(f);
+    build(d);
+    build(f_back, false);
+    build(d_back, false);
+    sg::save_npz(f, dir / "f.npz");
+    sg::save_npz(d, dir / "d.npz");
+    sg::load_npz(d_back, dir / "f.npz");  // float -> double is exact
+    BOOST_TEST(snapshot(d_back) == snapshot(f));
+    sg::load_npz(f_back, dir / "d.npz");  // double -> float rounds like the store does
+    BOOST_TEST(snapshot(f_back) == snapshot(f));
+}
+
+BOOST_AUTO_TEST_CASE(write_npz_and_read_npz_round_trip_arbitrary_arrays) {
+    temp_dir dir;
+    std::map<std::string, xt::xarray<double>> in;
+    in["x"] = xt::xarray<double>{{1.5, -2.25, 1e300}, {0.1, -0.0, 3.0}};
+    in["scalar"] = xt::xarray<double>::from_shape(std::vector<std::size_t>{});
+    in["scalar"]() = 42.0;
+    in["empty"] = xt::xarray<double>::from_shape({0, 3});
+    in["odd"] = xt::xarray<double>{std::numeric_limits<double>::infinity(), std::nan("")};
+    sg::write_npz(dir / "a.npz", in);
+    auto out = sg::read_npz(dir / "a.npz");
+    BOOST_TEST(out.size() == 4u);
+    BOOST_TEST((out["x"] == in["x"]));
+    BOOST_TEST(std::signbit(out["x"](1, 1)));
+    BOOST_TEST(out["scalar"].dimension() == 0u);
+    BOOST_TEST(out["scalar"]() == 42.0);
+    BOOST_TEST(sg::parameter::shape_of(out["empty"]).str() == "[0, 3]");
+    BOOST_TEST(std::isinf(out["odd"](0)));
+    BOOST_TEST(std::isnan(out["odd"](1)));
+
+    sg::write_npz(dir / "f.npz", in, sg::dtype::f32);
+    out = sg::read_npz(dir / "f.npz");
+    BOOST_TEST(out["x"](0, 1) == -2.25);
+    BOOST_TEST(out["x"](1, 0) == static_cast<double>(0.1f));
+    BOOST_TEST(std::isinf(out["x"](0, 2)));  // 1e300 overflows float
+    BOOST_TEST(slurp(dir / "f.npz").find("'<f4'") != std::string::npos);
+
+    sg::write_npz(dir / "none.npz", {});  // an empty archive is valid too
+    BOOST_TEST(sg::read_npz(dir / "none.npz").empty());
+
+    check_io_error([&] { sg::write_npz(dir / "b.npz", {{"", xt::xarray<double>{1.0}}}); }, {"empty array name"});
+    check_io_error([&] { sg::write_npz(dir / "b.npz", {{"r5", xt::zeros<double>({1, 1, 1, 1, 2})}}); },
+                   {"'r5.npy'", "rank 5"});
+    BOOST_TEST(!fs::exists(dir / "b.npz"));
+}
+
+BOOST_AUTO_TEST_CASE(shape_mismatch_throws_and_leaves_the_store_untouched) {
+    temp_dir dir;
+    sg::parameter_store ps, other;
+    ps.add("a", pattern(sg::shape{2}, 1.0));
+    ps.add("w", pattern(sg::shape{3, 4}, 2.0));
+    other.add("a", pattern(sg::shape{2}, 7.0));  // comes first in the file: must not be loaded either
+    other.add("w", pattern(sg::shape{4, 3}, 8.0));
+    sg::save_npz(ps, dir / "m.npz");
+    const auto before = snapshot(other);
+    check_io_error([&] { sg::load_npz(other, dir / "m.npz"); },
+                   {"load_npz", "m.npz", "'w.npy'", "shape [3, 4] in file, parameter 'w' has [4, 3]"});
+    BOOST_TEST(snapshot(other) == before);
+    check_io_error([&] { sg::load_npz(other, dir / "m.npz", {.strict = false}); }, {"shape [3, 4] in file"});
+    BOOST_TEST(snapshot(other) == before);
+}
+
+BOOST_AUTO_TEST_CASE(strict_load_requires_the_same_names) {
+    temp_dir dir;
+    sg::parameter_store ab, abc, a;
+    ab.add("a", pattern(sg::shape{2}, 1.0));
+    ab.add("b.c", pattern(sg::shape{}, 2.0));
+    sg::save_npz(ab, dir / "ab.npz");
+
+    abc.add("a", sg::shape{2});
+    abc.add("b.c", sg::shape{});
+    abc.add("z.d", pattern(sg::shape{3}, 5.0));
+    const auto before = snapshot(abc);
+    check_io_error([&] { sg::load_npz(abc, dir / "ab.npz"); }, {"'z.d'", "missing from the file"});
+    BOOST_TEST(snapshot(abc) == before);
+    sg::load_npz(abc, dir / "ab.npz", {.strict = false});
+    BOOST_TEST((abc.get("a").value_as_double() == ab.get("a").value_as_double()));
+    BOOST_TEST((abc.get("b.c").value_as_double() == ab.get("b.c").value_as_double()));
+    BOOST_TEST((abc.get("z.d").value<float>() == xt::cast<float>(pattern(sg::shape{3}, 5.0))));  // kept
+
+    a.add("a", sg::shape{2});
+    check_io_error([&] { sg::load_npz(a, dir / "ab.npz"); }, {"'b.c'", "no parameter of the store"});
+    BOOST_TEST((a.get("a").value_as_double() == xt::zeros<double>({2})));
+    sg::load_npz(a, dir / "ab.npz", {.strict = false});
+    BOOST_TEST((a.get("a").value_as_double() == ab.get("a").value_as_double()));
+}
+
+BOOST_AUTO_TEST_CASE(bad_members_are_rejected_with_what_was_found) {
+    temp_dir dir;
+    const std::string f4x3(12, '\0');
+    const std::string path = dir / "bad.npz";
+    auto expect = [&](const std::string& member, const std::string& dict, const std::string& data,
+                      const std::vector<std::string>& pieces, const std::string& magic = "\x93NUMPY\x01") {
+        sg::detail::write_zip(path, {{member, npy(dict, data, magic)}});
+        check_io_error([&] { sg::read_npz(path); }, pieces);
+    };
+    const std::string ok_tail = "'fortran_order': False, 'shape': (3,), }";
+    expect("w.npy", "{'descr': '>f4', " + ok_tail, f4x3, {"bad.npz", "member 'w.npy'", "dtype '>f4'"});
+    expect("w.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", std::string(8, '\0'),
+           {"dtype '<i8'"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 1), }", f4x3, {"fortran_order True"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 3), }", f4x3,
+           {"rank 5", "[1, 1, 1, 1, 3]"});
+    expect("w.npy", "{'descr': '<f4', " + ok_tail, std::string(11, '\0'), {"data is 11 bytes", "needs 12"});
+    expect("w.npy", "{'descr': '<f4', " + ok_tail, std::string(16, '\0'), {"data is 16 bytes"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3), }", f4x3, {"not a tuple"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }", f4x3, {"not a tuple"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False}", "", {"'descr', 'fortran_order' and 'shape'"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}", f4x3, {"unexpected key"});
+    expect("w.npy", "{'descr': '<f4', 'descr': '<f4', " + ok_tail, f4x3, {"appears twice"});
+    expect("w.npy", "{'descr': '<f4', " + ok_tail + " junk", f4x3, {"text after"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", "",
+           {"too large"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }", "",
+           {"needs over 2^61 elements"});
+    expect("w.npy", "{'descr': '<f4', " + ok_tail, f4x3, {"bad .npy magic"}, "\x93NUMPX\x01");
+    expect("w.npy", "{'descr': '<f4', " + ok_tail, f4x3, {"version 9.0"}, "\x93NUMPY\x09");
+    expect("w.txt", "{'descr': '<f4', " + ok_tail, f4x3, {"does not end in .npy"});
+
+    sg::detail::write_zip(path, {{"w.npy", "\x93NUM"}});
+    check_io_error([&] { sg::read_npz(path); }, {"truncated .npy header"});
+    const std::string good = npy("{'descr': '<f4', " + ok_tail, f4x3);
+    sg::detail::write_zip(path, {{"w.npy", good}, {"w.npy", good}});
+    check_io_error([&] { sg::read_npz(path); }, {"appears twice"});
+
+    // Accepted variants: format 2.0 (4-byte header length), Python 2 longs, double quotes.
+    std::string v2 = npy("{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (3L,)}", f4x3);
+    v2 = "\x93NUMPY\x02" + std::string(1, '\0') + v2.substr(8, 2) + std::string(2, '\0') + v2.substr(10);
+    sg::detail::write_zip(path, {{"w.npy", v2}});
+    auto arrays = sg::read_npz(path);
+    BOOST_TEST(sg::parameter::shape_of(arrays.at("w")).str() == "[3]");
+}
+
+BOOST_AUTO_TEST_CASE(compressed_members_are_rejected) {
+    temp_dir dir;
+    sg::parameter_store ps;
+    build(ps);
+    sg::save_npz(ps, dir / "m.npz");
+    std::string bytes = slurp(dir / "m.npz");
+    for (std::size_t pos = 0; (pos = bytes.find("PK\x03\x04", pos)) != std::string::npos; pos += 4) bytes[pos + 8] = 8;
+    for (std::size_t pos = 0; (pos = bytes.find("PK\x01\x02", pos)) != std::string::npos; pos += 4) bytes[pos + 10] = 8;
+    spit(dir / "c.npz", bytes);
+    check_io_error([&] { sg::load_npz(ps, dir / "c.npz"); },
+                   {"'encoder.w.npy'", "compressed npz members are not supported; use numpy.savez"});
+}
+
+BOOST_AUTO_TEST_CASE(truncation_at_every_offset_is_detected) {
+    temp_dir dir;
+    sg::parameter_store ps, back;
+    build(ps);
+    build(back, false);
+    sg::save_npz(ps, dir / "m.npz");
+    const std::string bytes = slurp(dir / "m.npz");
+    std::size_t undetected = 0, first = 0;
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+        spit(dir / "t.npz", bytes.substr(0, n));
+        bool threw = false;
+        try {
+            sg::load_npz(back, dir / "t.npz");
+        } catch (const sg::io_error&) {
+            threw = true;
+        }
+        try {
+            sg::read_npz(dir / "t.npz");
+            threw = false;
+        } catch (const sg::io_error&) {
+        }
+        if (!threw && undetected++ == 0) first = n;
+    }
+    BOOST_TEST(undetected == 0u, "first undetected truncation at " << first << " of " << bytes.size());
+    BOOST_TEST(snapshot(back) == std::vector<double>(snapshot(ps).size(), 0.0));
+    check_io_error([&] { sg::read_npz(dir / "missing.npz"); }, {"missing.npz"});
+    check_io_error([&] { sg::read_npz(dir.path.string()); }, {"not a regular file"});
+}
+
+BOOST_AUTO_TEST_CASE(flipped_bytes_are_detected_or_harmless) {
+    temp_dir dir;
+    sg::parameter_store ps, back;
+    build(ps);
+    build(back, false);
+    sg::save_npz(ps, dir / "m.npz");
+    const std::string bytes = slurp(dir / "m.npz");
+    const auto spans = member_spans(bytes);
+    BOOST_TEST_REQUIRE(spans.size() == 4u);
+    const auto good = snapshot(ps), zeros = snapshot(back);
+    std::size_t data_missed = 0, wrong_values = 0, detected = 0;
+    for (std::size_t pos = 0; pos < bytes.size(); ++pos) {
+        bool in_data = false;
+        for (auto [b, e] : spans) in_data |= pos >= b && pos < e;
+        for (unsigned mask : {0x01u, 0x80u, 0xFFu}) {
+            std::string bad = bytes;
+            bad[pos] = static_cast<char>(bad[pos] ^ mask);
+            spit(dir / "f.npz", bad);
+            try {
+                sg::load_npz(back, dir / "f.npz");
+                data_missed += in_data;
+                wrong_values += snapshot(back) != good;  // an undetected flip must not change values
+                for (auto& p : back.parameters()) p.assign(xt::zeros<double>(p.shape().to_vector()));
+            } catch (const sg::io_error&) {
+                ++detected;
+                wrong_values += snapshot(back) != zeros;  // a failed load leaves the store alone
+            }
+        }
+    }
+    BOOST_TEST(data_missed == 0u);
+    BOOST_TEST(wrong_values == 0u);
+    BOOST_TEST(detected > bytes.size() * 2);  // only the time/date/version fields are free
+    BOOST_TEST_MESSAGE(detected << " of " << 3 * bytes.size() << " flips detected");
+}
+
+BOOST_AUTO_TEST_CASE(random_corruption_never_crashes) {
+    temp_dir dir;
+    sg::parameter_store ps;
+    build(ps);
+    sg::save_npz(ps, dir / "m.npz");
+    const std::string bytes = slurp(dir / "m.npz");
+    std::mt19937 rng(12345);
+    std::size_t other = 0;
+    for (int iter = 0; iter < 3000; ++iter) {
+        std::string bad = bytes;
+        const int edits = 1 + static_cast<int>(rng() % 4);
+        for (int k = 0; k < edits; ++k) bad[rng() % bad.size()] = static_cast<char>(rng());
+        if (iter % 3 == 0) bad.resize(rng() % bad.size());
+        if (iter % 5 == 0) bad += std::string(rng() % 40, static_cast<char>(rng()));
+        spit(dir / "r.npz", bad);
+        try {
+            sg::read_npz(dir / "r.npz");
+        } catch (const sg::io_error&) {
+        } catch (...) {
+            ++other;
+        }
+    }
+    BOOST_TEST(other == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(zip64_archives_are_read_and_checked) {
+    temp_dir dir;
+    const std::string path = dir / "z.npz";
+    const std::string data = fields({{std::bit_cast<std::uint64_t>(1.5), 8}, {std::bit_cast<std::uint64_t>(-3.0), 8}});
+    const std::string bytes =
+        zip64_archive("w.npy", npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", data));
+    spit(path, bytes);
+    const xt::xarray<double> expected{1.5, -3.0};
+    BOOST_TEST((sg::read_npz(path).at("w") == expected));
+    if (have_numpy())  // the hand-made archive is a valid one
+        BOOST_TEST(python(dir, "import zipfile\nassert zipfile.ZipFile(d + '/z.npz').testzip() is None\n"
+                               "assert list(np.load(d + '/z.npz')['w']) == [1.5, -3.0]\n"));
+    std::size_t bad = 0;
+    for (std::size_t pos = 0; pos < 2 * bytes.size(); ++pos) {
+        std::string c = bytes;  // every truncation, then every flip
+        if (pos < bytes.size()) c.resize(pos);
+        else c[pos - bytes.size()] = static_cast<char>(c[pos - bytes.size()] ^ 0x41);
+        spit(path, c);
+        try {
+            bad += !(sg::read_npz(path).at("w") == expected) || pos < bytes.size();
+        } catch (const sg::io_error&) {
+        } catch (...) {
+            ++bad;
+        }
+    }
+    BOOST_TEST(bad == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(saving_is_atomic) {
+    temp_dir dir;
+    sg::parameter_store ps, small;
+    build(ps);
+    small.add("only", pattern(sg::shape{2}, 9.0));
+
+    check_io_error([&] { sg::save_npz(ps, dir / "no/such/dir/m.npz"); }, {"save_npz", "cannot create"});
+    BOOST_TEST(dir.entries() == 0u);
+
+    // Overwriting replaces the whole file, and leaves nothing else behind.
+    const std::string path = dir / "m.npz";
+    sg::save_npz(ps, path);
+    sg::save_npz(small, path);
+    BOOST_TEST(dir.entries() == 1u);
+    auto arrays = sg::read_npz(path);
+    BOOST_TEST(arrays.size() == 1u);
+    BOOST_TEST((arrays.at("only") == small.get("only").value_as_double()));
+
+    // A write that fails half-way leaves the old checkpoint whole and removes the temporary.
+    const std::string before = slurp(path);
+    check_io_error([&] { sg::detail::write_zip(path, {{"a.npy", "x"}, {std::string(70000, 'n'), "y"}}); },
+                   {"member name of length 70000"});
+    BOOST_TEST(slurp(path) == before);
+    BOOST_TEST(dir.entries() == 1u);
+
+    // A directory in the way: rename fails, the directory survives, no temporary is left.
+    fs::create_directory(dir / "d.npz");
+    check_io_error([&] { sg::save_npz(ps, dir / "d.npz"); }, {"cannot rename"});
+    BOOST_TEST(fs::is_directory(dir / "d.npz"));
+    BOOST_TEST(dir.entries() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(numpy_reads_what_seqgrad_writes) {
+    if (!have_numpy()) {
+        BOOST_TEST_MESSAGE("numpy is absent (/usr/bin/python3 -c 'import numpy' failed): interop test skipped");
+        return;
+    }
+    temp_dir dir;
+    sg::parameter_store ps(sg::dtype::f32);
+    build(ps);
+    sg::save_npz(ps, dir / "m.npz");
+    std::map<std::string, xt::xarray<double>> d = {{"x", pattern(sg::shape{2, 2}, 3.0)}};
+    sg::write_npz(dir / "d.npz", d, sg::dtype::f64);
+    // numpy checks names, dtypes and shapes, then writes back 2 * x + 1 in the same dtype.
+    BOOST_TEST_REQUIRE(python(dir, R"(
+m = np.load(d + '/m.npz')
+assert sorted(m.files) == ['decoder.t', 'encoder.lstm0.b', 'encoder.w', 'scale'], m.files
+assert m['encoder.w'].dtype == np.float32 and m['encoder.w'].shape == (3, 4)
+assert m['scale'].shape == () and m['decoder.t'].shape == (2, 3, 4) and m['encoder.lstm0.b'].shape == (5,)
+x = np.load(d + '/d.npz')['x']
+assert x.dtype == np.float64 and x.shape == (2, 2)
+np.savez(d + '/back.npz', **{k: m[k] * np.float32(2) + np.float32(1) for k in m.files}, x=x * 2 + 1)
+)"));
+    auto back = sg::read_npz(dir / "back.npz");
+    BOOST_TEST(back.size() == 5u);
+    for (auto& p : ps.parameters()) {
+        const auto& v = p.value<float>();
+        xt::xarray<double> expected = xt::cast<double>(xt::xarray<float>(v * 2.0f + 1.0f));
+        BOOST_TEST((back.at(p.name()) == expected), p.name());
+    }
+    BOOST_TEST((back.at("x") == d["x"] * 2.0 + 1.0));
+}
+
+BOOST_AUTO_TEST_CASE(seqgrad_reads_what_numpy_writes) {
+    if (!have_numpy()) {
+        BOOST_TEST_MESSAGE("numpy is absent (/usr/bin/python3 -c 'import numpy' failed): interop test skipped");
+        return;
+    }
+    temp_dir dir;
+    // savez to a file (zip64 extra fields in local headers) and to an unseekable stream (data
+    // descriptors, flag bit 3); plus the kinds of file that must be refused.
+    BOOST_TEST_REQUIRE(python(dir, R"(
+a = {'enc.w': np.arange(6, dtype=np.float32).reshape(2, 3) / np.float32(3),
+     'enc.b': np.array([0.1, -2.5, 1e-300, 7.0]), 's': np.array(-1.25), 't': np.arange(24.0).reshape(2, 3, 4)}
+np.savez(d + '/np.npz', **a)
+class Unseekable:
+    def __init__(self, f): self.f = f
+    def write(self, b): return self.f.write(b)
+    def flush(self): self.f.flush()
+    def read(self, n=-1): raise OSError('write only')  # numpy takes objects with read() as files
+with open(d + '/stream.npz', 'wb') as f:
+    np.savez(Unseekable(f), **a)
+np.savez_compressed(d + '/compressed.npz', w=np.ones(3))
+np.savez(d + '/big_endian.npz', w=np.ones(3, dtype='>f4'))
+np.savez(d + '/int.npz', w=np.arange(3))
+np.savez(d + '/fortran.npz', w=np.asfortranarray(np.ones((2, 3))))
+np.savez(d + '/rank5.npz', w=np.ones((1, 1, 1, 2, 1)))
+)"));
+    for (const char* file : {"np.npz", "stream.npz"}) {
+        BOOST_TEST_CONTEXT(file) {
+            auto a = sg::read_npz(dir / file);
+            BOOST_TEST(a.size() == 4u);
+            BOOST_TEST(sg::parameter::shape_of(a.at("enc.w")).str() == "[2, 3]");
+            for (std::size_t i = 0; i < 6; ++i)
+                BOOST_TEST(a.at("enc.w").data()[i] == static_cast<double>(static_cast<float>(i) / 3.0f));
+            BOOST_TEST((a.at("enc.b") == xt::xarray<double>{0.1, -2.5, 1e-300, 7.0}));
+            BOOST_TEST(a.at("s").dimension() == 0u);
+            BOOST_TEST(a.at("s")() == -1.25);
+            BOOST_TEST(a.at("t")(1, 2, 3) == 23.0);
+
+            sg::parameter_store ps(sg::dtype::f64);
+            ps.add("enc.w", sg::shape{2, 3});
+            ps.add("enc.b", sg::shape{4});
+            ps.add("s", sg::shape{});
+            ps.add("t", sg::shape{2, 3, 4});
+            sg::load_npz(ps, dir / file);
+            BOOST_TEST(ps.get("s").value<double>()() == -1.25);
+            BOOST_TEST((ps.get("enc.w").value<double>() == a.at("enc.w")));
+        }
+    }
+    const std::string np_bytes = slurp(dir / "np.npz"), stream_bytes = slurp(dir / "stream.npz");
+    BOOST_TEST_MESSAGE("numpy.savez local header extra field: " << le(np_bytes, 28, 2) << " bytes");
+    BOOST_TEST((le(stream_bytes, 6, 2) & 8) != 0u);  // the data descriptor path was exercised
+    check_io_error([&] { sg::read_npz(dir / "compressed.npz"); },
+                   {"'w.npy'", "compressed npz members are not supported; use numpy.savez"});
+    check_io_error([&] { sg::read_npz(dir / "big_endian.npz"); }, {"'w.npy'", "dtype '>f4'"});
+    check_io_error([&] { sg::read_npz(dir / "int.npz"); }, {"'w.npy'", "dtype '<i8'"});
+    check_io_error([&] { sg::read_npz(dir / "fortran.npz"); }, {"'w.npy'", "fortran_order True"});
+    check_io_error([&] { sg::read_npz(dir / "rank5.npz"); }, {"'w.npy'", "rank 5"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
