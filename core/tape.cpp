@@ -7,7 +7,6 @@
 #include <map>
 #include <mutex>
 
-#include "broadcast.hpp"
 
 namespace seqgrad {
 
@@ -310,6 +309,9 @@ void tape::check_values(std::uint32_t id, const T* p, std::size_t n, const char*
                                 " in its " + what + " at flat index " + std::to_string(i));
 }
 
+template void tape::check_values<float>(std::uint32_t, const float*, std::size_t, const char*) const;
+template void tape::check_values<double>(std::uint32_t, const double*, std::size_t, const char*) const;
+
 expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at) {
     if (inputs.empty()) throw op_error(op.name + ": needs at least one input expr to know its tape");
     tape* t;
@@ -323,133 +325,6 @@ expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at) {
 
 expr apply(std::string_view op_name, std::span<const expr> inputs, const attrs& at) {
     return apply(find_op(op_name), inputs, at);
-}
-
-// ---- backward -----------------------------------------------------------------------------------
-
-void tape::backward(const expr& root) {
-    const auto id = resolve(root);
-    if (nodes_[id].shp.size() != 1)
-        throw graph_error("backward: root " + describe(id) + " has shape " + nodes_[id].shp.str() +
-                          "; backward needs a one-element loss, or an explicit seed gradient of that shape");
-    const double one = 1.0;
-    if (dt_ == dtype::f32) run_backward<float>(id, &one);
-    else run_backward<double>(id, &one);
-}
-
-void tape::backward(const expr& root, const xt::xarray<double>& seed) {
-    const auto id = resolve(root);
-    if (seqgrad::shape(seed.shape()) != nodes_[id].shp)
-        throw shape_error("backward: seed of shape " + seqgrad::shape(seed.shape()).str() + " for root " +
-                          describe(id) + " of shape " + nodes_[id].shp.str() + " (expected equal shapes)");
-    if (dt_ == dtype::f32) run_backward<float>(id, seed.data());
-    else run_backward<double>(id, seed.data());
-}
-
-template <class T>
-void tape::run_backward(std::uint32_t root, const double* seed) {
-    for (auto& n : nodes_) n.grad = nullptr;
-    grads_.reset();
-    detail::node& r = nodes_[root];
-    if (!r.requires_grad) return;  // nothing on the tape needs a gradient
-    {
-        T* g = grads_.alloc_n<T>(r.shp.size());
-        for (std::size_t i = 0; i < r.shp.size(); ++i) g[i] = static_cast<T>(seed[i]);
-        r.grad = g;
-    }
-    constexpr std::size_t inline_inputs = 8;
-    std::vector<tensor_ref<T>> targets_heap;
-    std::vector<char> acc_heap;
-    std::vector<T*> pending_heap;  // scratch contributions to reduce into an input after the op
-    for (std::uint32_t i = root + 1; i-- > 0;) {
-        detail::node& n = nodes_[i];
-        if (!n.grad || !n.op || !n.requires_grad) continue;
-        const op_def& op = *n.op;
-        const std::uint32_t* ins = input_ids_.data() + n.first_input;
-        const std::size_t k = n.num_inputs;
-        if (!op.differentiable())
-            throw graph_error("backward: " + describe(i) + ": op '" + op.name +
-                              "' has no gradient, but an input needs one (wrap that input in stop_gradient if "
-                              "no gradient should flow)");
-        tensor_ref<T> targets_inline[inline_inputs];
-        bool acc_inline[inline_inputs];
-        T* pending_inline[inline_inputs];
-        tensor_ref<T>* targets = targets_inline;
-        bool* acc = acc_inline;
-        T** pending = pending_inline;
-        if (k > inline_inputs) {
-            targets_heap.assign(k, {});
-            acc_heap.assign(k, 0);
-            pending_heap.assign(k, nullptr);
-            targets = targets_heap.data();
-            acc = reinterpret_cast<bool*>(acc_heap.data());
-            pending = pending_heap.data();
-        }
-        for (std::size_t j = 0; j < k; ++j) {
-            detail::node& m = nodes_[ins[j]];
-            pending[j] = nullptr;
-            acc[j] = false;
-            targets[j] = {};
-            if (!m.requires_grad) continue;
-            bool repeated = false;
-            for (std::size_t q = 0; q < j; ++q) repeated = repeated || ins[q] == ins[j];
-            const bool reduce = op.broadcasting && !(m.shp == n.shp);
-            if (reduce || repeated) {
-                // Written to scratch, then summed into the input's gradient after the op.
-                const seqgrad::shape& s = reduce ? n.shp : m.shp;
-                pending[j] = grads_.alloc_n<T>(s.size());
-                targets[j] = {pending[j], s};
-            } else {
-                if (!m.grad) m.grad = grads_.alloc_n<T>(m.shp.size());
-                else acc[j] = true;
-                targets[j] = {static_cast<T*>(m.grad), m.shp};
-            }
-        }
-        backward_ctx<T> c{nodes_.data(),
-                          ins,
-                          k,
-                          tensor_ref<const T>{static_cast<const T*>(n.value), n.shp},
-                          tensor_ref<const T>{static_cast<const T*>(n.grad), n.shp},
-                          n.at,
-                          targets,
-                          acc};
-        op.backward<T>()(c);
-        for (std::size_t j = 0; j < k; ++j) {
-            if (!pending[j]) continue;
-            detail::node& m = nodes_[ins[j]];
-            const std::size_t ms = m.shp.size();
-            T* g = static_cast<T*>(m.grad);
-            if (!g) {
-                g = grads_.alloc_n<T>(ms);
-                std::fill(g, g + ms, T(0));
-                m.grad = g;
-            }
-            const T* src = pending[j];
-            if (targets[j].shape == m.shp)
-                for (std::size_t q = 0; q < ms; ++q) g[q] += src[q];
-            else
-                detail::for_each_broadcast(n.shp, m.shp, [&](std::size_t o, std::size_t q) { g[q] += src[o]; });
-        }
-        if (check_finite_)
-            for (std::size_t j = 0; j < k; ++j)
-                if (targets[j].data)
-                    check_values(ins[j], static_cast<const T*>(nodes_[ins[j]].grad), nodes_[ins[j]].shp.size(),
-                                 ("gradient (from the backward of " + describe(i) + ")").c_str());
-    }
-    if (!accumulate_params_) return;
-    for (auto& n : nodes_) {
-        if (n.kind != detail::node_kind::parameter || !n.grad) continue;
-        detail::param_data& d = *n.param;
-        const T* g = static_cast<const T*>(n.grad);
-        std::lock_guard<std::mutex> lock(d.grad_mutex);
-        if (d.dt == dtype::f32) {
-            float* dst = d.gf.data();
-            for (std::size_t q = 0, e = d.shp.size(); q < e; ++q) dst[q] += static_cast<float>(g[q]);
-        } else {
-            double* dst = d.gd.data();
-            for (std::size_t q = 0, e = d.shp.size(); q < e; ++q) dst[q] += static_cast<double>(g[q]);
-        }
-    }
 }
 
 xt::xarray<double> tape::param_grad(const parameter& p) const {

@@ -17,6 +17,7 @@
 
 #include "op.hpp"
 #include "parameter.hpp"
+#include "transforms.hpp"
 
 namespace seqgrad {
 
@@ -66,8 +67,12 @@ struct node {
     std::int32_t step = -1;  // time step mark (-1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
+    bool is_state = false;        // a recurrent state (tape::mark_state), for gradient-flow records
     param_data* param = nullptr;  // parameter leaves
 };
+
+template <class T>
+class backward_engine;
 
 /// Tape identity: a slot in a never-freed table whose generation changes when the tape is
 /// cleared or destroyed, so that a stale expr is detected without touching freed memory.
@@ -130,12 +135,17 @@ public:
     /// Reverse-mode sweep from a scalar root: gradients of every node on a path from a leaf that
     /// requires a gradient, parameter gradients accumulated into the store. Calling it again
     /// recomputes from scratch (tape gradients are reset; parameter gradients add up again).
-    void backward(const expr& root);
+    /// The plan adds transforms (truncation, clipping, records; see transforms.hpp).
+    backward_stats backward(const expr& root, const backward_plan& plan = {});
     /// The same from a non-scalar root, with the seed gradient d(loss)/d(root).
-    void backward(const expr& root, const xt::xarray<double>& seed);
+    backward_stats backward(const expr& root, const xt::xarray<double>& seed, const backward_plan& plan = {});
     /// Keep parameter-leaf gradients on the tape instead of adding them to the store (for
-    /// reductions in a fixed order across tapes); read them with param_grad().
+    /// reductions in a fixed order across tapes: call accumulate_param_grads() later).
     void set_accumulate_into_parameters(bool on) { accumulate_params_ = on; }
+    /// Add this tape's parameter-leaf gradients (from the last backward) into the store.
+    void accumulate_param_grads();
+    /// Mark e as the recurrent state of its time step (nn::unroll does this for every step).
+    void mark_state(const expr& e);
     /// Gradient of a parameter leaf on this tape after backward (zeros if it had none).
     xt::xarray<double> param_grad(const parameter& p) const;
 
@@ -179,7 +189,8 @@ private:
     template <class T>
     void run_forward(std::uint32_t id);
     template <class T>
-    void run_backward(std::uint32_t root, const double* seed);
+    friend class detail::backward_engine;
+    backward_stats run_backward(std::uint32_t root, const double* seed, const backward_plan& plan);
     template <class T>
     void check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const;
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
@@ -196,6 +207,8 @@ private:
     int step_ = -1;
     bool check_finite_ = false;
     bool accumulate_params_ = true;
+    std::vector<void*> grad_table_;                         // backward: gradient per node
+    std::vector<std::unique_ptr<detail::arena>> pass_mem_;  // backward: one arena per window pass
 };
 
 /// Sets the tape's time step for the scope's lifetime and restores the previous one after.

@@ -1,0 +1,356 @@
+// The backward engine: one reverse loop over the tape, plus the transforms of a backward_plan.
+//
+// Truncated BPTT cuts every edge between time steps in different windows. The graph then falls
+// into three parts: D, untimed nodes computed from timed ones (the total loss, a projection over
+// all steps); the windows' timed nodes; U, untimed nodes the windows read (parameters, a hoisted
+// input projection). D is swept first, serially; then each window in a pass of its own, with its
+// own gradient table and arena, in parallel; the passes' contributions to U are summed in window
+// order (so the result does not depend on scheduling or thread count); then U is swept.
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "broadcast.hpp"
+#include "tape.hpp"
+
+namespace seqgrad {
+namespace detail {
+
+template <class T>
+class backward_engine {
+public:
+    backward_engine(tape& t, const backward_plan& plan) : t_(t), plan_(plan), nodes_(t.nodes_) {}
+
+    backward_stats run(std::uint32_t root, const double* seed) {
+        backward_stats st;
+        const std::size_t n = nodes_.size();
+        auto& g = t_.grad_table_;
+        g.assign(n, nullptr);
+        t_.grads_.reset();
+        for (auto& m : t_.pass_mem_) m->reset();
+        detail::node& r = nodes_[root];
+        if (r.requires_grad) {
+            T* s = t_.grads_.alloc_n<T>(r.shp.size());
+            for (std::size_t i = 0; i < r.shp.size(); ++i) s[i] = static_cast<T>(seed[i]);
+            g[root] = s;
+            const int steps = num_steps(root);
+            if (plan_.k1 && r.step >= 0)
+                throw graph_error("truncate_bptt: the loss " + t_.describe(root) + " belongs to time step " +
+                                  std::to_string(r.step) + "; truncation cuts every edge between windows of steps, "
+                                  "so sum per-step losses outside the step scopes (an untimed total)");
+            if (plan_.k1 == 0 || plan_.k2 >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(plan_.k1)) {
+                sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
+            } else {
+                st.windows = (static_cast<std::size_t>(steps) + plan_.k1 - 1) / plan_.k1;
+                st.parallel = truncated(root, steps, st.windows);
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) nodes_[i].grad = g[i];
+        if (plan_.flow) record_flow();
+        finish_parameters(st);
+        return st;
+    }
+
+private:
+    int num_steps(std::uint32_t root) const {
+        int s = -1;
+        for (std::uint32_t i = 0; i <= root; ++i) s = std::max(s, nodes_[i].step);
+        return s + 1;
+    }
+
+    // ---- one node --------------------------------------------------------------------------------
+
+    /// Backward of node i: contributions into its inputs' entries of g, allocated from mem.
+    /// keep(input, consumer) says whether gradient flows along that edge.
+    template <class Keep>
+    void sweep_one(std::uint32_t i, std::vector<void*>& g, arena& mem, Keep& keep) {
+        detail::node& n = nodes_[i];
+        if (!g[i] || !n.op || !n.requires_grad) return;
+        const op_def& op = *n.op;
+        const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
+        const std::size_t k = n.num_inputs;
+        constexpr std::size_t inline_inputs = 8;
+        tensor_ref<T> targets_inline[inline_inputs];
+        bool acc_inline[inline_inputs];
+        T* pending_inline[inline_inputs];
+        tensor_ref<T>* targets = targets_inline;
+        bool* acc = acc_inline;
+        T** pending = pending_inline;
+        if (k > inline_inputs) {
+            targets_heap_.assign(k, {});
+            acc_heap_.assign(k, 0);
+            pending_heap_.assign(k, nullptr);
+            targets = targets_heap_.data();
+            acc = reinterpret_cast<bool*>(acc_heap_.data());
+            pending = pending_heap_.data();
+        }
+        bool any = false;
+        for (std::size_t j = 0; j < k; ++j) {
+            detail::node& m = nodes_[ins[j]];
+            pending[j] = nullptr;
+            acc[j] = false;
+            targets[j] = {};
+            if (!m.requires_grad || !keep(ins[j], i)) continue;
+            any = true;
+            bool repeated = false;
+            for (std::size_t q = 0; q < j; ++q) repeated = repeated || ins[q] == ins[j];
+            const bool reduce = op.broadcasting && !(m.shp == n.shp);
+            if (reduce || repeated || clips(m, n)) {
+                // Written to scratch, then summed (and clipped) into the input's gradient.
+                const seqgrad::shape& s = reduce ? n.shp : m.shp;
+                pending[j] = mem.alloc_n<T>(s.size());
+                targets[j] = {pending[j], s};
+            } else {
+                if (!g[ins[j]]) g[ins[j]] = mem.alloc_n<T>(m.shp.size());
+                else acc[j] = true;
+                targets[j] = {static_cast<T*>(g[ins[j]]), m.shp};
+            }
+        }
+        if (!any) return;
+        if (!op.differentiable())
+            throw graph_error("backward: " + t_.describe(i) + ": op '" + op.name +
+                              "' has no gradient, but an input needs one (wrap that input in stop_gradient if "
+                              "no gradient should flow)");
+        backward_ctx<T> c{nodes_.data(),
+                          ins,
+                          k,
+                          tensor_ref<const T>{static_cast<const T*>(n.value), n.shp},
+                          tensor_ref<const T>{static_cast<const T*>(g[i]), n.shp},
+                          n.at,
+                          targets,
+                          acc};
+        op.backward<T>()(c);
+        for (std::size_t j = 0; j < k; ++j) {
+            if (!pending[j]) continue;
+            detail::node& m = nodes_[ins[j]];
+            const std::size_t ms = m.shp.size();
+            T* src = pending[j];
+            if (!(targets[j].shape == m.shp)) {
+                T* reduced = mem.alloc_n<T>(ms);
+                std::fill(reduced, reduced + ms, T(0));
+                detail::for_each_broadcast(n.shp, m.shp, [&](std::size_t o, std::size_t q) { reduced[q] += src[o]; });
+                src = reduced;
+            }
+            if (clips(m, n)) {
+                const T c = static_cast<T>(plan_.clip_state);
+                for (std::size_t q = 0; q < ms; ++q) src[q] = std::clamp(src[q], -c, c);
+            }
+            T* dst = static_cast<T*>(g[ins[j]]);
+            if (!dst) {
+                g[ins[j]] = src;  // first contribution: the scratch becomes the gradient
+                continue;
+            }
+            for (std::size_t q = 0; q < ms; ++q) dst[q] += src[q];
+        }
+        if (t_.check_finite_)
+            for (std::size_t j = 0; j < k; ++j)
+                if (targets[j].data)
+                    t_.check_values(ins[j], static_cast<const T*>(g[ins[j]]), nodes_[ins[j]].shp.size(),
+                                    ("gradient (from the backward of " + t_.describe(i) + ")").c_str());
+    }
+
+    bool clips(const detail::node& m, const detail::node& n) const {
+        return plan_.clip_state > 0 && m.step >= 0 && n.step > m.step;
+    }
+
+    template <class Keep>
+    void sweep_range(std::uint32_t from, std::vector<void*>& g, arena& mem, Keep&& keep) {
+        for (std::uint32_t i = from + 1; i-- > 0;) sweep_one(i, g, mem, keep);
+    }
+
+    // ---- truncated BPTT ---------------------------------------------------------------------------
+
+    /// Window w: losses at steps [w*k1, (w+1)*k1) send gradients back to steps >= (w+1)*k1 - k2.
+    int window_lo(std::size_t w) const {
+        return std::max(0, static_cast<int>((w + 1) * plan_.k1) - static_cast<int>(std::max(plan_.k2, plan_.k1)));
+    }
+    int window_hi(std::size_t w) const { return static_cast<int>((w + 1) * plan_.k1); }
+    std::size_t window_of(int step) const { return static_cast<std::size_t>(step) / plan_.k1; }
+
+    /// Returns whether the windows ran as separate passes.
+    bool truncated(std::uint32_t root, int, std::size_t windows) {
+        auto& g = t_.grad_table_;
+        // D: untimed nodes downstream of a timed node.
+        std::vector<char> in_d(root + 1, 0);
+        bool separable = true;
+        for (std::uint32_t i = 0; i <= root; ++i) {
+            const auto& n = nodes_[i];
+            for (std::uint32_t id : t_.inputs_of(i)) {
+                const auto& m = nodes_[id];
+                if (n.step < 0 && (m.step >= 0 || in_d[id])) in_d[i] = 1;
+                if (n.step >= 0 && m.step < 0 && in_d[id]) separable = false;  // untimed value between steps
+            }
+        }
+        const bool overlapping = plan_.k2 > plan_.k1;
+        if (!separable) {
+            if (overlapping)
+                throw graph_error("truncate_bptt(" + std::to_string(plan_.k1) + ", " + std::to_string(plan_.k2) +
+                                  "): an untimed node computed from one time step feeds a later one, so the windows "
+                                  "cannot be separated; use k1 == k2 or mark that node with a time step");
+            // k1 == k2 needs only the cut edges: one serial sweep.
+            auto keep = [&](std::uint32_t m, std::uint32_t c) {
+                const int a = nodes_[m].step, b = nodes_[c].step;
+                return a < 0 || b < 0 || window_of(a) == window_of(b);
+            };
+            sweep_range(root, g, t_.grads_, keep);
+            return false;
+        }
+        // Phase D: serial, into the main table.
+        auto all = [](std::uint32_t, std::uint32_t) { return true; };
+        for (std::uint32_t i = root + 1; i-- > 0;)
+            if (nodes_[i].step < 0 && in_d[i]) sweep_one(i, g, t_.grads_, all);
+        // Phase W: one pass per window.
+        while (t_.pass_mem_.size() < windows) t_.pass_mem_.push_back(std::make_unique<arena>());
+        std::vector<std::vector<void*>> tables(windows);
+        auto pass = [&](std::size_t w) {
+            auto& gw = tables[w];
+            gw.assign(root + 1, nullptr);
+            arena& mem = *t_.pass_mem_[w];
+            const int lo = window_lo(w), hi = window_hi(w), loss_lo = static_cast<int>(w * plan_.k1);
+            for (std::uint32_t i = 0; i <= root; ++i) {
+                const int s = nodes_[i].step;
+                if (s >= loss_lo && s < hi && g[i]) {
+                    const std::size_t sz = nodes_[i].shp.size();
+                    T* seed = mem.alloc_n<T>(sz);
+                    std::copy_n(static_cast<const T*>(g[i]), sz, seed);
+                    gw[i] = seed;
+                }
+            }
+            auto keep = [&](std::uint32_t m, std::uint32_t) {
+                const int s = nodes_[m].step;
+                return s < 0 || (s >= lo && s < hi);
+            };
+            backward_engine<T> worker(t_, plan_);  // scratch vectors of its own
+            for (std::uint32_t i = root + 1; i-- > 0;) {
+                const int s = nodes_[i].step;
+                if (s >= lo && s < hi) worker.sweep_one(i, gw, mem, keep);
+            }
+        };
+        const bool parallel = num_threads() > 1 && windows > 1;
+        if (parallel) detail::parallel_for(windows, pass);
+        else
+            for (std::size_t w = 0; w < windows; ++w) pass(w);
+        // Reduce the windows' contributions to untimed nodes in window order, then sweep those.
+        for (std::uint32_t i = 0; i <= root; ++i) {
+            if (nodes_[i].step >= 0 || in_d[i]) continue;
+            const std::size_t sz = nodes_[i].shp.size();
+            for (std::size_t w = 0; w < windows; ++w) {
+                const T* src = static_cast<const T*>(tables[w][i]);
+                if (!src) continue;
+                T* dst = static_cast<T*>(g[i]);
+                if (!dst) {
+                    dst = t_.grads_.alloc_n<T>(sz);
+                    std::fill(dst, dst + sz, T(0));
+                    g[i] = dst;
+                }
+                for (std::size_t q = 0; q < sz; ++q) dst[q] += src[q];
+            }
+        }
+        for (std::uint32_t i = root + 1; i-- > 0;)
+            if (nodes_[i].step < 0 && !in_d[i]) sweep_one(i, g, t_.grads_, all);
+        // Timed nodes keep the gradient of the window that owns their step (for inspection).
+        for (std::uint32_t i = 0; i <= root; ++i)
+            if (nodes_[i].step >= 0) g[i] = tables[window_of(nodes_[i].step)][i];
+        return parallel;
+    }
+
+    // ---- after the sweep ----------------------------------------------------------------------------
+
+    void record_flow() {
+        auto& norm = plan_.flow->norm;
+        norm.clear();
+        for (const auto& n : nodes_) {
+            if (!n.is_state || n.step < 0) continue;
+            if (norm.size() <= static_cast<std::size_t>(n.step)) norm.resize(n.step + 1, 0.0);
+            if (!n.grad) continue;
+            const T* p = static_cast<const T*>(n.grad);
+            double s = 0;
+            for (std::size_t i = 0; i < n.shp.size(); ++i) s += double(p[i]) * p[i];
+            norm[n.step] += s;
+        }
+        for (auto& v : norm) v = std::sqrt(v);
+    }
+
+    void finish_parameters(backward_stats& st) {
+        // Parameter leaves in tape order: a fixed order, so the norm is deterministic.
+        double sq = 0;
+        for (const auto& n : nodes_) {
+            if (n.kind != node_kind::parameter || !n.grad) continue;
+            const T* p = static_cast<const T*>(n.grad);
+            for (std::size_t i = 0; i < n.shp.size(); ++i) sq += double(p[i]) * p[i];
+        }
+        st.grad_norm = std::sqrt(sq);
+        const double scale = plan_.clip_norm > 0 && st.grad_norm > plan_.clip_norm ? plan_.clip_norm / (st.grad_norm + 1e-6) : 1.0;
+        const T cv = static_cast<T>(plan_.clip_value);
+        for (auto& n : nodes_) {
+            if (n.kind != node_kind::parameter || !n.grad) continue;
+            T* p = static_cast<T*>(n.grad);
+            const std::size_t sz = n.shp.size();
+            if (scale != 1.0) {
+                st.clipped = true;
+                for (std::size_t i = 0; i < sz; ++i) p[i] = static_cast<T>(p[i] * scale);
+            }
+            if (plan_.clip_value > 0)
+                for (std::size_t i = 0; i < sz; ++i) {
+                    const T c = std::clamp(p[i], -cv, cv);
+                    st.clipped = st.clipped || c != p[i];
+                    p[i] = c;
+                }
+        }
+        if (t_.accumulate_params_) t_.accumulate_param_grads();
+    }
+
+    tape& t_;
+    const backward_plan& plan_;
+    std::vector<detail::node>& nodes_;
+    std::vector<tensor_ref<T>> targets_heap_;
+    std::vector<char> acc_heap_;
+    std::vector<T*> pending_heap_;
+};
+
+}  // namespace detail
+
+backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& plan) {
+    if (plan.k1 == 0 && plan.k2 != 0) throw value_error("truncate_bptt: k2 given without k1");
+    if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
+    return detail::backward_engine<double>(*this, plan).run(root, seed);
+}
+
+backward_stats tape::backward(const expr& root, const backward_plan& plan) {
+    const auto id = resolve(root);
+    if (nodes_[id].shp.size() != 1)
+        throw graph_error("backward: root " + describe(id) + " has shape " + nodes_[id].shp.str() +
+                          "; backward needs a one-element loss, or an explicit seed gradient of that shape");
+    const double one = 1.0;
+    return run_backward(id, &one, plan);
+}
+
+backward_stats tape::backward(const expr& root, const xt::xarray<double>& seed, const backward_plan& plan) {
+    const auto id = resolve(root);
+    if (seqgrad::shape(seed.shape()) != nodes_[id].shp)
+        throw shape_error("backward: seed of shape " + seqgrad::shape(seed.shape()).str() + " for root " +
+                          describe(id) + " of shape " + nodes_[id].shp.str() + " (expected equal shapes)");
+    return run_backward(id, seed.data(), plan);
+}
+
+void tape::accumulate_param_grads() {
+    for (auto& n : nodes_) {
+        if (n.kind != detail::node_kind::parameter || !n.grad) continue;
+        detail::param_data& d = *n.param;
+        std::lock_guard<std::mutex> lock(d.grad_mutex);
+        const std::size_t sz = d.shp.size();
+        auto add = [&](auto* dst) {
+            using D = std::remove_pointer_t<decltype(dst)>;
+            if (dt_ == dtype::f32)
+                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const float*>(n.grad)[q]);
+            else
+                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const double*>(n.grad)[q]);
+        };
+        if (d.dt == dtype::f32) add(d.gf.data());
+        else add(d.gd.data());
+    }
+}
+
+void tape::mark_state(const expr& e) { nodes_[resolve(e)].is_state = true; }
+
+}  // namespace seqgrad

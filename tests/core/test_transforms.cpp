@@ -1,0 +1,246 @@
+// Backward transforms: truncated BPTT against hand-built windows, clipping against hand-computed
+// values, gradient-flow records, and the parallel executor against the serial one.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include <seqgrad/seqgrad.hpp>
+
+namespace sg = seqgrad;
+using A = xt::xarray<double>;
+
+namespace {
+
+A random_array(std::vector<std::size_t> shape, std::mt19937_64& rng, double scale = 0.5) {
+    std::normal_distribution<double> d(0.0, scale);
+    A a = xt::zeros<double>(shape);
+    for (auto& v : a) v = d(rng);
+    return a;
+}
+
+// A tanh RNN written out with ops: h_t = tanh(x_t W + h_{t-1} U + b); loss_t = sum(h_t * r_t).
+struct rnn_fixture {
+    std::size_t steps = 12, batch = 2, in = 3, hid = 4;
+    sg::parameter_store ps{sg::dtype::f64};
+    sg::parameter w, u, b;
+    std::vector<A> xs, rs;
+    A h0;
+    explicit rnn_fixture(std::size_t T = 12) : steps(T) {
+        std::mt19937_64 rng(7);
+        w = ps.add("w", random_array({in, hid}, rng));
+        u = ps.add("u", random_array({hid, hid}, rng, 0.6));
+        b = ps.add("b", random_array({hid}, rng));
+        for (std::size_t t = 0; t < steps; ++t) {
+            xs.push_back(random_array({batch, in}, rng, 1.0));
+            rs.push_back(random_array({batch, hid}, rng, 1.0));
+        }
+        h0 = random_array({batch, hid}, rng);
+    }
+    // Steps [from, to) starting from state h (an expr on t); returns the summed loss of the steps
+    // in [loss_from, to) and the last state.
+    std::pair<sg::expr, sg::expr> run(sg::tape& t, sg::expr h, std::size_t from, std::size_t to, std::size_t loss_from) {
+        sg::expr loss = t.constant(0.0);
+        for (std::size_t s = from; s < to; ++s) {
+            sg::expr term;
+            {
+                sg::step_scope scope(t, static_cast<int>(s));
+                h = sg::tanh(sg::matmul(t.input(xs[s]), t.param(w)) + sg::matmul(h, t.param(u)) + t.param(b));
+                t.mark_state(h);
+                if (s >= loss_from) term = sg::sum(h * t.input(rs[s]));
+            }
+            // The running total is untimed: summed inside a step, truncation would cut it.
+            if (term.valid()) loss = loss + term;
+        }
+        return {loss, h};
+    }
+    std::vector<A> grads() const { return {w.grad<double>(), u.grad<double>(), b.grad<double>()}; }
+};
+
+double max_diff(const std::vector<A>& a, const std::vector<A>& b) {
+    double m = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, double(xt::amax(xt::abs(a[i] - b[i]))()));
+    return m;
+}
+bool bitwise_equal(const std::vector<A>& a, const std::vector<A>& b) {
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(double)) != 0) return false;
+    return true;
+}
+
+// The truncated gradient built independently: one tape per window, its first state the (detached)
+// value of the state before the window.
+std::vector<A> windows_by_hand(rnn_fixture& f, std::size_t k1, std::size_t k2) {
+    // States of the full forward pass, as plain values.
+    std::vector<A> states;
+    {
+        sg::tape t(sg::dtype::f64);
+        sg::expr h = t.input(f.h0);
+        for (std::size_t s = 0; s < f.steps; ++s) {
+            h = f.run(t, h, s, s + 1, s + 1).second;
+            states.push_back(t.value(h));
+        }
+    }
+    f.ps.zero_grad();
+    for (std::size_t hi = k1; hi < f.steps + k1; hi += k1) {
+        const std::size_t end = std::min(hi, f.steps), loss_from = hi - k1;
+        const std::size_t lo = end >= k2 && hi >= k2 ? hi - k2 : 0;
+        sg::tape t(sg::dtype::f64);
+        sg::expr h = t.input(lo == 0 ? f.h0 : states[lo - 1]);
+        t.backward(f.run(t, h, lo, end, loss_from).first);
+    }
+    return f.grads();
+}
+
+std::vector<A> full_graph(rnn_fixture& f, const sg::backward_plan& plan, sg::backward_stats* st = nullptr) {
+    f.ps.zero_grad();
+    sg::tape t(sg::dtype::f64);
+    auto loss = f.run(t, t.input(f.h0), 0, f.steps, 0).first;
+    auto s = t.backward(loss, plan);
+    if (st) *st = s;
+    return f.grads();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(transforms)
+
+BOOST_AUTO_TEST_CASE(truncation_longer_than_the_sequence_is_full_bptt_to_the_bit) {
+    rnn_fixture f;
+    const auto full = full_graph(f, {});
+    BOOST_TEST(bitwise_equal(full_graph(f, sg::truncate_bptt(4, 12)), full));
+    BOOST_TEST(bitwise_equal(full_graph(f, sg::truncate_bptt(12)), full));
+    BOOST_TEST(bitwise_equal(full_graph(f, sg::truncate_bptt(5, 100)), full));
+}
+
+BOOST_AUTO_TEST_CASE(chunked_truncation_equals_separate_windows) {
+    for (std::size_t k : {1u, 3u, 4u, 5u}) {
+        rnn_fixture f;
+        sg::backward_stats st;
+        const auto got = full_graph(f, sg::truncate_bptt(k), &st);
+        const auto want = windows_by_hand(f, k, k);
+        BOOST_TEST(max_diff(got, want) < 1e-12, "k = " << k);
+        BOOST_TEST(st.windows == (f.steps + k - 1) / k);
+        // And it really differs from full BPTT.
+        BOOST_TEST(max_diff(got, full_graph(f, {})) > 1e-6);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(overlapping_truncation_equals_separate_windows) {
+    for (auto [k1, k2] : {std::pair<std::size_t, std::size_t>{2, 5}, {3, 4}, {4, 9}}) {
+        rnn_fixture f;
+        const auto got = full_graph(f, sg::truncate_bptt(k1, k2));
+        const auto want = windows_by_hand(f, k1, k2);
+        BOOST_TEST(max_diff(got, want) < 1e-12, "k1 = " << k1 << ", k2 = " << k2);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(windows_in_parallel_equal_windows_in_series_bitwise) {
+    rnn_fixture f(24);
+    sg::set_num_threads(1);
+    sg::backward_stats serial_stats, parallel_stats;
+    const auto serial = full_graph(f, sg::truncate_bptt(4), &serial_stats);
+    sg::set_num_threads(2);
+    const auto parallel = full_graph(f, sg::truncate_bptt(4), &parallel_stats);
+    BOOST_TEST(!serial_stats.parallel);
+    BOOST_TEST(parallel_stats.parallel);
+    BOOST_TEST(bitwise_equal(serial, parallel));
+    for (int rep = 0; rep < 3; ++rep) BOOST_TEST(bitwise_equal(full_graph(f, sg::truncate_bptt(4)), parallel));
+}
+
+BOOST_AUTO_TEST_CASE(clip_global_norm_scales_this_pass) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto p = ps.add("p", A{1.0, 1.0});
+    sg::tape t(sg::dtype::f64);
+    auto loss = sg::sum(t.param(p) * t.input(A{3.0, 4.0}));  // gradient (3, 4), norm 5
+    auto st = t.backward(loss, sg::clip_global_norm(1.0));
+    BOOST_TEST(st.grad_norm == 5.0);
+    BOOST_TEST(st.clipped);
+    BOOST_TEST(std::abs(p.grad<double>()(0) - 3.0 / (5.0 + 1e-6)) < 1e-15);
+    BOOST_TEST(std::abs(p.grad<double>()(1) - 4.0 / (5.0 + 1e-6)) < 1e-15);
+    ps.zero_grad();
+    st = t.backward(loss, sg::clip_global_norm(10.0));  // below the threshold: untouched
+    BOOST_TEST(!st.clipped);
+    BOOST_TEST(p.grad<double>()(1) == 4.0);
+}
+
+BOOST_AUTO_TEST_CASE(clip_value_clamps_this_pass) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto p = ps.add("p", A{1.0, 1.0, 1.0});
+    sg::tape t(sg::dtype::f64);
+    t.backward(sg::sum(t.param(p) * t.input(A{3.0, -4.0, 0.5})), sg::clip_value(2.0) | sg::clip_global_norm(100.0));
+    BOOST_TEST(p.grad<double>()(0) == 2.0);
+    BOOST_TEST(p.grad<double>()(1) == -2.0);
+    BOOST_TEST(p.grad<double>()(2) == 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(clip_state_gradient_clamps_edges_between_steps) {
+    // h1 = 3 h0 (step 1), h2 = 3 h1 (step 2), loss = 10 sum(h2) (untimed).
+    // dL/dh2 = 10 arrives from an untimed node: not clipped. Along h2 -> h1: 30, clipped to 5.
+    // Along h1 -> h0: 5 * 3 = 15, clipped to 5. Unclipped, dL/dh0 would be 90.
+    sg::tape t(sg::dtype::f64);
+    sg::expr h0, h1, h2;
+    {
+        sg::step_scope s(t, 0);
+        h0 = t.input(A{1.0}, true);
+    }
+    {
+        sg::step_scope s(t, 1);
+        h1 = h0 * 3.0;
+    }
+    {
+        sg::step_scope s(t, 2);
+        h2 = h1 * 3.0;
+    }
+    auto loss = sg::sum(h2 * 10.0);
+    t.backward(loss, sg::clip_state_gradient(5.0));
+    BOOST_TEST(t.grad(h2)(0) == 10.0);
+    BOOST_TEST(t.grad(h1)(0) == 5.0);
+    BOOST_TEST(t.grad(h0)(0) == 5.0);
+    t.backward(loss);
+    BOOST_TEST(t.grad(h0)(0) == 90.0);
+}
+
+BOOST_AUTO_TEST_CASE(gradient_flow_records_norm_per_step) {
+    // h_t = 0.5 h_{t-1} on a [1, 2] state, loss = sum(h_9): dL/dh_t = 0.5^(9-t) per entry,
+    // so ||dL/dh_t|| = sqrt(2) * 0.5^(9-t).
+    sg::tape t(sg::dtype::f64);
+    sg::expr h = t.input(A{{1.0, 1.0}}, true);
+    for (int s = 0; s < 10; ++s) {
+        sg::step_scope scope(t, s);
+        h = h * 0.5;
+        t.mark_state(h);
+    }
+    sg::gradient_flow flow;
+    t.backward(sg::sum(h), sg::record_gradient_flow(flow));
+    BOOST_TEST_REQUIRE(flow.norm.size() == 10u);
+    for (int s = 0; s < 10; ++s) BOOST_TEST(std::abs(flow.norm[s] - std::sqrt(2.0) * std::pow(0.5, 9 - s)) < 1e-15);
+}
+
+BOOST_AUTO_TEST_CASE(truncating_from_a_timed_loss_is_an_error) {
+    sg::tape t(sg::dtype::f64);
+    sg::expr h = t.input(A{1.0}, true), loss;
+    for (int s = 0; s < 4; ++s) {
+        sg::step_scope scope(t, s);
+        h = sg::tanh(h);
+        loss = s == 0 ? sg::sum(h) : loss + sg::sum(h);  // accumulated inside the steps
+    }
+    try {
+        t.backward(loss, sg::truncate_bptt(2));
+        BOOST_FAIL("expected graph_error");
+    } catch (const sg::graph_error& e) {
+        BOOST_TEST(std::string(e.what()).find("outside the step") != std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(bad_plans_are_rejected) {
+    BOOST_CHECK_THROW(sg::truncate_bptt(0), sg::value_error);
+    BOOST_CHECK_THROW(sg::truncate_bptt(5, 3), sg::value_error);
+    BOOST_CHECK_THROW(sg::clip_global_norm(-1), sg::value_error);
+    BOOST_CHECK_THROW(sg::clip_value(0), sg::value_error);
+    BOOST_CHECK_THROW(sg::truncate_bptt(2) | sg::truncate_bptt(3), sg::value_error);
+    BOOST_CHECK_THROW(sg::set_num_threads(0), sg::value_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
