@@ -6,6 +6,8 @@
 #include <cstring>
 #include <random>
 
+#include <xtensor/xview.hpp>
+
 #include <seqgrad/seqgrad.hpp>
 
 namespace sg = seqgrad;
@@ -241,6 +243,68 @@ BOOST_AUTO_TEST_CASE(bad_plans_are_rejected) {
     BOOST_CHECK_THROW(sg::clip_value(0), sg::value_error);
     BOOST_CHECK_THROW(sg::truncate_bptt(2) | sg::truncate_bptt(3), sg::value_error);
     BOOST_CHECK_THROW(sg::set_num_threads(0), sg::value_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(execution)
+
+BOOST_AUTO_TEST_CASE(data_parallel_equals_one_tape_within_1e12) {
+    rnn_fixture f;
+    // Reference: the whole batch of 2 rows on one tape.
+    const auto whole = full_graph(f, {});
+    // Parts: one row each, on separate tapes, on 1 and on 2 threads.
+    auto part = [&](sg::tape& t, std::size_t i) {
+        sg::expr h = t.input(A(xt::view(f.h0, xt::range(i, i + 1), xt::all())));
+        sg::expr loss = t.constant(0.0);
+        for (std::size_t s = 0; s < f.steps; ++s) {
+            A x = xt::view(f.xs[s], xt::range(i, i + 1), xt::all()), r = xt::view(f.rs[s], xt::range(i, i + 1), xt::all());
+            h = sg::tanh(sg::matmul(t.input(x), t.param(f.w)) + sg::matmul(h, t.param(f.u)) + t.param(f.b));
+            loss = loss + sg::sum(h * t.input(r));
+        }
+        return loss;
+    };
+    for (std::size_t threads : {1u, 2u}) {
+        sg::set_num_threads(threads);
+        f.ps.zero_grad();
+        sg::data_parallel(2, part, sg::dtype::f64);
+        BOOST_TEST(max_diff(f.grads(), whole) < 1e-12, "threads = " << threads);
+    }
+    f.ps.zero_grad();
+    sg::data_parallel(2, part, sg::dtype::f64);
+    const auto again = f.grads();
+    sg::set_num_threads(1);
+    f.ps.zero_grad();
+    sg::data_parallel(2, part, sg::dtype::f64);
+    BOOST_TEST(bitwise_equal(f.grads(), again));  // the reduction order is fixed
+    BOOST_CHECK_THROW(sg::data_parallel(2, part, sg::dtype::f64, sg::clip_global_norm(1)), sg::value_error);
+    sg::set_num_threads(2);
+}
+
+BOOST_AUTO_TEST_CASE(tbptt_stream_carries_values_and_refuses_stale_chunks) {
+    rnn_fixture f(8);
+    sg::tbptt_stream stream(sg::dtype::f64);
+    // Two chunks of 4 steps through the stream equal truncate_bptt(4) on the whole graph.
+    f.ps.zero_grad();
+    sg::expr old_h;
+    for (std::size_t c = 0; c < 2; ++c) {
+        auto carried = stream.begin();
+        sg::tape& t = stream.tape();
+        sg::expr h = carried.empty() ? t.input(f.h0) : carried[0];
+        auto [loss, last] = f.run(t, h, 4 * c, 4 * c + 4, 4 * c);
+        t.backward(loss);
+        stream.carry({last});
+        if (c == 0) old_h = last;
+    }
+    const auto streamed = f.grads();
+    BOOST_TEST(max_diff(streamed, full_graph(f, sg::truncate_bptt(4))) < 1e-12);
+    BOOST_TEST(stream.chunks() == 2u);
+    try {
+        (void)sg::tanh(old_h);
+        BOOST_FAIL("expected graph_error");
+    } catch (const sg::graph_error& e) {
+        BOOST_TEST(std::string(e.what()).find("cleared or destroyed") != std::string::npos);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

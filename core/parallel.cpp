@@ -1,0 +1,47 @@
+#include "parallel.hpp"
+
+#include <memory>
+
+namespace seqgrad {
+
+double data_parallel(std::size_t parts, const std::function<expr(tape&, std::size_t)>& f, dtype dt,
+                     const backward_plan& plan) {
+    if (parts == 0) throw value_error("data_parallel: expected at least one part");
+    if (plan.clip_norm > 0 || plan.clip_value > 0)
+        throw value_error("data_parallel: clipping applies to the summed gradient; call optim::clip_global_norm or "
+                          "optim::clip_value after data_parallel instead of passing it in the plan");
+    std::vector<std::unique_ptr<tape>> tapes(parts);
+    std::vector<double> losses(parts, 0.0);
+    auto run = [&](std::size_t i) {
+        tapes[i] = std::make_unique<tape>(dt);
+        tape& t = *tapes[i];
+        t.set_accumulate_into_parameters(false);
+        expr loss = f(t, i);
+        losses[i] = t.item(loss);
+        t.backward(loss, plan);
+    };
+    if (num_threads() > 1 && parts > 1) detail::parallel_for(parts, run);
+    else
+        for (std::size_t i = 0; i < parts; ++i) run(i);
+    double total = 0;
+    for (std::size_t i = 0; i < parts; ++i) {
+        tapes[i]->accumulate_param_grads();
+        total += losses[i];
+    }
+    return total;
+}
+
+std::vector<expr> tbptt_stream::begin() {
+    tape_.clear();
+    ++chunks_;
+    std::vector<expr> out;
+    for (const auto& v : carried_) out.push_back(tape_.input(v));
+    return out;
+}
+
+void tbptt_stream::carry(std::span<const expr> state) {
+    carried_.clear();
+    for (const expr& e : state) carried_.push_back(tape_.value(e));
+}
+
+}  // namespace seqgrad
