@@ -17,3 +17,6 @@
 #include "ops/loss.hpp"
 #include "ops/reduce.hpp"
 #include "ops/shape_ops.hpp"
+#include "nn/nn.hpp"
+#include "nn/text.hpp"
+#include "optim/optim.hpp"

@@ -123,7 +123,7 @@ tape& expr::owner() const {
     return *t_;
 }
 
-const shape& expr::shape() const { return owner().node_at(id_).shp; }
+shape expr::shape() const { return owner().node_at(id_).shp; }
 
 // ---- tape ---------------------------------------------------------------------------------------
 

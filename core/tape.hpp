@@ -88,7 +88,8 @@ public:
     /// The tape this expr belongs to; throws graph_error if it is gone or was cleared.
     tape& owner() const;
     std::uint32_t id() const { return id_; }
-    const seqgrad::shape& shape() const;
+    /// By value: a reference into the tape would dangle once more nodes are added.
+    seqgrad::shape shape() const;
     bool valid() const noexcept { return t_ && detail::slot_generation(slot_) == gen_; }
 
 private:

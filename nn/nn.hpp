@@ -1,0 +1,8 @@
+#pragma once
+// Neural-network modules built from ops: linear and embedding layers, initialisers, recurrent
+// cells, and unrolling over time (many-to-many/one, one-to-many, encoder-decoder, masks for
+// variable-length batches, stacked and bidirectional layers). Namespace seqgrad::nn.
+#include "cells.hpp"
+#include "init.hpp"
+#include "linear.hpp"
+#include "unroll.hpp"

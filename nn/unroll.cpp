@@ -1,0 +1,112 @@
+#include "unroll.hpp"
+
+#include <string>
+
+namespace seqgrad::nn {
+
+expr step_mask(tape& t, std::span<const std::size_t> lengths, std::size_t step) {
+    xt::xarray<double> m = xt::zeros<double>({lengths.size(), std::size_t{1}});
+    for (std::size_t b = 0; b < lengths.size(); ++b) m(b, 0) = step < lengths[b] ? 1.0 : 0.0;
+    return t.input(m);
+}
+
+std::vector<std::vector<int>> mask_targets(std::span<const std::vector<int>> targets,
+                                           std::span<const std::size_t> lengths) {
+    std::vector<std::vector<int>> out(targets.begin(), targets.end());
+    for (std::size_t k = 0; k < out.size(); ++k) {
+        if (out[k].size() != lengths.size())
+            throw shape_error("nn::mask_targets: step " + std::to_string(k) + " has " + std::to_string(out[k].size()) +
+                              " targets (expected one per row, B = " + std::to_string(lengths.size()) + ")");
+        for (std::size_t b = 0; b < lengths.size(); ++b)
+            if (k >= lengths[b]) out[k][b] = -1;
+    }
+    return out;
+}
+
+std::vector<std::vector<int>> step_targets(std::span<const std::vector<int>> sequences, std::size_t steps) {
+    std::vector<std::vector<int>> out(steps, std::vector<int>(sequences.size(), -1));
+    for (std::size_t b = 0; b < sequences.size(); ++b) {
+        if (sequences[b].size() > steps)
+            throw value_error("nn::step_targets: sequence " + std::to_string(b) + " has length " +
+                              std::to_string(sequences[b].size()) + " (expected at most " + std::to_string(steps) +
+                              " steps)");
+        for (std::size_t k = 0; k < sequences[b].size(); ++k) out[k][b] = sequences[b][k];
+    }
+    return out;
+}
+
+std::vector<std::size_t> lengths_of(std::span<const std::vector<int>> sequences) {
+    std::vector<std::size_t> out;
+    out.reserve(sequences.size());
+    for (const auto& s : sequences) out.push_back(s.size());
+    return out;
+}
+
+std::vector<expr> unstack_steps(const expr& sequence) {
+    const shape s = sequence.shape();  // a copy: node storage moves as nodes are added
+    if (s.rank() < 2)
+        throw shape_error("nn::unstack_steps: sequence " + s.str() + " (expected [T, B, ...] of rank 2 or more)");
+    const shape step(s.begin() + 1, s.end());
+    std::vector<expr> out;
+    out.reserve(s[0]);
+    for (std::size_t k = 0; k < s[0]; ++k) out.push_back(reshape(slice(sequence, 0, k, k + 1), step));
+    return out;
+}
+
+expr stack_steps(std::span<const expr> steps) {
+    if (steps.empty()) throw value_error("nn::stack_steps: no steps");
+    std::vector<expr> rows;
+    rows.reserve(steps.size());
+    for (std::size_t k = 0; k < steps.size(); ++k) {
+        const shape s = steps[k].shape();
+        if (!(s == steps[0].shape()))
+            throw shape_error("nn::stack_steps: step " + std::to_string(k) + " has shape " + s.str() + ", step 0 " +
+                              steps[0].shape().str() + " (expected one shape)");
+        shape one{1};
+        for (std::size_t d : s) one.push_back(d);
+        rows.push_back(reshape(steps[k], one));
+    }
+    return concat(rows, 0);
+}
+
+any_state any_cell::initial_state(tape& t, std::size_t batch) const {
+    if (!init_) throw value_error("nn::any_cell: the wrapped cell has no initial_state(); pass an initial state");
+    return init_(t, batch);
+}
+
+namespace detail {
+
+void check_sequence(const char* who, std::span<const expr> xs, std::span<const std::size_t> lengths) {
+    const std::size_t b = lengths.size();
+    for (std::size_t k = 0; k < xs.size(); ++k) {
+        const shape s = xs[k].shape();
+        if (s.rank() == 0 || s[0] != b)
+            throw shape_error(std::string("nn::") + who + ": input of step " + std::to_string(k) + " has shape " +
+                              s.str() + " (expected [B, ...] with B = " + std::to_string(b) + ", one per length)");
+    }
+    for (std::size_t r = 0; r < b; ++r)
+        if (lengths[r] > xs.size())
+            throw value_error(std::string("nn::") + who + ": row " + std::to_string(r) + " has length " +
+                              std::to_string(lengths[r]) + " (expected at most the " + std::to_string(xs.size()) +
+                              " steps given)");
+}
+
+std::size_t active_rows(std::span<const std::size_t> lengths, std::size_t k) {
+    std::size_t n = 0;
+    for (std::size_t len : lengths) n += k < len;
+    return n;
+}
+
+void any_state_error(const std::string& what) { throw value_error("nn::any_state: " + what); }
+
+void stacked_error(const std::string& what) { throw shape_error("nn::stacked: " + what); }
+
+void check_residual(std::size_t layer, const expr& input, const expr& output) {
+    if (!(input.shape() == output.shape()))
+        throw shape_error("nn::stacked: residual connection around layer " + std::to_string(layer) + ": input " +
+                          input.shape().str() + ", output " + output.shape().str() +
+                          " (expected equal shapes: residual layers must keep the width)");
+}
+
+}  // namespace detail
+}  // namespace seqgrad::nn

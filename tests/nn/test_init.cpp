@@ -1,0 +1,145 @@
+// Initialisers: orthogonality to 1e-10 in double, identity, Xavier bounds and variances,
+// forget-gate bias, reproducibility and shape errors.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include <xtensor/xview.hpp>
+
+#include <seqgrad/seqgrad.hpp>
+#include <seqgrad/nn/init.hpp>
+
+namespace sg = seqgrad;
+namespace nn = seqgrad::nn;
+
+namespace {
+
+// max |a - b| over all entries.
+double max_diff(const xt::xarray<double>& a, const xt::xarray<double>& b) { return xt::amax(xt::abs(a - b))(); }
+
+xt::xarray<double> gram(const xt::xarray<double>& w, bool rows) {
+    const std::size_t r = w.shape()[0], c = w.shape()[1];
+    const std::size_t n = rows ? r : c;
+    xt::xarray<double> g = xt::zeros<double>({n, n});
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j)
+            for (std::size_t k = 0; k < (rows ? c : r); ++k) g(i, j) += rows ? w(i, k) * w(j, k) : w(k, i) * w(k, j);
+    return g;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(init)
+
+BOOST_AUTO_TEST_CASE(orthogonal_square_wide_and_tall) {
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 rng(1);
+    const sg::parameter sq = ps.add("sq", sg::shape{6, 6}), wide = ps.add("wide", sg::shape{3, 5}),
+                        tall = ps.add("tall", sg::shape{7, 3}), big = ps.add("big", sg::shape{64, 64});
+    for (const auto& p : {sq, wide, tall, big}) nn::orthogonal(p, rng);
+    BOOST_TEST(max_diff(gram(sq.value<double>(), true), xt::eye<double>(6)) < 1e-10);   // W W^T = I
+    BOOST_TEST(max_diff(gram(sq.value<double>(), false), xt::eye<double>(6)) < 1e-10);  // W^T W = I
+    BOOST_TEST(max_diff(gram(wide.value<double>(), true), xt::eye<double>(3)) < 1e-10);  // rows orthonormal
+    BOOST_TEST(max_diff(gram(tall.value<double>(), false), xt::eye<double>(3)) < 1e-10); // columns orthonormal
+    BOOST_TEST(max_diff(gram(big.value<double>(), true), xt::eye<double>(64)) < 1e-10);
+    // Random, not a permutation of the identity.
+    BOOST_TEST(xt::amax(xt::abs(sq.value<double>()))() < 0.999);
+    // gain scales: (g W)(g W)^T = g^2 I.
+    nn::orthogonal(sq, rng, 2.0);
+    BOOST_TEST(max_diff(gram(sq.value<double>(), true), 4.0 * xt::eye<double>(6)) < 1e-10);
+}
+
+BOOST_AUTO_TEST_CASE(orthogonal_is_reproducible_and_checks_shapes) {
+    sg::parameter_store ps(sg::dtype::f64);
+    const sg::parameter a = ps.add("a", sg::shape{4, 4}), b = ps.add("b", sg::shape{4, 4});
+    std::mt19937_64 r1(9), r2(9);
+    nn::orthogonal(a, r1);
+    nn::orthogonal(b, r2);
+    BOOST_TEST(max_diff(a.value<double>(), b.value<double>()) == 0.0);
+    const sg::parameter v = ps.add("v", sg::shape{4});
+    try {
+        nn::orthogonal(v, r1);
+        BOOST_FAIL("expected a shape_error");
+    } catch (const sg::shape_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST(m.find("nn::orthogonal: parameter 'v' has shape [4]") != std::string::npos, m);
+    }
+    BOOST_CHECK_THROW(nn::orthogonal_per_gate(ps.add("odd", sg::shape{6, 4}), 4, r1), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(orthogonal_per_gate_blocks) {
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 rng(2);
+    const sg::parameter w_hh = ps.add("w_hh", sg::shape{16, 4});
+    nn::orthogonal_per_gate(w_hh, 4, rng);
+    const auto& w = w_hh.value<double>();
+    for (std::size_t g = 0; g < 4; ++g) {
+        xt::xarray<double> block = xt::view(w, xt::range(4 * g, 4 * g + 4), xt::all());
+        BOOST_TEST(max_diff(gram(block, true), xt::eye<double>(4)) < 1e-10);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(identity_for_irnn) {
+    sg::parameter_store ps;  // float store: values converted
+    const sg::parameter sq = ps.add("sq", sg::shape{3, 3}), wide = ps.add("wide", sg::shape{2, 4});
+    nn::identity(sq);
+    nn::identity(wide, 0.5);
+    BOOST_TEST(max_diff(sq.value_as_double(), xt::eye<double>(3)) == 0.0);
+    xt::xarray<double> expected = xt::zeros<double>({2, 4});
+    expected(0, 0) = expected(1, 1) = 0.5;
+    BOOST_TEST(max_diff(wide.value_as_double(), expected) == 0.0);
+    BOOST_CHECK_THROW(nn::identity(ps.add("b", sg::shape{3})), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(xavier_bounds_and_variance) {
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 rng(3);
+    const sg::parameter u = ps.add("u", sg::shape{200, 300}), n = ps.add("n", sg::shape{200, 300});
+    nn::xavier_uniform(u, rng);
+    nn::xavier_normal(n, rng);
+    const double bound = std::sqrt(6.0 / 500.0), var = 2.0 / 500.0;
+    BOOST_TEST(xt::amax(xt::abs(u.value<double>()))() <= bound);
+    BOOST_TEST(xt::amax(xt::abs(u.value<double>()))() > 0.99 * bound);
+    BOOST_TEST(std::abs(xt::variance(u.value<double>())() / var - 1.0) < 0.05);
+    BOOST_TEST(std::abs(xt::mean(u.value<double>())()) < 0.005);
+    BOOST_TEST(std::abs(xt::variance(n.value<double>())() / var - 1.0) < 0.05);
+    BOOST_TEST(std::abs(xt::mean(n.value<double>())()) < 0.005);
+    nn::xavier_uniform(u, rng, 2.0);  // gain
+    BOOST_TEST(xt::amax(xt::abs(u.value<double>()))() > 1.5 * bound);
+    BOOST_CHECK_THROW(nn::xavier_uniform(ps.add("b", sg::shape{3}), rng), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(uniform_normal_constant_and_rnn_default) {
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 rng(4);
+    const sg::parameter p = ps.add("p", sg::shape{50, 40});
+    nn::uniform(p, 2.0, 3.0, rng);
+    BOOST_TEST(xt::amin(p.value<double>())() >= 2.0);
+    BOOST_TEST(xt::amax(p.value<double>())() < 3.0);
+    nn::normal(p, 1.0, 0.1, rng);
+    BOOST_TEST(std::abs(xt::mean(p.value<double>())() - 1.0) < 0.01);
+    BOOST_TEST(std::abs(std::sqrt(xt::variance(p.value<double>())()) - 0.1) < 0.01);
+    nn::rnn_default(p, 25, rng);
+    BOOST_TEST(xt::amax(xt::abs(p.value<double>()))() <= 0.2);
+    BOOST_TEST(xt::amax(xt::abs(p.value<double>()))() > 0.19);
+    nn::constant(p, 0.25);
+    BOOST_TEST(xt::all(xt::equal(p.value<double>(), 0.25)));
+    nn::zeros(p);
+    BOOST_TEST(xt::all(xt::equal(p.value<double>(), 0.0)));
+    BOOST_CHECK_THROW(nn::uniform(p, 1.0, 0.0, rng), sg::value_error);
+    BOOST_CHECK_THROW(nn::normal(p, 0.0, -1.0, rng), sg::value_error);
+}
+
+BOOST_AUTO_TEST_CASE(lstm_forget_bias_sets_the_second_quarter) {
+    sg::parameter_store ps(sg::dtype::f64);
+    const sg::parameter b = ps.add("b_ih", xt::xarray<double>(xt::arange<double>(16.0)));
+    nn::lstm_forget_bias(b, 1.0);
+    for (std::size_t k = 0; k < 16; ++k)
+        BOOST_TEST(b.value<double>()(k) == ((k >= 4 && k < 8) ? 1.0 : static_cast<double>(k)));
+    BOOST_CHECK_THROW(nn::lstm_forget_bias(ps.add("bad", sg::shape{15}), 1.0), sg::shape_error);
+    BOOST_CHECK_THROW(nn::lstm_forget_bias(ps.add("mat", sg::shape{4, 4}), 1.0), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
