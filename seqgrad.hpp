@@ -15,6 +15,7 @@
 #include "ops/elementwise.hpp"
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
+#include "ops/recurrent.hpp"
 #include "ops/reduce.hpp"
 #include "ops/shape_ops.hpp"
 #include "nn/nn.hpp"

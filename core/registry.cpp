@@ -1,18 +1,11 @@
 #include <mutex>
 
+#include "builtin_ops.hpp"
 #include "op.hpp"
 
 namespace seqgrad {
 
 namespace detail {
-// Each built-in family registers its ops the first time the registry is enumerated or searched by
-// name (the family's public functions also register them on first use).
-void register_elementwise_ops();
-void register_activation_ops();
-void register_linalg_ops();
-void register_reduce_ops();
-void register_shape_ops();
-void register_loss_ops();
 
 namespace {
 std::mutex& registry_mutex() {
@@ -28,6 +21,7 @@ void ensure_builtins() {
         register_reduce_ops();
         register_shape_ops();
         register_loss_ops();
+        register_recurrent_ops();
     });
 }
 }  // namespace

@@ -44,7 +44,8 @@ backward_plan operator|(backward_plan a, const backward_plan& b);
 
 /// What a backward pass did.
 struct backward_stats {
-    /// Global L2 norm of this pass's parameter gradients, before any clipping.
+    /// Global L2 norm of this pass's parameter gradients before clipping (computed only when the
+    /// plan has clip_global_norm; 0 otherwise).
     double grad_norm = 0;
     bool clipped = false;
     /// Independent pieces the backward was cut into (1 without truncation).

@@ -5,4 +5,5 @@
 #include "cells.hpp"
 #include "init.hpp"
 #include "linear.hpp"
+#include "lstm_layer.hpp"
 #include "unroll.hpp"

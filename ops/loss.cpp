@@ -12,7 +12,7 @@ using std::size_t;
 struct loss_ops {
     // Per row: loss = logsumexp(x) - x[t]; dx = gy * (softmax(x) - onehot(t)). Rows with a
     // negative target are ignored.
-    const op_def& cross_entropy = builtin(op_builder("cross_entropy").saves(saves::inputs)
+    const op_def& cross_entropy = builtin(op_builder("cross_entropy").saves(saves::both)
         .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
             if (in[0].rank() != 2) fail_shape(op, in, "expected logits of rank 2 [rows, classes]");
             if (at.ints.size() != in[0][0])
@@ -39,13 +39,15 @@ struct loss_ops {
                 auto m = xr[0];
                 for (size_t j = 1; j < n; ++j) m = std::max(m, xr[j]);
                 decltype(m) s = 0;
-                for (size_t j = 0; j < n; ++j) s += std::exp(xr[j] - m);
+                for (size_t j = 0; j < n; ++j) s += vexp(xr[j] - m);
                 y[r] = m + std::log(s) - xr[t];
             }
         })
+        // The saved loss gives the row's log-sum-exp back (lse = loss + x[t]): one exp per logit.
         .backward([](auto& c) {
             using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
             auto x = c.in(0);
+            auto y = c.out();
             auto g = c.grad_out();
             auto tgt = c.target(0);
             if (!tgt.data) return;
@@ -53,20 +55,18 @@ struct loss_ops {
             const size_t n = x.shape[1];
             for (size_t r = 0; r < g.size(); ++r) {
                 const int t = c.at.ints[r];
-                const auto* xr = x.data + r * n;
-                T* dr = tgt.data + r * n;
+                const T* __restrict xr = x.data + r * n;
+                T* __restrict dr = tgt.data + r * n;
                 if (t < 0) {
                     if (!acc) std::fill(dr, dr + n, T(0));
                     continue;
                 }
-                T m = xr[0];
-                for (size_t j = 1; j < n; ++j) m = std::max(m, xr[j]);
-                T s = 0;
-                for (size_t j = 0; j < n; ++j) s += std::exp(xr[j] - m);
-                for (size_t j = 0; j < n; ++j) {
-                    const T v = g[r] * (std::exp(xr[j] - m) / s - (j == static_cast<size_t>(t) ? T(1) : T(0)));
-                    dr[j] = acc ? dr[j] + v : v;
-                }
+                const T lse = y[r] + xr[t], gr = g[r];
+                if (acc)
+                    for (size_t j = 0; j < n; ++j) dr[j] += gr * vexp(xr[j] - lse);
+                else
+                    for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
+                dr[t] -= gr;
             }
         })
         .sample({{3, 5}}, {}, {4, 0, 2})

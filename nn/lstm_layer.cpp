@@ -1,0 +1,134 @@
+#include "lstm_layer.hpp"
+
+#include <string>
+
+#include "../ops/elementwise.hpp"
+#include "../ops/recurrent.hpp"
+#include "../ops/shape_ops.hpp"
+
+namespace seqgrad::nn {
+namespace {
+
+std::string layer_name(const lstm_cell& cell) {
+    const std::string& n = cell.w_ih.name();
+    const auto dot = n.rfind('.');
+    return "nn::lstm_layer '" + (dot == std::string::npos ? std::string() : n.substr(0, dot)) + "'";
+}
+
+void check_input(const lstm_cell& cell, const expr& x, std::size_t batch) {
+    const shape& s = x.shape();
+    if (batch == 0 || s.rank() != 2 || s[1] != cell.input_size || s[0] == 0 || s[0] % batch != 0)
+        throw shape_error(layer_name(cell) + ": input x " + s.str() + " with batch " + std::to_string(batch) +
+                          " (expected x [T*B, " + std::to_string(cell.input_size) + "], time-major, T >= 1, B = " +
+                          std::to_string(batch) + " >= 1)");
+}
+
+}  // namespace
+
+expr lstm_sequence::h(std::size_t t) const {
+    tape& tp = records.at(t).owner();
+    step_scope scope(tp, tp.node_at(records[t].id()).step);
+    return lstm_rows({records[t]}, 0);
+}
+
+expr lstm_sequence::c(std::size_t t) const {
+    tape& tp = records.at(t).owner();
+    step_scope scope(tp, tp.node_at(records[t].id()).step);
+    return lstm_rows({records[t]}, 1);
+}
+
+std::vector<expr> lstm_sequence::hs() const {
+    std::vector<expr> out;
+    out.reserve(records.size());
+    for (std::size_t t = 0; t < records.size(); ++t) out.push_back(h(t));
+    return out;
+}
+
+expr lstm_sequence::hidden_all() const {
+    if (records.empty()) throw value_error("nn::lstm_sequence::hidden_all: no steps");
+    return lstm_rows(records, 0);
+}
+
+lstm_state lstm_sequence::final_state() const {
+    if (records.empty()) throw value_error("nn::lstm_sequence::final_state: no steps");
+    return {h(records.size() - 1), c(records.size() - 1)};
+}
+
+expr lstm_layer::project(const expr& x) const {
+    tape& t = x.owner();
+    const expr bias = t.param(cell_.b_ih) + t.param(cell_.b_hh);
+    return matmul_add(bias, x, t.param(cell_.w_ih), false, true);
+}
+
+lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int first_step) const {
+    tape& t = projections.owner();
+    const shape& s = state0.shape();
+    const std::size_t H = cell_.hidden_size;
+    if (s.rank() != 3 || (s[0] != 2 && s[0] != 6) || s[2] != H || s[1] == 0 || projections.shape().rank() != 2 ||
+        projections.shape()[1] != 4 * H || projections.shape()[0] % s[1] != 0)
+        throw shape_error(layer_name(cell_) + ": projections " + projections.shape().str() + ", state " + s.str() +
+                          " (expected projections [T*B, " + std::to_string(4 * H) + "] and a state [2, B, " +
+                          std::to_string(H) + "] or a step record [6, B, " + std::to_string(H) + "])");
+    const std::size_t B = s[1], T = projections.shape()[0] / B;
+    const expr w_hh = t.param(cell_.w_hh);
+    lstm_sequence seq;
+    seq.batch = B;
+    seq.hidden_size = H;
+    seq.records.reserve(T);
+    expr prev = state0;
+    for (std::size_t k = 0; k < T; ++k) {
+        step_scope scope(t, first_step + static_cast<int>(k));
+        prev = lstm_step(projections, prev, w_hh, k * B);
+        seq.records.push_back(prev);
+    }
+    return seq;
+}
+
+expr lstm_layer::initial(const lstm_state& s0, std::size_t rows) const {
+    const shape &hs = s0.h.shape(), &cs = s0.c.shape();
+    if (hs.rank() != 2 || !(hs == cs) || hs[1] != cell_.hidden_size || hs[0] == 0 || rows % hs[0] != 0)
+        throw shape_error(layer_name(cell_) + ": initial state h " + hs.str() + ", c " + cs.str() + " for " +
+                          std::to_string(rows) + " input rows (expected h and c [B, " +
+                          std::to_string(cell_.hidden_size) + "] with B dividing the rows)");
+    const shape one{1, hs[0], hs[1]};
+    return concat({reshape(s0.h, one), reshape(s0.c, one)}, 0);
+}
+
+lstm_sequence lstm_layer::operator()(const expr& x, std::size_t batch, int first_step) const {
+    check_input(cell_, x, batch);
+    const expr proj = project(x);
+    return run(proj, x.owner().constant(0.0, {2, batch, cell_.hidden_size}), first_step);
+}
+
+lstm_sequence lstm_layer::operator()(const expr& x, const lstm_state& s0, int first_step) const {
+    const shape& hs = s0.h.shape();
+    if (hs.rank() == 2 && hs[0] > 0) check_input(cell_, x, hs[0]);
+    const expr state0 = initial(s0, x.shape()[0]);
+    return run(project(x), state0, first_step);
+}
+
+expr lstm_layer::project_embedded(const expr& table, std::span<const int> ids) const {
+    const shape& s = table.shape();
+    if (s.rank() != 2 || s[1] != cell_.input_size)
+        throw shape_error(layer_name(cell_) + ": embedding table " + s.str() + " (expected [V, " +
+                          std::to_string(cell_.input_size) + "])");
+    if (s[0] < ids.size()) return gather_rows(project(table), ids);
+    return project(gather_rows(table, ids));
+}
+
+lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, std::size_t batch,
+                                   int first_step) const {
+    if (batch == 0 || ids.empty() || ids.size() % batch != 0)
+        throw shape_error(layer_name(cell_) + ": " + std::to_string(ids.size()) + " ids with batch " +
+                          std::to_string(batch) + " (expected T*B ids, time-major, T >= 1, B >= 1)");
+    const expr proj = project_embedded(table, ids);
+    return run(proj, table.owner().constant(0.0, {2, batch, cell_.hidden_size}), first_step);
+}
+
+lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, const lstm_state& s0,
+                                   int first_step) const {
+    const expr state0 = initial(s0, ids.size());
+    return run(project_embedded(table, ids), state0, first_step);
+}
+
+}  // namespace seqgrad::nn

@@ -1,0 +1,428 @@
+#include "recurrent.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "../core/blas.hpp"
+#include "kernels.hpp"
+
+namespace seqgrad {
+namespace {
+using namespace detail;
+using std::size_t;
+
+// Activations: detail::vexp, vsigmoid, vtanh (ops/kernels.hpp).
+
+// Per-thread scratch that grows and is then reused: no allocation per step in steady state.
+template <class T>
+T* scratch(size_t n, int slot) {
+    thread_local std::vector<T> buf[3];
+    if (buf[slot].size() < n) buf[slot].resize(n);
+    return buf[slot].data();
+}
+
+// c' = f c + i g and h' = o tanh(c') over one row, from the activations act (4H: i, f, g, o).
+template <class T>
+void cell_combine_row(size_t H, const T* __restrict act, const T* __restrict c, T* __restrict h2, T* __restrict c2) {
+    const T *i = act, *f = act + H, *g = act + 2 * H, *o = act + 3 * H;
+    for (size_t j = 0; j < H; ++j) {
+        const T cc = f[j] * c[j] + i[j] * g[j];
+        c2[j] = cc;
+        h2[j] = o[j] * vtanh(cc);
+    }
+}
+
+// The pointwise LSTM kernel over B rows. act [B, 4H] holds gate pre-activations and is
+// overwritten with the activations i, f, g, o; then h' and c' [B, H].
+template <class T>
+void cell_forward(size_t B, size_t H, T* act, const T* cp, T* hn, T* cn) {
+    for (size_t b = 0; b < B; ++b) {
+        T* __restrict r = act + b * 4 * H;
+        for (size_t j = 0; j < 2 * H; ++j) r[j] = vsigmoid(r[j]);
+        for (size_t j = 2 * H; j < 3 * H; ++j) r[j] = vtanh(r[j]);
+        for (size_t j = 3 * H; j < 4 * H; ++j) r[j] = vsigmoid(r[j]);
+        cell_combine_row(H, r, cp + b * H, hn + b * H, cn + b * H);
+    }
+}
+
+// The pointwise backward over one row: activations act (4H: i, f, g, o), c_prev, c', gradients of
+// h' and c' and, with Direct (lstm_step), of the activations themselves (gd, 4H). Writes the
+// pre-activation gradient dpre (4H) and dc_prev (added to with acc).
+template <bool Direct, class T>
+void cell_backward_row(size_t H, const T* __restrict act, const T* __restrict c, const T* __restrict cn,
+                       const T* __restrict gh, const T* __restrict gc, const T* __restrict gd, T* __restrict dpre,
+                       T* __restrict dcp, bool acc) {
+    const T *__restrict i = act, *__restrict f = act + H, *__restrict g = act + 2 * H, *__restrict o = act + 3 * H;
+    for (size_t j = 0; j < H; ++j) {
+        const T tc = vtanh(cn[j]);
+        const T dct = gc[j] + gh[j] * o[j] * (1 - tc * tc);
+        T di = dct * g[j], df = dct * c[j], dg = dct * i[j], dout = gh[j] * tc;
+        if constexpr (Direct) {
+            di += gd[j];
+            df += gd[H + j];
+            dg += gd[2 * H + j];
+            dout += gd[3 * H + j];
+        }
+        dpre[j] = di * i[j] * (1 - i[j]);
+        dpre[H + j] = df * f[j] * (1 - f[j]);
+        dpre[2 * H + j] = dg * (1 - g[j] * g[j]);
+        dpre[3 * H + j] = dout * o[j] * (1 - o[j]);
+        const T d = dct * f[j];
+        dcp[j] = acc ? dcp[j] + d : d;
+    }
+}
+
+// t (+)= src, t and src of n entries.
+template <class T>
+void put(T* __restrict t, const T* __restrict src, size_t n, bool acc) {
+    if (acc)
+        for (size_t k = 0; k < n; ++k) t[k] += src[k];
+    else
+        std::memcpy(t, src, n * sizeof(T));
+}
+
+// ---- batch-1 products ------------------------------------------------------------------------
+// At B = 1 a step is two matrix-vector products over w_hh [4H, H] plus a rank-1 update of its
+// gradient, all bound by reading w_hh (and dw_hh) from L2. These beat OpenBLAS's GEMV and a
+// separate rank-1 pass by ~1.4x and ~1.7x at H = 128: fixed-width lanes that GCC keeps in vector
+// registers, and backward's two products fused into one pass over the rows.
+
+// y[M] += W[M, N] x[N]: four row dot products at a time, each in L independent lanes.
+template <class T>
+void gemv_rows_add(size_t m, size_t n, const T* __restrict w, const T* __restrict x, T* __restrict y) {
+    constexpr size_t L = 64 / sizeof(T);
+    const size_t nl = n / L * L;
+    size_t r = 0;
+    for (; r + 4 <= m; r += 4) {
+        T a0[L] = {}, a1[L] = {}, a2[L] = {}, a3[L] = {};
+        const T *w0 = w + r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        for (size_t j = 0; j < nl; j += L)
+            for (size_t l = 0; l < L; ++l) {
+                const T xv = x[j + l];
+                a0[l] += w0[j + l] * xv;
+                a1[l] += w1[j + l] * xv;
+                a2[l] += w2[j + l] * xv;
+                a3[l] += w3[j + l] * xv;
+            }
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t l = 0; l < L; ++l) {
+            s0 += a0[l];
+            s1 += a1[l];
+            s2 += a2[l];
+            s3 += a3[l];
+        }
+        for (size_t j = nl; j < n; ++j) {
+            s0 += w0[j] * x[j];
+            s1 += w1[j] * x[j];
+            s2 += w2[j] * x[j];
+            s3 += w3[j] * x[j];
+        }
+        y[r] += s0;
+        y[r + 1] += s1;
+        y[r + 2] += s2;
+        y[r + 3] += s3;
+    }
+    for (; r < m; ++r) {
+        T s = 0;
+        for (size_t j = 0; j < n; ++j) s += w[r * n + j] * x[j];
+        y[r] += s;
+    }
+}
+
+// Columns [j0, j0 + C) of gemv_t_rank1, with the C sums of dh and C entries of h in registers.
+template <size_t C, class T>
+void gemv_t_rank1_block(size_t m, size_t n, size_t j0, const T* __restrict w, const T* __restrict d,
+                        const T* __restrict h, T* __restrict dh, bool acc_dh, T* __restrict dw, bool acc_dw) {
+    T a[C] = {}, hb[C];
+    for (size_t l = 0; l < C; ++l) hb[l] = h[j0 + l];
+    for (size_t r = 0; r < m; ++r) {
+        const T dr = d[r];
+        const T* __restrict wr = w + r * n + j0;
+        T* __restrict dwr = dw + r * n + j0;
+        for (size_t l = 0; l < C; ++l) a[l] += dr * wr[l];
+        if (acc_dw)
+            for (size_t l = 0; l < C; ++l) dwr[l] += dr * hb[l];
+        else
+            for (size_t l = 0; l < C; ++l) dwr[l] = dr * hb[l];
+    }
+    for (size_t l = 0; l < C; ++l) dh[j0 + l] = acc_dh ? dh[j0 + l] + a[l] : a[l];
+}
+
+// dh[N] (+)= W[M, N]^T d[M] and dW[M, N] (+)= d h^T in one pass over the rows of W and dW.
+template <class T>
+void gemv_t_rank1(size_t m, size_t n, const T* w, const T* d, const T* h, T* dh, bool acc_dh, T* dw, bool acc_dw) {
+    constexpr size_t C = 512 / sizeof(T), L = 64 / sizeof(T);
+    size_t j0 = 0;
+    for (; j0 + C <= n; j0 += C) gemv_t_rank1_block<C>(m, n, j0, w, d, h, dh, acc_dh, dw, acc_dw);
+    for (; j0 + L <= n; j0 += L) gemv_t_rank1_block<L>(m, n, j0, w, d, h, dh, acc_dh, dw, acc_dw);
+    for (; j0 < n; ++j0) gemv_t_rank1_block<1>(m, n, j0, w, d, h, dh, acc_dh, dw, acc_dw);
+}
+
+// t[M, N] (+)= d[M] h[N]^T (an SGEMM with K = 1 would pack its operands for nothing).
+template <class T>
+void rank1_update(size_t m, size_t n, const T* __restrict d, const T* __restrict h, T* __restrict t, bool acc) {
+    for (size_t r = 0; r < m; ++r) {
+        T* __restrict tr = t + r * n;
+        const T dr = d[r];
+        if (acc)
+            for (size_t j = 0; j < n; ++j) tr[j] += dr * h[j];
+        else
+            for (size_t j = 0; j < n; ++j) tr[j] = dr * h[j];
+    }
+}
+
+// ---- shape rules -------------------------------------------------------------------------------
+
+struct mnk {
+    size_t m, n, k;
+};
+mnk sizes(const shape& a, const shape& b, const attrs& at) {
+    const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
+    return {ta ? a[1] : a[0], tb ? b[0] : b[1], ta ? a[0] : a[1]};
+}
+
+shape matmul_add_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    if (in[1].rank() != 2 || in[2].rank() != 2) fail_shape(op, in, "expected a and b to be matrices (rank 2)");
+    const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
+    const size_t ka = ta ? in[1][0] : in[1][1], kb = tb ? in[2][1] : in[2][0];
+    if (ka != kb)
+        fail_shape(op, in, std::string("expected the inner dimensions of a") + (ta ? "^T" : "") + " and b" +
+                               (tb ? "^T" : "") + " to agree (" + std::to_string(ka) + " vs " + std::to_string(kb) +
+                               ")");
+    const auto s = sizes(in[1], in[2], at);
+    const shape& c = in[0];
+    const bool full = c.rank() == 2 && c[0] == s.m && c[1] == s.n;
+    const bool row = (c.rank() == 1 && c[0] == s.n) || (c.rank() == 2 && c[0] == 1 && c[1] == s.n);
+    if (!full && !row)
+        fail_shape(op, in, "expected c of shape [" + std::to_string(s.m) + ", " + std::to_string(s.n) + "], [" +
+                               std::to_string(s.n) + "] or [1, " + std::to_string(s.n) + "] (the product is [" +
+                               std::to_string(s.m) + ", " + std::to_string(s.n) + "])");
+    return {s.m, s.n};
+}
+
+shape lstm_pointwise_shape(const op_def& op, std::span<const shape> in, const attrs&) {
+    const shape &g = in[0], &c = in[1];
+    if (g.rank() != 2 || c.rank() != 2 || g[0] != c[0] || g[1] != 4 * c[1])
+        fail_shape(op, in, "expected gates [B, 4H] and c_prev [B, H]");
+    return {2, c[0], c[1]};
+}
+
+shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    const shape &x = in[0], &p = in[1], &w = in[2];
+    if (p.rank() != 3 || (p[0] != 2 && p[0] != 6))
+        fail_shape(op, in, "expected prev to be a state [2, B, H] (h over c) or a step record [6, B, H]");
+    const size_t B = p[1], H = p[2];
+    if (x.rank() != 2 || x[1] != 4 * H)
+        fail_shape(op, in, "expected x to be input projections [N, 4H] = [N, " + std::to_string(4 * H) + "]");
+    if (w.rank() != 2 || w[0] != 4 * H || w[1] != H)
+        fail_shape(op, in,
+                   "expected w_hh of shape [4H, H] = [" + std::to_string(4 * H) + ", " + std::to_string(H) + "]");
+    if (at.i[0] < 0 || static_cast<size_t>(at.i[0]) + B > x[0])
+        fail_shape(op, in,
+                   "expected rows [" + std::to_string(at.i[0]) + ", " +
+                       std::to_string(at.i[0] + static_cast<std::int64_t>(B)) + ") of x to exist (B = " +
+                       std::to_string(B) + " rows per step)");
+    return {6, B, H};
+}
+
+shape lstm_rows_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    for (const shape& s : in)
+        if (s.rank() != 3 || s[0] <= static_cast<size_t>(at.i[0]) || s[1] != in[0][1] || s[2] != in[0][2])
+            fail_shape(op, in, "expected states or step records [k, B, H] with equal B and H and k > part " +
+                                   std::to_string(at.i[0]));
+    return {in.size() * in[0][1], in[0][2]};
+}
+
+std::string trans_attrs(const attrs& a) {
+    return std::string("trans_a=") + (a.i[0] ? "1" : "0") + ", trans_b=" + (a.i[1] ? "1" : "0");
+}
+
+// ---- ops -----------------------------------------------------------------------------------------
+
+struct recurrent_ops {
+    // y = c + op(a) op(b): c copied (rows broadcast) into y, then one GEMM with beta = 1.
+    // dc = g (or its column sums), da and db as for matmul.
+    const op_def& matmul_add = builtin(op_builder("matmul_add").arity(3).shape(matmul_add_shape).saves(saves::inputs)
+        .print_attrs(trans_attrs)
+        .forward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.out()[0])>;
+            auto bias = c.in(0), a = c.in(1), b = c.in(2);
+            auto y = c.out();
+            const auto s = sizes(a.shape, b.shape, c.at);
+            if (bias.size() == y.size()) std::memcpy(y.data, bias.data, y.size() * sizeof(T));
+            else
+                for (size_t r = 0; r < s.m; ++r) std::memcpy(y.data + r * s.n, bias.data, s.n * sizeof(T));
+            gemm(c.at.i[0] != 0, c.at.i[1] != 0, s.m, s.n, s.k, T(1), a.data, b.data, T(1), y.data);
+        })
+        .backward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+            auto a = c.in(1), b = c.in(2);
+            auto g = c.grad_out();
+            const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
+            const auto s = sizes(a.shape, b.shape, c.at);
+            if (c.needs(0)) {
+                auto t = c.target(0);
+                if (t.size() == g.size()) put(t.data, g.data, g.size(), c.accumulate(0));
+                else {
+                    if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
+                    for (size_t r = 0; r < s.m; ++r)
+                        for (size_t j = 0; j < s.n; ++j) t[j] += g[r * s.n + j];
+                }
+            }
+            if (c.needs(1)) {
+                const T beta = c.accumulate(1) ? 1 : 0;
+                if (!ta) gemm(false, !tb, s.m, s.k, s.n, T(1), g.data, b.data, beta, c.target(1).data);
+                else gemm(tb, true, s.k, s.m, s.n, T(1), b.data, g.data, beta, c.target(1).data);
+            }
+            if (c.needs(2)) {
+                const T beta = c.accumulate(2) ? 1 : 0;
+                if (!tb) gemm(!ta, false, s.k, s.n, s.m, T(1), a.data, g.data, beta, c.target(2).data);
+                else gemm(true, ta, s.n, s.k, s.m, T(1), g.data, a.data, beta, c.target(2).data);
+            }
+        })
+        .sample({{3, 5}, {3, 4}, {4, 5}})
+        .sample({{5}, {3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+        .sample({{1, 5}, {4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
+        .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+        .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
+
+    // [2, B, H] = h' over c'. Backward recomputes the activations from the saved gates.
+    const op_def& lstm_pointwise = builtin(op_builder("lstm_pointwise").arity(2).shape(lstm_pointwise_shape)
+        .saves(saves::both)
+        .forward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.out()[0])>;
+            auto gates = c.in(0), cp = c.in(1);
+            auto y = c.out();
+            const size_t B = cp.shape[0], H = cp.shape[1];
+            T* act = scratch<T>(B * 4 * H, 0);
+            std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
+            cell_forward(B, H, act, cp.data, y.data, y.data + B * H);
+        })
+        .backward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+            auto gates = c.in(0), cp = c.in(1);
+            auto y = c.out();
+            auto g = c.grad_out();
+            const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
+            T* act = scratch<T>(B * 4 * H, 0);
+            T* dpre = scratch<T>(B * 4 * H, 1);
+            T* junk = scratch<T>(2 * BH, 2);
+            std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
+            cell_forward(B, H, act, cp.data, junk, junk + BH);  // activations again; h', c' are saved
+            for (size_t b = 0; b < B; ++b)
+                cell_backward_row<false>(H, act + b * 4 * H, cp.data + b * H, y.data + BH + b * H, g.data + b * H,
+                                         g.data + BH + b * H, static_cast<const T*>(nullptr), dpre + b * 4 * H,
+                                         c.needs(1) ? c.target(1).data + b * H : junk, c.accumulate(1));
+            if (c.needs(0)) put(c.target(0).data, dpre, B * 4 * H, c.accumulate(0));
+        })
+        .sample({{2, 12}, {2, 3}})
+        .sample({{1, 8}, {1, 2}}));
+
+    // i[0] = first row of x. y = [h', c', activations] with activations [B, 4H] (i, f, g, o per
+    // row) of pre = x[rows] + h_prev w_hh^T, computed in place in y.
+    const op_def& lstm_step = builtin(op_builder("lstm_step").arity(3).shape(lstm_step_shape).saves(saves::both)
+        .print_attrs([](const attrs& a) { return "row=" + std::to_string(a.i[0]); })
+        .forward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.out()[0])>;
+            auto x = c.in(0), prev = c.in(1), w = c.in(2);
+            auto y = c.out();
+            const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
+            T* act = y.data + 2 * BH;
+            std::memcpy(act, x.data + row * 4 * H, B * 4 * H * sizeof(T));
+            if (B == 1) gemv_rows_add(4 * H, H, w.data, prev.data, act);
+            else gemm(false, true, B, 4 * H, H, T(1), prev.data, w.data, T(1), act);
+            cell_forward(B, H, act, prev.data + BH, y.data, y.data + BH);
+        })
+        .backward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+            auto prev = c.in(1), w = c.in(2);
+            auto y = c.out();
+            auto g = c.grad_out();
+            const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, G = 4 * H;
+            const size_t row = static_cast<size_t>(c.at.i[0]);
+            // dpre goes straight into x's gradient rows when this step writes them first.
+            T* dpre = scratch<T>(B * G, 1);
+            if (c.needs(0) && !c.accumulate(0)) {
+                auto t = c.target(0);
+                dpre = t.data + row * G;
+                std::fill(t.data, dpre, T(0));
+                std::fill(dpre + B * G, t.end(), T(0));
+            }
+            T* dcp = c.needs(1) ? c.target(1).data + BH : scratch<T>(BH, 2);
+            for (size_t b = 0; b < B; ++b)
+                cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
+                                        g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
+                                        dcp + b * H, c.accumulate(1));
+            if (c.needs(0) && c.accumulate(0)) put(c.target(0).data + row * G, dpre, B * G, true);
+            const bool acc1 = c.accumulate(1), acc2 = c.accumulate(2);
+            if (c.needs(1) && !acc1) std::fill(c.target(1).data + 2 * BH, c.target(1).end(), T(0));
+            if (B == 1 && c.needs(1) && c.needs(2)) {
+                gemv_t_rank1(G, H, w.data, dpre, prev.data, c.target(1).data, acc1, c.target(2).data, acc2);
+                return;
+            }
+            if (c.needs(1)) gemm(false, false, B, H, G, T(1), dpre, w.data, T(acc1 ? 1 : 0), c.target(1).data);
+            if (c.needs(2)) {
+                if (B == 1) rank1_update(G, H, dpre, prev.data, c.target(2).data, acc2);
+                else gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
+            }
+        })
+        .sample({{6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 0, 0, 0}})
+        .sample({{3, 8}, {6, 1, 2}, {8, 2}}, attrs{.i = {1, 0, 0, 0}})
+        .sample({{2, 8}, {6, 2, 2}, {8, 2}}));
+
+    // i[0] = part. y rows [t B, (t+1) B) = block `part` of input t.
+    const op_def& lstm_rows = builtin(op_builder("lstm_rows").arity(-1).shape(lstm_rows_shape).saves(saves::nothing)
+        .print_attrs([](const attrs& a) { return std::string("part=") + (a.i[0] == 0 ? "h" : "c"); })
+        .forward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.out()[0])>;
+            auto y = c.out();
+            const size_t part = static_cast<size_t>(c.at.i[0]);
+            const size_t BH = c.in(0).shape[1] * c.in(0).shape[2];
+            for (size_t j = 0; j < c.num_inputs; ++j)
+                std::memcpy(y.data + j * BH, c.in(j).data + part * BH, BH * sizeof(T));
+        })
+        .backward([](auto& c) {
+            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+            auto g = c.grad_out();
+            const size_t part = static_cast<size_t>(c.at.i[0]);
+            const size_t BH = c.in(0).shape[1] * c.in(0).shape[2];
+            for (size_t j = 0; j < c.num_inputs; ++j) {
+                if (!c.needs(j)) continue;
+                auto t = c.target(j);
+                if (!c.accumulate(j)) {
+                    std::fill(t.data, t.data + part * BH, T(0));
+                    std::fill(t.data + (part + 1) * BH, t.end(), T(0));
+                }
+                put(t.data + part * BH, g.data + j * BH, BH, c.accumulate(j));
+            }
+        })
+        .sample({{6, 2, 3}, {2, 2, 3}})
+        .sample({{6, 2, 3}}, attrs{.i = {1, 0, 0, 0}})
+        .sample({{6, 1, 2}, {6, 1, 2}, {6, 1, 2}}));
+};
+
+const recurrent_ops& ops() {
+    static const recurrent_ops o;
+    return o;
+}
+}  // namespace
+
+void detail::register_recurrent_ops() { ops(); }
+
+expr matmul_add(const expr& c, const expr& a, const expr& b, bool trans_a, bool trans_b) {
+    return apply(ops().matmul_add, {c, a, b}, attrs{.i = {trans_a, trans_b, 0, 0}});
+}
+expr lstm_pointwise(const expr& gates, const expr& c_prev) { return apply(ops().lstm_pointwise, {gates, c_prev}); }
+expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, std::size_t row) {
+    return apply(ops().lstm_step, {x, prev, w_hh}, attrs{.i = {static_cast<std::int64_t>(row), 0, 0, 0}});
+}
+expr lstm_rows(std::span<const expr> records, int part) {
+    if (part != 0 && part != 1)
+        throw value_error("lstm_rows: part " + std::to_string(part) + " (expected 0 for h or 1 for c)");
+    return apply(ops().lstm_rows, records, attrs{.i = {part, 0, 0, 0}});
+}
+
+}  // namespace seqgrad

@@ -1,0 +1,42 @@
+#pragma once
+// Fused kernels for recurrent layers: one GEMM for all gates of a cell plus one pointwise kernel
+// per time step, and GEMMs with the bias folded in for the projections done over all steps at once.
+//
+// Gate order is PyTorch's: i, f, g, o (i, f, o sigmoid, g tanh); c' = f*c + i*g, h' = o*tanh(c').
+// Every op here has a composed twin built from the elementwise, activation and linalg ops, and
+// tests/nn/test_lstm_layer.cpp holds each fused path equal to its twin (values and gradients).
+#include <span>
+
+#include "../core/tape.hpp"
+
+namespace seqgrad {
+
+/// c + op(a) op(b) in one GEMM (beta = 1 over a copy of c). op(a) is [M, K], op(b) is [K, N]; c is
+/// [M, N] or a row [N] / [1, N] added to every row (a bias), whose gradient is the column sums.
+/// With trans_b and PyTorch-layout weights w [N, K]: matmul_add(bias, x, w, false, true) is
+/// x w^T + bias, a linear layer in one node.
+expr matmul_add(const expr& c, const expr& a, const expr& b, bool trans_a = false, bool trans_b = false);
+
+/// The LSTM cell's pointwise part: gates [B, 4H] (pre-activations, blocks i, f, g, o) and
+/// c_prev [B, H] -> [2, B, H] holding h' over c'. Backward is hand-written (activations are
+/// recomputed from the saved gates).
+expr lstm_pointwise(const expr& gates, const expr& c_prev);
+
+/// One fused LSTM step. x [N, 4H] holds input projections (biases included) of several steps
+/// laid out row after row; this step reads rows [row, row + B). prev is the previous step's
+/// record [6, B, H] or an initial state [2, B, H] (h over c); w_hh is [4H, H] (PyTorch layout).
+/// Returns the step record [6, B, H]: h' and c' (blocks 0 and 1), then the gate activations as a
+/// [B, 4H] matrix (i, f, g, o per row) that backward reuses; they are differentiable outputs like
+/// any other, but only blocks 0 and 1 have a meaning as [B, H] blocks. Cost per step: one GEMM (a GEMV
+/// at B = 1) for h w_hh^T and one pointwise pass; backward adds two products and one pass.
+expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, std::size_t row);
+
+/// Block `part` (0: h, 1: c) of each step record or state [k, B, H], stacked along rows:
+/// -> [n * B, H], row block t from records[t]. All hidden states of a sequence as one matrix, so
+/// that the output projection is one GEMM; with one record, its h (or c) as [B, H].
+expr lstm_rows(std::span<const expr> records, int part = 0);
+inline expr lstm_rows(std::initializer_list<expr> records, int part = 0) {
+    return lstm_rows(std::span<const expr>(records.begin(), records.size()), part);
+}
+
+}  // namespace seqgrad
