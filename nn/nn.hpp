@@ -7,3 +7,6 @@
 #include "linear.hpp"
 #include "lstm_layer.hpp"
 #include "unroll.hpp"
+#include "attention.hpp"
+#include "decoding.hpp"
+#include "seq2seq.hpp"

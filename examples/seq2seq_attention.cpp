@@ -1,0 +1,492 @@
+// seq2seq_attention: an encoder-decoder with attention (nn::seq2seq), trained with teacher forcing
+// and decoded greedily and with beam search.
+//
+//     seq2seq_attention                                  # dates: "tuesday 9 may 1995" -> "1995-05-09"
+//     seq2seq_attention --data ../shared/data/eng-fra-5k.tsv          # English -> French, words
+//     seq2seq_attention --data ../shared/data/eng-fra-5k.tsv --level char
+//     seq2seq_attention --minutes 1 --out /tmp/att       # a short run, pictures elsewhere
+//
+// Dates (no data argument): generated in code, character level. A date between 1950-01-01 and
+// 2049-12-31 is written in one of 14 human formats ("tuesday 9 may 1995", "09.05.95",
+// "May 9, 1995", "9th of may 1995", "19950509", ...; two-digit years mean 1950-2049) and the model
+// writes it as ISO 8601 ("1995-05-09"). Dates are split by a hash of the day: 80% train, 10%
+// validation (progress and early stopping), 10% test, so test dates are never seen in training.
+// Training draws fresh examples and stops when greedy decoding gets all 300 validation dates right
+// at two evaluations in a row (every 250 steps), or after --minutes (default 9). Reports exact match on 1,000 test dates with greedy and with beam
+// search: `result dates.exact_match <fraction>` is the beam figure.
+//
+// English -> French (--data FILE): tab-separated lines "english<TAB>french<TAB>attribution" (only
+// the first two columns are read; the attribution column stays in the file). Sentences are
+// lowercased and split into words (nn::words) or characters (--level char). English sentences are
+// split by a seeded hash: 90% train, 10% test; every French translation of a test sentence is a
+// reference for BLEU. Trains for --epochs (default 20) or --minutes. Reports corpus BLEU-4 (with
+// brevity penalty, multiple references) of greedy and beam outputs, and token accuracy (teacher
+// forced argmax, <eos> included) on the test pairs. bench/torch_seq2seq.py trains the same model
+// in PyTorch with the same settings, split and metrics.
+//
+// Both tasks write the attention weights of four test examples as <task>_attention_<k>.svg (a
+// heat map: rows = output tokens, columns = input tokens) and .csv, in the current directory or
+// --out DIR. Exit codes: 0 done, 1 data missing or unreadable, 2 bad command line.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <seqgrad/nn/seq2seq.hpp>
+#include <seqgrad/nn/text.hpp>
+#include <seqgrad/optim/optim.hpp>
+#include <seqgrad/seqgrad.hpp>
+
+#include "plot.hpp"
+
+namespace sg = seqgrad;
+namespace nn = seqgrad::nn;
+namespace plot = seqgrad::plot;
+
+namespace {
+
+using tokens = std::vector<std::string>;
+
+struct options {
+    std::string data, level = "word", cell = "lstm", score = "general", out = ".";
+    std::size_t embedding = 0, hidden = 0, decoder_hidden = 0, layers = 1, batch = 0, beam = 5;
+    std::size_t epochs = 20, steps = 0, eval_every = 0;
+    int input_feeding = -1, bidirectional = 1, threads = 1;
+    double lr = 2e-3, minutes = 9, clip = 5, alpha = 0;
+    std::uint64_t seed = 1;
+};
+
+struct example {
+    tokens src, tgt;
+    std::vector<int> src_ids, tgt_ids;
+    std::vector<tokens> refs;  // BLEU references (eng-fra)
+};
+
+std::uint64_t fnv1a(const std::string& s) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+
+// ---- dates -------------------------------------------------------------------------------------
+
+const char* month_names[] = {"january", "february", "march",     "april",   "may",      "june",
+                             "july",    "august",   "september", "october", "november", "december"};
+const char* day_names[] = {"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"};
+
+// Days since 1970-01-01 of a civil date, and back (H. Hinnant's algorithms).
+long days_from_civil(int y, int m, int d) {
+    y -= m <= 2;
+    const long era = (y >= 0 ? y : y - 399) / 400;
+    const long yoe = y - era * 400, doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+void civil_from_days(long z, int& y, int& m, int& d) {
+    z += 719468;
+    const long era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097;
+    const long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const long mp = (5 * doy + 2) / 153;
+    d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+    m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+    y = static_cast<int>(yoe + era * 400 + (m <= 2));
+}
+
+std::string cap(std::string s) { return s[0] = static_cast<char>(std::toupper(s[0])), s; }
+std::string upper(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(c));
+    return s;
+}
+std::string two(int v) { return (v < 10 ? "0" : "") + std::to_string(v); }
+std::string ordinal(int d) {
+    const char* sfx = (d % 10 == 1 && d != 11) ? "st" : (d % 10 == 2 && d != 12) ? "nd" : (d % 10 == 3 && d != 13) ? "rd" : "th";
+    return std::to_string(d) + sfx;
+}
+
+constexpr int date_formats = 14;
+std::string format_date(long day, int f) {
+    int y, m, d;
+    civil_from_days(day, y, m, d);
+    const std::string mon = month_names[m - 1], wd = day_names[((day % 7) + 11) % 7];  // 1970-01-01: thursday
+    const std::string D = std::to_string(d), Y = std::to_string(y), yy = two(y % 100);
+    switch (f) {
+    case 0: return wd + " " + D + " " + mon + " " + Y;                 // tuesday 9 may 1995
+    case 1: return two(d) + "." + two(m) + "." + yy;                   // 09.05.95
+    case 2: return cap(mon) + " " + D + ", " + Y;                      // May 9, 1995
+    case 3: return D + " " + cap(mon) + " " + Y;                       // 9 May 1995
+    case 4: return cap(wd) + ", " + cap(mon) + " " + D + ", " + Y;      // Tuesday, May 9, 1995
+    case 5: return two(d) + "/" + two(m) + "/" + Y;                    // 09/05/1995
+    case 6: return ordinal(d) + " of " + mon + " " + Y;                // 9th of may 1995
+    case 7: return Y + "/" + two(m) + "/" + two(d);                    // 1995/05/09
+    case 8: return upper(mon.substr(0, 3)) + " " + two(d) + " " + Y;   // MAY 09 1995
+    case 9: return D + " " + mon.substr(0, 3) + " " + yy;              // 9 may 95
+    case 10: return mon.substr(0, 3) + " " + D + " '" + yy;            // may 9 '95
+    case 11: return cap(wd.substr(0, 3)) + " " + D + " " + cap(mon.substr(0, 3)) + " " + Y;  // Tue 9 May 1995
+    case 12: return D + "-" + mon.substr(0, 3) + "-" + Y;              // 9-may-1995
+    default: return Y + two(m) + two(d);                               // 19950509
+    }
+}
+std::string iso_date(long day) {
+    int y, m, d;
+    civil_from_days(day, y, m, d);
+    return std::to_string(y) + "-" + two(m) + "-" + two(d);
+}
+
+const long first_day = days_from_civil(1950, 1, 1), last_day = days_from_civil(2049, 12, 31);
+// 0..7 train, 8 validation, 9 test.
+int date_split(long day) { return static_cast<int>(fnv1a("date:" + std::to_string(day)) % 10); }
+
+example date_example(long day, int f) {
+    return {nn::utf8_chars(format_date(day, f)), nn::utf8_chars(iso_date(day)), {}, {}, {}};
+}
+std::vector<example> date_set(int split, std::size_t n, std::mt19937_64& rng) {
+    std::uniform_int_distribution<long> day(first_day, last_day);
+    std::uniform_int_distribution<int> fmt(0, date_formats - 1);
+    std::vector<example> out;
+    while (out.size() < n) {
+        const long d = day(rng);
+        const int s = date_split(d);
+        if ((split == 0 && s < 8) || (split == 8 && s == 8) || (split == 9 && s == 9)) out.push_back(date_example(d, fmt(rng)));
+    }
+    return out;
+}
+
+// ---- English -> French -------------------------------------------------------------------------
+
+tokens tokenise(std::string s, bool chars) {
+    for (const char* nbsp : {"\xE2\x80\xAF", "\xC2\xA0"})  // narrow and ordinary no-break spaces
+        for (std::size_t p; (p = s.find(nbsp)) != std::string::npos;) s.replace(p, std::string(nbsp).size(), " ");
+    if (!chars) return nn::words(s, true);
+    for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return nn::utf8_chars(s);
+}
+
+// Train pairs, and test pairs with every translation of their English sentence as references.
+bool read_pairs(const options& o, std::vector<example>& train, std::vector<example>& test) {
+    std::ifstream in(o.data);
+    if (!in) return false;
+    std::map<std::string, std::vector<tokens>> refs;
+    std::vector<std::string> test_keys;
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto a = line.find('\t');
+        if (a == std::string::npos) continue;
+        const auto b = line.find('\t', a + 1);
+        const std::string en = line.substr(0, a), fr = line.substr(a + 1, b == std::string::npos ? b : b - a - 1);
+        example e{tokenise(en, o.level == "char"), tokenise(fr, o.level == "char"), {}, {}, {}};
+        if (e.src.empty() || e.tgt.empty()) continue;
+        if (fnv1a(std::to_string(o.seed) + ":" + en) % 10 == 0) {
+            refs[en].push_back(e.tgt);
+            test_keys.push_back(en);
+            test.push_back(std::move(e));
+        } else {
+            train.push_back(std::move(e));
+        }
+    }
+    for (std::size_t i = 0; i < test.size(); ++i) test[i].refs = refs[test_keys[i]];
+    return !train.empty() && !test.empty();
+}
+
+// ---- metrics -----------------------------------------------------------------------------------
+
+// Corpus BLEU-4 (Papineni et al. 2002): clipped n-gram precisions over the corpus, geometric mean,
+// brevity penalty exp(1 - r/c) with r the closest reference length (ties: the shorter). 0..100.
+double corpus_bleu(const std::vector<tokens>& hyps, const std::vector<std::vector<tokens>>& refs) {
+    double match[4] = {}, total[4] = {}, c = 0, r = 0;
+    for (std::size_t i = 0; i < hyps.size(); ++i) {
+        const tokens& h = hyps[i];
+        c += h.size();
+        std::size_t best = 0;
+        for (const auto& ref : refs[i]) {
+            const long dh = std::labs(long(ref.size()) - long(h.size())), db = std::labs(long(best) - long(h.size()));
+            if (best == 0 || dh < db || (dh == db && ref.size() < best)) best = ref.size();
+        }
+        r += best;
+        for (std::size_t n = 1; n <= 4; ++n) {
+            auto grams = [n](const tokens& t) {
+                std::map<tokens, int> g;
+                for (std::size_t k = 0; k + n <= t.size(); ++k) ++g[tokens(t.begin() + k, t.begin() + k + n)];
+                return g;
+            };
+            const auto hg = grams(h);
+            std::map<tokens, int> maxref;
+            for (const auto& ref : refs[i])
+                for (const auto& [g, k] : grams(ref)) maxref[g] = std::max(maxref[g], k);
+            for (const auto& [g, k] : hg) {
+                match[n - 1] += std::min(k, maxref.count(g) ? maxref[g] : 0);
+                total[n - 1] += k;
+            }
+        }
+    }
+    double logp = 0;
+    for (int n = 0; n < 4; ++n) {
+        if (match[n] == 0 || total[n] == 0) return 0.0;
+        logp += std::log(match[n] / total[n]) / 4;
+    }
+    const double bp = c >= r ? 1.0 : std::exp(1.0 - r / std::max(c, 1.0));
+    return 100.0 * bp * std::exp(logp);
+}
+
+std::string label(const std::string& tok) { return tok == " " ? "\xE2\x90\xA3" : tok; }  // space as U+2423
+
+// ---- training and evaluation -------------------------------------------------------------------
+
+double minutes_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60.0;
+}
+
+template <class Cell>
+int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, const nn::vocab& tv,
+        const std::function<std::vector<example>(std::mt19937_64&)>& next_pool, std::vector<example>& valid,
+        std::vector<example>& test, bool dates) {
+    const std::string task = dates ? "dates" : "engfra";
+    const bool chars = dates || o.level == "char";
+    for (auto* set : {&valid, &test})
+        for (auto& e : *set) e.src_ids = sv.encode(e.src), e.tgt_ids = tv.encode(e.tgt);
+    sg::parameter_store ps;
+    nn::seq2seq<Cell> model(sg::parameter_scope(ps, "s2s"), mo);
+    std::mt19937_64 rng(o.seed);
+    model.reset_parameters(rng);
+    std::cout << task << ": " << o.cell << " encoder " << mo.encoder_layers << "x" << mo.encoder_size
+              << (mo.bidirectional ? " bidirectional" : "") << ", decoder " << mo.decoder_size << ", " << nn::to_string(mo.score)
+              << " attention" << (mo.input_feeding ? ", input feeding" : "") << "; vocab " << sv.size() << " -> " << tv.size()
+              << ", " << ps.num_elements() << " parameters; batch " << o.batch << ", adam " << o.lr << std::endl;
+
+    auto decode = [&](const example& e, bool beam) {
+        auto dec = model.decoder(e.src_ids);
+        const std::size_t L = 2 * e.src.size() + 10;
+        const auto h = beam ? nn::beam_search(*dec, {.width = o.beam, .max_length = L, .length_penalty = o.alpha}).front()
+                            : nn::greedy(*dec, {.max_length = L});
+        return tv.decode(h.output());
+    };
+    auto exact = [&](const std::vector<example>& set, std::size_t n, bool beam) {
+        std::size_t ok = 0;
+        for (std::size_t i = 0; i < std::min(n, set.size()); ++i) ok += decode(set[i], beam) == set[i].tgt;
+        return double(ok) / double(std::min(n, set.size()));
+    };
+    sg::tape t;
+    auto token_accuracy = [&](const std::vector<example>& set) {
+        std::size_t right = 0, counted = 0;
+        for (std::size_t i = 0; i < set.size(); i += 64) {
+            std::vector<std::vector<int>> s, g;
+            for (std::size_t k = i; k < std::min(i + 64, set.size()); ++k) s.push_back(set[k].src_ids), g.push_back(set[k].tgt_ids);
+            t.clear();
+            const auto [r, c] = model.forward(t, s, g).correct_tokens(t);
+            right += r, counted += c;
+        }
+        return double(right) / double(counted);
+    };
+
+    sg::optim::adam adam(ps, o.lr);
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::size_t eval_every = o.eval_every ? o.eval_every : dates ? 250 : 200;
+    std::vector<std::vector<const example*>> batches;
+    std::vector<example> pool;
+    std::size_t step = 0, seen = 0, epoch = 0;
+    double run_loss = 0;
+    int perfect = 0;  // consecutive evaluations with every validation date right
+    while (true) {
+        if (batches.empty()) {
+            if (!dates && epoch++ == o.epochs) break;
+            pool = next_pool(rng);
+            for (auto& e : pool) e.src_ids = sv.encode(e.src), e.tgt_ids = tv.encode(e.tgt);
+            std::vector<const example*> order;
+            for (const auto& e : pool) order.push_back(&e);
+            // Pools of 16 batches sorted by length, so a batch holds sequences of similar length.
+            for (std::size_t p = 0; p < order.size(); p += 16 * o.batch) {
+                const auto end = order.begin() + std::min(order.size(), p + 16 * o.batch);
+                std::stable_sort(order.begin() + p, end, [](auto* a, auto* b) { return a->src.size() < b->src.size(); });
+            }
+            for (std::size_t p = 0; p < order.size(); p += o.batch)
+                batches.emplace_back(order.begin() + p, order.begin() + std::min(order.size(), p + o.batch));
+            std::shuffle(batches.begin(), batches.end(), rng);
+        }
+        std::vector<std::vector<int>> src, tgt;
+        for (const example* e : batches.back()) src.push_back(e->src_ids), tgt.push_back(e->tgt_ids);
+        batches.pop_back();
+        t.clear();
+        const auto out = model.forward(t, src, tgt);
+        const sg::expr loss = out.loss * (1.0 / double(out.tokens));
+        t.backward(loss);
+        sg::optim::clip_global_norm(ps, o.clip);
+        adam.step();
+        ++step, seen += src.size();
+        run_loss = step == 1 ? t.item(loss) : 0.98 * run_loss + 0.02 * t.item(loss);
+        const bool out_of_time = minutes_since(t0) >= o.minutes || (o.steps && step >= o.steps);
+        if (step % eval_every == 0 || out_of_time) {
+            std::cout << "step " << std::setw(5) << step << "  " << std::fixed << std::setprecision(2) << minutes_since(t0)
+                      << " min  " << std::setprecision(0) << seen / (minutes_since(t0) * 60) << " pairs/s  loss "
+                      << std::setprecision(4) << run_loss;
+            if (dates) {
+                const double v = exact(valid, 300, false);
+                std::cout << "  valid greedy exact " << std::setprecision(3) << v << std::endl;
+                perfect = v == 1.0 ? perfect + 1 : 0;
+                if (perfect == 2) break;
+            } else {
+                std::cout << "  epoch " << epoch << "  test token accuracy " << std::setprecision(3) << token_accuracy(test) << std::endl;
+            }
+        }
+        if (out_of_time) break;
+    }
+    const double train_min = minutes_since(t0);
+    std::cout << std::defaultfloat << std::setprecision(6);
+    std::cout << "result " << task << ".train_minutes " << train_min << " min\n";
+    std::cout << "result " << task << ".train_steps " << step << " steps\n";
+
+    if (dates) {
+        const double g = exact(test, test.size(), false), b = exact(test, test.size(), true);
+        std::cout << "result dates.exact_match_greedy " << g << " fraction\n";
+        std::cout << "result dates.exact_match " << b << " fraction\n";
+    } else {
+        std::vector<tokens> greedy_out, beam_out;
+        std::vector<std::vector<tokens>> refs;
+        std::map<tokens, bool> done;  // each English test sentence once
+        for (const auto& e : test) {
+            if (done[e.src]) continue;
+            done[e.src] = true;
+            greedy_out.push_back(decode(e, false));
+            beam_out.push_back(decode(e, true));
+            refs.push_back(e.refs);
+        }
+        auto to_words = [&](std::vector<tokens> v) {  // BLEU over words at the character level too
+            if (!chars) return v;
+            for (auto& s : v) s = nn::words(nn::join_chars(s));
+            return v;
+        };
+        std::vector<std::vector<tokens>> word_refs;
+        for (const auto& r : refs) word_refs.push_back(to_words(r));
+        std::cout << "result engfra.bleu_greedy " << corpus_bleu(to_words(greedy_out), word_refs) << " bleu\n";
+        std::cout << "result engfra.bleu " << corpus_bleu(to_words(beam_out), word_refs) << " bleu\n";
+        std::cout << "result engfra.token_accuracy " << token_accuracy(test) << " fraction\n";
+        std::cout << "test sentences " << refs.size() << ", test pairs " << test.size() << "\n";
+    }
+
+    // Attention heat maps of four test examples, beam-decoded.
+    std::vector<const example*> shown;
+    for (const auto& e : test)
+        if (shown.size() < 4 && e.src.size() >= 4 && (dates || e.src.size() <= 12) &&
+            std::none_of(shown.begin(), shown.end(), [&](const example* x) { return x->src == e.src; }))
+            shown.push_back(&e);
+    for (std::size_t k = 0; k < shown.size(); ++k) {
+        const example& e = *shown[k];
+        const tokens out = decode(e, true);
+        t.clear();
+        const auto fw = model.forward(t, std::vector<std::vector<int>>{e.src_ids}, std::vector<std::vector<int>>{tv.encode(out)});
+        const auto w = fw.alignment(t, 0);
+        std::vector<std::vector<double>> m(w.shape()[0], std::vector<double>(w.shape()[1]));
+        for (std::size_t i = 0; i < w.shape()[0]; ++i)
+            for (std::size_t j = 0; j < w.shape()[1]; ++j) m[i][j] = w(i, j);
+        tokens rows, cols;
+        for (const auto& s : out) rows.push_back(label(s));
+        rows.push_back("<eos>");
+        for (const auto& s : e.src) cols.push_back(label(s));
+        const std::string join = chars ? nn::join_chars(e.src) : nn::join_words(e.src);
+        const std::string stem = (std::filesystem::path(o.out) / (task + "_attention_" + std::to_string(k + 1))).string();
+        plot::heatmap_svg(stem + ".svg", m, rows, cols, "attention: " + join, {.annotate = 0});
+        plot::write_csv(stem + ".csv", m, rows, cols, "output\\input");
+        std::cout << "wrote " << stem << ".svg/.csv: \"" << join << "\" -> \""
+                  << (chars ? nn::join_chars(out) : nn::join_words(out)) << "\"\n";
+    }
+    return 0;
+}
+
+int usage(const std::string& why) {
+    std::cerr << "seq2seq_attention: " << why
+              << "\nusage: seq2seq_attention [--data eng-fra.tsv] [--level word|char] [--cell lstm|gru]\n"
+                 "  [--score additive|dot|general|concat|scaled_dot] [--embedding N] [--hidden N] [--decoder-hidden N]\n"
+                 "  [--layers N] [--bidirectional 0|1] [--input-feeding 0|1] [--batch N] [--lr X] [--clip X]\n"
+                 "  [--epochs N] [--steps N] [--minutes X] [--eval-every N] [--beam N] [--alpha X] [--threads N]\n"
+                 "  [--seed N] [--out DIR]\n";
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    try {
+        for (int i = 1; i < argc; ++i) {
+            const std::string a = argv[i];
+            if (i + 1 >= argc) return usage("missing value after " + a);
+            const std::string v = argv[++i];
+            if (a == "--data") o.data = v;
+            else if (a == "--level" && (v == "word" || v == "char")) o.level = v;
+            else if (a == "--cell" && (v == "lstm" || v == "gru")) o.cell = v;
+            else if (a == "--score") o.score = v, (void)nn::attention_score_from_string(v);
+            else if (a == "--out") o.out = v;
+            else if (a == "--embedding") o.embedding = std::stoul(v);
+            else if (a == "--hidden") o.hidden = std::stoul(v);
+            else if (a == "--decoder-hidden") o.decoder_hidden = std::stoul(v);
+            else if (a == "--layers") o.layers = std::stoul(v);
+            else if (a == "--batch") o.batch = std::stoul(v);
+            else if (a == "--beam") o.beam = std::stoul(v);
+            else if (a == "--epochs") o.epochs = std::stoul(v);
+            else if (a == "--steps") o.steps = std::stoul(v);
+            else if (a == "--eval-every") o.eval_every = std::stoul(v);
+            else if (a == "--input-feeding") o.input_feeding = std::stoi(v);
+            else if (a == "--bidirectional") o.bidirectional = std::stoi(v);
+            else if (a == "--threads") o.threads = std::stoi(v);
+            else if (a == "--lr") o.lr = std::stod(v);
+            else if (a == "--minutes") o.minutes = std::stod(v);
+            else if (a == "--clip") o.clip = std::stod(v);
+            else if (a == "--alpha") o.alpha = std::stod(v);
+            else if (a == "--seed") o.seed = std::stoull(v);
+            else return usage("unknown option or value: " + a + " " + v);
+        }
+    } catch (const std::exception& e) {
+        return usage(e.what());
+    }
+    const bool dates = o.data.empty();
+    if (o.batch == 0) o.batch = dates ? 64 : 32;
+    if (o.beam == 0 || o.layers == 0) return usage("--beam and --layers must be >= 1");
+    sg::set_blas_threads(o.threads);
+    std::vector<example> train, valid, test;
+    std::function<std::vector<example>(std::mt19937_64&)> next_pool;
+    if (dates) {
+        std::mt19937_64 held(12345);
+        valid = date_set(8, 300, held);
+        test = date_set(9, 1000, held);
+        next_pool = [&](std::mt19937_64& rng) { return date_set(0, 16 * o.batch * 4, rng); };
+        std::mt19937_64 all(7);
+        for (auto& e : date_set(0, 20000, all)) train.push_back(std::move(e));  // for the vocabularies
+    } else {
+        if (!read_pairs(o, train, test)) {
+            std::cerr << "seq2seq_attention: cannot read pairs from '" << o.data << "'\n";
+            return 1;
+        }
+        next_pool = [&](std::mt19937_64& rng) {
+            std::vector<example> p = train;
+            std::shuffle(p.begin(), p.end(), rng);
+            return p;
+        };
+    }
+    tokens all_src, all_tgt;
+    for (const auto& e : train) all_src.insert(all_src.end(), e.src.begin(), e.src.end()), all_tgt.insert(all_tgt.end(), e.tgt.begin(), e.tgt.end());
+    const nn::vocab sv = nn::vocab::build(all_src), tv = nn::vocab::build(all_tgt);
+    if (dates) train.clear();
+    const bool words = !dates && o.level == "word";
+    nn::seq2seq_options mo{.source_vocab = sv.size(), .target_vocab = tv.size()};
+    mo.embedding_size = o.embedding ? o.embedding : words ? 128 : 32;
+    mo.encoder_size = o.hidden ? o.hidden : words ? 128 : 64;
+    mo.decoder_size = o.decoder_hidden ? o.decoder_hidden : 2 * mo.encoder_size;
+    mo.encoder_layers = mo.decoder_layers = o.layers;
+    mo.bidirectional = o.bidirectional != 0;
+    mo.score = nn::attention_score_from_string(o.score);
+    mo.input_feeding = o.input_feeding < 0 ? !dates : o.input_feeding != 0;
+    std::filesystem::create_directories(o.out);
+    try {
+        return o.cell == "gru" ? run<nn::gru_cell>(o, mo, sv, tv, next_pool, valid, test, dates)
+                               : run<nn::lstm_cell>(o, mo, sv, tv, next_pool, valid, test, dates);
+    } catch (const sg::error& e) {
+        std::cerr << "seq2seq_attention: " << e.what() << "\n";
+        return 1;
+    }
+}
