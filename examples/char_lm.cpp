@@ -77,6 +77,8 @@
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
 
@@ -124,24 +126,8 @@ Trains a character-level language model, reports validation loss, prints a sampl
   --help              this text
 )";
 
-struct usage_error {
-    std::string message;
-};
-
-// text as a T of at least `min` (more than `min` when `above`); usage_error naming the option otherwise.
-template <class T>
-T parse_number(const std::string& name, const std::string& text, T min, bool above = false) {
-    T v{};
-    const char* end = text.data() + text.size();
-    auto [p, ec] = std::from_chars(text.data(), end, v);
-    if (ec != std::errc() || p != end || !(above ? v > min : v >= min) || !std::isfinite(static_cast<double>(v))) {
-        std::ostringstream msg;
-        msg << name << ": expected " << (std::is_integral_v<T> ? "an integer " : "a number ") << (above ? "> " : ">= ")
-            << min << ", got '" << text << "'";
-        throw usage_error{msg.str()};
-    }
-    return v;
-}
+using seqgrad::cli::parse_number;
+using seqgrad::cli::usage_error;
 
 options parse_args(int argc, char** argv) {
     options o;

@@ -59,6 +59,7 @@
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "cli.hpp"
 #include "plot.hpp"
 
 namespace sg = seqgrad;
@@ -97,25 +98,14 @@ Trains a character RNN to tell a surname's language, reports held-out accuracy, 
   --help              this text
 )";
 
-struct usage_error {
-    std::string message;
-};
-
-template <class T>
-T parse_number(const std::string& name, const std::string& text, T min, const char* expected) {
-    T v{};
-    const char* end = text.data() + text.size();
-    auto [p, ec] = std::from_chars(text.data(), end, v);
-    if (ec != std::errc() || p != end || !(v >= min) || !std::isfinite(static_cast<double>(v)))
-        throw usage_error{name + ": expected " + expected + ", got '" + text + "'"};
-    return v;
-}
+using seqgrad::cli::parse_number;
+using seqgrad::cli::usage_error;
 
 options parse_args(int argc, char** argv) {
     options o;
     auto count = [](std::size_t& field) {
         return [&field](const std::string& n, const std::string& v) {
-            field = parse_number<std::size_t>(n, v, 1, "an integer >= 1");
+            field = parse_number<std::size_t>(n, v, 1);
         };
     };
     auto text = [](std::string& field) { return [&field](const std::string&, const std::string& v) { field = v; }; };
@@ -129,20 +119,19 @@ options parse_args(int argc, char** argv) {
         {"--batch", count(o.batch)},
         {"--epochs", count(o.epochs)},
         {"--lr", [&](const std::string& n, const std::string& v) {
-             o.lr = parse_number<double>(n, v, 0.0, "a number > 0");
-             if (o.lr == 0) throw usage_error{n + ": expected a number > 0, got '" + v + "'"};
+             o.lr = parse_number<double>(n, v, 0.0, true);
          }},
         {"--lr-decay", [&](const std::string& n, const std::string& v) {
-             o.lr_decay = parse_number<double>(n, v, 0.0, "a number in (0, 1]");
+             o.lr_decay = parse_number<double>(n, v, 0.0, true);
              if (o.lr_decay <= 0 || o.lr_decay > 1) throw usage_error{n + ": expected a number in (0, 1], got '" + v + "'"};
          }},
-        {"--clip", [&](const std::string& n, const std::string& v) { o.clip = parse_number<double>(n, v, 0.0, "a number >= 0"); }},
+        {"--clip", [&](const std::string& n, const std::string& v) { o.clip = parse_number<double>(n, v, 0.0); }},
         {"--held-out", [&](const std::string& n, const std::string& v) {
-             o.held_out = parse_number<double>(n, v, 0.0, "a number in (0, 1)");
+             o.held_out = parse_number<double>(n, v, 0.0, true);
              if (o.held_out <= 0 || o.held_out >= 1) throw usage_error{n + ": expected a number in (0, 1), got '" + v + "'"};
          }},
-        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number<std::uint64_t>(n, v, 0, "an integer >= 0"); }},
-        {"--threads", [&](const std::string& n, const std::string& v) { o.threads = parse_number<int>(n, v, 1, "an integer >= 1"); }},
+        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number<std::uint64_t>(n, v, 0); }},
+        {"--threads", [&](const std::string& n, const std::string& v) { o.threads = parse_number<int>(n, v, 1); }},
         {"--cell", [&](const std::string& n, const std::string& v) {
              if (v != "lstm" && v != "gru") throw usage_error{n + ": expected lstm or gru, got '" + v + "'"};
              o.cell = v;

@@ -59,6 +59,7 @@
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "cli.hpp"
 #include "plot.hpp"
 
 namespace sg = seqgrad;
@@ -96,31 +97,19 @@ Trains an RNN to predict the next value of noisy sums of sines; compares with th
   --help              this text
 )";
 
-struct usage_error {
-    std::string message;
-};
-
-template <class T>
-T parse_number(const std::string& name, const std::string& text, T min, const char* expected) {
-    T v{};
-    const char* end = text.data() + text.size();
-    auto [p, ec] = std::from_chars(text.data(), end, v);
-    if (ec != std::errc() || p != end || !(v >= min) || !std::isfinite(static_cast<double>(v)))
-        throw usage_error{name + ": expected " + expected + ", got '" + text + "'"};
-    return v;
-}
+using seqgrad::cli::parse_number;
+using seqgrad::cli::usage_error;
 
 options parse_args(int argc, char** argv) {
     options o;
     auto count = [](std::size_t& field, std::size_t min) {
         return [&field, min](const std::string& n, const std::string& v) {
-            field = parse_number<std::size_t>(n, v, min, min == 1 ? "an integer >= 1" : "an integer >= 2");
+            field = parse_number<std::size_t>(n, v, min);
         };
     };
     auto real = [](double& field, bool positive) {
         return [&field, positive](const std::string& n, const std::string& v) {
-            field = parse_number<double>(n, v, 0.0, positive ? "a number > 0" : "a number >= 0");
-            if (positive && field == 0) throw usage_error{n + ": expected a number > 0, got '" + v + "'"};
+            field = parse_number<double>(n, v, 0.0, positive);
         };
     };
     using setter = std::function<void(const std::string&, const std::string&)>;
@@ -140,8 +129,8 @@ options parse_args(int argc, char** argv) {
         {"--lr", real(o.lr, true)},
         {"--clip", real(o.clip, false)},
         {"--noise", real(o.noise, false)},
-        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number<std::uint64_t>(n, v, 0, "an integer >= 0"); }},
-        {"--threads", [&](const std::string& n, const std::string& v) { o.threads = parse_number<int>(n, v, 1, "an integer >= 1"); }},
+        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number<std::uint64_t>(n, v, 0); }},
+        {"--threads", [&](const std::string& n, const std::string& v) { o.threads = parse_number<int>(n, v, 1); }},
     };
     for (int i = 1; i < argc; ++i) {
         std::string name = argv[i], value;
