@@ -272,20 +272,34 @@ private:
     }
 
     void finish_parameters(backward_stats& st) {
-        // Only when clipping asks for it: the norm is a pass over every parameter gradient.
-        // Parameter leaves in tape order, four partial sums: deterministic, and not latency-bound.
+        // Only when clipping asks for it. One partial sum per parameter leaf (in parallel when the
+        // gradients are large), then the partials in tape order: the same bits for any thread count.
         if (plan_.clip_norm > 0) {
-            double sq[4] = {0, 0, 0, 0};
-            for (const auto& n : nodes_) {
-                if (n.kind != node_kind::parameter || !n.grad) continue;
-                const T* p = static_cast<const T*>(n.grad);
-                const std::size_t sz = n.shp.size();
+            std::vector<const detail::node*> leaves;
+            std::size_t total = 0;
+            for (const auto& n : nodes_)
+                if (n.kind == node_kind::parameter && n.grad) {
+                    leaves.push_back(&n);
+                    total += n.shp.size();
+                }
+            std::vector<double> partial(leaves.size(), 0.0);
+            auto sum_leaf = [&](std::size_t k) {
+                const T* p = static_cast<const T*>(leaves[k]->grad);
+                const std::size_t sz = leaves[k]->shp.size();
+                double sq[4] = {0, 0, 0, 0};
                 std::size_t i = 0;
                 for (; i + 4 <= sz; i += 4)
                     for (int l = 0; l < 4; ++l) sq[l] += double(p[i + l]) * p[i + l];
                 for (; i < sz; ++i) sq[0] += double(p[i]) * p[i];
-            }
-            st.grad_norm = std::sqrt((sq[0] + sq[1]) + (sq[2] + sq[3]));
+                partial[k] = (sq[0] + sq[1]) + (sq[2] + sq[3]);
+            };
+            if (num_threads() > 1 && leaves.size() > 1 && total >= (std::size_t(1) << 16))
+                detail::parallel_for(leaves.size(), sum_leaf);
+            else
+                for (std::size_t k = 0; k < leaves.size(); ++k) sum_leaf(k);
+            double sq = 0;
+            for (double v : partial) sq += v;
+            st.grad_norm = std::sqrt(sq);
         }
         const double scale = plan_.clip_norm > 0 && st.grad_norm > plan_.clip_norm ? plan_.clip_norm / (st.grad_norm + 1e-6) : 1.0;
         const T cv = static_cast<T>(plan_.clip_value);

@@ -308,3 +308,28 @@ BOOST_AUTO_TEST_CASE(tbptt_stream_carries_values_and_refuses_stale_chunks) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(clip_norm_reduction)
+
+BOOST_AUTO_TEST_CASE(parallel_norm_is_exact_and_thread_independent) {
+    // Two large parameters (over the parallel threshold) with known gradients: the norm is
+    // sqrt(sum of squares) and bitwise the same on 1 and 2 threads.
+    sg::parameter_store ps(sg::dtype::f64);
+    const std::size_t n = 50000;
+    auto a = ps.add("a", A(xt::ones<double>({n})));
+    auto b = ps.add("b", A(xt::ones<double>({n})));
+    auto run = [&] {
+        ps.zero_grad();
+        sg::tape t(sg::dtype::f64);
+        auto loss = sg::sum(t.param(a) * 3.0) + sg::sum(t.param(b) * 4.0);  // grads 3 and 4 everywhere
+        return t.backward(loss, sg::clip_global_norm(1.0)).grad_norm;
+    };
+    sg::set_num_threads(1);
+    const double one = run();
+    sg::set_num_threads(2);
+    const double two = run();
+    BOOST_TEST(std::memcmp(&one, &two, sizeof(double)) == 0);
+    BOOST_TEST(std::abs(one - 5.0 * std::sqrt(double(n))) < 1e-9);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
