@@ -39,7 +39,7 @@ public:
                                   std::to_string(r.step) + "; truncation cuts every edge between windows of steps, "
                                   "so sum per-step losses outside the step scopes (an untimed total)");
             if (plan_.k1 == 0 || plan_.k2 >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(plan_.k1)) {
-                sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
+                if (!grouped(root, st)) sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
             } else {
                 st.windows = (static_cast<std::size_t>(steps) + plan_.k1 - 1) / plan_.k1;
                 st.parallel = truncated(root, steps, st.windows);
@@ -167,74 +167,111 @@ private:
     int window_hi(std::size_t w) const { return static_cast<int>((w + 1) * plan_.k1); }
     std::size_t window_of(int step) const { return static_cast<std::size_t>(step) / plan_.k1; }
 
+    // A partition of the timed/grouped nodes into parts swept as separate passes. `part` < 0 marks
+    // shared nodes; `seed` says which nodes take phase D's gradient as the pass's seed; `sweep`
+    // which nodes the pass visits; `keep` which inputs it propagates into; `owner` whose gradient a
+    // node shows afterwards.
+    struct window_policy {
+        const backward_engine& e;
+        int part(const detail::node& n) const { return n.step < 0 ? -1 : static_cast<int>(e.window_of(n.step)); }
+        bool seed(const detail::node& n, std::size_t w) const {
+            return n.step >= static_cast<int>(w * e.plan_.k1) && n.step < e.window_hi(w);
+        }
+        bool sweep(const detail::node& n, std::size_t w) const { return n.step >= e.window_lo(w) && n.step < e.window_hi(w); }
+        bool keep(const detail::node& m, std::size_t w) const { return m.step < 0 || sweep(m, w); }
+        bool cuts() const { return true; }  // edges between windows are dropped on purpose
+    };
+    struct group_policy {
+        int part(const detail::node& n) const { return n.group; }
+        bool seed(const detail::node& n, std::size_t g) const { return n.group == static_cast<int>(g); }
+        bool sweep(const detail::node& n, std::size_t g) const { return n.group == static_cast<int>(g); }
+        bool keep(const detail::node& m, std::size_t g) const { return m.group < 0 || m.group == static_cast<int>(g); }
+        bool cuts() const { return false; }  // groups must not touch: checked, else one plain sweep
+    };
+
     /// Returns whether the windows ran as separate passes.
     bool truncated(std::uint32_t root, int, std::size_t windows) {
+        return partitioned(root, window_policy{*this}, windows);
+    }
+
+    /// Groups (group_scope) of nodes that share nothing but ungrouped inputs and outputs, e.g. the
+    /// directions of a bidirectional layer, swept concurrently. Returns false (and sweeps nothing)
+    /// when there are fewer than two groups.
+    bool grouped(std::uint32_t root, backward_stats& st) {
+        int groups = 0;
+        for (std::uint32_t i = 0; i <= root; ++i) groups = std::max(groups, nodes_[i].group + 1);
+        if (groups < 2) return false;
+        st.windows = static_cast<std::size_t>(groups);
+        st.parallel = partitioned(root, group_policy{}, static_cast<std::size_t>(groups));
+        return true;
+    }
+
+    template <class Policy>
+    bool partitioned(std::uint32_t root, const Policy& pol, std::size_t parts) {
         auto& g = t_.grad_table_;
-        // D: untimed nodes downstream of a timed node.
+        // D: shared nodes downstream of a partitioned node.
         std::vector<char> in_d(root + 1, 0);
         bool separable = true;
         for (std::uint32_t i = 0; i <= root; ++i) {
             const auto& n = nodes_[i];
+            const int pn = pol.part(n);
             for (std::uint32_t id : t_.inputs_of(i)) {
-                const auto& m = nodes_[id];
-                if (n.step < 0 && (m.step >= 0 || in_d[id])) in_d[i] = 1;
-                if (n.step >= 0 && m.step < 0 && in_d[id]) separable = false;  // untimed value between steps
+                const int pm = pol.part(nodes_[id]);
+                if (pn < 0 && (pm >= 0 || in_d[id])) in_d[i] = 1;
+                if (pn >= 0 && pm < 0 && in_d[id]) separable = false;  // a shared value between parts
+                if (!pol.cuts() && pn >= 0 && pm >= 0 && pm != pn) separable = false;
             }
         }
-        const bool overlapping = plan_.k2 > plan_.k1;
+        auto all = [](std::uint32_t, std::uint32_t) { return true; };
         if (!separable) {
-            if (overlapping)
-                throw graph_error("truncate_bptt(" + std::to_string(plan_.k1) + ", " + std::to_string(plan_.k2) +
-                                  "): an untimed node computed from one time step feeds a later one, so the windows "
-                                  "cannot be separated; use k1 == k2 or mark that node with a time step");
-            // k1 == k2 needs only the cut edges: one serial sweep.
-            auto keep = [&](std::uint32_t m, std::uint32_t c) {
-                const int a = nodes_[m].step, b = nodes_[c].step;
-                return a < 0 || b < 0 || window_of(a) == window_of(b);
-            };
-            sweep_range(root, g, t_.grads_, keep);
+            if constexpr (std::is_same_v<Policy, window_policy>) {
+                if (plan_.k2 > plan_.k1)
+                    throw graph_error("truncate_bptt(" + std::to_string(plan_.k1) + ", " + std::to_string(plan_.k2) +
+                                      "): an untimed node computed from one time step feeds a later one, so the "
+                                      "windows cannot be separated; use k1 == k2 or mark that node with a time step");
+                // k1 == k2 needs only the cut edges: one serial sweep.
+                auto keep = [&](std::uint32_t m, std::uint32_t c) {
+                    const int a = nodes_[m].step, b = nodes_[c].step;
+                    return a < 0 || b < 0 || window_of(a) == window_of(b);
+                };
+                sweep_range(root, g, t_.grads_, keep);
+            } else {
+                sweep_range(root, g, t_.grads_, all);
+            }
             return false;
         }
         // Phase D: serial, into the main table.
-        auto all = [](std::uint32_t, std::uint32_t) { return true; };
         for (std::uint32_t i = root + 1; i-- > 0;)
-            if (nodes_[i].step < 0 && in_d[i]) sweep_one(i, g, t_.grads_, all);
-        // Phase W: one pass per window.
-        while (t_.pass_mem_.size() < windows) t_.pass_mem_.push_back(std::make_unique<arena>());
-        std::vector<std::vector<void*>> tables(windows);
+            if (pol.part(nodes_[i]) < 0 && in_d[i]) sweep_one(i, g, t_.grads_, all);
+        // One pass per part, each with its own table and arena.
+        while (t_.pass_mem_.size() < parts) t_.pass_mem_.push_back(std::make_unique<arena>());
+        std::vector<std::vector<void*>> tables(parts);
         auto pass = [&](std::size_t w) {
             auto& gw = tables[w];
             gw.assign(root + 1, nullptr);
             arena& mem = *t_.pass_mem_[w];
-            const int lo = window_lo(w), hi = window_hi(w), loss_lo = static_cast<int>(w * plan_.k1);
             for (std::uint32_t i = 0; i <= root; ++i) {
-                const int s = nodes_[i].step;
-                if (s >= loss_lo && s < hi && g[i]) {
+                if (g[i] && pol.part(nodes_[i]) >= 0 && pol.seed(nodes_[i], w)) {
                     const std::size_t sz = nodes_[i].shp.size();
                     T* seed = mem.alloc_n<T>(sz);
                     std::copy_n(static_cast<const T*>(g[i]), sz, seed);
                     gw[i] = seed;
                 }
             }
-            auto keep = [&](std::uint32_t m, std::uint32_t) {
-                const int s = nodes_[m].step;
-                return s < 0 || (s >= lo && s < hi);
-            };
+            auto keep = [&](std::uint32_t m, std::uint32_t) { return pol.keep(nodes_[m], w); };
             backward_engine<T> worker(t_, plan_);  // scratch vectors of its own
-            for (std::uint32_t i = root + 1; i-- > 0;) {
-                const int s = nodes_[i].step;
-                if (s >= lo && s < hi) worker.sweep_one(i, gw, mem, keep);
-            }
+            for (std::uint32_t i = root + 1; i-- > 0;)
+                if (pol.part(nodes_[i]) >= 0 && pol.sweep(nodes_[i], w)) worker.sweep_one(i, gw, mem, keep);
         };
-        const bool parallel = num_threads() > 1 && windows > 1;
-        if (parallel) detail::parallel_for(windows, pass);
+        const bool parallel = num_threads() > 1 && parts > 1;
+        if (parallel) detail::parallel_for(parts, pass);
         else
-            for (std::size_t w = 0; w < windows; ++w) pass(w);
-        // Reduce the windows' contributions to untimed nodes in window order, then sweep those.
+            for (std::size_t w = 0; w < parts; ++w) pass(w);
+        // Reduce the passes' contributions to shared nodes in part order, then sweep those.
         for (std::uint32_t i = 0; i <= root; ++i) {
-            if (nodes_[i].step >= 0 || in_d[i]) continue;
+            if (pol.part(nodes_[i]) >= 0 || in_d[i]) continue;
             const std::size_t sz = nodes_[i].shp.size();
-            for (std::size_t w = 0; w < windows; ++w) {
+            for (std::size_t w = 0; w < parts; ++w) {
                 const T* src = static_cast<const T*>(tables[w][i]);
                 if (!src) continue;
                 T* dst = static_cast<T*>(g[i]);
@@ -247,10 +284,10 @@ private:
             }
         }
         for (std::uint32_t i = root + 1; i-- > 0;)
-            if (nodes_[i].step < 0 && !in_d[i]) sweep_one(i, g, t_.grads_, all);
-        // Timed nodes keep the gradient of the window that owns their step (for inspection).
+            if (pol.part(nodes_[i]) < 0 && !in_d[i]) sweep_one(i, g, t_.grads_, all);
+        // Partitioned nodes keep the gradient of the part that owns them (for inspection).
         for (std::uint32_t i = 0; i <= root; ++i)
-            if (nodes_[i].step >= 0) g[i] = tables[window_of(nodes_[i].step)][i];
+            if (pol.part(nodes_[i]) >= 0) g[i] = tables[static_cast<std::size_t>(pol.part(nodes_[i]))][i];
         return parallel;
     }
 

@@ -144,6 +144,7 @@ void tape::clear() {
     values_.reset();
     grads_.reset();
     step_ = -1;
+    group_ = -1;
 }
 
 std::size_t tape::bytes_reserved() const { return values_.reserved() + grads_.reserved(); }
@@ -161,6 +162,7 @@ expr tape::push_leaf(const seqgrad::shape& shp, const T* src, detail::node_kind 
     n.shp = shp;
     n.kind = kind;
     n.step = step_;
+    n.group = group_;
     n.requires_grad = requires_grad;
     const std::size_t size = shp.size();
     auto copy = [&](auto* dst) {
@@ -194,6 +196,7 @@ expr tape::constant(double value, const seqgrad::shape& shp) {
     n.shp = shp;
     n.kind = detail::node_kind::constant;
     n.step = step_;
+    n.group = group_;
     const std::size_t size = shp.size();
     if (dt_ == dtype::f32) {
         float* p = values_.alloc_n<float>(size);
@@ -249,6 +252,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     n.first_input = static_cast<std::uint32_t>(input_ids_.size());
     n.num_inputs = static_cast<std::uint32_t>(k);
     n.step = step_;
+    n.group = group_;
     bool rg = false;
     for (const expr& e : inputs) {
         std::uint32_t id;

@@ -65,6 +65,7 @@ struct node {
     std::uint32_t first_input = 0;  // into tape's input-id vector
     std::uint32_t num_inputs = 0;
     std::int32_t step = -1;  // time step mark (-1: none)
+    std::int32_t group = -1;  // independent-part mark (group_scope; -1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
     bool is_state = false;        // a recurrent state (tape::mark_state), for gradient-flow records
@@ -166,6 +167,11 @@ public:
     /// between steps through these marks.
     void set_step(int s) { step_ = s; }
     int step() const { return step_; }
+    /// Nodes added from now on belong to independent part g (-1: none), e.g. the two directions of
+    /// a bidirectional layer. When the parts share nothing but untimed inputs and outputs, backward
+    /// sweeps each in a pass of its own, concurrently (see transforms.hpp).
+    void set_group(int g) { group_ = g; }
+    int group() const { return group_; }
     /// When on, every forward value and backward gradient is checked for NaN/Inf and the first
     /// node producing one is named in a numeric_error.
     void set_check_finite(bool on) { check_finite_ = on; }
@@ -206,6 +212,7 @@ private:
     std::unordered_map<std::uint64_t, std::uint32_t> param_leaf_;  // parameter uid -> node
     detail::arena values_, grads_;
     int step_ = -1;
+    int group_ = -1;
     bool check_finite_ = false;
     bool accumulate_params_ = true;
     std::vector<void*> grad_table_;                         // backward: gradient per node
@@ -219,6 +226,19 @@ public:
     ~step_scope() { t_.set_step(prev_); }
     step_scope(const step_scope&) = delete;
     step_scope& operator=(const step_scope&) = delete;
+
+private:
+    tape& t_;
+    int prev_;
+};
+
+/// Sets the tape's group for the scope's lifetime and restores the previous one after.
+class group_scope {
+public:
+    group_scope(tape& t, int g) : t_(t), prev_(t.group()) { t.set_group(g); }
+    ~group_scope() { t_.set_group(prev_); }
+    group_scope(const group_scope&) = delete;
+    group_scope& operator=(const group_scope&) = delete;
 
 private:
     tape& t_;

@@ -48,7 +48,8 @@ struct backward_stats {
     /// plan has clip_global_norm; 0 otherwise).
     double grad_norm = 0;
     bool clipped = false;
-    /// Independent pieces the backward was cut into (1 without truncation).
+    /// Independent pieces the backward was cut into: truncation windows, or groups marked with
+    /// group_scope (the directions of a bidirectional layer); 1 otherwise.
     std::size_t windows = 1;
     /// Whether the pieces ran as separate passes (parallel when threads allow).
     bool parallel = false;

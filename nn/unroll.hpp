@@ -452,8 +452,15 @@ struct bidirectional {
                                                         std::span<const std::size_t> lengths = {},
                                                         int first_step = 0) const {
         bidirectional_states<FwdState, BwdState> r;
-        r.forward = detail::run(t, forward, xs, std::move(f0), lengths, false, first_step, "bidirectional");
-        r.backward = detail::run(t, backward, xs, std::move(b0), lengths, true, first_step, "bidirectional");
+        // Each direction in a group of its own: backward sweeps the two concurrently.
+        {
+            group_scope g(t, 0);
+            r.forward = detail::run(t, forward, xs, std::move(f0), lengths, false, first_step, "bidirectional");
+        }
+        {
+            group_scope g(t, 1);
+            r.backward = detail::run(t, backward, xs, std::move(b0), lengths, true, first_step, "bidirectional");
+        }
         r.outputs.reserve(xs.size());
         for (std::size_t k = 0; k < xs.size(); ++k) {
             step_scope scope(t, first_step + static_cast<int>(k));
