@@ -166,26 +166,7 @@ options parse_args(int argc, char** argv) {
         {"--resume", text(o.resume)},
         {"--prime", text(o.prime)},
     };
-    for (int i = 1; i < argc; ++i) {
-        std::string name = argv[i], value;
-        bool inline_value = false;
-        if (const auto eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
-            value = name.substr(eq + 1);
-            name.resize(eq);
-            inline_value = true;
-        }
-        if (name == "--help" || name == "-h") {
-            std::cout << usage;
-            std::exit(0);
-        }
-        const auto it = table.find(name);
-        if (it == table.end()) throw usage_error{"unknown option '" + name + "'"};
-        if (!inline_value) {
-            if (i + 1 >= argc) throw usage_error{name + ": missing value"};
-            value = argv[++i];
-        }
-        it->second(name, value);
-    }
+    seqgrad::cli::parse_options(argc, argv, table, usage);
     if (!o.data.empty() && o.data == o.checkpoint) throw usage_error{"--checkpoint: would overwrite --data"};
     return o;
 }

@@ -3,6 +3,10 @@
 // name the option, the expected range and what was given.
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -28,6 +32,34 @@ T parse_number(const std::string& name, const std::string& text, T min, bool abo
         throw usage_error{msg.str()};
     }
     return v;
+}
+
+/// Sets one option from its name and value text; throws usage_error for a bad value.
+using setter = std::function<void(const std::string& name, const std::string& value)>;
+
+/// Applies `--name VALUE` and `--name=VALUE` arguments through table. `--help` or `-h` prints usage
+/// and exits 0; an unknown option or a missing value throws usage_error naming it.
+inline void parse_options(int argc, char** argv, const std::map<std::string, setter>& table, const char* usage) {
+    for (int i = 1; i < argc; ++i) {
+        std::string name = argv[i], value;
+        bool inline_value = false;
+        if (const auto eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name.resize(eq);
+            inline_value = true;
+        }
+        if (name == "--help" || name == "-h") {
+            std::cout << usage;
+            std::exit(0);
+        }
+        const auto it = table.find(name);
+        if (it == table.end()) throw usage_error{"unknown option '" + name + "'"};
+        if (!inline_value) {
+            if (i + 1 >= argc) throw usage_error{name + ": missing value"};
+            value = argv[++i];
+        }
+        it->second(name, value);
+    }
 }
 
 }  // namespace seqgrad::cli
