@@ -42,7 +42,7 @@ public:
                 if (!grouped(root, st)) sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
             } else {
                 st.windows = (static_cast<std::size_t>(steps) + plan_.k1 - 1) / plan_.k1;
-                st.parallel = truncated(root, steps, st.windows);
+                st.parallel = truncated(root, st.windows);
             }
         }
         for (std::size_t i = 0; i < n; ++i) nodes_[i].grad = g[i];
@@ -190,7 +190,7 @@ private:
     };
 
     /// Returns whether the windows ran as separate passes.
-    bool truncated(std::uint32_t root, int, std::size_t windows) {
+    bool truncated(std::uint32_t root, std::size_t windows) {
         return partitioned(root, window_policy{*this}, windows);
     }
 
