@@ -10,6 +10,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "blas.hpp"
 #include "broadcast.hpp"
 #include "tape.hpp"
 
@@ -91,8 +92,18 @@ private:
             acc[j] = false;
             targets[j] = {};
             if (!m.requires_grad || !keep(ins[j], i)) continue;
-            any = true;
             bool repeated = false;
+            for (std::size_t q = 0; q < k; ++q) repeated = repeated || (q != j && ins[q] == ins[j]);
+            if (static_cast<int>(j) == op.product_b && defers(n, m, repeated)) {
+                defer(ins[j], ins[op.product_a], g[i], n);
+                continue;
+            }
+            if (static_cast<int>(j) == op.product_a && defers_rows(n, m, repeated)) {
+                defer_rows(ins[j], ins[op.product_b], g[i], n);
+                continue;
+            }
+            any = true;
+            repeated = false;
             for (std::size_t q = 0; q < j; ++q) repeated = repeated || ins[q] == ins[j];
             const bool reduce = op.broadcasting && !(m.shp == n.shp);
             if (reduce || repeated || clips(m, n)) {
@@ -149,13 +160,160 @@ private:
                                     ("gradient (from the backward of " + t_.describe(i) + ")").c_str());
     }
 
+    // ---- batched weight gradients ----------------------------------------------------------------
+    //
+    // A product y = op(a) op(b) whose b is untimed (a weight shared by every time step) does not
+    // add a^T g_y into b's gradient at once: the pair is kept, and when the sweep reaches b (or
+    // ends) every pair kept for b becomes one GEMM over all their rows, [sum m, k]^T [sum m, n]:
+    // T rank-B updates of the weight gradient become one product with inner dimension T*B.
+
+    struct deferred {
+        std::uint32_t b;
+        const T* a;
+        const T* g;
+        std::size_t rows;
+        bool trans_b;
+    };
+
+    bool defers(const detail::node& n, const detail::node& b, bool repeated) const {
+        return t_.optimize_ && !repeated && b.step < 0 && n.at.i[0] == 0 && !t_.check_finite_;
+    }
+
+    void defer(std::uint32_t b, std::uint32_t a, const void* g, const detail::node& n) {
+        if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
+        deferred_flag_[b] = 1;
+        deferred_.push_back({b, static_cast<const T*>(nodes_[a].value), static_cast<const T*>(g), n.shp[0],
+                             n.at.i[1] != 0});
+    }
+
+    // The other side of the same products: when a is a block of rows of a larger matrix (a time
+    // step of an input sequence, whose forward product was one GEMM over every step; see
+    // tape::batched_product), g_y op(b)^T is kept too, and all such blocks' gradients become one
+    // GEMM, [sum m, n] op(b)^T, when the sweep reaches the first of them.
+    struct deferred_rows {
+        std::uint32_t a, b;
+        const T* g;
+        std::size_t rows;
+        bool trans_b;
+    };
+
+    bool defers_rows(const detail::node& n, const detail::node& a, bool repeated) const {
+        return t_.optimize_ && a.view && !repeated && n.at.i[0] == 0 && !t_.check_finite_ && !clips(a, n);
+    }
+
+    void defer_rows(std::uint32_t a, std::uint32_t b, const void* g, const detail::node& n) {
+        if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
+        deferred_flag_[a] |= 2;
+        deferred_rows_.push_back({a, b, static_cast<const T*>(g), n.shp[0], n.at.i[1] != 0});
+    }
+
+    void flush_rows(std::vector<void*>& g, arena& mem) {
+        while (!deferred_rows_.empty()) {
+            const std::uint32_t b = deferred_rows_.front().b;
+            const bool tb = deferred_rows_.front().trans_b;
+            const detail::node& w = nodes_[b];
+            const std::size_t k = tb ? w.shp[1] : w.shp[0], nn = tb ? w.shp[0] : w.shp[1];
+            std::size_t rows = 0;
+            for (const auto& d : deferred_rows_)
+                if (d.b == b && d.trans_b == tb) rows += d.rows;
+            T* pg = mem.alloc_n<T>(rows * nn);
+            T* pd = mem.alloc_n<T>(rows * k);
+            std::size_t r = 0;
+            for (const auto& d : deferred_rows_)
+                if (d.b == b && d.trans_b == tb) {
+                    std::copy_n(d.g, d.rows * nn, pg + r * nn);
+                    r += d.rows;
+                }
+            // d(rows of a) = g op(b)^T: b stored [k, n] gives g b^T; transposed ([n, k]), g b.
+            detail::gemm(false, !tb, rows, k, nn, T(1), pg, static_cast<const T*>(w.value), T(0), pd);
+            r = 0;
+            for (const auto& d : deferred_rows_) {
+                if (d.b != b || d.trans_b != tb) continue;
+                const T* src = pd + r * k;
+                r += d.rows;
+                deferred_flag_[d.a] &= ~2;
+                const std::size_t sz = d.rows * k;
+                if (!g[d.a]) {
+                    T* dst = mem.alloc_n<T>(sz);
+                    std::copy_n(src, sz, dst);
+                    g[d.a] = dst;
+                } else {
+                    T* dst = static_cast<T*>(g[d.a]);
+                    for (std::size_t q = 0; q < sz; ++q) dst[q] += src[q];
+                }
+            }
+            std::erase_if(deferred_rows_, [b, tb](const deferred_rows& d) { return d.b == b && d.trans_b == tb; });
+        }
+    }
+
+    /// Visit node i of a reverse sweep: finish the batched gradients that i is a target of first.
+    template <class Keep>
+    void visit(std::uint32_t i, std::vector<void*>& g, arena& mem, Keep& keep) {
+        if (!deferred_flag_.empty() && deferred_flag_[i]) {
+            if (deferred_flag_[i] & 1) flush(i, g, mem);
+            if (deferred_flag_[i] & 2) flush_rows(g, mem);
+        }
+        sweep_one(i, g, mem, keep);
+    }
+
+    /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.
+    void flush(std::uint32_t b, std::vector<void*>& g, arena& mem) {
+        deferred_flag_[b] &= ~1;
+        const detail::node& w = nodes_[b];
+        for (int tb = 0; tb < 2; ++tb) {
+            std::size_t rows = 0, count = 0;
+            const deferred* one = nullptr;
+            for (const auto& d : deferred_)
+                if (d.b == b && d.trans_b == (tb != 0)) {
+                    rows += d.rows;
+                    ++count;
+                    one = &d;
+                }
+            if (!count) continue;
+            // Stored b is [k, n] (or [n, k] transposed); a rows have k entries, g rows n.
+            const std::size_t k = tb ? w.shp[1] : w.shp[0], nn = tb ? w.shp[0] : w.shp[1];
+            const T* a = one->a;
+            const T* gy = one->g;
+            if (count > 1) {
+                T* pa = mem.alloc_n<T>(rows * k);
+                T* pg = mem.alloc_n<T>(rows * nn);
+                // In tape order (the list is in reverse), so the sum's order reads naturally.
+                std::size_t r = rows;
+                for (const auto& d : deferred_)
+                    if (d.b == b && d.trans_b == (tb != 0)) {
+                        r -= d.rows;
+                        std::copy_n(d.a, d.rows * k, pa + r * k);
+                        std::copy_n(d.g, d.rows * nn, pg + r * nn);
+                    }
+                a = pa;
+                gy = pg;
+            }
+            T beta = 1;
+            if (!g[b]) {
+                g[b] = mem.alloc_n<T>(w.shp.size());
+                beta = 0;
+            }
+            T* db = static_cast<T*>(g[b]);
+            if (!tb) detail::gemm(true, false, k, nn, rows, T(1), a, gy, beta, db);
+            else detail::gemm(true, false, nn, k, rows, T(1), gy, a, beta, db);
+        }
+        std::erase_if(deferred_, [b](const deferred& d) { return d.b == b; });
+    }
+
+    /// End of a sweep: the remaining kept pairs (weights the sweep does not visit itself).
+    void flush_all(std::vector<void*>& g, arena& mem) {
+        flush_rows(g, mem);
+        while (!deferred_.empty()) flush(deferred_.front().b, g, mem);
+    }
+
     bool clips(const detail::node& m, const detail::node& n) const {
         return plan_.clip_state > 0 && m.step >= 0 && n.step > m.step;
     }
 
     template <class Keep>
     void sweep_range(std::uint32_t from, std::vector<void*>& g, arena& mem, Keep&& keep) {
-        for (std::uint32_t i = from + 1; i-- > 0;) sweep_one(i, g, mem, keep);
+        for (std::uint32_t i = from + 1; i-- > 0;) visit(i, g, mem, keep);
+        flush_all(g, mem);
     }
 
     // ---- truncated BPTT ---------------------------------------------------------------------------
@@ -242,7 +400,8 @@ private:
         }
         // Phase D: serial, into the main table.
         for (std::uint32_t i = root + 1; i-- > 0;)
-            if (pol.part(nodes_[i]) < 0 && in_d[i]) sweep_one(i, g, t_.grads_, all);
+            if (pol.part(nodes_[i]) < 0 && in_d[i]) visit(i, g, t_.grads_, all);
+        flush_all(g, t_.grads_);
         // One pass per part, each with its own table and arena.
         while (t_.pass_mem_.size() < parts) t_.pass_mem_.push_back(std::make_unique<arena>());
         std::vector<std::vector<void*>> tables(parts);
@@ -261,7 +420,8 @@ private:
             auto keep = [&](std::uint32_t m, std::uint32_t) { return pol.keep(nodes_[m], w); };
             backward_engine<T> worker(t_, plan_);  // scratch vectors of its own
             for (std::uint32_t i = root + 1; i-- > 0;)
-                if (pol.part(nodes_[i]) >= 0 && pol.sweep(nodes_[i], w)) worker.sweep_one(i, gw, mem, keep);
+                if (pol.part(nodes_[i]) >= 0 && pol.sweep(nodes_[i], w)) worker.visit(i, gw, mem, keep);
+            worker.flush_all(gw, mem);
         };
         const bool parallel = num_threads() > 1 && parts > 1;
         if (parallel) detail::parallel_for(parts, pass);
@@ -284,7 +444,8 @@ private:
             }
         }
         for (std::uint32_t i = root + 1; i-- > 0;)
-            if (pol.part(nodes_[i]) < 0 && !in_d[i]) sweep_one(i, g, t_.grads_, all);
+            if (pol.part(nodes_[i]) < 0 && !in_d[i]) visit(i, g, t_.grads_, all);
+        flush_all(g, t_.grads_);
         // Partitioned nodes keep the gradient of the part that owns them (for inspection).
         for (std::uint32_t i = 0; i <= root; ++i)
             if (pol.part(nodes_[i]) >= 0) g[i] = tables[static_cast<std::size_t>(pol.part(nodes_[i]))][i];
@@ -314,10 +475,10 @@ private:
         if (plan_.clip_norm > 0) {
             std::vector<const detail::node*> leaves;
             std::size_t total = 0;
-            for (const auto& n : nodes_)
-                if (n.kind == node_kind::parameter && n.grad) {
-                    leaves.push_back(&n);
-                    total += n.shp.size();
+            for (std::uint32_t id : t_.param_ids_)
+                if (nodes_[id].grad) {
+                    leaves.push_back(&nodes_[id]);
+                    total += nodes_[id].shp.size();
                 }
             std::vector<double> partial(leaves.size(), 0.0);
             auto sum_leaf = [&](std::size_t k) {
@@ -340,8 +501,9 @@ private:
         }
         const double scale = plan_.clip_norm > 0 && st.grad_norm > plan_.clip_norm ? plan_.clip_norm / (st.grad_norm + 1e-6) : 1.0;
         const T cv = static_cast<T>(plan_.clip_value);
-        for (auto& n : nodes_) {
-            if (n.kind != node_kind::parameter || !n.grad) continue;
+        for (std::uint32_t id : t_.param_ids_) {
+            auto& n = nodes_[id];
+            if (!n.grad) continue;
             T* p = static_cast<T*>(n.grad);
             const std::size_t sz = n.shp.size();
             if (scale != 1.0) {
@@ -364,6 +526,9 @@ private:
     std::vector<tensor_ref<T>> targets_heap_;
     std::vector<char> acc_heap_;
     std::vector<T*> pending_heap_;
+    std::vector<deferred> deferred_;
+    std::vector<deferred_rows> deferred_rows_;
+    std::vector<char> deferred_flag_;
 };
 
 }  // namespace detail
@@ -392,8 +557,9 @@ backward_stats tape::backward(const expr& root, const xt::xarray<double>& seed, 
 }
 
 void tape::accumulate_param_grads() {
-    for (auto& n : nodes_) {
-        if (n.kind != detail::node_kind::parameter || !n.grad) continue;
+    for (std::uint32_t id : param_ids_) {
+        auto& n = nodes_[id];
+        if (!n.grad) continue;
         detail::param_data& d = *n.param;
         std::lock_guard<std::mutex> lock(d.grad_mutex);
         const std::size_t sz = d.shp.size();

@@ -39,7 +39,18 @@ void for_each_broadcast(const shape& out, const shape& a, const shape& b, F&& f)
             for (std::size_t i2 = 0; i2 < d[2]; ++i2) {
                 std::size_t ia = i0 * pa.stride[0] + i1 * pa.stride[1] + i2 * pa.stride[2];
                 std::size_t ib = i0 * pb.stride[0] + i1 * pb.stride[1] + i2 * pb.stride[2];
-                for (std::size_t i3 = 0; i3 < d[3]; ++i3, ++o) f(o, ia + i3 * pa.stride[3], ib + i3 * pb.stride[3]);
+                // The common innermost strides spelled out, so the compiler sees unit or zero
+                // strides and vectorises (a row of biases, a column of per-row statistics).
+                const std::size_t sa = pa.stride[3], sb = pb.stride[3], n = d[3];
+                if (sa == 1 && sb == 1)
+                    for (std::size_t i3 = 0; i3 < n; ++i3) f(o + i3, ia + i3, ib + i3);
+                else if (sa == 1 && sb == 0)
+                    for (std::size_t i3 = 0; i3 < n; ++i3) f(o + i3, ia + i3, ib);
+                else if (sa == 0 && sb == 1)
+                    for (std::size_t i3 = 0; i3 < n; ++i3) f(o + i3, ia, ib + i3);
+                else
+                    for (std::size_t i3 = 0; i3 < n; ++i3) f(o + i3, ia + i3 * sa, ib + i3 * sb);
+                o += n;
             }
 }
 

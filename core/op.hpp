@@ -141,6 +141,20 @@ struct op_def {
     bool broadcasting = false;
     /// Output never needs a gradient (stop_gradient, comparisons, argmax).
     bool constant_output = false;
+    /// The output is (or contains, added) the product op(in[product_a]) op(in[product_b]), with
+    /// the transpose flags in at.i[0] and at.i[1] (matmul, matmul_add). Declaring it lets the
+    /// engine compute in[product_b]'s gradient itself, batched over every such product that
+    /// reads the same b (the weight gradient of all time steps as one GEMM); the op's backward
+    /// then sees needs(product_b) == false. -1: not a product.
+    int product_a = -1, product_b = -1;
+    /// matmul_add: the addend input, [m, n] or a row [n] / [1, n] added to every row. -1: none.
+    int product_c = -1;
+    /// Contiguous views (reshape; a slice whose rows are one block): the output is entries
+    /// [off, off + size) of input 0, in order. Returns off, or no_view where these shapes and
+    /// attributes do not give one. With graph optimisations on, the tape points the output at the
+    /// input's memory instead of copying it (and products can find the rows they read; see tape).
+    std::size_t (*view_offset)(std::span<const seqgrad::shape> in, const attrs& at) = nullptr;
+    static constexpr std::size_t no_view = static_cast<std::size_t>(-1);
     std::vector<op_sample> samples;
     /// Extra text after the inputs when a node prints itself ("axis=1").
     std::string (*print_attrs)(const attrs&) = nullptr;
@@ -215,6 +229,18 @@ public:
     op_builder& sample(std::vector<seqgrad::shape> inputs, attrs at = {}, std::vector<int> ints = {},
                        std::vector<domain> domains = {}) {
         def_.samples.push_back({std::move(inputs), at, std::move(ints), std::move(domains)});
+        return *this;
+    }
+    /// See op_def::product_a.
+    op_builder& product(int a, int b, int c = -1) {
+        def_.product_a = a;
+        def_.product_b = b;
+        def_.product_c = c;
+        return *this;
+    }
+    /// See op_def::view_offset.
+    op_builder& view(std::size_t (*f)(std::span<const seqgrad::shape>, const attrs&)) {
+        def_.view_offset = f;
         return *this;
     }
     op_builder& print_attrs(std::string (*f)(const attrs&)) {

@@ -1,5 +1,7 @@
 #include "tape.hpp"
 
+#include "blas.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -127,7 +129,13 @@ shape expr::shape() const { return owner().node_at(id_).shp; }
 
 // ---- tape ---------------------------------------------------------------------------------------
 
-tape::tape(dtype dt) : dt_(dt), slot_(detail::acquire_slot()) {
+namespace {
+std::atomic<bool> optimizations_on{true};
+}
+void set_graph_optimizations(bool on) { optimizations_on.store(on); }
+bool graph_optimizations() { return optimizations_on.load(); }
+
+tape::tape(dtype dt) : dt_(dt), slot_(detail::acquire_slot()), optimize_(graph_optimizations()) {
     gen_ = detail::slot_gen[slot_].fetch_add(1) + 1;
 }
 
@@ -141,6 +149,8 @@ void tape::clear() {
     nodes_.clear();
     input_ids_.clear();
     param_leaf_.clear();
+    param_ids_.clear();
+    memo_.clear();
     values_.reset();
     grads_.reset();
     step_ = -1;
@@ -236,6 +246,7 @@ expr tape::param(const parameter& p) {
     nodes_.push_back(n);
     auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
     param_leaf_.emplace(d.uid, id);
+    param_ids_.push_back(id);
     return make_expr(id);
 }
 
@@ -280,12 +291,27 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         n.at.ints = std::span<const int>(dst, at.ints.size());
     }
     const std::size_t size = n.shp.size();
+    if (optimize_ && op.view_offset) {
+        const std::size_t off = op.view_offset(shape_scratch_, at);
+        if (off != op_def::no_view) {
+            const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
+            n.value = static_cast<std::byte*>(nodes_[input_ids_[n.first_input]].value) + off * elem;
+            n.view = true;
+            nodes_.push_back(n);
+            return make_expr(static_cast<std::uint32_t>(nodes_.size() - 1));
+        }
+    }
     n.value = dt_ == dtype::f32 ? static_cast<void*>(values_.alloc_n<float>(size))
                                 : static_cast<void*>(values_.alloc_n<double>(size));
     nodes_.push_back(n);
     const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
     try {
-        if (dt_ == dtype::f32) run_forward<float>(id);
+        const bool done = optimize_ && op.product_a >= 0 &&
+                          (dt_ == dtype::f32 ? batched_product<float>(id) : batched_product<double>(id));
+        if (done) {
+            if (check_finite_ && dt_ == dtype::f32) check_values(id, static_cast<const float*>(n.value), size, "value");
+            if (check_finite_ && dt_ == dtype::f64) check_values(id, static_cast<const double*>(n.value), size, "value");
+        } else if (dt_ == dtype::f32) run_forward<float>(id);
         else run_forward<double>(id);
     } catch (...) {
         nodes_.pop_back();
@@ -302,6 +328,55 @@ void tape::run_forward(std::uint32_t id) {
                      tensor_ref<T>{static_cast<T*>(n.value), n.shp}, n.at};
     n.op->forward<T>()(c);
     if (check_finite_) check_values(id, static_cast<const T*>(n.value), n.shp.size(), "value");
+}
+
+// op(a) op(b) where a is a block of rows of a larger matrix (a view of it: a time step of a
+// sequence) is that block of the product of the whole matrix. From the second product of the same
+// matrix by the same b, the whole matrix is multiplied once (one GEMM instead of one GEMV or small
+// GEMM per step) and each product copies its rows (plus its addend, for matmul_add).
+template <class T>
+bool tape::batched_product(std::uint32_t id) {
+    detail::node& n = nodes_[id];
+    const op_def& op = *n.op;
+    if (n.at.i[0] != 0) return false;  // a transposed: its rows are not the output's rows
+    const std::uint32_t* ins = input_ids_.data() + n.first_input;
+    const detail::node& a = nodes_[ins[op.product_a]];
+    if (!a.view) return false;
+    std::uint32_t base = ins[op.product_a];
+    while (nodes_[base].view) base = input_ids_[nodes_[base].first_input];
+    const detail::node& src = nodes_[base];
+    const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1], total = src.shp.size();
+    const std::ptrdiff_t off = static_cast<const T*>(a.value) - static_cast<const T*>(src.value);
+    if (total % k != 0 || off % static_cast<std::ptrdiff_t>(k) != 0 || total / k < 2 * m) return false;
+    const std::size_t rows = total / k, first = static_cast<std::size_t>(off) / k;
+    const std::uint32_t b = ins[op.product_b];
+    const bool tb = n.at.i[1] != 0;
+    product_memo* memo = nullptr;
+    for (auto& e : memo_)
+        if (e.base == base && e.b == b && e.trans_b == tb) memo = &e;
+    if (!memo) {
+        memo_.push_back({base, b, tb, 1, nullptr});
+        return false;
+    }
+    if (!memo->rows) {
+        if (++memo->uses < 2) return false;
+        T* all = values_.alloc_n<T>(rows * cols);
+        detail::gemm(false, tb, rows, cols, k, T(1), static_cast<const T*>(src.value),
+                     static_cast<const T*>(nodes_[b].value), T(0), all);
+        memo->rows = all;
+    }
+    const T* p = static_cast<const T*>(memo->rows) + first * cols;
+    T* y = static_cast<T*>(n.value);
+    if (op.product_c < 0) {
+        n.value = const_cast<T*>(p);  // values never change once computed: the rows are the value
+    } else {
+        const detail::node& c = nodes_[ins[op.product_c]];
+        const T* cv = static_cast<const T*>(c.value);
+        const bool full = c.shp.size() == m * cols;
+        for (std::size_t r = 0; r < m; ++r)
+            for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = p[r * cols + j] + cv[full ? r * cols + j : j];
+    }
+    return true;
 }
 
 template <class T>

@@ -69,6 +69,7 @@ struct node {
     node_kind kind = node_kind::op;
     bool requires_grad = false;
     bool is_state = false;        // a recurrent state (tape::mark_state), for gradient-flow records
+    bool view = false;            // value aliases input 0's memory (op_def::view_offset)
     param_data* param = nullptr;  // parameter leaves
 };
 
@@ -172,6 +173,10 @@ public:
     /// sweeps each in a pass of its own, concurrently (see transforms.hpp).
     void set_group(int g) { group_ = g; }
     int group() const { return group_; }
+    /// Graph optimisations on this tape (see set_graph_optimizations); for debugging and for the
+    /// tests that hold the optimised graph equal to the plain one.
+    void set_optimize(bool on) { optimize_ = on; }
+    bool optimize() const { return optimize_; }
     /// When on, every forward value and backward gradient is checked for NaN/Inf and the first
     /// node producing one is named in a numeric_error.
     void set_check_finite(bool on) { check_finite_ = on; }
@@ -196,6 +201,8 @@ private:
     template <class T>
     void run_forward(std::uint32_t id);
     template <class T>
+    bool batched_product(std::uint32_t id);
+    template <class T>
     friend class detail::backward_engine;
     backward_stats run_backward(std::uint32_t root, const double* seed, const backward_plan& plan);
     template <class T>
@@ -210,14 +217,32 @@ private:
     std::vector<std::uint32_t> input_ids_;
     std::vector<seqgrad::shape> shape_scratch_;
     std::unordered_map<std::uint64_t, std::uint32_t> param_leaf_;  // parameter uid -> node
+    std::vector<std::uint32_t> param_ids_;                         // parameter leaves, in tape order
     detail::arena values_, grads_;
     int step_ = -1;
     int group_ = -1;
     bool check_finite_ = false;
     bool accumulate_params_ = true;
+    bool optimize_;
+    // Products of row blocks of one matrix by one b (the input projections of every step): the
+    // second such product computes all rows of the matrix at once; later ones read their rows.
+    struct product_memo {
+        std::uint32_t base, b;
+        bool trans_b;
+        std::uint32_t uses;
+        void* rows;  // base x op(b), or null until the second use
+    };
+    std::vector<product_memo> memo_;
     std::vector<void*> grad_table_;                         // backward: gradient per node
     std::vector<std::unique_ptr<detail::arena>> pass_mem_;  // backward: one arena per window pass
 };
+
+/// The engine's graph optimisations, on by default: every tape created afterwards starts with
+/// this setting (tape::set_optimize changes one tape). With them, the gradient of a weight read by
+/// many products (one per time step) is one GEMM over all of them. Results equal the plain graph's
+/// up to floating-point rounding, and are deterministic either way.
+void set_graph_optimizations(bool on);
+bool graph_optimizations();
 
 /// Sets the tape's time step for the scope's lifetime and restores the previous one after.
 class step_scope {

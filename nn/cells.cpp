@@ -7,6 +7,7 @@
 #include "../ops/activation.hpp"
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
+#include "../ops/recurrent.hpp"
 #include "../ops/shape_ops.hpp"
 #include "init.hpp"
 
@@ -58,8 +59,9 @@ void check_step(const char* who, const parameter& w_ih, std::size_t in, std::siz
 std::pair<expr, expr> projections(const expr& x, const expr& h, const parameter& w_ih, const parameter& w_hh,
                                   const parameter& b_ih, const parameter& b_hh) {
     tape& t = x.owner();
-    return {matmul(x, t.param(w_ih), false, true) + t.param(b_ih),
-            matmul(h, t.param(w_hh), false, true) + t.param(b_hh)};
+    // One node each, bias added in the product's output (the engine batches the x side over steps).
+    return {matmul_add(t.param(b_ih), x, t.param(w_ih), false, true),
+            matmul_add(t.param(b_hh), h, t.param(w_hh), false, true)};
 }
 
 }  // namespace
@@ -116,10 +118,12 @@ lstm_state lstm_cell::operator()(const expr& x, const lstm_state& s) const {
     check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.h, "h");
     check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.c, "c");
     auto [xi, hh] = projections(x, s.h, w_ih, w_hh, b_ih, b_hh);
-    const std::vector<expr> q = split(xi + hh, 4, -1);
-    const expr i = sigmoid(q[0]), f = sigmoid(q[1]), g = tanh(q[2]), o = sigmoid(q[3]);
-    const expr c = f * s.c + i * g;
-    return {o * tanh(c), c};
+    // The gates' pointwise part is one fused node (lstm_pointwise, held equal to the composition
+    // split / sigmoid / tanh / * / + in tests/nn/test_lstm_layer.cpp): h' over c', [2, B, H];
+    // h' and c' are views of it.
+    const expr hc = lstm_pointwise(xi + hh, s.c);
+    const shape bh{x.shape()[0], hidden_size};
+    return {reshape(slice(hc, 0, 0, 1), bh), reshape(slice(hc, 0, 1, 2), bh)};
 }
 
 // ---- gru_cell ----------------------------------------------------------------------------------

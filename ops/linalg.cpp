@@ -51,7 +51,7 @@ std::string matmul_attrs(const attrs& a) {
 struct linalg_ops {
     // C = op(A) op(B). dop(A) = G op(B)^T and dop(B) = op(A)^T G, each written back in the stored
     // layout of A and B, with beta = 1 when accumulating.
-    const op_def& matmul = builtin(op_builder("matmul").arity(2).shape(matmul_shape).saves(saves::inputs)
+    const op_def& matmul = builtin(op_builder("matmul").arity(2).shape(matmul_shape).saves(saves::inputs).product(0, 1)
         .print_attrs(matmul_attrs)
         .forward([](auto& c) {
             auto a = c.in(0), b = c.in(1);

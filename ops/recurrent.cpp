@@ -245,7 +245,7 @@ std::string trans_attrs(const attrs& a) {
 struct recurrent_ops {
     // y = c + op(a) op(b): c copied (rows broadcast) into y, then one GEMM with beta = 1.
     // dc = g (or its column sums), da and db as for matmul.
-    const op_def& matmul_add = builtin(op_builder("matmul_add").arity(3).shape(matmul_add_shape).saves(saves::inputs)
+    const op_def& matmul_add = builtin(op_builder("matmul_add").arity(3).shape(matmul_add_shape).saves(saves::inputs).product(1, 2, 0)
         .print_attrs(trans_attrs)
         .forward([](auto& c) {
             using T = std::remove_cvref_t<decltype(c.out()[0])>;

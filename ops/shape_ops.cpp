@@ -34,6 +34,7 @@ struct shape_ops {
             return at.shp;
         })
         .print_attrs([](const attrs& a) { return "shape=" + a.shp.str(); })
+        .view([](std::span<const shape>, const attrs&) { return std::size_t(0); })
         .forward([](auto& c) { std::memcpy(c.out().data, c.in(0).data, c.in(0).size() * sizeof(c.out()[0])); })
         .backward([](auto& c) { auto g = c.grad_out(); c.emit(0, [&](size_t i) { return g[i]; }); })
         .sample({{3, 4}}, attrs{.shp = {2, 6}}).sample({{2, 3}}, attrs{.shp = {6}}));
@@ -91,6 +92,13 @@ struct shape_ops {
             out[axis] = static_cast<size_t>(at.i[2] - at.i[1]);
             return out;
         })
+        .view([](std::span<const shape> in, const attrs& at) {
+            // One block when every dimension before the axis is 1 (a time step of [T, B, F]).
+            const std::int64_t r = static_cast<std::int64_t>(in[0].rank());
+            const size_t axis = static_cast<size_t>(at.i[0] < 0 ? at.i[0] + r : at.i[0]);
+            const auto v = view_along(in[0], axis);
+            return v.outer == 1 ? static_cast<size_t>(at.i[1]) * v.inner : op_def::no_view;
+        })
         .forward([](auto& c) {
             auto x = c.in(0);
             auto y = c.out();
@@ -104,12 +112,17 @@ struct shape_ops {
             auto g = c.grad_out();
             const auto& xs = c.in(0).shape;
             const auto v = view_along(xs, axis_of(xs, c.at.i[0]));
-            const size_t b = static_cast<size_t>(c.at.i[1]), e = static_cast<size_t>(c.at.i[2]), m = e - b;
-            c.emit(0, [&](size_t idx) {
-                const size_t j = (idx / v.inner) % v.n;
-                if (j < b || j >= e) return T(0);
-                return g[((idx / (v.n * v.inner)) * m + (j - b)) * v.inner + idx % v.inner];
-            });
+            const size_t b = static_cast<size_t>(c.at.i[1]), w = (static_cast<size_t>(c.at.i[2]) - b) * v.inner;
+            auto t = c.target(0);
+            if (!t.data) return;
+            // Only the sliced region is touched when adding: the T slices of a sequence (or the
+            // gates of a step) cost O(T) together, not O(T^2).
+            if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
+            for (size_t o = 0; o < v.outer; ++o) {
+                T* dst = t.data + (o * v.n + b) * v.inner;
+                const T* src = g.data + o * w;
+                for (size_t q = 0; q < w; ++q) dst[q] += src[q];
+            }
         })
         .sample({{4, 3}}, attrs{.i = {0, 1, 3, 0}})
         .sample({{2, 5}}, attrs{.i = {-1, 2, 5, 0}})

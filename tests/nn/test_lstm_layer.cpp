@@ -26,7 +26,7 @@ xt::xarray<double> uniform(const sg::shape& s, std::mt19937_64& rng, double scal
     return v;
 }
 
-enum class path { composed, pointwise, fused };
+enum class path { composed, cell, pointwise, fused };
 
 // One model: an lstm_cell over T steps of a batch of B, inputs x [T*B, I] and the initial state
 // as parameters, and a loss that weighs every h_t and the final c with fixed random weights.
@@ -71,11 +71,25 @@ struct fixture {
             nn::lstm_sequence seq = given_state ? layer(xs, s0) : layer(xs, B);
             out.hs = seq.hs();
             out.c_last = seq.final_state().c;
-        } else if (p == path::composed) {
+        } else if (p == path::cell) {
             nn::lstm_state s = s0;
             for (std::size_t k = 0; k < T; ++k) {
                 sg::step_scope scope(t, static_cast<int>(k));
                 s = cell(sg::slice(xs, 0, k * B, (k + 1) * B), s);
+                out.hs.push_back(s.h);
+            }
+            out.c_last = s.c;
+        } else if (p == path::composed) {
+            // PyTorch's equations from primitive ops only: the reference every fused form equals.
+            nn::lstm_state s = s0;
+            for (std::size_t k = 0; k < T; ++k) {
+                sg::step_scope scope(t, static_cast<int>(k));
+                const sg::expr x = sg::slice(xs, 0, k * B, (k + 1) * B);
+                const auto q = sg::split(sg::matmul(x, t.param(cell.w_ih), false, true) + t.param(cell.b_ih) +
+                                             sg::matmul(s.h, t.param(cell.w_hh), false, true) + t.param(cell.b_hh),
+                                         4, -1);
+                const sg::expr c = sg::sigmoid(q[1]) * s.c + sg::sigmoid(q[0]) * sg::tanh(q[2]);
+                s = {sg::sigmoid(q[3]) * sg::tanh(c), c};
                 out.hs.push_back(s.h);
             }
             out.c_last = s.c;
@@ -155,6 +169,7 @@ BOOST_AUTO_TEST_CASE(fused_equals_composed_cell_in_double) {
             const auto ref = f.evaluate(path::composed);
             expect_equal(f, f.evaluate(path::fused), ref, 1e-10);
             expect_equal(f, f.evaluate(path::pointwise), ref, 1e-10);
+            expect_equal(f, f.evaluate(path::cell), ref, 1e-10);
         }
     }
 }
