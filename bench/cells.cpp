@@ -13,11 +13,13 @@
 // Every cell is written with no gradient code and no special protocol: whatever speed it gets,
 // the engine gives it.
 //
-//     cells [--batch 1|32] [--seconds 3] [--models fused,a,b,...] [--no-opt]
+//     cells [--batch 1|32] [--seconds 2] [--rounds 3] [--models fused,a,b,...] [--no-opt]
 //
+// Each model runs `rounds` times, in turn with the others; the median is reported.
 // Prints `bench cells.b<B>.<model>.tokens_per_s <v> tok/s` and `bench cells.b<B>.<model>.ratio`
 // (to `fused` in the same run, when it is among the models). --no-opt turns the engine's graph optimisations off
 // (sg::set_graph_optimizations(false)), to show what they give.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -235,20 +237,22 @@ double tokens_per_s(lm& model, double seconds) {
 
 int main(int argc, char** argv) {
     std::vector<std::size_t> batches{1, 32};
-    double seconds = 3;
+    double seconds = 2;
     std::vector<std::string> models{"fused", "lstm_cell", "gru_cell", "user_lstm", "mgu", "peephole", "ln_lstm"};
     bool opt = true;
+    int rounds = 3;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--batch" && i + 1 < argc) batches = {std::stoul(argv[++i])};
         else if (a == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
         else if (a == "--no-opt") opt = false;
+        else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::stoi(argv[++i]));
         else if (a == "--models" && i + 1 < argc) {
             models.clear();
             std::stringstream ss(argv[++i]);
             for (std::string m; std::getline(ss, m, ',');) models.push_back(m);
         } else {
-            std::cerr << "usage: cells [--batch B] [--seconds s] [--models a,b,...] [--no-opt]\n";
+            std::cerr << "usage: cells [--batch B] [--seconds s] [--rounds r] [--models a,b,...] [--no-opt]\n";
             return 2;
         }
     }
@@ -257,16 +261,25 @@ int main(int argc, char** argv) {
     sg::set_graph_optimizations(opt);
     std::cout << "bench blas.core " << sg::blas_core_name() << "\n";
     for (std::size_t B : batches) {
-        double ref = 0;
+        std::vector<std::unique_ptr<lm>> built;
         for (const auto& name : models) {
-            auto m = make(name, B);
-            if (!m) {
+            built.push_back(make(name, B));
+            if (!built.back()) {
                 std::cerr << "cells: unknown model '" << name << "'\n";
                 return 2;
             }
-            const double v = tokens_per_s(*m, seconds);
-            if (name == "fused") ref = v;
-            const std::string key = "bench cells.b" + std::to_string(B) + "." + name;
+        }
+        // Rounds over all models in turn, medians per model: load that comes and goes on a shared
+        // machine hits every model alike.
+        std::vector<std::vector<double>> runs(models.size());
+        for (int r = 0; r < rounds; ++r)
+            for (std::size_t k = 0; k < models.size(); ++k) runs[k].push_back(tokens_per_s(*built[k], seconds));
+        double ref = 0;
+        for (std::size_t k = 0; k < models.size(); ++k) {
+            std::sort(runs[k].begin(), runs[k].end());
+            const double v = runs[k][runs[k].size() / 2];
+            if (models[k] == "fused") ref = v;
+            const std::string key = "bench cells.b" + std::to_string(B) + "." + models[k];
             std::cout << key << ".tokens_per_s " << v << " tok/s\n";
             if (ref > 0) std::cout << key << ".ratio " << v / ref << " x" << std::endl;
         }

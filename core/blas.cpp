@@ -13,6 +13,76 @@ const char* blas_core_name() { return openblas_get_corename(); }
 namespace detail {
 
 namespace {
+// Batch-1 products (a step of a recurrent net at B = 1) are bound by reading the weight from L2.
+// These kernels beat OpenBLAS's GEMV by ~1.4x at H = 128 (fixed-width lanes that GCC keeps in
+// vector registers); larger products go to OpenBLAS.
+constexpr std::size_t own_gemv_max = std::size_t(1) << 20;  // entries of the matrix
+
+// y[M] += W[M, N] x[N]: four row dot products at a time, each in L independent lanes.
+template <class T>
+void gemv_rows_add(std::size_t m, std::size_t n, const T* __restrict w, const T* __restrict x, T* __restrict y) {
+    constexpr std::size_t L = 64 / sizeof(T);
+    const std::size_t nl = n / L * L;
+    std::size_t r = 0;
+    for (; r + 4 <= m; r += 4) {
+        T a0[L] = {}, a1[L] = {}, a2[L] = {}, a3[L] = {};
+        const T *w0 = w + r * n, *w1 = w0 + n, *w2 = w1 + n, *w3 = w2 + n;
+        for (std::size_t j = 0; j < nl; j += L)
+            for (std::size_t l = 0; l < L; ++l) {
+                const T xv = x[j + l];
+                a0[l] += w0[j + l] * xv;
+                a1[l] += w1[j + l] * xv;
+                a2[l] += w2[j + l] * xv;
+                a3[l] += w3[j + l] * xv;
+            }
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (std::size_t l = 0; l < L; ++l) {
+            s0 += a0[l];
+            s1 += a1[l];
+            s2 += a2[l];
+            s3 += a3[l];
+        }
+        for (std::size_t j = nl; j < n; ++j) {
+            s0 += w0[j] * x[j];
+            s1 += w1[j] * x[j];
+            s2 += w2[j] * x[j];
+            s3 += w3[j] * x[j];
+        }
+        y[r] += s0;
+        y[r + 1] += s1;
+        y[r + 2] += s2;
+        y[r + 3] += s3;
+    }
+    for (; r < m; ++r) {
+        T s = 0;
+        for (std::size_t j = 0; j < n; ++j) s += w[r * n + j] * x[j];
+        y[r] += s;
+    }
+}
+
+// y[N] += x[M] W[M, N], in blocks of C columns whose sums stay in registers over all M rows (W is
+// read once, y once).
+template <std::size_t C, class T>
+void gemv_cols_block(std::size_t m, std::size_t n, std::size_t j0, const T* __restrict w, const T* __restrict x,
+                     T* __restrict y) {
+    T a[C] = {};
+    for (std::size_t r = 0; r < m; ++r) {
+        const T xr = x[r];
+        const T* __restrict wr = w + r * n + j0;
+        for (std::size_t l = 0; l < C; ++l) a[l] += xr * wr[l];
+    }
+    for (std::size_t l = 0; l < C; ++l) y[j0 + l] += a[l];
+}
+
+template <class T>
+void gemv_cols_add(std::size_t m, std::size_t n, const T* w, const T* x, T* y) {
+    constexpr std::size_t C = 256 / sizeof(T), L = 64 / sizeof(T);
+    std::size_t j0 = 0;
+    for (; j0 + C <= n; j0 += C) gemv_cols_block<C>(m, n, j0, w, x, y);
+    for (; j0 + L <= n; j0 += L) gemv_cols_block<L>(m, n, j0, w, x, y);
+    for (; j0 < n; ++j0) gemv_cols_block<1>(m, n, j0, w, x, y);
+}
+
 template <class T>
 void gemv(bool trans, int rows, int cols, T alpha, const T* a, const T* x, T beta, T* y) {
     const auto t = trans ? CblasTrans : CblasNoTrans;
@@ -32,6 +102,16 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
     const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
     // Arena memory is uninitialised; BLAS scaling by beta = 0 is not guaranteed to clear a NaN.
     if ((m == 1 || n == 1) && beta == T(0)) std::fill(c, c + m * n, T(0));
+    if ((m == 1 || n == 1) && alpha == T(1) && (beta == T(0) || beta == T(1)) && m * n * k <= own_gemv_max) {
+        if (m == 1) {
+            if (tb) gemv_rows_add(n, k, b, a, c);  // c[n] += B[n, :] . a
+            else gemv_cols_add(k, n, b, a, c);     // c += a[k] B[k, :]
+        } else {
+            if (ta) gemv_cols_add(k, m, a, b, c);  // c[m] += sum_k A[k, m] b[k]
+            else gemv_rows_add(m, k, a, b, c);
+        }
+        return;
+    }
     if (m == 1) {
         // c[1,N] = a[K] op(B): op(B)^T a. B is stored [K,N], or [N,K] when transposed.
         if (tb) gemv(false, N, K, alpha, b, a, beta, c);
