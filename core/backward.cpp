@@ -34,7 +34,7 @@ public:
             T* s = t_.grads_.alloc_n<T>(r.shp.size());
             for (std::size_t i = 0; i < r.shp.size(); ++i) s[i] = static_cast<T>(seed[i]);
             g[root] = s;
-            const int steps = num_steps(root);
+            const int steps = plan_.k1 ? num_steps(root) : 0;
             if (plan_.k1 && r.step >= 0)
                 throw graph_error("truncate_bptt: the loss " + t_.describe(root) + " belongs to time step " +
                                   std::to_string(r.step) + "; truncation cuts every edge between windows of steps, "
@@ -46,7 +46,9 @@ public:
                 st.parallel = truncated(root, st.windows);
             }
         }
-        for (std::size_t i = 0; i < n; ++i) nodes_[i].grad = g[i];
+        // Other nodes' gradients are read from the table (tape::grad); a pass over every node here
+        // would cost as much as a cheap node's backward.
+        for (std::uint32_t id : t_.param_ids_) nodes_[id].grad = g[id];
         if (plan_.flow) record_flow();
         finish_parameters(st);
         return st;
@@ -356,8 +358,11 @@ private:
     /// directions of a bidirectional layer, swept concurrently. Returns false (and sweeps nothing)
     /// when there are fewer than two groups.
     bool grouped(std::uint32_t root, backward_stats& st) {
-        int groups = 0;
-        for (std::uint32_t i = 0; i <= root; ++i) groups = std::max(groups, nodes_[i].group + 1);
+        int groups = t_.max_group_ + 1;  // over the whole tape; exact when the root is the last node
+        if (groups >= 2 && root + 1 < nodes_.size()) {
+            groups = 0;
+            for (std::uint32_t i = 0; i <= root; ++i) groups = std::max(groups, nodes_[i].group + 1);
+        }
         if (groups < 2) return false;
         st.windows = static_cast<std::size_t>(groups);
         st.parallel = partitioned(root, group_policy{}, static_cast<std::size_t>(groups));
@@ -457,11 +462,13 @@ private:
     void record_flow() {
         auto& norm = plan_.flow->norm;
         norm.clear();
-        for (const auto& n : nodes_) {
+        const auto& g = t_.grad_table_;
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            const auto& n = nodes_[i];
             if (!n.is_state || n.step < 0) continue;
             if (norm.size() <= static_cast<std::size_t>(n.step)) norm.resize(n.step + 1, 0.0);
-            if (!n.grad) continue;
-            const T* p = static_cast<const T*>(n.grad);
+            if (!g[i]) continue;
+            const T* p = static_cast<const T*>(g[i]);
             double s = 0;
             for (std::size_t i = 0; i < n.shp.size(); ++i) s += double(p[i]) * p[i];
             norm[n.step] += s;

@@ -150,6 +150,8 @@ void tape::clear() {
     input_ids_.clear();
     param_leaf_.clear();
     param_ids_.clear();
+    grad_table_.clear();
+    max_group_ = -1;
     memo_.clear();
     values_.reset();
     grads_.reset();
@@ -173,6 +175,7 @@ expr tape::push_leaf(const seqgrad::shape& shp, const T* src, detail::node_kind 
     n.kind = kind;
     n.step = step_;
     n.group = group_;
+    max_group_ = std::max(max_group_, group_);
     n.requires_grad = requires_grad;
     const std::size_t size = shp.size();
     auto copy = [&](auto* dst) {
@@ -207,6 +210,7 @@ expr tape::constant(double value, const seqgrad::shape& shp) {
     n.kind = detail::node_kind::constant;
     n.step = step_;
     n.group = group_;
+    max_group_ = std::max(max_group_, group_);
     const std::size_t size = shp.size();
     if (dt_ == dtype::f32) {
         float* p = values_.alloc_n<float>(size);
@@ -264,6 +268,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     n.num_inputs = static_cast<std::uint32_t>(k);
     n.step = step_;
     n.group = group_;
+    max_group_ = std::max(max_group_, group_);
     bool rg = false;
     for (const expr& e : inputs) {
         std::uint32_t id;
@@ -452,11 +457,12 @@ template tensor_ref<const double> tape::data<double>(const expr&) const;
 
 xt::xarray<double> tape::grad(const expr& e) const {
     const auto& n = nodes_[resolve(e)];
-    if (!n.grad) return xt::zeros<double>(n.shp.to_vector());
-    return to_array(n.grad, n.shp, dt_);
+    const void* g = grad_of(e.id());
+    if (!g) return xt::zeros<double>(n.shp.to_vector());
+    return to_array(g, n.shp, dt_);
 }
 
-bool tape::has_grad(const expr& e) const { return nodes_[resolve(e)].grad != nullptr; }
+bool tape::has_grad(const expr& e) const { return grad_of(resolve(e)) != nullptr; }
 
 std::string tape::short_name(std::uint32_t id) const {
     const auto& n = nodes_[id];

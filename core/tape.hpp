@@ -208,6 +208,8 @@ private:
     template <class T>
     void check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const;
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
+    /// The gradient of node id from the last backward, or null.
+    const void* grad_of(std::uint32_t id) const { return id < grad_table_.size() ? grad_table_[id] : nullptr; }
     std::uint32_t resolve(const expr& e) const;
 
     dtype dt_;
@@ -221,6 +223,7 @@ private:
     detail::arena values_, grads_;
     int step_ = -1;
     int group_ = -1;
+    int max_group_ = -1;  // largest group mark on any node
     bool check_finite_ = false;
     bool accumulate_params_ = true;
     bool optimize_;
