@@ -73,10 +73,14 @@ private:
         const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
         const std::size_t k = n.num_inputs;
         constexpr std::size_t inline_inputs = 8;
-        tensor_ref<T> targets_inline[inline_inputs];
+        // Not value-initialised: entries [0, k) are all set below (this runs once per node).
+        union target_slots {
+            tensor_ref<T> r[inline_inputs];
+            target_slots() {}
+        } slots;
         bool acc_inline[inline_inputs];
         T* pending_inline[inline_inputs];
-        tensor_ref<T>* targets = targets_inline;
+        tensor_ref<T>* targets = slots.r;
         bool* acc = acc_inline;
         T** pending = pending_inline;
         if (k > inline_inputs) {

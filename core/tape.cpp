@@ -262,32 +262,37 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         throw op_error(op.name + ": takes " + (op.arity >= 0 ? std::to_string(op.arity) : std::string("one or more")) +
                        " input(s), got " + std::to_string(k));
     shape_scratch_.clear();
-    detail::node n;
-    n.op = &op;
-    n.first_input = static_cast<std::uint32_t>(input_ids_.size());
-    n.num_inputs = static_cast<std::uint32_t>(k);
-    n.step = step_;
-    n.group = group_;
-    max_group_ = std::max(max_group_, group_);
+    const auto first = static_cast<std::uint32_t>(input_ids_.size());
     bool rg = false;
     for (const expr& e : inputs) {
         std::uint32_t id;
         try {
             id = resolve(e);
         } catch (const graph_error& err) {
-            input_ids_.resize(n.first_input);
+            input_ids_.resize(first);
             throw graph_error(op.name + ": " + err.what());
         }
         input_ids_.push_back(id);
         shape_scratch_.push_back(nodes_[id].shp);
         rg = rg || nodes_[id].requires_grad;
     }
+    seqgrad::shape out;
     try {
-        n.shp = op.infer_shape(op, shape_scratch_, at);
+        out = op.infer_shape(op, shape_scratch_, at);
     } catch (...) {
-        input_ids_.resize(n.first_input);
+        input_ids_.resize(first);
         throw;
     }
+    // Built in place: a node is a few cache lines, and this runs once per op.
+    detail::node& n = nodes_.emplace_back();
+    const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
+    n.op = &op;
+    n.first_input = first;
+    n.num_inputs = static_cast<std::uint32_t>(k);
+    n.step = step_;
+    n.group = group_;
+    max_group_ = std::max(max_group_, group_);
+    n.shp = out;
     n.requires_grad = rg && !op.constant_output;
     n.at = at;
     if (!at.ints.empty()) {
@@ -295,32 +300,32 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         std::copy(at.ints.begin(), at.ints.end(), dst);
         n.at.ints = std::span<const int>(dst, at.ints.size());
     }
-    const std::size_t size = n.shp.size();
+    const std::size_t size = out.size();
     if (optimize_ && op.view_offset) {
         const std::size_t off = op.view_offset(shape_scratch_, at);
         if (off != op_def::no_view) {
             const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
-            n.value = static_cast<std::byte*>(nodes_[input_ids_[n.first_input]].value) + off * elem;
+            n.value = static_cast<std::byte*>(nodes_[input_ids_[first]].value) +
+                      off * elem;
             n.view = true;
-            nodes_.push_back(n);
-            return make_expr(static_cast<std::uint32_t>(nodes_.size() - 1));
+            return make_expr(id);
         }
     }
     n.value = dt_ == dtype::f32 ? static_cast<void*>(values_.alloc_n<float>(size))
                                 : static_cast<void*>(values_.alloc_n<double>(size));
-    nodes_.push_back(n);
-    const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
     try {
         const bool done = optimize_ && op.product_a >= 0 &&
                           (dt_ == dtype::f32 ? batched_product<float>(id) : batched_product<double>(id));
-        if (done) {
-            if (check_finite_ && dt_ == dtype::f32) check_values(id, static_cast<const float*>(n.value), size, "value");
-            if (check_finite_ && dt_ == dtype::f64) check_values(id, static_cast<const double*>(n.value), size, "value");
-        } else if (dt_ == dtype::f32) run_forward<float>(id);
-        else run_forward<double>(id);
+        if (!done) {
+            if (dt_ == dtype::f32) run_forward<float>(id);
+            else run_forward<double>(id);
+        } else if (check_finite_) {
+            if (dt_ == dtype::f32) check_values(id, static_cast<const float*>(nodes_[id].value), size, "value");
+            else check_values(id, static_cast<const double*>(nodes_[id].value), size, "value");
+        }
     } catch (...) {
         nodes_.pop_back();
-        input_ids_.resize(n.first_input);
+        input_ids_.resize(first);
         throw;
     }
     return make_expr(id);

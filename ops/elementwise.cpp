@@ -14,9 +14,10 @@ struct elementwise_ops {
     const op_def& add = builtin(op_builder("add").arity(2).shape(broadcast_shape).broadcasting().saves(saves::nothing)
         .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
         .backward([](auto& c) {
+            // Targets of a broadcasting op are output-shaped: each input's contribution is gy.
             auto gy = c.grad_out();
-            emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
-            emit_binary(c, 1, [&](size_t o, size_t, size_t) { return gy[o]; });
+            c.emit(0, [&](size_t o) { return gy[o]; });
+            c.emit(1, [&](size_t o) { return gy[o]; });
         })
         .sample({{2, 3}, {2, 3}}).sample({{4, 3}, {3}}).sample({{2, 1, 3}, {4, 1}}));
 
@@ -24,8 +25,8 @@ struct elementwise_ops {
         .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a - b; }); })
         .backward([](auto& c) {
             auto gy = c.grad_out();
-            emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
-            emit_binary(c, 1, [&](size_t o, size_t, size_t) { return -gy[o]; });
+            c.emit(0, [&](size_t o) { return gy[o]; });
+            c.emit(1, [&](size_t o) { return -gy[o]; });
         })
         .sample({{2, 3}, {2, 3}}).sample({{1, 3}, {4, 3}}));
 
