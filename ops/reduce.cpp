@@ -43,6 +43,20 @@ struct reduce_ops {
             auto x = c.in(0);
             auto y = c.out();
             const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
+            if (v.inner == 1) {  // along the last axis: one row sum per output, in 8 lanes
+                using T = std::remove_cvref_t<decltype(y[0])>;
+                for (size_t o = 0; o < v.outer; ++o) {
+                    const T* xr = x.data + o * v.n;
+                    T acc[8] = {};
+                    size_t j = 0;
+                    for (; j + 8 <= v.n; j += 8)
+                        for (size_t l = 0; l < 8; ++l) acc[l] += xr[j + l];
+                    T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                    for (; j < v.n; ++j) s += xr[j];
+                    y[o] = s;
+                }
+                return;
+            }
             std::fill(y.begin(), y.end(), 0);
             for (size_t o = 0; o < v.outer; ++o)
                 for (size_t j = 0; j < v.n; ++j) {
@@ -55,6 +69,18 @@ struct reduce_ops {
             auto g = c.grad_out();
             const auto& xs = c.in(0).shape;
             const auto v = view_along(xs, axis_of(xs, c.at.i[0]));
+            if (v.inner == 1 && c.needs(0)) {
+                auto t = c.target(0);
+                for (size_t o = 0; o < v.outer; ++o) {
+                    const auto go = g[o];
+                    auto* tr = t.data + o * v.n;
+                    if (c.accumulate(0))
+                        for (size_t j = 0; j < v.n; ++j) tr[j] += go;
+                    else
+                        for (size_t j = 0; j < v.n; ++j) tr[j] = go;
+                }
+                return;
+            }
             c.emit(0, [&](size_t idx) { return g[(idx / (v.n * v.inner)) * v.inner + idx % v.inner]; });
         })
         .sample({{3, 4}}, attrs{.i = {0, 0, 0, 0}})
