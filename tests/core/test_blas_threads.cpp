@@ -70,4 +70,37 @@ BOOST_AUTO_TEST_CASE(concurrent_parallel_backwards_restore_the_blas_thread_count
     sg::set_num_threads(threads_before);
 }
 
+BOOST_AUTO_TEST_CASE(overlapping_regions_keep_one_thread_inside_and_restore_the_count_after) {
+    // Region A starts, region B starts, A ends while B runs, B ends. Saving and restoring per
+    // region gave B two BLAS threads after A ended (under B's running tasks) and left 1 at the end.
+    const int blas_before = sg::blas_threads();
+    sg::set_blas_threads(2);
+    std::atomic<int> stage{0};
+    std::atomic<int> inside_b_after_a{-1};
+    auto wait_for = [&](int s) {
+        for (int spin = 0; stage.load() < s && spin < 20000000; ++spin) std::this_thread::yield();
+        BOOST_REQUIRE(stage.load() >= s);
+    };
+    std::thread a([&] {
+        sg::detail::parallel_for(1, [&](std::size_t) {
+            stage = 1;   // A is inside
+            wait_for(2);  // until B is inside
+        });
+        stage = 3;  // A has left
+    });
+    std::thread b([&] {
+        wait_for(1);
+        sg::detail::parallel_for(1, [&](std::size_t) {
+            stage = 2;
+            wait_for(3);
+            inside_b_after_a = sg::blas_threads();
+        });
+    });
+    a.join();
+    b.join();
+    BOOST_TEST(inside_b_after_a.load() == 1);
+    BOOST_TEST(sg::blas_threads() == 2);
+    sg::set_blas_threads(blas_before);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
