@@ -105,6 +105,7 @@ struct lm {
                 v[i] -= step * g[i];
                 g[i] = 0;
             }
+            p.mark_modified();
         }
     }
 };

@@ -573,6 +573,7 @@ private:
 
 backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& plan) {
     if (plan.k1 == 0 && plan.k2 != 0) throw value_error("truncate_bptt: k2 given without k1");
+    check_params_current("backward");
     if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
     return detail::backward_engine<double>(*this, plan).run(root, seed);
 }
@@ -595,6 +596,7 @@ backward_stats tape::backward(const expr& root, const xt::xarray<double>& seed, 
 }
 
 void tape::accumulate_param_grads() {
+    check_params_current("accumulate_param_grads");
     for (std::uint32_t id : param_ids_) {
         auto& n = nodes_[id];
         if (!n.grad) continue;

@@ -63,11 +63,17 @@ std::string index_str(const std::vector<std::size_t>& idx) {
 
 gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::function<expr(tape&)>& loss,
                            const gradcheck_options& opts) {
-    store_guard guard(stores);
     std::vector<parameter> params;
+    std::size_t entries_to_check = 0;
     for (auto* s : stores)
         for (auto& p : s->parameters())
-            if (p.trainable()) params.push_back(p);
+            if (p.trainable()) params.push_back(p), entries_to_check += p.size();
+    // A PASS over zero entries would vouch for nothing.
+    if (entries_to_check == 0)
+        throw value_error("gradcheck: nothing to check (" + std::to_string(params.size()) +
+                          " trainable parameters with 0 entries in all); give it a store whose trainable "
+                          "parameters the loss depends on");
+    store_guard guard(stores);
 
     tape t(dtype::f64);
     auto evaluate = [&]() {
@@ -115,10 +121,13 @@ gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::
         for (std::size_t i : idx) {
             const double x = v.data()[i];
             v.data()[i] = x + opts.eps;
+            p.mark_modified();
             const double fp = evaluate();
             v.data()[i] = x - opts.eps;
+            p.mark_modified();
             const double fm = evaluate();
             v.data()[i] = x;
+            p.mark_modified();
             gradcheck_entry e;
             e.tensor = p.name();
             e.index = unravel(i, p.shape());

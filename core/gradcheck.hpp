@@ -60,6 +60,7 @@ std::ostream& operator<<(std::ostream& os, const gradcheck_report& r);
 /// The function builds a scalar loss on the tape it is given (a double tape). It is called
 /// 2 + 2 * (checked entries) times; it must be deterministic and must not keep exprs across calls.
 /// The stores are switched to double for the check and restored exactly (values and gradients).
+/// Throws value_error when the stores have no trainable entry to check (a pass would mean nothing).
 gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::function<expr(tape&)>& loss,
                            const gradcheck_options& opts = {});
 gradcheck_report gradcheck(parameter_store& store, const std::function<expr(tape&)>& loss,

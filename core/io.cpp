@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 namespace seqgrad {
@@ -99,9 +100,33 @@ std::string dims_str(const std::vector<std::size_t>& d) {
 
 // ---- writing ----------------------------------------------------------------------------------
 
+// A writer killed mid-save (SIGKILL, power loss) leaves "<path>.tmp.<pid>" behind. Each save
+// removes those of processes that no longer exist (kill(pid, 0) fails with ESRCH), so at most
+// one per live writer remains. A pid reused by another live process keeps its file: never wrong,
+// at worst left until that process ends.
+void remove_stale_temporaries(const std::string& path) {
+    const fs::path target(path);
+    const std::string prefix = target.filename().string() + ".tmp.";
+    std::error_code ec;
+    const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string digits = name.substr(prefix.size());
+        if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto pid = static_cast<pid_t>(std::stol(digits));
+        if (pid <= 0 || pid == ::getpid()) continue;
+        if (::kill(pid, 0) != 0 && errno == ESRCH) {
+            std::error_code rm;
+            fs::remove(it->path(), rm);
+        }
+    }
+}
+
 // Writes to "<path>.tmp.<pid>", syncs it and renames it over path; removes it on any failure.
 void atomic_write(const std::string& path, const char* who, const std::function<void(std::ostream&)>& body) {
     const where w{who, path, {}};
+    remove_stale_temporaries(path);
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     bool created = false;
     try {
@@ -223,12 +248,20 @@ std::string encode_npy(const std::vector<std::size_t>& dims, const Src* v, std::
 
 // ---- reading ----------------------------------------------------------------------------------
 
+// Element types read from .npy members: floats for parameters, integers and booleans for
+// read_npz (metadata such as step counters); anything else is kept as `unsupported`.
+enum class elem : std::uint8_t { f4, f8, i1, i2, i4, i8, u1, u2, u4, u8, b1 };
+
 struct npz_member {
     std::string key;  // member name without ".npy"
     std::vector<std::size_t> dims;
+    elem type = elem::f4;
     bool f8 = false;
     const unsigned char* data = nullptr;
     std::size_t count = 0;
+    // Why the member cannot be read (dtype, order, rank), or empty. Such a member is an error only
+    // where it is used: load_npz in non-strict mode ignores it when it names no parameter.
+    std::string unsupported;
 };
 
 struct npz_file {
@@ -376,20 +409,33 @@ void parse_npy(const unsigned char* p, std::uint64_t n, npz_member& m, const whe
     std::string descr;
     bool fortran = false;
     header_parser({reinterpret_cast<const char*>(p + hstart), hlen}, w).parse(descr, fortran, m.dims);
-    if (descr != "<f4" && descr != "<f8")
-        w.fail("dtype '" + printable(descr) + "' is not supported (expected '<f4' or '<f8')");
-    if (fortran) w.fail("fortran_order True is not supported (expected C order)");
-    if (m.dims.size() > max_rank)
-        w.fail("rank " + std::to_string(m.dims.size()) + " (shape " + dims_str(m.dims) +
-               ") is above seqgrad's maximum of " + std::to_string(max_rank));
-    m.f8 = descr == "<f8";
-    const std::uint64_t item = m.f8 ? 8 : 4, have = n - hstart - hlen, limit = ~std::uint64_t(0) / 8;
+    static const std::pair<std::string_view, elem> known[] = {
+        {"<f4", elem::f4}, {"<f8", elem::f8}, {"|i1", elem::i1}, {"<i1", elem::i1}, {"<i2", elem::i2},
+        {"<i4", elem::i4}, {"<i8", elem::i8}, {"|u1", elem::u1}, {"<u1", elem::u1}, {"<u2", elem::u2},
+        {"<u4", elem::u4}, {"<u8", elem::u8}, {"|b1", elem::b1}};
+    std::uint64_t item = 0;
+    for (auto [name, type] : known)
+        if (descr == name) {
+            m.type = type;
+            item = name[2] == '8' ? 8 : name[2] == '4' ? 4 : name[2] == '2' ? 2 : 1;
+        }
+    m.data = p + hstart + hlen;
+    if (item == 0)
+        m.unsupported = "dtype '" + printable(descr) +
+                        "' is not supported (expected '<f4' or '<f8', or little-endian integers or bools)";
+    else if (fortran)
+        m.unsupported = "fortran_order True is not supported (expected C order)";
+    else if (m.dims.size() > max_rank)
+        m.unsupported = "rank " + std::to_string(m.dims.size()) + " (shape " + dims_str(m.dims) +
+                        ") is above seqgrad's maximum of " + std::to_string(max_rank);
+    if (!m.unsupported.empty()) return;  // its size cannot be checked (or need not be): never read
+    m.f8 = m.type == elem::f8;
+    const std::uint64_t have = n - hstart - hlen, limit = ~std::uint64_t(0) / 8;
     std::uint64_t count = 1;
     for (std::size_t d : m.dims) count = (d != 0 && count > limit / d) ? limit + 1 : count * d;
     if (count > limit || count * item != have)
         w.fail("data is " + std::to_string(have) + " bytes, shape " + dims_str(m.dims) + " of '" + descr +
                "' needs " + (count > limit ? std::string("over 2^61 elements") : std::to_string(count * item)));
-    m.data = p + hstart + hlen;
     m.count = static_cast<std::size_t>(count);
 }
 
@@ -501,6 +547,36 @@ void decode(const npz_member& m, T* out) {
     }
 }
 
+// Integers and bools as doubles; an integer beyond 2^53 would not be exact, so it is refused.
+void decode_integer(const npz_member& m, double* out, const where& w) {
+    const int bytes = m.type == elem::i8 || m.type == elem::u8   ? 8
+                      : m.type == elem::i4 || m.type == elem::u4 ? 4
+                      : m.type == elem::i2 || m.type == elem::u2 ? 2
+                                                                 : 1;
+    const bool is_signed = m.type == elem::i1 || m.type == elem::i2 || m.type == elem::i4 || m.type == elem::i8;
+    constexpr std::uint64_t exact = std::uint64_t(1) << 53;
+    for (std::size_t i = 0; i < m.count; ++i) {
+        std::uint64_t u = get_le(m.data + static_cast<std::size_t>(bytes) * i, bytes);
+        double v;
+        if (is_signed && bytes < 8 && (u >> (8 * bytes - 1)) & 1) u |= ~std::uint64_t(0) << (8 * bytes);
+        if (is_signed) {
+            const auto x = static_cast<std::int64_t>(u);
+            if (x > std::int64_t(exact) || x < -std::int64_t(exact))
+                w.fail("integer " + std::to_string(x) + " at index " + std::to_string(i) +
+                       " is not exactly representable as a double");
+            v = static_cast<double>(x);
+        } else {
+            if (u > exact)
+                w.fail("integer " + std::to_string(u) + " at index " + std::to_string(i) +
+                       " is not exactly representable as a double");
+            v = m.type == elem::b1 ? (u != 0) : static_cast<double>(u);
+        }
+        out[i] = v;
+    }
+}
+
+bool is_float(const npz_member& m) { return m.unsupported.empty() && (m.type == elem::f4 || m.type == elem::f8); }
+
 std::string name_list(const std::vector<std::string>& names) {
     std::string s;
     for (std::size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", '" : "'") + printable(names[i]) + "'";
@@ -526,13 +602,34 @@ void write_npz(const std::string& path, const std::map<std::string, xt::xarray<d
     });
 }
 
-std::map<std::string, xt::xarray<double>> read_npz(const std::string& path) {
+std::map<std::string, xt::xarray<double>> read_npz(const std::string& path, bool skip_unsupported) {
     const npz_file f = parse_npz(path, "read_npz");
     std::map<std::string, xt::xarray<double>> out;
     for (auto& m : f.members) {
+        const where mw{"read_npz", path, m.key + ".npy"};
+        if (!m.unsupported.empty()) {
+            if (skip_unsupported) continue;
+            mw.fail(m.unsupported);
+        }
+        auto a = xt::xarray<double>::from_shape(m.dims);
+        if (is_float(m)) decode(m, a.data());
+        else decode_integer(m, a.data(), mw);
+        out.emplace(m.key, std::move(a));
+    }
+    return out;
+}
+
+detail::npz_contents detail::read_npz_members(const std::string& path, const char* who) {
+    const npz_file f = parse_npz(path, who);
+    npz_contents out;
+    for (auto& m : f.members) {
+        if (!is_float(m)) {
+            out.other.emplace(m.key, m.unsupported.empty() ? std::string("integer or bool data") : m.unsupported);
+            continue;
+        }
         auto a = xt::xarray<double>::from_shape(m.dims);
         decode(m, a.data());
-        out.emplace(m.key, std::move(a));
+        out.floats.emplace(m.key, std::move(a));
     }
     return out;
 }
@@ -565,6 +662,10 @@ void load_npz(parameter_store& ps, const std::string& path, load_options opts) {
             continue;
         }
         const parameter& p = it->second;
+        if (!is_float(m))
+            where{"load_npz", path, m.key + ".npy"}.fail(
+                (m.unsupported.empty() ? std::string("integer or bool data") : m.unsupported) + " for parameter '" +
+                p.name() + "' (expected '<f4' or '<f8')");
         if (shape(m.dims) != p.shape() || m.count != p.size())
             where{"load_npz", path, m.key + ".npy"}.fail("shape " + dims_str(m.dims) + " in file, parameter '" +
                                                          p.name() + "' has " + p.shape().str());
@@ -579,10 +680,16 @@ void load_npz(parameter_store& ps, const std::string& path, load_options opts) {
     if (opts.strict && !extra.empty())
         w.fail("member(s) " + name_list(extra) +
                " name no parameter of the store (load_options{.strict = false} ignores them)");
+    // Non-strict loading that matches nothing is a naming mistake, not a partial load.
+    if (plan.empty() && !f.members.empty() && !by_name.empty())
+        w.fail("none of the file's " + std::to_string(f.members.size()) + " member(s) (" + name_list(extra) +
+               ") names a parameter of the store (" + name_list(missing) +
+               "); for a PyTorch state_dict use nn::load_torch_state");
 
     for (auto& [m, p] : plan) {
         if (p.scalar_type() == dtype::f32) decode(*m, p.value<float>().data());
         else decode(*m, p.value<double>().data());
+        p.mark_modified();
     }
 }
 

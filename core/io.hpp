@@ -17,7 +17,9 @@
 //
 // Saving is atomic: the archive goes to "<path>.tmp.<pid>" in the same directory, is flushed,
 // synced and closed, and is then renamed over <path>. On any failure the temporary is removed,
-// io_error is thrown, and an existing file at <path> is left as it was.
+// io_error is thrown, and an existing file at <path> is left as it was. A writer killed mid-save
+// leaves its temporary behind; the next save to the same path removes the temporaries of
+// processes that no longer exist.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -35,8 +37,10 @@ namespace seqgrad {
 struct load_options {
     /// When true, every parameter of the store must be in the file and every member of the file
     /// must be a parameter of the store. When false, parameters absent from the file keep their
-    /// values and members that name no parameter are ignored (they are still checked for
-    /// corruption). Shapes must match in both modes.
+    /// values and members that name no parameter are ignored, whatever their dtype (metadata:
+    /// strings, step counters; they are still checked for corruption). Shapes must match, and a
+    /// member that names a parameter must be '<f4' or '<f8', in both modes. A non-strict load that
+    /// would load nothing from a non-empty file (no member names a parameter) throws io_error.
     bool strict = true;
 };
 
@@ -49,16 +53,19 @@ void save_npz(const parameter_store& ps, const std::string& path);
 /// Load parameter values from an .npz file written by save_npz, write_npz or numpy.savez.
 /// Members are matched to parameters by name ("encoder.w" <- member "encoder.w.npy"); shapes
 /// must be equal; '<f4' and '<f8' data are converted to the store's scalar type. Any other dtype
-/// ('>f4', '<i8', ...), fortran_order True, a rank above 4, a name or shape mismatch (see
-/// load_options::strict) or a corrupt file throws io_error. All checks happen before any
+/// ('>f4', '<i8', ...), fortran_order True or a rank above 4 in a member that is loaded (or, in
+/// strict mode, in any member), a name or shape mismatch (see load_options::strict) or a corrupt
+/// file throws io_error. Loaded parameters are marked modified (parameter::mark_modified). All checks happen before any
 /// parameter is modified: after a failed load the store is exactly as it was. Gradients are
 /// not touched.
 void load_npz(parameter_store& ps, const std::string& path, load_options opts = {});
 
 /// Read every member of an .npz file into double arrays, keyed by member name without ".npy".
-/// Accepts '<f4' and '<f8' members of rank 0 to 4 in C order; anything else throws io_error,
-/// as does any corruption (see above).
-std::map<std::string, xt::xarray<double>> read_npz(const std::string& path);
+/// Accepts '<f4' and '<f8' members, and little-endian integers ('<i1' .. '<i8', '<u1' .. '<u8')
+/// and bools ('|b1', as 0/1) of magnitude at most 2^53 (exact as doubles), of rank 0 to 4 in C
+/// order. Any other member (strings, objects, big-endian, fortran order) throws io_error, or is
+/// left out when skip_unsupported; corruption always throws (see above).
+std::map<std::string, xt::xarray<double>> read_npz(const std::string& path, bool skip_unsupported = false);
 
 /// Write arrays to an .npz file at `path` (atomically), each as '<f4' (dt == f32, values rounded
 /// to float) or '<f8'. Keys must be non-empty; ranks above 4 throw io_error.
@@ -69,6 +76,14 @@ namespace detail {
 /// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) as used by zip; pass the previous
 /// result as `crc` to continue over several buffers. crc32("123456789", 9) == 0xCBF43926.
 std::uint32_t crc32(const void* data, std::size_t n, std::uint32_t crc = 0);
+
+/// An .npz file's '<f4'/'<f8' members as double arrays, and the others (key -> why they are not
+/// read), for loaders that map member names themselves (nn::load_torch_state).
+struct npz_contents {
+    std::map<std::string, xt::xarray<double>> floats;
+    std::map<std::string, std::string> other;
+};
+npz_contents read_npz_members(const std::string& path, const char* who);
 
 /// Atomically write a stored zip whose members are the given (name, raw bytes) pairs, in order.
 /// What write_npz uses underneath; exposed so tests can build hand-made members.

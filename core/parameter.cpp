@@ -1,5 +1,6 @@
 #include "parameter.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -53,8 +54,10 @@ void parameter::assign(const xt::xarray<double>& v) const {
     if (shape_of(v) != d.shp)
         throw shape_error("parameter '" + d.name + "': assign of shape " + shape_of(v).str() + ", expected " +
                           d.shp.str());
-    if (d.dt == dtype::f64) d.vd = v;
-    else d.vf = xt::cast<float>(v);
+    // In place: a live tape that read the parameter keeps a pointer into this storage.
+    if (d.dt == dtype::f64) std::copy(v.begin(), v.end(), d.vd.begin());
+    else std::transform(v.begin(), v.end(), d.vf.begin(), [](double x) { return static_cast<float>(x); });
+    mark_modified();
 }
 
 seqgrad::shape parameter::shape_of(const xt::xarray<double>& v) { return seqgrad::shape(v.shape()); }
@@ -119,15 +122,16 @@ void parameter_store::to(dtype dt) {
         if (dt == dtype::f64) {
             p->vd = xt::cast<double>(p->vf);
             p->gd = xt::zeros<double>(dims(p->shp));
-            p->vf = {};
-            p->gf = {};
+            p->vf = xt::xarray<float>();
+            p->gf = xt::xarray<float>();
         } else {
             p->vf = xt::cast<float>(p->vd);
             p->gf = xt::zeros<float>(dims(p->shp));
-            p->vd = {};
-            p->gd = {};
+            p->vd = xt::xarray<double>();
+            p->gd = xt::xarray<double>();
         }
         p->dt = dt;
+        p->version.fetch_add(1, std::memory_order_relaxed);
     }
     dt_ = dt;
 }

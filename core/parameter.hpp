@@ -1,6 +1,7 @@
 #pragma once
 // Trainable tensors live outside any tape, in a parameter_store (a model). Each has a
 // hierarchical name ("encoder.lstm0.w_ih") used for save/load and in messages.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,10 @@ struct param_data {
     xt::xarray<float> vf, gf;  // active when dt == f32
     xt::xarray<double> vd, gd;  // active when dt == f64
     std::uint64_t uid = 0;       // unique across the process: tapes key their leaf cache on it
+    // Bumped by every write of the value (assign, initialisers, loads, optimiser steps, to()); a
+    // tape records it when it reads the parameter and refuses stale reads (as PyTorch's version
+    // counters). Atomic: tapes on several threads read it while none writes.
+    std::atomic<std::uint64_t> version{0};
     std::mutex grad_mutex;       // several tapes on several threads may accumulate at once
     bool trainable = true;
 };
@@ -42,7 +47,10 @@ public:
     bool trainable() const { return data().trainable; }
     void set_trainable(bool on) { data().trainable = on; }
 
-    /// The value in the store's scalar type; throws value_error if T is not that type.
+    /// The value in the store's scalar type; throws value_error if T is not that type. Code that
+    /// writes through this reference must call mark_modified() afterwards, and must keep the
+    /// array's storage (write entries, do not assign a new array): a tape that read the parameter
+    /// points into that storage.
     template <class T>
     xt::xarray<T>& value() const;
     /// The accumulated gradient (same shape as the value), in the store's scalar type.
@@ -50,8 +58,15 @@ public:
     xt::xarray<T>& grad() const;
     /// Copy of the value converted to double, whatever the store's type.
     xt::xarray<double> value_as_double() const;
-    /// Set the value from any array of the right shape (converted to the store's type).
+    /// Set the value from any array of the right shape (converted to the store's type), in place,
+    /// and mark it modified.
     void assign(const xt::xarray<double>& v) const;
+    /// Record that the value changed. Tapes that read the parameter before refuse to use it after
+    /// (graph_error from backward, tape::param, a new op reading the leaf, or reading the leaf's
+    /// value), since their forward values were computed with the old value.
+    void mark_modified() const { data().version.fetch_add(1, std::memory_order_relaxed); }
+    /// How many times the value was written (see mark_modified).
+    std::uint64_t version() const { return data().version.load(std::memory_order_relaxed); }
     /// Copy of the gradient converted to double.
     xt::xarray<double> grad_as_double() const;
 
@@ -92,7 +107,8 @@ public:
     std::size_t num_elements() const;
 
     dtype scalar_type() const { return dt_; }
-    /// Convert every value to the given scalar type (gradients are reset to zero).
+    /// Convert every value to the given scalar type (gradients are reset to zero). Converted
+    /// parameters count as modified (see parameter::mark_modified).
     void to(dtype dt);
 
     void zero_grad();

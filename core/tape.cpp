@@ -185,7 +185,24 @@ expr tape::push_leaf(const seqgrad::shape& shp, const T* src, detail::node_kind 
     if (dt_ == dtype::f32) copy(values_.alloc_n<float>(size));
     else copy(values_.alloc_n<double>(size));
     nodes_.push_back(n);
-    return make_expr(static_cast<std::uint32_t>(nodes_.size() - 1));
+    const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
+    check_leaf(id);
+    return make_expr(id);
+}
+
+// Leaves are checked as they enter, so a NaN input or parameter is blamed on itself rather than on
+// its first consumer (or not at all when read directly). On failure the leaf is taken back off.
+void tape::check_leaf(std::uint32_t id) {
+    if (!check_finite_) return;
+    const detail::node& n = nodes_[id];
+    try {
+        if (dt_ == dtype::f32) check_values(id, static_cast<const float*>(n.value), n.shp.size(), "value");
+        else check_values(id, static_cast<const double*>(n.value), n.shp.size(), "value");
+    } catch (...) {
+        if (n.kind == detail::node_kind::parameter) param_leaf_.erase(n.param->uid);
+        nodes_.pop_back();
+        throw;
+    }
 }
 
 expr tape::input(const xt::xarray<double>& v, bool requires_grad) {
@@ -222,16 +239,22 @@ expr tape::constant(double value, const seqgrad::shape& shp) {
         n.value = p;
     }
     nodes_.push_back(n);
-    return make_expr(static_cast<std::uint32_t>(nodes_.size() - 1));
+    const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
+    check_leaf(id);
+    return make_expr(id);
 }
 
 expr tape::param(const parameter& p) {
     detail::param_data& d = p.data();
-    if (auto it = param_leaf_.find(d.uid); it != param_leaf_.end()) return make_expr(it->second);
+    if (auto it = param_leaf_.find(d.uid); it != param_leaf_.end()) {
+        check_param_current(it->second, "tape::param");
+        return make_expr(it->second);
+    }
     detail::node n;
     n.shp = d.shp;
     n.kind = detail::node_kind::parameter;
     n.param = &d;
+    n.param_version = d.version.load(std::memory_order_relaxed);
     n.requires_grad = d.trainable;
     n.step = -1;  // parameters are shared by every step
     const std::size_t size = d.shp.size();
@@ -250,8 +273,28 @@ expr tape::param(const parameter& p) {
     nodes_.push_back(n);
     auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
     param_leaf_.emplace(d.uid, id);
+    check_leaf(id);
     param_ids_.push_back(id);
     return make_expr(id);
+}
+
+void tape::check_param_current(std::uint32_t id, const char* who) const {
+    const detail::node& n = nodes_[id];
+    const detail::param_data& d = *n.param;
+    const std::uint64_t now = d.version.load(std::memory_order_relaxed);
+    // A leaf of the tape's own dtype points into the store: a replaced array is caught by its
+    // address too (a write through value<T>() that forgot mark_modified and reallocated).
+    const void* storage = d.dt == dtype::f32 ? static_cast<const void*>(d.vf.data()) : d.vd.data();
+    if (now == n.param_version && (d.dt != dt_ || storage == n.value)) return;
+    throw graph_error(std::string(who) + ": parameter '" + d.name + "' was modified (assign, initialiser, load, " +
+                      "optimiser step or parameter_store::to; version " + std::to_string(n.param_version) + " -> " +
+                      std::to_string(now) + ") after this tape read it as n" + std::to_string(id) +
+                      ", so the tape's values computed from it are stale; clear() the tape or use a new one " +
+                      "after changing parameters");
+}
+
+void tape::check_params_current(const char* who) const {
+    for (const auto& [uid, id] : param_leaf_) check_param_current(id, who);
 }
 
 // ---- forward ------------------------------------------------------------------------------------
@@ -271,6 +314,14 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         } catch (const graph_error& err) {
             input_ids_.resize(first);
             throw graph_error(op.name + ": " + err.what());
+        }
+        if (nodes_[id].kind == detail::node_kind::parameter) {
+            try {
+                check_param_current(id, op.name.c_str());
+            } catch (...) {
+                input_ids_.resize(first);
+                throw;
+            }
         }
         input_ids_.push_back(id);
         shape_scratch_.push_back(nodes_[id].shp);
@@ -438,12 +489,15 @@ xt::xarray<double> to_array(const void* p, const shape& s, dtype dt) {
 }  // namespace
 
 xt::xarray<double> tape::value(const expr& e) const {
-    const auto& n = nodes_[resolve(e)];
+    const auto id = resolve(e);
+    if (nodes_[id].kind == detail::node_kind::parameter) check_param_current(id, "tape::value");
+    const auto& n = nodes_[id];
     return to_array(n.value, n.shp, dt_);
 }
 
 double tape::item(const expr& e) const {
     const auto id = resolve(e);
+    if (nodes_[id].kind == detail::node_kind::parameter) check_param_current(id, "tape::item");
     const auto& n = nodes_[id];
     if (n.shp.size() != 1)
         throw shape_error("tape::item: " + describe(id) + " has shape " + n.shp.str() + " (expected one element)");
@@ -452,7 +506,9 @@ double tape::item(const expr& e) const {
 
 template <class T>
 tensor_ref<const T> tape::data(const expr& e) const {
-    const auto& n = nodes_[resolve(e)];
+    const auto id = resolve(e);
+    if (nodes_[id].kind == detail::node_kind::parameter) check_param_current(id, "tape::data");
+    const auto& n = nodes_[id];
     if (dtype_of<T>() != dt_)
         throw value_error(std::string("tape::data<") + to_string(dtype_of<T>()) + ">: the tape holds " + to_string(dt_));
     return {static_cast<const T*>(n.value), n.shp};

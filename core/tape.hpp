@@ -71,6 +71,7 @@ struct node {
     bool is_state = false;        // a recurrent state (tape::mark_state), for gradient-flow records
     bool view = false;            // value aliases input 0's memory (op_def::view_offset)
     param_data* param = nullptr;  // parameter leaves
+    std::uint64_t param_version = 0;  // parameter leaves: param->version when the tape read it
 };
 
 template <class T>
@@ -125,6 +126,14 @@ public:
     expr constant(double value, const seqgrad::shape& shp = {});
     /// A parameter used on this tape. One leaf per parameter per tape: every use shares it, and
     /// backward adds its total gradient into the parameter's grad once.
+    ///
+    /// The leaf reads the parameter's storage without a copy and records its version. If the
+    /// parameter is written afterwards (assign, an initialiser, load_npz, an optimiser step,
+    /// parameter_store::to, or any write followed by parameter::mark_modified) while this tape
+    /// still holds it, the values already computed from it are stale: param() again, an op reading
+    /// the leaf, reading the leaf's value, and backward() then throw graph_error naming the
+    /// parameter. Values of other nodes stay readable (they are what the forward computed). The
+    /// usual loop (build, backward, optimiser step, then clear() or a new tape) is unaffected.
     expr param(const parameter& p);
 
     // ---- ops ----------------------------------------------------------------------------------
@@ -178,7 +187,9 @@ public:
     void set_optimize(bool on) { optimize_ = on; }
     bool optimize() const { return optimize_; }
     /// When on, every forward value and backward gradient is checked for NaN/Inf and the first
-    /// node producing one is named in a numeric_error.
+    /// node producing one is named in a numeric_error. Leaves (inputs, constants, parameters) are
+    /// checked as they enter the tape, so a non-finite one is blamed on itself ("parameter enc.w",
+    /// "input n3") and not added.
     void set_check_finite(bool on) { check_finite_ = on; }
     /// "tanh(n12)", "matmul(n3, encoder.w_ih)"; the same printer serves errors and graph dumps.
     std::string describe(std::uint32_t id) const;
@@ -210,6 +221,12 @@ private:
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
     /// The gradient of node id from the last backward, or null.
     const void* grad_of(std::uint32_t id) const { return id < grad_table_.size() ? grad_table_[id] : nullptr; }
+    /// Throws graph_error if parameter leaf `id` was written since the tape read it.
+    void check_param_current(std::uint32_t id, const char* who) const;
+    /// The same for every parameter leaf (before backward and gradient accumulation).
+    void check_params_current(const char* who) const;
+    /// With check_finite on, the new leaf `id` (the last node) must be finite; it is removed if not.
+    void check_leaf(std::uint32_t id);
     std::uint32_t resolve(const expr& e) const;
 
     dtype dt_;

@@ -104,18 +104,15 @@ std::size_t num_threads() {
 
 namespace detail {
 void parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
-    // One BLAS thread per task while TBB owns the cores; the caller's setting comes back after.
-    const int blas = blas_threads();
-    set_blas_threads(1);
-    try {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
-            for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
-        });
-    } catch (...) {
-        set_blas_threads(blas);
-        throw;
-    }
-    set_blas_threads(blas);
+    // One BLAS thread per task while TBB owns the cores; the caller's setting comes back after the
+    // last concurrent region ends (regions on several threads share the setting).
+    struct region {
+        region() { enter_parallel_region(); }
+        ~region() { leave_parallel_region(); }
+    } guard;
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
+    });
 }
 }  // namespace detail
 

@@ -15,7 +15,6 @@ namespace {
 std::mt19937_64& lvalue(std::mt19937_64&& r) { return r; }
 
 constexpr const char* score_names[] = {"additive", "dot", "general", "concat", "scaled_dot"};
-constexpr double masked_score = -1e9;
 
 std::string who(const attention& a) {
     const parameter& p = a.w.valid() ? a.w : a.w_q;
@@ -131,16 +130,13 @@ attention_memory attention::prepare(const expr& memory, std::span<const std::siz
         throw shape_error(who(*this) + ": " + std::to_string(lengths.size()) + " lengths for memory " + s.str() +
                           " (expected one per batch row, B = " + std::to_string(m.batch) + ")");
     bool any = false;
-    xt::xarray<double> mask = xt::ones<double>({m.batch, std::size_t{1}, m.steps});
     for (std::size_t r = 0; r < m.batch; ++r) {
         if (lengths[r] > m.steps)
             throw value_error(who(*this) + ": row " + std::to_string(r) + " has length " + std::to_string(lengths[r]) +
                               " (expected at most S = " + std::to_string(m.steps) + ")");
-        for (std::size_t k = lengths[r]; k < m.steps; ++k) mask(r, 0, k) = 0.0, any = true;
+        any = any || lengths[r] < m.steps;
     }
-    if (!any) return m;
-    m.mask = t.input(mask);
-    m.bias = t.input(xt::xarray<double>((1.0 - mask) * masked_score));
+    if (any) m.lengths.assign(lengths.begin(), lengths.end());
     return m;
 }
 
@@ -175,7 +171,7 @@ expr attention::scores(const attention_memory& m, const expr& q) const {
 attention_output attention::all_steps(const attention_memory& m, const expr& queries) const {
     check_query(m, queries, 3);
     expr e = scores(m, queries);
-    expr alpha = m.masked() ? softmax(e + m.bias) * m.mask : softmax(e);
+    expr alpha = m.masked() ? masked_softmax(e, m.lengths) : softmax(e);
     return {bmm(alpha, m.values), alpha};
 }
 

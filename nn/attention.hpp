@@ -18,8 +18,8 @@
 // product for the query and one batched product (bmm) for the scores and one for the context.
 //
 // Masks. With source lengths, positions s >= lengths[b] of row b are masked: alpha is
-// softmax(e + bias) * mask with bias = -1e9 where masked, so masked positions get weight exactly 0
-// and no gradient. A row whose positions are all masked (length 0) gets zero weights, a zero
+// masked_softmax(e, lengths), whose max and sum exclude masked positions (so any score, however
+// large, at a masked position changes nothing), which get weight exactly 0 and no gradient. A row whose positions are all masked (length 0) gets zero weights, a zero
 // context and zero gradients, never NaN.
 //
 // Two paths, same numbers:
@@ -59,11 +59,12 @@ attention_score attention_score_from_string(std::string_view name);
 struct attention_memory {
     expr values;  ///< [B, S, Dm]: the encoder states the contexts average
     expr keys;    ///< [B, S, K]: what queries are scored against (values, or their projection)
-    expr mask;    ///< [B, 1, S] of 0/1; empty when no position is masked
-    expr bias;    ///< [B, 1, S] of 0/-1e9; empty when no position is masked
+    /// Valid steps per batch row (positions at or past them get weight exactly 0: they take no
+    /// part in the softmax's max or sum); empty when no position is masked.
+    std::vector<int> lengths;
     std::size_t batch = 0, steps = 0;
 
-    bool masked() const { return mask.valid(); }
+    bool masked() const { return !lengths.empty(); }
 };
 
 /// Result of attending: contexts and the weights that made them.

@@ -14,14 +14,24 @@ void check_length(const char* who, std::size_t max_length) {
     if (max_length == 0) throw value_error(std::string("nn::") + who + ": max_length 0 (expected >= 1)");
 }
 
-// One step's log-probabilities [rows, V], checked.
+// One step's log-probabilities [rows, V], checked: a [rows, 0] result would leave nothing to pick,
+// and a NaN (or +Inf) would be picked or sorted arbitrarily.
 xt::xarray<double> step_checked(decoder_model& m, std::span<const int> prev, const char* who) {
+    if (m.vocab_size() == 0)
+        throw value_error(std::string("nn::") + who + ": decoder_model::vocab_size() is 0 (expected >= 1)");
     xt::xarray<double> lp = m.step(prev);
     if (lp.dimension() != 2 || lp.shape()[0] != prev.size() || lp.shape()[1] != m.vocab_size())
         throw shape_error(std::string("nn::") + who + ": decoder_model::step returned shape [" +
                           std::to_string(lp.dimension() ? lp.shape()[0] : 0) + (lp.dimension() == 2 ? ", " + std::to_string(lp.shape()[1]) : std::string()) +
                           "] for " + std::to_string(prev.size()) + " rows (expected [" + std::to_string(prev.size()) +
                           ", " + std::to_string(m.vocab_size()) + "])");
+    const std::size_t V = lp.shape()[1];
+    for (std::size_t i = 0; i < lp.size(); ++i)
+        if (std::isnan(lp.data()[i]) || lp.data()[i] == std::numeric_limits<double>::infinity())
+            throw numeric_error(std::string("nn::") + who + ": decoder_model::step returned " +
+                                (std::isnan(lp.data()[i]) ? "NaN" : "+Inf") + " at row " + std::to_string(i / V) +
+                                ", token " + std::to_string(i % V) +
+                                " (expected log-probabilities: finite or -Inf)");
     return lp;
 }
 

@@ -44,7 +44,8 @@ public:
     /// Start `rows` hypotheses afresh, all of the same source.
     virtual void begin(std::size_t rows) = 0;
     /// Log-probabilities [rows, V] of each row's next token, given the token each row took last
-    /// (one per row); advances every row by that token.
+    /// (one per row); advances every row by that token. The decoders throw value_error for V = 0
+    /// and numeric_error for a NaN or +Inf entry (-Inf, probability 0, is fine).
     virtual xt::xarray<double> step(std::span<const int> previous) = 0;
     /// Keep some rows: new row i continues old row parents[i] (parents may repeat a row and may
     /// have any length >= 1).

@@ -25,13 +25,25 @@ void check_input(const lstm_cell& cell, const expr& x, std::size_t batch) {
 
 }  // namespace
 
+namespace {
+void check_step(const std::vector<expr>& records, const char* what, std::size_t t) {
+    if (t >= records.size())
+        throw value_error("nn::lstm_sequence::" + std::string(what) + "(" + std::to_string(t) +
+                          "): step out of range (the sequence has " + std::to_string(records.size()) +
+                          " steps" + (records.empty() ? std::string() : ": 0 .. " + std::to_string(records.size() - 1)) +
+                          ")");
+}
+}  // namespace
+
 expr lstm_sequence::h(std::size_t t) const {
+    check_step(records, "h", t);
     tape& tp = records.at(t).owner();
     step_scope scope(tp, tp.node_at(records[t].id()).step);
     return lstm_rows({records[t]}, 0);
 }
 
 expr lstm_sequence::c(std::size_t t) const {
+    check_step(records, "c", t);
     tape& tp = records.at(t).owner();
     step_scope scope(tp, tp.node_at(records[t].id()).step);
     return lstm_rows({records[t]}, 1);

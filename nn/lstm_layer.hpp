@@ -36,9 +36,10 @@ struct lstm_sequence {
     std::size_t batch = 0, hidden_size = 0;
 
     std::size_t steps() const { return records.size(); }
-    /// h of step t as [B, H] (adds one node, marked with step t's mark).
+    /// h of step t as [B, H] (adds one node, marked with step t's mark); value_error naming the
+    /// range when t >= steps().
     expr h(std::size_t t) const;
-    /// c of step t as [B, H] (adds one node).
+    /// c of step t as [B, H] (adds one node); value_error when t >= steps().
     expr c(std::size_t t) const;
     /// h of every step (adds T nodes; prefer hidden_all for an output layer).
     std::vector<expr> hs() const;

@@ -10,3 +10,4 @@
 #include "attention.hpp"
 #include "decoding.hpp"
 #include "seq2seq.hpp"
+#include "torch_state.hpp"

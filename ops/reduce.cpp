@@ -100,11 +100,19 @@ expr sum(const expr& x) { return apply(ops().sum, {x}); }
 expr sum(const expr& x, int axis, bool keepdims) {
     return apply(ops().sum_axis, {x}, attrs{.i = {axis, keepdims, 0, 0}});
 }
-expr mean(const expr& x) { return mul_scalar(sum(x), 1.0 / static_cast<double>(x.shape().size())); }
+// The mean of nothing is 0/0: an error rather than a silent NaN.
+expr mean(const expr& x) {
+    const shape xs = x.shape();
+    if (xs.size() == 0) throw shape_error("mean: input of shape " + xs.str() + " has no entries (expected at least one)");
+    return mul_scalar(sum(x), 1.0 / static_cast<double>(xs.size()));
+}
 expr mean(const expr& x, int axis, bool keepdims) {
     auto s = sum(x, axis, keepdims);
-    const auto& xs = x.shape();
+    const shape xs = x.shape();
     const size_t n = xs[axis < 0 ? axis + static_cast<int>(xs.rank()) : axis];
+    if (n == 0)
+        throw shape_error("mean: axis " + std::to_string(axis) + " of shape " + xs.str() +
+                          " has no entries (expected at least one)");
     return mul_scalar(s, 1.0 / static_cast<double>(n));
 }
 

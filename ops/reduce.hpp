@@ -8,9 +8,9 @@ namespace seqgrad {
 expr sum(const expr& x);
 /// Sum along an axis (negative counts from the end); keepdims leaves a 1 in its place.
 expr sum(const expr& x, int axis, bool keepdims = false);
-/// Mean of all entries (a composition: sum times 1/n).
+/// Mean of all entries (a composition: sum times 1/n); shape_error when x has no entries.
 expr mean(const expr& x);
-/// Mean along an axis.
+/// Mean along an axis; shape_error when that axis has length 0.
 expr mean(const expr& x, int axis, bool keepdims = false);
 
 }  // namespace seqgrad

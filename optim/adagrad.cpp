@@ -7,7 +7,7 @@ const adagrad_options& checked(const adagrad_options& o) {
     detail::optim_require_nonneg("adagrad", "lr_decay", o.lr_decay);
     detail::optim_require_nonneg("adagrad", "weight_decay", o.weight_decay);
     detail::optim_require_nonneg("adagrad", "initial_accumulator_value", o.initial_accumulator_value);
-    detail::optim_require_nonneg("adagrad", "eps", o.eps);
+    detail::optim_require_positive("adagrad", "eps", o.eps);
     return o;
 }
 

@@ -10,7 +10,7 @@ struct adagrad_options {
     double lr_decay = 0;                   ///< >= 0
     double weight_decay = 0;               ///< L2 penalty added to the gradient, >= 0
     double initial_accumulator_value = 0;  ///< starting value of the sum, >= 0
-    double eps = 1e-10;                    ///< added to the denominator, outside the square root; >= 0
+    double eps = 1e-10;                    ///< added to the denominator, outside the square root; > 0
 };
 
 /// torch.optim.Adagrad, per entry, with g the gradient, p the value, s the sum (starting at
@@ -20,7 +20,8 @@ struct adagrad_options {
 ///     s = s + g^2
 ///     p = p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
 ///
-/// Throws value_error, naming "adagrad" and the value, for any negative or non-finite option.
+/// Throws value_error, naming "adagrad" and the value, for any negative or non-finite option, or
+/// an eps of 0.
 class adagrad : public optimizer {
 public:
     explicit adagrad(parameter_store& ps, double lr = 0.01) : adagrad(ps, adagrad_options{.lr = lr}) {}

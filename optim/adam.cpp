@@ -6,7 +6,7 @@ namespace {
 const adam_options& checked(const adam_options& o) {
     detail::optim_require(o.beta1 >= 0 && o.beta1 < 1, "adam", "beta1", o.beta1, "in [0, 1)");
     detail::optim_require(o.beta2 >= 0 && o.beta2 < 1, "adam", "beta2", o.beta2, "in [0, 1)");
-    detail::optim_require_nonneg("adam", "eps", o.eps);
+    detail::optim_require_positive("adam", "eps", o.eps);
     detail::optim_require_nonneg("adam", "weight_decay", o.weight_decay);
     return o;
 }

@@ -9,7 +9,7 @@ struct adam_options {
     double lr = 1e-3;
     double beta1 = 0.9;       ///< decay of the first moment, in [0, 1)
     double beta2 = 0.999;     ///< decay of the second moment, in [0, 1)
-    double eps = 1e-8;        ///< added to the denominator, outside the square root; >= 0
+    double eps = 1e-8;        ///< added to the denominator, outside the square root; > 0
     double weight_decay = 0;  ///< L2 penalty added to the gradient (not AdamW's decoupled decay), >= 0
 };
 
@@ -22,7 +22,7 @@ struct adam_options {
 ///     p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 ///
 /// State: m and v per parameter. Throws value_error, naming "adam" and the value, for a negative
-/// or non-finite lr, eps or weight_decay, or a beta outside [0, 1).
+/// or non-finite lr or weight_decay, an eps that is not finite and > 0, or a beta outside [0, 1).
 class adam : public optimizer {
 public:
     explicit adam(parameter_store& ps, double lr = 1e-3) : adam(ps, adam_options{.lr = lr}) {}

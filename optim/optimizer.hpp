@@ -75,9 +75,13 @@ inline void optim_require(bool ok, std::string_view who, std::string_view what, 
 inline void optim_require_lr(std::string_view who, double lr) {
     optim_require(lr >= 0 && std::isfinite(lr), who, "learning rate", lr, "finite and >= 0");
 }
-/// A finite value >= 0 (weight decay, momentum, eps, ...).
+/// A finite value >= 0 (weight decay, momentum, ...).
 inline void optim_require_nonneg(std::string_view who, std::string_view what, double v) {
     optim_require(v >= 0 && std::isfinite(v), who, what, v, "finite and >= 0");
+}
+/// A finite value > 0 (eps: with 0, an entry whose gradient was always 0 divides 0 by 0).
+inline void optim_require_positive(std::string_view who, std::string_view what, double v) {
+    optim_require(v > 0 && std::isfinite(v), who, what, v, "finite and > 0");
 }
 
 }  // namespace detail
@@ -94,7 +98,10 @@ public:
     /// Update every trainable parameter from its gradient; frozen parameters keep their value.
     /// Then, if zero_grad, set every gradient in the store to zero (frozen ones included).
     /// Throws shape_error, before changing anything, if a gradient's size differs from its value's.
-    /// An override must keep the default argument.
+    /// Updated parameters are marked modified (in place, same storage): a tape built before the
+    /// step that is still alive then refuses to run backward or read them again (graph_error), so
+    /// build a new tape (or clear() the old one) per step. An override must keep the default
+    /// argument.
     virtual void step(bool zero_grad = true);
 
     double learning_rate() const noexcept { return lr_; }
@@ -187,6 +194,7 @@ inline void optimizer::step(bool zero_grad) {
             auto& s = state_for(i, p);
             ++s.steps;
             update(p, s);
+            p.mark_modified();  // a tape still holding the old value refuses it (see tape::param)
         }
         if (zero_grad) {
             if (d.dt == dtype::f32) std::fill(d.gf.begin(), d.gf.end(), 0.0f);

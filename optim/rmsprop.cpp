@@ -5,7 +5,7 @@ namespace seqgrad::optim {
 namespace {
 const rmsprop_options& checked(const rmsprop_options& o) {
     detail::optim_require(o.alpha >= 0 && o.alpha <= 1, "rmsprop", "alpha", o.alpha, "in [0, 1]");
-    detail::optim_require_nonneg("rmsprop", "eps", o.eps);
+    detail::optim_require_positive("rmsprop", "eps", o.eps);
     detail::optim_require_nonneg("rmsprop", "weight_decay", o.weight_decay);
     detail::optim_require_nonneg("rmsprop", "momentum", o.momentum);
     return o;

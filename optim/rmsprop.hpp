@@ -8,7 +8,7 @@ namespace seqgrad::optim {
 struct rmsprop_options {
     double lr = 0.01;
     double alpha = 0.99;      ///< decay of the mean square, in [0, 1]
-    double eps = 1e-8;        ///< added to the denominator, outside the square root; >= 0
+    double eps = 1e-8;        ///< added to the denominator, outside the square root; > 0
     double weight_decay = 0;  ///< L2 penalty added to the gradient, >= 0
     double momentum = 0;      ///< >= 0; 0 keeps no momentum buffer
     bool centered = false;    ///< divide by an estimate of the variance instead of the mean square
@@ -24,8 +24,8 @@ struct rmsprop_options {
 ///     if momentum > 0:  b = momentum * b + g / den;  p = p - lr * b
 ///     else:             p = p - lr * g / den
 ///
-/// Throws value_error, naming "rmsprop" and the value, for a negative or non-finite lr, eps,
-/// weight_decay or momentum, or an alpha outside [0, 1].
+/// Throws value_error, naming "rmsprop" and the value, for a negative or non-finite lr,
+/// weight_decay or momentum, an eps that is not finite and > 0, or an alpha outside [0, 1].
 class rmsprop : public optimizer {
 public:
     explicit rmsprop(parameter_store& ps, double lr = 0.01) : rmsprop(ps, rmsprop_options{.lr = lr}) {}

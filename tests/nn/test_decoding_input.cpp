@@ -1,0 +1,99 @@
+// Decoders on bad model output: a zero-size vocabulary (a [rows, 0] step result passed the shape
+// check and greedy/sample dereferenced null) and NaN log-probabilities (decoded into arbitrary
+// tokens, sorted by beam search) give typed errors.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+
+#include <seqgrad/nn/decoding.hpp>
+#include <seqgrad/seqgrad.hpp>
+
+namespace nn = seqgrad::nn;
+
+namespace {
+// Every row gets the same log-probabilities; `bad` (if >= 0) is replaced by `bad_value` from
+// step `bad_step` on.
+class fixed_model : public nn::decoder_model {
+public:
+    fixed_model(std::size_t vocab, int bad = -1, double bad_value = 0, std::size_t bad_step = 0)
+        : vocab_(vocab), bad_(bad), bad_value_(bad_value), bad_step_(bad_step) {}
+    std::size_t vocab_size() const override { return vocab_; }
+    void begin(std::size_t rows) override {
+        rows_ = rows;
+        steps_ = 0;
+    }
+    xt::xarray<double> step(std::span<const int> previous) override {
+        rows_ = previous.size();
+        xt::xarray<double> lp = xt::zeros<double>({rows_, vocab_});
+        for (std::size_t r = 0; r < rows_; ++r)
+            for (std::size_t v = 0; v < vocab_; ++v) lp(r, v) = std::log((v + 1.0) / (vocab_ * (vocab_ + 1) / 2.0));
+        if (bad_ >= 0 && steps_ >= bad_step_)
+            for (std::size_t r = 0; r < rows_; ++r) lp(r, static_cast<std::size_t>(bad_)) = bad_value_;
+        ++steps_;
+        return lp;
+    }
+    void reorder(std::span<const std::size_t> parents) override { rows_ = parents.size(); }
+
+private:
+    std::size_t vocab_, rows_ = 1, steps_ = 0;
+    int bad_;
+    double bad_value_;
+    std::size_t bad_step_;
+};
+
+template <class E, class F>
+void expect_error(F&& f, const std::string& needle) {
+    try {
+        f();
+        BOOST_FAIL("expected an error mentioning '" + needle + "'");
+    } catch (const E& e) {
+        BOOST_TEST_INFO(e.what());
+        BOOST_TEST(std::string(e.what()).find(needle) != std::string::npos);
+    }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(decoding_input)
+
+BOOST_AUTO_TEST_CASE(zero_vocabulary_is_a_value_error) {
+    fixed_model m(0);
+    std::mt19937_64 rng(1);
+    expect_error<seqgrad::value_error>([&] { nn::greedy(m, {}); }, "nn::greedy: decoder_model::vocab_size() is 0");
+    expect_error<seqgrad::value_error>([&] { nn::sample(m, {.temperature = 1.0}, rng); }, "nn::sample");
+    expect_error<seqgrad::value_error>([&] { nn::beam_search(m, {}); }, "nn::beam_search");
+}
+
+BOOST_AUTO_TEST_CASE(nan_log_probabilities_are_a_numeric_error) {
+    std::mt19937_64 rng(1);
+    {
+        fixed_model m(4, 2, std::nan(""));
+        expect_error<seqgrad::numeric_error>([&] { nn::greedy(m, {}); }, "NaN at row 0, token 2");
+    }
+    {
+        fixed_model m(4, 3, std::nan(""), 1);  // the second step goes bad
+        expect_error<seqgrad::numeric_error>([&] { nn::sample(m, {.temperature = 1.0, .max_length = 5}, rng); },
+                                             "nn::sample: decoder_model::step returned NaN");
+    }
+    {
+        fixed_model m(4, 0, std::nan(""));
+        expect_error<seqgrad::numeric_error>([&] { nn::beam_search(m, {.width = 3}); }, "nn::beam_search");
+    }
+    {
+        fixed_model m(4, 2, std::numeric_limits<double>::infinity());
+        expect_error<seqgrad::numeric_error>([&] { nn::greedy(m, {}); }, "+Inf");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(minus_infinity_is_probability_zero) {
+    // Token 3 (the most probable otherwise) is impossible: greedy must take 2.
+    fixed_model m(4, 3, -std::numeric_limits<double>::infinity());
+    auto h = nn::greedy(m, {.max_length = 1});
+    BOOST_TEST(h.tokens.size() == 1u);
+    BOOST_TEST(h.tokens[0] == 2);
+    BOOST_TEST(std::abs(h.log_prob - std::log(3.0 / 10.0)) < 1e-12);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
