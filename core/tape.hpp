@@ -172,6 +172,20 @@ public:
     /// sweeps each in a pass of its own, concurrently (see transforms.hpp).
     void set_group(int g) { group_ = g; }
     int group() const { return group_; }
+    /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off
+    /// (the default: evaluation, inference) each is the identity (zoneout: its expectation).
+    void set_training(bool on) { training_ = on; }
+    bool training() const { return training_; }
+    /// Seed of the random masks drawn on this tape. The k-th mask drawn after set_seed is a
+    /// function of (seed, k) alone, so masks do not depend on threads. Give each training step
+    /// its own seed (e.g. the step number), or every step draws the same masks.
+    void set_seed(std::uint64_t s) {
+        seed_ = s;
+        draws_ = 0;
+    }
+    std::uint64_t seed() const { return seed_; }
+    /// The number of the next mask drawn (counts up from 0 after set_seed).
+    std::uint64_t next_draw() { return draws_++; }
     /// When on, every forward value and backward gradient is checked for NaN/Inf and the first
     /// node producing one is named in a numeric_error.
     void set_check_finite(bool on) { check_finite_ = on; }
@@ -214,6 +228,8 @@ private:
     int step_ = -1;
     int group_ = -1;
     bool check_finite_ = false;
+    bool training_ = false;
+    std::uint64_t seed_ = 0, draws_ = 0;
     bool accumulate_params_ = true;
     std::vector<void*> grad_table_;                         // backward: gradient per node
     std::vector<std::unique_ptr<detail::arena>> pass_mem_;  // backward: one arena per window pass
