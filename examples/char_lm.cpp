@@ -20,12 +20,22 @@
 // backpropagation through time with k = T). At the end of the stream the batches wrap around and
 // the state restarts from zeros. The loss is the mean cross-entropy over the T*B characters, as
 // torch.nn.CrossEntropyLoss, so the Adam learning rate means what it means in PyTorch.
-// bench/torch_char_lm.py is the same model, data split and batching in PyTorch.
+// bench/torch_char_lm.py is the same model, data split and batching in PyTorch, without dropout
+// (char_lm --dropout 0 --keep-best no).
 //
 // --cell lstm (the default) runs each layer through nn::lstm_layer: the input projections of all T
 // steps are one GEMM, each step one fused node, and all hidden states come out as one [T*B, H]
 // matrix for the output layer. --cell rnn and --cell gru run the composed cells of nn/cells.hpp
 // step by step with nn::unroll: slower, but any cell you write yourself plugs in the same way.
+//
+// Regularisation. --dropout P drops the embeddings and every layer's output (training tapes only;
+// evaluation and sampling run without it). --dropout-kind variational (the default) draws one mask
+// per stream for the whole batch of T steps (Gal & Ghahramani 2016); standard draws a fresh mask
+// per character. --weight-drop P is DropConnect on the recurrent weights, one mask per batch
+// (AWD-LSTM). --tie yes makes the output layer reuse the embedding matrix (Press & Wolf 2017;
+// needs --embed = --hidden). With --keep-best yes (the default) the run ends with the parameters of
+// its best validation: the final figures, checkpoint and sample are those of the best model, and
+// the last evaluation is reported beside it (result last_val_loss_nats).
 //
 // Checkpoints. --checkpoint PATH saves every --save-every steps and at the end: PATH is an .npz
 // (numpy.load reads it) holding every parameter by name plus "train.step", the number of training
