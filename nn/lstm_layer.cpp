@@ -1,12 +1,11 @@
 #include "lstm_layer.hpp"
 
-#include "dropout.hpp"
-
 #include <string>
 
 #include "../ops/elementwise.hpp"
 #include "../ops/recurrent.hpp"
 #include "../ops/shape_ops.hpp"
+#include "dropout.hpp"
 
 namespace seqgrad::nn {
 namespace {
