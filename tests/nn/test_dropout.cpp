@@ -182,6 +182,33 @@ BOOST_AUTO_TEST_CASE(zoneout_keeps_the_previous_value_with_probability_z) {
     BOOST_CHECK_THROW(nn::zoneout(prev, t.input(ones({100, 3})), 0.3), sg::shape_error);
 }
 
+BOOST_AUTO_TEST_CASE(zoneout_cell_wraps_a_cell_for_unroll) {
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 rng(8);
+    nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), 3, 5, rng);
+    const nn::zoneout_cell zc{cell, 0.1, 0.5};
+    std::vector<A> xs_v;
+    for (int k = 0; k < 4; ++k) xs_v.push_back(random_array({2, 3}, rng));
+    for (bool train : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        if (train) training(t);
+        std::vector<sg::expr> xs;
+        for (const A& v : xs_v) xs.push_back(t.input(v));
+        const auto states = nn::unroll(t, zc, std::span<const sg::expr>(xs));
+        // By hand: the plain cell's step, then the zoneout of h and c.
+        nn::lstm_state s = cell.initial_state(t, 2);
+        for (std::size_t k = 0; k < xs.size(); ++k) {
+            const nn::lstm_state next = cell(xs[k], s);
+            if (!train) {
+                s = {next.h + (s.h - next.h) * 0.1, next.c + (s.c - next.c) * 0.5};
+                BOOST_TEST(xt::allclose(t.value(states[k].h), t.value(s.h), 1e-15, 1e-15));
+                BOOST_TEST(xt::allclose(t.value(states[k].c), t.value(s.c), 1e-15, 1e-15));
+            }
+        }
+        BOOST_TEST(count_nodes(t, "random_mask") == (train ? 8u : 0u));  // h and c, each step
+    }
+}
+
 BOOST_AUTO_TEST_CASE(masks_depend_on_the_seed_and_draw_order_only) {
     const auto masks = [](std::uint64_t seed, bool extra_nodes) {
         sg::tape t(sg::dtype::f64);
