@@ -9,4 +9,8 @@ void register_reduce_ops();
 void register_shape_ops();
 void register_loss_ops();
 void register_recurrent_ops();
+void register_math_ops();
+void register_norm_ops();
+void register_conv_ops();
+void register_random_ops();
 }  // namespace seqgrad::detail

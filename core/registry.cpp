@@ -22,6 +22,10 @@ void ensure_builtins() {
         register_shape_ops();
         register_loss_ops();
         register_recurrent_ops();
+        register_math_ops();
+        register_norm_ops();
+        register_conv_ops();
+        register_random_ops();
     });
 }
 }  // namespace

@@ -186,6 +186,20 @@ public:
     /// tests that hold the optimised graph equal to the plain one.
     void set_optimize(bool on) { optimize_ = on; }
     bool optimize() const { return optimize_; }
+    /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off
+    /// (the default: evaluation, inference) each is the identity (zoneout: its expectation).
+    void set_training(bool on) { training_ = on; }
+    bool training() const { return training_; }
+    /// Seed of the random masks drawn on this tape. The k-th mask drawn after set_seed is a
+    /// function of (seed, k) alone, so masks do not depend on threads. Give each training step
+    /// its own seed (e.g. the step number), or every step draws the same masks.
+    void set_seed(std::uint64_t s) {
+        seed_ = s;
+        draws_ = 0;
+    }
+    std::uint64_t seed() const { return seed_; }
+    /// The number of the next mask drawn (counts up from 0 after set_seed).
+    std::uint64_t next_draw() { return draws_++; }
     /// When on, every forward value and backward gradient is checked for NaN/Inf and the first
     /// node producing one is named in a numeric_error. Leaves (inputs, constants, parameters) are
     /// checked as they enter the tape, so a non-finite one is blamed on itself ("parameter enc.w",
@@ -242,6 +256,8 @@ private:
     int group_ = -1;
     int max_group_ = -1;  // largest group mark on any node
     bool check_finite_ = false;
+    bool training_ = false;
+    std::uint64_t seed_ = 0, draws_ = 0;
     bool accumulate_params_ = true;
     bool optimize_;
     // Products of row blocks of one matrix by one b (the input projections of every step): the

@@ -20,12 +20,22 @@
 // backpropagation through time with k = T). At the end of the stream the batches wrap around and
 // the state restarts from zeros. The loss is the mean cross-entropy over the T*B characters, as
 // torch.nn.CrossEntropyLoss, so the Adam learning rate means what it means in PyTorch.
-// bench/torch_char_lm.py is the same model, data split and batching in PyTorch.
+// bench/torch_char_lm.py is the same model, data split and batching in PyTorch, without dropout
+// (char_lm --dropout 0 --keep-best no).
 //
 // --cell lstm (the default) runs each layer through nn::lstm_layer: the input projections of all T
 // steps are one GEMM, each step one fused node, and all hidden states come out as one [T*B, H]
 // matrix for the output layer. --cell rnn and --cell gru run the composed cells of nn/cells.hpp
 // step by step with nn::unroll: slower, but any cell you write yourself plugs in the same way.
+//
+// Regularisation. --dropout P drops the embeddings and every layer's output (training tapes only;
+// evaluation and sampling run without it). --dropout-kind variational (the default) draws one mask
+// per stream for the whole batch of T steps (Gal & Ghahramani 2016); standard draws a fresh mask
+// per character. --weight-drop P is DropConnect on the recurrent weights, one mask per batch
+// (AWD-LSTM). --tie yes makes the output layer reuse the embedding matrix (Press & Wolf 2017;
+// needs --embed = --hidden). With --keep-best yes (the default) the run ends with the parameters of
+// its best validation: the final figures, checkpoint and sample are those of the best model, and
+// the last evaluation is reported beside it (result last_val_loss_nats).
 //
 // Checkpoints. --checkpoint PATH saves every --save-every steps and at the end: PATH is an .npz
 // (numpy.load reads it) holding every parameter by name plus "train.step", the number of training
@@ -60,6 +70,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <random>
 #include <span>
 #include <sstream>
@@ -69,6 +80,7 @@
 
 #include <seqgrad/nn/builtin_corpus.hpp>
 #include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/dropout.hpp>
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/text.hpp>
@@ -100,6 +112,8 @@ struct options {
     std::string prime = "The ";
     std::size_t eval_every = 250;
     int threads = 1;
+    double dropout = 0.25, weight_drop = 0;
+    bool variational = true, tie = false, keep_best = true;
 };
 
 const char* const usage = R"(usage: char_lm [options]
@@ -123,6 +137,12 @@ Trains a character-level language model, reports validation loss, prints a sampl
   --temperature X     sampling temperature, > 0 (0.8)
   --prime TEXT        text fed to the model before sampling ("The ")
   --threads N         OpenBLAS threads (1)
+  --dropout P         dropout on the embeddings and on every layer's output, training only (0.25)
+  --dropout-kind K    variational: one mask per stream for the whole T-step batch (Gal & Ghahramani);
+                      standard: a fresh mask per character (variational)
+  --weight-drop P     DropConnect on the recurrent weights, one mask per batch (AWD-LSTM; --cell lstm) (0)
+  --tie yes|no        output layer reuses the embedding matrix (needs --embed equal to --hidden) (no)
+  --keep-best yes|no  end with the parameters of the best validation (yes)
   --help              this text
 )";
 
@@ -137,6 +157,12 @@ options parse_args(int argc, char** argv) {
     };
     const auto above_zero = [](double& field) -> setter {
         return [&field](const std::string& n, const std::string& v) { field = parse_number(n, v, 0.0, true); };
+    };
+    const auto yes_no = [](bool& field) -> setter {
+        return [&field](const std::string& n, const std::string& v) {
+            if (v != "yes" && v != "no") throw usage_error{n + ": expected yes or no, got '" + v + "'"};
+            field = v == "yes";
+        };
     };
     const auto text = [](std::string& field) -> setter {
         return [&field](const std::string&, const std::string& v) { field = v; };
@@ -162,12 +188,31 @@ options parse_args(int argc, char** argv) {
                  throw usage_error{n + ": expected lstm, rnn or gru, got '" + v + "'"};
              o.cell = v;
          }},
+        {"--dropout", [&](const std::string& n, const std::string& v) {
+             o.dropout = parse_number(n, v, 0.0);
+             if (o.dropout >= 1) throw usage_error{n + ": expected a probability in [0, 1), got " + v};
+         }},
+        {"--weight-drop", [&](const std::string& n, const std::string& v) {
+             o.weight_drop = parse_number(n, v, 0.0);
+             if (o.weight_drop >= 1) throw usage_error{n + ": expected a probability in [0, 1), got " + v};
+         }},
+        {"--dropout-kind", [&](const std::string& n, const std::string& v) {
+             if (v != "standard" && v != "variational")
+                 throw usage_error{n + ": expected standard or variational, got '" + v + "'"};
+             o.variational = v == "variational";
+         }},
+        {"--tie", yes_no(o.tie)},
+        {"--keep-best", yes_no(o.keep_best)},
         {"--checkpoint", text(o.checkpoint)},
         {"--resume", text(o.resume)},
         {"--prime", text(o.prime)},
     };
     seqgrad::cli::parse_options(argc, argv, table, usage);
     if (!o.data.empty() && o.data == o.checkpoint) throw usage_error{"--checkpoint: would overwrite --data"};
+    if (o.tie && o.embed != o.hidden)
+        throw usage_error{"--tie: the output layer reuses the [V, E] embedding, so --embed (" + std::to_string(o.embed) +
+                          ") must equal --hidden (" + std::to_string(o.hidden) + ")"};
+    if (o.weight_drop > 0 && o.cell != "lstm") throw usage_error{"--weight-drop: only with --cell lstm"};
     return o;
 }
 
@@ -187,13 +232,17 @@ struct char_model {
     std::vector<nn::lstm_cell> lstm;  // the layers of whichever cell was chosen
     std::vector<nn::rnn_cell> rnn;
     std::vector<nn::gru_cell> gru;
-    nn::linear out;
+    std::optional<nn::linear> out;  // absent with --tie: the logits reuse emb.weight
+    sg::parameter out_bias;
+    double dropout, weight_drop;
+    bool variational;
     sg::parameter step;  // training steps done: frozen (never trained), saved in checkpoints
 
     char_model(std::size_t V, const options& o, std::mt19937_64& rng)
         : vocab_size(V), embed(o.embed), hidden(o.hidden), layers(o.layers), cell(o.cell),
-          emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng),
-          out(sg::parameter_scope(ps, "out"), o.hidden, V, true, rng) {
+          emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng), dropout(o.dropout), weight_drop(o.weight_drop),
+          variational(o.variational) {
+        if (!o.tie) out.emplace(sg::parameter_scope(ps, "out"), o.hidden, V, true, rng);
         for (std::size_t l = 0; l < layers; ++l) {
             const sg::parameter_scope scope(ps, o.cell + std::to_string(l));  // "lstm0.w_ih", ...
             const std::size_t in = l == 0 ? embed : hidden;
@@ -201,6 +250,8 @@ struct char_model {
             else if (cell == "rnn") rnn.emplace_back(scope, in, hidden, nn::rnn_activation::tanh, rng);
             else gru.emplace_back(scope, in, hidden, rng);
         }
+        // Tied: the output layer's weight is the embedding, its bias a parameter of its own.
+        out_bias = out ? out->bias : ps.add("out.bias", xt::xarray<double>(xt::zeros<double>({V})));
         step = ps.add("train.step", sg::shape{1});
         step.set_trainable(false);
     }
@@ -216,14 +267,21 @@ struct char_model {
 
     // Logits [T*B, V] for ids (T*B of them, time-major: entry t*B + b is step t of stream b),
     // starting from `state`, which is then overwritten with the state after the last step.
+    // Dropout (training tapes only; the identity on evaluation tapes) on x [T*B, W]: variational
+    // draws one [B, W] mask, so a stream keeps its mask for all T steps of the batch.
+    sg::expr drop(sg::tape& t, const sg::expr& x, std::size_t batch) const {
+        if (!variational) return nn::dropout(x, dropout);
+        return nn::locked_dropout(t, dropout, {batch, x.shape()[1]})(x);
+    }
+
     sg::expr forward(sg::tape& t, std::span<const int> ids, std::size_t batch, carried_state& state) const {
         const std::size_t steps = ids.size() / batch;
-        sg::expr x = emb(t, ids);  // [T*B, E]
+        sg::expr x = drop(t, emb(t, ids), batch);  // [T*B, E]
         if (cell == "lstm") {
             for (std::size_t l = 0; l < layers; ++l) {
                 const nn::lstm_state s0{t.input(state.h[l]), t.input(state.c[l])};
-                const nn::lstm_sequence seq = nn::lstm_layer(lstm[l])(x, s0);
-                x = seq.hidden_all();  // [T*B, H]
+                const nn::lstm_sequence seq = nn::lstm_layer(lstm[l], weight_drop)(x, s0);
+                x = drop(t, seq.hidden_all(), batch);  // [T*B, H]
                 const nn::lstm_state last = seq.final_state();
                 state.h[l] = t.value(last.h);
                 state.c[l] = t.value(last.c);
@@ -233,14 +291,19 @@ struct char_model {
             for (std::size_t k = 0; k < steps; ++k) xs.push_back(sg::slice(x, 0, k * batch, (k + 1) * batch));
             for (std::size_t l = 0; l < layers; ++l) {
                 const sg::expr h0 = t.input(state.h[l]);
+                if (l > 0) {
+                    const nn::locked_dropout locked(t, variational ? dropout : 0, {batch, hidden});
+                    for (auto& x_k : xs) x_k = variational ? locked(x_k) : nn::dropout(x_k, dropout);
+                }
                 xs = cell == "rnn" ? nn::unroll(t, rnn[l], std::span<const sg::expr>(xs), h0)
                                    : nn::unroll(t, gru[l], std::span<const sg::expr>(xs), h0);
                 state.h[l] = t.value(xs.back());
             }
-            x = sg::concat(xs, 0);  // [T*B, H], time-major again
+            x = drop(t, sg::concat(xs, 0), batch);  // [T*B, H], time-major again
         }
         // The output layer over every step at once: x W^T + b as one GEMM node.
-        return sg::matmul_add(t.param(out.bias), x, t.param(out.weight), false, true);
+        const sg::parameter& w = out ? out->weight : emb.weight;
+        return sg::matmul_add(t.param(out_bias), x, t.param(w), false, true);
     }
 };
 
@@ -369,7 +432,10 @@ int run(const options& o) {
               << " characters, vocabulary " << voc.size() << ", train " << train_ids.size() << ", validation "
               << val_ids.size() << "\nmodel: " << o.cell << " x" << o.layers << ", embed " << o.embed << ", hidden "
               << o.hidden << ", " << model.ps.num_elements() - 1 << " parameters; batch " << o.batch << " x seq "
-              << o.seq << ", Adam lr " << o.lr << ", clip " << o.clip << ", BLAS threads " << o.threads << "\n";
+              << o.seq << ", Adam lr " << o.lr << ", clip " << o.clip << ", BLAS threads " << o.threads
+              << "\nregularisation: dropout " << o.dropout << (o.variational ? " (variational)" : " (standard)")
+              << ", weight drop " << o.weight_drop << (o.tie ? ", tied embedding" : "")
+              << (o.keep_best ? ", keep best" : "") << "\n";
     if (!o.resume.empty()) std::cout << "resumed from " << o.resume << " at step " << step << "\n";
     std::cout << std::flush;
 
@@ -377,6 +443,17 @@ int run(const options& o) {
     sg::optim::adam opt(model.ps, o.lr);
     carried_state state = model.zero_state(o.batch);
     double train_seconds = 0, loss_sum = 0, last_val = -1;
+    double best_val = std::numeric_limits<double>::infinity();
+    std::size_t best_step = 0;
+    std::vector<xt::xarray<float>> best_params;  // --keep-best: the parameters at best_val
+    const auto note_best = [&] {
+        if (!(last_val < best_val)) return;
+        best_val = last_val;
+        best_step = step;
+        if (!o.keep_best) return;
+        best_params.clear();
+        for (const sg::parameter& p : model.ps.parameters()) best_params.push_back(p.value<float>());
+    };
     std::size_t tokens = 0, loss_count = 0;
     const std::size_t first_step = step;
     auto last_draw = clock::now() - std::chrono::seconds(1);
@@ -401,6 +478,8 @@ int run(const options& o) {
         const auto start = clock::now();
         {
             sg::tape t;  // a new graph every step: the carried state enters as a constant
+            t.set_training(true);
+            t.set_seed(o.seed * 1000003 + step);  // new dropout masks every step, reproducible
             const sg::expr logits = model.forward(t, b.inputs, b.batch, state);
             const sg::expr loss = sg::cross_entropy(logits, b.targets, sg::reduction::mean);
             t.backward(loss);
@@ -418,6 +497,7 @@ int run(const options& o) {
         if (eval_now) {
             last_val = evaluate(model, val);
             report(true);
+            note_best();
             loss_sum = 0;
             loss_count = 0;
         } else if (tty && clock::now() - last_draw > std::chrono::milliseconds(100)) {
@@ -429,13 +509,23 @@ int run(const options& o) {
     }
     last_val = evaluate(model, val);
     report(true);
+    const double end_val = last_val;
+    if (o.keep_best && !best_params.empty() && best_val < last_val) {
+        const auto params = model.ps.parameters();
+        for (std::size_t i = 0; i < params.size(); ++i) params[i].value<float>() = best_params[i];
+        last_val = best_val;
+        std::cout << "kept the best parameters: step " << best_step << ", val " << fixed(best_val, 4) << " nats (step "
+                  << step << " had " << fixed(end_val, 4) << ")\n";
+    }
     if (!o.checkpoint.empty()) {
         save_checkpoint(model, voc, o.checkpoint, step);
         std::cout << "saved " << o.checkpoint << " (+ .vocab) at step " << step << "\n";
     }
 
     const double tok_s = train_seconds > 0 ? static_cast<double>(tokens) / train_seconds : 0;
-    std::cout << "result val_loss_nats " << fixed(last_val, 4) << " nats\n"
+    std::cout << "result best_val_loss_nats " << fixed(std::min(best_val, end_val), 4) << " nats\n"
+              << "result last_val_loss_nats " << fixed(end_val, 4) << " nats\n"
+              << "result val_loss_nats " << fixed(last_val, 4) << " nats\n"
               << "result val_loss_bits " << fixed(last_val / std::log(2.0), 4) << " bits\n"
               << "result tokens_per_s " << fixed(tok_s, 0) << " tok/s\n";
     if (o.sample > 0) {

@@ -5,6 +5,7 @@
 #include "../ops/elementwise.hpp"
 #include "../ops/recurrent.hpp"
 #include "../ops/shape_ops.hpp"
+#include "dropout.hpp"
 
 namespace seqgrad::nn {
 namespace {
@@ -82,7 +83,7 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
                           " (expected projections [T*B, " + std::to_string(4 * H) + "] and a state [2, B, " +
                           std::to_string(H) + "] or a step record [6, B, " + std::to_string(H) + "])");
     const std::size_t B = s[1], T = projections.shape()[0] / B;
-    const expr w_hh = t.param(cell_.w_hh);
+    const expr w_hh = drop_connect(t.param(cell_.w_hh), weight_drop_);  // one mask for the sequence
     lstm_sequence seq;
     seq.batch = B;
     seq.hidden_size = H;

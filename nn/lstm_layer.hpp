@@ -52,7 +52,9 @@ struct lstm_sequence {
 /// An LSTM over whole sequences, sharing (not copying) the parameters of an lstm_cell.
 class lstm_layer {
 public:
-    explicit lstm_layer(const lstm_cell& cell) : cell_(cell) {}
+    /// weight_drop: DropConnect on w_hh with one mask per run (AWD-LSTM; nn/dropout.hpp), in the
+    /// tape's training mode only.
+    explicit lstm_layer(const lstm_cell& cell, double weight_drop = 0) : cell_(cell), weight_drop_(weight_drop) {}
     const lstm_cell& cell() const { return cell_; }
 
     /// x [T*B, I], time-major (row t*B + b is step t of batch row b), from a zero state. Steps are
@@ -81,6 +83,7 @@ private:
     expr project_embedded(const expr& table, std::span<const int> ids) const;
     expr initial(const lstm_state& s0, std::size_t rows) const;
     lstm_cell cell_;
+    double weight_drop_ = 0;
 };
 
 }  // namespace seqgrad::nn

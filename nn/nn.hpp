@@ -3,6 +3,8 @@
 // cells, and unrolling over time (many-to-many/one, one-to-many, encoder-decoder, masks for
 // variable-length batches, stacked and bidirectional layers). Namespace seqgrad::nn.
 #include "cells.hpp"
+#include "dropout.hpp"
+#include "norm_cells.hpp"
 #include "init.hpp"
 #include "linear.hpp"
 #include "lstm_layer.hpp"

@@ -47,6 +47,7 @@
 #include "../ops/elementwise.hpp"
 #include "../ops/shape_ops.hpp"
 #include "cells.hpp"
+#include "dropout.hpp"
 
 namespace seqgrad::nn {
 
@@ -368,6 +369,9 @@ public:
     using state_type = stacked_state<State>;
     std::vector<Cell> layers;
     bool residual = false;
+    /// Dropout on each layer's output but the top one's, a fresh mask per step, in the tape's
+    /// training mode (PyTorch's nn.LSTM(dropout=); nn/dropout.hpp).
+    double dropout = 0;
 
     explicit stacked(std::vector<Cell> layer_cells, bool residual_connections = false)
         : layers(std::move(layer_cells)), residual(residual_connections) {
@@ -388,7 +392,7 @@ public:
                 detail::check_residual(l, in, out);
                 out = out + in;
             }
-            in = out;
+            in = l + 1 < layers.size() ? nn::dropout(out, dropout) : out;
         }
         r.output = in;
         return r;
@@ -446,6 +450,8 @@ template <class Fwd, class Bwd = Fwd>
 struct bidirectional {
     Fwd forward;
     Bwd backward;
+    /// Dropout on the outputs (the next layer's input), in the tape's training mode.
+    double dropout = 0;
 
     template <class FwdState, class BwdState>
     bidirectional_states<FwdState, BwdState> operator()(tape& t, std::span<const expr> xs, FwdState f0, BwdState b0,
@@ -464,7 +470,7 @@ struct bidirectional {
         r.outputs.reserve(xs.size());
         for (std::size_t k = 0; k < xs.size(); ++k) {
             step_scope scope(t, first_step + static_cast<int>(k));
-            r.outputs.push_back(concat({hidden(r.forward[k]), hidden(r.backward[k])}, -1));
+            r.outputs.push_back(nn::dropout(concat({hidden(r.forward[k]), hidden(r.backward[k])}, -1), dropout));
         }
         return r;
     }

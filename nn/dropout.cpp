@@ -1,0 +1,98 @@
+#include "dropout.hpp"
+
+#include <string>
+
+#include "../ops/activation.hpp"
+#include "../ops/elementwise.hpp"
+#include "../ops/linalg.hpp"
+#include "../ops/random.hpp"
+#include "../ops/shape_ops.hpp"
+
+namespace seqgrad::nn {
+namespace {
+
+void check_p(const char* who, double p) {
+    if (!(p >= 0 && p < 1))
+        throw value_error(std::string("nn::") + who + ": expected a probability in [0, 1), got " + std::to_string(p));
+}
+
+bool active(const char* who, const expr& x, double p) {
+    check_p(who, p);
+    return p > 0 && x.owner().training();
+}
+
+// A fresh inverted-dropout mask over x, one entry per `inner` consecutive entries.
+expr drop(const expr& x, double p, std::size_t inner, std::size_t period) {
+    tape& t = x.owner();
+    return random_mask(x, mask_spec{t.seed(), t.next_draw(), p, 1 / (1 - p), inner, period});
+}
+
+}  // namespace
+
+expr dropout(const expr& x, double p) { return active("dropout", x, p) ? drop(x, p, 1, 0) : x; }
+
+locked_dropout::locked_dropout(tape& t, double p, const shape& mask_shape) : p_(p), mask_(mask_shape) {
+    check_p("locked_dropout", p);
+    if (mask_.size() == 0) throw shape_error("nn::locked_dropout: empty mask shape " + mask_.str());
+    active_ = p > 0 && t.training();
+    if (active_) {
+        seed_ = t.seed();
+        draw_ = t.next_draw();
+    }
+}
+
+expr locked_dropout::operator()(const expr& x) const {
+    if (!active_) return x;
+    const shape xs = x.shape();
+    bool ok = xs.rank() >= mask_.rank() && xs.size() % mask_.size() == 0;
+    for (std::size_t k = 1; ok && k < mask_.rank(); ++k) ok = xs.back(k - 1) == mask_.back(k - 1);
+    if (ok && mask_.rank() > 0) ok = (xs.size() / xs.back(0)) % (mask_.size() / mask_.back(0)) == 0;
+    if (!ok)
+        throw shape_error("nn::locked_dropout: input " + xs.str() + " does not repeat the mask " + mask_.str() +
+                          " (expected the mask's shape, or rows of it stacked, e.g. [T*B, H] for a [B, H] mask)");
+    return random_mask(x, mask_spec{seed_, draw_, p_, 1 / (1 - p_), 1, mask_.size()});
+}
+
+expr embedding_dropout(const expr& table, double p) {
+    if (table.shape().rank() != 2)
+        throw shape_error("nn::embedding_dropout: table " + table.shape().str() + " (expected [V, E])");
+    return active("embedding_dropout", table, p) ? drop(table, p, table.shape()[1], 0) : table;
+}
+
+expr drop_connect(const expr& w, double p) { return active("drop_connect", w, p) ? drop(w, p, 1, 0) : w; }
+
+weight_dropped_lstm::weight_dropped_lstm(tape& t, const lstm_cell& c, double p)
+    : cell(c), w_hh(drop_connect(t.param(c.w_hh), p)) {}
+
+lstm_state weight_dropped_lstm::operator()(const expr& x, const lstm_state& s) const {
+    tape& t = x.owner();
+    if (x.shape().rank() != 2 || x.shape()[1] != cell.input_size || s.h.shape() != shape{x.shape()[0], cell.hidden_size})
+        throw shape_error("nn::weight_dropped_lstm '" + cell.w_ih.name() + "': input x " + x.shape().str() + ", h " +
+                          s.h.shape().str() + " (expected x [B, " + std::to_string(cell.input_size) + "] and h [B, " +
+                          std::to_string(cell.hidden_size) + "])");
+    const expr gates = matmul(x, t.param(cell.w_ih), false, true) + t.param(cell.b_ih) +
+                       (matmul(s.h, w_hh, false, true) + t.param(cell.b_hh));
+    const std::vector<expr> q = split(gates, 4, -1);
+    const expr i = sigmoid(q[0]), f = sigmoid(q[1]), g = tanh(q[2]), o = sigmoid(q[3]);
+    const expr c = f * s.c + i * g;
+    return {o * tanh(c), c};
+}
+
+expr zoneout(const expr& prev, const expr& next, double z) {
+    check_p("zoneout", z);
+    if (z == 0) return next;
+    if (prev.shape() != next.shape())
+        throw shape_error("nn::zoneout: previous state " + prev.shape().str() + ", next " + next.shape().str() +
+                          " (expected equal shapes)");
+    tape& t = next.owner();
+    const expr delta = prev - next;
+    if (!t.training()) return next + delta * z;
+    // A 0/1 mask that keeps (takes prev) with probability z: drop probability 1 - z, unscaled.
+    return next + random_mask(delta, mask_spec{t.seed(), t.next_draw(), 1 - z, 1.0, 1, 0});
+}
+
+lstm_state zoneout(const lstm_state& prev, const lstm_state& next, double z_h, double z_c) {
+    return {zoneout(prev.h, next.h, z_h), zoneout(prev.c, next.c, z_c)};
+}
+
+}  // namespace seqgrad::nn

@@ -1,0 +1,177 @@
+// Values of the math, normalisation and convolution ops against hand-computed cases, and the
+// gradient conventions at their kinks (the registry-wide test checks gradients elsewhere).
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+
+#include <seqgrad/seqgrad.hpp>
+
+namespace sg = seqgrad;
+using A = xt::xarray<double>;
+
+namespace {
+void expect_near(const A& got, const A& want, double tol = 1e-12) {
+    BOOST_TEST_REQUIRE(got.shape() == want.shape());
+    for (std::size_t i = 0; i < got.size(); ++i)
+        BOOST_TEST(std::abs(got.data()[i] - want.data()[i]) <= tol,
+                   "entry " << i << ": " << got.data()[i] << " vs " << want.data()[i]);
+}
+A col(std::initializer_list<double> v) {
+    A a = xt::zeros<double>({v.size(), std::size_t(1)});
+    std::copy(v.begin(), v.end(), a.begin());
+    return a;
+}
+// Gradient of sum(f(x)) with respect to x, on a double tape.
+A grad_of(const A& x0, const std::function<sg::expr(const sg::expr&)>& f) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(x0, true);
+    t.backward(sg::sum(f(x)));
+    return t.grad(x);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(math_values)
+
+BOOST_AUTO_TEST_CASE(maximum_minimum_and_ties) {
+    sg::tape t(sg::dtype::f64);
+    auto a = t.input(A{{1, 5, 3}, {-2, 0, 7}});
+    auto row = t.input(A{2, 2, 3});
+    expect_near(t.value(sg::maximum(a, row)), A{{2, 5, 3}, {2, 2, 7}});
+    expect_near(t.value(sg::minimum(a, row)), A{{1, 2, 3}, {-2, 0, 3}});
+    // A tie splits the gradient evenly (PyTorch's torch.maximum).
+    sg::tape u(sg::dtype::f64);
+    auto x = u.input(A{1.0, 2.0, 3.0}, true), y = u.input(A{1.0, 5.0, 0.0}, true);
+    u.backward(sg::sum(sg::maximum(x, y)));
+    expect_near(u.grad(x), A{0.5, 0, 1});
+    expect_near(u.grad(y), A{0.5, 1, 0});
+}
+
+BOOST_AUTO_TEST_CASE(max_min_along_an_axis_with_indices) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{{1, 9, 3}, {4, -5, 6}});
+    expect_near(t.value(sg::max(x, 1)), A{9, 6});
+    expect_near(t.value(sg::max(x, 0)), A{4, 9, 6});
+    expect_near(t.value(sg::min(x, -1, true)), col({1, -5}));
+    expect_near(t.value(sg::argmax(x, 1)), A{1, 2});
+    expect_near(t.value(sg::argmin(x, 0)), A{0, 1, 0});
+    // The gradient goes to the first maximal entry.
+    expect_near(grad_of(A{{2, 7, 7}, {1, 0, 1}}, [](const sg::expr& v) { return sg::max(v, 1); }),
+                A{{0, 1, 0}, {1, 0, 0}});
+    expect_near(grad_of(A{{2, 7}, {1, 0}}, [](const sg::expr& v) { return sg::min(v, 0); }), A{{0, 0}, {1, 1}});
+}
+
+BOOST_AUTO_TEST_CASE(abs_clamp_where) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{-2.0, -0.5, 0.0, 0.5, 2.0});
+    expect_near(t.value(sg::abs(x)), A{2, 0.5, 0, 0.5, 2});
+    expect_near(t.value(sg::clamp(x, -1, 0.5)), A{-1, -0.5, 0, 0.5, 0.5});
+    // abs'(0) = 0; clamp passes the gradient at its bounds (both PyTorch's conventions).
+    expect_near(grad_of(A{-2.0, 0.0, 3.0}, [](const sg::expr& v) { return sg::abs(v); }), A{-1, 0, 1});
+    expect_near(grad_of(A{-2.0, -1.0, 0.0, 0.5, 2.0}, [](const sg::expr& v) { return sg::clamp(v, -1, 0.5); }),
+                A{0, 1, 1, 1, 0});
+    BOOST_CHECK_THROW(sg::clamp(x, 1, -1), sg::value_error);
+
+    auto mask = t.input(col({1, 0}));  // [2, 1], broadcast over columns
+    auto a = t.input(A{{1, 2, 3}, {4, 5, 6}});
+    auto b = t.input(A{-1, -2, -3});
+    expect_near(t.value(sg::where(mask, a, b)), A{{1, 2, 3}, {-1, -2, -3}});
+    sg::tape u(sg::dtype::f64);
+    auto m = u.input(A{1.0, 0.0, 1.0}), p = u.input(A{1.0, 2.0, 3.0}, true), q = u.input(A{4.0}, true);
+    u.backward(sg::sum(sg::where(m, p, q)));
+    expect_near(u.grad(p), A{1, 0, 1});
+    expect_near(u.grad(q), A{1});
+}
+
+BOOST_AUTO_TEST_CASE(logsumexp_is_stable_and_exact) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{{1, 2, 3}, {1000, 1000, 1000}});
+    const double l = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+    expect_near(t.value(sg::logsumexp(x, 1)), A{l, 1000 + std::log(3.0)});
+    expect_near(t.value(sg::logsumexp(x, 0, true)), A{{1000, 1000, 1000}});
+    // Its gradient is the softmax of the axis.
+    const A g = grad_of(A{{1, 2, 3}}, [](const sg::expr& v) { return sg::logsumexp(v, 1); });
+    expect_near(g, A{{std::exp(1 - l), std::exp(2 - l), std::exp(3 - l)}});
+}
+
+BOOST_AUTO_TEST_CASE(cumsum_along_axes) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{{1, 2, 3}, {4, 5, 6}});
+    expect_near(t.value(sg::cumsum(x, 1)), A{{1, 3, 6}, {4, 9, 15}});
+    expect_near(t.value(sg::cumsum(x, 0)), A{{1, 2, 3}, {5, 7, 9}});
+    expect_near(grad_of(A{{1, 2, 3}}, [](const sg::expr& v) { return sg::cumsum(v, -1); }), A{{3, 2, 1}});
+}
+
+BOOST_AUTO_TEST_CASE(smooth_activations) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{-1.0, 0.0, 0.5, 2.0});
+    const auto sp = [](double v) { return std::log(1 + std::exp(v)); };
+    expect_near(t.value(sg::softplus(x)), A{sp(-1), sp(0), sp(0.5), sp(2)});
+    expect_near(t.value(sg::elu(x)), A{std::exp(-1.0) - 1, 0, 0.5, 2});
+    expect_near(t.value(sg::elu(x, 0.5)), A{0.5 * (std::exp(-1.0) - 1), 0, 0.5, 2});
+    const auto gelu = [](double v) { return v * 0.5 * (1 + std::erf(v / std::sqrt(2.0))); };
+    expect_near(t.value(sg::gelu(x)), A{gelu(-1), 0, gelu(0.5), gelu(2)});
+    expect_near(t.value(sg::erf(x)), A{std::erf(-1.0), 0, std::erf(0.5), std::erf(2.0)});
+    expect_near(t.value(sg::log1p(x + 0.5)), A{std::log(0.5), std::log(1.5), std::log(2.0), std::log(3.5)});
+    // Known points: gelu(1) = 0.841344746..., erf(1) = 0.842700792...
+    sg::tape u(sg::dtype::f64);
+    auto one = u.input(A{1.0});
+    expect_near(u.value(sg::gelu(one)), A{0.8413447460685429}, 1e-12);
+    expect_near(u.value(sg::erf(one)), A{0.8427007929497149}, 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(softplus_and_log1p_do_not_overflow_on_a_float_tape) {
+    sg::tape t;  // float32
+    auto x = t.input(xt::xarray<float>{-100.0f, 100.0f, 1e-8f});
+    const A sp = t.value(sg::softplus(x));
+    BOOST_TEST(sp(0) == 0.0, boost::test_tools::tolerance(1e-30));
+    BOOST_TEST(sp(1) == 100.0);
+    BOOST_TEST(std::abs(t.value(sg::log1p(x))(2) - 1e-8) < 1e-14);  // log(1 + x) in float would give 0
+    const A g = [] {
+        sg::tape u;
+        auto v = u.input(xt::xarray<float>{-100.0f, 100.0f}, true);
+        u.backward(sg::sum(sg::softplus(v)));
+        return u.grad(v);
+    }();
+    BOOST_TEST(std::isfinite(g(0)));
+    BOOST_TEST(g(1) == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_values) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{{1, 2, 3, 4}, {2, 2, 2, 6}});
+    auto g = t.input(A{1, 2, 1, 1});
+    auto b = t.input(A{0, 0, 1, 0});
+    const A y = t.value(sg::layer_norm(x, g, b, 1e-5));
+    // Row 0: mean 2.5, biased variance 1.25.
+    const double r0 = 1 / std::sqrt(1.25 + 1e-5), r1 = 1 / std::sqrt(3.0 + 1e-5);
+    expect_near(y, A{{-1.5 * r0, -0.5 * r0 * 2, 0.5 * r0 + 1, 1.5 * r0}, {-r1, -r1 * 2, -r1 + 1, 3 * r1}}, 1e-12);
+    BOOST_CHECK_THROW(sg::layer_norm(x, t.input(A{1, 1, 1}), b), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(causal_convolution_sees_only_the_past) {
+    sg::tape t(sg::dtype::f64);
+    // T = 4, B = 1, C_in = 1; taps w[0] = 1, w[1] = 10, w[2] = 100 (C_out = 1).
+    A xv = xt::zeros<double>({4, 1, 1});
+    xv(0, 0, 0) = 1;
+    xv(1, 0, 0) = 2;
+    xv(2, 0, 0) = 3;
+    xv(3, 0, 0) = 4;
+    A wv = xt::zeros<double>({3, 1, 1});
+    wv(0, 0, 0) = 1;
+    wv(1, 0, 0) = 10;
+    wv(2, 0, 0) = 100;
+    const A y = t.value(sg::conv1d_causal(t.input(xv), t.input(wv)));
+    expect_near(A(xt::reshape_view(y, {4})), A{1, 2 + 10, 3 + 20 + 100, 4 + 30 + 200});
+    // Two channels in, two out, batch 2: y[t, b] = sum_k x[t - k, b] w[k].
+    A x2 = xt::zeros<double>({2, 2, 2});
+    x2(0, 0, 0) = 1; x2(0, 0, 1) = 2; x2(0, 1, 0) = 3; x2(0, 1, 1) = 4;
+    x2(1, 0, 0) = 5; x2(1, 0, 1) = 6; x2(1, 1, 0) = 7; x2(1, 1, 1) = 8;
+    A w2 = xt::zeros<double>({2, 2, 2});
+    w2(0, 0, 0) = 1; w2(0, 1, 1) = 1;  // tap 0: identity
+    w2(1, 0, 1) = 1; w2(1, 1, 0) = 1;  // tap 1: swap channels
+    const A y2 = t.value(sg::conv1d_causal(t.input(x2), t.input(w2)));
+    expect_near(A(xt::reshape_view(y2, {8})), A{1, 2, 3, 4, 5 + 2, 6 + 1, 7 + 4, 8 + 3});
+    BOOST_CHECK_THROW(sg::conv1d_causal(t.input(x2), t.input(A(xt::zeros<double>({2, 3, 2})))), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
