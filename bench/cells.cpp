@@ -100,7 +100,7 @@ struct peephole_lstm {
 };
 
 // Layer norm over the last axis, composed: (x - mean) / sqrt(var + eps) * gain + bias.
-sg::expr layer_norm(const sg::expr& x, const sg::expr& gain, const sg::expr& bias) {
+sg::expr composed_layer_norm(const sg::expr& x, const sg::expr& gain, const sg::expr& bias) {
     auto d = x - sg::mean(x, -1, true);
     auto var = sg::mean(sg::square(d), -1, true);
     return d / sg::sqrt(var + 1e-5) * gain + bias;
@@ -120,12 +120,12 @@ struct ln_lstm {
           b_c(s.add("b_c", sg::shape{hid})) {}
     nn::lstm_state operator()(const sg::expr& x, const nn::lstm_state& s) const {
         sg::tape& t = x.owner();
-        auto a = layer_norm(sg::matmul(x, t.param(w)), t.param(g_x), t.param(b_x)) +
-                 layer_norm(sg::matmul(s.h, t.param(u)), t.param(g_h), t.param(b_h)) + t.param(b);
+        auto a = composed_layer_norm(sg::matmul(x, t.param(w)), t.param(g_x), t.param(b_x)) +
+                 composed_layer_norm(sg::matmul(s.h, t.param(u)), t.param(g_h), t.param(b_h)) + t.param(b);
         auto q = sg::split(a, 4);
         auto i = sg::sigmoid(q[0]), f = sg::sigmoid(q[1]), g = sg::tanh(q[2]), o = sg::sigmoid(q[3]);
         auto c = f * s.c + i * g;
-        return {o * sg::tanh(layer_norm(c, t.param(g_c), t.param(b_c))), c};
+        return {o * sg::tanh(composed_layer_norm(c, t.param(g_c), t.param(b_c))), c};
     }
 };
 
