@@ -118,12 +118,10 @@ lstm_state lstm_cell::operator()(const expr& x, const lstm_state& s) const {
     check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.h, "h");
     check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.c, "c");
     auto [xi, hh] = projections(x, s.h, w_ih, w_hh, b_ih, b_hh);
-    // The gates' pointwise part is one fused node (lstm_pointwise, held equal to the composition
-    // split / sigmoid / tanh / * / + in tests/nn/test_lstm_layer.cpp): h' over c', [2, B, H];
-    // h' and c' are views of it.
-    const expr hc = lstm_pointwise(xi + hh, s.c);
-    const shape bh{x.shape()[0], hidden_size};
-    return {reshape(slice(hc, 0, 0, 1), bh), reshape(slice(hc, 0, 1, 2), bh)};
+    const std::vector<expr> q = split(xi + hh, 4, -1);
+    const expr i = sigmoid(q[0]), f = sigmoid(q[1]), g = tanh(q[2]), o = sigmoid(q[3]);
+    const expr c = f * s.c + i * g;
+    return {o * tanh(c), c};
 }
 
 // ---- gru_cell ----------------------------------------------------------------------------------
