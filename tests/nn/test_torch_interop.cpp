@@ -53,7 +53,7 @@ struct exported {
     std::string state() const { return (dir / "state.npz").string(); }
 };
 
-constexpr std::size_t T = 5, B = 3, I = 4, H = 6, V = 7;
+constexpr std::size_t T = 5, I = 4, H = 6, V = 7;  // as torch_export.py (B = 3 comes with the data)
 
 // The seqgrad twin of torch_export.py's Model, and the one mapping between them.
 struct model {
