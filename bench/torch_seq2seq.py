@@ -20,7 +20,8 @@ The same model, data and settings as the seqgrad example, so the figures compare
     teacher-forced token accuracy (<eos> included) on the held-out pairs.
 --save / --load write and read the weights as .npz under seqgrad's parameter names, so the example
 and this twin can decode each other's trained weights (--load W --epochs 0 decodes only); --hyps FILE
-writes each test sentence's source, greedy and beam output, tab-separated, as the example does.
+writes each test sentence's source, greedy and beam output, tab-separated, as the example does;
+--batches FILE replays the training steps the example's --batches wrote (instead of --epochs).
 One thread (torch.set_num_threads(1)). Prints `result engfra.torch.<name> <value> <unit>` lines.
 Exits with status 2 and a message when torch is not installed.
 """
@@ -115,6 +116,7 @@ def main():
     ap.add_argument("--load", default="", help="weights (.npz, seqgrad's names) instead of fresh ones")
     ap.add_argument("--save", default="", help="weights after training (.npz, seqgrad's names)")
     ap.add_argument("--hyps", default="", help="file for the decoded test outputs: source, greedy, beam per line")
+    ap.add_argument("--batches", default="", help="replay the training steps the example's --batches wrote")
     args = ap.parse_args()
     try:
         import torch
@@ -221,7 +223,11 @@ def main():
     data = [(enc(s, sv), enc(g, tv)) for s, g in train]
     t0 = time.time()
     steps = 0
-    for epoch in range(args.epochs):
+    replay = []
+    if args.batches:
+        with open(args.batches) as f:
+            replay = [[data[int(i)] for i in line.split()] for line in f if line.strip()]
+    for epoch in range(1 if replay else args.epochs):
         order = data[:]
         rng.shuffle(order)
         batches = []
@@ -230,6 +236,7 @@ def main():
             chunk = sorted(order[p : p + pool], key=lambda x: len(x[0]))
             batches += [chunk[i : i + args.batch] for i in range(0, len(chunk), args.batch)]
         rng.shuffle(batches)
+        batches = replay or batches
         total, tokens = 0.0, 0
         for batch in batches:
             logits, gold = model([s for s, _ in batch], [g for _, g in batch])

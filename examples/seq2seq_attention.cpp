@@ -27,7 +27,10 @@
 // --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py
 // --load takes them, and this example's --load takes the twin's --save, so one set of weights can
 // be decoded both ways); --load FILE starts from such weights (with --epochs 0: decode only);
-// --hyps FILE writes each test sentence's source, greedy and beam output, tab-separated.
+// --hyps FILE writes each test sentence's source, greedy and beam output, tab-separated;
+// --batches FILE writes each training step's pairs (their positions among the training pairs, one
+// line a step), which the twin's --batches replays: with --load of the same weights both then take
+// the same steps, and their weights after --steps N can be compared.
 //
 // Both tasks write the attention weights of four test examples as <task>_attention_<k>.svg (a
 // heat map: rows = output tokens, columns = input tokens) and .csv, in the current directory or
@@ -63,7 +66,7 @@ using tokens = std::vector<std::string>;
 
 struct options {
     std::string data, level = "word", cell = "lstm", score = "general", out = ".";
-    std::string save, load, hyps;  // weights after training (.npz), weights instead of fresh ones, decoded test outputs
+    std::string save, load, hyps, batches;  // see "--save" in the notes at the top
     std::size_t embedding = 0, hidden = 0, decoder_hidden = 0, layers = 1, batch = 0, beam = 5;
     std::size_t epochs = 20, steps = 0, eval_every = 0;
     int input_feeding = -1, bidirectional = 1, threads = 1;
@@ -75,6 +78,7 @@ struct example {
     tokens src, tgt;
     std::vector<int> src_ids, tgt_ids;
     std::vector<tokens> refs;  // BLEU references (eng-fra)
+    std::size_t index = 0;     // position among the training pairs (eng-fra), for --batches
 };
 
 std::uint64_t fnv1a(const std::string& s) {
@@ -194,6 +198,7 @@ bool read_pairs(const options& o, std::vector<example>& train, std::vector<examp
             test_keys.push_back(en);
             test.push_back(std::move(e));
         } else {
+            e.index = train.size();
             train.push_back(std::move(e));
         }
     }
@@ -293,6 +298,8 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     };
 
     sg::optim::adam adam(ps, o.lr);
+    std::ofstream batch_log;
+    if (!o.batches.empty() && !dates) batch_log.open(o.batches);
     const auto t0 = std::chrono::steady_clock::now();
     const std::size_t eval_every = o.eval_every ? o.eval_every : dates ? 250 : 200;
     std::vector<std::vector<const example*>> batches;
@@ -318,6 +325,10 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         }
         std::vector<std::vector<int>> src, tgt;
         for (const example* e : batches.back()) src.push_back(e->src_ids), tgt.push_back(e->tgt_ids);
+        if (batch_log) {
+            for (const example* e : batches.back()) batch_log << e->index << (e == batches.back().back() ? '\n' : ' ');
+            if (!batch_log) throw sg::io_error("seq2seq_attention: cannot write '" + o.batches + "'");
+        }
         batches.pop_back();
         t.clear();
         const auto out = model.forward(t, src, tgt);
@@ -432,7 +443,8 @@ int usage(const std::string& why) {
                  "  [--score additive|dot|general|concat|scaled_dot] [--embedding N] [--hidden N] [--decoder-hidden N]\n"
                  "  [--layers N] [--bidirectional 0|1] [--input-feeding 0|1] [--batch N] [--lr X] [--clip X]\n"
                  "  [--epochs N] [--steps N] [--minutes X] [--eval-every N] [--beam N] [--alpha X] [--threads N]\n"
-                 "  [--seed N] [--out DIR] [--save WEIGHTS.npz] [--load WEIGHTS.npz] [--hyps FILE]\n";
+                 "  [--seed N] [--out DIR] [--save WEIGHTS.npz] [--load WEIGHTS.npz] [--hyps FILE]\n"
+                 "  [--batches FILE]\n";
     return 2;
 }
 
@@ -453,6 +465,7 @@ int main(int argc, char** argv) {
             else if (a == "--save") o.save = v;
             else if (a == "--load") o.load = v;
             else if (a == "--hyps") o.hyps = v;
+            else if (a == "--batches") o.batches = v;
             else if (a == "--embedding") o.embedding = std::stoul(v);
             else if (a == "--hidden") o.hidden = std::stoul(v);
             else if (a == "--decoder-hidden") o.decoder_hidden = std::stoul(v);
