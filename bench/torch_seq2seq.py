@@ -18,6 +18,10 @@ The same model, data and settings as the seqgrad example, so the figures compare
   - evaluation: corpus BLEU-4 (brevity penalty, multiple references) of greedy and beam (width 5,
     the same beam rules as nn::beam_search) outputs on each held-out English sentence once, and
     teacher-forced token accuracy (<eos> included) on the held-out pairs.
+--save / --load write and read the weights as .npz under seqgrad's parameter names, so the example
+and this twin can decode each other's trained weights (--load W --epochs 0 decodes only); --hyps FILE
+writes each test sentence's source, greedy and beam output, tab-separated, as the example does;
+--batches FILE replays the training steps the example's --batches wrote (instead of --epochs).
 One thread (torch.set_num_threads(1)). Prints `result engfra.torch.<name> <value> <unit>` lines.
 Exits with status 2 and a message when torch is not installed.
 """
@@ -109,6 +113,10 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--load", default="", help="weights (.npz, seqgrad's names) instead of fresh ones")
+    ap.add_argument("--save", default="", help="weights after training (.npz, seqgrad's names)")
+    ap.add_argument("--hyps", default="", help="file for the decoded test outputs: source, greedy, beam per line")
+    ap.add_argument("--batches", default="", help="replay the training steps the example's --batches wrote")
     args = ap.parse_args()
     try:
         import torch
@@ -195,13 +203,31 @@ def main():
             return torch.stack(logits), gold
 
     model = Model()
+    # seqgrad's parameter names (examples/seq2seq_attention.cpp, scope "s2s") for each torch one.
+    names = {"src_emb.weight": "source_embedding.weight", "tgt_emb.weight": "target_embedding.weight",
+             "att.weight": "attention.w", "combine.weight": "combine.weight", "out.weight": "out.weight",
+             "out.bias": "out.bias"}
+    for t, ours in (("weight_ih", "w_ih"), ("weight_hh", "w_hh"), ("bias_ih", "b_ih"), ("bias_hh", "b_hh")):
+        names[f"encoder.{t}_l0"] = f"encoder.l0.fwd.{ours}"
+        names[f"encoder.{t}_l0_reverse"] = f"encoder.l0.bwd.{ours}"
+        names[f"decoder.{t}"] = f"decoder.l0.{ours}"
+    if args.load:
+        import numpy as np
+        weights = np.load(args.load)
+        with torch.no_grad():
+            for t, p in model.named_parameters():
+                p.copy_(torch.from_numpy(weights["s2s." + names[t]]))
     print(f"engfra (torch): vocab {len(sv_itos)} -> {V}, {sum(p.numel() for p in model.parameters())} parameters, "
           f"{len(train)} train pairs, {len(test)} test pairs", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     data = [(enc(s, sv), enc(g, tv)) for s, g in train]
     t0 = time.time()
     steps = 0
-    for epoch in range(args.epochs):
+    replay = []
+    if args.batches:
+        with open(args.batches) as f:
+            replay = [[data[int(i)] for i in line.split()] for line in f if line.strip()]
+    for epoch in range(1 if replay else args.epochs):
         order = data[:]
         rng.shuffle(order)
         batches = []
@@ -210,6 +236,7 @@ def main():
             chunk = sorted(order[p : p + pool], key=lambda x: len(x[0]))
             batches += [chunk[i : i + args.batch] for i in range(0, len(chunk), args.batch)]
         rng.shuffle(batches)
+        batches = replay or batches
         total, tokens = 0.0, 0
         for batch in batches:
             logits, gold = model([s for s, _ in batch], [g for _, g in batch])
@@ -224,6 +251,9 @@ def main():
             steps += 1
         print(f"epoch {epoch + 1}  {(time.time() - t0) / 60:.2f} min  loss {total / tokens:.4f}", flush=True)
     train_min = (time.time() - t0) / 60
+    if args.save:
+        import numpy as np
+        np.savez(args.save, **{"s2s." + names[t]: p.detach().numpy() for t, p in model.named_parameters()})
 
     model.eval()
     with torch.no_grad():
@@ -276,7 +306,7 @@ def main():
             out = best[0][:-1] if best[2] else best[0]
             return [tv_itos[i] for i in out]
 
-        seen, greedy_out, beam_out, references = set(), [], [], []
+        seen, greedy_out, beam_out, references, sources = set(), [], [], [], []
         for en, s, _ in test:
             if en in seen:
                 continue
@@ -285,6 +315,11 @@ def main():
             greedy_out.append(words_of(decode(ids, 1), chars))
             beam_out.append(words_of(decode(ids, args.beam), chars))
             references.append([words_of(r, chars) for r in refs[en]])
+            sources.append(s)
+    if args.hyps:
+        with open(args.hyps, "w", encoding="utf-8") as f:
+            for (s, g, b) in zip(sources, greedy_out, beam_out):
+                f.write(" ".join(s) + "\t" + " ".join(g) + "\t" + " ".join(b) + "\n")
     print(f"result engfra.torch.train_minutes {train_min:.3f} min")
     print(f"result engfra.torch.train_steps {steps} steps")
     print(f"result engfra.torch.bleu_greedy {corpus_bleu(greedy_out, references):.4f} bleu")

@@ -24,6 +24,14 @@
 // forced argmax, <eos> included) on the test pairs. bench/torch_seq2seq.py trains the same model
 // in PyTorch with the same settings, split and metrics.
 //
+// --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py
+// --load takes them, and this example's --load takes the twin's --save, so one set of weights can
+// be decoded both ways); --load FILE starts from such weights (with --epochs 0: decode only);
+// --hyps FILE writes each test sentence's source, greedy and beam output, tab-separated;
+// --batches FILE writes each training step's pairs (their positions among the training pairs, one
+// line a step), which the twin's --batches replays: with --load of the same weights both then take
+// the same steps, and their weights after --steps N can be compared.
+//
 // Both tasks write the attention weights of four test examples as <task>_attention_<k>.svg (a
 // heat map: rows = output tokens, columns = input tokens) and .csv, in the current directory or
 // --out DIR. Exit codes: 0 done, 1 data missing or unreadable, 2 bad command line.
@@ -58,6 +66,7 @@ using tokens = std::vector<std::string>;
 
 struct options {
     std::string data, level = "word", cell = "lstm", score = "general", out = ".";
+    std::string save, load, hyps, batches;  // see "--save" in the notes at the top
     std::size_t embedding = 0, hidden = 0, decoder_hidden = 0, layers = 1, batch = 0, beam = 5;
     std::size_t epochs = 20, steps = 0, eval_every = 0;
     int input_feeding = -1, bidirectional = 1, threads = 1;
@@ -69,6 +78,7 @@ struct example {
     tokens src, tgt;
     std::vector<int> src_ids, tgt_ids;
     std::vector<tokens> refs;  // BLEU references (eng-fra)
+    std::size_t index = 0;     // position among the training pairs (eng-fra), for --batches
 };
 
 std::uint64_t fnv1a(const std::string& s) {
@@ -188,6 +198,7 @@ bool read_pairs(const options& o, std::vector<example>& train, std::vector<examp
             test_keys.push_back(en);
             test.push_back(std::move(e));
         } else {
+            e.index = train.size();
             train.push_back(std::move(e));
         }
     }
@@ -255,6 +266,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     nn::seq2seq<Cell> model(sg::parameter_scope(ps, "s2s"), mo);
     std::mt19937_64 rng(o.seed);
     model.reset_parameters(rng);
+    if (!o.load.empty()) sg::load_npz(ps, o.load);
     std::cout << task << ": " << o.cell << " encoder " << mo.encoder_layers << "x" << mo.encoder_size
               << (mo.bidirectional ? " bidirectional" : "") << ", decoder " << mo.decoder_size << ", " << nn::to_string(mo.score)
               << " attention" << (mo.input_feeding ? ", input feeding" : "") << "; vocab " << sv.size() << " -> " << tv.size()
@@ -286,6 +298,8 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     };
 
     sg::optim::adam adam(ps, o.lr);
+    std::ofstream batch_log;
+    if (!o.batches.empty() && !dates) batch_log.open(o.batches);
     const auto t0 = std::chrono::steady_clock::now();
     const std::size_t eval_every = o.eval_every ? o.eval_every : dates ? 250 : 200;
     std::vector<std::vector<const example*>> batches;
@@ -311,6 +325,10 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         }
         std::vector<std::vector<int>> src, tgt;
         for (const example* e : batches.back()) src.push_back(e->src_ids), tgt.push_back(e->tgt_ids);
+        if (batch_log) {
+            for (const example* e : batches.back()) batch_log << e->index << (e == batches.back().back() ? '\n' : ' ');
+            if (!batch_log) throw sg::io_error("seq2seq_attention: cannot write '" + o.batches + "'");
+        }
         batches.pop_back();
         t.clear();
         const auto out = model.forward(t, src, tgt);
@@ -337,6 +355,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         if (out_of_time) break;
     }
     const double train_min = minutes_since(t0);
+    if (!o.save.empty()) sg::save_npz(ps, o.save);
     std::cout << std::defaultfloat << std::setprecision(6);
     std::cout << "result " << task << ".train_minutes " << train_min << " min\n";
     std::cout << "result " << task << ".train_steps " << step << " steps\n";
@@ -363,6 +382,26 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         };
         std::vector<std::vector<tokens>> word_refs;
         for (const auto& r : refs) word_refs.push_back(to_words(r));
+        if (!o.hyps.empty()) {  // one line per test sentence: source, greedy, beam (tokens joined by spaces)
+            std::ofstream h(o.hyps);
+            auto line = [](const tokens& t) {
+                std::string s;
+                for (const auto& w : t) s += (s.empty() ? "" : " ") + w;
+                return s;
+            };
+            std::map<tokens, bool> written;
+            std::size_t k = 0;
+            for (const auto& e : test) {
+                if (written[e.src]) continue;
+                written[e.src] = true;
+                h << line(e.src) << '\t' << line(greedy_out[k]) << '\t' << line(beam_out[k]) << '\n';
+                ++k;
+            }
+            if (!h) {
+                std::cerr << "seq2seq_attention: cannot write '" << o.hyps << "'\n";
+                return 1;
+            }
+        }
         std::cout << "result engfra.bleu_greedy " << corpus_bleu(to_words(greedy_out), word_refs) << " bleu\n";
         std::cout << "result engfra.bleu " << corpus_bleu(to_words(beam_out), word_refs) << " bleu\n";
         std::cout << "result engfra.token_accuracy " << token_accuracy(test) << " fraction\n";
@@ -404,7 +443,8 @@ int usage(const std::string& why) {
                  "  [--score additive|dot|general|concat|scaled_dot] [--embedding N] [--hidden N] [--decoder-hidden N]\n"
                  "  [--layers N] [--bidirectional 0|1] [--input-feeding 0|1] [--batch N] [--lr X] [--clip X]\n"
                  "  [--epochs N] [--steps N] [--minutes X] [--eval-every N] [--beam N] [--alpha X] [--threads N]\n"
-                 "  [--seed N] [--out DIR]\n";
+                 "  [--seed N] [--out DIR] [--save WEIGHTS.npz] [--load WEIGHTS.npz] [--hyps FILE]\n"
+                 "  [--batches FILE]\n";
     return 2;
 }
 
@@ -422,6 +462,10 @@ int main(int argc, char** argv) {
             else if (a == "--cell" && (v == "lstm" || v == "gru")) o.cell = v;
             else if (a == "--score") o.score = v, (void)nn::attention_score_from_string(v);
             else if (a == "--out") o.out = v;
+            else if (a == "--save") o.save = v;
+            else if (a == "--load") o.load = v;
+            else if (a == "--hyps") o.hyps = v;
+            else if (a == "--batches") o.batches = v;
             else if (a == "--embedding") o.embedding = std::stoul(v);
             else if (a == "--hidden") o.hidden = std::stoul(v);
             else if (a == "--decoder-hidden") o.decoder_hidden = std::stoul(v);

@@ -213,6 +213,34 @@ BOOST_AUTO_TEST_CASE(decoding_a_small_model_beam_equals_greedy_at_width_one_and_
     }
 }
 
+BOOST_AUTO_TEST_CASE(every_beam_hypothesis_scores_as_the_teacher_forced_model_scores_it_in_float32) {
+    // The decoder session (tiled memory, rows reordered between steps) against the training
+    // forward pass, in the example's scalar type: a beam's log-probability of each hypothesis
+    // (finished or cut at max_length) must be the sum of the teacher-forced log-probabilities of
+    // its tokens.
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+        sg::parameter_store ps;  // f32, as the examples train
+        nn::seq2seq_options o = small_options(true, true);
+        nn::seq2seq<nn::lstm_cell> m(sg::parameter_scope(ps, "m"), o);
+        std::mt19937_64 rng(seed);
+        m.reset_parameters(rng);
+        for (const auto& p : ps.parameters()) p.assign(p.value_as_double() * 3.0);
+        const std::vector<int> src = {2, 3, 4, 5, 3};
+        auto dec = m.decoder(src);
+        const auto beam = nn::beam_search(*dec, {.width = 4, .max_length = 5});
+        BOOST_REQUIRE_GE(beam.size(), 4u);
+        for (const auto& h : beam)
+            BOOST_TEST_CONTEXT("seed " << seed << ", hypothesis of " << h.tokens.size() << " tokens") {
+                sg::tape t;
+                const auto out = m.forward(t, seqs{src}, seqs{h.output()});
+                const auto lp = t.value(sg::log_softmax(out.logits));  // [T, V]
+                double sum = 0;
+                for (std::size_t k = 0; k < h.tokens.size(); ++k) sum += lp(k, h.tokens[k]);
+                BOOST_TEST(std::abs(h.log_prob - sum) < 1e-5 * (1 + std::abs(sum)));
+            }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(learns_to_reverse_short_sequences) {
     // Reverse 2-5 tokens of 6 symbols; held-out exact match with greedy and beam decoding.
     sg::parameter_store ps;
