@@ -299,7 +299,10 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
 
     sg::optim::adam adam(ps, o.lr);
     std::ofstream batch_log;
-    if (!o.batches.empty() && !dates) batch_log.open(o.batches);
+    if (!o.batches.empty() && !dates) {
+        batch_log.open(o.batches);
+        if (!batch_log.is_open()) throw sg::io_error("seq2seq_attention: cannot write '" + o.batches + "'");
+    }
     const auto t0 = std::chrono::steady_clock::now();
     const std::size_t eval_every = o.eval_every ? o.eval_every : dates ? 250 : 200;
     std::vector<std::vector<const example*>> batches;
@@ -325,7 +328,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         }
         std::vector<std::vector<int>> src, tgt;
         for (const example* e : batches.back()) src.push_back(e->src_ids), tgt.push_back(e->tgt_ids);
-        if (batch_log) {
+        if (batch_log.is_open()) {
             for (const example* e : batches.back()) batch_log << e->index << (e == batches.back().back() ? '\n' : ' ');
             if (!batch_log) throw sg::io_error("seq2seq_attention: cannot write '" + o.batches + "'");
         }
