@@ -144,7 +144,7 @@ private:
             T* src = pending[j];
             if (!(targets[j].shape == m.shp)) {
                 T* reduced = mem.alloc_n<T>(ms);
-                reduce_broadcast(src, n.shp, m.shp, reduced);
+                detail::sum_to_shape(src, n.shp, m.shp, reduced);
                 src = reduced;
             }
             if (clips(m, n)) {
@@ -309,34 +309,6 @@ private:
     void flush_all(std::vector<void*>& g, arena& mem) {
         flush_rows(g, mem);
         while (!deferred_.empty()) flush(deferred_.front().b, g, mem);
-    }
-
-    /// dst (shape in) = src (shape out) summed over the dimensions that in broadcasts along. The
-    /// innermost dimension is summed with unit stride (a bias row) or into one entry (a column of
-    /// per-row statistics) without index arithmetic per entry.
-    static void reduce_broadcast(const T* src, const seqgrad::shape& out, const seqgrad::shape& in, T* dst) {
-        std::fill(dst, dst + in.size(), T(0));
-        const bcast_plan p = plan_broadcast(in, out);
-        const auto& d = p.dims;
-        const std::size_t s3 = p.stride[3], n = d[3];
-        std::size_t o = 0;
-        for (std::size_t i0 = 0; i0 < d[0]; ++i0)
-            for (std::size_t i1 = 0; i1 < d[1]; ++i1)
-                for (std::size_t i2 = 0; i2 < d[2]; ++i2, o += n) {
-                    T* q = dst + i0 * p.stride[0] + i1 * p.stride[1] + i2 * p.stride[2];
-                    const T* r = src + o;
-                    if (s3 == 1) {
-                        for (std::size_t i3 = 0; i3 < n; ++i3) q[i3] += r[i3];
-                    } else {
-                        T acc[4] = {};
-                        std::size_t i3 = 0;
-                        for (; i3 + 4 <= n; i3 += 4)
-                            for (std::size_t l = 0; l < 4; ++l) acc[l] += r[i3 + l];
-                        T sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-                        for (; i3 < n; ++i3) sum += r[i3];
-                        *q += sum;
-                    }
-                }
     }
 
     bool clips(const detail::node& m, const detail::node& n) const {

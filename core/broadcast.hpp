@@ -1,6 +1,7 @@
 #pragma once
 // NumPy-style broadcast iteration over row-major tensors of rank <= 4, shared by the elementwise
 // kernels and by the engine, which sums output-shaped contributions back to an input's shape.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 
@@ -58,6 +59,35 @@ void for_each_broadcast(const shape& out, const shape& a, const shape& b, F&& f)
 template <class F>
 void for_each_broadcast(const shape& out, const shape& in, F&& f) {
     for_each_broadcast(out, in, in, [&](std::size_t o, std::size_t i, std::size_t) { f(o, i); });
+}
+
+/// dst (shape in) = src (shape out) summed over the dimensions that in broadcasts along. The
+/// innermost dimension is summed with unit stride (a bias row) or into one entry (a column of
+/// per-row statistics) without index arithmetic per entry.
+template <class T>
+void sum_to_shape(const T* src, const shape& out, const shape& in, T* dst) {
+    std::fill(dst, dst + in.size(), T(0));
+    const bcast_plan p = plan_broadcast(in, out);
+    const auto& d = p.dims;
+    const std::size_t s3 = p.stride[3], n = d[3];
+    std::size_t o = 0;
+    for (std::size_t i0 = 0; i0 < d[0]; ++i0)
+        for (std::size_t i1 = 0; i1 < d[1]; ++i1)
+            for (std::size_t i2 = 0; i2 < d[2]; ++i2, o += n) {
+                T* q = dst + i0 * p.stride[0] + i1 * p.stride[1] + i2 * p.stride[2];
+                const T* r = src + o;
+                if (s3 == 1) {
+                    for (std::size_t i3 = 0; i3 < n; ++i3) q[i3] += r[i3];
+                } else {
+                    T acc[4] = {};
+                    std::size_t i3 = 0;
+                    for (; i3 + 4 <= n; i3 += 4)
+                        for (std::size_t l = 0; l < 4; ++l) acc[l] += r[i3 + l];
+                    T sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+                    for (; i3 < n; ++i3) sum += r[i3];
+                    *q += sum;
+                }
+            }
 }
 
 }  // namespace seqgrad::detail
