@@ -116,12 +116,20 @@ struct shape_ops {
             auto t = c.target(0);
             if (!t.data) return;
             // Only the sliced region is touched when adding: the T slices of a sequence (or the
-            // gates of a step) cost O(T) together, not O(T^2).
-            if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
+            // gates of a step) cost O(T) together, not O(T^2). The first contribution writes its
+            // region and zeroes the rest, so the input is written once, not cleared and then added.
+            const size_t row = v.n * v.inner, off = b * v.inner;
+            const bool acc = c.accumulate(0);
             for (size_t o = 0; o < v.outer; ++o) {
-                T* dst = t.data + (o * v.n + b) * v.inner;
+                T* dst = t.data + o * row;
                 const T* src = g.data + o * w;
-                for (size_t q = 0; q < w; ++q) dst[q] += src[q];
+                if (acc) {
+                    for (size_t q = 0; q < w; ++q) dst[off + q] += src[q];
+                } else {
+                    std::fill(dst, dst + off, T(0));
+                    std::copy_n(src, w, dst + off);
+                    std::fill(dst + off + w, dst + row, T(0));
+                }
             }
         })
         .sample({{4, 3}}, attrs{.i = {0, 1, 3, 0}})
