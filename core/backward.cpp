@@ -98,19 +98,23 @@ private:
             acc[j] = false;
             targets[j] = {};
             if (!m.requires_grad || !keep(ins[j], i)) continue;
-            bool repeated = false;
-            for (std::size_t q = 0; q < k; ++q) repeated = repeated || (q != j && ins[q] == ins[j]);
-            if (static_cast<int>(j) == op.product_b && defers(n, m, repeated)) {
+            // repeated: an earlier input is this one (its contribution goes through scratch);
+            // shared: any other input is (the product batching then leaves it alone).
+            bool repeated = false, shared = false;
+            for (std::size_t q = 0; q < k; ++q)
+                if (q != j && ins[q] == ins[j]) {
+                    shared = true;
+                    repeated = repeated || q < j;
+                }
+            if (static_cast<int>(j) == op.product_b && defers(n, m, shared)) {
                 defer(ins[j], ins[op.product_a], g[i], n);
                 continue;
             }
-            if (static_cast<int>(j) == op.product_a && defers_rows(n, m, repeated)) {
+            if (static_cast<int>(j) == op.product_a && defers_rows(n, m, shared)) {
                 defer_rows(ins[j], ins[op.product_b], g[i], n);
                 continue;
             }
             any = true;
-            repeated = false;
-            for (std::size_t q = 0; q < j; ++q) repeated = repeated || ins[q] == ins[j];
             const bool reduce = op.broadcasting && !(m.shp == n.shp);
             if (reduce || repeated || clips(m, n)) {
                 // Written to scratch, then summed (and clipped) into the input's gradient.
