@@ -2,9 +2,9 @@
 //
 //     embedding(V, E) -> LSTM(E, H) x layers -> linear(H, V) -> softmax cross-entropy
 //
-// It reads a text (by default the ~55 KB corpus built into the library, so the first run needs no
-// download), splits it into UTF-8 characters, trains with Adam on the first 90% and reports the
-// loss per character on the last 10%, then writes a sample of generated text.
+// It reads a text (by default the ~55 KB corpus compiled into this example, examples/data/, so the
+// first run needs no download), splits it into UTF-8 characters, trains with Adam on the first 90%
+// and reports the loss per character on the last 10%, then writes a sample of generated text.
 //
 //     char_lm                                                  # built-in corpus, ~1 minute
 //     char_lm --data tinyshakespeare.txt --steps 1500          # the classic char-rnn set
@@ -15,20 +15,19 @@
 // Training follows the classic recipe (PyTorch's word_language_model, Karpathy's char-rnn): the
 // training text is cut into B parallel streams (nn::lm_batcher), each step reads the next T
 // characters of every stream, and the hidden state at the end of one batch is the initial state of
-// the next one. The state is carried as values, not as graph: every step builds a new tape and
-// copies the state in as a constant input, so gradients stop at the batch boundary (truncated
-// backpropagation through time with k = T). At the end of the stream the batches wrap around and
-// the state restarts from zeros. The loss is the mean cross-entropy over the T*B characters, as
-// torch.nn.CrossEntropyLoss, so the Adam learning rate means what it means in PyTorch.
-// bench/torch_char_lm.py is the same model, data split and batching in PyTorch, without dropout
-// (char_lm --dropout 0 --keep-best no).
+// the next one: truncated backpropagation through time with k = T on an sg::tbptt_stream, which
+// carries the state as values, so gradients stop at the batch boundary. At the end of the stream
+// the batches wrap around and the state restarts from zeros. The loss is the mean cross-entropy
+// over the T*B characters, as torch.nn.CrossEntropyLoss, so the Adam learning rate means what it
+// means in PyTorch. bench/torch_char_lm.py is the same model, data split and batching in PyTorch,
+// without dropout (char_lm --dropout 0 --keep-best no).
 //
-// --cell lstm (the default) runs each layer through nn::lstm_layer: the input projections of all T
-// steps are one GEMM, each step one fused node, and all hidden states come out as one [T*B, H]
-// matrix for the output layer. --cell rnn and --cell gru run the composed cells of nn/cells.hpp
-// step by step with nn::unroll: slower, but any cell you write yourself plugs in the same way.
+// The recurrent layers are one nn::stacked<nn::any_cell> of --cell lstm, rnn or gru cells, run by
+// nn::unroll over the T steps of a batch. The engine batches what does not depend on the
+// recurrence (the input products of all steps are one GEMM, the weight gradients one GEMM per
+// weight), so the composed cells run close to the fused nn::lstm_layer.
 //
-// Regularisation. --dropout P drops the embeddings and every layer's output (training tapes only;
+// Regularisation. --dropout P drops the embeddings and every layer's output (training only;
 // evaluation and sampling run without it). --dropout-kind variational (the default) draws one mask
 // per stream for the whole batch of T steps (Gal & Ghahramani 2016); standard draws a fresh mask
 // per character. --weight-drop P is DropConnect on the recurrent weights, one mask per batch
@@ -51,48 +50,46 @@
 // Output: progress on one updating line when stdout is a terminal (otherwise a line every
 // --eval-every steps), the validation loss at each evaluation, then the headline figures as
 // `result <name> <value> <unit>` lines (val_loss_nats, val_loss_bits, and tokens_per_s: training
-// characters per second of training time, evaluation excluded) and the sample. Exit codes: 0 done, 1 unreadable data or
-// checkpoint, 2 bad command line.
+// characters per second of training time, evaluation excluded) and the sample, drawn by
+// nn::sample. Exit codes: 0 done, 1 unreadable data or checkpoint, 2 bad command line.
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <limits>
-#include <map>
 #include <optional>
 #include <random>
 #include <span>
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
-#include <seqgrad/nn/builtin_corpus.hpp>
+#include <seqgrad/core/parallel.hpp>
 #include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/decoding.hpp>
 #include <seqgrad/nn/dropout.hpp>
 #include <seqgrad/nn/linear.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/text.hpp>
 #include <seqgrad/nn/unroll.hpp>
-#include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
 #include "cli.hpp"
+#include "data/builtin_corpus.hpp"
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -113,13 +110,14 @@ struct options {
     std::size_t eval_every = 250;
     int threads = 1;
     double dropout = 0.25, weight_drop = 0;
-    bool variational = true, tie = false, keep_best = true;
+    std::string dropout_kind = "variational";
+    bool tie = false, keep_best = true;
 };
 
 const char* const usage = R"(usage: char_lm [options]
 Trains a character-level language model, reports validation loss, prints a sample.
   --data FILE         UTF-8 text to learn (default: the built-in ~55 KB corpus)
-  --cell lstm|rnn|gru recurrent cell (default lstm: the fused layer; rnn, gru: composed cells)
+  --cell lstm|rnn|gru recurrent cell (lstm)
   --layers N          stacked recurrent layers (1)
   --hidden N          hidden units per layer (128)
   --embed N           embedding size (64)
@@ -146,92 +144,77 @@ Trains a character-level language model, reports validation loss, prints a sampl
   --help              this text
 )";
 
-using seqgrad::cli::parse_number;
-using seqgrad::cli::usage_error;
-
 options parse_args(int argc, char** argv) {
     options o;
-    using setter = std::function<void(const std::string& name, const std::string& value)>;
-    const auto at_least = [](auto& field, auto min) -> setter {
-        return [&field, min](const std::string& n, const std::string& v) { field = parse_number(n, v, min); };
-    };
-    const auto above_zero = [](double& field) -> setter {
-        return [&field](const std::string& n, const std::string& v) { field = parse_number(n, v, 0.0, true); };
-    };
-    const auto yes_no = [](bool& field) -> setter {
-        return [&field](const std::string& n, const std::string& v) {
-            if (v != "yes" && v != "no") throw usage_error{n + ": expected yes or no, got '" + v + "'"};
-            field = v == "yes";
-        };
-    };
-    const auto text = [](std::string& field) -> setter {
-        return [&field](const std::string&, const std::string& v) { field = v; };
-    };
-    const std::map<std::string, setter> table = {
-        {"--data", text(o.data)},
-        {"--hidden", at_least(o.hidden, std::size_t{1})},
-        {"--embed", at_least(o.embed, std::size_t{1})},
-        {"--layers", at_least(o.layers, std::size_t{1})},
-        {"--seq", at_least(o.seq, std::size_t{1})},
-        {"--batch", at_least(o.batch, std::size_t{1})},
-        {"--steps", at_least(o.steps, std::size_t{0})},
-        {"--save-every", at_least(o.save_every, std::size_t{1})},
-        {"--sample", at_least(o.sample, std::size_t{0})},
-        {"--eval-every", at_least(o.eval_every, std::size_t{0})},
-        {"--seed", at_least(o.seed, std::uint64_t{0})},
-        {"--threads", at_least(o.threads, 1)},
-        {"--lr", above_zero(o.lr)},
-        {"--temperature", above_zero(o.temperature)},
-        {"--clip", at_least(o.clip, 0.0)},
-        {"--cell", [&](const std::string& n, const std::string& v) {
-             if (v != "lstm" && v != "rnn" && v != "gru")
-                 throw usage_error{n + ": expected lstm, rnn or gru, got '" + v + "'"};
-             o.cell = v;
-         }},
-        {"--dropout", [&](const std::string& n, const std::string& v) {
-             o.dropout = parse_number(n, v, 0.0);
-             if (o.dropout >= 1) throw usage_error{n + ": expected a probability in [0, 1), got " + v};
-         }},
-        {"--weight-drop", [&](const std::string& n, const std::string& v) {
-             o.weight_drop = parse_number(n, v, 0.0);
-             if (o.weight_drop >= 1) throw usage_error{n + ": expected a probability in [0, 1), got " + v};
-         }},
-        {"--dropout-kind", [&](const std::string& n, const std::string& v) {
-             if (v != "standard" && v != "variational")
-                 throw usage_error{n + ": expected standard or variational, got '" + v + "'"};
-             o.variational = v == "variational";
-         }},
-        {"--tie", yes_no(o.tie)},
-        {"--keep-best", yes_no(o.keep_best)},
-        {"--checkpoint", text(o.checkpoint)},
-        {"--resume", text(o.resume)},
-        {"--prime", text(o.prime)},
-    };
-    seqgrad::cli::parse_options(argc, argv, table, usage);
-    if (!o.data.empty() && o.data == o.checkpoint) throw usage_error{"--checkpoint: would overwrite --data"};
+    const std::size_t one = 1, zero = 0;
+    cli::parse_options(argc, argv,
+                       {{"--data", cli::text(o.data)},
+                        {"--hidden", cli::number(o.hidden, one)},
+                        {"--embed", cli::number(o.embed, one)},
+                        {"--layers", cli::number(o.layers, one)},
+                        {"--seq", cli::number(o.seq, one)},
+                        {"--batch", cli::number(o.batch, one)},
+                        {"--steps", cli::number(o.steps, zero)},
+                        {"--save-every", cli::number(o.save_every, one)},
+                        {"--sample", cli::number(o.sample, zero)},
+                        {"--eval-every", cli::number(o.eval_every, zero)},
+                        {"--seed", cli::number(o.seed, std::uint64_t{0})},
+                        {"--threads", cli::number(o.threads, 1)},
+                        {"--lr", cli::number(o.lr, 0.0, true)},
+                        {"--temperature", cli::number(o.temperature, 0.0, true)},
+                        {"--clip", cli::number(o.clip, 0.0)},
+                        {"--cell", cli::one_of(o.cell, {"lstm", "rnn", "gru"})},
+                        {"--dropout", cli::probability(o.dropout)},
+                        {"--weight-drop", cli::probability(o.weight_drop)},
+                        {"--dropout-kind", cli::one_of(o.dropout_kind, {"standard", "variational"})},
+                        {"--tie", cli::yes_no(o.tie)},
+                        {"--keep-best", cli::yes_no(o.keep_best)},
+                        {"--checkpoint", cli::text(o.checkpoint)},
+                        {"--resume", cli::text(o.resume)},
+                        {"--prime", cli::text(o.prime)}},
+                       usage);
+    if (!o.data.empty() && o.data == o.checkpoint) throw cli::usage_error{"--checkpoint: would overwrite --data"};
     if (o.tie && o.embed != o.hidden)
-        throw usage_error{"--tie: the output layer reuses the [V, E] embedding, so --embed (" + std::to_string(o.embed) +
-                          ") must equal --hidden (" + std::to_string(o.hidden) + ")"};
-    if (o.weight_drop > 0 && o.cell != "lstm") throw usage_error{"--weight-drop: only with --cell lstm"};
+        throw cli::usage_error{"--tie: the output layer reuses the [V, E] embedding, so --embed (" +
+                               std::to_string(o.embed) + ") must equal --hidden (" + std::to_string(o.hidden) + ")"};
+    if (o.weight_drop > 0 && o.cell != "lstm") throw cli::usage_error{"--weight-drop: only with --cell lstm"};
     return o;
 }
 
 // ---- the model -------------------------------------------------------------------------------
 
-// The recurrent state carried from one batch to the next, as plain values (no graph): per layer,
-// h [B, H] and, for an LSTM, c [B, H].
-struct carried_state {
-    std::vector<xt::xarray<double>> h, c;
+// Cell `cell` reading its input through `drop` (variational dropout between layers).
+template <class Cell>
+nn::any_cell with_input_dropout(Cell cell, const nn::locked_dropout& drop) {
+    if (!drop.active()) return nn::any_cell(std::move(cell));
+    return nn::any_cell(
+        [cell, drop](const sg::expr& x, const nn::cell_state_t<Cell>& s) { return cell(drop(x), s); });
+}
+
+// The state carried from one batch to the next, as exprs: per layer h, and c for an LSTM.
+std::vector<sg::expr> carried_exprs(const nn::stacked_state<nn::any_state>& s) {
+    std::vector<sg::expr> out;
+    for (const nn::any_state& layer : s.layers) {
+        if (layer.type() != typeid(nn::lstm_state)) {
+            out.push_back(nn::hidden(layer));
+            continue;
+        }
+        out.push_back(layer.get<nn::lstm_state>().h);
+        out.push_back(layer.get<nn::lstm_state>().c);
+    }
+    return out;
+}
+
+struct chunk {
+    sg::expr logits;                  // [T*B, V]
+    std::vector<sg::expr> state;      // after the last step, to carry
 };
 
 struct char_model {
     sg::parameter_store ps;  // float32: every weight of the model, by name
-    std::size_t vocab_size, embed, hidden, layers;
-    std::string cell;
+    std::size_t vocab_size, hidden;
     nn::embedding emb;
-    std::vector<nn::lstm_cell> lstm;  // the layers of whichever cell was chosen
-    std::vector<nn::rnn_cell> rnn;
-    std::vector<nn::gru_cell> gru;
+    std::vector<std::variant<nn::lstm_cell, nn::rnn_cell, nn::gru_cell>> cells;  // one per layer
     std::optional<nn::linear> out;  // absent with --tie: the logits reuse emb.weight
     sg::parameter out_bias;
     double dropout, weight_drop;
@@ -239,16 +222,15 @@ struct char_model {
     sg::parameter step;  // training steps done: frozen (never trained), saved in checkpoints
 
     char_model(std::size_t V, const options& o, std::mt19937_64& rng)
-        : vocab_size(V), embed(o.embed), hidden(o.hidden), layers(o.layers), cell(o.cell),
-          emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng), dropout(o.dropout), weight_drop(o.weight_drop),
-          variational(o.variational) {
+        : vocab_size(V), hidden(o.hidden), emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng),
+          dropout(o.dropout), weight_drop(o.weight_drop), variational(o.dropout_kind == "variational") {
         if (!o.tie) out.emplace(sg::parameter_scope(ps, "out"), o.hidden, V, true, rng);
-        for (std::size_t l = 0; l < layers; ++l) {
+        for (std::size_t l = 0; l < o.layers; ++l) {
             const sg::parameter_scope scope(ps, o.cell + std::to_string(l));  // "lstm0.w_ih", ...
-            const std::size_t in = l == 0 ? embed : hidden;
-            if (cell == "lstm") lstm.emplace_back(scope, in, hidden, rng);
-            else if (cell == "rnn") rnn.emplace_back(scope, in, hidden, nn::rnn_activation::tanh, rng);
-            else gru.emplace_back(scope, in, hidden, rng);
+            const std::size_t in = l == 0 ? o.embed : o.hidden;
+            if (o.cell == "lstm") cells.emplace_back(nn::lstm_cell(scope, in, o.hidden, rng));
+            else if (o.cell == "rnn") cells.emplace_back(nn::rnn_cell(scope, in, o.hidden, nn::rnn_activation::tanh, rng));
+            else cells.emplace_back(nn::gru_cell(scope, in, o.hidden, rng));
         }
         // Tied: the output layer's weight is the embedding, its bias a parameter of its own.
         out_bias = out ? out->bias : ps.add("out.bias", xt::xarray<double>(xt::zeros<double>({V})));
@@ -256,100 +238,151 @@ struct char_model {
         step.set_trainable(false);
     }
 
-    carried_state zero_state(std::size_t batch) const {
-        carried_state s;
-        for (std::size_t l = 0; l < layers; ++l) {
-            s.h.push_back(xt::zeros<double>({batch, hidden}));
-            if (cell == "lstm") s.c.push_back(xt::zeros<double>({batch, hidden}));
-        }
-        return s;
-    }
-
-    // Logits [T*B, V] for ids (T*B of them, time-major: entry t*B + b is step t of stream b),
-    // starting from `state`, which is then overwritten with the state after the last step.
-    // Dropout (training tapes only; the identity on evaluation tapes) on x [T*B, W]: variational
-    // draws one [B, W] mask, so a stream keeps its mask for all T steps of the batch.
+    // Dropout on x [T*B, W] (training tapes only): variational draws one [B, W] mask, so a stream
+    // keeps its mask for all T steps of the batch.
     sg::expr drop(sg::tape& t, const sg::expr& x, std::size_t batch) const {
         if (!variational) return nn::dropout(x, dropout);
         return nn::locked_dropout(t, dropout, {batch, x.shape()[1]})(x);
     }
 
-    sg::expr forward(sg::tape& t, std::span<const int> ids, std::size_t batch, carried_state& state) const {
-        const std::size_t steps = ids.size() / batch;
-        sg::expr x = drop(t, emb(t, ids), batch);  // [T*B, E]
-        if (cell == "lstm") {
-            for (std::size_t l = 0; l < layers; ++l) {
-                const nn::lstm_state s0{t.input(state.h[l]), t.input(state.c[l])};
-                const nn::lstm_sequence seq = nn::lstm_layer(lstm[l], weight_drop)(x, s0);
-                x = drop(t, seq.hidden_all(), batch);  // [T*B, H]
-                const nn::lstm_state last = seq.final_state();
-                state.h[l] = t.value(last.h);
-                state.c[l] = t.value(last.c);
-            }
-        } else {
-            std::vector<sg::expr> xs;  // step k: rows [k*B, (k+1)*B) of x, [B, E]
-            for (std::size_t k = 0; k < steps; ++k) xs.push_back(sg::slice(x, 0, k * batch, (k + 1) * batch));
-            for (std::size_t l = 0; l < layers; ++l) {
-                const sg::expr h0 = t.input(state.h[l]);
-                if (l > 0) {
-                    const nn::locked_dropout locked(t, variational ? dropout : 0, {batch, hidden});
-                    for (auto& x_k : xs) x_k = variational ? locked(x_k) : nn::dropout(x_k, dropout);
-                }
-                xs = cell == "rnn" ? nn::unroll(t, rnn[l], std::span<const sg::expr>(xs), h0)
-                                   : nn::unroll(t, gru[l], std::span<const sg::expr>(xs), h0);
-                state.h[l] = t.value(xs.back());
-            }
-            x = drop(t, sg::concat(xs, 0), batch);  // [T*B, H], time-major again
+    // The layers as one stacked cell for tape t: masks (weight drop, variational dropout between
+    // layers) are drawn once per tape, so once per batch.
+    nn::stacked<nn::any_cell> stack(sg::tape& t, std::size_t batch) const {
+        std::vector<nn::any_cell> layers;
+        for (std::size_t l = 0; l < cells.size(); ++l) {
+            const nn::locked_dropout in_drop =
+                l > 0 && variational ? nn::locked_dropout(t, dropout, {batch, hidden}) : nn::locked_dropout();
+            layers.push_back(std::visit(
+                [&]<class Cell>(const Cell& cell) {
+                    if constexpr (std::is_same_v<Cell, nn::lstm_cell>)
+                        if (weight_drop > 0) return with_input_dropout(nn::weight_dropped_lstm(t, cell, weight_drop), in_drop);
+                    return with_input_dropout(cell, in_drop);
+                },
+                cells[l]));
         }
-        // The output layer over every step at once: x W^T + b as one GEMM node.
-        const sg::parameter& w = out ? out->weight : emb.weight;
-        return sg::matmul_add(t.param(out_bias), x, t.param(w), false, true);
+        nn::stacked<nn::any_cell> rnn(std::move(layers));
+        rnn.dropout = variational ? 0 : dropout;  // standard: a fresh mask per step between layers
+        return rnn;
+    }
+
+    // The stack's state from carried exprs (as carried_exprs lays them out); zeros when none.
+    nn::stacked_state<nn::any_state> initial(const nn::stacked<nn::any_cell>& rnn, sg::tape& t,
+                                             std::span<const sg::expr> carried, std::size_t batch) const {
+        std::vector<nn::any_state> layers;
+        std::size_t i = 0;
+        for (const auto& c : cells)
+            std::visit(
+                [&]<class Cell>(const Cell& cell) {
+                    if (carried.empty()) layers.emplace_back(cell.initial_state(t, batch));
+                    else if constexpr (std::is_same_v<Cell, nn::lstm_cell>) {
+                        layers.emplace_back(nn::lstm_state{carried[i], carried[i + 1]});
+                        i += 2;
+                    } else layers.emplace_back(carried[i++]);
+                },
+                c);
+        return rnn.make_state(std::move(layers));
+    }
+
+    // Logits for ids (T*B of them, time-major: entry k*B + b is step k of stream b) from the
+    // carried state (empty: zeros), and the state after the last step.
+    chunk forward(sg::tape& t, std::span<const int> ids, std::size_t batch, std::span<const sg::expr> carried) const {
+        const sg::expr x = drop(t, emb(t, ids), batch);  // [T*B, E]
+        const nn::stacked<nn::any_cell> rnn = stack(t, batch);
+        const std::vector<sg::expr> xs = sg::split(x, ids.size() / batch, 0);  // step k: [B, E]
+        const auto states = nn::unroll(t, rnn, std::span<const sg::expr>(xs), initial(rnn, t, carried, batch));
+        const std::vector<sg::expr> hs = nn::hiddens(states);
+        const sg::expr h = drop(t, sg::concat(hs, 0), batch);  // [T*B, H], time-major again
+        // The output layer over every step at once, one GEMM. Tied: the embedding is its weight.
+        return {out ? (*out)(h) : sg::matmul_add(t.param(out_bias), h, t.param(emb.weight), false, true),
+                carried_exprs(states.back())};
     }
 };
+
+// One step of training on the stream's tape: forward from the carried state, backward, clipping,
+// Adam. Returns the loss. (A data-parallel run all-reduces the gradients between backward and
+// clipping.)
+double train_step(char_model& m, sg::tbptt_stream& stream, const nn::lm_batch& b, sg::optim::adam& opt, double clip,
+                  std::uint64_t seed) {
+    const std::vector<sg::expr> carried = stream.begin();
+    sg::tape& t = stream.tape();
+    t.set_seed(seed);  // new dropout masks every step, reproducible
+    const chunk c = m.forward(t, b.inputs, b.batch, carried);
+    const sg::expr loss = sg::cross_entropy(c.logits, b.targets, sg::reduction::mean);
+    t.backward(loss);
+    stream.carry(c.state);
+    if (clip > 0) sg::optim::clip_global_norm(m.ps, clip);
+    opt.step();  // also zeroes the gradients
+    return t.item(loss);
+}
 
 // ---- evaluation and sampling -----------------------------------------------------------------
 
 // Mean cross-entropy per character (nats) over a whole stream, batched, state carried, no backward.
 double evaluate(const char_model& m, const nn::lm_batcher& data) {
-    carried_state state = m.zero_state(data.batch_size());
+    sg::tbptt_stream stream;  // evaluation mode: no dropout
     double total = 0;
     std::size_t count = 0;
     for (std::size_t k = 0; k < data.num_batches(); ++k) {
         const nn::lm_batch b = data.get(k);
-        sg::tape t;
-        const sg::expr logits = m.forward(t, b.inputs, b.batch, state);
-        total += t.item(sg::cross_entropy(logits, b.targets, sg::reduction::sum));
+        const std::vector<sg::expr> carried = stream.begin();
+        const chunk c = m.forward(stream.tape(), b.inputs, b.batch, carried);
+        total += stream.tape().item(sg::cross_entropy(c.logits, b.targets, sg::reduction::sum));
+        stream.carry(c.state);
         count += b.targets.size();
     }
     return total / static_cast<double>(count);
 }
 
-// Feed `prime` through the model, then draw n characters from softmax(logits / temperature).
+// The model as the decoders of nn/decoding.hpp see it: begin() reads the prime but its last
+// character, which is the start token; each step() reads one character per row.
+class char_decoder final : public nn::decoder_model {
+public:
+    char_decoder(const char_model& m, std::vector<int> prime) : m_(m), prime_(std::move(prime)) {}
+    std::size_t vocab_size() const override { return m_.vocab_size; }
+    int start_token() const override { return prime_.back(); }
+    void begin(std::size_t rows) override {
+        stream_.reset();
+        rows_ = rows;
+        std::vector<int> ids;  // time-major: every row reads the same prime
+        for (std::size_t k = 0; k + 1 < prime_.size(); ++k) ids.insert(ids.end(), rows, prime_[k]);
+        if (!ids.empty()) read(ids);
+    }
+    xt::xarray<double> step(std::span<const int> previous) override {
+        xt::xarray<double> lp = stream_.tape().value(sg::log_softmax(read(previous)));
+        // Ids 0 and 1 are <unk> and <eos>, never targets in character data: never drawn.
+        for (std::size_t r = 0; r < rows_; ++r) lp(r, 0) = lp(r, 1) = -std::numeric_limits<double>::infinity();
+        return lp;
+    }
+    void reorder(std::span<const std::size_t> parents) override {
+        parents_.clear();
+        for (std::size_t p : parents) parents_.push_back(static_cast<int>(p));
+    }
+
+private:
+    sg::expr read(std::span<const int> ids) {
+        std::vector<sg::expr> carried = stream_.begin();
+        if (!parents_.empty()) {  // the rows kept by the last reorder()
+            for (sg::expr& s : carried) s = sg::gather_rows(s, parents_);
+            rows_ = parents_.size();
+            parents_.clear();
+        }
+        const chunk c = m_.forward(stream_.tape(), ids, rows_, carried);
+        stream_.carry(c.state);
+        return c.logits;
+    }
+    const char_model& m_;
+    std::vector<int> prime_, parents_;
+    sg::tbptt_stream stream_;
+    std::size_t rows_ = 1;
+};
+
 std::string sample(const char_model& m, const nn::vocab& voc, const std::string& prime, std::size_t n,
                    double temperature, std::mt19937_64& rng) {
     std::vector<int> ids = voc.encode(nn::utf8_chars(prime));
     if (ids.empty()) ids = {voc.contains("\n") ? voc.id("\n") : 2};  // no prime: as after a line break
-    carried_state state = m.zero_state(1);
+    char_decoder dec(m, ids);
     std::string text;
-    std::vector<double> p(m.vocab_size);
-    for (std::size_t k = 0; k < n; ++k) {
-        sg::tape t;
-        const xt::xarray<double> logits = t.value(m.forward(t, ids, 1, state));
-        const double* last = logits.data() + (logits.size() - m.vocab_size);  // the last step's row
-        // Ids 0 and 1 are <unk> and <eos>, never targets in character data: they are never drawn.
-        const std::size_t first = 2;
-        const double top = *std::max_element(last + first, last + m.vocab_size);
-        double total = 0;
-        for (std::size_t v = first; v < m.vocab_size; ++v) total += p[v] = std::exp((last[v] - top) / temperature);
-        double u = std::uniform_real_distribution<double>(0.0, total)(rng);
-        std::size_t next = first;
-        for (std::size_t v = first; v < m.vocab_size; ++v) {
-            next = v;
-            if ((u -= p[v]) < 0) break;
-        }
-        text += voc.token(static_cast<int>(next));
-        ids = {static_cast<int>(next)};
-    }
+    for (int id : nn::sample(dec, {.temperature = temperature, .max_length = n}, rng).tokens) text += voc.token(id);
     return text;
 }
 
@@ -411,7 +444,7 @@ int run(const options& o) {
     const bool tty = isatty(STDOUT_FILENO) != 0;
 
     // Data: characters -> ids; first 90% to train on, the rest to validate.
-    const std::string text = o.data.empty() ? std::string(nn::builtin_corpus()) : read_file(o.data);
+    const std::string text = o.data.empty() ? std::string(sg::examples::builtin_corpus()) : read_file(o.data);
     const std::vector<std::string> chars = nn::utf8_chars(text);
     const nn::vocab voc = nn::vocab::build(chars);
     const auto [train_ids, val_ids] = nn::split_ids(voc.encode(chars), 0.9);
@@ -433,7 +466,7 @@ int run(const options& o) {
               << val_ids.size() << "\nmodel: " << o.cell << " x" << o.layers << ", embed " << o.embed << ", hidden "
               << o.hidden << ", " << model.ps.num_elements() - 1 << " parameters; batch " << o.batch << " x seq "
               << o.seq << ", Adam lr " << o.lr << ", clip " << o.clip << ", BLAS threads " << o.threads
-              << "\nregularisation: dropout " << o.dropout << (o.variational ? " (variational)" : " (standard)")
+              << "\nregularisation: dropout " << o.dropout << " (" << o.dropout_kind << ")"
               << ", weight drop " << o.weight_drop << (o.tie ? ", tied embedding" : "")
               << (o.keep_best ? ", keep best" : "") << "\n";
     if (!o.resume.empty()) std::cout << "resumed from " << o.resume << " at step " << step << "\n";
@@ -441,7 +474,8 @@ int run(const options& o) {
 
     if (!o.checkpoint.empty()) voc.save(o.checkpoint + ".vocab");  // fails now, not after training, if unwritable
     sg::optim::adam opt(model.ps, o.lr);
-    carried_state state = model.zero_state(o.batch);
+    sg::tbptt_stream stream;  // one tape, reused step after step; the state carried as values
+    stream.tape().set_training(true);
     double train_seconds = 0, loss_sum = 0, last_val = -1;
     double best_val = std::numeric_limits<double>::infinity();
     std::size_t best_step = 0;
@@ -473,21 +507,11 @@ int run(const options& o) {
 
     while (step < o.steps) {
         const std::size_t k = step % train.num_batches();
-        if (k == 0) state = model.zero_state(o.batch);  // wrapped around: a fresh start
+        if (k == 0) stream.reset();  // wrapped around: a fresh start from zeros
         const nn::lm_batch b = train.get(k);
         const auto start = clock::now();
-        {
-            sg::tape t;  // a new graph every step: the carried state enters as a constant
-            t.set_training(true);
-            t.set_seed(o.seed * 1000003 + step);  // new dropout masks every step, reproducible
-            const sg::expr logits = model.forward(t, b.inputs, b.batch, state);
-            const sg::expr loss = sg::cross_entropy(logits, b.targets, sg::reduction::mean);
-            t.backward(loss);
-            if (o.clip > 0) sg::optim::clip_global_norm(model.ps, o.clip);
-            opt.step();  // also zeroes the gradients
-            loss_sum += t.item(loss);
-            ++loss_count;
-        }
+        loss_sum += train_step(model, stream, b, opt, o.clip, o.seed * 1000003 + step);
+        ++loss_count;
         train_seconds += std::chrono::duration<double>(clock::now() - start).count();
         tokens += b.inputs.size();
         ++step;
@@ -540,23 +564,4 @@ int run(const options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    options o;
-    try {
-        o = parse_args(argc, argv);
-    } catch (const usage_error& e) {
-        std::cerr << "char_lm: " << e.message << "\n(char_lm --help lists the options)\n";
-        return 2;
-    }
-    try {
-        return run(o);
-    } catch (const sg::io_error& e) {
-        std::cout << std::flush;
-        std::cerr << "char_lm: " << e.what() << "\n";
-        return 1;
-    } catch (const std::exception& e) {
-        std::cout << std::flush;
-        std::cerr << "char_lm: error: " << e.what() << "\n";
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return cli::main("char_lm", argc, argv, parse_args, run); }

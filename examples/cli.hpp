@@ -1,15 +1,28 @@
 #pragma once
 // Command-line helpers shared by the examples: option values parsed strictly, with messages that
-// name the option, the expected range and what was given.
+// name the option, the expected range and what was given, and the main() they all share.
+//
+//     options parse_args(int argc, char** argv) {
+//         options o;
+//         cli::parse_options(argc, argv, {{"--hidden", cli::number(o.hidden, std::size_t{1})},
+//                                         {"--cell", cli::one_of(o.cell, {"lstm", "gru"})}}, usage);
+//         return o;
+//     }
+//     int main(int argc, char** argv) { return cli::main("example", argc, argv, parse_args, run); }
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <type_traits>
+#include <vector>
 
 namespace seqgrad::cli {
 
@@ -59,6 +72,79 @@ inline void parse_options(int argc, char** argv, const std::map<std::string, set
             value = argv[++i];
         }
         it->second(name, value);
+    }
+}
+
+// ---- setters for the usual kinds of option ---------------------------------------------------
+
+/// A number of at least `min` (more than `min` when `above`).
+template <class T>
+setter number(T& field, T min, bool above = false) {
+    return [&field, min, above](const std::string& n, const std::string& v) { field = parse_number(n, v, min, above); };
+}
+
+/// A probability in [0, 1).
+inline setter probability(double& field) {
+    return [&field](const std::string& n, const std::string& v) {
+        field = parse_number(n, v, 0.0);
+        if (field >= 1) throw usage_error{n + ": expected a probability in [0, 1), got " + v};
+    };
+}
+
+/// Any text.
+inline setter text(std::string& field) {
+    return [&field](const std::string&, const std::string& v) { field = v; };
+}
+
+/// One of a few words ("--cell: expected lstm, rnn or gru, got 'x'").
+inline setter one_of(std::string& field, std::initializer_list<const char*> choices) {
+    return [&field, words = std::vector<std::string>(choices.begin(), choices.end())](const std::string& n,
+                                                                                       const std::string& v) {
+        for (const auto& w : words)
+            if (v == w) {
+                field = v;
+                return;
+            }
+        std::string list;
+        for (std::size_t i = 0; i < words.size(); ++i)
+            list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+        throw usage_error{n + ": expected " + list + ", got '" + v + "'"};
+    };
+}
+
+/// yes or no.
+inline setter yes_no(bool& field) {
+    return [&field](const std::string& n, const std::string& v) {
+        if (v != "yes" && v != "no") throw usage_error{n + ": expected yes or no, got '" + v + "'"};
+        field = v == "yes";
+    };
+}
+
+// ---- the shared main() ------------------------------------------------------------------------
+
+/// Creates the folder for an example's output files (and its parents), so that a bad path fails
+/// before any training; std::runtime_error naming the folder otherwise.
+inline void make_output_folder(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::create_directories(path, ec) && ec)
+        throw std::runtime_error("cannot create the output folder '" + path + "': " + ec.message());
+}
+
+/// The main() of every example: run(parse(argc, argv)). A usage_error prints "<name>: <message>
+/// (see --help)" and returns 2; any other exception (unreadable data, an unwritable output file,
+/// a diverged training) prints "<name>: <what>" and returns 1; otherwise run's status.
+template <class Parse, class Run>
+int main(const char* name, int argc, char** argv, Parse&& parse, Run&& run) {
+    try {
+        return run(parse(argc, argv));
+    } catch (const usage_error& e) {
+        std::cout << std::flush;
+        std::cerr << name << ": " << e.message << " (see --help)\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cout << std::flush;
+        std::cerr << name << ": " << e.what() << "\n";
+        return 1;
     }
 }
 

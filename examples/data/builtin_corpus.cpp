@@ -1,5 +1,5 @@
-// The built-in corpus: about 55 KB of English prose and verse, so that the character-level
-// language-model example trains on real text without downloading anything.
+// The built-in corpus of examples/char_lm: about 55 KB of English prose and verse, so that the
+// character-level language-model example trains on real text without downloading anything.
 //
 // Contents, all in the public domain (transcribed from memory, so small departures from the
 // printed editions are possible; spelling modernised in places; ASCII only):
@@ -17,7 +17,7 @@
 
 #include <string>
 
-namespace seqgrad::nn {
+namespace seqgrad::examples {
 
 namespace {
 
@@ -1116,4 +1116,4 @@ std::string_view builtin_corpus() {
     return text;
 }
 
-}  // namespace seqgrad::nn
+}  // namespace seqgrad::examples
