@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -41,9 +40,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
-#include <map>
 #include <numeric>
 #include <random>
 #include <span>
@@ -65,6 +62,7 @@
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
 namespace fs = std::filesystem;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -98,46 +96,34 @@ Trains a character RNN to tell a surname's language, reports held-out accuracy, 
   --help              this text
 )";
 
-using seqgrad::cli::parse_number;
-using seqgrad::cli::usage_error;
-
 options parse_args(int argc, char** argv) {
     options o;
-    auto count = [](std::size_t& field) {
-        return [&field](const std::string& n, const std::string& v) {
-            field = parse_number<std::size_t>(n, v, 1);
-        };
-    };
-    auto text = [](std::string& field) { return [&field](const std::string&, const std::string& v) { field = v; }; };
-    using setter = std::function<void(const std::string&, const std::string&)>;
-    const std::map<std::string, setter> table = {
-        {"--data", text(o.data)},
-        {"--out", text(o.out)},
-        {"--predict", text(o.predict)},
-        {"--hidden", count(o.hidden)},
-        {"--embed", count(o.embed)},
-        {"--batch", count(o.batch)},
-        {"--epochs", count(o.epochs)},
-        {"--lr", [&](const std::string& n, const std::string& v) {
-             o.lr = parse_number<double>(n, v, 0.0, true);
-         }},
-        {"--lr-decay", [&](const std::string& n, const std::string& v) {
-             o.lr_decay = parse_number<double>(n, v, 0.0, true);
-             if (o.lr_decay <= 0 || o.lr_decay > 1) throw usage_error{n + ": expected a number in (0, 1], got '" + v + "'"};
-         }},
-        {"--clip", [&](const std::string& n, const std::string& v) { o.clip = parse_number<double>(n, v, 0.0); }},
-        {"--held-out", [&](const std::string& n, const std::string& v) {
-             o.held_out = parse_number<double>(n, v, 0.0, true);
-             if (o.held_out <= 0 || o.held_out >= 1) throw usage_error{n + ": expected a number in (0, 1), got '" + v + "'"};
-         }},
-        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number<std::uint64_t>(n, v, 0); }},
-        {"--threads", [&](const std::string& n, const std::string& v) { o.threads = parse_number<int>(n, v, 1); }},
-        {"--cell", [&](const std::string& n, const std::string& v) {
-             if (v != "lstm" && v != "gru") throw usage_error{n + ": expected lstm or gru, got '" + v + "'"};
-             o.cell = v;
-         }},
-    };
-    seqgrad::cli::parse_options(argc, argv, table, usage);
+    const std::size_t one = 1;
+    cli::parse_options(
+        argc, argv,
+        {{"--data", cli::text(o.data)},
+         {"--out", cli::text(o.out)},
+         {"--predict", cli::text(o.predict)},
+         {"--hidden", cli::number(o.hidden, one)},
+         {"--embed", cli::number(o.embed, one)},
+         {"--batch", cli::number(o.batch, one)},
+         {"--epochs", cli::number(o.epochs, one)},
+         {"--lr", cli::number(o.lr, 0.0, true)},
+         {"--lr-decay",
+          [&](const std::string& n, const std::string& v) {
+              o.lr_decay = cli::parse_number(n, v, 0.0, true);
+              if (o.lr_decay > 1) throw cli::usage_error{n + ": expected a number in (0, 1], got '" + v + "'"};
+          }},
+         {"--clip", cli::number(o.clip, 0.0)},
+         {"--held-out",
+          [&](const std::string& n, const std::string& v) {
+              o.held_out = cli::parse_number(n, v, 0.0, true);
+              if (o.held_out >= 1) throw cli::usage_error{n + ": expected a number in (0, 1), got '" + v + "'"};
+          }},
+         {"--seed", cli::number(o.seed, std::uint64_t{0})},
+         {"--threads", cli::number(o.threads, 1)},
+         {"--cell", cli::one_of(o.cell, {"lstm", "gru"})}},
+        usage);
     return o;
 }
 
@@ -416,31 +402,12 @@ int run(const options& o, const name_set& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    options o;
-    try {
-        o = parse_args(argc, argv);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "classify_names: %s (see --help)\n", e.message.c_str());
-        return 2;
-    }
-    sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
-    if (std::error_code ec; !fs::create_directories(o.out, ec) && ec) {  // fail now, not after training
-        std::fprintf(stderr, "classify_names: cannot create the output folder '%s': %s\n", o.out.c_str(), ec.message().c_str());
-        return 1;
-    }
-    name_set d;
-    try {
+    return cli::main("classify_names", argc, argv, parse_args, [](const options& o) {
+        sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
+        cli::make_output_folder(o.out);  // fail now, not after training
         const fs::path dir = find_data(o.data);
         std::printf("reading %s\n", dir.string().c_str());
-        d = load_names(dir, o.held_out, o.seed);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "classify_names: %s\n", e.what());
-        return 1;
-    }
-    try {
+        const name_set d = load_names(dir, o.held_out, o.seed);
         return o.cell == "gru" ? run<nn::gru_cell>(o, d) : run<nn::lstm_cell>(o, d);
-    } catch (const std::exception& e) {  // an unwritable output file, above all
-        std::fprintf(stderr, "classify_names: %s\n", e.what());
-        return 1;
-    }
+    });
 }

@@ -11,6 +11,7 @@
 //     int main(int argc, char** argv) { return cli::main("example", argc, argv, parse_args, run); }
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -50,11 +51,17 @@ T parse_number(const std::string& name, const std::string& text, T min, bool abo
 /// Sets one option from its name and value text; throws usage_error for a bad value.
 using setter = std::function<void(const std::string& name, const std::string& value)>;
 
-/// Applies `--name VALUE` and `--name=VALUE` arguments through table. `--help` or `-h` prints usage
-/// and exits 0; an unknown option or a missing value throws usage_error naming it.
-inline void parse_options(int argc, char** argv, const std::map<std::string, setter>& table, const char* usage) {
+/// Applies `--name VALUE` and `--name=VALUE` arguments through table, and flags (options without a
+/// value, e.g. `--quick`) through flags, in command-line order. `--help` or `-h` prints usage and
+/// exits 0; an unknown option or a missing value throws usage_error naming it.
+inline void parse_options(int argc, char** argv, const std::map<std::string, setter>& table, const char* usage,
+                          const std::map<std::string, std::function<void()>>& flags = {}) {
     for (int i = 1; i < argc; ++i) {
         std::string name = argv[i], value;
+        if (const auto flag = flags.find(name); flag != flags.end()) {
+            flag->second();
+            continue;
+        }
         bool inline_value = false;
         if (const auto eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
             value = name.substr(eq + 1);
@@ -139,10 +146,12 @@ int main(const char* name, int argc, char** argv, Parse&& parse, Run&& run) {
         return run(parse(argc, argv));
     } catch (const usage_error& e) {
         std::cout << std::flush;
+        std::fflush(stdout);  // what was printed so far comes before the message
         std::cerr << name << ": " << e.message << " (see --help)\n";
         return 2;
     } catch (const std::exception& e) {
         std::cout << std::flush;
+        std::fflush(stdout);  // what was printed so far comes before the message
         std::cerr << name << ": " << e.what() << "\n";
         return 1;
     }

@@ -51,7 +51,6 @@
 // Exit codes: 0 done, 1 cannot write the output or a run failed, 2 bad command line.
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -59,7 +58,6 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -85,6 +83,7 @@
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
 namespace fs = std::filesystem;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -124,81 +123,44 @@ an LSTM, an IRNN and an RNN with exploding gradients, each trained with and with
   --help            this text
 )";
 
-using seqgrad::cli::parse_number;
-using seqgrad::cli::usage_error;
 
 const std::vector<std::string> all_models = {"lstm", "irnn", "tanh", "exploding"};
 
 options parse_args(int argc, char** argv) {
     options o;
-    auto count = [](std::size_t& field, std::size_t min) {
-        return [&field, min](const std::string& n, const std::string& v) {
-            field = parse_number<std::size_t>(n, v, min);
-        };
-    };
-    auto positive = [](double& field) {
-        return [&field](const std::string& n, const std::string& v) {
-            field = parse_number<double>(n, v, 0.0, true);
-        };
-    };
-    using setter = std::function<void(const std::string&, const std::string&)>;
-    const std::map<std::string, setter> table = {
-        {"--out", [&](const std::string&, const std::string& v) { o.out = v; }},
-        {"--models", [&](const std::string& n, const std::string& v) {
-             o.models.clear();
-             std::stringstream ss(v);
-             for (std::string m; std::getline(ss, m, ',');) {
-                 if (std::find(all_models.begin(), all_models.end(), m) == all_models.end())
-                     throw usage_error{n + ": unknown model '" + m + "' (expected lstm, irnn, tanh or exploding)"};
-                 if (std::find(o.models.begin(), o.models.end(), m) == o.models.end()) o.models.push_back(m);
-             }
-             if (o.models.empty()) throw usage_error{n + ": expected at least one model"};
-         }},
-        {"--T", count(o.T, 2)},
-        {"--steps", count(o.steps, 1)},
-        {"--batch", count(o.batch, 1)},
-        {"--hidden", count(o.hidden, 1)},
-        {"--test", count(o.test, 1)},
-        {"--eval-every", count(o.eval_every, 1)},
-        {"--jobs", count(o.jobs, 1)},
-        {"--clip", positive(o.clip)},
-        {"--lr", positive(o.lr)},
-        {"--gain", positive(o.gain)},
-        {"--optim", [&](const std::string& n, const std::string& v) {
-             if (v != "adam" && v != "sgd" && v != "rmsprop") throw usage_error{n + ": expected adam, sgd or rmsprop, got '" + v + "'"};
-             o.optimiser = v;
-         }},
-        {"--runs", [&](const std::string& n, const std::string& v) {
-             if (v != "plain" && v != "clipped" && v != "both") throw usage_error{n + ": expected plain, clipped or both, got '" + v + "'"};
-             o.runs = v;
-         }},
-        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number<std::uint64_t>(n, v, 0); }},
-    };
-    for (int i = 1; i < argc; ++i) {
-        std::string name = argv[i], value;
-        if (name == "--help" || name == "-h") {
-            std::cout << usage;
-            std::exit(0);
-        }
-        if (name == "--quick") {
-            o.quick = true;
-            o.T = 30, o.steps = 300, o.test = 200, o.eval_every = 100;
-            continue;
-        }
-        bool inline_value = false;
-        if (const auto eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
-            value = name.substr(eq + 1);
-            name.resize(eq);
-            inline_value = true;
-        }
-        const auto it = table.find(name);
-        if (it == table.end()) throw usage_error{"unknown option '" + name + "'"};
-        if (!inline_value) {
-            if (i + 1 >= argc) throw usage_error{name + ": missing value"};
-            value = argv[++i];
-        }
-        it->second(name, value);
-    }
+    const std::size_t one = 1;
+    cli::parse_options(
+        argc, argv,
+        {{"--out", cli::text(o.out)},
+         {"--models",
+          [&](const std::string& n, const std::string& v) {
+              o.models.clear();
+              std::stringstream ss(v);
+              for (std::string m; std::getline(ss, m, ',');) {
+                  if (std::find(all_models.begin(), all_models.end(), m) == all_models.end())
+                      throw cli::usage_error{n + ": unknown model '" + m + "' (expected lstm, irnn, tanh or exploding)"};
+                  if (std::find(o.models.begin(), o.models.end(), m) == o.models.end()) o.models.push_back(m);
+              }
+              if (o.models.empty()) throw cli::usage_error{n + ": expected at least one model"};
+          }},
+         {"--T", cli::number(o.T, std::size_t{2})},
+         {"--steps", cli::number(o.steps, one)},
+         {"--batch", cli::number(o.batch, one)},
+         {"--hidden", cli::number(o.hidden, one)},
+         {"--test", cli::number(o.test, one)},
+         {"--eval-every", cli::number(o.eval_every, one)},
+         {"--jobs", cli::number(o.jobs, one)},
+         {"--clip", cli::number(o.clip, 0.0, true)},
+         {"--lr", cli::number(o.lr, 0.0, true)},
+         {"--gain", cli::number(o.gain, 0.0, true)},
+         {"--optim", cli::one_of(o.optimiser, {"adam", "sgd", "rmsprop"})},
+         {"--runs", cli::one_of(o.runs, {"plain", "clipped", "both"})},
+         {"--seed", cli::number(o.seed, std::uint64_t{0})}},
+        usage,
+        {{"--quick", [&] {
+              o.quick = true;
+              o.T = 30, o.steps = 300, o.test = 200, o.eval_every = 100;
+          }}});
     if (o.jobs == 0) o.jobs = std::max(1u, std::thread::hardware_concurrency());
     return o;
 }
@@ -470,119 +432,106 @@ void write_flow(const options& o, const std::string& stem, const std::vector<std
     std::printf("wrote %s and %s\n", csv.c_str(), svg.c_str());
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    options o;
-    try {
-        o = parse_args(argc, argv);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "gradient_flow: %s (see --help)\n", e.message.c_str());
-        return 2;
-    }
+int run(const options& o) {
     sg::set_blas_threads(1);  // products of [20, 100] x [100, 100]: one thread is fastest
     sg::set_num_threads(1);   // each training is serial; the runs themselves are spread over --jobs threads
     const auto wall = std::chrono::steady_clock::now();
-    try {
-        fs::create_directories(o.out);
-        std::mt19937_64 test_rng(20240917);
-        const batch_data test = draw(o.test, o.T, test_rng);
-        const batch_data flow_batch = draw(std::min<std::size_t>(o.test, 100), o.T, test_rng);
-        double baseline = 0;  // predict 1 for every sequence
-        for (float y : test.y) baseline += (y - 1.0) * (y - 1.0);
-        baseline /= static_cast<double>(test.y.size());
-        std::printf("adding problem: T %zu, batch %zu, %zu steps per run, hidden %zu, %zu test sequences; clip %g; %zu jobs\n",
-                    o.T, o.batch, o.steps, o.hidden, o.test, o.clip, o.jobs);
+    cli::make_output_folder(o.out);
+    std::mt19937_64 test_rng(20240917);
+    const batch_data test = draw(o.test, o.T, test_rng);
+    const batch_data flow_batch = draw(std::min<std::size_t>(o.test, 100), o.T, test_rng);
+    double baseline = 0;  // predict 1 for every sequence
+    for (float y : test.y) baseline += (y - 1.0) * (y - 1.0);
+    baseline /= static_cast<double>(test.y.size());
+    std::printf("adding problem: T %zu, batch %zu, %zu steps per run, hidden %zu, %zu test sequences; clip %g; %zu jobs\n",
+                o.T, o.batch, o.steps, o.hidden, o.test, o.clip, o.jobs);
 
-        // (a) Gradient flow at initialisation.
-        std::vector<std::vector<double>> flows;
-        std::printf("\n%-10s %-28s %8s %12s %12s %12s  %s\n", "model", "", "rho(W)", "|dL/dh_T-1|", "|dL/dh_T/2|",
-                    "|dL/dh_0|", "first/last");
-        for (const auto& kind : o.models) {
-            std::mt19937_64 init_rng(o.seed * 1000 + static_cast<std::size_t>(std::find(all_models.begin(), all_models.end(), kind) - all_models.begin()));
-            model m(kind, o.hidden, o.gain, init_rng);
-            flows.push_back(m.gradient_flow(flow_batch));
-            const auto& f = flows.back();
-            std::printf("%-10s %-28s %8.3f %12.3g %12.3g %12.3g  %.3g\n", kind.c_str(), info(kind).description,
-                        m.recurrent_spectral_radius(), f.back(), f[o.T / 2], f.front(), f.front() / f.back());
-        }
-        std::printf("(rho: spectral radius of W_hh; for the LSTM, of its candidate block)\n");
-        write_flow(o, "adding_gradient_flow", o.models, flows,
-                   "Adding problem, T = " + std::to_string(o.T) + ": gradient reaching step t at initialisation");
-        for (std::size_t k = 0; k < o.models.size(); ++k)
-            std::printf("result grad_flow_ratio.%s %.4g ratio\n", o.models[k].c_str(), flows[k].front() / flows[k].back());
-
-        // (b) Training, with and without clipping, on o.jobs threads.
-        std::printf("\n");
-        std::vector<std::pair<std::string, bool>> jobs;
-        for (bool clip : {false, true})
-            if (o.runs == "both" || (o.runs == "clipped") == clip)
-                for (const auto& kind : o.models) jobs.emplace_back(kind, clip);
-        std::vector<run_result> results(jobs.size());
-        std::atomic<std::size_t> next{0};
-        auto worker = [&] {
-            for (std::size_t i; (i = next++) < jobs.size();) {
-                try {
-                    results[i] = train(o, jobs[i].first, jobs[i].second, test, flow_batch);
-                } catch (const std::exception& e) {
-                    results[i].label = jobs[i].first + (jobs[i].second ? "_clipped" : "");
-                    results[i].error = e.what();
-                }
-            }
-        };
-        std::vector<std::thread> threads;
-        for (std::size_t j = 0; j < std::min(o.jobs, jobs.size()); ++j) threads.emplace_back(worker);
-        for (auto& th : threads) th.join();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
-
-        // Learning curves and gradient flow after training.
-        std::vector<sg::plot::series> curves;
-        std::vector<std::string> trained_names;
-        std::vector<std::vector<double>> trained_flows;
-        for (const auto& r : results) {
-            if (!r.error.empty()) continue;
-            curves.push_back({r.label, r.curve_x, r.curve_mse});
-            if (!r.flow_trained.empty()) {
-                trained_names.push_back(r.label);
-                trained_flows.push_back(r.flow_trained);
-            }
-        }
-        if (!curves.empty()) {
-            const double last = static_cast<double>(o.steps);
-            curves.push_back({"predict 1 (baseline)", {0, last}, {baseline, baseline}});
-            const std::string csv = (fs::path(o.out) / "adding_test_mse.csv").string(),
-                              svg = (fs::path(o.out) / "adding_test_mse.svg").string();
-            sg::plot::write_csv(csv, curves);
-            sg::plot::line_chart_svg(svg, curves, "Adding problem, T = " + std::to_string(o.T) + ": test MSE during training",
-                                     "training step (batch " + std::to_string(o.batch) + ")", "test MSE", true);
-            std::printf("\nwrote %s and %s\n", csv.c_str(), svg.c_str());
-        }
-        if (!trained_flows.empty())
-            write_flow(o, "adding_gradient_flow_trained", trained_names, trained_flows,
-                       "Adding problem, T = " + std::to_string(o.T) + ": gradient reaching step t after training");
-
-        std::printf("\n%-18s %10s %8s %12s %10s %8s\n", "run", "test mse", "steps", "mean |grad|", "clipped", "seconds");
-        int status = 0;
-        for (const auto& r : results) {
-            if (!r.error.empty()) {
-                std::printf("%-18s failed: %s\n", r.label.c_str(), r.error.c_str());
-                status = 1;
-                continue;
-            }
-            std::printf("%-18s %10.5f %8zu %12.3g %9.0f%% %8.0f%s\n", r.label.c_str(), r.mse, r.steps_done, r.mean_grad_norm,
-                        100 * r.clipped_fraction, r.seconds, r.diverged ? "  (diverged)" : "");
-        }
-        std::printf("\n");
-        for (const auto& r : results)
-            if (r.error.empty()) std::printf("result adding_mse.%s %.5f mse\n", r.label.c_str(), r.mse);
-        std::printf("result adding_mse.baseline_predict_1 %.5f mse\n", baseline);
-        std::printf("result adding.wall_seconds %.0f s\n", seconds);
-        return status;
-    } catch (const sg::io_error& e) {
-        std::fprintf(stderr, "gradient_flow: %s\n", e.what());
-        return 1;
-    } catch (const fs::filesystem_error& e) {
-        std::fprintf(stderr, "gradient_flow: cannot create '%s': %s\n", o.out.c_str(), e.code().message().c_str());
-        return 1;
+    // (a) Gradient flow at initialisation.
+    std::vector<std::vector<double>> flows;
+    std::printf("\n%-10s %-28s %8s %12s %12s %12s  %s\n", "model", "", "rho(W)", "|dL/dh_T-1|", "|dL/dh_T/2|",
+                "|dL/dh_0|", "first/last");
+    for (const auto& kind : o.models) {
+        std::mt19937_64 init_rng(o.seed * 1000 + static_cast<std::size_t>(std::find(all_models.begin(), all_models.end(), kind) - all_models.begin()));
+        model m(kind, o.hidden, o.gain, init_rng);
+        flows.push_back(m.gradient_flow(flow_batch));
+        const auto& f = flows.back();
+        std::printf("%-10s %-28s %8.3f %12.3g %12.3g %12.3g  %.3g\n", kind.c_str(), info(kind).description,
+                    m.recurrent_spectral_radius(), f.back(), f[o.T / 2], f.front(), f.front() / f.back());
     }
+    std::printf("(rho: spectral radius of W_hh; for the LSTM, of its candidate block)\n");
+    write_flow(o, "adding_gradient_flow", o.models, flows,
+               "Adding problem, T = " + std::to_string(o.T) + ": gradient reaching step t at initialisation");
+    for (std::size_t k = 0; k < o.models.size(); ++k)
+        std::printf("result grad_flow_ratio.%s %.4g ratio\n", o.models[k].c_str(), flows[k].front() / flows[k].back());
+
+    // (b) Training, with and without clipping, on o.jobs threads.
+    std::printf("\n");
+    std::vector<std::pair<std::string, bool>> jobs;
+    for (bool clip : {false, true})
+        if (o.runs == "both" || (o.runs == "clipped") == clip)
+            for (const auto& kind : o.models) jobs.emplace_back(kind, clip);
+    std::vector<run_result> results(jobs.size());
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+        for (std::size_t i; (i = next++) < jobs.size();) {
+            try {
+                results[i] = train(o, jobs[i].first, jobs[i].second, test, flow_batch);
+            } catch (const std::exception& e) {
+                results[i].label = jobs[i].first + (jobs[i].second ? "_clipped" : "");
+                results[i].error = e.what();
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t j = 0; j < std::min(o.jobs, jobs.size()); ++j) threads.emplace_back(worker);
+    for (auto& th : threads) th.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+
+    // Learning curves and gradient flow after training.
+    std::vector<sg::plot::series> curves;
+    std::vector<std::string> trained_names;
+    std::vector<std::vector<double>> trained_flows;
+    for (const auto& r : results) {
+        if (!r.error.empty()) continue;
+        curves.push_back({r.label, r.curve_x, r.curve_mse});
+        if (!r.flow_trained.empty()) {
+            trained_names.push_back(r.label);
+            trained_flows.push_back(r.flow_trained);
+        }
+    }
+    if (!curves.empty()) {
+        const double last = static_cast<double>(o.steps);
+        curves.push_back({"predict 1 (baseline)", {0, last}, {baseline, baseline}});
+        const std::string csv = (fs::path(o.out) / "adding_test_mse.csv").string(),
+                          svg = (fs::path(o.out) / "adding_test_mse.svg").string();
+        sg::plot::write_csv(csv, curves);
+        sg::plot::line_chart_svg(svg, curves, "Adding problem, T = " + std::to_string(o.T) + ": test MSE during training",
+                                 "training step (batch " + std::to_string(o.batch) + ")", "test MSE", true);
+        std::printf("\nwrote %s and %s\n", csv.c_str(), svg.c_str());
+    }
+    if (!trained_flows.empty())
+        write_flow(o, "adding_gradient_flow_trained", trained_names, trained_flows,
+                   "Adding problem, T = " + std::to_string(o.T) + ": gradient reaching step t after training");
+
+    std::printf("\n%-18s %10s %8s %12s %10s %8s\n", "run", "test mse", "steps", "mean |grad|", "clipped", "seconds");
+    int status = 0;
+    for (const auto& r : results) {
+        if (!r.error.empty()) {
+            std::printf("%-18s failed: %s\n", r.label.c_str(), r.error.c_str());
+            status = 1;
+            continue;
+        }
+        std::printf("%-18s %10.5f %8zu %12.3g %9.0f%% %8.0f%s\n", r.label.c_str(), r.mse, r.steps_done, r.mean_grad_norm,
+                    100 * r.clipped_fraction, r.seconds, r.diverged ? "  (diverged)" : "");
+    }
+    std::printf("\n");
+    for (const auto& r : results)
+        if (r.error.empty()) std::printf("result adding_mse.%s %.5f mse\n", r.label.c_str(), r.mse);
+    std::printf("result adding_mse.baseline_predict_1 %.5f mse\n", baseline);
+    std::printf("result adding.wall_seconds %.0f s\n", seconds);
+    return status;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("gradient_flow", argc, argv, parse_args, run); }

@@ -54,11 +54,13 @@
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "cli.hpp"
 #include "plot.hpp"
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
 namespace plot = seqgrad::plot;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -440,60 +442,88 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     return 0;
 }
 
-int usage(const std::string& why) {
-    std::cerr << "seq2seq_attention: " << why
-              << "\nusage: seq2seq_attention [--data eng-fra.tsv] [--level word|char] [--cell lstm|gru]\n"
-                 "  [--score additive|dot|general|concat|scaled_dot] [--embedding N] [--hidden N] [--decoder-hidden N]\n"
-                 "  [--layers N] [--bidirectional 0|1] [--input-feeding 0|1] [--batch N] [--lr X] [--clip X]\n"
-                 "  [--epochs N] [--steps N] [--minutes X] [--eval-every N] [--beam N] [--alpha X] [--threads N]\n"
-                 "  [--seed N] [--out DIR] [--save WEIGHTS.npz] [--load WEIGHTS.npz] [--hyps FILE]\n"
-                 "  [--batches FILE]\n";
-    return 2;
+const char* const usage = R"(usage: seq2seq_attention [options]
+Trains an encoder-decoder with attention, decodes greedily and with beam search, writes attention maps.
+  --data FILE           eng-fra pairs (tab-separated); without it: dates to ISO 8601, generated
+  --level word|char     tokens of --data (word)
+  --cell lstm|gru       recurrent cell (lstm)
+  --score S             attention score: additive, dot, general, concat or scaled_dot (general)
+  --embedding N         embedding size; 0: 128 for words, 32 for characters (0)
+  --hidden N            encoder size per direction; 0: 128 for words, 64 for characters (0)
+  --decoder-hidden N    decoder size; 0: twice --hidden (0)
+  --layers N            layers of encoder and decoder (1)
+  --bidirectional 0|1   bidirectional encoder (1)
+  --input-feeding 0|1   feed the attentional vector to the next decoder step (default: 1 for --data, 0 for dates)
+  --batch N             pairs per step; 0: 64 for dates, 32 for --data (0)
+  --lr X                Adam learning rate (2e-3)
+  --clip X              clip the global gradient norm to X (5)
+  --epochs N            epochs over --data (20)
+  --steps N             stop after N steps; 0: no limit (0)
+  --minutes X           stop after X minutes of training (9)
+  --eval-every N        steps between evaluations; 0: 250 for dates, 200 for --data (0)
+  --beam N              beam width (5)
+  --alpha X             beam length penalty (0)
+  --threads N           OpenBLAS threads (1)
+  --seed N              seed of weights and batches (1)
+  --out DIR             where to write the attention maps (.)
+  --save FILE           write the trained weights (.npz)
+  --load FILE           start from saved weights (with --epochs 0: decode only)
+  --hyps FILE           write each test sentence's source, greedy and beam output
+  --batches FILE        write each step's training pairs (their positions), for the PyTorch twin
+  --help                this text
+)";
+
+options parse_args(int argc, char** argv) {
+    options o;
+    const std::size_t zero = 0, one = 1;
+    const auto zero_one = [](int& field) -> cli::setter {
+        return [&field](const std::string& n, const std::string& v) {
+            field = cli::parse_number(n, v, 0);
+            if (field > 1) throw cli::usage_error{n + ": expected 0 or 1, got '" + v + "'"};
+        };
+    };
+    cli::parse_options(argc, argv,
+                       {{"--data", cli::text(o.data)},
+                        {"--level", cli::one_of(o.level, {"word", "char"})},
+                        {"--cell", cli::one_of(o.cell, {"lstm", "gru"})},
+                        {"--score",
+                         [&](const std::string& n, const std::string& v) {
+                             try {
+                                 (void)nn::attention_score_from_string(v);
+                             } catch (const std::exception& e) {
+                                 throw cli::usage_error{n + ": " + e.what()};
+                             }
+                             o.score = v;
+                         }},
+                        {"--out", cli::text(o.out)},
+                        {"--save", cli::text(o.save)},
+                        {"--load", cli::text(o.load)},
+                        {"--hyps", cli::text(o.hyps)},
+                        {"--batches", cli::text(o.batches)},
+                        {"--embedding", cli::number(o.embedding, zero)},
+                        {"--hidden", cli::number(o.hidden, zero)},
+                        {"--decoder-hidden", cli::number(o.decoder_hidden, zero)},
+                        {"--layers", cli::number(o.layers, one)},
+                        {"--batch", cli::number(o.batch, zero)},
+                        {"--beam", cli::number(o.beam, one)},
+                        {"--epochs", cli::number(o.epochs, zero)},
+                        {"--steps", cli::number(o.steps, zero)},
+                        {"--eval-every", cli::number(o.eval_every, zero)},
+                        {"--input-feeding", zero_one(o.input_feeding)},
+                        {"--bidirectional", zero_one(o.bidirectional)},
+                        {"--threads", cli::number(o.threads, 1)},
+                        {"--lr", cli::number(o.lr, 0.0, true)},
+                        {"--minutes", cli::number(o.minutes, 0.0, true)},
+                        {"--clip", cli::number(o.clip, 0.0)},
+                        {"--alpha", cli::number(o.alpha, 0.0)},
+                        {"--seed", cli::number(o.seed, std::uint64_t{0})}},
+                       usage);
+    if (o.batch == 0) o.batch = o.data.empty() ? 64 : 32;
+    return o;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    options o;
-    try {
-        for (int i = 1; i < argc; ++i) {
-            const std::string a = argv[i];
-            if (i + 1 >= argc) return usage("missing value after " + a);
-            const std::string v = argv[++i];
-            if (a == "--data") o.data = v;
-            else if (a == "--level" && (v == "word" || v == "char")) o.level = v;
-            else if (a == "--cell" && (v == "lstm" || v == "gru")) o.cell = v;
-            else if (a == "--score") o.score = v, (void)nn::attention_score_from_string(v);
-            else if (a == "--out") o.out = v;
-            else if (a == "--save") o.save = v;
-            else if (a == "--load") o.load = v;
-            else if (a == "--hyps") o.hyps = v;
-            else if (a == "--batches") o.batches = v;
-            else if (a == "--embedding") o.embedding = std::stoul(v);
-            else if (a == "--hidden") o.hidden = std::stoul(v);
-            else if (a == "--decoder-hidden") o.decoder_hidden = std::stoul(v);
-            else if (a == "--layers") o.layers = std::stoul(v);
-            else if (a == "--batch") o.batch = std::stoul(v);
-            else if (a == "--beam") o.beam = std::stoul(v);
-            else if (a == "--epochs") o.epochs = std::stoul(v);
-            else if (a == "--steps") o.steps = std::stoul(v);
-            else if (a == "--eval-every") o.eval_every = std::stoul(v);
-            else if (a == "--input-feeding") o.input_feeding = std::stoi(v);
-            else if (a == "--bidirectional") o.bidirectional = std::stoi(v);
-            else if (a == "--threads") o.threads = std::stoi(v);
-            else if (a == "--lr") o.lr = std::stod(v);
-            else if (a == "--minutes") o.minutes = std::stod(v);
-            else if (a == "--clip") o.clip = std::stod(v);
-            else if (a == "--alpha") o.alpha = std::stod(v);
-            else if (a == "--seed") o.seed = std::stoull(v);
-            else return usage("unknown option or value: " + a + " " + v);
-        }
-    } catch (const std::exception& e) {
-        return usage(e.what());
-    }
+int run_task(const options& o) {
     const bool dates = o.data.empty();
-    if (o.batch == 0) o.batch = dates ? 64 : 32;
-    if (o.beam == 0 || o.layers == 0) return usage("--beam and --layers must be >= 1");
     sg::set_blas_threads(o.threads);
     std::vector<example> train, valid, test;
     std::function<std::vector<example>(std::mt19937_64&)> next_pool;
@@ -505,10 +535,7 @@ int main(int argc, char** argv) {
         std::mt19937_64 all(7);
         for (auto& e : date_set(0, 20000, all)) train.push_back(std::move(e));  // for the vocabularies
     } else {
-        if (!read_pairs(o, train, test)) {
-            std::cerr << "seq2seq_attention: cannot read pairs from '" << o.data << "'\n";
-            return 1;
-        }
+        if (!read_pairs(o, train, test)) throw sg::io_error("cannot read pairs from '" + o.data + "'");
         next_pool = [&](std::mt19937_64& rng) {
             std::vector<example> p = train;
             std::shuffle(p.begin(), p.end(), rng);
@@ -528,12 +555,11 @@ int main(int argc, char** argv) {
     mo.bidirectional = o.bidirectional != 0;
     mo.score = nn::attention_score_from_string(o.score);
     mo.input_feeding = o.input_feeding < 0 ? !dates : o.input_feeding != 0;
-    std::filesystem::create_directories(o.out);
-    try {
-        return o.cell == "gru" ? run<nn::gru_cell>(o, mo, sv, tv, next_pool, valid, test, dates)
-                               : run<nn::lstm_cell>(o, mo, sv, tv, next_pool, valid, test, dates);
-    } catch (const sg::error& e) {
-        std::cerr << "seq2seq_attention: " << e.what() << "\n";
-        return 1;
-    }
+    cli::make_output_folder(o.out);
+    return o.cell == "gru" ? run<nn::gru_cell>(o, mo, sv, tv, next_pool, valid, test, dates)
+                           : run<nn::lstm_cell>(o, mo, sv, tv, next_pool, valid, test, dates);
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("seq2seq_attention", argc, argv, parse_args, run_task); }

@@ -37,15 +37,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <iostream>
-#include <map>
 #include <numbers>
 #include <random>
 #include <string>
@@ -65,6 +62,7 @@
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
 namespace fs = std::filesystem;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -97,43 +95,26 @@ Trains an RNN to predict the next value of noisy sums of sines; compares with th
   --help              this text
 )";
 
-using seqgrad::cli::parse_number;
-using seqgrad::cli::usage_error;
-
 options parse_args(int argc, char** argv) {
     options o;
-    auto count = [](std::size_t& field, std::size_t min) {
-        return [&field, min](const std::string& n, const std::string& v) {
-            field = parse_number<std::size_t>(n, v, min);
-        };
-    };
-    auto real = [](double& field, bool positive) {
-        return [&field, positive](const std::string& n, const std::string& v) {
-            field = parse_number<double>(n, v, 0.0, positive);
-        };
-    };
-    using setter = std::function<void(const std::string&, const std::string&)>;
-    const std::map<std::string, setter> table = {
-        {"--out", [&](const std::string&, const std::string& v) { o.out = v; }},
-        {"--cell", [&](const std::string& n, const std::string& v) {
-             if (v != "lstm" && v != "gru") throw usage_error{n + ": expected lstm or gru, got '" + v + "'"};
-             o.cell = v;
-         }},
-        {"--hidden", count(o.hidden, 1)},
-        {"--seq", count(o.seq, 2)},
-        {"--batch", count(o.batch, 1)},
-        {"--steps", count(o.steps, 1)},
-        {"--test", count(o.test, 1)},
-        {"--horizon", count(o.horizon, 1)},
-        {"--eval-every", count(o.eval_every, 1)},
-        {"--lr", real(o.lr, true)},
-        {"--clip", real(o.clip, false)},
-        {"--noise", real(o.noise, false)},
-        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number<std::uint64_t>(n, v, 0); }},
-        {"--threads", [&](const std::string& n, const std::string& v) { o.threads = parse_number<int>(n, v, 1); }},
-    };
-    seqgrad::cli::parse_options(argc, argv, table, usage);
-    if (o.horizon >= o.seq) throw usage_error{"--horizon: must be less than --seq (" + std::to_string(o.seq) + ")"};
+    const std::size_t one = 1;
+    cli::parse_options(argc, argv,
+                       {{"--out", cli::text(o.out)},
+                        {"--cell", cli::one_of(o.cell, {"lstm", "gru"})},
+                        {"--hidden", cli::number(o.hidden, one)},
+                        {"--seq", cli::number(o.seq, std::size_t{2})},
+                        {"--batch", cli::number(o.batch, one)},
+                        {"--steps", cli::number(o.steps, one)},
+                        {"--test", cli::number(o.test, one)},
+                        {"--horizon", cli::number(o.horizon, one)},
+                        {"--eval-every", cli::number(o.eval_every, one)},
+                        {"--lr", cli::number(o.lr, 0.0, true)},
+                        {"--clip", cli::number(o.clip, 0.0)},
+                        {"--noise", cli::number(o.noise, 0.0)},
+                        {"--seed", cli::number(o.seed, std::uint64_t{0})},
+                        {"--threads", cli::number(o.threads, 1)}},
+                       usage);
+    if (o.horizon >= o.seq) throw cli::usage_error{"--horizon: must be less than --seq (" + std::to_string(o.seq) + ")"};
     return o;
 }
 
@@ -342,22 +323,9 @@ int run(const options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    options o;
-    try {
-        o = parse_args(argc, argv);
-    } catch (const usage_error& e) {
-        std::fprintf(stderr, "timeseries: %s (see --help)\n", e.message.c_str());
-        return 2;
-    }
-    sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
-    if (std::error_code ec; !fs::create_directories(o.out, ec) && ec) {  // fail now, not after training
-        std::fprintf(stderr, "timeseries: cannot create the output folder '%s': %s\n", o.out.c_str(), ec.message().c_str());
-        return 1;
-    }
-    try {
+    return cli::main("timeseries", argc, argv, parse_args, [](const options& o) {
+        sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
+        cli::make_output_folder(o.out);  // fail now, not after training
         return o.cell == "gru" ? run<nn::gru_cell>(o) : run<nn::lstm_cell>(o);
-    } catch (const std::exception& e) {  // an unwritable output file, above all
-        std::fprintf(stderr, "timeseries: %s\n", e.what());
-        return 1;
-    }
+    });
 }
