@@ -14,44 +14,36 @@
 //
 // Training follows the classic recipe (PyTorch's word_language_model, Karpathy's char-rnn): the
 // training text is cut into B parallel streams (nn::lm_batcher), each step reads the next T
-// characters of every stream, and the hidden state at the end of one batch is the initial state of
-// the next one: truncated backpropagation through time with k = T on an sg::tbptt_stream, which
-// carries the state as values, so gradients stop at the batch boundary. At the end of the stream
-// the batches wrap around and the state restarts from zeros. The loss is the mean cross-entropy
-// over the T*B characters, as torch.nn.CrossEntropyLoss, so the Adam learning rate means what it
-// means in PyTorch. bench/torch_char_lm.py is the same model, data split and batching in PyTorch,
-// without dropout (char_lm --dropout 0 --keep-best no).
+// characters of every stream, and the state at the end of one batch is the initial state of the
+// next: truncated BPTT with k = T on an sg::tbptt_stream, which carries the state as values, so
+// gradients stop at the batch boundary. When the batches wrap around the state restarts from
+// zeros. The loss is the mean cross-entropy over the T*B characters, as in PyTorch, so the Adam
+// learning rate means the same; bench/torch_char_lm.py is this model, data split and batching in
+// PyTorch, without dropout (char_lm --dropout 0 --keep-best no).
 //
 // The recurrent layers are one nn::stacked<nn::any_cell> of --cell lstm, rnn or gru cells, run by
-// nn::unroll over the T steps of a batch. The engine batches what does not depend on the
-// recurrence (the input products of all steps are one GEMM, the weight gradients one GEMM per
-// weight), so the composed cells run close to the fused nn::lstm_layer.
+// nn::unroll. The engine batches what does not depend on the recurrence (the input products of all
+// T steps are one GEMM, each weight gradient one GEMM), so a composed cell runs near the fused
+// nn::lstm_layer, and a cell of your own plugs in the same way.
 //
-// Regularisation. --dropout P drops the embeddings and every layer's output (training only;
-// evaluation and sampling run without it). --dropout-kind variational (the default) draws one mask
-// per stream for the whole batch of T steps (Gal & Ghahramani 2016); standard draws a fresh mask
-// per character. --weight-drop P is DropConnect on the recurrent weights, one mask per batch
-// (AWD-LSTM). --tie yes makes the output layer reuse the embedding matrix (Press & Wolf 2017;
-// needs --embed = --hidden). With --keep-best yes (the default) the run ends with the parameters of
-// its best validation: the final figures, checkpoint and sample are those of the best model, and
-// the last evaluation is reported beside it (result last_val_loss_nats).
+// Regularisation (training only): --dropout P on the embeddings and every layer's output, with one
+// mask per stream for the whole batch (--dropout-kind variational, Gal & Ghahramani 2016) or a
+// fresh mask per character (standard); --weight-drop P, DropConnect on the recurrent weights, one
+// mask per batch (AWD-LSTM); --tie yes, the output layer reuses the embedding (Press & Wolf 2017).
+// With --keep-best yes (the default) the run ends with the parameters of its best validation (the
+// final figures, checkpoint and sample are the best model's; result last_val_loss_nats is the last).
 //
 // Checkpoints. --checkpoint PATH saves every --save-every steps and at the end: PATH is an .npz
-// (numpy.load reads it) holding every parameter by name plus "train.step", the number of training
-// steps done; PATH.vocab holds the character vocabulary (nn::vocab::save). Both are written
-// atomically. --resume PATH loads them and training goes on from the saved step up to --steps.
-// Restored: the parameters, the step count (hence the position in the training stream, since
-// batches are deterministic) and the vocabulary (checked against the data's: it must be equal, and
-// the model options must give the same parameter names and shapes). Not restored: Adam's moment
-// estimates and its bias-correction count (they restart from zero, so the first updates after a
-// resume are as large as those at the very start of training) and the carried hidden state (it
-// restarts from zeros). A resumed run therefore differs slightly from an uninterrupted one.
+// (numpy.load reads it) with every parameter by name plus "train.step", the steps done; PATH.vocab
+// holds the vocabulary. Both are written atomically. --resume PATH loads them (the vocabulary must
+// equal the data's, the options must give the same parameter names and shapes) and trains on from
+// the saved step up to --steps. Adam's moments and the carried state are not saved: they restart
+// from zero, so a resumed run differs slightly from an uninterrupted one.
 //
-// Output: progress on one updating line when stdout is a terminal (otherwise a line every
-// --eval-every steps), the validation loss at each evaluation, then the headline figures as
-// `result <name> <value> <unit>` lines (val_loss_nats, val_loss_bits, and tokens_per_s: training
-// characters per second of training time, evaluation excluded) and the sample, drawn by
-// nn::sample. Exit codes: 0 done, 1 unreadable data or checkpoint, 2 bad command line.
+// Output: progress (one updating line on a terminal, else a line every --eval-every steps), then
+// `result <name> <value> <unit>` lines (val_loss_nats, val_loss_bits, tokens_per_s: training
+// characters per second, evaluation excluded) and a sample drawn by nn::sample. Exit codes: 0
+// done, 1 unreadable data or checkpoint, 2 bad command line.
 #include <unistd.h>
 
 #include <algorithm>
@@ -183,31 +175,29 @@ options parse_args(int argc, char** argv) {
 
 // ---- the model -------------------------------------------------------------------------------
 
-// Cell `cell` reading its input through `drop` (variational dropout between layers).
+// A cell reading its input through a variational dropout mask (between layers; identity when
+// default-constructed).
 template <class Cell>
-nn::any_cell with_input_dropout(Cell cell, const nn::locked_dropout& drop) {
-    if (!drop.active()) return nn::any_cell(std::move(cell));
-    return nn::any_cell(
-        [cell, drop](const sg::expr& x, const nn::cell_state_t<Cell>& s) { return cell(drop(x), s); });
-}
+struct dropped_input {
+    Cell cell;
+    nn::locked_dropout drop;
+    using state = nn::cell_state_t<Cell>;
+    state operator()(const sg::expr& x, const state& s) const { return cell(drop(x), s); }
+    state initial_state(sg::tape& t, std::size_t batch) const { return cell.initial_state(t, batch); }
+};
 
 // The state carried from one batch to the next, as exprs: per layer h, and c for an LSTM.
 std::vector<sg::expr> carried_exprs(const nn::stacked_state<nn::any_state>& s) {
     std::vector<sg::expr> out;
-    for (const nn::any_state& layer : s.layers) {
-        if (layer.type() != typeid(nn::lstm_state)) {
-            out.push_back(nn::hidden(layer));
-            continue;
-        }
-        out.push_back(layer.get<nn::lstm_state>().h);
-        out.push_back(layer.get<nn::lstm_state>().c);
-    }
+    for (const nn::any_state& l : s.layers)
+        if (l.type() == typeid(nn::lstm_state)) out.insert(out.end(), {hidden(l), l.get<nn::lstm_state>().c});
+        else out.push_back(nn::hidden(l));
     return out;
 }
 
 struct chunk {
-    sg::expr logits;                  // [T*B, V]
-    std::vector<sg::expr> state;      // after the last step, to carry
+    sg::expr logits;               // [T*B, V]
+    std::vector<sg::expr> state;  // after the last step, to carry
 };
 
 struct char_model {
@@ -227,10 +217,10 @@ struct char_model {
         if (!o.tie) out.emplace(sg::parameter_scope(ps, "out"), o.hidden, V, true, rng);
         for (std::size_t l = 0; l < o.layers; ++l) {
             const sg::parameter_scope scope(ps, o.cell + std::to_string(l));  // "lstm0.w_ih", ...
-            const std::size_t in = l == 0 ? o.embed : o.hidden;
-            if (o.cell == "lstm") cells.emplace_back(nn::lstm_cell(scope, in, o.hidden, rng));
-            else if (o.cell == "rnn") cells.emplace_back(nn::rnn_cell(scope, in, o.hidden, nn::rnn_activation::tanh, rng));
-            else cells.emplace_back(nn::gru_cell(scope, in, o.hidden, rng));
+            const std::size_t in = l == 0 ? o.embed : o.hidden, h = o.hidden;
+            if (o.cell == "lstm") cells.emplace_back(nn::lstm_cell(scope, in, h, rng));
+            else if (o.cell == "rnn") cells.emplace_back(nn::rnn_cell(scope, in, h, nn::rnn_activation::tanh, rng));
+            else cells.emplace_back(nn::gru_cell(scope, in, h, rng));
         }
         // Tied: the output layer's weight is the embedding, its bias a parameter of its own.
         out_bias = out ? out->bias : ps.add("out.bias", xt::xarray<double>(xt::zeros<double>({V})));
@@ -250,13 +240,16 @@ struct char_model {
     nn::stacked<nn::any_cell> stack(sg::tape& t, std::size_t batch) const {
         std::vector<nn::any_cell> layers;
         for (std::size_t l = 0; l < cells.size(); ++l) {
-            const nn::locked_dropout in_drop =
-                l > 0 && variational ? nn::locked_dropout(t, dropout, {batch, hidden}) : nn::locked_dropout();
+            const nn::locked_dropout in = l > 0 && variational ? nn::locked_dropout(t, dropout, {batch, hidden})
+                                                               : nn::locked_dropout();
             layers.push_back(std::visit(
-                [&]<class Cell>(const Cell& cell) {
+                [&]<class Cell>(const Cell& cell) -> nn::any_cell {
                     if constexpr (std::is_same_v<Cell, nn::lstm_cell>)
-                        if (weight_drop > 0) return with_input_dropout(nn::weight_dropped_lstm(t, cell, weight_drop), in_drop);
-                    return with_input_dropout(cell, in_drop);
+                        if (weight_drop > 0) {
+                            nn::weight_dropped_lstm dropped(t, cell, weight_drop);
+                            return dropped_input<nn::weight_dropped_lstm>{dropped, in};
+                        }
+                    return dropped_input<Cell>{cell, in};
                 },
                 cells[l]));
         }
@@ -265,21 +258,15 @@ struct char_model {
         return rnn;
     }
 
-    // The stack's state from carried exprs (as carried_exprs lays them out); zeros when none.
-    nn::stacked_state<nn::any_state> initial(const nn::stacked<nn::any_cell>& rnn, sg::tape& t,
-                                             std::span<const sg::expr> carried, std::size_t batch) const {
+    // The stack's state from carried exprs (laid out as carried_exprs does); zeros when none.
+    static nn::stacked_state<nn::any_state> initial(const nn::stacked<nn::any_cell>& rnn, sg::tape& t,
+                                                    std::span<const sg::expr> carried, std::size_t batch) {
+        if (carried.empty()) return rnn.initial_state(t, batch);
+        const std::size_t n = rnn.layers.size();
         std::vector<nn::any_state> layers;
-        std::size_t i = 0;
-        for (const auto& c : cells)
-            std::visit(
-                [&]<class Cell>(const Cell& cell) {
-                    if (carried.empty()) layers.emplace_back(cell.initial_state(t, batch));
-                    else if constexpr (std::is_same_v<Cell, nn::lstm_cell>) {
-                        layers.emplace_back(nn::lstm_state{carried[i], carried[i + 1]});
-                        i += 2;
-                    } else layers.emplace_back(carried[i++]);
-                },
-                c);
+        for (std::size_t l = 0; l < n; ++l)
+            layers.push_back(carried.size() == 2 * n ? nn::any_state(nn::lstm_state{carried[2 * l], carried[2 * l + 1]})
+                                                     : nn::any_state(carried[l]));
         return rnn.make_state(std::move(layers));
     }
 

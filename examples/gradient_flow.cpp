@@ -138,7 +138,8 @@ options parse_args(int argc, char** argv) {
               std::stringstream ss(v);
               for (std::string m; std::getline(ss, m, ',');) {
                   if (std::find(all_models.begin(), all_models.end(), m) == all_models.end())
-                      throw cli::usage_error{n + ": unknown model '" + m + "' (expected lstm, irnn, tanh or exploding)"};
+                      throw cli::usage_error{n + ": unknown model '" + m +
+                                             "' (expected lstm, irnn, tanh or exploding)"};
                   if (std::find(o.models.begin(), o.models.end(), m) == o.models.end()) o.models.push_back(m);
               }
               if (o.models.empty()) throw cli::usage_error{n + ": expected at least one model"};

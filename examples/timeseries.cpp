@@ -114,7 +114,8 @@ options parse_args(int argc, char** argv) {
                         {"--seed", cli::number(o.seed, std::uint64_t{0})},
                         {"--threads", cli::number(o.threads, 1)}},
                        usage);
-    if (o.horizon >= o.seq) throw cli::usage_error{"--horizon: must be less than --seq (" + std::to_string(o.seq) + ")"};
+    if (o.horizon >= o.seq)
+        throw cli::usage_error{"--horizon: must be less than --seq (" + std::to_string(o.seq) + ")"};
     return o;
 }
 
