@@ -1,0 +1,114 @@
+// The examples' shared command line (examples/cli.hpp): values parsed strictly, errors that name
+// the option, flags in command-line order, and the exit codes of the shared main().
+#include <boost/test/unit_test.hpp>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../../examples/cli.hpp"
+
+namespace cli = seqgrad::cli;
+
+namespace {
+
+struct argv_of {
+    std::vector<std::string> words;
+    std::vector<char*> ptrs;
+    explicit argv_of(std::vector<std::string> w) : words(std::move(w)) {
+        words.insert(words.begin(), "example");
+        for (auto& s : words) ptrs.push_back(s.data());
+    }
+    int argc() const { return static_cast<int>(ptrs.size()); }
+    char** argv() { return ptrs.data(); }
+};
+
+struct opts {
+    std::size_t hidden = 8;
+    double lr = 1, p = 0;
+    std::uint64_t seed = 0;
+    std::string cell = "lstm", out;
+    bool tie = false, quick = false;
+};
+
+opts parse(std::vector<std::string> words) {
+    opts o;
+    argv_of a(std::move(words));
+    cli::parse_options(a.argc(), a.argv(),
+                       {{"--hidden", cli::number(o.hidden, std::size_t{1})},
+                        {"--lr", cli::number(o.lr, 0.0, true)},
+                        {"--seed", cli::number(o.seed, std::uint64_t{0})},
+                        {"--dropout", cli::probability(o.p)},
+                        {"--cell", cli::one_of(o.cell, {"lstm", "rnn", "gru"})},
+                        {"--tie", cli::yes_no(o.tie)},
+                        {"--out", cli::text(o.out)}},
+                       "usage\n", {{"--quick", [&] { o.quick = true, o.hidden = 2; }}});
+    return o;
+}
+
+std::string error_of(std::vector<std::string> words) {
+    try {
+        parse(std::move(words));
+    } catch (const cli::usage_error& e) {
+        return e.message;
+    }
+    return "";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(options_set_their_fields) {
+    const opts o = parse({"--hidden", "32", "--lr=0.5", "--seed", "7", "--dropout", "0.25", "--cell", "gru", "--tie",
+                          "yes", "--out", "x/y"});
+    BOOST_TEST(o.hidden == 32u);
+    BOOST_TEST(o.lr == 0.5);
+    BOOST_TEST(o.seed == 7u);
+    BOOST_TEST(o.p == 0.25);
+    BOOST_TEST(o.cell == "gru");
+    BOOST_TEST(o.tie);
+    BOOST_TEST(o.out == "x/y");
+    // Flags apply in order: a later option wins over what a flag set, and the other way round.
+    BOOST_TEST(parse({"--quick", "--hidden", "5"}).hidden == 5u);
+    BOOST_TEST(parse({"--hidden", "5", "--quick"}).hidden == 2u);
+    BOOST_TEST(parse({"--quick"}).quick);
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_name_the_option_and_the_expectation) {
+    BOOST_TEST(error_of({"--hidden", "0"}) == "--hidden: expected an integer >= 1, got '0'");
+    BOOST_TEST(error_of({"--hidden", "3x"}) == "--hidden: expected an integer >= 1, got '3x'");
+    BOOST_TEST(error_of({"--lr", "0"}) == "--lr: expected a number > 0, got '0'");
+    BOOST_TEST(error_of({"--lr", "nan"}) == "--lr: expected a number > 0, got 'nan'");
+    BOOST_TEST(error_of({"--dropout", "1"}) == "--dropout: expected a probability in [0, 1), got 1");
+    BOOST_TEST(error_of({"--cell", "lstn"}) == "--cell: expected lstm, rnn or gru, got 'lstn'");
+    BOOST_TEST(error_of({"--tie", "true"}) == "--tie: expected yes or no, got 'true'");
+    BOOST_TEST(error_of({"--hidden"}) == "--hidden: missing value");
+    BOOST_TEST(error_of({"--hiden", "3"}) == "unknown option '--hiden'");
+    BOOST_TEST(error_of({"--quick=1"}) == "unknown option '--quick'");
+}
+
+BOOST_AUTO_TEST_CASE(main_maps_errors_to_exit_codes) {
+    argv_of a({"--hidden", "0"});
+    const auto run = [](const opts& o) { return o.hidden == 8 ? 0 : 3; };
+    const auto parse_args = [](int argc, char** argv) {
+        opts o;
+        cli::parse_options(argc, argv, {{"--hidden", cli::number(o.hidden, std::size_t{1})}}, "usage\n");
+        return o;
+    };
+    BOOST_TEST(cli::main("example", a.argc(), a.argv(), parse_args, run) == 2);  // bad command line
+    argv_of b({"--hidden", "4"});
+    BOOST_TEST(cli::main("example", b.argc(), b.argv(), parse_args, run) == 3);  // run's own status
+    argv_of c({});
+    BOOST_TEST(cli::main("example", c.argc(), c.argv(), parse_args, run) == 0);
+    const auto fails = [](const opts&) -> int { throw std::runtime_error("cannot read data"); };
+    BOOST_TEST(cli::main("example", c.argc(), c.argv(), parse_args, fails) == 1);  // any other error
+}
+
+BOOST_AUTO_TEST_CASE(an_output_folder_that_cannot_be_made_is_named) {
+    try {
+        cli::make_output_folder("/dev/null/plots");  // under a file: cannot exist
+        BOOST_FAIL("no error");
+    } catch (const std::runtime_error& e) {
+        BOOST_TEST(std::string(e.what()).starts_with("cannot create the output folder '/dev/null/plots': "));
+    }
+}
