@@ -329,6 +329,7 @@ public:
     int start_token() const override { return prime_.back(); }
     void begin(std::size_t rows) override {
         stream_.reset();
+        parents_.clear();
         rows_ = rows;
         std::vector<int> ids;  // time-major: every row reads the same prime
         for (std::size_t k = 0; k + 1 < prime_.size(); ++k) ids.insert(ids.end(), rows, prime_[k]);
