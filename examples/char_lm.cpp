@@ -287,8 +287,7 @@ struct char_model {
 };
 
 // One step of training on the stream's tape: forward from the carried state, backward, clipping,
-// Adam. Returns the loss. (A data-parallel run all-reduces the gradients between backward and
-// clipping.)
+// Adam. Returns the loss.
 double train_step(char_model& m, sg::tbptt_stream& stream, const nn::lm_batch& b, sg::optim::adam& opt, double clip,
                   std::uint64_t seed) {
     const std::vector<sg::expr> carried = stream.begin();
@@ -298,6 +297,7 @@ double train_step(char_model& m, sg::tbptt_stream& stream, const nn::lm_batch& b
     const sg::expr loss = sg::cross_entropy(c.logits, b.targets, sg::reduction::mean);
     t.backward(loss);
     stream.carry(c.state);
+    // (A data-parallel run all-reduces the parameters' gradients here, before clipping.)
     if (clip > 0) sg::optim::clip_global_norm(m.ps, clip);
     opt.step();  // also zeroes the gradients
     return t.item(loss);
