@@ -342,6 +342,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     n.num_inputs = static_cast<std::uint32_t>(k);
     n.step = step_;
     n.group = group_;
+    n.state_from = state_from_;
     max_group_ = std::max(max_group_, group_);
     n.shp = out;
     n.requires_grad = rg && !op.constant_output;

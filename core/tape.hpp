@@ -66,6 +66,7 @@ struct node {
     std::uint32_t num_inputs = 0;
     std::int32_t step = -1;  // time step mark (-1: none)
     std::int32_t group = -1;  // independent-part mark (group_scope; -1: none)
+    std::int32_t state_from = -1;  // values of this step read by the node are recurrent state (-1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
     bool is_state = false;        // a recurrent state (tape::mark_state), for gradient-flow records
@@ -170,13 +171,20 @@ public:
     tensor_ref<const T> data(const expr& e) const;
     /// Gradient after backward (zeros for a node the gradient did not reach).
     xt::xarray<double> grad(const expr& e) const;
+    /// The gradient of node id in place (null data for a node the gradient did not reach).
+    gradient_ref gradient_at(std::uint32_t id) const;
     bool has_grad(const expr& e) const;
 
     // ---- time steps, checks, inspection -------------------------------------------------------
-    /// Nodes added from now on belong to time step s (-1: none). Transforms find state edges
-    /// between steps through these marks.
-    void set_step(int s) { step_ = s; }
+    /// Nodes added from now on belong to time step s (-1: none); with state_from >= 0, what they
+    /// read from step state_from is the recurrent state passed on to them: those reads are the
+    /// graph's state edges (see transforms.hpp). nn::unroll sets both for every step.
+    void set_step(int s, int state_from = -1) {
+        step_ = s;
+        state_from_ = state_from;
+    }
     int step() const { return step_; }
+    int state_from() const { return state_from_; }
     /// Nodes added from now on belong to independent part g (-1: none), e.g. the two directions of
     /// a bidirectional layer. When the parts share nothing but untimed inputs and outputs, backward
     /// sweeps each in a pass of its own, concurrently (see transforms.hpp).
@@ -253,6 +261,7 @@ private:
     std::vector<std::uint32_t> param_ids_;                         // parameter leaves, in tape order
     detail::arena values_, grads_;
     int step_ = -1;
+    int state_from_ = -1;
     int group_ = -1;
     int max_group_ = -1;  // largest group mark on any node
     bool check_finite_ = false;
@@ -280,17 +289,20 @@ private:
 void set_graph_optimizations(bool on);
 bool graph_optimizations();
 
-/// Sets the tape's time step for the scope's lifetime and restores the previous one after.
+/// Sets the tape's time step (and the step its state comes from, see tape::set_step) for the
+/// scope's lifetime and restores the previous ones after.
 class step_scope {
 public:
-    step_scope(tape& t, int s) : t_(t), prev_(t.step()) { t.set_step(s); }
-    ~step_scope() { t_.set_step(prev_); }
+    step_scope(tape& t, int s, int state_from = -1) : t_(t), prev_(t.step()), prev_from_(t.state_from()) {
+        t.set_step(s, state_from);
+    }
+    ~step_scope() { t_.set_step(prev_, prev_from_); }
     step_scope(const step_scope&) = delete;
     step_scope& operator=(const step_scope&) = delete;
 
 private:
     tape& t_;
-    int prev_;
+    int prev_, prev_from_;
 };
 
 /// Sets the tape's group for the scope's lifetime and restores the previous one after.
