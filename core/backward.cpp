@@ -48,8 +48,13 @@ public:
                 throw graph_error("truncate_bptt: the loss " + t_.describe(root) + " belongs to time step " +
                                   std::to_string(r.step) + "; truncation cuts every edge between windows of steps, "
                                   "so sum per-step losses outside the step scopes (an untimed total)");
+            if (t_.ckpt_ && k1_)
+                throw graph_error("backward: checkpoint_bptt does not combine with truncate_bptt (truncated windows "
+                                  "already bound the memory a backward needs)");
             if (k1_ == 0 || k2_ >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(k1_)) {
-                if (!grouped(root, st)) sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
+                // Checkpointed tapes sweep once, segment after segment (groups run in that sweep).
+                if (t_.ckpt_ || !grouped(root, st))
+                    sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
             } else {
                 st.windows = (static_cast<std::size_t>(steps) + k1_ - 1) / k1_;
                 st.parallel = truncated(root, st.windows);
@@ -57,6 +62,9 @@ public:
         }
         // Other nodes' gradients are read from the table (tape::grad); a pass over every node here
         // would cost as much as a cheap node's backward.
+        if (t_.ckpt_)  // what is left of the segments' gradients goes too (see checkpoint_bptt)
+            for (std::size_t s = 0; s < t_.segments_.size(); ++s)
+                if (t_.segments_[s].grads) t_.release_segment(static_cast<int>(s));
         for (std::uint32_t id : t_.param_ids_) nodes_[id].grad = g[id];
         for (const auto& x : plan_.transforms()) x->after_sweep(t_);
         finish_parameters(st);
@@ -128,10 +136,10 @@ private:
             if (reduce || repeated || clips(m, n)) {
                 // Written to scratch, then summed (and clipped) into the input's gradient.
                 const seqgrad::shape& s = reduce ? n.shp : m.shp;
-                pending[j] = mem.alloc_n<T>(s.size());
+                pending[j] = grad_arena(ins[j], mem).template alloc_n<T>(s.size());
                 targets[j] = {pending[j], s};
             } else {
-                if (!g[ins[j]]) g[ins[j]] = mem.alloc_n<T>(m.shp.size());
+                if (!g[ins[j]]) g[ins[j]] = grad_arena(ins[j], mem).template alloc_n<T>(m.shp.size());
                 else acc[j] = true;
                 targets[j] = {static_cast<T*>(g[ins[j]]), m.shp};
             }
@@ -156,7 +164,7 @@ private:
             const std::size_t ms = m.shp.size();
             T* src = pending[j];
             if (!(targets[j].shape == m.shp)) {
-                T* reduced = mem.alloc_n<T>(ms);
+                T* reduced = grad_arena(ins[j], mem).template alloc_n<T>(ms);
                 detail::sum_to_shape(src, n.shp, m.shp, reduced);
                 src = reduced;
             }
@@ -234,8 +242,8 @@ private:
             std::size_t rows = 0;
             for (const auto& d : deferred_rows_)
                 if (d.b == b && d.trans_b == tb) rows += d.rows;
-            T* pg = mem.alloc_n<T>(rows * nn);
-            T* pd = mem.alloc_n<T>(rows * k);
+            T* pg = scratch_.alloc_n<T>(rows * nn);
+            T* pd = scratch_.alloc_n<T>(rows * k);
             std::size_t r = 0;
             for (const auto& d : deferred_rows_)
                 if (d.b == b && d.trans_b == tb) {
@@ -252,7 +260,7 @@ private:
                 deferred_flag_[d.a] &= ~2;
                 const std::size_t sz = d.rows * k;
                 if (!g[d.a]) {
-                    T* dst = mem.alloc_n<T>(sz);
+                    T* dst = grad_arena(d.a, mem).template alloc_n<T>(sz);
                     std::copy_n(src, sz, dst);
                     g[d.a] = dst;
                 } else {
@@ -261,17 +269,55 @@ private:
                 }
             }
             std::erase_if(deferred_rows_, [b, tb](const deferred_rows& d) { return d.b == b && d.trans_b == tb; });
+            scratch_.reset();
         }
     }
 
     /// Visit node i of a reverse sweep: finish the batched gradients that i is a target of first.
     template <class Keep>
     void visit(std::uint32_t i, std::vector<void*>& g, arena& mem, Keep& keep) {
+        if (t_.ckpt_) enter_segment(i, g, mem);
         if (!deferred_flag_.empty() && deferred_flag_[i]) {
             if (deferred_flag_[i] & 1) flush(i, g, mem);
             if (deferred_flag_[i] & 2) flush_rows(g, mem);
         }
         sweep_one(i, g, mem, keep);
+    }
+
+    // ---- checkpointing (checkpoint_bptt) ---------------------------------------------------------
+    //
+    // The sweep meets each segment's nodes last to first. At the first node whose value was
+    // released, the segment's values are recomputed (tape::recompute_segment); once the sweep has
+    // passed a segment's first node, the kept products are done and the segment's values and
+    // gradients released.
+
+    /// Gradients of a timed op node live with its segment; everything else's in mem.
+    arena& grad_arena(std::uint32_t id, arena& mem) {
+        const int s = t_.segment_of(id);
+        return s >= 0 ? t_.segment_arena(s, true) : mem;
+    }
+
+    void enter_segment(std::uint32_t i, std::vector<void*>& g, arena& mem) {
+        if (release_order_.empty() && release_pos_ == 0) {
+            // Segments by their first node, last first: the sweep is done with a segment once it
+            // passes that node (a segment's nodes need not be contiguous on the tape: per-step
+            // losses recorded after the whole unroll revisit every segment).
+            for (std::size_t s = 0; s < t_.segments_.size(); ++s)
+                if (!t_.segments_[s].nodes.empty())
+                    release_order_.push_back({t_.segments_[s].nodes.front(), static_cast<int>(s)});
+            std::sort(release_order_.begin(), release_order_.end(), std::greater<>());
+        }
+        bool flushed = false;
+        for (; release_pos_ < release_order_.size() && release_order_[release_pos_].first > i; ++release_pos_) {
+            if (!flushed) {
+                flush_all(g, mem);  // kept products point into the values and gradients released here
+                flushed = true;
+            }
+            t_.release_segment(release_order_[release_pos_].second);
+        }
+        // Its value and its inputs' (a value kept out of its segment still reads released inputs).
+        t_.ensure_value(i);
+        for (std::uint32_t in : t_.inputs_of(i)) t_.ensure_value(in);
     }
 
     /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.
@@ -293,8 +339,8 @@ private:
             const T* a = one->a;
             const T* gy = one->g;
             if (count > 1) {
-                T* pa = mem.alloc_n<T>(rows * k);
-                T* pg = mem.alloc_n<T>(rows * nn);
+                T* pa = scratch_.alloc_n<T>(rows * k);
+                T* pg = scratch_.alloc_n<T>(rows * nn);
                 // In tape order (the list is in reverse), so the sum's order reads naturally.
                 std::size_t r = rows;
                 for (const auto& d : deferred_)
@@ -314,6 +360,7 @@ private:
             T* db = static_cast<T*>(g[b]);
             if (!tb) detail::gemm(true, false, k, nn, rows, T(1), a, gy, beta, db);
             else detail::gemm(true, false, nn, k, rows, T(1), gy, a, beta, db);
+            scratch_.reset();
         }
         std::erase_if(deferred_, [b](const deferred& d) { return d.b == b; });
     }
@@ -501,12 +548,22 @@ private:
     std::vector<deferred> deferred_;
     std::vector<deferred_rows> deferred_rows_;
     std::vector<char> deferred_flag_;
+    arena scratch_;  // gathers of the batched gradient products, reset after each
+    std::vector<std::pair<std::uint32_t, int>> release_order_;  // checkpointing: (first node, segment)
+    std::size_t release_pos_ = 0;
 };
 
 }  // namespace detail
 
-backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& plan) {
+backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& given) {
     check_params_current("backward");
+    for (const auto& x : given.transforms())
+        if (x->checkpoint_segment() && x->checkpoint_segment() != ckpt_)
+            throw graph_error("backward: " + x->name() + " changes what the tape records; set it with "
+                              "tape::set_plan before recording instead of passing it to backward");
+    backward_plan plan = plan_;
+    for (const auto& x : given.transforms())
+        if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
     if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
     return detail::backward_engine<double>(*this, plan).run(root, seed);
 }

@@ -90,6 +90,16 @@ private:
     double c_;
 };
 
+class checkpointing final : public transform {
+public:
+    explicit checkpointing(std::size_t s) : s_(s) {}
+    std::string name() const override { return "checkpoint_bptt(" + std::to_string(s_) + ")"; }
+    std::size_t checkpoint_segment() const override { return s_; }
+
+private:
+    std::size_t s_;
+};
+
 class flow_record final : public transform {
 public:
     explicit flow_record(gradient_flow& out) : out_(&out) {}
@@ -151,9 +161,17 @@ backward_plan clip_state_gradient(double c) {
     return make_transform<state_clip>(c);
 }
 backward_plan record_gradient_flow(gradient_flow& out) { return make_transform<flow_record>(out); }
+backward_plan checkpoint_bptt(std::size_t segment) {
+    if (segment == 0) throw value_error("checkpoint_bptt: expected at least 1 step per segment");
+    return make_transform<checkpointing>(segment);
+}
 
 backward_plan operator|(backward_plan a, const backward_plan& b) {
     for (const auto& x : b.steps_) {
+        if (x->checkpoint_segment())
+            for (const auto& y : a.steps_)
+                if (y->checkpoint_segment())
+                    throw value_error("backward plan: " + y->name() + " | " + x->name() + ": checkpointing set twice");
         if (x->windows().first)
             for (const auto& y : a.steps_)
                 if (y->windows().first)

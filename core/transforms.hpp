@@ -115,6 +115,9 @@ public:
     /// This backward's parameter gradients (in tape order), before they reach the parameters.
     /// Runs in pipeline order, after after_sweep.
     virtual void on_parameters(std::span<const parameter_gradient>, backward_stats&) const {}
+    /// Steps per checkpoint segment (0: none): what the tape keeps while recording. Only a plan
+    /// set on the tape before recording (tape::set_plan) can checkpoint.
+    virtual std::size_t checkpoint_segment() const { return 0; }
 };
 
 /// An ordered pipeline of transforms; empty: plain backpropagation through time.
@@ -155,6 +158,24 @@ backward_plan clip_value(double c);
 backward_plan clip_state_gradient(double c);
 /// Fill `out` with ||dL/dh_t|| per step (see gradient_flow).
 backward_plan record_gradient_flow(gradient_flow& out);
+/// Memory-bounded full BPTT (Chen et al. 2016; Gruslys et al. 2016): while recording, the values
+/// of time-stepped nodes live in one block per `segment` steps, released once recording is two
+/// segments further on; only values read across segments (the recurrent state at segment
+/// boundaries, per-step losses summed outside the steps) are kept. Backward recomputes each
+/// segment from its kept inputs just before sweeping it. With segment ~ sqrt(T), step memory is
+/// O(sqrt T) instead of O(T), for one more forward pass. Set it on the tape before recording:
+///
+///     sg::tape t;
+///     t.set_plan(sg::checkpoint_bptt(100));   // then build the unrolled graph as usual
+///     t.backward(loss);
+///
+/// Values are recomputed bitwise, so the gradients equal plain BPTT's; with graph optimisations
+/// on, the weight-gradient products are summed per segment instead of over all steps at once
+/// (equal up to rounding; bitwise equal with set_graph_optimizations(false)). Reading a released
+/// value (tape::value, or an op recorded later) recomputes its segment. Gradients of time-stepped
+/// nodes are released with their segment (tape::grad of one reads zeros): parameters, leaves and
+/// untimed nodes keep theirs. It does not combine with truncate_bptt or group_scope passes.
+backward_plan checkpoint_bptt(std::size_t segment);
 
 // ---- the clipping kernels (one implementation, used by the plans and by optim/clip.hpp) ----------
 
