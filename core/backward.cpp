@@ -20,7 +20,16 @@ namespace detail {
 template <class T>
 class backward_engine {
 public:
-    backward_engine(tape& t, const backward_plan& plan) : t_(t), plan_(plan), nodes_(t.nodes_) {}
+    backward_engine(tape& t, const backward_plan& plan) : t_(t), plan_(plan), nodes_(t.nodes_) {
+        for (const auto& x : plan.transforms()) {
+            const auto [k1, k2] = x->windows();
+            if (k1) {
+                k1_ = k1;
+                k2_ = std::max(k1, k2);
+            }
+            if (x->edits_state_edges()) edge_transforms_.push_back(x.get());
+        }
+    }
 
     backward_stats run(std::uint32_t root, const double* seed) {
         backward_stats st;
@@ -34,22 +43,30 @@ public:
             T* s = t_.grads_.alloc_n<T>(r.shp.size());
             for (std::size_t i = 0; i < r.shp.size(); ++i) s[i] = static_cast<T>(seed[i]);
             g[root] = s;
-            const int steps = plan_.k1 ? num_steps(root) : 0;
-            if (plan_.k1 && r.step >= 0)
+            const int steps = k1_ ? num_steps(root) : 0;
+            if (k1_ && r.step >= 0)
                 throw graph_error("truncate_bptt: the loss " + t_.describe(root) + " belongs to time step " +
                                   std::to_string(r.step) + "; truncation cuts every edge between windows of steps, "
                                   "so sum per-step losses outside the step scopes (an untimed total)");
-            if (plan_.k1 == 0 || plan_.k2 >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(plan_.k1)) {
-                if (!grouped(root, st)) sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
+            if (t_.ckpt_ && k1_)
+                throw graph_error("backward: checkpoint_bptt does not combine with truncate_bptt (truncated windows "
+                                  "already bound the memory a backward needs)");
+            if (k1_ == 0 || k2_ >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(k1_)) {
+                // Checkpointed tapes sweep once, segment after segment (groups run in that sweep).
+                if (t_.ckpt_ || !grouped(root, st))
+                    sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
             } else {
-                st.windows = (static_cast<std::size_t>(steps) + plan_.k1 - 1) / plan_.k1;
+                st.windows = (static_cast<std::size_t>(steps) + k1_ - 1) / k1_;
                 st.parallel = truncated(root, st.windows);
             }
         }
         // Other nodes' gradients are read from the table (tape::grad); a pass over every node here
         // would cost as much as a cheap node's backward.
+        if (t_.ckpt_)  // what is left of the segments' gradients goes too (see checkpoint_bptt)
+            for (std::size_t s = 0; s < t_.segments_.size(); ++s)
+                if (t_.segments_[s].grads) t_.release_segment(static_cast<int>(s));
         for (std::uint32_t id : t_.param_ids_) nodes_[id].grad = g[id];
-        if (plan_.flow) record_flow();
+        for (const auto& x : plan_.transforms()) x->after_sweep(t_);
         finish_parameters(st);
         return st;
     }
@@ -119,10 +136,10 @@ private:
             if (reduce || repeated || clips(m, n)) {
                 // Written to scratch, then summed (and clipped) into the input's gradient.
                 const seqgrad::shape& s = reduce ? n.shp : m.shp;
-                pending[j] = mem.alloc_n<T>(s.size());
+                pending[j] = grad_arena(ins[j], mem).template alloc_n<T>(s.size());
                 targets[j] = {pending[j], s};
             } else {
-                if (!g[ins[j]]) g[ins[j]] = mem.alloc_n<T>(m.shp.size());
+                if (!g[ins[j]]) g[ins[j]] = grad_arena(ins[j], mem).template alloc_n<T>(m.shp.size());
                 else acc[j] = true;
                 targets[j] = {static_cast<T*>(g[ins[j]]), m.shp};
             }
@@ -147,13 +164,13 @@ private:
             const std::size_t ms = m.shp.size();
             T* src = pending[j];
             if (!(targets[j].shape == m.shp)) {
-                T* reduced = mem.alloc_n<T>(ms);
+                T* reduced = grad_arena(ins[j], mem).template alloc_n<T>(ms);
                 detail::sum_to_shape(src, n.shp, m.shp, reduced);
                 src = reduced;
             }
             if (clips(m, n)) {
-                const T c = static_cast<T>(plan_.clip_state);
-                for (std::size_t q = 0; q < ms; ++q) src[q] = std::clamp(src[q], -c, c);
+                const state_edge e{ins[j], i, m.step, n.step};
+                for (const transform* x : edge_transforms_) x->on_state_edge(e, gradient_ref{t_.dt_, src, ms});
             }
             T* dst = static_cast<T*>(g[ins[j]]);
             if (!dst) {
@@ -225,8 +242,8 @@ private:
             std::size_t rows = 0;
             for (const auto& d : deferred_rows_)
                 if (d.b == b && d.trans_b == tb) rows += d.rows;
-            T* pg = mem.alloc_n<T>(rows * nn);
-            T* pd = mem.alloc_n<T>(rows * k);
+            T* pg = scratch_.alloc_n<T>(rows * nn);
+            T* pd = scratch_.alloc_n<T>(rows * k);
             std::size_t r = 0;
             for (const auto& d : deferred_rows_)
                 if (d.b == b && d.trans_b == tb) {
@@ -243,7 +260,7 @@ private:
                 deferred_flag_[d.a] &= ~2;
                 const std::size_t sz = d.rows * k;
                 if (!g[d.a]) {
-                    T* dst = mem.alloc_n<T>(sz);
+                    T* dst = grad_arena(d.a, mem).template alloc_n<T>(sz);
                     std::copy_n(src, sz, dst);
                     g[d.a] = dst;
                 } else {
@@ -252,17 +269,55 @@ private:
                 }
             }
             std::erase_if(deferred_rows_, [b, tb](const deferred_rows& d) { return d.b == b && d.trans_b == tb; });
+            scratch_.reset();
         }
     }
 
     /// Visit node i of a reverse sweep: finish the batched gradients that i is a target of first.
     template <class Keep>
     void visit(std::uint32_t i, std::vector<void*>& g, arena& mem, Keep& keep) {
+        if (t_.ckpt_) enter_segment(i, g, mem);
         if (!deferred_flag_.empty() && deferred_flag_[i]) {
             if (deferred_flag_[i] & 1) flush(i, g, mem);
             if (deferred_flag_[i] & 2) flush_rows(g, mem);
         }
         sweep_one(i, g, mem, keep);
+    }
+
+    // ---- checkpointing (checkpoint_bptt) ---------------------------------------------------------
+    //
+    // The sweep meets each segment's nodes last to first. At the first node whose value was
+    // released, the segment's values are recomputed (tape::recompute_segment); once the sweep has
+    // passed a segment's first node, the kept products are done and the segment's values and
+    // gradients released.
+
+    /// Gradients of a timed op node live with its segment; everything else's in mem.
+    arena& grad_arena(std::uint32_t id, arena& mem) {
+        const int s = t_.segment_of(id);
+        return s >= 0 ? t_.segment_arena(s, true) : mem;
+    }
+
+    void enter_segment(std::uint32_t i, std::vector<void*>& g, arena& mem) {
+        if (release_order_.empty() && release_pos_ == 0) {
+            // Segments by their first node, last first: the sweep is done with a segment once it
+            // passes that node (a segment's nodes need not be contiguous on the tape: per-step
+            // losses recorded after the whole unroll revisit every segment).
+            for (std::size_t s = 0; s < t_.segments_.size(); ++s)
+                if (!t_.segments_[s].nodes.empty())
+                    release_order_.push_back({t_.segments_[s].nodes.front(), static_cast<int>(s)});
+            std::sort(release_order_.begin(), release_order_.end(), std::greater<>());
+        }
+        bool flushed = false;
+        for (; release_pos_ < release_order_.size() && release_order_[release_pos_].first > i; ++release_pos_) {
+            if (!flushed) {
+                flush_all(g, mem);  // kept products point into the values and gradients released here
+                flushed = true;
+            }
+            t_.release_segment(release_order_[release_pos_].second);
+        }
+        // Its value and its inputs' (a value kept out of its segment still reads released inputs).
+        t_.ensure_value(i);
+        for (std::uint32_t in : t_.inputs_of(i)) t_.ensure_value(in);
     }
 
     /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.
@@ -284,8 +339,8 @@ private:
             const T* a = one->a;
             const T* gy = one->g;
             if (count > 1) {
-                T* pa = mem.alloc_n<T>(rows * k);
-                T* pg = mem.alloc_n<T>(rows * nn);
+                T* pa = scratch_.alloc_n<T>(rows * k);
+                T* pg = scratch_.alloc_n<T>(rows * nn);
                 // In tape order (the list is in reverse), so the sum's order reads naturally.
                 std::size_t r = rows;
                 for (const auto& d : deferred_)
@@ -305,6 +360,7 @@ private:
             T* db = static_cast<T*>(g[b]);
             if (!tb) detail::gemm(true, false, k, nn, rows, T(1), a, gy, beta, db);
             else detail::gemm(true, false, nn, k, rows, T(1), gy, a, beta, db);
+            scratch_.reset();
         }
         std::erase_if(deferred_, [b](const deferred& d) { return d.b == b; });
     }
@@ -315,8 +371,9 @@ private:
         while (!deferred_.empty()) flush(deferred_.front().b, g, mem);
     }
 
+    /// Whether m -> n is a recorded state edge that a transform edits.
     bool clips(const detail::node& m, const detail::node& n) const {
-        return plan_.clip_state > 0 && m.step >= 0 && n.step > m.step;
+        return !edge_transforms_.empty() && n.state_from >= 0 && m.step == n.state_from;
     }
 
     template <class Keep>
@@ -329,10 +386,10 @@ private:
 
     /// Window w: losses at steps [w*k1, (w+1)*k1) send gradients back to steps >= (w+1)*k1 - k2.
     int window_lo(std::size_t w) const {
-        return std::max(0, static_cast<int>((w + 1) * plan_.k1) - static_cast<int>(std::max(plan_.k2, plan_.k1)));
+        return std::max(0, static_cast<int>((w + 1) * k1_) - static_cast<int>(std::max(k2_, k1_)));
     }
-    int window_hi(std::size_t w) const { return static_cast<int>((w + 1) * plan_.k1); }
-    std::size_t window_of(int step) const { return static_cast<std::size_t>(step) / plan_.k1; }
+    int window_hi(std::size_t w) const { return static_cast<int>((w + 1) * k1_); }
+    std::size_t window_of(int step) const { return static_cast<std::size_t>(step) / k1_; }
 
     // A partition of the timed/grouped nodes into parts swept as separate passes. `part` < 0 marks
     // shared nodes; `seed` says which nodes take phase D's gradient as the pass's seed; `sweep`
@@ -342,7 +399,7 @@ private:
         const backward_engine& e;
         int part(const detail::node& n) const { return n.step < 0 ? -1 : static_cast<int>(e.window_of(n.step)); }
         bool seed(const detail::node& n, std::size_t w) const {
-            return n.step >= static_cast<int>(w * e.plan_.k1) && n.step < e.window_hi(w);
+            return n.step >= static_cast<int>(w * e.k1_) && n.step < e.window_hi(w);
         }
         bool sweep(const detail::node& n, std::size_t w) const { return n.step >= e.window_lo(w) && n.step < e.window_hi(w); }
         bool keep(const detail::node& m, std::size_t w) const { return m.step < 0 || sweep(m, w); }
@@ -395,8 +452,8 @@ private:
         auto all = [](std::uint32_t, std::uint32_t) { return true; };
         if (!separable) {
             if constexpr (std::is_same_v<Policy, window_policy>) {
-                if (plan_.k2 > plan_.k1)
-                    throw graph_error("truncate_bptt(" + std::to_string(plan_.k1) + ", " + std::to_string(plan_.k2) +
+                if (k2_ > k1_)
+                    throw graph_error("truncate_bptt(" + std::to_string(k1_) + ", " + std::to_string(k2_) +
                                       "): an untimed node computed from one time step feeds a later one, so the "
                                       "windows cannot be separated; use k1 == k2 or mark that node with a time step");
                 // k1 == k2 needs only the cut edges: one serial sweep.
@@ -466,76 +523,24 @@ private:
 
     // ---- after the sweep ----------------------------------------------------------------------------
 
-    void record_flow() {
-        auto& norm = plan_.flow->norm;
-        norm.clear();
-        const auto& g = t_.grad_table_;
-        for (std::size_t i = 0; i < nodes_.size(); ++i) {
-            const auto& n = nodes_[i];
-            if (!n.is_state || n.step < 0) continue;
-            if (norm.size() <= static_cast<std::size_t>(n.step)) norm.resize(n.step + 1, 0.0);
-            if (!g[i]) continue;
-            const T* p = static_cast<const T*>(g[i]);
-            double s = 0;
-            for (std::size_t i = 0; i < n.shp.size(); ++i) s += double(p[i]) * p[i];
-            norm[n.step] += s;
-        }
-        for (auto& v : norm) v = std::sqrt(v);
-    }
-
     void finish_parameters(backward_stats& st) {
-        // Only when clipping asks for it. One partial sum per parameter leaf (in parallel when the
-        // gradients are large), then the partials in tape order: the same bits for any thread count.
-        if (plan_.clip_norm > 0) {
-            std::vector<const detail::node*> leaves;
-            std::size_t total = 0;
-            for (std::uint32_t id : t_.param_ids_)
-                if (nodes_[id].grad) {
-                    leaves.push_back(&nodes_[id]);
-                    total += nodes_[id].shp.size();
-                }
-            std::vector<double> partial(leaves.size(), 0.0);
-            auto sum_leaf = [&](std::size_t k) {
-                const T* p = static_cast<const T*>(leaves[k]->grad);
-                const std::size_t sz = leaves[k]->shp.size();
-                double sq[4] = {0, 0, 0, 0};
-                std::size_t i = 0;
-                for (; i + 4 <= sz; i += 4)
-                    for (int l = 0; l < 4; ++l) sq[l] += double(p[i + l]) * p[i + l];
-                for (; i < sz; ++i) sq[0] += double(p[i]) * p[i];
-                partial[k] = (sq[0] + sq[1]) + (sq[2] + sq[3]);
-            };
-            if (num_threads() > 1 && leaves.size() > 1 && total >= (std::size_t(1) << 16))
-                detail::parallel_for(leaves.size(), sum_leaf);
-            else
-                for (std::size_t k = 0; k < leaves.size(); ++k) sum_leaf(k);
-            double sq = 0;
-            for (double v : partial) sq += v;
-            st.grad_norm = std::sqrt(sq);
-        }
-        const double scale = plan_.clip_norm > 0 && st.grad_norm > plan_.clip_norm ? plan_.clip_norm / (st.grad_norm + 1e-6) : 1.0;
-        const T cv = static_cast<T>(plan_.clip_value);
-        for (std::uint32_t id : t_.param_ids_) {
-            auto& n = nodes_[id];
-            if (!n.grad) continue;
-            T* p = static_cast<T*>(n.grad);
-            const std::size_t sz = n.shp.size();
-            if (scale != 1.0) {
-                st.clipped = true;
-                for (std::size_t i = 0; i < sz; ++i) p[i] = static_cast<T>(p[i] * scale);
+        bool edits = false;
+        for (const auto& x : plan_.transforms()) edits = edits || x->edits_parameters();
+        if (edits) {
+            std::vector<parameter_gradient> grads;
+            for (std::uint32_t id : t_.param_ids_) {
+                const auto& n = nodes_[id];
+                if (n.grad) grads.push_back({n.param->name, gradient_ref{t_.dt_, n.grad, n.shp.size()}});
             }
-            if (plan_.clip_value > 0)
-                for (std::size_t i = 0; i < sz; ++i) {
-                    const T c = std::clamp(p[i], -cv, cv);
-                    st.clipped = st.clipped || c != p[i];
-                    p[i] = c;
-                }
+            for (const auto& x : plan_.transforms()) x->on_parameters(grads, st);
         }
         if (t_.accumulate_params_) t_.accumulate_param_grads();
     }
 
     tape& t_;
     const backward_plan& plan_;
+    std::size_t k1_ = 0, k2_ = 0;  // the plan's windows (truncation), 0: none
+    std::vector<const transform*> edge_transforms_;
     std::vector<detail::node>& nodes_;
     std::vector<tensor_ref<T>> targets_heap_;
     std::vector<char> acc_heap_;
@@ -543,13 +548,22 @@ private:
     std::vector<deferred> deferred_;
     std::vector<deferred_rows> deferred_rows_;
     std::vector<char> deferred_flag_;
+    arena scratch_;  // gathers of the batched gradient products, reset after each
+    std::vector<std::pair<std::uint32_t, int>> release_order_;  // checkpointing: (first node, segment)
+    std::size_t release_pos_ = 0;
 };
 
 }  // namespace detail
 
-backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& plan) {
-    if (plan.k1 == 0 && plan.k2 != 0) throw value_error("truncate_bptt: k2 given without k1");
+backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& given) {
     check_params_current("backward");
+    for (const auto& x : given.transforms())
+        if (x->checkpoint_segment() && x->checkpoint_segment() != ckpt_)
+            throw graph_error("backward: " + x->name() + " changes what the tape records; set it with "
+                              "tape::set_plan before recording instead of passing it to backward");
+    backward_plan plan = plan_;
+    for (const auto& x : given.transforms())
+        if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
     if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
     return detail::backward_engine<double>(*this, plan).run(root, seed);
 }
@@ -592,5 +606,11 @@ void tape::accumulate_param_grads() {
 }
 
 void tape::mark_state(const expr& e) { nodes_[resolve(e)].is_state = true; }
+
+gradient_ref tape::gradient_at(std::uint32_t id) const {
+    const void* g = grad_of(id);
+    if (!g) return {};
+    return gradient_ref{dt_, const_cast<void*>(g), nodes_[id].shp.size()};
+}
 
 }  // namespace seqgrad

@@ -7,9 +7,11 @@ namespace seqgrad {
 double data_parallel(std::size_t parts, const std::function<expr(tape&, std::size_t)>& f, dtype dt,
                      const backward_plan& plan) {
     if (parts == 0) throw value_error("data_parallel: expected at least one part");
-    if (plan.clip_norm > 0 || plan.clip_value > 0)
-        throw value_error("data_parallel: clipping applies to the summed gradient; call optim::clip_global_norm or "
-                          "optim::clip_value after data_parallel instead of passing it in the plan");
+    for (const auto& x : plan.transforms())
+        if (x->edits_parameters())
+            throw value_error("data_parallel: " + x->name() + " changes parameter gradients, which belongs to the "
+                              "summed gradient; call optim::clip_global_norm or optim::clip_value after "
+                              "data_parallel instead of passing it in the plan");
     std::vector<std::unique_ptr<tape>> tapes(parts);
     std::vector<double> losses(parts, 0.0);
     auto run = [&](std::size_t i) {

@@ -107,6 +107,13 @@ void* arena::alloc(std::size_t bytes) {
     return p;
 }
 
+bool arena::contains(const void* p) const {
+    const auto* b = static_cast<const std::byte*>(p);
+    for (const auto& k : blocks_)
+        if (b >= k.p && b < k.p + k.size) return true;
+    return false;
+}
+
 std::size_t arena::reserved() const {
     std::size_t n = 0;
     for (auto& b : blocks_) n += b.size;
@@ -153,13 +160,109 @@ void tape::clear() {
     grad_table_.clear();
     max_group_ = -1;
     memo_.clear();
+    segments_.clear();
     values_.reset();
     grads_.reset();
     step_ = -1;
+    state_from_ = -1;
     group_ = -1;
 }
 
-std::size_t tape::bytes_reserved() const { return values_.reserved() + grads_.reserved(); }
+
+std::size_t tape::bytes_reserved() const {
+    std::size_t n = values_.reserved() + grads_.reserved();
+    for (const auto& s : segments_) n += (s.values ? s.values->reserved() : 0) + (s.grads ? s.grads->reserved() : 0);
+    return n;
+}
+
+void tape::set_plan(const backward_plan& p) {
+    std::size_t seg = 0;
+    for (const auto& x : p.transforms()) seg = std::max(seg, x->checkpoint_segment());
+    if (seg != ckpt_ && !nodes_.empty())
+        throw graph_error("tape::set_plan: checkpointing changes what the tape records; set the plan on an empty "
+                          "tape (new or clear()ed)");
+    plan_ = p;
+    ckpt_ = seg;
+}
+
+// ---- checkpointing --------------------------------------------------------------------------------
+
+detail::arena& tape::segment_arena(int seg, bool grads) {
+    if (segments_.size() <= static_cast<std::size_t>(seg)) segments_.resize(seg + 1);
+    auto& a = grads ? segments_[seg].grads : segments_[seg].values;
+    if (!a) a = std::make_unique<detail::arena>();
+    return *a;
+}
+
+void tape::ensure_value(std::uint32_t id) const {
+    if (!nodes_[id].evicted) return;
+    auto& self = const_cast<tape&>(*this);  // a released value is a cache miss, not a change
+    if (dt_ == dtype::f32) self.recompute_segment<float>(segment_of(id));
+    else self.recompute_segment<double>(segment_of(id));
+}
+
+void tape::prepare_inputs(std::uint32_t first, std::size_t k) {
+    const int here = step_ >= 0 ? static_cast<int>(static_cast<std::size_t>(step_) / ckpt_) : -1;
+    for (std::size_t j = 0; j < k; ++j) {
+        const std::uint32_t id = input_ids_[first + j];
+        ensure_value(id);
+        detail::node& m = nodes_[id];
+        const int s = segment_of(id);
+        if (s < 0 || s == here || m.kept) continue;
+        // Read across segments: the value outlives its segment (a state at a segment boundary, a
+        // per-step loss summed outside the steps).
+        const std::size_t bytes = m.shp.size() * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
+        void* dst = values_.alloc(bytes);
+        std::memcpy(dst, m.value, bytes);
+        m.value = dst;
+        m.kept = true;
+        m.view = false;  // no longer aliases its input
+    }
+    if (here < 0) return;
+    for (std::size_t s = 0; s < segments_.size(); ++s)
+        if (segments_[s].values && std::abs(static_cast<int>(s) - here) >= 2) release_segment(static_cast<int>(s));
+}
+
+void tape::release_segment(int seg) {
+    auto& s = segments_[seg];
+    if (s.values) {
+        for (std::uint32_t id : s.nodes) {
+            auto& n = nodes_[id];
+            if (!n.kept && n.value && s.values->contains(n.value)) {
+                n.value = nullptr;
+                n.evicted = true;
+            }
+        }
+        s.values.reset();
+    }
+    if (s.grads) {
+        for (std::uint32_t id : s.nodes)
+            if (id < grad_table_.size()) grad_table_[id] = nullptr;
+        s.grads.reset();
+    }
+}
+
+template <class T>
+void tape::recompute_segment(int seg) {
+    detail::arena& mem = segment_arena(seg, false);
+    std::vector<seqgrad::shape> shapes;
+    for (std::uint32_t id : segments_[seg].nodes) {
+        detail::node& n = nodes_[id];
+        if (!n.evicted) continue;
+        const std::uint32_t* ins = input_ids_.data() + n.first_input;
+        for (std::uint32_t j = 0; j < n.num_inputs; ++j) ensure_value(ins[j]);  // kept or earlier here
+        n.evicted = false;
+        if (n.view) {
+            shapes.clear();
+            for (std::uint32_t j = 0; j < n.num_inputs; ++j) shapes.push_back(nodes_[ins[j]].shp);
+            n.value = static_cast<std::byte*>(nodes_[ins[0]].value) + n.op->view_offset(shapes, n.at) * sizeof(T);
+            continue;
+        }
+        n.value = mem.alloc_n<T>(n.shp.size());
+        // The same computation as when it was recorded, so the same bits.
+        if (!(n.memo_served && batched_product<T>(id))) run_forward<T>(id);
+    }
+}
 
 std::uint32_t tape::resolve(const expr& e) const {
     tape& t = e.owner();
@@ -330,6 +433,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     seqgrad::shape out;
     try {
         out = op.infer_shape(op, shape_scratch_, at);
+        if (ckpt_) prepare_inputs(first, k);
     } catch (...) {
         input_ids_.resize(first);
         throw;
@@ -342,6 +446,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     n.num_inputs = static_cast<std::uint32_t>(k);
     n.step = step_;
     n.group = group_;
+    n.state_from = state_from_;
     max_group_ = std::max(max_group_, group_);
     n.shp = out;
     n.requires_grad = rg && !op.constant_output;
@@ -352,6 +457,11 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         n.at.ints = std::span<const int>(dst, at.ints.size());
     }
     const std::size_t size = out.size();
+    const int seg = segment_of(id);
+    if (seg >= 0) {
+        segment_arena(seg, false);
+        segments_[seg].nodes.push_back(id);
+    }
     if (optimize_ && op.view_offset) {
         const std::size_t off = op.view_offset(shape_scratch_, at);
         if (off != op_def::no_view) {
@@ -362,11 +472,12 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
             return make_expr(id);
         }
     }
-    n.value = dt_ == dtype::f32 ? static_cast<void*>(values_.alloc_n<float>(size))
-                                : static_cast<void*>(values_.alloc_n<double>(size));
+    const std::size_t bytes = size * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
+    nodes_[id].value = seg >= 0 ? segments_[seg].values->alloc(bytes) : values_.alloc(bytes);
     try {
         const bool done = optimize_ && op.product_a >= 0 &&
                           (dt_ == dtype::f32 ? batched_product<float>(id) : batched_product<double>(id));
+        nodes_[id].memo_served = done;
         if (!done) {
             if (dt_ == dtype::f32) run_forward<float>(id);
             else run_forward<double>(id);
@@ -375,6 +486,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
             else check_values(id, static_cast<const double*>(nodes_[id].value), size, "value");
         }
     } catch (...) {
+        if (seg >= 0) segments_[seg].nodes.pop_back();
         nodes_.pop_back();
         input_ids_.resize(first);
         throw;
@@ -490,6 +602,7 @@ xt::xarray<double> to_array(const void* p, const shape& s, dtype dt) {
 
 xt::xarray<double> tape::value(const expr& e) const {
     const auto id = resolve(e);
+    ensure_value(id);
     if (nodes_[id].kind == detail::node_kind::parameter) check_param_current(id, "tape::value");
     const auto& n = nodes_[id];
     return to_array(n.value, n.shp, dt_);
@@ -497,6 +610,7 @@ xt::xarray<double> tape::value(const expr& e) const {
 
 double tape::item(const expr& e) const {
     const auto id = resolve(e);
+    ensure_value(id);
     if (nodes_[id].kind == detail::node_kind::parameter) check_param_current(id, "tape::item");
     const auto& n = nodes_[id];
     if (n.shp.size() != 1)
@@ -507,6 +621,7 @@ double tape::item(const expr& e) const {
 template <class T>
 tensor_ref<const T> tape::data(const expr& e) const {
     const auto id = resolve(e);
+    ensure_value(id);
     if (nodes_[id].kind == detail::node_kind::parameter) check_param_current(id, "tape::data");
     const auto& n = nodes_[id];
     if (dtype_of<T>() != dt_)

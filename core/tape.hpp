@@ -6,6 +6,7 @@
 // in arenas owned by the tape: building a node in steady state allocates nothing, and clear()
 // (or a new tape, whose blocks come from a process-wide pool) reuses the memory.
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -44,6 +45,8 @@ public:
         off_ = 0;
     }
     std::size_t reserved() const;
+    /// Whether p points into one of this arena's blocks.
+    bool contains(const void* p) const;
 
 private:
     struct block {
@@ -66,10 +69,14 @@ struct node {
     std::uint32_t num_inputs = 0;
     std::int32_t step = -1;  // time step mark (-1: none)
     std::int32_t group = -1;  // independent-part mark (group_scope; -1: none)
+    std::int32_t state_from = -1;  // values of this step read by the node are recurrent state (-1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
     bool is_state = false;        // a recurrent state (tape::mark_state), for gradient-flow records
     bool view = false;            // value aliases input 0's memory (op_def::view_offset)
+    bool memo_served = false;     // value read from a batched product (tape::batched_product)
+    bool evicted = false;         // checkpointing: value released with its segment (recomputable)
+    bool kept = false;            // checkpointing: value copied out of its segment (read across segments)
     param_data* param = nullptr;  // parameter leaves
     std::uint64_t param_version = 0;  // parameter leaves: param->version when the tape read it
 };
@@ -158,6 +165,10 @@ public:
     void accumulate_param_grads();
     /// Mark e as the recurrent state of its time step (nn::unroll does this for every step).
     void mark_state(const expr& e);
+    /// A plan of transforms that applies to every backward of this tape (before the one passed to
+    /// backward), set before recording when it changes what is recorded: checkpoint_bptt.
+    void set_plan(const backward_plan& p);
+    const backward_plan& plan() const { return plan_; }
     /// Gradient of a parameter leaf on this tape after backward (zeros if it had none).
     xt::xarray<double> param_grad(const parameter& p) const;
 
@@ -170,13 +181,20 @@ public:
     tensor_ref<const T> data(const expr& e) const;
     /// Gradient after backward (zeros for a node the gradient did not reach).
     xt::xarray<double> grad(const expr& e) const;
+    /// The gradient of node id in place (null data for a node the gradient did not reach).
+    gradient_ref gradient_at(std::uint32_t id) const;
     bool has_grad(const expr& e) const;
 
     // ---- time steps, checks, inspection -------------------------------------------------------
-    /// Nodes added from now on belong to time step s (-1: none). Transforms find state edges
-    /// between steps through these marks.
-    void set_step(int s) { step_ = s; }
+    /// Nodes added from now on belong to time step s (-1: none); with state_from >= 0, what they
+    /// read from step state_from is the recurrent state passed on to them: those reads are the
+    /// graph's state edges (see transforms.hpp). nn::unroll sets both for every step.
+    void set_step(int s, int state_from = -1) {
+        step_ = s;
+        state_from_ = state_from;
+    }
     int step() const { return step_; }
+    int state_from() const { return state_from_; }
     /// Nodes added from now on belong to independent part g (-1: none), e.g. the two directions of
     /// a bidirectional layer. When the parts share nothing but untimed inputs and outputs, backward
     /// sweeps each in a pass of its own, concurrently (see transforms.hpp).
@@ -235,6 +253,20 @@ private:
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
     /// The gradient of node id from the last backward, or null.
     const void* grad_of(std::uint32_t id) const { return id < grad_table_.size() ? grad_table_[id] : nullptr; }
+    // ---- checkpointing (checkpoint_bptt): values of timed op nodes live per segment of steps
+    int segment_of(std::uint32_t id) const {
+        const auto& n = nodes_[id];
+        return ckpt_ && n.op && n.step >= 0 ? static_cast<int>(static_cast<std::size_t>(n.step) / ckpt_) : -1;
+    }
+    detail::arena& segment_arena(int seg, bool grads);
+    /// Before node id's value is read: recompute its segment if it was released.
+    void ensure_value(std::uint32_t id) const;
+    /// Inputs [first, first + k) of a node being recorded at the current step: present, and
+    /// copied out of their segment when read from another one; then far segments released.
+    void prepare_inputs(std::uint32_t first, std::size_t k);
+    void release_segment(int seg);
+    template <class T>
+    void recompute_segment(int seg);
     /// Throws graph_error if parameter leaf `id` was written since the tape read it.
     void check_param_current(std::uint32_t id, const char* who) const;
     /// The same for every parameter leaf (before backward and gradient accumulation).
@@ -253,6 +285,7 @@ private:
     std::vector<std::uint32_t> param_ids_;                         // parameter leaves, in tape order
     detail::arena values_, grads_;
     int step_ = -1;
+    int state_from_ = -1;
     int group_ = -1;
     int max_group_ = -1;  // largest group mark on any node
     bool check_finite_ = false;
@@ -269,6 +302,13 @@ private:
         void* rows;  // base x op(b), or null until the second use
     };
     std::vector<product_memo> memo_;
+    backward_plan plan_;
+    std::size_t ckpt_ = 0;  // steps per checkpoint segment, 0: off
+    struct segment {
+        std::unique_ptr<detail::arena> values, grads;  // null: released (or no gradient yet)
+        std::vector<std::uint32_t> nodes;              // its op nodes, in tape order
+    };
+    std::vector<segment> segments_;
     std::vector<void*> grad_table_;                         // backward: gradient per node
     std::vector<std::unique_ptr<detail::arena>> pass_mem_;  // backward: one arena per window pass
 };
@@ -280,17 +320,20 @@ private:
 void set_graph_optimizations(bool on);
 bool graph_optimizations();
 
-/// Sets the tape's time step for the scope's lifetime and restores the previous one after.
+/// Sets the tape's time step (and the step its state comes from, see tape::set_step) for the
+/// scope's lifetime and restores the previous ones after.
 class step_scope {
 public:
-    step_scope(tape& t, int s) : t_(t), prev_(t.step()) { t.set_step(s); }
-    ~step_scope() { t_.set_step(prev_); }
+    step_scope(tape& t, int s, int state_from = -1) : t_(t), prev_(t.step()), prev_from_(t.state_from()) {
+        t.set_step(s, state_from);
+    }
+    ~step_scope() { t_.set_step(prev_, prev_from_); }
     step_scope(const step_scope&) = delete;
     step_scope& operator=(const step_scope&) = delete;
 
 private:
     tape& t_;
-    int prev_;
+    int prev_, prev_from_;
 };
 
 /// Sets the tape's group for the scope's lifetime and restores the previous one after.

@@ -1,5 +1,6 @@
 #include "transforms.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -10,13 +11,132 @@
 #include <tbb/task_arena.h>
 
 #include "blas.hpp"
+#include "tape.hpp"
 
 namespace seqgrad {
 
 namespace {
-void require_positive(const char* who, double v) {
-    if (!(v > 0) || !std::isfinite(v))
-        throw value_error(std::string(who) + ": expected a positive finite threshold, got " + std::to_string(v));
+std::string num(double v) {
+    std::string s = std::to_string(v);
+    while (s.size() > 1 && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+}
+void require_threshold(const char* who, double v) {
+    if (!(v > 0))
+        throw value_error(std::string(who) + ": expected a positive threshold (+inf: no clipping), got " + num(v));
+}
+
+class truncation final : public transform {
+public:
+    truncation(std::size_t k1, std::size_t k2) : k1_(k1), k2_(k2) {}
+    std::string name() const override {
+        return "truncate_bptt(" + std::to_string(k1_) + ", " + std::to_string(k2_) + ")";
+    }
+    std::pair<std::size_t, std::size_t> windows() const override { return {k1_, k2_}; }
+
+private:
+    std::size_t k1_, k2_;
+};
+
+class global_norm_clip final : public transform {
+public:
+    explicit global_norm_clip(double c) : c_(c) {}
+    std::string name() const override { return "clip_global_norm(" + num(c_) + ")"; }
+    bool edits_parameters() const override { return true; }
+    void on_parameters(std::span<const parameter_gradient> ps, backward_stats& st) const override {
+        std::vector<gradient_ref> refs;
+        refs.reserve(ps.size());
+        for (const auto& p : ps) refs.push_back(p.grad);
+        const clip_result r = clip_by_global_norm(refs, c_);
+        st.grad_norm = r.norm;
+        st.clipped = st.clipped || r.clipped;
+    }
+
+private:
+    double c_;
+};
+
+class value_clip final : public transform {
+public:
+    explicit value_clip(double c) : c_(c) {}
+    std::string name() const override { return "clip_value(" + num(c_) + ")"; }
+    bool edits_parameters() const override { return true; }
+    void on_parameters(std::span<const parameter_gradient> ps, backward_stats& st) const override {
+        std::vector<gradient_ref> refs;
+        refs.reserve(ps.size());
+        for (const auto& p : ps) refs.push_back(p.grad);
+        st.clipped = clip_by_value(refs, c_) || st.clipped;
+    }
+
+private:
+    double c_;
+};
+
+class state_clip final : public transform {
+public:
+    explicit state_clip(double c) : c_(c) {}
+    std::string name() const override { return "clip_state_gradient(" + num(c_) + ")"; }
+    bool edits_state_edges() const override { return true; }
+    void on_state_edge(const state_edge&, gradient_ref g) const override {
+        g.visit([&](auto span) {
+            using T = typename decltype(span)::value_type;
+            const T c = static_cast<T>(c_);
+            for (auto& v : span) v = std::clamp(v, -c, c);
+        });
+    }
+
+private:
+    double c_;
+};
+
+class checkpointing final : public transform {
+public:
+    explicit checkpointing(std::size_t s) : s_(s) {}
+    std::string name() const override { return "checkpoint_bptt(" + std::to_string(s_) + ")"; }
+    std::size_t checkpoint_segment() const override { return s_; }
+
+private:
+    std::size_t s_;
+};
+
+class flow_record final : public transform {
+public:
+    explicit flow_record(gradient_flow& out) : out_(&out) {}
+    std::string name() const override { return "record_gradient_flow"; }
+    void after_sweep(const tape& t) const override {
+        auto& norm = out_->norm;
+        norm.clear();
+        for (std::uint32_t i = 0; i < t.size(); ++i) {
+            const auto& n = t.node_at(i);
+            if (!n.is_state || n.step < 0) continue;
+            if (norm.size() <= static_cast<std::size_t>(n.step)) norm.resize(n.step + 1, 0.0);
+            const gradient_ref g = t.gradient_at(i);
+            if (!g.data) continue;
+            norm[n.step] += g.visit([](auto span) {
+                double s = 0;
+                for (auto v : span) s += double(v) * v;
+                return s;
+            });
+        }
+        for (auto& v : norm) v = std::sqrt(v);
+    }
+
+private:
+    gradient_flow* out_;
+};
+
+/// Sum of squares of one buffer in double, in four lanes (a fixed order).
+double squared_norm(const gradient_ref& g) {
+    return g.visit([](auto span) {
+        double sq[4] = {0, 0, 0, 0};
+        std::size_t i = 0;
+        const std::size_t n = span.size();
+        for (; i + 4 <= n; i += 4)
+            for (int l = 0; l < 4; ++l) sq[l] += double(span[i + l]) * span[i + l];
+        for (; i < n; ++i) sq[0] += double(span[i]) * span[i];
+        return (sq[0] + sq[1]) + (sq[2] + sq[3]);
+    });
 }
 }  // namespace
 
@@ -26,59 +146,87 @@ backward_plan truncate_bptt(std::size_t k1, std::size_t k2) {
     if (k2 < k1)
         throw value_error("truncate_bptt(" + std::to_string(k1) + ", " + std::to_string(k2) +
                           "): expected k2 >= k1 (gradients from every k1 steps flow back k2 steps)");
-    backward_plan p;
-    p.k1 = k1;
-    p.k2 = k2;
-    return p;
+    return make_transform<truncation>(k1, k2);
 }
 backward_plan clip_global_norm(double max_norm) {
-    require_positive("clip_global_norm", max_norm);
-    backward_plan p;
-    p.clip_norm = max_norm;
-    return p;
+    require_threshold("clip_global_norm", max_norm);
+    return make_transform<global_norm_clip>(max_norm);
 }
 backward_plan clip_value(double c) {
-    require_positive("clip_value", c);
-    backward_plan p;
-    p.clip_value = c;
-    return p;
+    require_threshold("clip_value", c);
+    return make_transform<value_clip>(c);
 }
 backward_plan clip_state_gradient(double c) {
-    require_positive("clip_state_gradient", c);
-    backward_plan p;
-    p.clip_state = c;
-    return p;
+    require_threshold("clip_state_gradient", c);
+    return make_transform<state_clip>(c);
 }
-backward_plan record_gradient_flow(gradient_flow& out) {
-    backward_plan p;
-    p.flow = &out;
-    return p;
+backward_plan record_gradient_flow(gradient_flow& out) { return make_transform<flow_record>(out); }
+backward_plan checkpoint_bptt(std::size_t segment) {
+    if (segment == 0) throw value_error("checkpoint_bptt: expected at least 1 step per segment");
+    return make_transform<checkpointing>(segment);
 }
 
 backward_plan operator|(backward_plan a, const backward_plan& b) {
-    auto twice = [](const char* what) { throw value_error(std::string("backward plan: ") + what + " is set twice"); };
-    if (b.k1) {
-        if (a.k1) twice("truncate_bptt");
-        a.k1 = b.k1;
-        a.k2 = b.k2;
-    }
-    if (b.clip_norm) {
-        if (a.clip_norm) twice("clip_global_norm");
-        a.clip_norm = b.clip_norm;
-    }
-    if (b.clip_value) {
-        if (a.clip_value) twice("clip_value");
-        a.clip_value = b.clip_value;
-    }
-    if (b.clip_state) {
-        if (a.clip_state) twice("clip_state_gradient");
-        a.clip_state = b.clip_state;
-    }
-    if (b.flow) {
-        if (a.flow) twice("record_gradient_flow");
-        a.flow = b.flow;
+    for (const auto& x : b.steps_) {
+        if (x->checkpoint_segment())
+            for (const auto& y : a.steps_)
+                if (y->checkpoint_segment())
+                    throw value_error("backward plan: " + y->name() + " | " + x->name() + ": checkpointing set twice");
+        if (x->windows().first)
+            for (const auto& y : a.steps_)
+                if (y->windows().first)
+                    throw value_error("backward plan: " + y->name() + " | " + x->name() +
+                                      ": two transforms partition the graph into windows (at most one may)");
+        a.steps_.push_back(x);
     }
     return a;
+}
+
+clip_result clip_by_global_norm(std::span<const gradient_ref> grads, double max_norm, const char* who) {
+    require_threshold(who, max_norm);
+    // One partial sum per buffer (in parallel when they are large), then the partials in order:
+    // the same bits for any thread count.
+    std::size_t total = 0;
+    for (const auto& g : grads) total += g.size;
+    std::vector<double> partial(grads.size(), 0.0);
+    auto one = [&](std::size_t k) { partial[k] = squared_norm(grads[k]); };
+    if (num_threads() > 1 && grads.size() > 1 && total >= (std::size_t(1) << 16)) detail::parallel_for(grads.size(), one);
+    else
+        for (std::size_t k = 0; k < grads.size(); ++k) one(k);
+    double sq = 0;
+    for (double v : partial) sq += v;
+    clip_result r;
+    r.norm = std::sqrt(sq);
+    if (!(r.norm > max_norm) || !std::isfinite(r.norm)) return r;
+    const double scale = max_norm / (r.norm + 1e-6);
+    for (const auto& g : grads)
+        g.visit([scale](auto span) {
+            using T = typename decltype(span)::value_type;
+            const T s = static_cast<T>(scale);
+            for (auto& v : span) v *= s;
+        });
+    r.clipped = true;
+    return r;
+}
+
+bool clip_by_value(std::span<const gradient_ref> grads, double c, const char* who) {
+    require_threshold(who, c);
+    bool changed = false;
+    for (const auto& g : grads)
+        g.visit([&](auto span) {
+            using T = typename decltype(span)::value_type;
+            const T hi = static_cast<T>(c), lo = -hi;
+            for (auto& v : span) {
+                if (v > hi) {
+                    v = hi;
+                    changed = true;
+                } else if (v < lo) {
+                    v = lo;
+                    changed = true;
+                }
+            }
+        });
+    return changed;
 }
 
 // ---- executor -------------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
     seq.records.reserve(T);
     expr prev = state0;
     for (std::size_t k = 0; k < T; ++k) {
-        step_scope scope(t, first_step + static_cast<int>(k));
+        const int step = first_step + static_cast<int>(k);
+        step_scope scope(t, step, step - 1);  // the state comes from the previous step
         prev = lstm_step(projections, prev, w_hh, k * B);
         seq.records.push_back(prev);
     }

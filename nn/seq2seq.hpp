@@ -203,7 +203,7 @@ public:
             expr feed = t.constant(0.0, {B, Dq});
             std::vector<expr> hts;
             for (std::size_t k = 0; k < T; ++k) {
-                step_scope mark(t, first + static_cast<int>(k));
+                step_scope mark(t, first + static_cast<int>(k), k > 0 ? first + static_cast<int>(k) - 1 : -1);
                 const expr x = concat({target_embedding(t, step_ids(b.decoder_inputs, k, B)), feed}, 1);
                 s = decoder_cell(x, s);
                 const expr h = hidden(s);

@@ -14,9 +14,11 @@
 //     auto bi     = nn::bidirectional<nn::gru_cell>{fwd, bwd}(t, xs, f0, b0, lengths);
 //
 // Every unroll marks each step on the tape (step_scope around the step's nodes, numbered from
-// first_step), so graph transforms (truncated BPTT, state-gradient clipping) find the state edges
-// from step k to k + 1 by the nodes' step marks. The backward direction of a bidirectional run
-// marks each node with the position it reads, so its state edges run from k + 1 to k.
+// first_step) and records where its state comes from (the step read before it), so graph
+// transforms find the windows (truncated BPTT) by the step marks and the state edges
+// (state-gradient clipping, user transforms) as recorded. The backward direction of a
+// bidirectional run marks each node with the position it reads, so its state edges run from k + 1
+// to k.
 //
 // Variable-length batches. xs[k] is [B, F] for every step; row b is valid for the first
 // lengths[b] steps. At a step where some rows have finished, the new state is
@@ -141,7 +143,10 @@ std::vector<State> run(tape& t, const Cell& cell, std::span<const expr> xs, Stat
     std::vector<State> out(xs.size(), s);
     for (std::size_t i = 0; i < xs.size(); ++i) {
         const std::size_t k = reverse ? xs.size() - 1 - i : i;
-        step_scope scope(t, first_step + static_cast<int>(k));
+        // The state this step reads was made by the step read before it (the edge transforms use).
+        const int step = first_step + static_cast<int>(k);
+        const int from = i == 0 ? (reverse ? -1 : first_step - 1) : (reverse ? step + 1 : step - 1);
+        step_scope scope(t, step, from);
         const std::size_t active = masked ? active_rows(lengths, k) : 1;
         if (active == 0) {
             out[k] = s;
@@ -199,7 +204,8 @@ std::vector<State> generate(tape& t, const Cell& cell, const expr& x0, State s0,
     out.reserve(steps);
     expr x = x0;
     for (std::size_t k = 0; k < steps; ++k) {
-        step_scope scope(t, first_step + static_cast<int>(k));
+        const int step = first_step + static_cast<int>(k);
+        step_scope scope(t, step, k > 0 ? step - 1 : first_step - 1);
         if (k > 0) {
             if constexpr (std::is_invocable_v<Feedback&, const State&, std::size_t>) x = next_input(out.back(), k);
             else x = next_input(out.back());

@@ -1,46 +1,31 @@
 #include "clip.hpp"
 
-#include <cmath>
+#include <vector>
+
+#include "../core/transforms.hpp"
 
 #include "optimizer.hpp"
 
 namespace seqgrad::optim {
 
 namespace {
-template <class F>
-void each_trainable_grad(parameter_store& ps, F&& f) {
+// The trainable parameters' gradients, for the shared kernels in core/transforms.
+std::vector<gradient_ref> trainable_grads(parameter_store& ps) {
+    std::vector<gradient_ref> out;
     for (std::size_t i = 0; i < ps.size(); ++i) {
         auto& d = ps[i].data();
         if (!d.trainable) continue;
-        if (d.dt == dtype::f32) f(d.gf.data(), d.gf.size());
-        else f(d.gd.data(), d.gd.size());
+        if (d.dt == dtype::f32) out.push_back({dtype::f32, d.gf.data(), d.gf.size()});
+        else out.push_back({dtype::f64, d.gd.data(), d.gd.size()});
     }
+    return out;
 }
 }  // namespace
 
 double clip_global_norm(parameter_store& ps, double max_norm) {
-    detail::optim_require(max_norm >= 0, "clip_global_norm", "max_norm", max_norm, ">= 0");
-    const double norm = std::sqrt(ps.grad_squared_norm());
-    if (!(norm > max_norm) || !std::isfinite(norm)) return norm;
-    const double scale = max_norm / (norm + 1e-6);
-    each_trainable_grad(ps, [scale](auto* g, std::size_t n) {
-        using T = std::remove_pointer_t<decltype(g)>;
-        const T s = T(scale);
-        for (std::size_t i = 0; i < n; ++i) g[i] *= s;
-    });
-    return norm;
+    return clip_by_global_norm(trainable_grads(ps), max_norm, "optim::clip_global_norm").norm;
 }
 
-void clip_value(parameter_store& ps, double c) {
-    detail::optim_require(c >= 0, "clip_value", "c", c, ">= 0");
-    each_trainable_grad(ps, [c](auto* g, std::size_t n) {
-        using T = std::remove_pointer_t<decltype(g)>;
-        const T hi = T(c), lo = -hi;
-        for (std::size_t i = 0; i < n; ++i) {
-            if (g[i] > hi) g[i] = hi;
-            else if (g[i] < lo) g[i] = lo;
-        }
-    });
-}
+void clip_value(parameter_store& ps, double c) { clip_by_value(trainable_grads(ps), c, "optim::clip_value"); }
 
 }  // namespace seqgrad::optim

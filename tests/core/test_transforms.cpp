@@ -188,11 +188,11 @@ BOOST_AUTO_TEST_CASE(clip_state_gradient_clamps_edges_between_steps) {
         h0 = t.input(A{1.0}, true);
     }
     {
-        sg::step_scope s(t, 1);
+        sg::step_scope s(t, 1, 0);  // reads the state of step 0
         h1 = h0 * 3.0;
     }
     {
-        sg::step_scope s(t, 2);
+        sg::step_scope s(t, 2, 1);
         h2 = h1 * 3.0;
     }
     auto loss = sg::sum(h2 * 10.0);

@@ -74,7 +74,7 @@ struct fixture {
         } else if (p == path::cell) {
             nn::lstm_state s = s0;
             for (std::size_t k = 0; k < T; ++k) {
-                sg::step_scope scope(t, static_cast<int>(k));
+                sg::step_scope scope(t, static_cast<int>(k), static_cast<int>(k) - 1);
                 s = cell(sg::slice(xs, 0, k * B, (k + 1) * B), s);
                 out.hs.push_back(s.h);
             }
@@ -83,7 +83,7 @@ struct fixture {
             // PyTorch's equations from primitive ops only: the reference every fused form equals.
             nn::lstm_state s = s0;
             for (std::size_t k = 0; k < T; ++k) {
-                sg::step_scope scope(t, static_cast<int>(k));
+                sg::step_scope scope(t, static_cast<int>(k), static_cast<int>(k) - 1);
                 const sg::expr x = sg::slice(xs, 0, k * B, (k + 1) * B);
                 const auto q = sg::split(sg::matmul(x, t.param(cell.w_ih), false, true) + t.param(cell.b_ih) +
                                              sg::matmul(s.h, t.param(cell.w_hh), false, true) + t.param(cell.b_hh),
