@@ -492,10 +492,7 @@ private:
                 if (pol.part(nodes_[i]) >= 0 && pol.sweep(nodes_[i], w)) worker.visit(i, gw, mem, keep);
             worker.flush_all(gw, mem);
         };
-        const bool parallel = num_threads() > 1 && parts > 1;
-        if (parallel) detail::parallel_for(parts, pass);
-        else
-            for (std::size_t w = 0; w < parts; ++w) pass(w);
+        const bool parallel = detail::parallel_for(parts, pass);
         // Reduce the passes' contributions to shared nodes in part order, then sweep those.
         for (std::uint32_t i = 0; i <= root; ++i) {
             if (pol.part(nodes_[i]) >= 0 || in_d[i]) continue;

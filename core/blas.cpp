@@ -7,37 +7,6 @@
 
 namespace seqgrad {
 
-namespace {
-// OpenBLAS's thread count is process-wide, and parallel regions overlap when several threads run
-// backward at once: a save/restore per region would leave it at 1 (the second region saves the
-// first one's 1) and change it under BLAS calls of other regions. So the regions share it: the
-// first to enter sets it to 1, the last to leave restores the caller's count, and a
-// set_blas_threads() meanwhile takes effect then. A count that is already 1 is never touched.
-std::mutex blas_mu;
-int regions = 0;
-int outside = 0;  // the count to restore when the last region leaves
-}  // namespace
-
-void set_blas_threads(int n) {
-    std::lock_guard<std::mutex> lock(blas_mu);
-    if (regions > 0) outside = std::max(1, n);
-    else openblas_set_num_threads(std::max(1, n));
-}
-int blas_threads() { return openblas_get_num_threads(); }
-
-namespace detail {
-void enter_parallel_region() {
-    std::lock_guard<std::mutex> lock(blas_mu);
-    if (regions++ > 0) return;
-    outside = openblas_get_num_threads();
-    if (outside != 1) openblas_set_num_threads(1);
-}
-void leave_parallel_region() noexcept {
-    std::lock_guard<std::mutex> lock(blas_mu);
-    if (--regions > 0) return;
-    if (outside != 1) openblas_set_num_threads(outside);
-}
-}  // namespace detail
 const char* blas_core_name() { return openblas_get_corename(); }
 
 namespace detail {

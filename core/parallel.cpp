@@ -22,9 +22,7 @@ double data_parallel(std::size_t parts, const std::function<expr(tape&, std::siz
         losses[i] = t.item(loss);
         t.backward(loss, plan);
     };
-    if (num_threads() > 1 && parts > 1) detail::parallel_for(parts, run);
-    else
-        for (std::size_t i = 0; i < parts; ++i) run(i);
+    detail::parallel_for(parts, run);
     double total = 0;
     for (std::size_t i = 0; i < parts; ++i) {
         tapes[i]->accumulate_param_grads();

@@ -3,12 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <mutex>
 #include <string>
 
-#include <tbb/global_control.h>
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
 
 #include "blas.hpp"
 #include "tape.hpp"
@@ -190,7 +186,7 @@ clip_result clip_by_global_norm(std::span<const gradient_ref> grads, double max_
     for (const auto& g : grads) total += g.size;
     std::vector<double> partial(grads.size(), 0.0);
     auto one = [&](std::size_t k) { partial[k] = squared_norm(grads[k]); };
-    if (num_threads() > 1 && grads.size() > 1 && total >= (std::size_t(1) << 16)) detail::parallel_for(grads.size(), one);
+    if (total >= (std::size_t(1) << 16)) detail::parallel_for(grads.size(), one);
     else
         for (std::size_t k = 0; k < grads.size(); ++k) one(k);
     double sq = 0;
@@ -228,40 +224,5 @@ bool clip_by_value(std::span<const gradient_ref> grads, double c, const char* wh
         });
     return changed;
 }
-
-// ---- executor -------------------------------------------------------------------------------------
-
-namespace {
-std::mutex executor_mu;
-std::size_t threads_setting = 0;  // 0: TBB's default
-std::unique_ptr<tbb::global_control> control;
-}  // namespace
-
-void set_num_threads(std::size_t n) {
-    if (n == 0) throw value_error("set_num_threads: expected at least 1 thread");
-    std::lock_guard<std::mutex> lock(executor_mu);
-    threads_setting = n;
-    control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, n);
-}
-
-std::size_t num_threads() {
-    std::lock_guard<std::mutex> lock(executor_mu);
-    if (threads_setting) return threads_setting;
-    return static_cast<std::size_t>(tbb::this_task_arena::max_concurrency());
-}
-
-namespace detail {
-void parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
-    // One BLAS thread per task while TBB owns the cores; the caller's setting comes back after the
-    // last concurrent region ends (regions on several threads share the setting).
-    struct region {
-        region() { enter_parallel_region(); }
-        ~region() { leave_parallel_region(); }
-    } guard;
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
-    });
-}
-}  // namespace detail
 
 }  // namespace seqgrad

@@ -1,6 +1,6 @@
 #pragma once
 // Graph transforms: what backward does to the recorded, unrolled graph besides plain
-// backpropagation, and the executor settings that run the independent work they expose in parallel.
+// backpropagation (the independent work they expose runs on the executor, executor.hpp).
 //
 //   t.backward(loss, sg::truncate_bptt(35) | sg::clip_state_gradient(1.0) | sg::clip_global_norm(5.0));
 //
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "errors.hpp"
+#include "executor.hpp"
 #include "shape.hpp"
 
 namespace seqgrad {
@@ -193,19 +194,5 @@ clip_result clip_by_global_norm(std::span<const gradient_ref> grads, double max_
 /// Clamp every entry to [-c, c] (NaN entries stay NaN), as torch.nn.utils.clip_grad_value_;
 /// returns whether any entry changed. Throws value_error naming `who` unless c > 0.
 bool clip_by_value(std::span<const gradient_ref> grads, double c, const char* who = "clip_value");
-
-// ---- execution ----------------------------------------------------------------------------------
-
-/// Threads seqgrad's executor may use (TBB). Defaults to the machine's cores. Inside a parallel
-/// region every BLAS call runs on one thread, so TBB and OpenBLAS never oversubscribe the cores;
-/// outside, OpenBLAS keeps the thread count set with set_blas_threads.
-void set_num_threads(std::size_t n);
-std::size_t num_threads();
-
-namespace detail {
-/// Run f(i) for i in [0, n) on the executor's threads, BLAS limited to one thread meanwhile.
-/// Work items must be independent; results must not depend on which thread runs which item.
-void parallel_for(std::size_t n, const std::function<void(std::size_t)>& f);
-}  // namespace detail
 
 }  // namespace seqgrad

@@ -75,6 +75,10 @@ BOOST_AUTO_TEST_CASE(overlapping_regions_keep_one_thread_inside_and_restore_the_
     // region gave B two BLAS threads after A ended (under B's running tasks) and left 1 at the end.
     const int blas_before = sg::blas_threads();
     sg::set_blas_threads(2);
+    struct region {  // what parallel_for brackets its work with
+        region() { sg::detail::enter_parallel_region(); }
+        ~region() { sg::detail::leave_parallel_region(); }
+    };
     std::atomic<int> stage{0};
     std::atomic<int> inside_b_after_a{-1};
     auto wait_for = [&](int s) {
@@ -82,19 +86,21 @@ BOOST_AUTO_TEST_CASE(overlapping_regions_keep_one_thread_inside_and_restore_the_
         BOOST_REQUIRE(stage.load() >= s);
     };
     std::thread a([&] {
-        sg::detail::parallel_for(1, [&](std::size_t) {
-            stage = 1;   // A is inside
+        {
+            region inside;
+            stage = 1;    // A is inside
             wait_for(2);  // until B is inside
-        });
+        }
         stage = 3;  // A has left
     });
     std::thread b([&] {
         wait_for(1);
-        sg::detail::parallel_for(1, [&](std::size_t) {
+        {
+            region inside;
             stage = 2;
             wait_for(3);
             inside_b_after_a = sg::blas_threads();
-        });
+        }
     });
     a.join();
     b.join();
