@@ -25,7 +25,7 @@
 //     too, though by far less than the small tanh RNN's; training opens the gates (see the
 //     trained curves).
 // (b) Every model is trained twice on freshly drawn batches, without and with gradient clipping
-//     (sg::clip_global_norm(--clip) in the backward plan), and its MSE on --test held-out
+//     (optim::clip_global_norm(--clip) on the step's gradient), and its MSE on --test held-out
 //     sequences is reported: `result adding_mse.<model> <v> mse` and `result
 //     adding_mse.<model>_clipped <v> mse` (nan if the run diverged). Learning curves go to
 //     adding_test_mse.csv/.svg. All four use Adam, the learning rate decayed linearly to a tenth
@@ -364,7 +364,6 @@ run_result train(const options& o, const std::string& kind, bool clipped, const 
     model m(kind, o.hidden, o.gain, init_rng);
     const double lr = o.lr > 0 ? o.lr : info(kind).lr;  // decayed linearly to a tenth over the run
     const auto opt = make_optimiser(o, kind, lr, m.ps);
-    const sg::backward_plan plan = clipped ? sg::clip_global_norm(o.clip) : sg::backward_plan{};
     sg::tape t;
     double grad_norm_sum = 0;
     std::size_t clipped_steps = 0;
@@ -373,10 +372,9 @@ run_result train(const options& o, const std::string& kind, bool clipped, const 
         const batch_data d = draw(o.batch, o.T, data_rng);
         t.clear();
         const sg::expr loss = sg::mse_loss(m.predict(t, d), targets(t, d));
-        const sg::backward_stats st = t.backward(loss, plan);
-        // The norm before clipping: the plan reports it when it clips; otherwise the store's
-        // gradients are this step's alone (step() zeroes them), so read it there.
-        const double grad_norm = clipped ? st.grad_norm : std::sqrt(m.ps.grad_squared_norm());
+        t.backward(loss);
+        // The store's gradients are this step's alone (step() zeroes them): clip (or measure) there.
+        const double grad_norm = clipped ? sg::optim::clip_global_norm(m.ps, o.clip) : std::sqrt(m.ps.grad_squared_norm());
         if (!std::isfinite(t.item(loss)) || !std::isfinite(grad_norm)) {
             r.diverged = true;
             say("%-18s step %5zu  diverged: loss %g, gradient norm %g\n", r.label.c_str(), step, t.item(loss),
@@ -387,7 +385,7 @@ run_result train(const options& o, const std::string& kind, bool clipped, const 
         opt->step();
         r.steps_done = step;
         grad_norm_sum += grad_norm;
-        clipped_steps += st.clipped;
+        clipped_steps += clipped && grad_norm > o.clip;
         if (step % o.eval_every == 0 || step == o.steps) {
             const double mse = m.test_mse(test);
             r.curve_x.push_back(static_cast<double>(step));
