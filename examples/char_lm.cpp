@@ -78,6 +78,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <seqgrad/core/distributed.hpp>
 #include <seqgrad/nn/builtin_corpus.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/dropout.hpp>
@@ -427,6 +428,16 @@ int run(const options& o) {
     char_model model(voc.size(), o, rng);
     std::size_t step = 0;
     if (!o.resume.empty()) step = load_checkpoint(model, voc, o.resume);
+    // Under mpirun: rank 0's parameters everywhere, each rank a share of the B streams (dealt anew
+    // every epoch), gradients summed across ranks while backward runs; rank 0 prints and saves.
+    const sg::dist::comm world = sg::dist::comm::world();
+    const bool lead = world.rank() == 0;
+    if (!lead) std::cout.setstate(std::ios::failbit);
+    sg::dist::broadcast(model.ps, world);
+    const sg::dist::sampler streams(o.batch, world, o.seed, world.size() > 1);
+    std::vector<std::size_t> mine = streams.indices(step / train.num_batches());
+    sg::dist::reducer reduce(model.ps, world);
+    reduce.set_weight(static_cast<double>(mine.size()) / static_cast<double>(o.batch));
 
     std::cout << "data: " << (o.data.empty() ? "built-in corpus" : o.data) << ", " << chars.size()
               << " characters, vocabulary " << voc.size() << ", train " << train_ids.size() << ", validation "
@@ -439,9 +450,9 @@ int run(const options& o) {
     if (!o.resume.empty()) std::cout << "resumed from " << o.resume << " at step " << step << "\n";
     std::cout << std::flush;
 
-    if (!o.checkpoint.empty()) voc.save(o.checkpoint + ".vocab");  // fails now, not after training, if unwritable
+    if (!o.checkpoint.empty() && lead) voc.save(o.checkpoint + ".vocab");  // fails now, not after training, if unwritable
     sg::optim::adam opt(model.ps, o.lr);
-    carried_state state = model.zero_state(o.batch);
+    carried_state state = model.zero_state(mine.size());
     double train_seconds = 0, loss_sum = 0, last_val = -1;
     double best_val = std::numeric_limits<double>::infinity();
     std::size_t best_step = 0;
@@ -473,19 +484,28 @@ int run(const options& o) {
 
     while (step < o.steps) {
         const std::size_t k = step % train.num_batches();
-        if (k == 0) state = model.zero_state(o.batch);  // wrapped around: a fresh start
+        if (k == 0) {  // wrapped around: a fresh start
+            if (step > 0) mine = streams.indices(step / train.num_batches());
+            state = model.zero_state(mine.size());
+        }
         const nn::lm_batch b = train.get(k);
         const auto start = clock::now();
         {
             sg::tape t;  // a new graph every step: the carried state enters as a constant
             t.set_training(true);
-            t.set_seed(o.seed * 1000003 + step);  // new dropout masks every step, reproducible
-            const sg::expr logits = model.forward(t, b.inputs, b.batch, state);
-            const sg::expr loss = sg::cross_entropy(logits, b.targets, sg::reduction::mean);
+            // New dropout masks every step (and rank), reproducible.
+            t.set_seed(o.seed * 1000003 + step + static_cast<std::uint64_t>(world.rank()) * 0x9E3779B97F4A7C15ull);
+            const auto inputs = sg::dist::select_streams(b.inputs, b.batch, mine);
+            const sg::expr logits = model.forward(t, inputs, mine.size(), state);
+            const auto targets = sg::dist::select_streams(b.targets, b.batch, mine);
+            const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::mean);
+            reduce.attach(t);
             t.backward(loss);
+            reduce.finish();  // the mean gradient of the global batch, the same bits on every rank
             if (o.clip > 0) sg::optim::clip_global_norm(model.ps, o.clip);
             opt.step();  // also zeroes the gradients
-            loss_sum += t.item(loss);
+            const double share = static_cast<double>(mine.size()) / static_cast<double>(o.batch);
+            loss_sum += world.size() > 1 ? sg::dist::sum(t.item(loss) * share, world) : t.item(loss);
             ++loss_count;
         }
         train_seconds += std::chrono::duration<double>(clock::now() - start).count();
@@ -504,7 +524,7 @@ int run(const options& o) {
             report(false);
             last_draw = clock::now();
         }
-        if (!o.checkpoint.empty() && step % o.save_every == 0 && step < o.steps)
+        if (!o.checkpoint.empty() && lead && step % o.save_every == 0 && step < o.steps)
             save_checkpoint(model, voc, o.checkpoint, step);
     }
     last_val = evaluate(model, val);
@@ -517,7 +537,7 @@ int run(const options& o) {
         std::cout << "kept the best parameters: step " << best_step << ", val " << fixed(best_val, 4) << " nats (step "
                   << step << " had " << fixed(end_val, 4) << ")\n";
     }
-    if (!o.checkpoint.empty()) {
+    if (!o.checkpoint.empty() && lead) {
         save_checkpoint(model, voc, o.checkpoint, step);
         std::cout << "saved " << o.checkpoint << " (+ .vocab) at step " << step << "\n";
     }
@@ -541,6 +561,7 @@ int run(const options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    sg::dist::environment mpi(argc, argv);  // MPI under mpirun; nothing to do for one process
     options o;
     try {
         o = parse_args(argc, argv);
@@ -548,6 +569,7 @@ int main(int argc, char** argv) {
         std::cerr << "char_lm: " << e.message << "\n(char_lm --help lists the options)\n";
         return 2;
     }
+    if (sg::dist::comm::world().size() > 1) return sg::dist::guard([&] { return run(o); });  // one fails: all stop
     try {
         return run(o);
     } catch (const sg::io_error& e) {
