@@ -15,6 +15,7 @@
 // step, and its share of the step. With the "after" mode's reduce time as the cost of the
 // communication, overlapped = 1 - (overlap mode's exposed wait - after mode's barrier wait) /
 // (after mode's reduce time), clamped to [0, 1]: the share of communication hidden behind backward.
+// reduce_ms_alone: the reduction timed alone (barrier, then reduce_store; no training around it).
 // Prints `bench mpi_char_lm.<name> <value>` lines from rank 0.
 #include <algorithm>
 #include <chrono>
@@ -65,7 +66,7 @@ struct block_result {
 
 int main(int argc, char** argv) {
     dist::environment env(argc, argv);
-    std::size_t steps = 10, blocks = 6, bucket_kb = 1024, vocab = 0;
+    std::size_t steps = 10, blocks = 6, bucket_kb = 64, vocab = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         const std::size_t v = std::strtoull(argv[i + 1], nullptr, 10);
@@ -161,6 +162,16 @@ int main(int argc, char** argv) {
             if (best[mode].step == 0 || r.step < best[mode].step) best[mode] = r;
         }
         const bool same = dist::identical(m.ps, world);
+        // The reduction alone, with no training around it: what the transfer costs on this machine.
+        double alone = 0;
+        for (std::size_t k = 0; k < 4 * steps; ++k) {
+            world.barrier();
+            const double before = red.statistics().wait_seconds;
+            red.reduce_store();
+            alone += red.statistics().wait_seconds - before;
+        }
+        m.ps.zero_grad();
+        alone = dist::sum(alone, world) / (4.0 * static_cast<double>(steps) * p);
         // Means over blocks and ranks.
         const double n = static_cast<double>(blocks) * p;
         double mean_step[2], mean_wait[2], mean_barrier[2];
@@ -187,6 +198,7 @@ int main(int argc, char** argv) {
             std::printf("bench mpi_char_lm.wait_ms_overlap %.3f\n", 1e3 * mean_wait[0]);
             std::printf("bench mpi_char_lm.barrier_ms_after %.3f\n", 1e3 * mean_barrier[1]);
             std::printf("bench mpi_char_lm.reduce_ms_after %.3f\n", 1e3 * comm);
+            std::printf("bench mpi_char_lm.reduce_ms_alone %.3f\n", 1e3 * alone);
             std::printf("bench mpi_char_lm.comm_fraction_after %.4f\n", comm / mean_step[1]);
             std::printf("bench mpi_char_lm.comm_fraction_overlap %.4f\n", mean_wait[0] / mean_step[0]);
             std::printf("bench mpi_char_lm.overlapped %.3f\n", hidden);

@@ -68,7 +68,7 @@ int guard(const std::function<int()>& body) {
 
 std::size_t threads_per_rank() {
     const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
-    const std::size_t local = available() ? static_cast<std::size_t>(comm::world().local_size()) : 1;
+    const std::size_t local = detail::initialized() ? static_cast<std::size_t>(comm::world().local_size()) : 1;
     return std::max<std::size_t>(1, cores / std::max<std::size_t>(1, local));
 }
 

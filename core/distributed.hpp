@@ -91,7 +91,8 @@ private:
 /// collective. Without MPI the exception propagates.
 int guard(const std::function<int()>& body);
 
-/// Threads per rank: the machine's cores divided by the ranks on this machine, at least one.
+/// Threads per rank: the machine's cores divided by the ranks on this machine, at least one (all
+/// the cores before MPI is initialised).
 std::size_t threads_per_rank();
 
 /// Every parameter's value (trainable or not) from rank `root` to all ranks of c.
@@ -148,7 +149,7 @@ public:
         std::size_t ready_in_backward = 0;  // buckets sent before backward ended, summed over steps
     };
 
-    reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes = std::size_t(1) << 20);
+    reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes = std::size_t(256) << 10);
     ~reducer();
     reducer(const reducer&) = delete;
     reducer& operator=(const reducer&) = delete;
@@ -158,7 +159,8 @@ public:
     void set_weight(double w);
     /// Starts a step on tape t: its parameter gradients go to the buckets as soon as backward has
     /// finished each (tape::set_param_grad_hook), not to the store, and a bucket is sent (MPI
-    /// non-blocking reduce) as soon as it is full and every bucket before it was sent.
+    /// non-blocking reduce) as soon as it is full and every bucket before it was sent. The reducer
+    /// must outlive the tape's backward.
     void attach(tape& t);
     /// Waits for every bucket and adds the weighted sum over ranks into the store's gradients
     /// (bitwise the same on every rank). Parameters the tape did not reach count as zero.

@@ -56,6 +56,13 @@ void finalize() {
     if (!done) MPI_Finalize();
 }
 
+bool initialized() {
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    return init && !fin;
+}
+
 std::int64_t world() {
     int done = 0;
     MPI_Initialized(&done);

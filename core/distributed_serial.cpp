@@ -9,6 +9,7 @@ namespace seqgrad::dist::detail {
 bool available() { return false; }
 bool init(int&, char**&) { return false; }
 void finalize() {}
+bool initialized() { return true; }
 std::int64_t world() { return 0; }
 int rank(std::int64_t) { return 0; }
 int size(std::int64_t) { return 1; }

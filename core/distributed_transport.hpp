@@ -13,6 +13,8 @@ bool available();
 /// Initialises MPI unless already done; true if this call did (then finalize() undoes it).
 bool init(int& argc, char**& argv);
 void finalize();
+/// Whether MPI is initialised (and not finalised).
+bool initialized();
 std::int64_t world();
 int rank(std::int64_t c);
 int size(std::int64_t c);
