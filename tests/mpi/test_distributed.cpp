@@ -18,6 +18,8 @@
 #include <random>
 #include <string>
 
+#include <xtensor/xview.hpp>
+
 #include <seqgrad/core/distributed.hpp>
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
@@ -61,7 +63,35 @@ nn::lm_batcher data() {
     return nn::lm_batcher(ids, B, T);
 }
 
-enum class mode { overlapped, store };
+// overlapped: reducer attached to the tape; store: one tape into the store, then reduce_store;
+// threads: two tapes per rank on the executor's threads (seqgrad::data_parallel), then reduce_store.
+enum class mode { overlapped, store, threads };
+
+// The rank's step as two parts through data_parallel, each with its half of the streams and of the
+// carried state; the parts' losses are weighted to add up to the mean over the rank's streams.
+void two_part_backward(const model& m, const std::vector<int>& ids, const std::vector<int>& targets,
+                       xt::xarray<double>& h, xt::xarray<double>& c) {
+    const std::size_t n = h.shape()[0], cut = n / 2;
+    std::vector<std::size_t> cols[2];
+    for (std::size_t b = 0; b < n; ++b) cols[b < cut ? 0 : 1].push_back(b);
+    xt::xarray<double> hp[2], cp[2];
+    for (int k = 0; k < 2; ++k) {
+        hp[k] = xt::view(h, xt::range(k ? cut : 0, k ? n : cut), xt::all());
+        cp[k] = xt::view(c, xt::range(k ? cut : 0, k ? n : cut), xt::all());
+    }
+    sg::data_parallel(
+        2,
+        [&](sg::tape& t, std::size_t k) {
+            const double share = static_cast<double>(cols[k].size()) / static_cast<double>(n);
+            return m.loss(t, dist::select_streams(ids, n, cols[k]), dist::select_streams(targets, n, cols[k]), hp[k],
+                          cp[k]) * share;
+        },
+        sg::dtype::f64);
+    for (int k = 0; k < 2; ++k) {
+        xt::view(h, xt::range(k ? cut : 0, k ? n : cut), xt::all()) = hp[k];
+        xt::view(c, xt::range(k ? cut : 0, k ? n : cut), xt::all()) = cp[k];
+    }
+}
 
 // Steps [from, to) on the ranks of c; at each epoch's start the streams are dealt out anew and the
 // carried state restarts from zeros (as char_lm does when its batches wrap around).
@@ -86,7 +116,8 @@ void train(model& m, const dist::comm& c, std::size_t from, std::size_t to, bool
         sg::tape t(sg::dtype::f64);
         red.set_weight(static_cast<double>(mine.size()) / B);
         if (md == mode::overlapped) red.attach(t);
-        t.backward(m.loss(t, ids, targets, h, cc));
+        if (md == mode::threads) two_part_backward(m, ids, targets, h, cc);
+        else t.backward(m.loss(t, ids, targets, h, cc));
         if (md == mode::overlapped) red.finish();
         else red.reduce_store();
         if (use_adam) adam.step();
@@ -176,6 +207,16 @@ BOOST_AUTO_TEST_CASE(store_reduction_adam_equals_one_process) {
     model m = start(w);
     model ref(std::mt19937_64(1));
     train(m, w, 0, 5, true, mode::store);
+    train_reference(ref, 5, true);
+    BOOST_TEST(dist::identical(m.ps, w));
+    BOOST_TEST(max_difference(m, ref) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(two_tapes_per_rank_on_threads_equal_one_process) {
+    const dist::comm w = dist::comm::world();
+    model m = start(w);
+    model ref(std::mt19937_64(1));
+    train(m, w, 0, 5, true, mode::threads);
     train_reference(ref, 5, true);
     BOOST_TEST(dist::identical(m.ps, w));
     BOOST_TEST(max_difference(m, ref) < 1e-12);
