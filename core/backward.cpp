@@ -282,6 +282,9 @@ private:
             if (deferred_flag_[i] & 2) flush_rows(g, mem);
         }
         sweep_one(i, g, mem, keep);
+        // Every reader of a parameter leaf comes later on the tape, so its gradient is final here.
+        if (t_.param_hook_ && g[i] && &g == &t_.grad_table_ && nodes_[i].kind == node_kind::parameter)
+            t_.param_hook_(parameter(nodes_[i].param), g[i]);
     }
 
     // ---- checkpointing (checkpoint_bptt) ---------------------------------------------------------

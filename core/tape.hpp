@@ -8,6 +8,7 @@
 #include <atomic>
 #include <memory>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <span>
 #include <string>
@@ -163,6 +164,13 @@ public:
     void set_accumulate_into_parameters(bool on) { accumulate_params_ = on; }
     /// Add this tape's parameter-leaf gradients (from the last backward) into the store.
     void accumulate_param_grads();
+    /// Called during backward once per parameter leaf that gets a gradient, as soon as that
+    /// gradient is final (the sweep has passed every node reading the parameter), with the leaf's
+    /// gradient: parameter-shaped, in the tape's scalar type (float or double). It runs before the
+    /// plan's clipping and before the gradient is added to the store, so that work on finished
+    /// gradients (sending them to other processes: dist::reducer) overlaps the rest of the sweep.
+    using param_grad_hook = std::function<void(const parameter& p, const void* grad)>;
+    void set_param_grad_hook(param_grad_hook h) { param_hook_ = std::move(h); }
     /// Mark e as the recurrent state of its time step (nn::unroll does this for every step).
     void mark_state(const expr& e);
     /// A plan of transforms that applies to every backward of this tape (before the one passed to
@@ -292,6 +300,7 @@ private:
     bool training_ = false;
     std::uint64_t seed_ = 0, draws_ = 0;
     bool accumulate_params_ = true;
+    param_grad_hook param_hook_;
     bool optimize_;
     // Products of row blocks of one matrix by one b (the input projections of every step): the
     // second such product computes all rows of the matrix at once; later ones read their rows.

@@ -1,0 +1,285 @@
+// Distributed data-parallel training (core/distributed.hpp). CTest runs this under
+// mpirun -np 2 and -np 3 (uneven shards of 7 streams) when MPI is found, and once as a single
+// process (which also covers a build without MPI). Every rank runs every case in the same order.
+//
+// The model is char_lm's in small (embedding -> LSTM -> linear, in double), trained on streams of
+// an nn::lm_batcher sharded by dist::sampler with the state carried per stream; the reference is
+// the same training in this process over the whole global batch.
+//
+// test_mpi --fail-rank R: rank R throws while the others wait in a collective (tests/mpi/fail_rank.sh).
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <xtensor/xview.hpp>
+
+#include <seqgrad/core/distributed.hpp>
+#include <seqgrad/nn/linear.hpp>
+#include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/text.hpp>
+#include <seqgrad/optim/optim.hpp>
+#include <seqgrad/seqgrad.hpp>
+
+namespace sg = seqgrad;
+namespace nn = seqgrad::nn;
+namespace dist = seqgrad::dist;
+
+namespace {
+
+constexpr std::size_t V = 11, E = 6, H = 7, B = 7, T = 5;
+
+struct model {
+    sg::parameter_store ps{sg::dtype::f64};
+    nn::embedding emb;
+    nn::lstm_cell cell;
+    nn::linear out;
+    explicit model(std::mt19937_64&& rng)
+        : emb(sg::parameter_scope(ps, "emb"), V, E, rng), cell(sg::parameter_scope(ps, "lstm0"), E, H, rng),
+          out(sg::parameter_scope(ps, "out"), H, V, true, rng) {}
+
+    // Mean cross-entropy over ids/targets ([T, b] time-major, b the rows of h); h, c carried.
+    sg::expr loss(sg::tape& t, const std::vector<int>& ids, const std::vector<int>& targets, xt::xarray<double>& h,
+                  xt::xarray<double>& c) const {
+        const nn::lstm_state s0{t.input(h), t.input(c)};
+        const nn::lstm_sequence seq = nn::lstm_layer(cell)(emb(t, ids), s0);
+        h = t.value(seq.final_state().h);
+        c = t.value(seq.final_state().c);
+        const sg::expr logits = sg::matmul_add(t.param(out.bias), seq.hidden_all(), t.param(out.weight), false, true);
+        return sg::cross_entropy(logits, targets, sg::reduction::mean);
+    }
+};
+
+nn::lm_batcher data() {
+    std::mt19937_64 rng(7);
+    std::vector<int> ids(B * 12 + 1);  // 12 steps per stream: 3 batches of T = 5 (the last one short)
+    for (int& i : ids) i = static_cast<int>(rng() % V);
+    return nn::lm_batcher(ids, B, T);
+}
+
+// overlapped: reducer attached to the tape; store: one tape into the store, then reduce_store;
+// threads: two tapes per rank on the executor's threads (seqgrad::data_parallel), then reduce_store.
+enum class mode { overlapped, store, threads };
+
+// The rank's step as two parts through data_parallel, each with its half of the streams and of the
+// carried state; the parts' losses are weighted to add up to the mean over the rank's streams.
+void two_part_backward(const model& m, const std::vector<int>& ids, const std::vector<int>& targets,
+                       xt::xarray<double>& h, xt::xarray<double>& c) {
+    const std::size_t n = h.shape()[0], cut = n / 2;
+    std::vector<std::size_t> cols[2];
+    for (std::size_t b = 0; b < n; ++b) cols[b < cut ? 0 : 1].push_back(b);
+    xt::xarray<double> hp[2], cp[2];
+    for (int k = 0; k < 2; ++k) {
+        hp[k] = xt::view(h, xt::range(k ? cut : 0, k ? n : cut), xt::all());
+        cp[k] = xt::view(c, xt::range(k ? cut : 0, k ? n : cut), xt::all());
+    }
+    sg::data_parallel(
+        2,
+        [&](sg::tape& t, std::size_t k) {
+            const double share = static_cast<double>(cols[k].size()) / static_cast<double>(n);
+            return m.loss(t, dist::select_streams(ids, n, cols[k]), dist::select_streams(targets, n, cols[k]), hp[k],
+                          cp[k]) * share;
+        },
+        sg::dtype::f64);
+    for (int k = 0; k < 2; ++k) {
+        xt::view(h, xt::range(k ? cut : 0, k ? n : cut), xt::all()) = hp[k];
+        xt::view(c, xt::range(k ? cut : 0, k ? n : cut), xt::all()) = cp[k];
+    }
+}
+
+// Steps [from, to) on the ranks of c; at each epoch's start the streams are dealt out anew and the
+// carried state restarts from zeros (as char_lm does when its batches wrap around).
+void train(model& m, const dist::comm& c, std::size_t from, std::size_t to, bool use_adam, mode md) {
+    const nn::lm_batcher d = data();
+    const dist::sampler smp(B, c, 5);
+    dist::reducer red(m.ps, c, 256);  // small buckets: several per step
+    sg::optim::sgd sgd(m.ps, 0.5);
+    sg::optim::adam adam(m.ps, 0.01);
+    std::vector<std::size_t> mine;
+    xt::xarray<double> h, cc;
+    for (std::size_t step = from; step < to; ++step) {
+        const std::size_t k = step % d.num_batches();
+        if (k == 0 || step == from) {
+            mine = smp.indices(step / d.num_batches());
+            h = xt::zeros<double>({mine.size(), H});
+            cc = h;
+        }
+        const nn::lm_batch b = d.get(k);
+        const auto ids = dist::select_streams(b.inputs, b.batch, mine);
+        const auto targets = dist::select_streams(b.targets, b.batch, mine);
+        sg::tape t(sg::dtype::f64);
+        red.set_weight(static_cast<double>(mine.size()) / B);
+        if (md == mode::overlapped) red.attach(t);
+        if (md == mode::threads) two_part_backward(m, ids, targets, h, cc);
+        else t.backward(m.loss(t, ids, targets, h, cc));
+        if (md == mode::overlapped) red.finish();
+        else red.reduce_store();
+        if (use_adam) adam.step();
+        else sgd.step();
+    }
+    BOOST_TEST(red.statistics().buckets > 2u);
+}
+
+// The same steps in one process over all B streams in order.
+void train_reference(model& m, std::size_t steps, bool use_adam) {
+    const nn::lm_batcher d = data();
+    sg::optim::sgd sgd(m.ps, 0.5);
+    sg::optim::adam adam(m.ps, 0.01);
+    xt::xarray<double> h, c;
+    for (std::size_t step = 0; step < steps; ++step) {
+        const std::size_t k = step % d.num_batches();
+        if (k == 0) h = c = xt::zeros<double>({B, H});
+        const nn::lm_batch b = d.get(k);
+        sg::tape t(sg::dtype::f64);
+        t.backward(m.loss(t, b.inputs, b.targets, h, c));
+        if (use_adam) adam.step();
+        else sgd.step();
+    }
+}
+
+double max_difference(const model& a, const model& b) {
+    double worst = 0;
+    for (std::size_t i = 0; i < a.ps.size(); ++i)
+        worst = std::max(worst, double(xt::amax(xt::abs(a.ps[i].value<double>() - b.ps[i].value<double>()))()));
+    return worst;
+}
+
+// Each rank starts from different weights: broadcast must make rank 0's everyone's.
+model start(const dist::comm& c) {
+    model m(std::mt19937_64(1 + static_cast<unsigned>(c.rank())));
+    dist::broadcast(m.ps, c);
+    return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(distributed)
+
+BOOST_AUTO_TEST_CASE(shards_and_sampler) {
+    const dist::comm w = dist::comm::world();
+    BOOST_TEST(dist::shard(7, 0, 3).begin == 0u);
+    BOOST_TEST(dist::shard(7, 0, 3).end == 3u);
+    BOOST_TEST(dist::shard(7, 1, 3).begin == 3u);
+    BOOST_TEST(dist::shard(7, 2, 3).end == 7u);
+    BOOST_TEST(dist::shard(7, 2, 3).size() == 2u);
+    BOOST_CHECK_THROW(dist::shard(7, 3, 3), sg::value_error);
+    const dist::sampler s(B, w, 5);
+    const auto e0 = s.order(0), e1 = s.order(1);
+    BOOST_TEST(e0 != e1);  // reshuffled per epoch
+    auto sorted = e1;
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 0; i < B; ++i) BOOST_TEST(sorted[i] == i);
+    // The shards of all ranks put together are the epoch's order, each item once.
+    std::vector<std::size_t> all;
+    for (int r = 0; r < w.size(); ++r) {
+        const auto part = dist::shard(B, r, w.size());
+        all.insert(all.end(), e1.begin() + static_cast<long>(part.begin), e1.begin() + static_cast<long>(part.end));
+    }
+    BOOST_TEST(all == e1);
+    BOOST_TEST(s.indices(1).size() == s.local_size());
+    const std::vector<int> block = {0, 1, 2, 10, 11, 12};  // [2, 3]
+    const std::vector<std::size_t> cols = {2, 0};
+    BOOST_TEST(dist::select_streams(block, 3, cols) == (std::vector<int>{2, 0, 12, 10}));
+    BOOST_TEST(dist::sum(1.5, w) == 1.5 * w.size());
+}
+
+BOOST_AUTO_TEST_CASE(overlapped_sgd_equals_one_process) {
+    const dist::comm w = dist::comm::world();
+    model m = start(w);
+    BOOST_TEST(dist::identical(m.ps, w));
+    model ref(std::mt19937_64(1));
+    train(m, w, 0, 7, false, mode::overlapped);  // 7 steps: three epochs of 3 batches, reshuffled
+    train_reference(ref, 7, false);
+    BOOST_TEST(dist::identical(m.ps, w));
+    const double diff = max_difference(m, ref);
+    BOOST_TEST(diff < 1e-12);
+    BOOST_TEST(max_difference(m, model(std::mt19937_64(1))) > 1e-3);  // it trained
+}
+
+BOOST_AUTO_TEST_CASE(store_reduction_adam_equals_one_process) {
+    const dist::comm w = dist::comm::world();
+    model m = start(w);
+    model ref(std::mt19937_64(1));
+    train(m, w, 0, 5, true, mode::store);
+    train_reference(ref, 5, true);
+    BOOST_TEST(dist::identical(m.ps, w));
+    BOOST_TEST(max_difference(m, ref) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(two_tapes_per_rank_on_threads_equal_one_process) {
+    const dist::comm w = dist::comm::world();
+    model m = start(w);
+    model ref(std::mt19937_64(1));
+    train(m, w, 0, 5, true, mode::threads);
+    train_reference(ref, 5, true);
+    BOOST_TEST(dist::identical(m.ps, w));
+    BOOST_TEST(max_difference(m, ref) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(resume_on_another_rank_count) {
+    // Steps 0-2 on all ranks but the last (one rank when there is one), checkpoint by the first
+    // group's rank 0, then steps 3-6 on every rank from the checkpoint.
+    const dist::comm w = dist::comm::world();
+    const bool first_group = w.size() == 1 || w.rank() < w.size() - 1;
+    const dist::comm part = w.size() == 1 ? w : w.split(first_group ? 0 : -1);
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("seqgrad_resume_" + std::to_string(w.size()) + "_" +
+                               std::to_string(static_cast<long>(dist::sum(getpid(), dist::comm::world()))) + ".npz"))
+                                 .string();
+    if (first_group) {
+        BOOST_TEST(part.size() == std::max(1, w.size() - 1));
+        model m = start(part);
+        train(m, part, 0, 3, false, mode::overlapped);
+        if (part.rank() == 0) sg::save_npz(m.ps, path);
+    }
+    w.barrier();
+    model resumed(std::mt19937_64(99));
+    sg::load_npz(resumed.ps, path);
+    train(resumed, w, 3, 7, false, mode::overlapped);
+    w.barrier();
+    if (w.rank() == 0) std::filesystem::remove(path);
+    model ref(std::mt19937_64(1));
+    train_reference(ref, 7, false);
+    BOOST_TEST(dist::identical(resumed.ps, w));
+    BOOST_TEST(max_difference(resumed, ref) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(bad_use_is_an_error) {
+    const dist::comm w = dist::comm::world();
+    model m = start(w);
+    dist::reducer red(m.ps, w);
+    BOOST_CHECK_THROW(red.finish(), sg::value_error);  // no step in progress
+    sg::parameter_store other(sg::dtype::f64);
+    const sg::parameter stray = other.add("stray", sg::shape{2});
+    sg::tape t(sg::dtype::f64);
+    red.attach(t);
+    BOOST_CHECK_THROW(red.attach(t), sg::value_error);  // the step was not finished
+    BOOST_CHECK_THROW(t.backward(sg::sum(t.param(stray))), sg::value_error);
+    BOOST_CHECK_THROW(red.set_weight(std::nan("")), sg::value_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+bool init_tests() { return true; }
+}  // namespace
+
+int main(int argc, char** argv) {
+    dist::environment env(argc, argv);
+    if (argc == 3 && std::strcmp(argv[1], "--fail-rank") == 0) {
+        const int bad = std::atoi(argv[2]);
+        return dist::guard([&] {
+            const dist::comm w = dist::comm::world();
+            if (w.rank() == bad) throw sg::value_error("injected failure on rank " + std::to_string(bad));
+            dist::sum(1.0, w);  // waits for the failed rank forever, unless it stops the job
+            return 0;
+        });
+    }
+    return boost::unit_test::unit_test_main(&init_tests, argc, argv);
+}
