@@ -147,8 +147,10 @@ private:
         if (!any) return;
         if (!op.differentiable())
             throw graph_error("backward: " + t_.describe(i) + ": op '" + op.name +
-                              "' has no gradient, but an input needs one (wrap that input in stop_gradient if "
-                              "no gradient should flow)");
+                              (op.gradient == gradient_kind::not_implemented
+                                   ? "' has no gradient implemented yet"
+                                   : "' has no gradient") +
+                              ", but an input needs one (wrap that input in stop_gradient if no gradient should flow)");
         backward_ctx<T> c{nodes_.data(),
                           ins,
                           k,

@@ -184,7 +184,10 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
     op_check r;
     r.op = op.name;
     r.samples = op.samples.size();
-    r.how = op.constant_output ? "constant output" : op.differentiable() ? "gradcheck" : "no gradient: backward throws";
+    r.how = op.constant_output                                  ? "constant output"
+            : op.differentiable()                               ? "gradcheck"
+            : op.gradient == gradient_kind::not_implemented     ? "gradient not implemented: backward throws"
+                                                                : "no gradient: backward throws";
     if (op.samples.empty()) {
         r.passed = false;
         r.how = "no samples: add .sample(...) to its registration";

@@ -58,6 +58,14 @@ struct attrs {
 /// What backward reads, so long unrolls can keep only that.
 enum class saves : std::uint8_t { nothing = 0, inputs = 1, output = 2, both = 3 };
 
+/// What an op says about its gradient; registration refuses an op that says nothing.
+enum class gradient_kind : std::uint8_t {
+    undeclared,       // neither .backward(), .no_gradient() nor .gradient_not_implemented()
+    defined,          // .backward(f)
+    none,             // .no_gradient(): mathematically none (argmax, comparisons)
+    not_implemented,  // .gradient_not_implemented(): exists, not written yet
+};
+
 /// Value ranges for sample inputs: most ops take any value; log, sqrt and division need positive
 /// ones; ops with a kink (relu) avoid a neighbourhood of it.
 enum class domain : std::uint8_t { any, positive, away_from_zero };
@@ -135,6 +143,7 @@ struct op_def {
     forward_fn<double> forward_d = nullptr;
     backward_fn<float> backward_f = nullptr;  // null: the op has no gradient
     backward_fn<double> backward_d = nullptr;
+    gradient_kind gradient = gradient_kind::undeclared;
     seqgrad::saves saved = saves::both;
     /// Elementwise ops whose inputs broadcast to the output (NumPy rules): backward writes
     /// output-shaped contributions and the engine sums them down to each input's shape.
@@ -206,12 +215,22 @@ public:
     op_builder& backward(F) {
         def_.backward_f = &detail::backward_thunk<F, float>;
         def_.backward_d = &detail::backward_thunk<F, double>;
+        def_.gradient = gradient_kind::defined;
         return *this;
     }
     /// Declare that the op has no gradient: asking for one through it throws graph_error.
     op_builder& no_gradient() {
         def_.backward_f = nullptr;
         def_.backward_d = nullptr;
+        def_.gradient = gradient_kind::none;
+        return *this;
+    }
+    /// Declare that the op's gradient is not written yet: asking for one throws graph_error
+    /// saying so (and the registry's gradient check lists the op as unfinished).
+    op_builder& gradient_not_implemented() {
+        def_.backward_f = nullptr;
+        def_.backward_d = nullptr;
+        def_.gradient = gradient_kind::not_implemented;
         return *this;
     }
     op_builder& saves(seqgrad::saves s) {

@@ -49,6 +49,9 @@ const op_def& op_registry::add(op_def def) {
     std::lock_guard<std::mutex> lock(detail::registry_mutex());
     for (const auto& o : ops_)
         if (o->name == def.name) throw op_error("register_op: an op named '" + def.name + "' is already registered");
+    if (def.gradient == gradient_kind::undeclared)
+        throw op_error("register_op '" + def.name + "': no gradient declared; say .backward(f), .no_gradient() (it "
+                       "has none, as argmax) or .gradient_not_implemented()");
     ops_.push_back(std::make_unique<op_def>(std::move(def)));
     return *ops_.back();
 }

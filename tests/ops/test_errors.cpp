@@ -95,6 +95,28 @@ BOOST_AUTO_TEST_CASE(gradient_through_an_op_without_one) {
     BOOST_TEST(t.grad(x)(0) == 2.0);
 }
 
+BOOST_AUTO_TEST_CASE(the_gradient_must_be_declared) {
+    // Saying nothing about the gradient is refused at registration...
+    expect_error<sg::op_error>([] {
+        sg::register_op(sg::op_builder("test_undeclared").shape(sg::same_shape).forward([](auto&) {}).sample({{2}}));
+    }, {"test_undeclared", "no gradient declared"});
+    // ...and "not implemented yet" is its own answer, named as such when a gradient is asked for.
+    static const sg::op_def& unfinished = sg::register_op(sg::op_builder("test_unfinished")
+        .shape(sg::same_shape)
+        .forward([](auto& c) {
+            auto x = c.in(0);
+            auto y = c.out();
+            for (std::size_t i = 0; i < y.size(); ++i) y[i] = x[i] * x[i] * x[i];
+        })
+        .gradient_not_implemented()
+        .sample({{2}}));
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{1.5, -0.5}, true);
+    auto y = t.apply(unfinished, {x});
+    BOOST_TEST(t.value(y)(1) == -0.125);
+    expect_error<sg::graph_error>([&] { t.backward(sg::sum(y)); }, {"test_unfinished", "no gradient implemented"});
+}
+
 BOOST_AUTO_TEST_CASE(duplicate_registration_is_rejected) {
     expect_error<sg::op_error>([] { sg::register_op(sg::op_builder("tanh").shape(sg::same_shape).forward([](auto&) {})); },
                                {"tanh", "already registered"});
