@@ -10,14 +10,17 @@
 // them (T*B rows), as PyTorch's model does.
 //
 // word_b20_adaptive is word_b20 with nn::adaptive_softmax (cutoffs 2,000 / 10,000 = one tail
-// cluster of 8,000 words projected to 64 features; div_value 4) instead of the full softmax.
+// cluster of 8,000 words projected to 64 features; div_value 4) instead of the full softmax;
+// word_b20_adaptive_1k4k has a 1,000-word shortlist and clusters [1,000, 4,000) (64 features) and
+// [4,000, 10,000) (16 features).
 // Tokens: uniform for the character configs; for the word configs Zipf-distributed (p(k) ~ 1/(k+1)
 // over ids sorted by frequency), as words are (the top 2,000 of 10,000 then cover 83% of tokens;
 // on tinyshakespeare's 7,623-word vocabulary they cover 87%). The full softmax's cost does not depend
 // on the distribution; the adaptive softmax's does, and uniform tokens would put 80% of them in the
 // tail, which no real text does.
 //
-//     lstm_lm [--config NAME] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000] [--no-torch] [--plain]
+//     lstm_lm [--config NAME[,NAME...]] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000]
+//             [--no-torch] [--plain]
 //
 // Per config and thread count (set_blas_threads(n), the one knob the library has for using more
 // cores in one model today): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
@@ -59,14 +62,15 @@ struct config {
     std::size_t V, E, H, T, B;
     bool adaptive = false, zipf = false;
     std::string torch_name;  // bench/torch_lstm_lm.py's config; empty: none
+    std::vector<std::size_t> cutoffs = {};  // adaptive softmax
 };
-const config configs[] = {
+config configs[] = {
     {"char_b1", 65, 128, 128, 64, 1, false, false, "char_b1"},
     {"char_b32", 65, 128, 128, 64, 32, false, false, "char_b32"},
     {"word_b20", 10000, 256, 256, 35, 20, false, true, "word_b20"},
-    {"word_b20_adaptive", 10000, 256, 256, 35, 20, true, true, ""},
+    {"word_b20_adaptive", 10000, 256, 256, 35, 20, true, true, "", {2000, 10000}},  // --cutoffs changes it
+    {"word_b20_adaptive_1k4k", 10000, 256, 256, 35, 20, true, true, "", {1000, 4000, 10000}},
 };
-std::vector<std::size_t> adaptive_cutoffs = {2000, 10000};  // --cutoffs
 constexpr double adaptive_div = 4.0;
 
 xt::xarray<double> uniform(const sg::shape& s, double a, std::mt19937_64& rng) {
@@ -90,7 +94,7 @@ struct lm {
           cell(sg::parameter_scope(ps, "lstm"), c.E, c.H, rng),
           layer(cell) {
         if (c.adaptive) {
-            adaptive.emplace(sg::parameter_scope(ps, "out"), c.H, c.V, adaptive_cutoffs, adaptive_div, false, rng);
+            adaptive.emplace(sg::parameter_scope(ps, "out"), c.H, c.V, c.cutoffs, adaptive_div, false, rng);
         } else {
             w_out = ps.add("out.weight", uniform({c.V, c.H}, 1.0 / std::sqrt(double(c.H)), rng));
             b_out = ps.add("out.bias", uniform({c.V}, 1.0 / std::sqrt(double(c.H)), rng));
@@ -150,7 +154,7 @@ struct measured {
 double flops_per_token(const config& c, const std::vector<std::vector<int>>& targets) {
     const double lstm = 2.0 * 4 * double(c.H) * double(c.E + c.H);
     if (!c.adaptive) return 3 * (lstm + 2.0 * double(c.H) * double(c.V));
-    std::vector<std::size_t> cut = adaptive_cutoffs;
+    std::vector<std::size_t> cut = c.cutoffs;
     if (cut.back() == c.V) cut.pop_back();
     const double head = 2.0 * double(c.H) * double(cut[0] + cut.size());
     double tail = 0, rows = 0;
@@ -205,8 +209,8 @@ double sgemm_gflops(const config& c, double seconds) {
     const std::size_t m = c.T * c.B, k = c.H;
     std::size_t nn = c.V;
     if (c.adaptive) {
-        nn = adaptive_cutoffs[0];
-        for (std::size_t x : adaptive_cutoffs) nn += x < c.V;  // plus one head entry per cluster
+        nn = c.cutoffs[0];
+        for (std::size_t x : c.cutoffs) nn += x < c.V;  // plus one head entry per cluster
     }
     std::vector<float> a(m * k, 0.01f), b(nn * k, 0.02f), out(m * nn);
     using clock = std::chrono::steady_clock;
@@ -250,21 +254,23 @@ int main(int argc, char** argv) {
     std::vector<int> threads = {1, 2};
     int rounds = 1;
     const char* usage =
-        "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive] [--seconds s] [--threads 1,2] "
+        "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
+        "[--threads 1,2] "
         "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--plain]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
         else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (a == "--cutoffs" && i + 1 < argc) {
-            adaptive_cutoffs.clear();
+            configs[3].cutoffs.clear();
             std::stringstream ss(argv[++i]);
-            for (std::string item; std::getline(ss, item, ',');) adaptive_cutoffs.push_back(std::stoul(item));
+            for (std::string item; std::getline(ss, item, ',');) configs[3].cutoffs.push_back(std::stoul(item));
         } else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
         else if (a == "--threads" && i + 1 < argc) {
             threads.clear();
             std::stringstream ss(argv[++i]);
-            for (std::string item; std::getline(ss, item, ',');) threads.push_back(std::max(1, std::atoi(item.c_str())));
+            for (std::string item; std::getline(ss, item, ',');)
+                threads.push_back(std::max(1, std::atoi(item.c_str())));
         } else if (a == "--no-torch") torch = false;
         else if (a == "--plain") plain = true;
         else {
@@ -275,9 +281,10 @@ int main(int argc, char** argv) {
     std::cout << "bench blas.core " << sg::blas_core_name() << "\n";
     std::vector<const config*> chosen;
     for (const config& c : configs)
-        if (only.empty() || c.name == only) chosen.push_back(&c);
+        if (only.empty() || ("," + only + ",").find("," + c.name + ",") != std::string::npos) chosen.push_back(&c);
     if (chosen.empty()) {
-        std::cerr << "lstm_lm: unknown config '" << only << "' (char_b1, char_b32, word_b20, word_b20_adaptive)\n";
+        std::cerr << "lstm_lm: unknown config '" << only
+                  << "' (char_b1, char_b32, word_b20, word_b20_adaptive, word_b20_adaptive_1k4k)\n";
         return 2;
     }
     // Best over rounds, per config and thread count; the rounds alternate configs and counts.

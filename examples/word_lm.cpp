@@ -124,7 +124,8 @@ options parse_args(int argc, char** argv) {
              // A comma-separated list (cli.hpp has no list option; parsed here).
              o.cutoffs.clear();
              std::stringstream ss(v);
-             for (std::string item; std::getline(ss, item, ',');) o.cutoffs.push_back(parse_number(n, item, std::size_t{1}));
+             for (std::string item; std::getline(ss, item, ',');)
+                 o.cutoffs.push_back(parse_number(n, item, std::size_t{1}));
              if (o.cutoffs.empty() || !std::is_sorted(o.cutoffs.begin(), o.cutoffs.end()) ||
                  std::adjacent_find(o.cutoffs.begin(), o.cutoffs.end()) != o.cutoffs.end())
                  throw usage_error{n + ": expected increasing integers separated by commas, got '" + v + "'"};
@@ -222,7 +223,8 @@ struct word_model {
             last = seq.final_state();
         } else {
             std::vector<sg::expr> xs;
-            for (std::size_t k = 0; k < ids.size() / batch; ++k) xs.push_back(sg::slice(x, 0, k * batch, (k + 1) * batch));
+            for (std::size_t k = 0; k < ids.size() / batch; ++k)
+                xs.push_back(sg::slice(x, 0, k * batch, (k + 1) * batch));  // step k: [B, E]
             const auto states = nn::unroll(t, cell, std::span<const sg::expr>(xs), s0);
             h = sg::concat(nn::hiddens(states), 0);
             last = states.back();
@@ -242,7 +244,8 @@ struct word_model {
 
 // Mean negative log-likelihood per token (nats) over a stream, state carried, no backward.
 double evaluate(const word_model& m, const nn::lm_batcher& data) {
-    carried_state state{xt::zeros<double>({data.batch_size(), m.o.hidden}), xt::zeros<double>({data.batch_size(), m.o.hidden})};
+    const std::size_t b = data.batch_size(), h = m.o.hidden;
+    carried_state state{xt::zeros<double>({b, h}), xt::zeros<double>({b, h})};
     double total = 0;
     std::size_t count = 0;
     for (std::size_t k = 0; k < data.num_batches(); ++k) {
@@ -294,7 +297,8 @@ int run(const options& o) {
         val = evaluate(model, valid);
         std::cout << "step " << step << "  " << std::fixed << std::setprecision(1) << train_seconds << " s  train ppl "
                   << std::exp(loss_sum / double(std::max<std::size_t>(loss_count, 1))) << "  val ppl " << std::exp(val)
-                  << "  " << std::setprecision(0) << double(tokens_done) / train_seconds << " tok/s" << std::defaultfloat
+                  << "  " << std::setprecision(0) << double(tokens_done) / train_seconds << " tok/s"
+                  << std::defaultfloat
                   << std::setprecision(6) << std::endl;
         loss_sum = 0;
         loss_count = 0;

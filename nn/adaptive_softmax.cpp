@@ -68,7 +68,8 @@ adaptive_softmax::adaptive_softmax(const parameter_scope& scope, std::size_t in,
 expr adaptive_softmax::rows_of(const expr& x, const char* who) const {
     const shape xs = x.shape();
     if (xs.rank() == 0 || xs.back() != in_features)
-        throw shape_error(name_ + " " + who + ": input " + xs.str() + " (expected [N, " + std::to_string(in_features) + "])");
+        throw shape_error(name_ + " " + who + ": input " + xs.str() + " (expected [N, " + std::to_string(in_features) +
+                          "])");
     return xs.rank() == 2 ? x : reshape(x, {xs.size() / in_features, in_features});
 }
 
@@ -123,8 +124,10 @@ expr adaptive_softmax::log_prob(const expr& x_in) const {
     const std::size_t shortlist = shortlist_size();
     const expr head_lp = log_softmax(head(x));
     std::vector<expr> parts{slice(head_lp, 1, 0, shortlist)};
-    for (std::size_t c = 0; c < n_clusters(); ++c)
-        parts.push_back(log_softmax(tail_out[c](tail_proj[c](x))) + slice(head_lp, 1, shortlist + c, shortlist + c + 1));
+    for (std::size_t c = 0; c < n_clusters(); ++c) {
+        const expr cluster_lp = slice(head_lp, 1, shortlist + c, shortlist + c + 1);  // [N, 1], broadcast
+        parts.push_back(log_softmax(tail_out[c](tail_proj[c](x))) + cluster_lp);
+    }
     return concat(parts, 1);
 }
 
