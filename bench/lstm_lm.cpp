@@ -30,7 +30,8 @@
 // at the same thread count in the same run, and their ratio: a figure that does not depend on
 // which kernels OpenBLAS picked. Then the 2-thread / 1-thread ratio and, for the adaptive config,
 // its ratio to word_b20's tokens/s. --rounds N repeats every measurement N times in turn (configs
-// alternate, so a change of machine load hits all of them) and keeps each one's best.
+// alternate, so a change of machine load hits all of them): the figures are medians over rounds,
+// and every ratio is the median of the ratios of figures taken in the same round.
 // The PyTorch figure (bench/torch_lstm_lm.py, nn.LSTM, 1 thread, run as a subprocess) follows as
 // `...torch_tokens_per_s` with the ratio to seqgrad's 1-thread figure; the adaptive config has none.
 #include <algorithm>
@@ -287,40 +288,56 @@ int main(int argc, char** argv) {
                   << "' (char_b1, char_b32, word_b20, word_b20_adaptive, word_b20_adaptive_1k4k)\n";
         return 2;
     }
-    // Best over rounds, per config and thread count; the rounds alternate configs and counts.
-    std::map<std::pair<std::string, int>, measured> best;
-    std::map<std::pair<std::string, int>, double> best_gemm;
+    // Per config and thread count, every round's figures; the rounds alternate configs and counts,
+    // so ratios between figures of one round compare measurements taken moments apart.
+    using key_t = std::pair<std::string, int>;
+    std::map<key_t, std::vector<measured>> runs;
+    std::map<key_t, std::vector<double>> gemms;
     for (int r = 0; r < rounds; ++r)
         for (const config* c : chosen)
             for (int n : threads) {
                 sg::set_blas_threads(n);
                 const measured m = seqgrad_tokens_per_s(*c, seconds, plain);
                 const double g = sgemm_gflops(*c, std::min(1.0, seconds / 4));
-                auto& b = best[{c->name, n}];
-                if (m.tokens_per_s > b.tokens_per_s) b = m;
-                best_gemm[{c->name, n}] = std::max(best_gemm[{c->name, n}], g);
+                runs[{c->name, n}].push_back(m);
+                gemms[{c->name, n}].push_back(g);
                 if (rounds > 1)
                     std::cout << "round " << r + 1 << " " << c->name << " t" << n << " " << m.tokens_per_s
-                              << " tok/s, sgemm " << g << " GFLOP/s" << std::endl;
+                              << " tok/s, " << m.tokens_per_s * m.flops_per_token / 1e9 << " GFLOP/s, sgemm " << g
+                              << " GFLOP/s" << std::endl;
             }
+    const auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
+    // Median over rounds of the round-by-round ratio a / b (tokens/s).
+    const auto ratio = [&](const key_t& a, const key_t& b) {
+        std::vector<double> v;
+        for (std::size_t r = 0; r < runs[a].size(); ++r) v.push_back(runs[a][r].tokens_per_s / runs[b][r].tokens_per_s);
+        return median(v);
+    };
     for (const config* c : chosen) {
         const std::string key = "bench lstm_lm." + c->name;
         for (int n : threads) {
-            const measured& m = best[{c->name, n}];
-            const double gflops = m.tokens_per_s * m.flops_per_token / 1e9, g = best_gemm[{c->name, n}];
+            const auto& ms = runs[{c->name, n}];
+            std::vector<double> tok, of;
+            for (std::size_t r = 0; r < ms.size(); ++r) {
+                tok.push_back(ms[r].tokens_per_s);
+                of.push_back(ms[r].tokens_per_s * ms[r].flops_per_token / 1e9 / gemms[{c->name, n}][r]);
+            }
+            const double t = median(tok), fpt = ms[0].flops_per_token;
             const std::string k = key + ".t" + std::to_string(n);
-            std::cout << k << ".tokens_per_s " << m.tokens_per_s << " tok/s\n"
-                      << k << ".gflops " << gflops << " GFLOP/s (" << m.flops_per_token / 1e6 << " MFLOP/token)\n"
-                      << k << ".sgemm_gflops " << g << " GFLOP/s\n"
-                      << k << ".of_sgemm " << gflops / g << " x\n";
+            std::cout << k << ".tokens_per_s " << t << " tok/s (median of " << ms.size() << ", best "
+                      << *std::max_element(tok.begin(), tok.end()) << ")\n"
+                      << k << ".gflops " << t * fpt / 1e9 << " GFLOP/s (" << fpt / 1e6 << " MFLOP/token)\n"
+                      << k << ".sgemm_gflops " << median(gemms[{c->name, n}]) << " GFLOP/s\n"
+                      << k << ".of_sgemm " << median(of) << " x (median of the rounds' ratios)\n";
         }
-        if (best.count({c->name, 1}) && best.count({c->name, 2}))
-            std::cout << key << ".t2_over_t1 " << best[{c->name, 2}].tokens_per_s / best[{c->name, 1}].tokens_per_s
-                      << " x\n";
-        if (c->adaptive && best.count({"word_b20", threads[0]}))
+        if (runs.count({c->name, 1}) && runs.count({c->name, 2}))
+            std::cout << key << ".t2_over_t1 " << ratio({c->name, 2}, {c->name, 1}) << " x\n";
+        if (c->adaptive && runs.count({"word_b20", threads[0]}))
             std::cout << key << ".t" << threads[0] << ".over_full_softmax "
-                      << best[{c->name, threads[0]}].tokens_per_s / best[{"word_b20", threads[0]}].tokens_per_s
-                      << " x\n";
+                      << ratio({c->name, threads[0]}, {"word_b20", threads[0]}) << " x (median of the rounds)\n";
         std::cout << std::flush;
         if (!torch || c->torch_name.empty()) continue;
         sg::set_blas_threads(1);
@@ -330,7 +347,10 @@ int main(int argc, char** argv) {
             continue;
         }
         std::cout << key << ".torch_tokens_per_s " << theirs << " tok/s\n";
-        if (best.count({c->name, 1}))
-            std::cout << key << ".ratio " << best[{c->name, 1}].tokens_per_s / theirs << " x" << std::endl;
+        if (runs.count({c->name, 1})) {
+            std::vector<double> tok;
+            for (const measured& m : runs[{c->name, 1}]) tok.push_back(m.tokens_per_s);
+            std::cout << key << ".ratio " << median(tok) / theirs << " x" << std::endl;
+        }
     }
 }
