@@ -14,8 +14,8 @@
 //     word_lm --data ../shared/data/tinyshakespeare.txt --seconds 300 --softmax adaptive
 //
 // --softmax adaptive uses nn::adaptive_softmax (PyTorch's AdaptiveLogSoftmaxWithLoss) with the
-// --cutoffs given (cutoffs at or beyond the vocabulary size are dropped, so the defaults suit any
-// vocabulary): training evaluates the head and only the clusters that hold targets; validation uses
+// --cutoffs given (cutoffs at or beyond the vocabulary size are dropped; when none is left, one
+// cutoff at a quarter of the vocabulary is used): training evaluates the head and only the clusters that hold targets; validation uses
 // the exact log-probabilities of the targets, so the two softmaxes' perplexities compare.
 // --seconds stops training after that much training time (evaluation excluded): the way to compare
 // the two at equal time. --recurrence unroll (default) runs nn::lstm_cell through nn::unroll, as a
@@ -201,9 +201,9 @@ struct word_model {
             std::vector<std::size_t> c;
             for (std::size_t x : o.cutoffs)
                 if (x < V) c.push_back(x);
-            if (c.empty())
-                throw usage_error{"--cutoffs: every cutoff is >= the vocabulary size " + std::to_string(V) +
-                                  " (expected at least one below it)"};
+            // A vocabulary smaller than every cutoff (the built-in corpus has ~950 words): a shortlist
+            // of the most frequent quarter and one tail cluster.
+            if (c.empty()) c.push_back(std::max<std::size_t>(1, V / 4));
             adaptive.emplace(sg::parameter_scope(ps, "out"), o.hidden, V, c, o.div_value, false, rng);
         }
     }
