@@ -1,34 +1,53 @@
 // LSTM language-model training throughput, seqgrad against PyTorch in the same run.
 //
 // Model: embedding(V, E) -> 1-layer LSTM(E, H) -> linear(H, V) -> cross-entropy summed over T x B;
-// plain SGD (lr 0.1) after global-norm clipping (5); random tokens; zero initial state per batch.
-// One training step is forward + backward + clipping + update, on one tape reused with clear().
+// plain SGD (lr 0.1) after global-norm clipping (5); zero initial state per batch. One training
+// step is forward + backward + clipping + update, on one tape reused with clear().
 // The seqgrad model is the fused path: one GEMM for the input projections of all steps
 // (nn::lstm_layer::embedded, which projects the embedding table instead of the looked-up rows when
 // the table has fewer rows: V = 65 < T*B = 2048 for char_b32), one lstm_step node per step, one
 // GEMM for the output layer over all steps. --plain always gathers the rows first and projects
 // them (T*B rows), as PyTorch's model does.
 //
-//     lstm_lm [--config char_b1|char_b32|word_b20] [--seconds 4] [--no-torch] [--plain]
+// word_b20_adaptive is word_b20 with nn::adaptive_softmax (cutoffs 2,000 / 10,000 = one tail
+// cluster of 8,000 words projected to 64 features; div_value 4) instead of the full softmax;
+// word_b20_adaptive_1k4k has a 1,000-word shortlist and clusters [1,000, 4,000) (64 features) and
+// [4,000, 10,000) (16 features).
+// Tokens: uniform for the character configs; for the word configs Zipf-distributed (p(k) ~ 1/(k+1)
+// over ids sorted by frequency), as words are (the top 2,000 of 10,000 then cover 83% of tokens;
+// on tinyshakespeare's 7,623-word vocabulary they cover 87%). The full softmax's cost does not depend
+// on the distribution; the adaptive softmax's does, and uniform tokens would put 80% of them in the
+// tail, which no real text does.
 //
-// Prints `bench lstm_lm.<config>.tokens_per_s <v> tok/s`, the PyTorch figure of
-// bench/torch_lstm_lm.py (nn.LSTM, run as a subprocess right after) as `...torch_tokens_per_s`,
-// and their ratio.
+//     lstm_lm [--config NAME[,NAME...]] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000]
+//             [--no-torch] [--plain]
 //
-// Threads: both sides run on one thread. seqgrad calls set_blas_threads(1) and the script
-// torch.set_num_threads(1) (its OpenBLAS/MKL pool pinned to 1 too), so the ratio compares the
-// libraries, not thread pools; on the 2-core machines we measure on, extra BLAS threads next to
-// another process's are slower, not faster (PEERS.md).
+// Per config and thread count (set_blas_threads(n), the one knob the library has for using more
+// cores in one model today): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
+// the training step (forward + backward = 3x the forward FLOPs of the GEMMs, counting for the
+// adaptive softmax only the cluster rows actually evaluated), and next to it the SGEMM GFLOP/s of
+// the output layer's forward product ([T*B, H] x [H, V]^T, or the adaptive head's [H, 2,002]) timed
+// at the same thread count in the same run, and their ratio: a figure that does not depend on
+// which kernels OpenBLAS picked. Then the 2-thread / 1-thread ratio and, for the adaptive config,
+// its ratio to word_b20's tokens/s. --rounds N repeats every measurement N times in turn (configs
+// alternate, so a change of machine load hits all of them): the figures are medians over rounds,
+// and every ratio is the median of the ratios of figures taken in the same round.
+// The PyTorch figure (bench/torch_lstm_lm.py, nn.LSTM, 1 thread, run as a subprocess) follows as
+// `...torch_tokens_per_s` with the ratio to seqgrad's 1-thread figure; the adaptive config has none.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <seqgrad/nn/adaptive_softmax.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/ops/recurrent.hpp>
@@ -42,12 +61,18 @@ namespace {
 struct config {
     std::string name;
     std::size_t V, E, H, T, B;
+    bool adaptive = false, zipf = false;
+    std::string torch_name;  // bench/torch_lstm_lm.py's config; empty: none
+    std::vector<std::size_t> cutoffs = {};  // adaptive softmax
 };
-const config configs[] = {
-    {"char_b1", 65, 128, 128, 64, 1},
-    {"char_b32", 65, 128, 128, 64, 32},
-    {"word_b20", 10000, 256, 256, 35, 20},
+config configs[] = {
+    {"char_b1", 65, 128, 128, 64, 1, false, false, "char_b1"},
+    {"char_b32", 65, 128, 128, 64, 32, false, false, "char_b32"},
+    {"word_b20", 10000, 256, 256, 35, 20, false, true, "word_b20"},
+    {"word_b20_adaptive", 10000, 256, 256, 35, 20, true, true, "", {2000, 10000}},  // --cutoffs changes it
+    {"word_b20_adaptive_1k4k", 10000, 256, 256, 35, 20, true, true, "", {1000, 4000, 10000}},
 };
+constexpr double adaptive_div = 4.0;
 
 xt::xarray<double> uniform(const sg::shape& s, double a, std::mt19937_64& rng) {
     std::uniform_real_distribution<double> u(-a, a);
@@ -62,22 +87,33 @@ struct lm {
     sg::parameter emb, w_out, b_out;
     nn::lstm_cell cell;
     nn::lstm_layer layer;
+    std::optional<nn::adaptive_softmax> adaptive;
 
     lm(const config& c, std::mt19937_64& rng)
         : cfg(c),
           emb(ps.add("emb", uniform({c.V, c.E}, 1.0, rng))),
-          w_out(ps.add("out.weight", uniform({c.V, c.H}, 1.0 / std::sqrt(double(c.H)), rng))),
-          b_out(ps.add("out.bias", uniform({c.V}, 1.0 / std::sqrt(double(c.H)), rng))),
           cell(sg::parameter_scope(ps, "lstm"), c.E, c.H, rng),
-          layer(cell) {}
+          layer(cell) {
+        if (c.adaptive) {
+            adaptive.emplace(sg::parameter_scope(ps, "out"), c.H, c.V, c.cutoffs, adaptive_div, false, rng);
+        } else {
+            w_out = ps.add("out.weight", uniform({c.V, c.H}, 1.0 / std::sqrt(double(c.H)), rng));
+            b_out = ps.add("out.bias", uniform({c.V}, 1.0 / std::sqrt(double(c.H)), rng));
+        }
+    }
 
     // ids and targets: T*B each, time-major (row t*B + b).
     double train_step(sg::tape& t, const std::vector<int>& ids, const std::vector<int>& targets, bool plain) {
         t.clear();
         const nn::lstm_sequence seq = plain ? layer(sg::gather_rows(t.param(emb), ids), cfg.B)
                                             : layer.embedded(t.param(emb), ids, cfg.B);
-        const sg::expr logits = sg::matmul_add(t.param(b_out), seq.hidden_all(), t.param(w_out), false, true);
-        const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
+        sg::expr loss;
+        if (adaptive) {
+            loss = adaptive->loss(seq.hidden_all(), targets, sg::reduction::sum);
+        } else {
+            const sg::expr logits = sg::matmul_add(t.param(b_out), seq.hidden_all(), t.param(w_out), false, true);
+            loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
+        }
         t.backward(loss);
         clip_and_update(0.1f, 5.0);
         return t.item(loss);
@@ -110,16 +146,45 @@ struct lm {
     }
 };
 
-double seqgrad_tokens_per_s(const config& c, double seconds, bool plain) {
+struct measured {
+    double tokens_per_s = 0, flops_per_token = 0;
+};
+
+// Forward FLOPs of the GEMMs per token, times 3 for forward + backward. The adaptive softmax
+// counts its head for every row and a cluster's two products for the rows whose target it holds.
+double flops_per_token(const config& c, const std::vector<std::vector<int>>& targets) {
+    const double lstm = 2.0 * 4 * double(c.H) * double(c.E + c.H);
+    if (!c.adaptive) return 3 * (lstm + 2.0 * double(c.H) * double(c.V));
+    std::vector<std::size_t> cut = c.cutoffs;
+    if (cut.back() == c.V) cut.pop_back();
+    const double head = 2.0 * double(c.H) * double(cut[0] + cut.size());
+    double tail = 0, rows = 0;
+    cut.push_back(c.V);
+    for (const auto& tg : targets)
+        for (int w : tg) {
+            rows += 1;
+            for (std::size_t i = 0; i + 1 < cut.size(); ++i)
+                if (std::size_t(w) >= cut[i] && std::size_t(w) < cut[i + 1]) {
+                    const double hsz = std::floor(double(c.H) / std::pow(adaptive_div, double(i + 1)));
+                    tail += 2.0 * hsz * (double(c.H) + double(cut[i + 1] - cut[i]));
+                }
+        }
+    return 3 * (lstm + head + tail / rows);
+}
+
+measured seqgrad_tokens_per_s(const config& c, double seconds, bool plain) {
     std::mt19937_64 rng(1);
     lm model(c, rng);
     const std::size_t n = c.T * c.B;
     std::uniform_int_distribution<int> tok(0, static_cast<int>(c.V) - 1);
+    std::vector<double> weights(c.V);
+    for (std::size_t k = 0; k < c.V; ++k) weights[k] = 1.0 / double(k + 1);
+    std::discrete_distribution<int> zipf(weights.begin(), weights.end());
     // Eight batches of T + 1 rows of tokens: ids are rows 0..T-1, targets rows 1..T.
     std::vector<std::vector<int>> ids, targets;
     for (int k = 0; k < 8; ++k) {
         std::vector<int> b(n + c.B);
-        for (int& v : b) v = tok(rng);
+        for (int& v : b) v = c.zipf ? zipf(rng) : tok(rng);
         ids.emplace_back(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n));
         targets.emplace_back(b.begin() + static_cast<std::ptrdiff_t>(c.B), b.end());
     }
@@ -136,19 +201,42 @@ double seqgrad_tokens_per_s(const config& c, double seconds, bool plain) {
         elapsed = std::chrono::duration<double>(clock::now() - start).count();
     }
     if (!std::isfinite(loss)) std::cerr << "lstm_lm." << c.name << ": loss is not finite\n";
-    return double(steps * n) / elapsed;
+    return {double(steps * n) / elapsed, flops_per_token(c, targets)};
+}
+
+// GFLOP/s of the output layer's forward product alone, C [T*B, N] = A [T*B, H] B[N, H]^T with N = V
+// (the adaptive head's N for the adaptive config), at the current BLAS thread count.
+double sgemm_gflops(const config& c, double seconds) {
+    const std::size_t m = c.T * c.B, k = c.H;
+    std::size_t nn = c.V;
+    if (c.adaptive) {
+        nn = c.cutoffs[0];
+        for (std::size_t x : c.cutoffs) nn += x < c.V;  // plus one head entry per cluster
+    }
+    std::vector<float> a(m * k, 0.01f), b(nn * k, 0.02f), out(m * nn);
+    using clock = std::chrono::steady_clock;
+    sg::detail::gemm<float>(false, true, m, nn, k, 1.0f, a.data(), b.data(), 0.0f, out.data());
+    std::size_t reps = 0;
+    const auto start = clock::now();
+    double elapsed = 0;
+    while (elapsed < seconds) {
+        sg::detail::gemm<float>(false, true, m, nn, k, 1.0f, a.data(), b.data(), 0.0f, out.data());
+        ++reps;
+        elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    }
+    return 2.0 * double(m) * double(nn) * double(k) * double(reps) / elapsed / 1e9;
 }
 
 // Runs the PyTorch script and returns its figure, or a negative number when it did not run.
 double torch_tokens_per_s(const config& c, double seconds) {
     const std::string cmd = "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 /usr/bin/python3 " +
-                            std::string(SEQGRAD_SOURCE_DIR) + "/bench/torch_lstm_lm.py --config " + c.name +
+                            std::string(SEQGRAD_SOURCE_DIR) + "/bench/torch_lstm_lm.py --config " + c.torch_name +
                             " --seconds " + std::to_string(seconds) + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return -1;
     double v = -1;
     char line[512];
-    const std::string key = "bench lstm_lm." + c.name + ".torch_tokens_per_s ";
+    const std::string key = "bench lstm_lm." + c.torch_name + ".torch_tokens_per_s ";
     while (std::fgets(line, sizeof line, p)) {
         std::string s(line);
         if (s.rfind(key, 0) == 0) v = std::atof(s.c_str() + key.size());
@@ -164,36 +252,105 @@ int main(int argc, char** argv) {
     std::string only;
     double seconds = 4;
     bool torch = true, plain = false;
+    std::vector<int> threads = {1, 2};
+    int rounds = 1;
+    const char* usage =
+        "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
+        "[--threads 1,2] "
+        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--plain]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
         else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
-        else if (a == "--no-torch") torch = false;
+        else if (a == "--cutoffs" && i + 1 < argc) {
+            configs[3].cutoffs.clear();
+            std::stringstream ss(argv[++i]);
+            for (std::string item; std::getline(ss, item, ',');) configs[3].cutoffs.push_back(std::stoul(item));
+        } else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--threads" && i + 1 < argc) {
+            threads.clear();
+            std::stringstream ss(argv[++i]);
+            for (std::string item; std::getline(ss, item, ',');)
+                threads.push_back(std::max(1, std::atoi(item.c_str())));
+        } else if (a == "--no-torch") torch = false;
         else if (a == "--plain") plain = true;
         else {
-            std::cerr << "usage: lstm_lm [--config char_b1|char_b32|word_b20] [--seconds s] [--no-torch] [--plain]\n";
+            std::cerr << usage;
             return 2;
         }
     }
-    sg::set_blas_threads(1);
     std::cout << "bench blas.core " << sg::blas_core_name() << "\n";
-    bool found = false;
-    for (const config& c : configs) {
-        if (!only.empty() && c.name != only) continue;
-        found = true;
-        const double ours = seqgrad_tokens_per_s(c, seconds, plain);
-        std::cout << "bench lstm_lm." << c.name << ".tokens_per_s " << ours << " tok/s" << std::endl;
-        if (!torch) continue;
-        const double theirs = torch_tokens_per_s(c, seconds);
+    std::vector<const config*> chosen;
+    for (const config& c : configs)
+        if (only.empty() || ("," + only + ",").find("," + c.name + ",") != std::string::npos) chosen.push_back(&c);
+    if (chosen.empty()) {
+        std::cerr << "lstm_lm: unknown config '" << only
+                  << "' (char_b1, char_b32, word_b20, word_b20_adaptive, word_b20_adaptive_1k4k)\n";
+        return 2;
+    }
+    // Per config and thread count, every round's figures; the rounds alternate configs and counts,
+    // so ratios between figures of one round compare measurements taken moments apart.
+    using key_t = std::pair<std::string, int>;
+    std::map<key_t, std::vector<measured>> runs;
+    std::map<key_t, std::vector<double>> gemms;
+    for (int r = 0; r < rounds; ++r)
+        for (const config* c : chosen)
+            for (int n : threads) {
+                sg::set_blas_threads(n);
+                const measured m = seqgrad_tokens_per_s(*c, seconds, plain);
+                const double g = sgemm_gflops(*c, std::min(1.0, seconds / 4));
+                runs[{c->name, n}].push_back(m);
+                gemms[{c->name, n}].push_back(g);
+                if (rounds > 1)
+                    std::cout << "round " << r + 1 << " " << c->name << " t" << n << " " << m.tokens_per_s
+                              << " tok/s, " << m.tokens_per_s * m.flops_per_token / 1e9 << " GFLOP/s, sgemm " << g
+                              << " GFLOP/s" << std::endl;
+            }
+    const auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
+    // Median over rounds of the round-by-round ratio a / b (tokens/s).
+    const auto ratio = [&](const key_t& a, const key_t& b) {
+        std::vector<double> v;
+        for (std::size_t r = 0; r < runs[a].size(); ++r) v.push_back(runs[a][r].tokens_per_s / runs[b][r].tokens_per_s);
+        return median(v);
+    };
+    for (const config* c : chosen) {
+        const std::string key = "bench lstm_lm." + c->name;
+        for (int n : threads) {
+            const auto& ms = runs[{c->name, n}];
+            std::vector<double> tok, of;
+            for (std::size_t r = 0; r < ms.size(); ++r) {
+                tok.push_back(ms[r].tokens_per_s);
+                of.push_back(ms[r].tokens_per_s * ms[r].flops_per_token / 1e9 / gemms[{c->name, n}][r]);
+            }
+            const double t = median(tok), fpt = ms[0].flops_per_token;
+            const std::string k = key + ".t" + std::to_string(n);
+            std::cout << k << ".tokens_per_s " << t << " tok/s (median of " << ms.size() << ", best "
+                      << *std::max_element(tok.begin(), tok.end()) << ")\n"
+                      << k << ".gflops " << t * fpt / 1e9 << " GFLOP/s (" << fpt / 1e6 << " MFLOP/token)\n"
+                      << k << ".sgemm_gflops " << median(gemms[{c->name, n}]) << " GFLOP/s\n"
+                      << k << ".of_sgemm " << median(of) << " x (median of the rounds' ratios)\n";
+        }
+        if (runs.count({c->name, 1}) && runs.count({c->name, 2}))
+            std::cout << key << ".t2_over_t1 " << ratio({c->name, 2}, {c->name, 1}) << " x\n";
+        if (c->adaptive && runs.count({"word_b20", threads[0]}))
+            std::cout << key << ".t" << threads[0] << ".over_full_softmax "
+                      << ratio({c->name, threads[0]}, {"word_b20", threads[0]}) << " x (median of the rounds)\n";
+        std::cout << std::flush;
+        if (!torch || c->torch_name.empty()) continue;
+        sg::set_blas_threads(1);
+        const double theirs = torch_tokens_per_s(*c, seconds);
         if (theirs <= 0) {
-            std::cout << "lstm_lm." << c.name << ": PyTorch figure skipped (torch missing or the script failed)\n";
+            std::cout << "lstm_lm." << c->name << ": PyTorch figure skipped (torch missing or the script failed)\n";
             continue;
         }
-        std::cout << "bench lstm_lm." << c.name << ".torch_tokens_per_s " << theirs << " tok/s\n";
-        std::cout << "bench lstm_lm." << c.name << ".ratio " << ours / theirs << " x" << std::endl;
-    }
-    if (!found) {
-        std::cerr << "lstm_lm: unknown config '" << only << "' (char_b1, char_b32, word_b20)\n";
-        return 2;
+        std::cout << key << ".torch_tokens_per_s " << theirs << " tok/s\n";
+        if (runs.count({c->name, 1})) {
+            std::vector<double> tok;
+            for (const measured& m : runs[{c->name, 1}]) tok.push_back(m.tokens_per_s);
+            std::cout << key << ".ratio " << median(tok) / theirs << " x" << std::endl;
+        }
     }
 }

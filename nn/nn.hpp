@@ -13,3 +13,4 @@
 #include "decoding.hpp"
 #include "seq2seq.hpp"
 #include "torch_state.hpp"
+#include "adaptive_softmax.hpp"
