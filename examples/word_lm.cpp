@@ -47,7 +47,7 @@
 #include <vector>
 
 #include <seqgrad/nn/adaptive_softmax.hpp>
-#include <seqgrad/nn/builtin_corpus.hpp>
+#include "data/builtin_corpus.hpp"
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/dropout.hpp>
 #include <seqgrad/nn/linear.hpp>
@@ -262,7 +262,7 @@ double evaluate(const word_model& m, const nn::lm_batcher& data) {
 int run(const options& o) {
     sg::set_blas_threads(o.threads);
     using clock = std::chrono::steady_clock;
-    const std::string text = o.data.empty() ? std::string(nn::builtin_corpus()) : read_file(o.data);
+    const std::string text = o.data.empty() ? std::string(sg::examples::builtin_corpus()) : read_file(o.data);
     const std::vector<std::string> tokens = tokenize(text, o.lowercase);
     const nn::vocab voc = nn::vocab::build(tokens, o.min_count, o.max_vocab);
     const auto [train_ids, val_ids] = nn::split_ids(voc.encode(tokens), 0.9);
