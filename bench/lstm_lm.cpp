@@ -76,7 +76,7 @@ struct lm {
         t.clear();
         const nn::lstm_sequence seq = plain ? layer(sg::gather_rows(t.param(emb), ids), cfg.B)
                                             : layer.embedded(t.param(emb), ids, cfg.B);
-        const sg::expr logits = sg::matmul_add(t.param(b_out), seq.hidden_all(), t.param(w_out), false, true);
+        const sg::expr logits = sg::matmul_add(b_out, seq.hidden_all(), sg::T(w_out));
         const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
         t.backward(loss);
         clip_and_update(0.1f, 5.0);

@@ -82,7 +82,7 @@ sg::expr readout(sg::tape& t, const sg::parameter& w, const sg::parameter& b, co
     sg::expr total;
     for (std::size_t k = 0; k < states.size(); ++k) {
         for (std::size_t r = 0; r < B; ++r) targets[r] = static_cast<int>((k + r) % C);
-        sg::expr l = sg::cross_entropy(sg::matmul_add(t.param(b), nn::hidden(states[k]), t.param(w), false, true),
+        sg::expr l = sg::cross_entropy(sg::matmul_add(b, nn::hidden(states[k]), sg::T(w)),
                                        targets);
         total = k ? total + l : l;
     }

@@ -85,9 +85,9 @@ struct fixture {
             for (std::size_t k = 0; k < T; ++k) {
                 sg::step_scope scope(t, static_cast<int>(k));
                 const sg::expr x = sg::slice(xs, 0, k * B, (k + 1) * B);
-                const auto q = sg::split(sg::matmul(x, t.param(cell.w_ih), false, true) + t.param(cell.b_ih) +
-                                             sg::matmul(s.h, t.param(cell.w_hh), false, true) + t.param(cell.b_hh),
-                                         4, -1);
+                const auto q =
+                    sg::split(sg::matmul(x, sg::T(cell.w_ih)) + cell.b_ih + sg::matmul(s.h, sg::T(cell.w_hh)) + cell.b_hh,
+                              4, -1);
                 const sg::expr c = sg::sigmoid(q[1]) * s.c + sg::sigmoid(q[0]) * sg::tanh(q[2]);
                 s = {sg::sigmoid(q[3]) * sg::tanh(c), c};
                 out.hs.push_back(s.h);
@@ -96,11 +96,11 @@ struct fixture {
         } else {
             // matmul_add for the projections and lstm_pointwise for the cell, per step.
             const sg::expr bias = t.param(cell.b_ih) + t.param(cell.b_hh);
-            const sg::expr proj = sg::matmul_add(bias, xs, t.param(cell.w_ih), false, true);
+            const sg::expr proj = sg::matmul_add(bias, xs, sg::T(cell.w_ih));
             nn::lstm_state s = s0;
             for (std::size_t k = 0; k < T; ++k) {
                 const sg::expr gates =
-                    sg::matmul_add(sg::slice(proj, 0, k * B, (k + 1) * B), s.h, t.param(cell.w_hh), false, true);
+                    sg::matmul_add(sg::slice(proj, 0, k * B, (k + 1) * B), s.h, sg::T(cell.w_hh));
                 const sg::expr hc = sg::lstm_pointwise(gates, s.c);
                 s = {sg::reshape(sg::slice(hc, 0, 0, 1), {B, H}), sg::reshape(sg::slice(hc, 0, 1, 2), {B, H})};
                 out.hs.push_back(s.h);

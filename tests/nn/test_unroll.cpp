@@ -50,10 +50,8 @@ struct mgu {
         for (const auto* p : {&w_f, &u_f, &b_f, &w_h, &u_h, &b_h}) nn::rnn_default(*p, hid, rng);
     }
     sg::expr operator()(const sg::expr& x, const sg::expr& h) const {
-        sg::tape& t = x.owner();
-        auto lin = [&](const sg::parameter& w, const sg::expr& v) { return sg::matmul(v, t.param(w), false, true); };
-        const sg::expr f = sg::sigmoid(lin(w_f, x) + lin(u_f, h) + t.param(b_f));
-        const sg::expr c = sg::tanh(lin(w_h, x) + lin(u_h, f * h) + t.param(b_h));
+        const sg::expr f = sg::sigmoid(sg::matmul(x, sg::T(w_f)) + sg::matmul(h, sg::T(u_f)) + b_f);
+        const sg::expr c = sg::tanh(sg::matmul(x, sg::T(w_h)) + sg::matmul(f * h, sg::T(u_h)) + b_h);
         return (1.0 - f) * h + f * c;
     }
 };

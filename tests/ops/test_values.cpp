@@ -76,9 +76,9 @@ BOOST_AUTO_TEST_CASE(matmul_all_transpositions_and_transpose) {
     A ab = {{1, 2, 8}, {3, 4, 18}, {5, 6, 28}};
     expect_near(t.value(sg::matmul(a, b)), ab);
     expect_near(t.value(sg::transpose(a)), A{{1, 3, 5}, {2, 4, 6}});
-    expect_near(t.value(sg::matmul(sg::transpose(a), sg::transpose(b), true, true)), ab);
-    expect_near(t.value(sg::matmul(a, sg::transpose(b), false, true)), ab);
-    expect_near(t.value(sg::matmul(sg::transpose(a), b, true, false)), ab);
+    expect_near(t.value(sg::matmul(sg::T(sg::transpose(a)), sg::T(sg::transpose(b)))), ab);
+    expect_near(t.value(sg::matmul(a, sg::T(sg::transpose(b)))), ab);
+    expect_near(t.value(sg::matmul(sg::T(sg::transpose(a)), b)), ab);
     // Single row and single column go through GEMV.
     auto r = t.input(A{{1, 1}});
     expect_near(t.value(sg::matmul(r, b)), A{{1, 1, 5}});
