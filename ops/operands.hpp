@@ -66,6 +66,15 @@ template <class... X>
 inline constexpr bool all_plain_exprs = (std::same_as<std::remove_cvref_t<X>, expr> && ...);
 template <class... X>
 inline constexpr bool any_expr = (operand_traits_of<X>::has_expr || ...);
+/// Operands of an elementwise op, not all plain exprs.
+template <class A, class B>
+concept mixed = plain_operand<A> && plain_operand<B> && !all_plain_exprs<A, B>;
+/// Operands of a product, not all plain exprs (an expr or parameter in T() counts as not plain).
+template <class A, class B>
+concept mixed_product = product_operand<A> && product_operand<B> && !all_plain_exprs<A, B>;
+/// Operands of matmul_add: an addend and a product's two operands, not all plain exprs.
+template <class C, class A, class B>
+concept mixed_product_add = plain_operand<C> && product_operand<A> && product_operand<B> && !all_plain_exprs<C, A, B>;
 
 inline const expr* expr_in(const expr& e) { return &e; }
 inline const expr* expr_in(const parameter&) { return nullptr; }
@@ -90,20 +99,21 @@ inline constexpr bool is_transposed = operand_traits_of<X>::trans;
 }  // namespace detail
 
 /// The transpose of an operand of matmul, bmm or matmul_add (no node is built; see above).
-template <class X>
-    requires detail::plain_operand<X>
-transposed<std::remove_cvref_t<X>> T(const X& x) {
+template <detail::plain_operand X>
+transposed<X> T(const X& x) {
     return {x};
 }
 
-#define SEQGRAD_MIXED_BINARY(fn, call)                                                                            \
-    template <class A, class B>                                                                                   \
-        requires detail::plain_operand<A> && detail::plain_operand<B> && (!detail::all_plain_exprs<A, B>)         \
-    expr fn(const A& a, const B& b) {                                                                             \
-        static_assert(detail::any_expr<A, B>, "seqgrad: " #fn " of parameters only has no tape to go on: write "  \
-                                              "t.param(w) for one of them");                                      \
-        tape& t = detail::tape_of(a, b);                                                                          \
-        return call(detail::on_tape(t, a), detail::on_tape(t, b));                                                \
+// Each overload takes over where an operand is not a plain expr, puts the parameters on the tape
+// of the first expr operand and calls the expr-only form.
+#define SEQGRAD_MIXED_BINARY(fn, call)                                                        \
+    template <class A, class B>                                                               \
+    expr fn(const A& a, const B& b) requires detail::mixed<A, B> {                            \
+        static_assert(detail::any_expr<A, B>, "seqgrad: " #fn                                 \
+                                              " of parameters only: no tape to put them on; " \
+                                              "write t.param(w) for one of them");            \
+        tape& t = detail::tape_of(a, b);                                                      \
+        return call(detail::on_tape(t, a), detail::on_tape(t, b));                            \
     }
 SEQGRAD_MIXED_BINARY(add, add)
 SEQGRAD_MIXED_BINARY(sub, sub)
@@ -117,20 +127,18 @@ SEQGRAD_MIXED_BINARY(operator/, div)
 
 /// matmul(a, b) with parameters and T() operands: matmul(x, T(w)) is x w^T.
 template <class A, class B>
-    requires detail::product_operand<A> && detail::product_operand<B> && (!detail::all_plain_exprs<A, B>)
-expr matmul(const A& a, const B& b) {
-    static_assert(detail::any_expr<A, B>, "seqgrad: matmul of parameters only has no tape to go on: write "
-                                          "t.param(w) for one of them");
+expr matmul(const A& a, const B& b) requires detail::mixed_product<A, B> {
+    static_assert(detail::any_expr<A, B>,
+                  "seqgrad: matmul of parameters only: no tape to put them on; write t.param(w) for one of them");
     tape& t = detail::tape_of(a, b);
     return matmul(detail::on_tape(t, a), detail::on_tape(t, b), detail::is_transposed<A>, detail::is_transposed<B>);
 }
 
 /// bmm(a, b) with parameters and T() operands: bmm(q, T(k)) is q k^T per batch entry.
 template <class A, class B>
-    requires detail::product_operand<A> && detail::product_operand<B> && (!detail::all_plain_exprs<A, B>)
-expr bmm(const A& a, const B& b) {
-    static_assert(detail::any_expr<A, B>, "seqgrad: bmm of parameters only has no tape to go on: write "
-                                          "t.param(w) for one of them");
+expr bmm(const A& a, const B& b) requires detail::mixed_product<A, B> {
+    static_assert(detail::any_expr<A, B>,
+                  "seqgrad: bmm of parameters only: no tape to put them on; write t.param(w) for one of them");
     tape& t = detail::tape_of(a, b);
     return bmm(detail::on_tape(t, a), detail::on_tape(t, b), detail::is_transposed<A>, detail::is_transposed<B>);
 }
@@ -138,11 +146,9 @@ expr bmm(const A& a, const B& b) {
 /// matmul_add(c, a, b) = c + a b with parameters and T() operands: matmul_add(bias, x, T(w)) is a
 /// linear layer x w^T + bias in one node.
 template <class C, class A, class B>
-    requires detail::plain_operand<C> && detail::product_operand<A> && detail::product_operand<B> &&
-             (!detail::all_plain_exprs<C, A, B>)
-expr matmul_add(const C& c, const A& a, const B& b) {
-    static_assert(detail::any_expr<C, A, B>, "seqgrad: matmul_add of parameters only has no tape to go on: write "
-                                             "t.param(w) for one of them");
+expr matmul_add(const C& c, const A& a, const B& b) requires detail::mixed_product_add<C, A, B> {
+    static_assert(detail::any_expr<C, A, B>,
+                  "seqgrad: matmul_add of parameters only: no tape to put them on; write t.param(w) for one of them");
     tape& t = detail::tape_of(c, a, b);
     return matmul_add(detail::on_tape(t, c), detail::on_tape(t, a), detail::on_tape(t, b), detail::is_transposed<A>,
                       detail::is_transposed<B>);

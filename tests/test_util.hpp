@@ -30,8 +30,7 @@ inline xt::xarray<double> col(std::initializer_list<double> v) {
 }
 
 /// Entries drawn from U(-scale, scale).
-inline xt::xarray<double> random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng,
-                                       double scale = 1.0) {
+inline xt::xarray<double> random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng, double scale = 1.0) {
     std::uniform_real_distribution<double> u(-scale, scale);
     xt::xarray<double> v = xt::zeros<double>(shp);
     for (auto& x : v) x = u(rng);

@@ -33,9 +33,12 @@ bool bitwise_equal(const A& a, const A& b) {
 struct mgu {
     sg::parameter w_f, u_f, b_f, w_h, u_h, b_h;
     mgu(sg::parameter_scope s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
-        : w_f(s.add("w_f", random_array({hid, in}, rng, 0.5))), u_f(s.add("u_f", random_array({hid, hid}, rng, 0.5))),
-          b_f(s.add("b_f", random_array({hid}, rng, 0.5))), w_h(s.add("w_h", random_array({hid, in}, rng, 0.5))),
-          u_h(s.add("u_h", random_array({hid, hid}, rng, 0.5))), b_h(s.add("b_h", random_array({hid}, rng, 0.5))) {}
+        : w_f(s.add("w_f", random_array({hid, in}, rng, 0.5))),
+          u_f(s.add("u_f", random_array({hid, hid}, rng, 0.5))),
+          b_f(s.add("b_f", random_array({hid}, rng, 0.5))),
+          w_h(s.add("w_h", random_array({hid, in}, rng, 0.5))),
+          u_h(s.add("u_h", random_array({hid, hid}, rng, 0.5))),
+          b_h(s.add("b_h", random_array({hid}, rng, 0.5))) {}
     sg::expr operator()(const sg::expr& x, const sg::expr& h) const {
         auto f = sg::sigmoid(sg::matmul(x, sg::T(w_f)) + sg::matmul(h, sg::T(u_f)) + b_f);
         auto c = sg::tanh(sg::matmul(x, sg::T(w_h)) + sg::matmul(f * h, sg::T(u_h)) + b_h);

@@ -5,21 +5,12 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 using A = xt::xarray<double>;
 
-namespace {
-// A column [n, 1]: xt's braces cannot tell {{2}, {4}} from a list of two scalars.
-A col(std::initializer_list<double> v) {
-    A a = xt::zeros<double>({v.size(), std::size_t(1)});
-    std::copy(v.begin(), v.end(), a.begin());
-    return a;
-}
-void expect_near(const A& got, const A& want, double tol = 1e-12) {
-    BOOST_TEST_REQUIRE(got.shape() == want.shape());
-    for (std::size_t i = 0; i < got.size(); ++i) BOOST_TEST(std::abs(got.data()[i] - want.data()[i]) <= tol, "entry " << i << ": " << got.data()[i] << " vs " << want.data()[i]);
-}
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(values)
 
