@@ -147,8 +147,8 @@ BOOST_AUTO_TEST_CASE(fans_follow_the_declared_layout) {
     // The same 3 inputs and 5 outputs, stored either way.
     const sg::parameter oi = ps.add("oi", sg::shape{5, 3});
     const sg::parameter io = ps.add("io", sg::shape{3, 5}, sg::weight_layout::in_out);
-    BOOST_TEST(oi.layout() == sg::weight_layout::out_in);
-    BOOST_TEST(io.layout() == sg::weight_layout::in_out);
+    BOOST_TEST((oi.layout() == sg::weight_layout::out_in));
+    BOOST_TEST((io.layout() == sg::weight_layout::in_out));
     BOOST_TEST(nn::fan_in(oi) == 3u);
     BOOST_TEST(nn::fan_out(oi) == 5u);
     BOOST_TEST(nn::fan_in(io) == 3u);

@@ -2,8 +2,11 @@
 // as t.param, a user cell bitwise equal to its t.param twin, and gradcheck.
 #include <boost/test/unit_test.hpp>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <seqgrad/seqgrad.hpp>
@@ -130,6 +133,29 @@ BOOST_AUTO_TEST_CASE(a_parameter_on_a_cleared_tape_is_an_error) {
     const sg::expr x = t.input(A(xt::ones<double>({1, 2})));
     t.clear();
     BOOST_CHECK_THROW(sg::matmul(x, sg::T(w)), sg::graph_error);
+}
+
+BOOST_AUTO_TEST_CASE(an_op_of_parameters_only_does_not_compile) {
+    // No operand has a tape: the static_assert names the op and the way out.
+    const std::string dir = SEQGRAD_BINARY_DIR, src = dir + "/operands_all_parameters.cpp";
+    std::ofstream(src) << "#include <seqgrad/seqgrad.hpp>\n"
+                          "int main() {\n"
+                          "    seqgrad::parameter_store ps;\n"
+                          "    const seqgrad::parameter w = ps.add(\"w\", seqgrad::shape{2, 2});\n"
+                          "    (void)seqgrad::matmul(w, seqgrad::T(w));\n"
+                          "}\n";
+    const std::string cmd = std::string(SEQGRAD_CXX_COMPILER) + " -std=c++20 -fsyntax-only -I" + dir + "/include " +
+                            src + " 2>&1";
+    std::FILE* p = popen(cmd.c_str(), "r");
+    BOOST_TEST_REQUIRE(p != nullptr);
+    std::string out;
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int rc = pclose(p);
+    BOOST_TEST(rc != 0, out);
+    BOOST_TEST(out.find("matmul of parameters only: no tape to put them on; write t.param(w)") != std::string::npos,
+               out);
+    std::remove(src.c_str());
 }
 
 BOOST_AUTO_TEST_CASE(user_cell_equals_its_t_param_twin_bitwise) {
