@@ -82,10 +82,12 @@ template <class X>
 const expr* expr_in(const transposed<X>& x) {
     return expr_in(x.of);
 }
-/// The tape of the first expr among the operands.
+/// The tape of the first expr among the operands (null without one: the callers' static_assert
+/// has already failed then).
+inline tape* tape_of() { return nullptr; }
 template <class X, class... R>
-tape& tape_of(const X& x, const R&... r) {
-    if constexpr (operand_traits_of<X>::has_expr) return expr_in(x)->owner();
+tape* tape_of(const X& x, const R&... r) {
+    if constexpr (operand_traits_of<X>::has_expr) return &expr_in(x)->owner();
     else return tape_of(r...);
 }
 inline expr on_tape(tape&, const expr& e) { return e; }
@@ -112,7 +114,7 @@ transposed<X> T(const X& x) {
         static_assert(detail::any_expr<A, B>, "seqgrad: " #fn                                 \
                                               " of parameters only: no tape to put them on; " \
                                               "write t.param(w) for one of them");            \
-        tape& t = detail::tape_of(a, b);                                                      \
+        tape& t = *detail::tape_of(a, b);                                                     \
         return call(detail::on_tape(t, a), detail::on_tape(t, b));                            \
     }
 SEQGRAD_MIXED_BINARY(add, add)
@@ -130,7 +132,7 @@ template <class A, class B>
 expr matmul(const A& a, const B& b) requires detail::mixed_product<A, B> {
     static_assert(detail::any_expr<A, B>,
                   "seqgrad: matmul of parameters only: no tape to put them on; write t.param(w) for one of them");
-    tape& t = detail::tape_of(a, b);
+    tape& t = *detail::tape_of(a, b);
     return matmul(detail::on_tape(t, a), detail::on_tape(t, b), detail::is_transposed<A>, detail::is_transposed<B>);
 }
 
@@ -139,7 +141,7 @@ template <class A, class B>
 expr bmm(const A& a, const B& b) requires detail::mixed_product<A, B> {
     static_assert(detail::any_expr<A, B>,
                   "seqgrad: bmm of parameters only: no tape to put them on; write t.param(w) for one of them");
-    tape& t = detail::tape_of(a, b);
+    tape& t = *detail::tape_of(a, b);
     return bmm(detail::on_tape(t, a), detail::on_tape(t, b), detail::is_transposed<A>, detail::is_transposed<B>);
 }
 
@@ -149,7 +151,7 @@ template <class C, class A, class B>
 expr matmul_add(const C& c, const A& a, const B& b) requires detail::mixed_product_add<C, A, B> {
     static_assert(detail::any_expr<C, A, B>,
                   "seqgrad: matmul_add of parameters only: no tape to put them on; write t.param(w) for one of them");
-    tape& t = detail::tape_of(c, a, b);
+    tape& t = *detail::tape_of(c, a, b);
     return matmul_add(detail::on_tape(t, c), detail::on_tape(t, a), detail::on_tape(t, b), detail::is_transposed<A>,
                       detail::is_transposed<B>);
 }
