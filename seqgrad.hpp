@@ -17,6 +17,7 @@
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
 #include "ops/math.hpp"
+#include "ops/operands.hpp"
 #include "ops/norm.hpp"
 #include "ops/random.hpp"
 #include "ops/recurrent.hpp"

@@ -150,7 +150,7 @@ struct lm {
     double train_step(sg::tape& t, const std::vector<int>& ids, const std::vector<int>& targets) {
         t.clear();
         const sg::expr hs = body(t, sg::gather_rows(t.param(emb), ids));
-        const sg::expr logits = sg::matmul_add(t.param(b_out), hs, t.param(w_out), false, true);
+        const sg::expr logits = sg::matmul_add(b_out, hs, sg::T(w_out));
         const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
         t.backward(loss);
         for (const sg::parameter& p : ps.parameters()) {

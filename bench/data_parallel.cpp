@@ -60,7 +60,7 @@ struct char_lm {
                 tg[s * n + b - b0] = targets[s * B + b];
             }
         const nn::lstm_sequence seq = nn::lstm_layer(cell).embedded(t.param(emb.weight), in, n);
-        const sg::expr logits = sg::matmul_add(t.param(out.bias), seq.hidden_all(), t.param(out.weight), false, true);
+        const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
         return sg::cross_entropy(logits, tg, sg::reduction::sum) * (1.0 / static_cast<double>(T * B));
     }
 };

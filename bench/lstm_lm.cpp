@@ -111,7 +111,7 @@ struct lm {
         if (adaptive) {
             loss = adaptive->loss(seq.hidden_all(), targets, sg::reduction::sum);
         } else {
-            const sg::expr logits = sg::matmul_add(t.param(b_out), seq.hidden_all(), t.param(w_out), false, true);
+            const sg::expr logits = sg::matmul_add(b_out, seq.hidden_all(), sg::T(w_out));
             loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
         }
         t.backward(loss);

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
                 h = t.value(seq.final_state().h);
                 c = t.value(seq.final_state().c);
                 const sg::expr logits =
-                    sg::matmul_add(t.param(m.out.bias), seq.hidden_all(), t.param(m.out.weight), false, true);
+                    sg::matmul_add(m.out.bias, seq.hidden_all(), sg::T(m.out.weight));
                 t.backward(sg::cross_entropy(logits, targets, sg::reduction::mean));
                 const double before = red.statistics().wait_seconds;
                 const std::size_t ready_before = red.statistics().ready_in_backward;

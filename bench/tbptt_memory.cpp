@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
                                   stream.begin() + static_cast<std::ptrdiff_t>(pos + n)),
             tg(stream.begin() + static_cast<std::ptrdiff_t>(pos + 1), stream.begin() + static_cast<std::ptrdiff_t>(pos + n + 1));
         const nn::lstm_sequence seq = lstm.embedded(t.param(emb.weight), in, s0);
-        const sg::expr logits = sg::matmul_add(t.param(out.bias), seq.hidden_all(), t.param(out.weight), false, true);
+        const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
         const sg::expr loss = sg::cross_entropy(logits, tg, sg::reduction::mean);
         t.backward(loss);
         opt.step();

@@ -153,8 +153,16 @@ gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::
         r.tensors.push_back(tr);
     }
     r.global_rel_err = sum2 > 0 ? std::sqrt(diff2 / sum2) : std::sqrt(diff2);
+    // Failures: the largest violations of the tolerance. A pass: the largest errors, so the report
+    // shows how close it came; exact entries (often 0 vs 0) say nothing and are left out.
     auto excess = [&](const gradcheck_entry& e) { return e.abs_err - (opts.atol + opts.rtol * std::abs(e.numeric)); };
-    std::sort(entries.begin(), entries.end(), [&](auto& a, auto& b) { return excess(a) > excess(b); });
+    if (r.failed) {
+        std::erase_if(entries, [](const gradcheck_entry& e) { return e.passed; });
+        std::stable_sort(entries.begin(), entries.end(), [&](auto& a, auto& b) { return excess(a) > excess(b); });
+    } else {
+        std::erase_if(entries, [](const gradcheck_entry& e) { return e.abs_err == 0; });
+        std::stable_sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.abs_err > b.abs_err; });
+    }
     if (entries.size() > opts.worst) entries.resize(opts.worst);
     r.worst = std::move(entries);
     r.passed = r.failed == 0 && r.deterministic;
@@ -251,7 +259,7 @@ std::ostream& operator<<(std::ostream& os, const gradcheck_report& r) {
     o << "  global relative error " << r.global_rel_err << ", backward "
       << (r.deterministic ? "deterministic" : "NOT deterministic (two runs differ)") << "\n";
     if (!r.worst.empty()) {
-        o << "  worst entries (analytic vs numeric):\n";
+        o << (r.failed ? "  failed entries, worst first" : "  largest errors") << " (analytic vs numeric):\n";
         for (const auto& e : r.worst)
             o << "    " << e.tensor << index_str(e.index) << ": " << std::setprecision(10) << e.analytic << " vs "
               << e.numeric << std::setprecision(3) << "  abs " << e.abs_err << (e.passed ? "" : "  FAIL") << "\n";

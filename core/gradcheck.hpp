@@ -5,7 +5,7 @@
 //
 //   sg::parameter_store ps;  ...build a model in ps...
 //   auto report = sg::gradcheck(ps, [&](sg::tape& t) { return model.loss(t, batch); });
-//   std::cout << report;     // per-tensor errors, the worst entries, pass/fail
+//   std::cout << report;     // per-tensor errors, the largest errors (or failures), pass/fail
 //   if (!report) ...
 #include <functional>
 #include <iosfwd>
@@ -24,7 +24,7 @@ struct gradcheck_options {
     /// Check at most this many entries per tensor, sampled without replacement (0 = all).
     std::size_t max_entries_per_tensor = 0;
     std::uint64_t seed = 1;  ///< for the sampling
-    std::size_t worst = 5;   ///< worst entries kept in the report
+    std::size_t worst = 5;   ///< entries kept in the report's `worst`
 };
 
 struct gradcheck_entry {
@@ -51,7 +51,9 @@ struct gradcheck_report {
     double global_rel_err = 0;
     double loss = 0;
     std::vector<gradcheck_tensor> tensors;
-    std::vector<gradcheck_entry> worst;  ///< largest violations first (by excess over tolerance)
+    /// When some entries failed: the failed ones, largest excess over the tolerance first. When all
+    /// passed: the entries with the largest absolute error, largest first (none with error 0).
+    std::vector<gradcheck_entry> worst;
     explicit operator bool() const { return passed; }
 };
 

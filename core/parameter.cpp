@@ -62,7 +62,7 @@ void parameter::assign(const xt::xarray<double>& v) const {
 
 seqgrad::shape parameter::shape_of(const xt::xarray<double>& v) { return seqgrad::shape(v.shape()); }
 
-parameter parameter_store::add(std::string name, const seqgrad::shape& shp) {
+parameter parameter_store::add(std::string name, const seqgrad::shape& shp, weight_layout layout) {
     if (name.empty()) throw value_error("parameter_store::add: empty parameter name");
     if (contains(name)) throw value_error("parameter_store::add: a parameter named '" + name + "' already exists");
     auto p = std::make_unique<detail::param_data>();
@@ -70,6 +70,7 @@ parameter parameter_store::add(std::string name, const seqgrad::shape& shp) {
     p->shp = shp;
     p->dt = dt_;
     p->uid = next_uid.fetch_add(1);
+    p->layout = layout;
     if (dt_ == dtype::f32) {
         p->vf = xt::zeros<float>(dims(shp));
         p->gf = xt::zeros<float>(dims(shp));
@@ -81,8 +82,8 @@ parameter parameter_store::add(std::string name, const seqgrad::shape& shp) {
     return parameter(params_.back().get());
 }
 
-parameter parameter_store::add(std::string name, const xt::xarray<double>& init) {
-    auto p = add(std::move(name), seqgrad::shape(init.shape()));
+parameter parameter_store::add(std::string name, const xt::xarray<double>& init, weight_layout layout) {
+    auto p = add(std::move(name), seqgrad::shape(init.shape()), layout);
     p.assign(init);
     return p;
 }

@@ -15,6 +15,12 @@
 
 namespace seqgrad {
 
+/// How a weight matrix is stored. The convention, used by the built-in layers, checkpoints and
+/// PyTorch interop, is out_in: [out, in], applied as matmul(x, T(w)) (ops/operands.hpp). A
+/// parameter stored [in, out] and applied as matmul(x, w) declares in_out when it is added, so that
+/// the initialisers (nn/init.hpp) take fan-in, fan-out and gate blocks from the right dimensions.
+enum class weight_layout : std::uint8_t { out_in, in_out };
+
 namespace detail {
 struct param_data {
     std::string name;
@@ -29,6 +35,7 @@ struct param_data {
     std::atomic<std::uint64_t> version{0};
     std::mutex grad_mutex;       // several tapes on several threads may accumulate at once
     bool trainable = true;
+    weight_layout layout = weight_layout::out_in;
 };
 }  // namespace detail
 
@@ -46,6 +53,8 @@ public:
     /// A frozen parameter is still usable on a tape but gets no gradient and optimisers skip it.
     bool trainable() const { return data().trainable; }
     void set_trainable(bool on) { data().trainable = on; }
+    /// The declared layout of a weight matrix (see weight_layout).
+    weight_layout layout() const { return data().layout; }
 
     /// The value in the store's scalar type; throws value_error if T is not that type. Code that
     /// writes through this reference must call mark_modified() afterwards, and must keep the
@@ -91,10 +100,11 @@ public:
     parameter_store(parameter_store&&) = default;
     parameter_store& operator=(parameter_store&&) = default;
 
-    /// Add a zero-filled parameter. Names must be unique (value_error otherwise).
-    parameter add(std::string name, const seqgrad::shape& shp);
+    /// Add a zero-filled parameter. Names must be unique (value_error otherwise). A weight matrix
+    /// stored [in, out] passes weight_layout::in_out (see weight_layout).
+    parameter add(std::string name, const seqgrad::shape& shp, weight_layout layout = weight_layout::out_in);
     /// Add a parameter with the given initial value (converted to the store's scalar type).
-    parameter add(std::string name, const xt::xarray<double>& init);
+    parameter add(std::string name, const xt::xarray<double>& init, weight_layout layout = weight_layout::out_in);
 
     /// Lookup by full name; throws value_error listing close names if absent.
     parameter get(std::string_view name) const;
@@ -125,8 +135,14 @@ class parameter_scope {
 public:
     parameter_scope(parameter_store& ps, std::string prefix = "") : ps_(&ps), prefix_(std::move(prefix)) {}
     parameter_scope sub(std::string_view name) const { return {*ps_, full(name)}; }
-    parameter add(std::string_view name, const seqgrad::shape& shp) const { return ps_->add(full(name), shp); }
-    parameter add(std::string_view name, const xt::xarray<double>& init) const { return ps_->add(full(name), init); }
+    parameter add(std::string_view name, const seqgrad::shape& shp,
+                  weight_layout layout = weight_layout::out_in) const {
+        return ps_->add(full(name), shp, layout);
+    }
+    parameter add(std::string_view name, const xt::xarray<double>& init,
+                  weight_layout layout = weight_layout::out_in) const {
+        return ps_->add(full(name), init, layout);
+    }
     std::string full(std::string_view name) const {
         return prefix_.empty() ? std::string(name) : prefix_ + "." + std::string(name);
     }

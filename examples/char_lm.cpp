@@ -281,7 +281,7 @@ struct char_model {
         const std::vector<sg::expr> hs = nn::hiddens(states);
         const sg::expr h = drop(t, sg::concat(hs, 0), batch);  // [T*B, H], time-major again
         // The output layer over every step at once, one GEMM. Tied: the embedding is its weight.
-        return {out ? (*out)(h) : sg::matmul_add(t.param(out_bias), h, t.param(emb.weight), false, true),
+        return {out ? (*out)(h) : sg::matmul_add(out_bias, h, sg::T(emb.weight)),
                 carried_exprs(states.back())};
     }
 };

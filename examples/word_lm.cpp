@@ -239,7 +239,7 @@ struct word_model {
     // Summed negative log-likelihood of the targets.
     sg::expr nll(sg::tape& t, const sg::expr& h, std::span<const int> targets) const {
         if (adaptive) return adaptive->loss(h, targets, sg::reduction::sum);
-        return sg::cross_entropy(sg::matmul_add(t.param(full->bias), h, t.param(full->weight), false, true), targets,
+        return sg::cross_entropy(sg::matmul_add(full->bias, h, sg::T(full->weight)), targets,
                                  sg::reduction::sum);
     }
 };

@@ -6,6 +6,7 @@
 #include "../ops/activation.hpp"
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
+#include "../ops/operands.hpp"
 #include "../ops/shape_ops.hpp"
 #include "init.hpp"
 
@@ -26,10 +27,9 @@ std::string who(const attention& a) {
 
 // x [..., F] times w^T (w [O, F]) -> [..., O]: one GEMM over all leading dimensions.
 expr project(const expr& x, const parameter& w) {
-    tape& t = x.owner();
     const shape& s = x.shape();
     const std::size_t f = s.back(), o = w.shape()[0];
-    expr y = matmul(reshape(x, {s.size() / f, f}), t.param(w), false, true);
+    expr y = matmul(reshape(x, {s.size() / f, f}), T(w));
     shape out = s;
     out[s.rank() - 1] = o;
     return reshape(y, out);
@@ -121,7 +121,7 @@ attention_memory attention::prepare(const expr& memory, std::span<const std::siz
     case attention_score::additive: m.keys = project(memory, w_k) + t.param(b); break;
     case attention_score::concat: {
         const expr wk = slice(t.param(w), 1, query_size, query_size + memory_size);
-        m.keys = reshape(matmul(reshape(memory, {s[0] * s[1], s[2]}), wk, false, true), {s[0], s[1], attention_size});
+        m.keys = reshape(matmul(reshape(memory, {s[0] * s[1], s[2]}), T(wk)), {s[0], s[1], attention_size});
         break;
     }
     }
@@ -155,14 +155,14 @@ expr attention::scores(const attention_memory& m, const expr& q) const {
     tape& t = q.owner();
     switch (score) {
     case attention_score::dot:
-    case attention_score::general: return bmm(q, m.keys, false, true);
-    case attention_score::scaled_dot: return bmm(q, m.keys, false, true) * (1.0 / std::sqrt(double(query_size)));
+    case attention_score::general: return bmm(q, T(m.keys));
+    case attention_score::scaled_dot: return bmm(q, T(m.keys)) * (1.0 / std::sqrt(double(query_size)));
     case attention_score::additive:
     case attention_score::concat: {
         const expr wq = score == attention_score::additive ? t.param(w_q) : slice(t.param(w), 1, 0, query_size);
-        const expr qp = reshape(matmul(reshape(q, {B * R, query_size}), wq, false, true), {B, R, 1, A});
+        const expr qp = reshape(matmul(reshape(q, {B * R, query_size}), T(wq)), {B, R, 1, A});
         const expr h = tanh(qp + reshape(m.keys, {B, 1, S, A}));  // [B, R, S, A]
-        return reshape(matmul(reshape(h, {B * R * S, A}), t.param(v), false, true), {B, R, S});
+        return reshape(matmul(reshape(h, {B * R * S, A}), T(v)), {B, R, S});
     }
     }
     return {};

@@ -7,6 +7,7 @@
 #include "../ops/activation.hpp"
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
+#include "../ops/operands.hpp"
 #include "../ops/recurrent.hpp"
 #include "../ops/shape_ops.hpp"
 #include "init.hpp"
@@ -58,10 +59,8 @@ void check_step(const char* who, const parameter& w_ih, std::size_t in, std::siz
 // x W_ih^T + b_ih and h W_hh^T + b_hh.
 std::pair<expr, expr> projections(const expr& x, const expr& h, const parameter& w_ih, const parameter& w_hh,
                                   const parameter& b_ih, const parameter& b_hh) {
-    tape& t = x.owner();
     // One node each, bias added in the product's output (the engine batches the x side over steps).
-    return {matmul_add(t.param(b_ih), x, t.param(w_ih), false, true),
-            matmul_add(t.param(b_hh), h, t.param(w_hh), false, true)};
+    return {matmul_add(b_ih, x, T(w_ih)), matmul_add(b_hh, h, T(w_hh))};
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 //     bias_hh               <prefix>.b_hh          [G*H]
 //
 // Inputs are batch-major rows: x [B, I], state [B, H]. Every product is x W^T through
-// matmul(x, w, false, true), so no transpose node is built. The default initialisation is
+// matmul(x, T(w)), so no transpose node is built. The default initialisation is
 // PyTorch's, U(-1/sqrt(H), 1/sqrt(H)) for every parameter; pass a generator to control it, or
 // re-initialise afterwards with nn/init.hpp. Without a generator the values are drawn from a
 // generator seeded by the scope's name: reproducible, and distinct for differently named cells.

@@ -5,6 +5,7 @@
 #include "../ops/activation.hpp"
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
+#include "../ops/operands.hpp"
 #include "../ops/random.hpp"
 #include "../ops/shape_ops.hpp"
 
@@ -65,13 +66,11 @@ weight_dropped_lstm::weight_dropped_lstm(tape& t, const lstm_cell& c, double p)
     : cell(c), w_hh(drop_connect(t.param(c.w_hh), p)) {}
 
 lstm_state weight_dropped_lstm::operator()(const expr& x, const lstm_state& s) const {
-    tape& t = x.owner();
     if (x.shape().rank() != 2 || x.shape()[1] != cell.input_size || s.h.shape() != shape{x.shape()[0], cell.hidden_size})
         throw shape_error("nn::weight_dropped_lstm '" + cell.w_ih.name() + "': input x " + x.shape().str() + ", h " +
                           s.h.shape().str() + " (expected x [B, " + std::to_string(cell.input_size) + "] and h [B, " +
                           std::to_string(cell.hidden_size) + "])");
-    const expr gates = matmul(x, t.param(cell.w_ih), false, true) + t.param(cell.b_ih) +
-                       (matmul(s.h, w_hh, false, true) + t.param(cell.b_hh));
+    const expr gates = matmul(x, T(cell.w_ih)) + cell.b_ih + (matmul(s.h, T(w_hh)) + cell.b_hh);
     const std::vector<expr> q = split(gates, 4, -1);
     const expr i = sigmoid(q[0]), f = sigmoid(q[1]), g = tanh(q[2]), o = sigmoid(q[3]);
     const expr c = f * s.c + i * g;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <xtensor/xbuilder.hpp>
+#include <xtensor/xmanipulation.hpp>
 
 namespace seqgrad::nn {
 namespace {
@@ -18,17 +19,31 @@ xt::xarray<double> draw(const parameter& p, auto&& dist, std::mt19937_64& rng) {
     return v;
 }
 
+bool in_out(const parameter& p) { return p.layout() == weight_layout::in_out; }
+
 // [rows, cols] of a matrix parameter, or shape_error naming the initialiser.
 std::pair<std::size_t, std::size_t> matrix_dims(const parameter& p, const char* who) {
     if (p.shape().rank() != 2)
         throw shape_error(std::string("nn::") + who + ": parameter '" + p.name() + "' has shape " + p.shape().str() +
-                          " (expected a matrix [out, in])");
+                          (in_out(p) ? " (expected a matrix [in, out])" : " (expected a matrix [out, in])"));
     return {p.shape()[0], p.shape()[1]};
 }
 
+// {out, in} of a weight matrix, read by its declared layout.
+std::pair<std::size_t, std::size_t> out_in_dims(const parameter& p, const char* who) {
+    auto [rows, cols] = matrix_dims(p, who);
+    return in_out(p) ? std::pair{cols, rows} : std::pair{rows, cols};
+}
+
 double xavier_std(const parameter& p, const char* who, double gain) {
-    auto [out, in] = matrix_dims(p, who);
+    auto [out, in] = out_in_dims(p, who);
     return gain * std::sqrt(2.0 / static_cast<double>(in + out));
+}
+
+double kaiming_std(const parameter& p, const char* who, double gain) {
+    auto [out, in] = out_in_dims(p, who);
+    if (in == 0) throw shape_error(std::string("nn::") + who + ": parameter '" + p.name() + "' has fan-in 0");
+    return gain / std::sqrt(static_cast<double>(in));
 }
 
 // Q of a random normal [rows, cols] matrix (rows >= cols): orthonormal columns, written into a
@@ -86,13 +101,28 @@ void xavier_normal(const parameter& p, std::mt19937_64& rng, double gain) {
     normal(p, 0.0, xavier_std(p, "xavier_normal", gain), rng);
 }
 
+void kaiming_uniform(const parameter& p, std::mt19937_64& rng, double gain) {
+    const double bound = std::sqrt(3.0) * kaiming_std(p, "kaiming_uniform", gain);
+    uniform(p, -bound, bound, rng);
+}
+
+void kaiming_normal(const parameter& p, std::mt19937_64& rng, double gain) {
+    normal(p, 0.0, kaiming_std(p, "kaiming_normal", gain), rng);
+}
+
+std::size_t fan_in(const parameter& p) { return out_in_dims(p, "fan_in").second; }
+std::size_t fan_out(const parameter& p) { return out_in_dims(p, "fan_out").first; }
+
 void orthogonal(const parameter& p, std::mt19937_64& rng, double gain) { orthogonal_per_gate(p, 1, rng, gain); }
 
 void orthogonal_per_gate(const parameter& p, std::size_t gates, std::mt19937_64& rng, double gain) {
-    auto [rows, cols] = matrix_dims(p, gates == 1 ? "orthogonal" : "orthogonal_per_gate");
+    // Gates are blocks of the out dimension: rows of [out, in], columns of [in, out] (built as
+    // [out, in], then transposed).
+    auto [rows, cols] = out_in_dims(p, gates == 1 ? "orthogonal" : "orthogonal_per_gate");
     if (gates == 0 || rows % gates != 0)
         throw shape_error("nn::orthogonal_per_gate: parameter '" + p.name() + "' of shape " + p.shape().str() +
-                          " cannot be cut into " + std::to_string(gates) + " equal row blocks");
+                          " cannot be cut into " + std::to_string(gates) + " equal " +
+                          (in_out(p) ? "column" : "row") + " blocks");
     const std::size_t br = rows / gates;
     xt::xarray<double> v = xt::zeros<double>({rows, cols});
     for (std::size_t g = 0; g < gates; ++g) {
@@ -100,7 +130,7 @@ void orthogonal_per_gate(const parameter& p, std::size_t gates, std::mt19937_64&
         if (br >= cols) orthonormal_columns(br, cols, rng, gain, block, cols, false);
         else orthonormal_columns(cols, br, rng, gain, block, cols, true);  // rows of the block
     }
-    p.assign(v);
+    p.assign(in_out(p) ? xt::xarray<double>(xt::transpose(v)) : v);
 }
 
 void identity(const parameter& p, double scale) {

@@ -7,9 +7,12 @@
 //     nn::orthogonal_per_gate(cell.w_hh, 4, rng);           // each gate's [H, H] block orthogonal
 //     nn::lstm_forget_bias(cell.b_ih, 1.0);                 // remember by default
 //
-// Values are computed in double and converted to the store's scalar type. Matrices follow the
-// PyTorch layout [out, in]: fan_in is the number of columns, fan_out the number of rows.
-// Functions that need a matrix throw shape_error naming the initialiser and the shape they got.
+// Values are computed in double and converted to the store's scalar type. A weight matrix is read
+// in the layout it was declared with (sg::weight_layout, core/parameter.hpp): the convention
+// [out, in] (PyTorch's; fan_in is the number of columns, fan_out the number of rows, gates are row
+// blocks), or [in, out] for a parameter added with weight_layout::in_out (fan_in is the number of
+// rows, gates are column blocks). Functions that need a matrix throw shape_error naming the
+// initialiser and the shape they got.
 #include <cstddef>
 #include <random>
 #include <string_view>
@@ -33,6 +36,17 @@ void xavier_uniform(const parameter& p, std::mt19937_64& rng, double gain = 1.0)
 /// N(0, 2 g^2 / (fan_in + fan_out)).
 void xavier_normal(const parameter& p, std::mt19937_64& rng, double gain = 1.0);
 
+/// He et al. (2015), fan-in mode: U(-g*sqrt(3/fan_in), +g*sqrt(3/fan_in)), variance g^2 / fan_in.
+/// The default gain sqrt(2) suits relu layers; gain 1/sqrt(3) gives PyTorch's nn.Linear default
+/// U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+void kaiming_uniform(const parameter& p, std::mt19937_64& rng, double gain = 1.4142135623730951);
+/// N(0, g^2 / fan_in).
+void kaiming_normal(const parameter& p, std::mt19937_64& rng, double gain = 1.4142135623730951);
+
+/// Inputs and outputs of a weight matrix in its declared layout (shape_error if not a matrix).
+std::size_t fan_in(const parameter& p);
+std::size_t fan_out(const parameter& p);
+
 /// A (semi-)orthogonal matrix times gain (Saxe et al. 2014), as torch.nn.init.orthogonal_: the
 /// Q factor of the QR decomposition of a random normal matrix, sign-corrected so that R has a
 /// positive diagonal (which makes Q uniformly distributed). A [rows, cols] parameter gets
@@ -40,9 +54,10 @@ void xavier_normal(const parameter& p, std::mt19937_64& rng, double gain = 1.0);
 /// QR is by modified Gram-Schmidt with one re-orthogonalisation pass, which is orthonormal to
 /// rounding in double; Gram-Schmidt produces the positive-diagonal R directly.
 void orthogonal(const parameter& p, std::mt19937_64& rng, double gain = 1.0);
-/// orthogonal() applied to each of `gates` equal row blocks on its own: for recurrent weights of
-/// stacked gates (LSTM w_hh [4H, H] with gates = 4, GRU with 3) each gate's [H, H] block becomes
-/// orthogonal, which is what "orthogonal recurrent init" usually means for gated cells.
+/// orthogonal() applied to each of `gates` equal blocks of the out dimension on its own: for
+/// recurrent weights of stacked gates (LSTM w_hh [4H, H] with gates = 4, GRU with 3; [H, 4H] when
+/// declared in_out) each gate's [H, H] block becomes orthogonal, which is what "orthogonal
+/// recurrent init" usually means for gated cells.
 void orthogonal_per_gate(const parameter& p, std::size_t gates, std::mt19937_64& rng, double gain = 1.0);
 
 /// scale * I (ones on the main diagonal of a possibly non-square matrix). With a relu rnn_cell's

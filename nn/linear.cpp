@@ -5,6 +5,7 @@
 
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
+#include "../ops/operands.hpp"
 #include "../ops/shape_ops.hpp"
 #include "init.hpp"
 
@@ -49,11 +50,10 @@ expr linear::operator()(const expr& x) const {
         throw shape_error("nn::linear '" + owner(weight) + "': input " + xs.str() + " (expected [..., " +
                           std::to_string(in_features) + "]; weight is " + weight.shape().str() + ")");
     }
-    tape& t = x.owner();
     const bool matrix = xs.rank() == 2;
     const expr x2 = matrix ? x : reshape(x, {xs.size() / in_features, in_features});
-    expr y = matmul(x2, t.param(weight), false, true);
-    if (has_bias()) y = y + t.param(bias);
+    expr y = matmul(x2, T(weight));
+    if (has_bias()) y = y + bias;
     if (matrix) return y;
     shape ys = xs;
     ys[xs.rank() - 1] = out_features;

@@ -18,7 +18,7 @@
 namespace seqgrad::nn {
 
 /// y = x W^T + b. x may have any rank from 1 to 4 with the features last ([in], [N, in],
-/// [T, B, in], ...); leading dimensions are kept. The product is matmul(x, W, false, true): no
+/// [T, B, in], ...); leading dimensions are kept. The product is matmul(x, T(W)): no
 /// transpose node, and the bias [out] broadcasts over the rows.
 struct linear {
     parameter weight;  ///< [out, in]

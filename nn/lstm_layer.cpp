@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../ops/elementwise.hpp"
+#include "../ops/operands.hpp"
 #include "../ops/recurrent.hpp"
 #include "../ops/shape_ops.hpp"
 #include "dropout.hpp"
@@ -70,7 +71,7 @@ lstm_state lstm_sequence::final_state() const {
 expr lstm_layer::project(const expr& x) const {
     tape& t = x.owner();
     const expr bias = t.param(cell_.b_ih) + t.param(cell_.b_hh);
-    return matmul_add(bias, x, t.param(cell_.w_ih), false, true);
+    return matmul_add(bias, x, T(cell_.w_ih));
 }
 
 lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int first_step) const {

@@ -8,7 +8,7 @@
 //   2. each step is one lstm_step node: h W_hh^T (a GEMV at B = 1) plus one pointwise pass, and
 //      its backward two products plus one pass; no slices, no per-gate nodes;
 //   3. all hidden states come out as one [T*B, H] matrix (hidden_all), so an output projection
-//      over every step is one GEMM too (matmul_add(bias, hs, w, false, true)).
+//      over every step is one GEMM too (matmul_add(bias, hs, T(w))).
 // A run of T steps adds T + 2 op nodes to the tape (the bias sum, the projection, one lstm_step
 // per step) and a zero-state constant. Each step's node is marked with its step (step_scope), as
 // nn::unroll marks them, so truncate_bptt and clip_state_gradient cut and clip the same state
@@ -18,7 +18,7 @@
 //     nn::lstm_layer lstm(cell);
 //     sg::expr x = emb(t, ids);                          // [T*B, E], time-major (row t*B + b)
 //     nn::lstm_sequence seq = lstm(x, B);                // zero initial state
-//     sg::expr logits = sg::matmul_add(t.param(out.bias), seq.hidden_all(), t.param(out.weight), false, true);
+//     sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
 //     nn::lstm_state last = seq.final_state();           // carry into the next chunk
 #include <cstddef>
 #include <span>

@@ -7,6 +7,7 @@
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
 #include "../ops/norm.hpp"
+#include "../ops/operands.hpp"
 #include "../ops/shape_ops.hpp"
 #include "init.hpp"
 
@@ -34,7 +35,7 @@ void check_step(const char* who, const parameter& w_ih, std::size_t in, std::siz
 expr normed(const expr& a, const parameter& w, const parameter& gain, double eps) {
     tape& t = a.owner();
     const std::size_t n = w.shape()[0];
-    return layer_norm(matmul(a, t.param(w), false, true), t.param(gain), t.constant(0.0, {n}), eps);
+    return layer_norm(matmul(a, T(w)), t.param(gain), t.constant(0.0, {n}), eps);
 }
 
 }  // namespace

@@ -13,8 +13,9 @@ namespace seqgrad {
 
 /// c + op(a) op(b) in one GEMM (beta = 1 over a copy of c). op(a) is [M, K], op(b) is [K, N]; c is
 /// [M, N] or a row [N] / [1, N] added to every row (a bias), whose gradient is the column sums.
-/// With trans_b and PyTorch-layout weights w [N, K]: matmul_add(bias, x, w, false, true) is
-/// x w^T + bias, a linear layer in one node.
+/// With PyTorch-layout weights w [N, K]: matmul_add(bias, x, T(w)) is x w^T + bias, a linear
+/// layer in one node (T() and parameter operands: ops/operands.hpp). Deprecated: the positional
+/// flags trans_a / trans_b; write T(a) / T(b) instead.
 expr matmul_add(const expr& c, const expr& a, const expr& b, bool trans_a = false, bool trans_b = false);
 
 /// The LSTM cell's pointwise part: gates [B, 4H] (pre-activations, blocks i, f, g, o) and

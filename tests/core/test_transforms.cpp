@@ -10,17 +10,13 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 using A = xt::xarray<double>;
 
 namespace {
-
-A random_array(std::vector<std::size_t> shape, std::mt19937_64& rng, double scale = 0.5) {
-    std::normal_distribution<double> d(0.0, scale);
-    A a = xt::zeros<double>(shape);
-    for (auto& v : a) v = d(rng);
-    return a;
-}
 
 // A tanh RNN written out with ops: h_t = tanh(x_t W + h_{t-1} U + b); loss_t = sum(h_t * r_t).
 struct rnn_fixture {
@@ -31,14 +27,14 @@ struct rnn_fixture {
     A h0;
     explicit rnn_fixture(std::size_t T = 12) : steps(T) {
         std::mt19937_64 rng(7);
-        w = ps.add("w", random_array({in, hid}, rng));
-        u = ps.add("u", random_array({hid, hid}, rng, 0.6));
-        b = ps.add("b", random_array({hid}, rng));
+        w = ps.add("w", random_normal({in, hid}, rng, 0.5));
+        u = ps.add("u", random_normal({hid, hid}, rng, 0.6));
+        b = ps.add("b", random_normal({hid}, rng, 0.5));
         for (std::size_t t = 0; t < steps; ++t) {
-            xs.push_back(random_array({batch, in}, rng, 1.0));
-            rs.push_back(random_array({batch, hid}, rng, 1.0));
+            xs.push_back(random_normal({batch, in}, rng, 1.0));
+            rs.push_back(random_normal({batch, hid}, rng, 1.0));
         }
-        h0 = random_array({batch, hid}, rng);
+        h0 = random_normal({batch, hid}, rng, 0.5);
     }
     // Steps [from, to) starting from state h (an expr on t); returns the summed loss of the steps
     // in [loss_from, to) and the last state.

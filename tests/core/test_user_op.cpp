@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <sstream>
 
 #include <seqgrad/seqgrad.hpp>
 
@@ -57,9 +58,35 @@ BOOST_AUTO_TEST_CASE(gradcheck_detects_a_wrong_gradient) {
     BOOST_TEST_REQUIRE(!report.worst.empty());
     BOOST_TEST(report.worst[0].tensor == "p");
     BOOST_TEST(std::abs(report.worst[0].analytic - 2 * report.worst[0].numeric) < 1e-6);
+    BOOST_TEST(report.worst.size() == 2u);  // the failed entries only
+    for (const auto& e : report.worst) BOOST_TEST(!e.passed);
     std::ostringstream os;
     os << report;
     BOOST_TEST(os.str().find("FAIL") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_passing_report_lists_the_largest_errors) {
+    // relu(p) * c: entries with p < 0 have gradient 0 both ways (error exactly 0) and are left out;
+    // the rest come largest absolute error first.
+    sg::parameter_store ps(sg::dtype::f64);
+    auto p = ps.add("p", xt::xarray<double>{-0.5, 0.3, -1.0, 0.7, 1.2, -0.2, 0.9});
+    auto q = ps.add("q", xt::xarray<double>{0.4, -0.6, 0.2});
+    sg::gradcheck_options o;
+    o.worst = 4;
+    auto report = sg::gradcheck(
+        ps, [&](sg::tape& t) { return sg::sum(sg::square(sg::relu(t.param(p)))) + sg::sum(sg::tanh(t.param(q))); }, o);
+    BOOST_TEST_REQUIRE(report.passed, "" << report);
+    BOOST_TEST_REQUIRE(report.worst.size() == 4u);
+    BOOST_TEST(report.worst[0].abs_err == report.max_abs_err);
+    for (std::size_t i = 0; i < report.worst.size(); ++i) {
+        BOOST_TEST(report.worst[i].abs_err > 0.0);
+        if (i) BOOST_TEST(report.worst[i].abs_err <= report.worst[i - 1].abs_err);
+        BOOST_TEST(!(report.worst[i].tensor == "p" && report.worst[i].analytic == 0.0));
+    }
+    std::ostringstream os;
+    os << report;
+    BOOST_TEST(os.str().find("largest errors") != std::string::npos, os.str());
+    BOOST_TEST(os.str().find("FAIL") == std::string::npos, os.str());
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_restores_float_store_exactly) {

@@ -51,7 +51,7 @@ struct model {
         const nn::lstm_sequence seq = nn::lstm_layer(cell)(emb(t, ids), s0);
         h = t.value(seq.final_state().h);
         c = t.value(seq.final_state().c);
-        const sg::expr logits = sg::matmul_add(t.param(out.bias), seq.hidden_all(), t.param(out.weight), false, true);
+        const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
         return sg::cross_entropy(logits, targets, sg::reduction::mean);
     }
 };

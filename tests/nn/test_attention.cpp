@@ -12,7 +12,10 @@
 #include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/attention.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 
 namespace {
@@ -23,13 +26,6 @@ const nn::attention_score all_scores[] = {nn::attention_score::additive, nn::att
                                           nn::attention_score::scaled_dot};
 // Row 0 full, row 1 partly masked, row 2 fully masked.
 const std::vector<std::size_t> lengths = {4, 2, 0};
-
-xt::xarray<double> random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng) {
-    std::uniform_real_distribution<double> u(-1, 1);
-    xt::xarray<double> v = xt::zeros<double>(shp);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
 
 std::size_t query_size(nn::attention_score s) {
     return s == nn::attention_score::dot || s == nn::attention_score::scaled_dot ? DM : DQ;
@@ -113,11 +109,6 @@ xt::xarray<double> reference_scores(const fixture& f) {
                 e(b, k, s) = v;
             }
     return e;
-}
-
-double max_diff(const xt::xarray<double>& a, const xt::xarray<double>& b) {
-    BOOST_REQUIRE(a.shape() == b.shape());
-    return a.size() ? xt::amax(xt::abs(a - b))() : 0.0;
 }
 
 }  // namespace

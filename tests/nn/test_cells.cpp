@@ -15,33 +15,15 @@
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/unroll.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 
 namespace {
 
 double sigm(double v) { return 1.0 / (1.0 + std::exp(-v)); }
-
-xt::xarray<double> random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng, double scale = 1.0) {
-    std::uniform_real_distribution<double> u(-scale, scale);
-    xt::xarray<double> v = xt::zeros<double>(shp);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
-
-// A row-major array of the given shape (braced xarray literals of one column are ambiguous).
-xt::xarray<double> arr(const std::vector<std::size_t>& shp, const std::vector<double>& values) {
-    xt::xarray<double> v = xt::zeros<double>(shp);
-    std::copy(values.begin(), values.end(), v.begin());
-    return v;
-}
-
-bool all_close(const xt::xarray<double>& a, const xt::xarray<double>& b, double tol) {
-    if (a.shape() != b.shape()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::abs(a.data()[i] - b.data()[i]) > tol) return false;
-    return true;
-}
 
 template <class Cell>
 void set_weights(const Cell& c, xt::xarray<double> w_ih, xt::xarray<double> w_hh, xt::xarray<double> b_ih,

@@ -11,20 +11,16 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 using A = xt::xarray<double>;
 
 namespace {
 
 A ones(std::vector<std::size_t> shp) { return xt::ones<double>(shp); }
-
-A random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng) {
-    std::uniform_real_distribution<double> u(-1, 1);
-    A v = xt::zeros<double>(shp);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
 
 double kept_fraction(const A& y) {
     std::size_t kept = 0;

@@ -16,19 +16,15 @@
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 
 namespace {
 
 constexpr std::size_t B = 3, I = 5, H = 4, T = 6, C = 3;
-
-xt::xarray<double> random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng, double scale = 1.0) {
-    std::uniform_real_distribution<double> u(-scale, scale);
-    xt::xarray<double> v = xt::zeros<double>(shp);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
 
 // A user-written LSTM in the [in, out] layout: products matmul(x, W), no transpose flags.
 struct user_lstm {
@@ -77,13 +73,12 @@ std::vector<sg::expr> inputs(sg::tape& t, const sg::parameter& seq) { return nn:
 
 // Cross-entropy of a shared output layer over every step's hidden state (one matmul_add each).
 template <class State>
-sg::expr readout(sg::tape& t, const sg::parameter& w, const sg::parameter& b, const std::vector<State>& states) {
+sg::expr readout(const sg::parameter& w, const sg::parameter& b, const std::vector<State>& states) {
     std::vector<int> targets(B);
     sg::expr total;
     for (std::size_t k = 0; k < states.size(); ++k) {
         for (std::size_t r = 0; r < B; ++r) targets[r] = static_cast<int>((k + r) % C);
-        sg::expr l = sg::cross_entropy(sg::matmul_add(t.param(b), nn::hidden(states[k]), t.param(w), false, true),
-                                       targets);
+        sg::expr l = sg::cross_entropy(sg::matmul_add(b, nn::hidden(states[k]), sg::T(w)), targets);
         total = k ? total + l : l;
     }
     return total;
@@ -102,7 +97,7 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
             auto x = inputs(t, xs);
             auto s0 = cell.initial_state(t, B);
             auto states = lengths.empty() ? nn::unroll(t, cell, x, s0) : nn::unroll_masked(t, cell, x, s0, lengths);
-            return readout(t, w_out, b_out, states);
+            return readout(w_out, b_out, states);
         };
     };
     if (name == "lstm_cell") over(nn::lstm_cell(s.sub("cell"), I, H, rng));
@@ -119,7 +114,7 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
             auto x = inputs(t, xs);
             const std::size_t lengths[] = {6, 3, 5};
             auto r = bi(t, x, lengths);
-            return readout(t, w_out, b_out, r.outputs);
+            return readout(w_out, b_out, r.outputs);
         };
     } else if (name == "encode_decode") {
         nn::lstm_cell enc(s.sub("enc"), I, H, rng), dec(s.sub("dec"), I, H, rng);
@@ -127,7 +122,7 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
             auto x = inputs(t, xs);
             std::span<const sg::expr> src(x.data(), 4), tgt(x.data() + 4, 2);
             auto r = nn::encode_decode(t, enc, dec, src, tgt, enc.initial_state(t, B));
-            return readout(t, w_out, b_out, r.decoder);
+            return readout(w_out, b_out, r.decoder);
         };
     }
     return m;

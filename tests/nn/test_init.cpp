@@ -11,13 +11,13 @@
 #include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/init.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 
 namespace {
-
-// max |a - b| over all entries.
-double max_diff(const xt::xarray<double>& a, const xt::xarray<double>& b) { return xt::amax(xt::abs(a - b))(); }
 
 xt::xarray<double> gram(const xt::xarray<double>& w, bool rows) {
     const std::size_t r = w.shape()[0], c = w.shape()[1];
@@ -140,6 +140,77 @@ BOOST_AUTO_TEST_CASE(lstm_forget_bias_sets_the_second_quarter) {
         BOOST_TEST(b.value<double>()(k) == ((k >= 4 && k < 8) ? 1.0 : static_cast<double>(k)));
     BOOST_CHECK_THROW(nn::lstm_forget_bias(ps.add("bad", sg::shape{15}), 1.0), sg::shape_error);
     BOOST_CHECK_THROW(nn::lstm_forget_bias(ps.add("mat", sg::shape{4, 4}), 1.0), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(fans_follow_the_declared_layout) {
+    sg::parameter_store ps(sg::dtype::f64);
+    // The same 3 inputs and 5 outputs, stored either way.
+    const sg::parameter oi = ps.add("oi", sg::shape{5, 3});
+    const sg::parameter io = ps.add("io", sg::shape{3, 5}, sg::weight_layout::in_out);
+    BOOST_TEST((oi.layout() == sg::weight_layout::out_in));
+    BOOST_TEST((io.layout() == sg::weight_layout::in_out));
+    BOOST_TEST(nn::fan_in(oi) == 3u);
+    BOOST_TEST(nn::fan_out(oi) == 5u);
+    BOOST_TEST(nn::fan_in(io) == 3u);
+    BOOST_TEST(nn::fan_out(io) == 5u);
+    try {
+        (void)nn::fan_in(ps.add("v", sg::shape{4}, sg::weight_layout::in_out));
+        BOOST_FAIL("expected a shape_error");
+    } catch (const sg::shape_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST(m.find("nn::fan_in: parameter 'v' has shape [4] (expected a matrix [in, out])") != std::string::npos,
+                   m);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(kaiming_and_xavier_bounds_for_both_layouts) {
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 rng(12);
+    // 16 inputs, 64 outputs: [64, 16] by convention, [16, 64] declared in_out; and a [16, 64] matrix
+    // by convention (64 inputs), whose kaiming bound is half as wide.
+    const sg::parameter oi = ps.add("oi", sg::shape{64, 16});
+    const sg::parameter io = ps.add("io", sg::shape{16, 64}, sg::weight_layout::in_out);
+    const sg::parameter wide = ps.add("wide", sg::shape{16, 64});
+    const double g = std::sqrt(2.0);
+    const double k16 = g * std::sqrt(3.0 / 16.0), k64 = g * std::sqrt(3.0 / 64.0);  // 0.6124, 0.3062
+    const double x80 = std::sqrt(6.0 / 80.0);                                        // xavier: 0.2739
+    auto max_abs = [](const sg::parameter& p) { return xt::amax(xt::abs(p.value<double>()))(); };
+    for (const auto& [p, bound] : {std::pair{oi, k16}, std::pair{io, k16}, std::pair{wide, k64}}) {
+        nn::kaiming_uniform(p, rng);
+        BOOST_TEST(max_abs(p) <= bound, p.name());
+        BOOST_TEST(max_abs(p) > 0.99 * bound, p.name());  // 1024 draws reach the edge
+        nn::xavier_uniform(p, rng);                       // symmetric in fan_in and fan_out
+        BOOST_TEST(max_abs(p) <= x80, p.name());
+        BOOST_TEST(max_abs(p) > 0.99 * x80, p.name());
+    }
+    // kaiming_normal: standard deviation g / sqrt(fan_in) (1024 draws: within 6%).
+    nn::kaiming_normal(io, rng, 1.0);
+    BOOST_TEST(std::abs(std::sqrt(xt::variance(io.value<double>())()) - 0.25) < 0.015);
+    nn::kaiming_normal(wide, rng, 1.0);
+    BOOST_TEST(std::abs(std::sqrt(xt::variance(wide.value<double>())()) - 0.125) < 0.0075);
+}
+
+BOOST_AUTO_TEST_CASE(orthogonal_per_gate_on_column_blocks_when_in_out) {
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 r1(2), r2(2);
+    const sg::parameter io = ps.add("u", sg::shape{4, 16}, sg::weight_layout::in_out);
+    const sg::parameter oi = ps.add("w_hh", sg::shape{16, 4});
+    nn::orthogonal_per_gate(io, 4, r1);
+    nn::orthogonal_per_gate(oi, 4, r2);
+    const auto& u = io.value<double>();
+    for (std::size_t g = 0; g < 4; ++g) {
+        xt::xarray<double> block = xt::view(u, xt::all(), xt::range(4 * g, 4 * g + 4));
+        BOOST_TEST(max_diff(gram(block, false), xt::eye<double>(4)) < 1e-10);
+    }
+    // The same draws as the [out, in] twin, transposed.
+    BOOST_TEST(max_diff(u, xt::transpose(oi.value<double>())) == 0.0);
+    try {
+        nn::orthogonal_per_gate(ps.add("odd", sg::shape{4, 6}, sg::weight_layout::in_out), 4, r1);
+        BOOST_FAIL("expected a shape_error");
+    } catch (const sg::shape_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST(m.find("cannot be cut into 4 equal column blocks") != std::string::npos, m);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

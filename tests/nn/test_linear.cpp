@@ -10,32 +10,12 @@
 #include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/linear.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 
-namespace {
-
-xt::xarray<double> arr(const std::vector<std::size_t>& shp, const std::vector<double>& values) {
-    xt::xarray<double> v = xt::zeros<double>(shp);
-    std::copy(values.begin(), values.end(), v.begin());
-    return v;
-}
-
-bool all_close(const xt::xarray<double>& a, const xt::xarray<double>& b, double tol) {
-    if (a.shape() != b.shape()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::abs(a.data()[i] - b.data()[i]) > tol) return false;
-    return true;
-}
-
-xt::xarray<double> random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng) {
-    std::uniform_real_distribution<double> u(-1.0, 1.0);
-    xt::xarray<double> v = xt::zeros<double>(shp);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(linear)
 

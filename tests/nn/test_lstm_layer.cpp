@@ -14,7 +14,10 @@
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 
 namespace {
@@ -85,9 +88,9 @@ struct fixture {
             for (std::size_t k = 0; k < T; ++k) {
                 sg::step_scope scope(t, static_cast<int>(k), static_cast<int>(k) - 1);
                 const sg::expr x = sg::slice(xs, 0, k * B, (k + 1) * B);
-                const auto q = sg::split(sg::matmul(x, t.param(cell.w_ih), false, true) + t.param(cell.b_ih) +
-                                             sg::matmul(s.h, t.param(cell.w_hh), false, true) + t.param(cell.b_hh),
-                                         4, -1);
+                const auto q =
+                    sg::split(sg::matmul(x, sg::T(cell.w_ih)) + cell.b_ih + sg::matmul(s.h, sg::T(cell.w_hh)) + cell.b_hh,
+                              4, -1);
                 const sg::expr c = sg::sigmoid(q[1]) * s.c + sg::sigmoid(q[0]) * sg::tanh(q[2]);
                 s = {sg::sigmoid(q[3]) * sg::tanh(c), c};
                 out.hs.push_back(s.h);
@@ -96,11 +99,11 @@ struct fixture {
         } else {
             // matmul_add for the projections and lstm_pointwise for the cell, per step.
             const sg::expr bias = t.param(cell.b_ih) + t.param(cell.b_hh);
-            const sg::expr proj = sg::matmul_add(bias, xs, t.param(cell.w_ih), false, true);
+            const sg::expr proj = sg::matmul_add(bias, xs, sg::T(cell.w_ih));
             nn::lstm_state s = s0;
             for (std::size_t k = 0; k < T; ++k) {
                 const sg::expr gates =
-                    sg::matmul_add(sg::slice(proj, 0, k * B, (k + 1) * B), s.h, t.param(cell.w_hh), false, true);
+                    sg::matmul_add(sg::slice(proj, 0, k * B, (k + 1) * B), s.h, sg::T(cell.w_hh));
                 const sg::expr hc = sg::lstm_pointwise(gates, s.c);
                 s = {sg::reshape(sg::slice(hc, 0, 0, 1), {B, H}), sg::reshape(sg::slice(hc, 0, 1, 2), {B, H})};
                 out.hs.push_back(s.h);
@@ -132,20 +135,15 @@ struct fixture {
     }
 };
 
-double max_abs_diff(const xt::xarray<double>& a, const xt::xarray<double>& b) {
-    BOOST_REQUIRE(a.shape() == b.shape());
-    return a.size() ? xt::amax(xt::abs(a - b))() : 0.0;
-}
-
 void expect_equal(fixture& f, const fixture::result& a, const fixture::result& b, double tol) {
     BOOST_TEST(std::abs(a.loss - b.loss) <= tol * std::max(1.0, std::abs(b.loss)));
     for (std::size_t k = 0; k < a.hs.size(); ++k)
-        BOOST_TEST(max_abs_diff(a.hs[k], b.hs[k]) <= tol, "h at step " << k);
-    BOOST_TEST(max_abs_diff(a.c_last, b.c_last) <= tol);
+        BOOST_TEST(max_diff(a.hs[k], b.hs[k]) <= tol, "h at step " << k);
+    BOOST_TEST(max_diff(a.c_last, b.c_last) <= tol);
     const auto params = f.ps.parameters();
     for (std::size_t j = 0; j < params.size(); ++j) {
         const double scale = std::max(1.0, double(xt::amax(xt::abs(b.grads[j]))()));
-        BOOST_TEST(max_abs_diff(a.grads[j], b.grads[j]) <= tol * scale, "gradient of " << params[j].name());
+        BOOST_TEST(max_diff(a.grads[j], b.grads[j]) <= tol * scale, "gradient of " << params[j].name());
     }
 }
 
@@ -195,7 +193,7 @@ BOOST_AUTO_TEST_CASE(fused_equals_composed_under_truncated_bptt) {
         expect_equal(f, f.evaluate(path::fused, sg::dtype::f64, plan), ref, 1e-10);
         // Truncation changes the gradients: the comparison above is not vacuous.
         const auto full = f.evaluate(path::fused);
-        BOOST_TEST(max_abs_diff(full.grads[1], ref.grads[1]) > 1e-6);
+        BOOST_TEST(max_diff(full.grads[1], ref.grads[1]) > 1e-6);
     }
 }
 
@@ -250,7 +248,7 @@ BOOST_AUTO_TEST_CASE(hidden_all_stacks_every_h) {
     const auto seq = layer(t.param(f.x), nn::lstm_state{t.param(f.h0), t.param(f.c0)});
     const auto all = t.value(seq.hidden_all());
     for (std::size_t k = 0; k < 4; ++k)
-        BOOST_TEST(max_abs_diff(xt::view(all, xt::range(k * 3, (k + 1) * 3), xt::all()), t.value(seq.h(k))) == 0.0);
+        BOOST_TEST(max_diff(xt::view(all, xt::range(k * 3, (k + 1) * 3), xt::all()), t.value(seq.h(k))) == 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(embedded_inputs_equal_gathered_inputs) {
@@ -281,7 +279,7 @@ BOOST_AUTO_TEST_CASE(embedded_inputs_equal_gathered_inputs) {
                 };
                 const auto ref = run(false), got = run(true);
                 for (std::size_t j = 0; j < ref.size(); ++j)
-                    BOOST_TEST(max_abs_diff(got[j], ref[j]) <= 1e-10, "entry " << j);
+                    BOOST_TEST(max_diff(got[j], ref[j]) <= 1e-10, "entry " << j);
             }
         }
 }

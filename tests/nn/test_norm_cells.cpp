@@ -11,18 +11,14 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 using A = xt::xarray<double>;
 
 namespace {
-
-A random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng) {
-    std::uniform_real_distribution<double> u(-1, 1);
-    A v = xt::zeros<double>(shp);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
 
 // Row-wise layer norm with gain g and shift b, in plain xtensor.
 A ln(const A& x, const A& g, const A& b, double eps) {

@@ -64,7 +64,7 @@ struct qrnn {
         sg::expr c = t.constant(0.0, {1, B, hidden});
         for (std::size_t k = 0; k < T; ++k) c = sg::slice(f, 0, k, k + 1) * c + sg::slice(iz, 0, k, k + 1);
         const sg::expr h = sg::sigmoid(sg::slice(g[3], 0, T - 1, T)) * c;  // the last step's output
-        return sg::matmul_add(t.param(out.bias), sg::reshape(h, {B, hidden}), t.param(out.weight), false, true);
+        return sg::matmul_add(out.bias, sg::reshape(h, {B, hidden}), sg::T(out.weight));
     }
 };
 

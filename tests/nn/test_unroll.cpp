@@ -19,25 +19,16 @@
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/unroll.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
 
 namespace {
 
 constexpr std::size_t B = 2, I = 3, H = 4, C = 3;
 const std::size_t step_counts[] = {1, 2, 7};
-
-xt::xarray<double> random_array(const std::vector<std::size_t>& shp, std::mt19937_64& rng, double scale = 1.0) {
-    std::uniform_real_distribution<double> u(-scale, scale);
-    xt::xarray<double> v = xt::zeros<double>(shp);
-    for (auto& x : v) x = u(rng);
-    return v;
-}
-
-double max_diff(const xt::xarray<double>& a, const xt::xarray<double>& b) {
-    BOOST_REQUIRE(a.shape() == b.shape());
-    return a.size() ? xt::amax(xt::abs(a - b))() : 0.0;
-}
 
 // Minimal gated unit (Zhou et al. 2016), a cell the library does not ship, as plain user code:
 //   f = sigmoid(W_f x + U_f h + b_f);  h~ = tanh(W_h x + U_h (f * h) + b_h);  h' = (1 - f) h + f h~
@@ -50,10 +41,8 @@ struct mgu {
         for (const auto* p : {&w_f, &u_f, &b_f, &w_h, &u_h, &b_h}) nn::rnn_default(*p, hid, rng);
     }
     sg::expr operator()(const sg::expr& x, const sg::expr& h) const {
-        sg::tape& t = x.owner();
-        auto lin = [&](const sg::parameter& w, const sg::expr& v) { return sg::matmul(v, t.param(w), false, true); };
-        const sg::expr f = sg::sigmoid(lin(w_f, x) + lin(u_f, h) + t.param(b_f));
-        const sg::expr c = sg::tanh(lin(w_h, x) + lin(u_h, f * h) + t.param(b_h));
+        const sg::expr f = sg::sigmoid(sg::matmul(x, sg::T(w_f)) + sg::matmul(h, sg::T(u_f)) + b_f);
+        const sg::expr c = sg::tanh(sg::matmul(x, sg::T(w_h)) + sg::matmul(f * h, sg::T(u_h)) + b_h);
         return (1.0 - f) * h + f * c;
     }
 };

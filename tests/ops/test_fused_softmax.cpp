@@ -41,9 +41,9 @@ result run(sg::dtype dt, bool fused, const A& h, const A& w, const A& b, const s
     sg::tape t(dt);
     sg::expr loss;
     if (fused) {
-        loss = sg::cross_entropy(sg::matmul_add(t.param(pb), t.param(ph), t.param(pw), false, true), targets);
+        loss = sg::cross_entropy(sg::matmul_add(t.param(pb), t.param(ph), sg::T(t.param(pw))), targets);
     } else {
-        const sg::expr lp = sg::log_softmax(sg::matmul(t.param(ph), t.param(pw), false, true) + t.param(pb));
+        const sg::expr lp = sg::log_softmax(sg::matmul(t.param(ph), sg::T(t.param(pw))) + t.param(pb));
         std::vector<int> picked;
         for (int k : targets) picked.push_back(k < 0 ? 0 : k);
         A mask = xt::zeros<double>({targets.size()});

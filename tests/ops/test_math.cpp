@@ -6,21 +6,13 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 using A = xt::xarray<double>;
 
 namespace {
-void expect_near(const A& got, const A& want, double tol = 1e-12) {
-    BOOST_TEST_REQUIRE(got.shape() == want.shape());
-    for (std::size_t i = 0; i < got.size(); ++i)
-        BOOST_TEST(std::abs(got.data()[i] - want.data()[i]) <= tol,
-                   "entry " << i << ": " << got.data()[i] << " vs " << want.data()[i]);
-}
-A col(std::initializer_list<double> v) {
-    A a = xt::zeros<double>({v.size(), std::size_t(1)});
-    std::copy(v.begin(), v.end(), a.begin());
-    return a;
-}
 // Gradient of sum(f(x)) with respect to x, on a double tape.
 A grad_of(const A& x0, const std::function<sg::expr(const sg::expr&)>& f) {
     sg::tape t(sg::dtype::f64);

@@ -5,21 +5,12 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
+using namespace seqgrad_test;
 using A = xt::xarray<double>;
 
-namespace {
-// A column [n, 1]: xt's braces cannot tell {{2}, {4}} from a list of two scalars.
-A col(std::initializer_list<double> v) {
-    A a = xt::zeros<double>({v.size(), std::size_t(1)});
-    std::copy(v.begin(), v.end(), a.begin());
-    return a;
-}
-void expect_near(const A& got, const A& want, double tol = 1e-12) {
-    BOOST_TEST_REQUIRE(got.shape() == want.shape());
-    for (std::size_t i = 0; i < got.size(); ++i) BOOST_TEST(std::abs(got.data()[i] - want.data()[i]) <= tol, "entry " << i << ": " << got.data()[i] << " vs " << want.data()[i]);
-}
-}  // namespace
 
 BOOST_AUTO_TEST_SUITE(values)
 
@@ -76,9 +67,9 @@ BOOST_AUTO_TEST_CASE(matmul_all_transpositions_and_transpose) {
     A ab = {{1, 2, 8}, {3, 4, 18}, {5, 6, 28}};
     expect_near(t.value(sg::matmul(a, b)), ab);
     expect_near(t.value(sg::transpose(a)), A{{1, 3, 5}, {2, 4, 6}});
-    expect_near(t.value(sg::matmul(sg::transpose(a), sg::transpose(b), true, true)), ab);
-    expect_near(t.value(sg::matmul(a, sg::transpose(b), false, true)), ab);
-    expect_near(t.value(sg::matmul(sg::transpose(a), b, true, false)), ab);
+    expect_near(t.value(sg::matmul(sg::T(sg::transpose(a)), sg::T(sg::transpose(b)))), ab);
+    expect_near(t.value(sg::matmul(a, sg::T(sg::transpose(b)))), ab);
+    expect_near(t.value(sg::matmul(sg::T(sg::transpose(a)), b)), ab);
     // Single row and single column go through GEMV.
     auto r = t.input(A{{1, 1}});
     expect_near(t.value(sg::matmul(r, b)), A{{1, 1, 5}});
