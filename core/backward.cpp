@@ -587,32 +587,4 @@ backward_stats tape::backward(const expr& root, const xt::xarray<double>& seed, 
     return run_backward(id, seed.data(), plan);
 }
 
-void tape::accumulate_param_grads() {
-    check_params_current("accumulate_param_grads");
-    for (std::uint32_t id : param_ids_) {
-        auto& n = nodes_[id];
-        if (!n.grad) continue;
-        detail::param_data& d = *n.param;
-        std::lock_guard<std::mutex> lock(d.grad_mutex);
-        const std::size_t sz = d.shp.size();
-        auto add = [&](auto* dst) {
-            using D = std::remove_pointer_t<decltype(dst)>;
-            if (dt_ == dtype::f32)
-                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const float*>(n.grad)[q]);
-            else
-                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const double*>(n.grad)[q]);
-        };
-        if (d.dt == dtype::f32) add(d.gf.data());
-        else add(d.gd.data());
-    }
-}
-
-void tape::mark_state(const expr& e) { nodes_[resolve(e)].is_state = true; }
-
-gradient_ref tape::gradient_at(std::uint32_t id) const {
-    const void* g = grad_of(id);
-    if (!g) return {};
-    return gradient_ref{dt_, const_cast<void*>(g), nodes_[id].shp.size()};
-}
-
 }  // namespace seqgrad

@@ -12,52 +12,10 @@
 
 namespace seqgrad {
 
-// ---- block pool and arena ---------------------------------------------------------------------
+// ---- tape slots ------------------------------------------------------------------------------
 
 namespace detail {
 namespace {
-constexpr std::size_t block_bytes = std::size_t(1) << 20;
-constexpr std::size_t pool_cap_bytes = std::size_t(1) << 30;
-
-struct block_pool {
-    std::mutex mu;
-    std::multimap<std::size_t, std::byte*> free;  // size -> block
-    std::size_t held = 0;
-
-    std::pair<std::byte*, std::size_t> take(std::size_t want) {
-        {
-            std::lock_guard<std::mutex> lock(mu);
-            auto it = free.lower_bound(want);
-            if (it != free.end() && it->first <= 4 * want + block_bytes) {
-                auto got = *it;
-                free.erase(it);
-                held -= got.first;
-                return {got.second, got.first};
-            }
-        }
-        const std::size_t size = (want + 63) / 64 * 64;
-        auto* p = static_cast<std::byte*>(std::aligned_alloc(64, size));
-        if (!p) throw std::bad_alloc();
-        return {p, size};
-    }
-    void give(std::byte* p, std::size_t size) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (held + size > pool_cap_bytes) {
-            std::free(p);
-            return;
-        }
-        free.emplace(size, p);
-        held += size;
-    }
-    ~block_pool() {
-        for (auto& [s, p] : free) std::free(p);
-    }
-};
-block_pool& pool() {
-    static block_pool* p = new block_pool();  // never destroyed: tapes may outlive statics
-    return *p;
-}
-
 // Tape slots: generations live in a table that is never freed, so checking a stale expr reads
 // valid memory even after its tape is gone.
 constexpr std::uint32_t max_live_tapes = 1u << 16;
@@ -84,41 +42,6 @@ void release_slot(std::uint32_t s) {
 }  // namespace
 
 std::uint64_t slot_generation(std::uint32_t slot) noexcept { return slot_gen[slot].load(std::memory_order_acquire); }
-
-arena::~arena() {
-    for (auto& b : blocks_) pool().give(b.p, b.size);
-}
-
-void* arena::alloc(std::size_t bytes) {
-    bytes = (bytes + 63) / 64 * 64;
-    while (cur_ < blocks_.size()) {
-        if (off_ + bytes <= blocks_[cur_].size) {
-            void* p = blocks_[cur_].p + off_;
-            off_ += bytes;
-            return p;
-        }
-        ++cur_;
-        off_ = 0;
-    }
-    auto [p, size] = pool().take(std::max(bytes, block_bytes));
-    blocks_.push_back({p, size});
-    cur_ = blocks_.size() - 1;
-    off_ = bytes;
-    return p;
-}
-
-bool arena::contains(const void* p) const {
-    const auto* b = static_cast<const std::byte*>(p);
-    for (const auto& k : blocks_)
-        if (b >= k.p && b < k.p + k.size) return true;
-    return false;
-}
-
-std::size_t arena::reserved() const {
-    std::size_t n = 0;
-    for (auto& b : blocks_) n += b.size;
-    return n;
-}
 }  // namespace detail
 
 // ---- expr ---------------------------------------------------------------------------------------
@@ -175,94 +98,6 @@ std::size_t tape::bytes_reserved() const {
     return n;
 }
 
-void tape::set_plan(const backward_plan& p) {
-    std::size_t seg = 0;
-    for (const auto& x : p.transforms()) seg = std::max(seg, x->checkpoint_segment());
-    if (seg != ckpt_ && !nodes_.empty())
-        throw graph_error("tape::set_plan: checkpointing changes what the tape records; set the plan on an empty "
-                          "tape (new or clear()ed)");
-    plan_ = p;
-    ckpt_ = seg;
-}
-
-// ---- checkpointing --------------------------------------------------------------------------------
-
-detail::arena& tape::segment_arena(int seg, bool grads) {
-    if (segments_.size() <= static_cast<std::size_t>(seg)) segments_.resize(seg + 1);
-    auto& a = grads ? segments_[seg].grads : segments_[seg].values;
-    if (!a) a = std::make_unique<detail::arena>();
-    return *a;
-}
-
-void tape::ensure_value(std::uint32_t id) const {
-    if (!nodes_[id].evicted) return;
-    auto& self = const_cast<tape&>(*this);  // a released value is a cache miss, not a change
-    if (dt_ == dtype::f32) self.recompute_segment<float>(segment_of(id));
-    else self.recompute_segment<double>(segment_of(id));
-}
-
-void tape::prepare_inputs(std::uint32_t first, std::size_t k) {
-    const int here = step_ >= 0 ? static_cast<int>(static_cast<std::size_t>(step_) / ckpt_) : -1;
-    for (std::size_t j = 0; j < k; ++j) {
-        const std::uint32_t id = input_ids_[first + j];
-        ensure_value(id);
-        detail::node& m = nodes_[id];
-        const int s = segment_of(id);
-        if (s < 0 || s == here || m.kept) continue;
-        // Read across segments: the value outlives its segment (a state at a segment boundary, a
-        // per-step loss summed outside the steps).
-        const std::size_t bytes = m.shp.size() * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
-        void* dst = values_.alloc(bytes);
-        std::memcpy(dst, m.value, bytes);
-        m.value = dst;
-        m.kept = true;
-        m.view = false;  // no longer aliases its input
-    }
-    if (here < 0) return;
-    for (std::size_t s = 0; s < segments_.size(); ++s)
-        if (segments_[s].values && std::abs(static_cast<int>(s) - here) >= 2) release_segment(static_cast<int>(s));
-}
-
-void tape::release_segment(int seg) {
-    auto& s = segments_[seg];
-    if (s.values) {
-        for (std::uint32_t id : s.nodes) {
-            auto& n = nodes_[id];
-            if (!n.kept && n.value && s.values->contains(n.value)) {
-                n.value = nullptr;
-                n.evicted = true;
-            }
-        }
-        s.values.reset();
-    }
-    if (s.grads) {
-        for (std::uint32_t id : s.nodes)
-            if (id < grad_table_.size()) grad_table_[id] = nullptr;
-        s.grads.reset();
-    }
-}
-
-template <class T>
-void tape::recompute_segment(int seg) {
-    detail::arena& mem = segment_arena(seg, false);
-    std::vector<seqgrad::shape> shapes;
-    for (std::uint32_t id : segments_[seg].nodes) {
-        detail::node& n = nodes_[id];
-        if (!n.evicted) continue;
-        const std::uint32_t* ins = input_ids_.data() + n.first_input;
-        for (std::uint32_t j = 0; j < n.num_inputs; ++j) ensure_value(ins[j]);  // kept or earlier here
-        n.evicted = false;
-        if (n.view) {
-            shapes.clear();
-            for (std::uint32_t j = 0; j < n.num_inputs; ++j) shapes.push_back(nodes_[ins[j]].shp);
-            n.value = static_cast<std::byte*>(nodes_[ins[0]].value) + n.op->view_offset(shapes, n.at) * sizeof(T);
-            continue;
-        }
-        n.value = mem.alloc_n<T>(n.shp.size());
-        // The same computation as when it was recorded, so the same bits.
-        if (!(n.memo_served && batched_product<T>(id))) run_forward<T>(id);
-    }
-}
 
 std::uint32_t tape::resolve(const expr& e) const {
     tape& t = e.owner();
@@ -563,6 +398,11 @@ void tape::check_values(std::uint32_t id, const T* p, std::size_t n, const char*
 
 template void tape::check_values<float>(std::uint32_t, const float*, std::size_t, const char*) const;
 template void tape::check_values<double>(std::uint32_t, const double*, std::size_t, const char*) const;
+// checkpoint.cpp replays recorded nodes with these.
+template void tape::run_forward<float>(std::uint32_t);
+template void tape::run_forward<double>(std::uint32_t);
+template bool tape::batched_product<float>(std::uint32_t);
+template bool tape::batched_product<double>(std::uint32_t);
 
 expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at) {
     if (inputs.empty()) throw op_error(op.name + ": needs at least one input expr to know its tape");
@@ -661,6 +501,36 @@ std::string tape::describe(std::uint32_t id) const {
         s += (j ? ", " : "") + short_name(input_ids_[n.first_input + j]);
     if (n.op->print_attrs) s += ", " + n.op->print_attrs(n.at);
     return s + ")";
+}
+
+// ---- after backward ------------------------------------------------------------------------------
+
+void tape::accumulate_param_grads() {
+    check_params_current("accumulate_param_grads");
+    for (std::uint32_t id : param_ids_) {
+        auto& n = nodes_[id];
+        if (!n.grad) continue;
+        detail::param_data& d = *n.param;
+        std::lock_guard<std::mutex> lock(d.grad_mutex);
+        const std::size_t sz = d.shp.size();
+        auto add = [&](auto* dst) {
+            using D = std::remove_pointer_t<decltype(dst)>;
+            if (dt_ == dtype::f32)
+                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const float*>(n.grad)[q]);
+            else
+                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const double*>(n.grad)[q]);
+        };
+        if (d.dt == dtype::f32) add(d.gf.data());
+        else add(d.gd.data());
+    }
+}
+
+void tape::mark_state(const expr& e) { nodes_[resolve(e)].is_state = true; }
+
+gradient_ref tape::gradient_at(std::uint32_t id) const {
+    const void* g = grad_of(id);
+    if (!g) return {};
+    return gradient_ref{dt_, const_cast<void*>(g), nodes_[id].shp.size()};
 }
 
 }  // namespace seqgrad

@@ -102,26 +102,12 @@ Trains a word-level LSTM language model and reports validation perplexity.
 
 options parse_args(int argc, char** argv) {
     options o;
-    using setter = sg::cli::setter;
-    const auto size = [](std::size_t& f, std::size_t min) -> setter {
-        return [&f, min](const std::string& n, const std::string& v) { f = parse_number(n, v, min); };
-    };
-    const auto real = [](double& f, double min, bool above) -> setter {
-        return [&f, min, above](const std::string& n, const std::string& v) { f = parse_number(n, v, min, above); };
-    };
-    const auto choice = [](std::string& f, std::vector<std::string> allowed) -> setter {
-        return [&f, allowed](const std::string& n, const std::string& v) {
-            if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
-                throw usage_error{n + ": expected " + allowed[0] + " or " + allowed[1] + ", got '" + v + "'"};
-            f = v;
-        };
-    };
-    std::string lower = "no";
-    const std::map<std::string, setter> table = {
-        {"--data", [&](const std::string&, const std::string& v) { o.data = v; }},
-        {"--softmax", choice(o.softmax, {"full", "adaptive"})},
-        {"--recurrence", choice(o.recurrence, {"unroll", "layer"})},
-        {"--lowercase", choice(lower, {"yes", "no"})},
+    namespace cli = sg::cli;
+    const std::map<std::string, cli::setter> table = {
+        {"--data", cli::text(o.data)},
+        {"--softmax", cli::one_of(o.softmax, {"full", "adaptive"})},
+        {"--recurrence", cli::one_of(o.recurrence, {"unroll", "layer"})},
+        {"--lowercase", cli::yes_no(o.lowercase)},
         {"--cutoffs", [&](const std::string& n, const std::string& v) {
              // A comma-separated list (cli.hpp has no list option; parsed here).
              o.cutoffs.clear();
@@ -132,28 +118,24 @@ options parse_args(int argc, char** argv) {
                  std::adjacent_find(o.cutoffs.begin(), o.cutoffs.end()) != o.cutoffs.end())
                  throw usage_error{n + ": expected increasing integers separated by commas, got '" + v + "'"};
          }},
-        {"--div-value", real(o.div_value, 1.0, false)},
-        {"--min-count", size(o.min_count, 1)},
-        {"--max-vocab", size(o.max_vocab, 0)},
-        {"--embed", size(o.embed, 1)},
-        {"--hidden", size(o.hidden, 1)},
-        {"--seq", size(o.seq, 1)},
-        {"--batch", size(o.batch, 1)},
-        {"--steps", size(o.steps, 0)},
-        {"--seconds", real(o.seconds, 0.0, false)},
-        {"--eval-every", size(o.eval_every, 0)},
-        {"--lr", real(o.lr, 0.0, true)},
-        {"--clip", real(o.clip, 0.0, false)},
-        {"--dropout", [&](const std::string& n, const std::string& v) {
-             o.dropout = parse_number(n, v, 0.0);
-             if (o.dropout >= 1) throw usage_error{n + ": expected a probability in [0, 1), got " + v};
-         }},
-        {"--threads", [&](const std::string& n, const std::string& v) { o.threads = parse_number(n, v, 1); }},
-        {"--seed", [&](const std::string& n, const std::string& v) { o.seed = parse_number(n, v, std::uint64_t{0}); }},
+        {"--div-value", cli::number(o.div_value, 1.0)},
+        {"--min-count", cli::number<std::size_t>(o.min_count, 1)},
+        {"--max-vocab", cli::number<std::size_t>(o.max_vocab, 0)},
+        {"--embed", cli::number<std::size_t>(o.embed, 1)},
+        {"--hidden", cli::number<std::size_t>(o.hidden, 1)},
+        {"--seq", cli::number<std::size_t>(o.seq, 1)},
+        {"--batch", cli::number<std::size_t>(o.batch, 1)},
+        {"--steps", cli::number<std::size_t>(o.steps, 0)},
+        {"--seconds", cli::number(o.seconds, 0.0)},
+        {"--eval-every", cli::number<std::size_t>(o.eval_every, 0)},
+        {"--lr", cli::number(o.lr, 0.0, true)},
+        {"--clip", cli::number(o.clip, 0.0)},
+        {"--dropout", cli::probability(o.dropout)},
+        {"--threads", cli::number(o.threads, decltype(o.threads){1})},
+        {"--seed", cli::number<std::uint64_t>(o.seed, 0)},
     };
-    sg::cli::parse_options(argc, argv, table, usage);
+    cli::parse_options(argc, argv, table, usage);
     if (o.max_vocab == 1) throw usage_error{"--max-vocab: expected 0 or >= 2 (<unk> and <eos> always count), got 1"};
-    o.lowercase = lower == "yes";
     return o;
 }
 
@@ -237,7 +219,7 @@ struct word_model {
     }
 
     // Summed negative log-likelihood of the targets.
-    sg::expr nll(sg::tape& t, const sg::expr& h, std::span<const int> targets) const {
+    sg::expr nll(sg::tape&, const sg::expr& h, std::span<const int> targets) const {
         if (adaptive) return adaptive->loss(h, targets, sg::reduction::sum);
         return sg::cross_entropy(sg::matmul_add(full->bias, h, sg::T(full->weight)), targets,
                                  sg::reduction::sum);
@@ -343,17 +325,4 @@ int run(const options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(parse_args(argc, argv));
-    } catch (const usage_error& e) {
-        std::cerr << "word_lm: " << e.message << "\n" << usage;
-        return 2;
-    } catch (const sg::io_error& e) {
-        std::cerr << "word_lm: " << e.what() << "\n";
-        return 1;
-    } catch (const std::exception& e) {
-        std::cerr << "word_lm: " << e.what() << "\n";
-        return 1;
-    }
-}
+int main(int argc, char** argv) { return sg::cli::main("word_lm", argc, argv, parse_args, run); }
