@@ -27,12 +27,13 @@
 #include <vector>
 
 #include <seqgrad/core/distributed.hpp>
-#include <seqgrad/nn/builtin_corpus.hpp>
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/text.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
+
+#include "examples/data/builtin_corpus.hpp"
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
         const dist::comm world = dist::comm::world();
         const int p = world.size();
         sg::set_blas_threads(1);
-        const std::vector<std::string> chars = nn::utf8_chars(std::string(nn::builtin_corpus()));
+        const std::vector<std::string> chars = nn::utf8_chars(std::string(sg::examples::builtin_corpus()));
         const nn::vocab voc = nn::vocab::build(chars);
         std::vector<int> ids = voc.encode(chars);
         if (vocab > 0) {  // --vocab: uniform random tokens (the speed does not depend on them)
