@@ -11,6 +11,7 @@
 //     char_lm --steps 20 --hidden 16 --sample 40               # a few seconds: a smoke test
 //     char_lm --checkpoint lm.npz --save-every 500             # lm.npz + lm.npz.vocab
 //     char_lm --resume lm.npz --checkpoint lm.npz --steps 3000 # go on from the saved step
+//     mpirun -np 2 char_lm --batch 64                          # data-parallel: 32 streams per rank
 //
 // Training follows the classic recipe (PyTorch's word_language_model, Karpathy's char-rnn): the
 // training text is cut into B parallel streams (nn::lm_batcher), each step reads the next T
@@ -67,6 +68,7 @@
 #include <variant>
 #include <vector>
 
+#include <seqgrad/core/distributed.hpp>
 #include <seqgrad/core/parallel.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/decoding.hpp>
@@ -286,18 +288,19 @@ struct char_model {
     }
 };
 
-// One step of training on the stream's tape: forward from the carried state, backward, clipping,
-// Adam. Returns the loss.
-double train_step(char_model& m, sg::tbptt_stream& stream, const nn::lm_batch& b, sg::optim::adam& opt, double clip,
-                  std::uint64_t seed) {
+// One step of training on the stream's tape: forward from the carried state, backward (the
+// gradients summed across ranks by reduce), clipping, Adam. Returns the loss over b, this rank's streams.
+double train_step(char_model& m, sg::tbptt_stream& stream, const nn::lm_batch& b, sg::dist::reducer& reduce,
+                  sg::optim::adam& opt, double clip, std::uint64_t seed) {
     const std::vector<sg::expr> carried = stream.begin();
     sg::tape& t = stream.tape();
     t.set_seed(seed);  // new dropout masks every step, reproducible
     const chunk c = m.forward(t, b.inputs, b.batch, carried);
     const sg::expr loss = sg::cross_entropy(c.logits, b.targets, sg::reduction::mean);
+    reduce.attach(t);
     t.backward(loss);
     stream.carry(c.state);
-    // (A data-parallel run all-reduces the parameters' gradients here, before clipping.)
+    reduce.finish();  // the mean gradient of the global batch, the same bits on every rank
     if (clip > 0) sg::optim::clip_global_norm(m.ps, clip);
     opt.step();  // also zeroes the gradients
     return t.item(loss);
@@ -449,6 +452,19 @@ int run(const options& o) {
     char_model model(voc.size(), o, rng);
     std::size_t step = 0;
     if (!o.resume.empty()) step = load_checkpoint(model, voc, o.resume);
+    // Under mpirun: rank 0's parameters everywhere, each rank a share of the B streams (dealt anew
+    // every epoch), gradients summed across ranks while backward runs; rank 0 prints and saves.
+    // One process: all the streams, unshuffled, as without MPI.
+    const sg::dist::comm world = sg::dist::comm::world();
+    const bool lead = world.rank() == 0;
+    if (!lead) std::cout.setstate(std::ios::failbit);
+    sg::dist::broadcast(model.ps, world);
+    const sg::dist::sampler streams(o.batch, world, o.seed, world.size() > 1);
+    std::vector<std::size_t> mine = streams.indices(step / train.num_batches());
+    sg::dist::reducer reduce(model.ps, world);
+    const double share = static_cast<double>(mine.size()) / static_cast<double>(o.batch);
+    reduce.set_weight(share);
+    const std::uint64_t rank_seed = static_cast<std::uint64_t>(world.rank()) * 0x9E3779B97F4A7C15ull;
 
     std::cout << "data: " << (o.data.empty() ? "built-in corpus" : o.data) << ", " << chars.size()
               << " characters, vocabulary " << voc.size() << ", train " << train_ids.size() << ", validation "
@@ -461,7 +477,7 @@ int run(const options& o) {
     if (!o.resume.empty()) std::cout << "resumed from " << o.resume << " at step " << step << "\n";
     std::cout << std::flush;
 
-    if (!o.checkpoint.empty()) voc.save(o.checkpoint + ".vocab");  // fails now, not after training, if unwritable
+    if (!o.checkpoint.empty() && lead) voc.save(o.checkpoint + ".vocab");  // if unwritable, fails before training
     sg::optim::adam opt(model.ps, o.lr);
     sg::tbptt_stream stream;  // one tape, reused step after step; the state carried as values
     stream.tape().set_training(true);
@@ -496,13 +512,20 @@ int run(const options& o) {
 
     while (step < o.steps) {
         const std::size_t k = step % train.num_batches();
-        if (k == 0) stream.reset();  // wrapped around: a fresh start from zeros
-        const nn::lm_batch b = train.get(k);
+        if (k == 0) {  // wrapped around: a fresh start from zeros, the streams dealt anew
+            stream.reset();
+            mine = streams.indices(step / train.num_batches());
+        }
+        const nn::lm_batch all = train.get(k);
+        const nn::lm_batch b{sg::dist::select_streams(all.inputs, all.batch, mine),
+                             sg::dist::select_streams(all.targets, all.batch, mine), all.steps, mine.size()};
         const auto start = clock::now();
-        loss_sum += train_step(model, stream, b, opt, o.clip, o.seed * 1000003 + step);
+        // New dropout masks every step and rank (rank 0's as in one process), reproducible.
+        const double loss = train_step(model, stream, b, reduce, opt, o.clip, o.seed * 1000003 + step + rank_seed);
+        loss_sum += world.size() > 1 ? sg::dist::sum(loss * share, world) : loss;  // the global batch's mean
         ++loss_count;
         train_seconds += std::chrono::duration<double>(clock::now() - start).count();
-        tokens += b.inputs.size();
+        tokens += all.inputs.size();
         ++step;
         if (!std::isfinite(loss_sum)) throw sg::numeric_error("training diverged at step " + std::to_string(step));
 
@@ -517,7 +540,7 @@ int run(const options& o) {
             report(false);
             last_draw = clock::now();
         }
-        if (!o.checkpoint.empty() && step % o.save_every == 0 && step < o.steps)
+        if (!o.checkpoint.empty() && lead && step % o.save_every == 0 && step < o.steps)
             save_checkpoint(model, voc, o.checkpoint, step);
     }
     last_val = evaluate(model, val);
@@ -530,7 +553,7 @@ int run(const options& o) {
         std::cout << "kept the best parameters: step " << best_step << ", val " << fixed(best_val, 4) << " nats (step "
                   << step << " had " << fixed(end_val, 4) << ")\n";
     }
-    if (!o.checkpoint.empty()) {
+    if (!o.checkpoint.empty() && lead) {
         save_checkpoint(model, voc, o.checkpoint, step);
         std::cout << "saved " << o.checkpoint << " (+ .vocab) at step " << step << "\n";
     }
@@ -553,4 +576,10 @@ int run(const options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return cli::main("char_lm", argc, argv, parse_args, run); }
+int main(int argc, char** argv) {
+    sg::dist::environment mpi(argc, argv);  // MPI under mpirun; nothing to do for one process
+    const bool many = sg::dist::comm::world().size() > 1;
+    return cli::main("char_lm", argc, argv, parse_args, [&](const options& o) {
+        return many ? sg::dist::guard([&] { return run(o); }) : run(o);  // a rank that fails stops them all
+    });
+}
