@@ -58,7 +58,9 @@ int main(int argc, char** argv) {
         else if (a == "--no-opt") opt = false;
         else if (a == "--f64") f64 = true;
         else {
-            std::fprintf(stderr, "usage: checkpoint_bptt [--steps T] [--segment S] [--batch B] [--hidden H] [--no-opt] [--f64]\n");
+            std::fprintf(
+                stderr,
+                "usage: checkpoint_bptt [--steps T] [--segment S] [--batch B] [--hidden H] [--no-opt] [--f64]\n");
             return 2;
         }
     }

@@ -156,10 +156,12 @@ int main(int argc, char** argv) {
         tps3.push_back(block(3));
     }
     const bool equal = parameter_bytes(m1.ps) == parameter_bytes(m2.ps);
-    const double best1 = *std::max_element(tps1.begin(), tps1.end()), best2 = *std::max_element(tps2.begin(), tps2.end()),
+    const double best1 = *std::max_element(tps1.begin(), tps1.end()),
+                 best2 = *std::max_element(tps2.begin(), tps2.end()),
                  best3 = *std::max_element(tps3.begin(), tps3.end());
-    std::printf("# char LM V %zu, E %zu, LSTM %zu, seq %zu, batch %zu in %zu parts; %zu blocks of %zu steps per setting\n",
-                V, E, H, T, B, parts, blocks, steps);
+    std::printf(
+        "# char LM V %zu, E %zu, LSTM %zu, seq %zu, batch %zu in %zu parts; %zu blocks of %zu steps per setting\n", V,
+        E, H, T, B, parts, blocks, steps);
     std::printf("bench data_parallel.tokens_per_s_1thread %.0f tokens/s\n", best1);
     std::printf("bench data_parallel.tokens_per_s_2threads %.0f tokens/s\n", best2);
     std::printf("bench data_parallel.speedup %.3f x\n", best2 / best1);

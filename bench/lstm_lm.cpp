@@ -42,8 +42,8 @@
 #include <iostream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -62,7 +62,7 @@ struct config {
     std::string name;
     std::size_t V, E, H, T, B;
     bool adaptive = false, zipf = false;
-    std::string torch_name;  // bench/torch_lstm_lm.py's config; empty: none
+    std::string torch_name;                 // bench/torch_lstm_lm.py's config; empty: none
     std::vector<std::size_t> cutoffs = {};  // adaptive softmax
 };
 config configs[] = {
@@ -302,9 +302,9 @@ int main(int argc, char** argv) {
                 runs[{c->name, n}].push_back(m);
                 gemms[{c->name, n}].push_back(g);
                 if (rounds > 1)
-                    std::cout << "round " << r + 1 << " " << c->name << " t" << n << " " << m.tokens_per_s
-                              << " tok/s, " << m.tokens_per_s * m.flops_per_token / 1e9 << " GFLOP/s, sgemm " << g
-                              << " GFLOP/s" << std::endl;
+                    std::cout << "round " << r + 1 << " " << c->name << " t" << n << " " << m.tokens_per_s << " tok/s, "
+                              << m.tokens_per_s * m.flops_per_token / 1e9 << " GFLOP/s, sgemm " << g << " GFLOP/s"
+                              << std::endl;
             }
     const auto median = [](std::vector<double> v) {
         std::sort(v.begin(), v.end());

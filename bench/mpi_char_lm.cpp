@@ -48,7 +48,8 @@ struct model {
     nn::lstm_cell cell;
     nn::linear out;
     model(std::size_t V, std::mt19937_64&& rng)
-        : emb(sg::parameter_scope(ps, "emb"), V, E, rng), cell(sg::parameter_scope(ps, "lstm0"), E, H, rng),
+        : emb(sg::parameter_scope(ps, "emb"), V, E, rng),
+          cell(sg::parameter_scope(ps, "lstm0"), E, H, rng),
           out(sg::parameter_scope(ps, "out"), H, V, true, rng) {}
 };
 
@@ -78,8 +79,10 @@ int main(int argc, char** argv) {
         else if (a == "--seq") T = std::max<std::size_t>(1, v);
         else if (a == "--batch") B = std::max<std::size_t>(1, v);
         else {
-            std::fprintf(stderr, "mpi_char_lm: unknown option %s (--steps, --blocks, --bucket-kb, --vocab, --embed, "
-                         "--hidden, --seq, --batch)\n", a.c_str());
+            std::fprintf(stderr,
+                         "mpi_char_lm: unknown option %s (--steps, --blocks, --bucket-kb, --vocab, --embed, "
+                         "--hidden, --seq, --batch)\n",
+                         a.c_str());
             return 2;
         }
     }
@@ -121,8 +124,7 @@ int main(int argc, char** argv) {
                 const nn::lstm_sequence seq = nn::lstm_layer(m.cell)(m.emb(t, ids), {t.input(h), t.input(c)});
                 h = t.value(seq.final_state().h);
                 c = t.value(seq.final_state().c);
-                const sg::expr logits =
-                    sg::matmul_add(m.out.bias, seq.hidden_all(), sg::T(m.out.weight));
+                const sg::expr logits = sg::matmul_add(m.out.bias, seq.hidden_all(), sg::T(m.out.weight));
                 t.backward(sg::cross_entropy(logits, targets, sg::reduction::mean));
                 const double before = red.statistics().wait_seconds;
                 const std::size_t ready_before = red.statistics().ready_in_backward;
@@ -185,10 +187,11 @@ int main(int argc, char** argv) {
         const double hidden = comm > 0 ? std::clamp(1.0 - exposed / comm, 0.0, 1.0) : 0.0;
         if (world.rank() == 0) {
             const auto& st = red.statistics();
-            std::printf("ranks %d, threads per rank %zu, batch %zu per rank (global %zu), T %zu, %zu parameters, "
-                        "%zu buckets of <= %zu KiB, %zu gradient bytes per step, %zu x %zu steps per mode\n",
-                        p, sg::num_threads(), B, B * static_cast<std::size_t>(p), T, m.ps.num_elements(),
-                        st.buckets, bucket_kb, st.bytes, blocks, steps);
+            std::printf(
+                "ranks %d, threads per rank %zu, batch %zu per rank (global %zu), T %zu, %zu parameters, "
+                "%zu buckets of <= %zu KiB, %zu gradient bytes per step, %zu x %zu steps per mode\n",
+                p, sg::num_threads(), B, B * static_cast<std::size_t>(p), T, m.ps.num_elements(), st.buckets, bucket_kb,
+                st.bytes, blocks, steps);
             std::printf("bench mpi_char_lm.tokens_per_s_overlap %.0f\n", tokens / best_step[0]);
             std::printf("bench mpi_char_lm.tokens_per_s_after %.0f\n", tokens / best_step[1]);
             std::printf("bench mpi_char_lm.step_ms_overlap %.2f\n", 1e3 * mean_step[0]);

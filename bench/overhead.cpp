@@ -61,7 +61,8 @@ int main() {
         auto s0 = clock_type::now();
         auto y = sg::matmul(ea, eb);
         auto s1 = clock_type::now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, bm.data(), n, 0.0f, c.data(), n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, bm.data(), n, 0.0f, c.data(),
+                    n);
         auto s2 = clock_type::now();
         (void)y;
         if (rep < 3) continue;

@@ -158,9 +158,10 @@ int run(const char* prefix, bool fused, int reps) {
         if (r % 3 == 0) full.push_back(backward(1, {}));
     }
     const double b1 = *std::min_element(one.begin(), one.end()), b2 = *std::min_element(two.begin(), two.end());
-    std::printf("# %s: %zu steps, hidden %zu, batch %zu, input %zu; truncate_bptt(%zu): %zu windows%s; forward %.1f ms, %zu nodes\n",
-                fused ? "nn::lstm_layer (fused)" : "nn::lstm_cell + nn::unroll (composed)", T, H, B, I, K, windows,
-                parallel_ran ? ", run as parallel passes" : ", NOT run as parallel passes", forward_ms, t.size());
+    std::printf(
+        "# %s: %zu steps, hidden %zu, batch %zu, input %zu; truncate_bptt(%zu): %zu windows%s; forward %.1f ms, %zu nodes\n",
+        fused ? "nn::lstm_layer (fused)" : "nn::lstm_cell + nn::unroll (composed)", T, H, B, I, K, windows,
+        parallel_ran ? ", run as parallel passes" : ", NOT run as parallel passes", forward_ms, t.size());
     std::printf("bench %s.backward_ms_1thread %.2f ms\n", prefix, b1);
     std::printf("bench %s.backward_ms_2threads %.2f ms\n", prefix, b2);
     std::printf("bench %s.window_parallel_speedup %.3f x\n", prefix, b1 / b2);

@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
         const nn::lstm_state s0 = carried.empty() ? cell.initial_state(t, 1) : nn::lstm_state{carried[0], carried[1]};
         const std::vector<int> in(stream.begin() + static_cast<std::ptrdiff_t>(pos),
                                   stream.begin() + static_cast<std::ptrdiff_t>(pos + n)),
-            tg(stream.begin() + static_cast<std::ptrdiff_t>(pos + 1), stream.begin() + static_cast<std::ptrdiff_t>(pos + n + 1));
+            tg(stream.begin() + static_cast<std::ptrdiff_t>(pos + 1),
+               stream.begin() + static_cast<std::ptrdiff_t>(pos + n + 1));
         const nn::lstm_sequence seq = lstm.embedded(t.param(emb.weight), in, s0);
         const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
         const sg::expr loss = sg::cross_entropy(logits, tg, sg::reduction::mean);
@@ -126,11 +127,12 @@ int main(int argc, char** argv) {
         ++loss_n;
         while (next_mark < 3 && pos + n >= marks[next_mark]) {
             peak[next_mark] = peak_rss_mb();
-            std::printf("# %6zu steps (%s): peak RSS %.2f MB, current RSS %.2f MB, tape %zu nodes, %.1f KB reserved, "
-                        "mean loss since last report %.3f nats, %.1f s\n",
-                        pos + n, mark_names[next_mark], peak[next_mark], current_rss_mb(), t.size(),
-                        static_cast<double>(t.bytes_reserved()) / 1024.0, loss_sum / static_cast<double>(loss_n),
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            std::printf(
+                "# %6zu steps (%s): peak RSS %.2f MB, current RSS %.2f MB, tape %zu nodes, %.1f KB reserved, "
+                "mean loss since last report %.3f nats, %.1f s\n",
+                pos + n, mark_names[next_mark], peak[next_mark], current_rss_mb(), t.size(),
+                static_cast<double>(t.bytes_reserved()) / 1024.0, loss_sum / static_cast<double>(loss_n),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
             loss_sum = 0;
             loss_n = 0;
             ++next_mark;

@@ -46,11 +46,13 @@ public:
             const int steps = k1_ ? num_steps(root) : 0;
             if (k1_ && r.step >= 0)
                 throw graph_error("truncate_bptt: the loss " + t_.describe(root) + " belongs to time step " +
-                                  std::to_string(r.step) + "; truncation cuts every edge between windows of steps, "
+                                  std::to_string(r.step) +
+                                  "; truncation cuts every edge between windows of steps, "
                                   "so sum per-step losses outside the step scopes (an untimed total)");
             if (t_.ckpt_ && k1_)
-                throw graph_error("backward: checkpoint_bptt does not combine with truncate_bptt (truncated windows "
-                                  "already bound the memory a backward needs)");
+                throw graph_error(
+                    "backward: checkpoint_bptt does not combine with truncate_bptt (truncated windows "
+                    "already bound the memory a backward needs)");
             if (k1_ == 0 || k2_ >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(k1_)) {
                 // Checkpointed tapes sweep once, segment after segment (groups run in that sweep).
                 if (t_.ckpt_ || !grouped(root, st))
@@ -147,9 +149,8 @@ private:
         if (!any) return;
         if (!op.differentiable())
             throw graph_error("backward: " + t_.describe(i) + ": op '" + op.name +
-                              (op.gradient == gradient_kind::not_implemented
-                                   ? "' has no gradient implemented yet"
-                                   : "' has no gradient") +
+                              (op.gradient == gradient_kind::not_implemented ? "' has no gradient implemented yet"
+                                                                             : "' has no gradient") +
                               ", but an input needs one (wrap that input in stop_gradient if no gradient should flow)");
         backward_ctx<T> c{nodes_.data(),
                           ins,
@@ -210,8 +211,8 @@ private:
     void defer(std::uint32_t b, std::uint32_t a, const void* g, const detail::node& n) {
         if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
         deferred_flag_[b] = 1;
-        deferred_.push_back({b, static_cast<const T*>(nodes_[a].value), static_cast<const T*>(g), n.shp[0],
-                             n.at.i[1] != 0});
+        deferred_.push_back(
+            {b, static_cast<const T*>(nodes_[a].value), static_cast<const T*>(g), n.shp[0], n.at.i[1] != 0});
     }
 
     // The other side of the same products: when a is a block of rows of a larger matrix (a time
@@ -406,7 +407,9 @@ private:
         bool seed(const detail::node& n, std::size_t w) const {
             return n.step >= static_cast<int>(w * e.k1_) && n.step < e.window_hi(w);
         }
-        bool sweep(const detail::node& n, std::size_t w) const { return n.step >= e.window_lo(w) && n.step < e.window_hi(w); }
+        bool sweep(const detail::node& n, std::size_t w) const {
+            return n.step >= e.window_lo(w) && n.step < e.window_hi(w);
+        }
         bool keep(const detail::node& m, std::size_t w) const { return m.step < 0 || sweep(m, w); }
         bool cuts() const { return true; }  // edges between windows are dropped on purpose
     };
@@ -419,9 +422,7 @@ private:
     };
 
     /// Returns whether the windows ran as separate passes.
-    bool truncated(std::uint32_t root, std::size_t windows) {
-        return partitioned(root, window_policy{*this}, windows);
-    }
+    bool truncated(std::uint32_t root, std::size_t windows) { return partitioned(root, window_policy{*this}, windows); }
 
     /// Groups (group_scope) of nodes that share nothing but ungrouped inputs and outputs, e.g. the
     /// directions of a bidirectional layer, swept concurrently. Returns false (and sweeps nothing)
@@ -561,7 +562,8 @@ backward_stats tape::run_backward(std::uint32_t root, const double* seed, const 
     check_params_current("backward");
     for (const auto& x : given.transforms())
         if (x->checkpoint_segment() && x->checkpoint_segment() != ckpt_)
-            throw graph_error("backward: " + x->name() + " changes what the tape records; set it with "
+            throw graph_error("backward: " + x->name() +
+                              " changes what the tape records; set it with "
                               "tape::set_plan before recording instead of passing it to backward");
     backward_plan plan = plan_;
     for (const auto& x : given.transforms())

@@ -12,8 +12,9 @@ void tape::set_plan(const backward_plan& p) {
     std::size_t seg = 0;
     for (const auto& x : p.transforms()) seg = std::max(seg, x->checkpoint_segment());
     if (seg != ckpt_ && !nodes_.empty())
-        throw graph_error("tape::set_plan: checkpointing changes what the tape records; set the plan on an empty "
-                          "tape (new or clear()ed)");
+        throw graph_error(
+            "tape::set_plan: checkpointing changes what the tape records; set the plan on an empty "
+            "tape (new or clear()ed)");
     plan_ = p;
     ckpt_ = seg;
 }

@@ -205,7 +205,8 @@ struct reducer::impl {
 
     void check_store(const char* who) const {
         if (ps.scalar_type() != dt || ps.size() != num_params)
-            throw value_error(std::string("dist::reducer::") + who + ": the store changed since the reducer was made "
+            throw value_error(std::string("dist::reducer::") + who +
+                              ": the store changed since the reducer was made "
                               "(parameters added or converted); make a new reducer");
     }
 

@@ -142,10 +142,10 @@ std::vector<int> select_streams(std::span<const int> time_major, std::size_t bat
 class reducer {
 public:
     struct stats {
-        std::size_t buckets = 0;        // per step
-        std::size_t bytes = 0;          // gradient bytes each rank sends per step
+        std::size_t buckets = 0;  // per step
+        std::size_t bytes = 0;    // gradient bytes each rank sends per step
         std::size_t steps = 0;
-        double wait_seconds = 0;        // blocked in finish()/reduce_store(), summed over steps
+        double wait_seconds = 0;            // blocked in finish()/reduce_store(), summed over steps
         std::size_t ready_in_backward = 0;  // buckets sent before backward ended, summed over steps
     };
 

@@ -192,10 +192,10 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
     op_check r;
     r.op = op.name;
     r.samples = op.samples.size();
-    r.how = op.constant_output                                  ? "constant output"
-            : op.differentiable()                               ? "gradcheck"
-            : op.gradient == gradient_kind::not_implemented     ? "gradient not implemented: backward throws"
-                                                                : "no gradient: backward throws";
+    r.how = op.constant_output                              ? "constant output"
+            : op.differentiable()                           ? "gradcheck"
+            : op.gradient == gradient_kind::not_implemented ? "gradient not implemented: backward throws"
+                                                            : "no gradient: backward throws";
     if (op.samples.empty()) {
         r.passed = false;
         r.how = "no samples: add .sample(...) to its registration";
@@ -206,8 +206,9 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
         parameter_store inputs(dtype::f64);
         std::vector<parameter> ps;
         for (std::size_t i = 0; i < s.inputs.size(); ++i)
-            ps.push_back(inputs.add("x" + std::to_string(i),
-                                    sample_values(s.inputs[i], i < s.domains.size() ? s.domains[i] : domain::any, rng)));
+            ps.push_back(
+                inputs.add("x" + std::to_string(i),
+                           sample_values(s.inputs[i], i < s.domains.size() ? s.domains[i] : domain::any, rng)));
         attrs at = s.at;
         at.ints = s.ints;
         xt::xarray<double> weights;
@@ -232,7 +233,8 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
             for (auto& p : ps) zero = zero && xt::all(xt::equal(p.grad<double>(), 0.0));
             if (op.constant_output ? (threw || !zero) : !threw) {
                 r.passed = false;
-                r.how = op.constant_output ? "constant output passed a gradient" : "no gradient, but backward did not throw";
+                r.how = op.constant_output ? "constant output passed a gradient"
+                                           : "no gradient, but backward did not throw";
             }
             r.reports.emplace_back();
             continue;
@@ -252,7 +254,8 @@ std::ostream& operator<<(std::ostream& os, const gradcheck_report& r) {
     o << "gradcheck: " << (r.passed ? "PASS" : "FAIL") << "  (" << r.checked << " entries, " << r.failed
       << " failed, loss " << std::setprecision(8) << r.loss << std::setprecision(3) << ")\n";
     o << "  " << std::left << std::setw(28) << "tensor" << std::setw(14) << "shape" << std::setw(9) << "checked"
-      << std::setw(12) << "max abs" << std::setw(12) << "max rel" << "\n";
+      << std::setw(12) << "max abs" << std::setw(12) << "max rel"
+      << "\n";
     for (const auto& t : r.tensors)
         o << "  " << std::setw(28) << t.name << std::setw(14) << t.shape.str() << std::setw(9) << t.checked
           << std::setw(12) << t.max_abs_err << std::setw(12) << t.max_rel_err << (t.failed ? "FAIL" : "ok") << "\n";

@@ -123,8 +123,17 @@ public:
             if (static_cast<unsigned char>(c) >= 0x80) flags = 0x800;  // UTF-8 name
         const std::uint32_t crc = detail::crc32(data.data(), data.size());
         // signature, version needed (2.0), flags, method (stored), time, date, crc, sizes, name, extra
-        std::string h = le_fields({{sig_local, 4}, {20, 2}, {flags, 2}, {0, 2}, {0, 2}, {dos_date, 2}, {crc, 4},
-                                   {data.size(), 4}, {data.size(), 4}, {name.size(), 2}, {0, 2}});
+        std::string h = le_fields({{sig_local, 4},
+                                   {20, 2},
+                                   {flags, 2},
+                                   {0, 2},
+                                   {0, 2},
+                                   {dos_date, 2},
+                                   {crc, 4},
+                                   {data.size(), 4},
+                                   {data.size(), 4},
+                                   {name.size(), 2},
+                                   {0, 2}});
         h += name;
         os_.write(h.data(), static_cast<std::streamsize>(h.size()));
         os_.write(data.data(), static_cast<std::streamsize>(data.size()));
@@ -139,11 +148,10 @@ public:
     }
 
     void finish() {
-        if (offset_ >= max32 || central_.size() >= max32)
-            w_.fail("archive exceeds 4 GiB (zip64 is not written)");
+        if (offset_ >= max32 || central_.size() >= max32) w_.fail("archive exceeds 4 GiB (zip64 is not written)");
         // signature, disk, disk of the directory, entries (twice), directory size and offset, comment
-        const std::string e = le_fields({{sig_end, 4}, {0, 2}, {0, 2}, {count_, 2}, {count_, 2},
-                                         {central_.size(), 4}, {offset_, 4}, {0, 2}});
+        const std::string e = le_fields(
+            {{sig_end, 4}, {0, 2}, {0, 2}, {count_, 2}, {count_, 2}, {central_.size(), 4}, {offset_, 4}, {0, 2}});
         os_.write(central_.data(), static_cast<std::streamsize>(central_.size()));
         os_.write(e.data(), static_cast<std::streamsize>(e.size()));
     }

@@ -69,8 +69,7 @@ std::map<std::string, xt::xarray<double>> read_npz(const std::string& path, bool
 
 /// Write arrays to an .npz file at `path` (atomically), each as '<f4' (dt == f32, values rounded
 /// to float) or '<f8'. Keys must be non-empty; ranks above 4 throw io_error.
-void write_npz(const std::string& path, const std::map<std::string, xt::xarray<double>>& arrays,
-               dtype dt = dtype::f64);
+void write_npz(const std::string& path, const std::map<std::string, xt::xarray<double>>& arrays, dtype dt = dtype::f64);
 
 namespace detail {
 /// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320) as used by zip; pass the previous

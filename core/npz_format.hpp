@@ -11,7 +11,6 @@
 
 namespace seqgrad::detail::npz {
 
-
 constexpr std::uint32_t sig_local = 0x04034b50, sig_central = 0x02014b50, sig_end = 0x06054b50;
 constexpr std::uint32_t sig_end64 = 0x06064b50, sig_locator64 = 0x07064b50;
 constexpr std::uint64_t max32 = 0xFFFFFFFFu;

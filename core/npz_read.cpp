@@ -180,10 +180,11 @@ void parse_npy(const unsigned char* p, std::uint64_t n, npz_member& m, const whe
     std::string descr;
     bool fortran = false;
     header_parser({reinterpret_cast<const char*>(p + hstart), hlen}, w).parse(descr, fortran, m.dims);
-    static const std::pair<std::string_view, elem> known[] = {
-        {"<f4", elem::f4}, {"<f8", elem::f8}, {"|i1", elem::i1}, {"<i1", elem::i1}, {"<i2", elem::i2},
-        {"<i4", elem::i4}, {"<i8", elem::i8}, {"|u1", elem::u1}, {"<u1", elem::u1}, {"<u2", elem::u2},
-        {"<u4", elem::u4}, {"<u8", elem::u8}, {"|b1", elem::b1}};
+    static const std::pair<std::string_view, elem> known[] = {{"<f4", elem::f4}, {"<f8", elem::f8}, {"|i1", elem::i1},
+                                                              {"<i1", elem::i1}, {"<i2", elem::i2}, {"<i4", elem::i4},
+                                                              {"<i8", elem::i8}, {"|u1", elem::u1}, {"<u1", elem::u1},
+                                                              {"<u2", elem::u2}, {"<u4", elem::u4}, {"<u8", elem::u8},
+                                                              {"|b1", elem::b1}};
     std::uint64_t item = 0;
     for (auto [name, type] : known)
         if (descr == name) {
@@ -194,8 +195,7 @@ void parse_npy(const unsigned char* p, std::uint64_t n, npz_member& m, const whe
     if (item == 0)
         m.unsupported = "dtype '" + printable(descr) +
                         "' is not supported (expected '<f4' or '<f8', or little-endian integers or bools)";
-    else if (fortran)
-        m.unsupported = "fortran_order True is not supported (expected C order)";
+    else if (fortran) m.unsupported = "fortran_order True is not supported (expected C order)";
     else if (m.dims.size() > max_rank)
         m.unsupported = "rank " + std::to_string(m.dims.size()) + " (shape " + dims_str(m.dims) +
                         ") is above seqgrad's maximum of " + std::to_string(max_rank);
@@ -205,8 +205,8 @@ void parse_npy(const unsigned char* p, std::uint64_t n, npz_member& m, const whe
     std::uint64_t count = 1;
     for (std::size_t d : m.dims) count = (d != 0 && count > limit / d) ? limit + 1 : count * d;
     if (count > limit || count * item != have)
-        w.fail("data is " + std::to_string(have) + " bytes, shape " + dims_str(m.dims) + " of '" + descr +
-               "' needs " + (count > limit ? std::string("over 2^61 elements") : std::to_string(count * item)));
+        w.fail("data is " + std::to_string(have) + " bytes, shape " + dims_str(m.dims) + " of '" + descr + "' needs " +
+               (count > limit ? std::string("over 2^61 elements") : std::to_string(count * item)));
     m.count = static_cast<std::size_t>(count);
 }
 
@@ -282,8 +282,7 @@ npz_file parse_npz(const std::string& path, const char* who) {
         const std::uint64_t start = local + 30 + lnlen + lxlen;
         if (start > cd_off) mw.fail("truncated (local header)");
         if (std::string_view(reinterpret_cast<const char*>(b.p + local + 30), lnlen) != mw.member)
-            mw.fail("local header names '" +
-                    printable({reinterpret_cast<const char*>(b.p + local + 30), lnlen}) + "'");
+            mw.fail("local header names '" + printable({reinterpret_cast<const char*>(b.p + local + 30), lnlen}) + "'");
         if (b.at(local + 6, 2) != flags || b.at(local + 8, 2) != method)
             mw.fail("local header and central directory disagree on the flags or method");
         if (!(flags & 8)) {  // no data descriptor: the local header has crc and sizes
@@ -294,8 +293,8 @@ npz_file parse_npz(const std::string& path, const char* who) {
         }
         if (csize > cd_off - start) mw.fail("truncated (data runs past the central directory)");
         const std::uint32_t actual = detail::crc32(b.p + start, csize);
-        if (actual != crc) mw.fail("CRC mismatch (stored " + std::to_string(crc) + ", computed " +
-                                   std::to_string(actual) + ")");
+        if (actual != crc)
+            mw.fail("CRC mismatch (stored " + std::to_string(crc) + ", computed " + std::to_string(actual) + ")");
 
         const std::string& name = mw.member;
         if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".npy") != 0)

@@ -21,8 +21,8 @@
 // back to the input's shape. Ops never accumulate by hand.
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,7 +74,7 @@ enum class domain : std::uint8_t { any, positive, away_from_zero };
 struct op_sample {
     std::vector<seqgrad::shape> inputs;
     attrs at;
-    std::vector<int> ints;  // copied into at.ints when the sample runs
+    std::vector<int> ints;        // copied into at.ints when the sample runs
     std::vector<domain> domains;  // per input; missing entries mean domain::any
 };
 
@@ -314,7 +314,8 @@ seqgrad::shape scalar_shape(const op_def&, std::span<const seqgrad::shape> in, c
 /// Registers an op at static-initialisation time from user code:
 ///   SEQGRAD_REGISTER_OP(name) = seqgrad::op_builder("name")....;
 /// defines `const seqgrad::op_def& name`.
-#define SEQGRAD_REGISTER_OP(var) const seqgrad::op_def& var = seqgrad::detail::op_registrar{}
+#define SEQGRAD_REGISTER_OP(var) \
+    const seqgrad::op_def& var = seqgrad::detail::op_registrar {}
 namespace seqgrad::detail {
 struct op_registrar {
     const op_def& operator=(op_builder&& b) const { return register_op(std::move(b)); }

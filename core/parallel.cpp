@@ -9,7 +9,8 @@ double data_parallel(std::size_t parts, const std::function<expr(tape&, std::siz
     if (parts == 0) throw value_error("data_parallel: expected at least one part");
     for (const auto& x : plan.transforms())
         if (x->edits_parameters())
-            throw value_error("data_parallel: " + x->name() + " changes parameter gradients, which belongs to the "
+            throw value_error("data_parallel: " + x->name() +
+                              " changes parameter gradients, which belongs to the "
                               "summed gradient; call optim::clip_global_norm or optim::clip_value after "
                               "data_parallel instead of passing it in the plan");
     std::vector<std::unique_ptr<tape>> tapes(parts);

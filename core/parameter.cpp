@@ -14,8 +14,8 @@ std::vector<std::size_t> dims(const shape& s) { return s.to_vector(); }
 template <class T>
 void check_type(const detail::param_data& d, const char* what) {
     if (d.dt != dtype_of<T>())
-        throw value_error("parameter '" + d.name + "': " + what + "<" + to_string(dtype_of<T>()) +
-                          "> asked of a " + to_string(d.dt) + " parameter");
+        throw value_error("parameter '" + d.name + "': " + what + "<" + to_string(dtype_of<T>()) + "> asked of a " +
+                          to_string(d.dt) + " parameter");
 }
 }  // namespace
 

@@ -26,14 +26,14 @@ struct param_data {
     std::string name;
     seqgrad::shape shp;
     dtype dt = dtype::f32;
-    xt::xarray<float> vf, gf;  // active when dt == f32
+    xt::xarray<float> vf, gf;   // active when dt == f32
     xt::xarray<double> vd, gd;  // active when dt == f64
-    std::uint64_t uid = 0;       // unique across the process: tapes key their leaf cache on it
+    std::uint64_t uid = 0;      // unique across the process: tapes key their leaf cache on it
     // Bumped by every write of the value (assign, initialisers, loads, optimiser steps, to()); a
     // tape records it when it reads the parameter and refuses stale reads (as PyTorch's version
     // counters). Atomic: tapes on several threads read it while none writes.
     std::atomic<std::uint64_t> version{0};
-    std::mutex grad_mutex;       // several tapes on several threads may accumulate at once
+    std::mutex grad_mutex;  // several tapes on several threads may accumulate at once
     bool trainable = true;
     weight_layout layout = weight_layout::out_in;
 };

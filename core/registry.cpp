@@ -50,7 +50,8 @@ const op_def& op_registry::add(op_def def) {
     for (const auto& o : ops_)
         if (o->name == def.name) throw op_error("register_op: an op named '" + def.name + "' is already registered");
     if (def.gradient == gradient_kind::undeclared)
-        throw op_error("register_op '" + def.name + "': no gradient declared; say .backward(f), .no_gradient() (it "
+        throw op_error("register_op '" + def.name +
+                       "': no gradient declared; say .backward(f), .no_gradient() (it "
                        "has none, as argmax) or .gradient_not_implemented()");
     ops_.push_back(std::make_unique<op_def>(std::move(def)));
     return *ops_.back();
@@ -109,7 +110,9 @@ seqgrad::shape broadcast_shape(const op_def& op, std::span<const seqgrad::shape>
             const std::size_t d = s.back(k);
             if (o == 1) o = d;
             else if (d != 1 && d != o)
-                fail_shape(op, in, "expected shapes that broadcast (NumPy rules: aligned on the right, each dimension equal or 1)");
+                fail_shape(
+                    op, in,
+                    "expected shapes that broadcast (NumPy rules: aligned on the right, each dimension equal or 1)");
         }
     return out;
 }

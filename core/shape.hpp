@@ -6,9 +6,9 @@
 #include <initializer_list>
 #include <iterator>
 #include <ostream>
+#include <string>
 #include <type_traits>
 #include <utility>
-#include <string>
 #include <vector>
 
 #include "errors.hpp"

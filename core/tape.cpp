@@ -9,7 +9,6 @@
 #include <map>
 #include <mutex>
 
-
 namespace seqgrad {
 
 // ---- tape slots ------------------------------------------------------------------------------
@@ -91,18 +90,15 @@ void tape::clear() {
     group_ = -1;
 }
 
-
 std::size_t tape::bytes_reserved() const {
     std::size_t n = values_.reserved() + grads_.reserved();
     for (const auto& s : segments_) n += (s.values ? s.values->reserved() : 0) + (s.grads ? s.grads->reserved() : 0);
     return n;
 }
 
-
 std::uint32_t tape::resolve(const expr& e) const {
     tape& t = e.owner();
-    if (&t != this)
-        throw graph_error("tape: expr n" + std::to_string(e.id()) + " belongs to another tape");
+    if (&t != this) throw graph_error("tape: expr n" + std::to_string(e.id()) + " belongs to another tape");
     return e.id();
 }
 
@@ -301,8 +297,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         const std::size_t off = op.view_offset(shape_scratch_, at);
         if (off != op_def::no_view) {
             const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
-            n.value = static_cast<std::byte*>(nodes_[input_ids_[first]].value) +
-                      off * elem;
+            n.value = static_cast<std::byte*>(nodes_[input_ids_[first]].value) + off * elem;
             n.view = true;
             return make_expr(id);
         }
@@ -425,7 +420,8 @@ xt::xarray<double> tape::param_grad(const parameter& p) const {
     if (it == param_leaf_.end() || !nodes_[it->second].grad) return out;
     const auto& n = nodes_[it->second];
     for (std::size_t i = 0; i < out.size(); ++i)
-        out.data()[i] = dt_ == dtype::f32 ? static_cast<const float*>(n.grad)[i] : static_cast<const double*>(n.grad)[i];
+        out.data()[i] = dt_ == dtype::f32 ? static_cast<const float*>(n.grad)[i]
+                                          : static_cast<const double*>(n.grad)[i];
     return out;
 }
 
@@ -465,7 +461,8 @@ tensor_ref<const T> tape::data(const expr& e) const {
     if (nodes_[id].kind == detail::node_kind::parameter) check_param_current(id, "tape::data");
     const auto& n = nodes_[id];
     if (dtype_of<T>() != dt_)
-        throw value_error(std::string("tape::data<") + to_string(dtype_of<T>()) + ">: the tape holds " + to_string(dt_));
+        throw value_error(std::string("tape::data<") + to_string(dtype_of<T>()) + ">: the tape holds " +
+                          to_string(dt_));
     return {static_cast<const T*>(n.value), n.shp};
 }
 template tensor_ref<const float> tape::data<float>(const expr&) const;
@@ -497,8 +494,7 @@ std::string tape::describe(std::uint32_t id) const {
     case detail::node_kind::op: break;
     }
     std::string s = n.op->name + "(";
-    for (std::uint32_t j = 0; j < n.num_inputs; ++j)
-        s += (j ? ", " : "") + short_name(input_ids_[n.first_input + j]);
+    for (std::uint32_t j = 0; j < n.num_inputs; ++j) s += (j ? ", " : "") + short_name(input_ids_[n.first_input + j]);
     if (n.op->print_attrs) s += ", " + n.op->print_attrs(n.at);
     return s + ")";
 }

@@ -6,10 +6,10 @@
 // in arenas owned by the tape: building a node in steady state allocates nothing, and clear()
 // (or a new tape, whose blocks come from a process-wide pool) reuses the memory.
 #include <atomic>
-#include <memory>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -62,23 +62,23 @@ enum class node_kind : std::uint8_t { op, input, parameter, constant };
 
 struct node {
     const op_def* op = nullptr;  // null for leaves
-    void* value = nullptr;        // float* or double*, by the tape's dtype
-    void* grad = nullptr;         // allocated during backward, for nodes on a path to the root
+    void* value = nullptr;       // float* or double*, by the tape's dtype
+    void* grad = nullptr;        // allocated during backward, for nodes on a path to the root
     seqgrad::shape shp;
     attrs at;
     std::uint32_t first_input = 0;  // into tape's input-id vector
     std::uint32_t num_inputs = 0;
-    std::int32_t step = -1;  // time step mark (-1: none)
-    std::int32_t group = -1;  // independent-part mark (group_scope; -1: none)
+    std::int32_t step = -1;        // time step mark (-1: none)
+    std::int32_t group = -1;       // independent-part mark (group_scope; -1: none)
     std::int32_t state_from = -1;  // values of this step read by the node are recurrent state (-1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
-    bool is_state = false;        // a recurrent state (tape::mark_state), for gradient-flow records
-    bool view = false;            // value aliases input 0's memory (op_def::view_offset)
-    bool memo_served = false;     // value read from a batched product (tape::batched_product)
-    bool evicted = false;         // checkpointing: value released with its segment (recomputable)
-    bool kept = false;            // checkpointing: value copied out of its segment (read across segments)
-    param_data* param = nullptr;  // parameter leaves
+    bool is_state = false;            // a recurrent state (tape::mark_state), for gradient-flow records
+    bool view = false;                // value aliases input 0's memory (op_def::view_offset)
+    bool memo_served = false;         // value read from a batched product (tape::batched_product)
+    bool evicted = false;             // checkpointing: value released with its segment (recomputable)
+    bool kept = false;                // checkpointing: value copied out of its segment (read across segments)
+    param_data* param = nullptr;      // parameter leaves
     std::uint64_t param_version = 0;  // parameter leaves: param->version when the tape read it
 };
 

@@ -5,7 +5,6 @@
 #include <memory>
 #include <string>
 
-
 #include "blas.hpp"
 #include "tape.hpp"
 

@@ -199,7 +199,7 @@ std::vector<sg::expr> carried_exprs(const nn::stacked_state<nn::any_state>& s) {
 }
 
 struct chunk {
-    sg::expr logits;               // [T*B, V]
+    sg::expr logits;              // [T*B, V]
     std::vector<sg::expr> state;  // after the last step, to carry
 };
 
@@ -215,8 +215,12 @@ struct char_model {
     sg::parameter step;  // training steps done: frozen (never trained), saved in checkpoints
 
     char_model(std::size_t V, const options& o, std::mt19937_64& rng)
-        : vocab_size(V), hidden(o.hidden), emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng),
-          dropout(o.dropout), weight_drop(o.weight_drop), variational(o.dropout_kind == "variational") {
+        : vocab_size(V),
+          hidden(o.hidden),
+          emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng),
+          dropout(o.dropout),
+          weight_drop(o.weight_drop),
+          variational(o.dropout_kind == "variational") {
         if (!o.tie) out.emplace(sg::parameter_scope(ps, "out"), o.hidden, V, true, rng);
         for (std::size_t l = 0; l < o.layers; ++l) {
             const sg::parameter_scope scope(ps, o.cell + std::to_string(l));  // "lstm0.w_ih", ...
@@ -283,8 +287,7 @@ struct char_model {
         const std::vector<sg::expr> hs = nn::hiddens(states);
         const sg::expr h = drop(t, sg::concat(hs, 0), batch);  // [T*B, H], time-major again
         // The output layer over every step at once, one GEMM. Tied: the embedding is its weight.
-        return {out ? (*out)(h) : sg::matmul_add(out_bias, h, sg::T(emb.weight)),
-                carried_exprs(states.back())};
+        return {out ? (*out)(h) : sg::matmul_add(out_bias, h, sg::T(emb.weight)), carried_exprs(states.back())};
     }
 };
 
@@ -502,8 +505,7 @@ int run(const options& o) {
         const double per_step = done > 0 ? train_seconds / done : 0;
         std::string line = "step " + std::to_string(step) + "/" + std::to_string(o.steps);
         if (loss_count) line += "  loss " + fixed(loss_sum / static_cast<double>(loss_count), 3);
-        if (with_val)
-            line += "  val " + fixed(last_val, 4) + " nats " + fixed(last_val / std::log(2.0), 4) + " bits";
+        if (with_val) line += "  val " + fixed(last_val, 4) + " nats " + fixed(last_val / std::log(2.0), 4) + " bits";
         if (train_seconds > 0) line += "  " + fixed(static_cast<double>(tokens) / train_seconds, 0) + " tok/s";
         if (step < o.steps) line += "  ETA " + duration(per_step * static_cast<double>(o.steps - step));
         if (tty) std::cout << "\r\033[K" << line << (with_val ? "\n" : "") << std::flush;

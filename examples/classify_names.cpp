@@ -99,39 +99,40 @@ Trains a character RNN to tell a surname's language, reports held-out accuracy, 
 options parse_args(int argc, char** argv) {
     options o;
     const std::size_t one = 1;
-    cli::parse_options(
-        argc, argv,
-        {{"--data", cli::text(o.data)},
-         {"--out", cli::text(o.out)},
-         {"--predict", cli::text(o.predict)},
-         {"--hidden", cli::number(o.hidden, one)},
-         {"--embed", cli::number(o.embed, one)},
-         {"--batch", cli::number(o.batch, one)},
-         {"--epochs", cli::number(o.epochs, one)},
-         {"--lr", cli::number(o.lr, 0.0, true)},
-         {"--lr-decay",
-          [&](const std::string& n, const std::string& v) {
-              o.lr_decay = cli::parse_number(n, v, 0.0, true);
-              if (o.lr_decay > 1) throw cli::usage_error{n + ": expected a number in (0, 1], got '" + v + "'"};
-          }},
-         {"--clip", cli::number(o.clip, 0.0)},
-         {"--held-out",
-          [&](const std::string& n, const std::string& v) {
-              o.held_out = cli::parse_number(n, v, 0.0, true);
-              if (o.held_out >= 1) throw cli::usage_error{n + ": expected a number in (0, 1), got '" + v + "'"};
-          }},
-         {"--seed", cli::number(o.seed, std::uint64_t{0})},
-         {"--threads", cli::number(o.threads, 1)},
-         {"--cell", cli::one_of(o.cell, {"lstm", "gru"})}},
-        usage);
+    cli::parse_options(argc, argv,
+                       {{"--data", cli::text(o.data)},
+                        {"--out", cli::text(o.out)},
+                        {"--predict", cli::text(o.predict)},
+                        {"--hidden", cli::number(o.hidden, one)},
+                        {"--embed", cli::number(o.embed, one)},
+                        {"--batch", cli::number(o.batch, one)},
+                        {"--epochs", cli::number(o.epochs, one)},
+                        {"--lr", cli::number(o.lr, 0.0, true)},
+                        {"--lr-decay",
+                         [&](const std::string& n, const std::string& v) {
+                             o.lr_decay = cli::parse_number(n, v, 0.0, true);
+                             if (o.lr_decay > 1)
+                                 throw cli::usage_error{n + ": expected a number in (0, 1], got '" + v + "'"};
+                         }},
+                        {"--clip", cli::number(o.clip, 0.0)},
+                        {"--held-out",
+                         [&](const std::string& n, const std::string& v) {
+                             o.held_out = cli::parse_number(n, v, 0.0, true);
+                             if (o.held_out >= 1)
+                                 throw cli::usage_error{n + ": expected a number in (0, 1), got '" + v + "'"};
+                         }},
+                        {"--seed", cli::number(o.seed, std::uint64_t{0})},
+                        {"--threads", cli::number(o.threads, 1)},
+                        {"--cell", cli::one_of(o.cell, {"lstm", "gru"})}},
+                       usage);
     return o;
 }
 
 // ---- data ------------------------------------------------------------------------------------
 
 struct name_set {
-    std::vector<std::string> languages;          // class id -> language (file name without .txt)
-    std::vector<std::string> train, test;        // surnames
+    std::vector<std::string> languages;    // class id -> language (file name without .txt)
+    std::vector<std::string> train, test;  // surnames
     std::vector<int> train_label, test_label;
 };
 
@@ -189,7 +190,8 @@ name_set load_names(const fs::path& dir, double held_out, std::uint64_t seed) {
             const std::uint64_t ha = fnv1a(salt + a), hb = fnv1a(salt + b);
             return ha != hb ? ha < hb : a < b;
         });
-        const std::size_t n_test = std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(held_out * names.size())));
+        const std::size_t n_test =
+            std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(held_out * names.size())));
         for (std::size_t i = 0; i < names.size(); ++i) {
             auto [set, labels] = i < n_test ? std::tie(d.test, d.test_label) : std::tie(d.train, d.train_label);
             set.push_back(names[i]);
@@ -234,7 +236,8 @@ std::vector<batch> make_batches(const std::vector<std::vector<int>>& seqs, const
     std::vector<batch> out;
     for (std::size_t p = 0; p < order.size(); p += pool) {
         const std::size_t end = std::min(order.size(), p + pool);
-        std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(p), order.begin() + static_cast<std::ptrdiff_t>(end),
+        std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(p),
+                         order.begin() + static_cast<std::ptrdiff_t>(end),
                          [&](std::size_t a, std::size_t b) { return seqs[a].size() < seqs[b].size(); });
         for (std::size_t i = p; i < end; i += batch_size)
             out.push_back(make_batch(seqs, labels, std::span(order).subspan(i, std::min(batch_size, end - i))));
@@ -310,8 +313,8 @@ int run(const options& o, const name_set& d) {
     };
     const auto train = encode(d.train), test = encode(d.test);
     const std::size_t C = d.languages.size();
-    std::printf("%zu languages, %zu training and %zu held-out names, %zu characters; %s, hidden %zu\n", C,
-                train.size(), test.size(), voc.size(), o.cell.c_str(), o.hidden);
+    std::printf("%zu languages, %zu training and %zu held-out names, %zu characters; %s, hidden %zu\n", C, train.size(),
+                test.size(), voc.size(), o.cell.c_str(), o.hidden);
 
     std::mt19937_64 rng(o.seed);
     sg::parameter_store ps;
@@ -345,8 +348,8 @@ int run(const options& o, const name_set& d) {
             }
         }
         const double test_acc = accuracy(predict(model, test), d.test_label);
-        std::printf("%sepoch %zu/%zu  loss %.4f  train acc %.4f  held-out acc %.4f  (%.1f s)\n", tty ? "\r" : "",
-                    epoch, o.epochs, loss_sum / static_cast<double>(seen),
+        std::printf("%sepoch %zu/%zu  loss %.4f  train acc %.4f  held-out acc %.4f  (%.1f s)\n", tty ? "\r" : "", epoch,
+                    o.epochs, loss_sum / static_cast<double>(seen),
                     static_cast<double>(correct) / static_cast<double>(seen), test_acc, seconds_since(start));
         std::fflush(stdout);
     }
@@ -386,12 +389,14 @@ int run(const options& o, const name_set& d) {
         t.clear();
         const std::vector<std::vector<int>> one = {voc.encode(nn::utf8_chars(name))};
         if (one[0].empty()) continue;
-        const xt::xarray<double> p = t.value(sg::softmax(model.logits(t, make_batch(one, {0}, std::vector<std::size_t>{0}))));
+        const xt::xarray<double> p = t.value(
+            sg::softmax(model.logits(t, make_batch(one, {0}, std::vector<std::size_t>{0}))));
         std::vector<std::size_t> idx(C);
         std::iota(idx.begin(), idx.end(), 0);
         std::partial_sort(idx.begin(), idx.begin() + std::min<std::size_t>(3, C), idx.end(),
                           [&](std::size_t a, std::size_t b) { return p(0, a) > p(0, b); });
-        std::printf("%s%*s", name.c_str(), static_cast<int>(16 - std::min<std::size_t>(16, nn::utf8_chars(name).size())), "");
+        std::printf("%s%*s", name.c_str(),
+                    static_cast<int>(16 - std::min<std::size_t>(16, nn::utf8_chars(name).size())), "");
         for (std::size_t k = 0; k < std::min<std::size_t>(3, C); ++k)
             std::printf("  %s %.2f", d.languages[idx[k]].c_str(), p(0, idx[k]));
         std::printf("\n");
@@ -404,7 +409,7 @@ int run(const options& o, const name_set& d) {
 int main(int argc, char** argv) {
     return cli::main("classify_names", argc, argv, parse_args, [](const options& o) {
         sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
-        cli::make_output_folder(o.out);  // fail now, not after training
+        cli::make_output_folder(o.out);   // fail now, not after training
         const fs::path dir = find_data(o.data);
         std::printf("reading %s\n", dir.string().c_str());
         const name_set d = load_names(dir, o.held_out, o.seed);

@@ -106,7 +106,7 @@ inline setter text(std::string& field) {
 /// One of a few words ("--cell: expected lstm, rnn or gru, got 'x'").
 inline setter one_of(std::string& field, std::initializer_list<const char*> choices) {
     return [&field, words = std::vector<std::string>(choices.begin(), choices.end())](const std::string& n,
-                                                                                       const std::string& v) {
+                                                                                      const std::string& v) {
         for (const auto& w : words)
             if (v == w) {
                 field = v;

@@ -123,45 +123,43 @@ an LSTM, an IRNN and an RNN with exploding gradients, each trained with and with
   --help            this text
 )";
 
-
 const std::vector<std::string> all_models = {"lstm", "irnn", "tanh", "exploding"};
 
 options parse_args(int argc, char** argv) {
     options o;
     const std::size_t one = 1;
-    cli::parse_options(
-        argc, argv,
-        {{"--out", cli::text(o.out)},
-         {"--models",
-          [&](const std::string& n, const std::string& v) {
-              o.models.clear();
-              std::stringstream ss(v);
-              for (std::string m; std::getline(ss, m, ',');) {
-                  if (std::find(all_models.begin(), all_models.end(), m) == all_models.end())
-                      throw cli::usage_error{n + ": unknown model '" + m +
-                                             "' (expected lstm, irnn, tanh or exploding)"};
-                  if (std::find(o.models.begin(), o.models.end(), m) == o.models.end()) o.models.push_back(m);
-              }
-              if (o.models.empty()) throw cli::usage_error{n + ": expected at least one model"};
-          }},
-         {"--T", cli::number(o.T, std::size_t{2})},
-         {"--steps", cli::number(o.steps, one)},
-         {"--batch", cli::number(o.batch, one)},
-         {"--hidden", cli::number(o.hidden, one)},
-         {"--test", cli::number(o.test, one)},
-         {"--eval-every", cli::number(o.eval_every, one)},
-         {"--jobs", cli::number(o.jobs, one)},
-         {"--clip", cli::number(o.clip, 0.0, true)},
-         {"--lr", cli::number(o.lr, 0.0, true)},
-         {"--gain", cli::number(o.gain, 0.0, true)},
-         {"--optim", cli::one_of(o.optimiser, {"adam", "sgd", "rmsprop"})},
-         {"--runs", cli::one_of(o.runs, {"plain", "clipped", "both"})},
-         {"--seed", cli::number(o.seed, std::uint64_t{0})}},
-        usage,
-        {{"--quick", [&] {
-              o.quick = true;
-              o.T = 30, o.steps = 300, o.test = 200, o.eval_every = 100;
-          }}});
+    cli::parse_options(argc, argv,
+                       {{"--out", cli::text(o.out)},
+                        {"--models",
+                         [&](const std::string& n, const std::string& v) {
+                             o.models.clear();
+                             std::stringstream ss(v);
+                             for (std::string m; std::getline(ss, m, ',');) {
+                                 if (std::find(all_models.begin(), all_models.end(), m) == all_models.end())
+                                     throw cli::usage_error{n + ": unknown model '" + m +
+                                                            "' (expected lstm, irnn, tanh or exploding)"};
+                                 if (std::find(o.models.begin(), o.models.end(), m) == o.models.end())
+                                     o.models.push_back(m);
+                             }
+                             if (o.models.empty()) throw cli::usage_error{n + ": expected at least one model"};
+                         }},
+                        {"--T", cli::number(o.T, std::size_t{2})},
+                        {"--steps", cli::number(o.steps, one)},
+                        {"--batch", cli::number(o.batch, one)},
+                        {"--hidden", cli::number(o.hidden, one)},
+                        {"--test", cli::number(o.test, one)},
+                        {"--eval-every", cli::number(o.eval_every, one)},
+                        {"--jobs", cli::number(o.jobs, one)},
+                        {"--clip", cli::number(o.clip, 0.0, true)},
+                        {"--lr", cli::number(o.lr, 0.0, true)},
+                        {"--gain", cli::number(o.gain, 0.0, true)},
+                        {"--optim", cli::one_of(o.optimiser, {"adam", "sgd", "rmsprop"})},
+                        {"--runs", cli::one_of(o.runs, {"plain", "clipped", "both"})},
+                        {"--seed", cli::number(o.seed, std::uint64_t{0})}},
+                       usage, {{"--quick", [&] {
+                                    o.quick = true;
+                                    o.T = 30, o.steps = 300, o.test = 200, o.eval_every = 100;
+                                }}});
     if (o.jobs == 0) o.jobs = std::max(1u, std::thread::hardware_concurrency());
     return o;
 }
@@ -268,8 +266,8 @@ struct model {
         const std::size_t H = hidden;
         if (kind == "lstm") {
             lstm.emplace(sg::parameter_scope(ps, "lstm"), 2, H, rng);  // U(-1/sqrt(H), 1/sqrt(H))
-            nn::lstm_forget_bias(lstm->b_ih, 1.0);                       // effective forget bias:
-            nn::lstm_forget_bias(lstm->b_hh, 0.0);                       // b_ih + b_hh = 1 exactly
+            nn::lstm_forget_bias(lstm->b_ih, 1.0);                     // effective forget bias:
+            nn::lstm_forget_bias(lstm->b_hh, 0.0);                     // b_ih + b_hh = 1 exactly
         } else {
             rnn.emplace(sg::parameter_scope(ps, "rnn"), 2, H,
                         kind == "irnn" ? nn::rnn_activation::relu : nn::rnn_activation::tanh, rng);
@@ -359,7 +357,8 @@ run_result train(const options& o, const std::string& kind, bool clipped, const 
     r.clipped = clipped;
     r.label = kind + (clipped ? "_clipped" : "");
     // Weights: the same for the clipped and the unclipped run of a model; data: likewise.
-    const std::size_t index = static_cast<std::size_t>(std::find(all_models.begin(), all_models.end(), kind) - all_models.begin());
+    const std::size_t index = static_cast<std::size_t>(std::find(all_models.begin(), all_models.end(), kind) -
+                                                       all_models.begin());
     std::mt19937_64 init_rng(o.seed * 1000 + index), data_rng(o.seed * 1000 + 500 + index);
     model m(kind, o.hidden, o.gain, init_rng);
     const double lr = o.lr > 0 ? o.lr : info(kind).lr;  // decayed linearly to a tenth over the run
@@ -374,7 +373,8 @@ run_result train(const options& o, const std::string& kind, bool clipped, const 
         const sg::expr loss = sg::mse_loss(m.predict(t, d), targets(t, d));
         t.backward(loss);
         // The store's gradients are this step's alone (step() zeroes them): clip (or measure) there.
-        const double grad_norm = clipped ? sg::optim::clip_global_norm(m.ps, o.clip) : std::sqrt(m.ps.grad_squared_norm());
+        const double grad_norm = clipped ? sg::optim::clip_global_norm(m.ps, o.clip)
+                                         : std::sqrt(m.ps.grad_squared_norm());
         if (!std::isfinite(t.item(loss)) || !std::isfinite(grad_norm)) {
             r.diverged = true;
             say("%-18s step %5zu  diverged: loss %g, gradient norm %g\n", r.label.c_str(), step, t.item(loss),
@@ -424,9 +424,11 @@ void write_flow(const options& o, const std::string& stem, const std::vector<std
         }
         chart.push_back(std::move(ser));
     }
-    const std::string csv = (fs::path(o.out) / (stem + ".csv")).string(), svg = (fs::path(o.out) / (stem + ".svg")).string();
+    const std::string csv = (fs::path(o.out) / (stem + ".csv")).string(),
+                      svg = (fs::path(o.out) / (stem + ".svg")).string();
     sg::plot::write_csv(csv, header, rows);
-    sg::plot::line_chart_svg(svg, chart, title, "time step t (the loss reads the last step, t = " + std::to_string(o.T - 1) + ")",
+    sg::plot::line_chart_svg(svg, chart, title,
+                             "time step t (the loss reads the last step, t = " + std::to_string(o.T - 1) + ")",
                              "||dL/dh_t||", true);
     std::printf("wrote %s and %s\n", csv.c_str(), svg.c_str());
 }
@@ -442,15 +444,18 @@ int run(const options& o) {
     double baseline = 0;  // predict 1 for every sequence
     for (float y : test.y) baseline += (y - 1.0) * (y - 1.0);
     baseline /= static_cast<double>(test.y.size());
-    std::printf("adding problem: T %zu, batch %zu, %zu steps per run, hidden %zu, %zu test sequences; clip %g; %zu jobs\n",
-                o.T, o.batch, o.steps, o.hidden, o.test, o.clip, o.jobs);
+    std::printf(
+        "adding problem: T %zu, batch %zu, %zu steps per run, hidden %zu, %zu test sequences; clip %g; %zu jobs\n", o.T,
+        o.batch, o.steps, o.hidden, o.test, o.clip, o.jobs);
 
     // (a) Gradient flow at initialisation.
     std::vector<std::vector<double>> flows;
     std::printf("\n%-10s %-28s %8s %12s %12s %12s  %s\n", "model", "", "rho(W)", "|dL/dh_T-1|", "|dL/dh_T/2|",
                 "|dL/dh_0|", "first/last");
     for (const auto& kind : o.models) {
-        std::mt19937_64 init_rng(o.seed * 1000 + static_cast<std::size_t>(std::find(all_models.begin(), all_models.end(), kind) - all_models.begin()));
+        std::mt19937_64 init_rng(
+            o.seed * 1000 +
+            static_cast<std::size_t>(std::find(all_models.begin(), all_models.end(), kind) - all_models.begin()));
         model m(kind, o.hidden, o.gain, init_rng);
         flows.push_back(m.gradient_flow(flow_batch));
         const auto& f = flows.back();
@@ -504,7 +509,8 @@ int run(const options& o) {
         const std::string csv = (fs::path(o.out) / "adding_test_mse.csv").string(),
                           svg = (fs::path(o.out) / "adding_test_mse.svg").string();
         sg::plot::write_csv(csv, curves);
-        sg::plot::line_chart_svg(svg, curves, "Adding problem, T = " + std::to_string(o.T) + ": test MSE during training",
+        sg::plot::line_chart_svg(svg, curves,
+                                 "Adding problem, T = " + std::to_string(o.T) + ": test MSE during training",
                                  "training step (batch " + std::to_string(o.batch) + ")", "test MSE", true);
         std::printf("\nwrote %s and %s\n", csv.c_str(), svg.c_str());
     }
@@ -520,8 +526,8 @@ int run(const options& o) {
             status = 1;
             continue;
         }
-        std::printf("%-18s %10.5f %8zu %12.3g %9.0f%% %8.0f%s\n", r.label.c_str(), r.mse, r.steps_done, r.mean_grad_norm,
-                    100 * r.clipped_fraction, r.seconds, r.diverged ? "  (diverged)" : "");
+        std::printf("%-18s %10.5f %8zu %12.3g %9.0f%% %8.0f%s\n", r.label.c_str(), r.mse, r.steps_done,
+                    r.mean_grad_norm, 100 * r.clipped_fraction, r.seconds, r.diverged ? "  (diverged)" : "");
     }
     std::printf("\n");
     for (const auto& r : results)

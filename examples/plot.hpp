@@ -79,13 +79,13 @@ inline std::string xml(std::string_view s) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
             switch (c) {
-                case '&': out += "&amp;"; break;
-                case '<': out += "&lt;"; break;
-                case '>': out += "&gt;"; break;
-                case '"': out += "&quot;"; break;
-                case '\'': out += "&apos;"; break;
-                default:
-                    if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') out += static_cast<char>(c);
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&apos;"; break;
+            default:
+                if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') out += static_cast<char>(c);
             }
             ++i;
             continue;
@@ -160,9 +160,7 @@ inline std::string ramp_colour(colour_ramp ramp, double t) {
     return buf;
 }
 /// Perceived brightness of the ramp at t (to pick black or white text on it).
-inline bool ramp_is_dark(colour_ramp ramp, double t) {
-    return ramp == colour_ramp::grey ? t > 0.5 : t < 0.6;
-}
+inline bool ramp_is_dark(colour_ramp ramp, double t) { return ramp == colour_ramp::grey ? t > 0.5 : t < 0.6; }
 
 /// Approximate rendered width of a label in pixels (code points times an average glyph width).
 inline double text_width(std::string_view s, double font_px) {
@@ -244,7 +242,8 @@ inline void heatmap_svg(const std::string& path, const std::vector<std::vector<d
     const double font = std::clamp(cell * 0.45, 8.0, 13.0);
     double left = 20, top_labels = 10;
     for (std::size_t r = 0; r < rows; ++r) left = std::max(left, detail::text_width(row_label(r), font) + 12);
-    for (std::size_t c = 0; c < cols; ++c) top_labels = std::max(top_labels, detail::text_width(col_label(c), font) * 0.72 + 12);
+    for (std::size_t c = 0; c < cols; ++c)
+        top_labels = std::max(top_labels, detail::text_width(col_label(c), font) * 0.72 + 12);
     left = std::min(left, 260.0);
     top_labels = std::min(top_labels, 200.0);
     const double top = 44 + top_labels;
@@ -255,9 +254,11 @@ inline void heatmap_svg(const std::string& path, const std::vector<std::vector<d
     const bool annotate = opt.annotate == 1 || (opt.annotate == -1 && cell >= 26);
 
     std::string s = detail::svg_open(width, height);
-    s += "<defs><pattern id=\"nan\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\">"
-         "<rect width=\"6\" height=\"6\" fill=\"#dddddd\"/><path d=\"M0,6 L6,0\" stroke=\"#999999\"/></pattern></defs>\n";
-    s += fmt("<text x=\"%.1f\" y=\"26\" font-size=\"16\" font-weight=\"bold\">", left) + detail::xml(title) + "</text>\n";
+    s +=
+        "<defs><pattern id=\"nan\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\">"
+        "<rect width=\"6\" height=\"6\" fill=\"#dddddd\"/><path d=\"M0,6 L6,0\" stroke=\"#999999\"/></pattern></defs>\n";
+    s += fmt("<text x=\"%.1f\" y=\"26\" font-size=\"16\" font-weight=\"bold\">", left) + detail::xml(title) +
+         "</text>\n";
     for (std::size_t r = 0; r < rows; ++r) {
         const double y = top + cell * static_cast<double>(r);
         s += fmt("<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" text-anchor=\"end\" dominant-baseline=\"central\">",
@@ -285,19 +286,19 @@ inline void heatmap_svg(const std::string& path, const std::vector<std::vector<d
         s += fmt("<text transform=\"translate(%.1f,%.1f) rotate(-45)\" font-size=\"%.1f\">", x, top - 5, font) +
              detail::xml(col_label(c)) + "</text>\n";
     }
-    s += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n", left, top,
-             grid_w, grid_h);
+    s += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n", left,
+             top, grid_w, grid_h);
     // Colour bar: 32 bands from hi (top) to lo (bottom).
     for (int k = 0; k < 32; ++k)
         s += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.2f\" fill=\"", bar_x, top + bar_h * k / 32.0,
                  bar_h / 32.0 + 0.5) +
              detail::ramp_colour(opt.ramp, 1.0 - (k + 0.5) / 32.0) + "\"/>\n";
-    s += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n", bar_x, top,
-             bar_h);
+    s += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n", bar_x,
+             top, bar_h);
     for (int k = 0; k <= 4; ++k) {
         const double v = hi - (hi - lo) * k / 4.0, y = top + bar_h * k / 4.0;
-        s += fmt("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444444\"/>", bar_x + 14, y, bar_x + 18,
-                 y) +
+        s += fmt("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444444\"/>", bar_x + 14, y,
+                 bar_x + 18, y) +
              fmt("<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" dominant-baseline=\"central\">", bar_x + 21, y) +
              detail::number(v, opt.value_decimals) + "</text>\n";
     }
@@ -391,7 +392,8 @@ inline void line_chart_svg(const std::string& path, const std::vector<series>& s
     auto py = [&](double y) { return top + ph - (y - y0) / (y1 - y0) * ph; };
 
     std::string o = detail::svg_open(width, height);
-    o += fmt("<text x=\"%.1f\" y=\"24\" font-size=\"16\" font-weight=\"bold\">", left) + detail::xml(title) + "</text>\n";
+    o += fmt("<text x=\"%.1f\" y=\"24\" font-size=\"16\" font-weight=\"bold\">", left) + detail::xml(title) +
+         "</text>\n";
     for (std::size_t i = 0; i < yt.size(); ++i) {
         const double y = py(yt[i]);
         o += fmt("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>", left, y, left + pw, y) +
@@ -405,18 +407,20 @@ inline void line_chart_svg(const std::string& path, const std::vector<series>& s
              fmt("<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">", x, top + ph + 16) +
              detail::number(v, detail::decimals_for(xstep)) + "</text>\n";
     }
-    o += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n", left, top,
-             pw, ph);
+    o += fmt("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444444\"/>\n", left,
+             top, pw, ph);
     o += fmt("<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">", left + pw / 2, top + ph + 40) +
          detail::xml(x_label) + "</text>\n";
-    o += fmt("<text transform=\"translate(14,%.1f) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">", top + ph / 2) +
+    o += fmt("<text transform=\"translate(14,%.1f) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\">",
+             top + ph / 2) +
          detail::xml(y_label + (log_y ? " (log scale)" : "")) + "</text>\n";
     if (empty)
-        o += fmt("<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" fill=\"#888888\" text-anchor=\"middle\">no data</text>\n",
-                 left + pw / 2, top + ph / 2);
+        o +=
+            fmt("<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" fill=\"#888888\" text-anchor=\"middle\">no data</text>\n",
+                left + pw / 2, top + ph / 2);
 
-    o += fmt("<clipPath id=\"plot\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n", left, top,
-             pw, ph);
+    o += fmt("<clipPath id=\"plot\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/></clipPath>\n", left,
+             top, pw, ph);
     for (std::size_t k = 0; k < s.size(); ++k) {
         const auto& ser = s[k];
         std::string d, marks;
@@ -436,8 +440,8 @@ inline void line_chart_svg(const std::string& path, const std::vector<series>& s
         if (!d.empty()) o += "<path fill=\"none\" stroke-width=\"1.6\" stroke-linejoin=\"round\" d=\"" + d + "\"/>";
         o += marks + "</g>\n";
         const double ly = top + 10 + 18 * static_cast<double>(k);
-        o += fmt("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2.5\" stroke=\"", left + pw + 14, ly,
-                 left + pw + 38, ly) +
+        o += fmt("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2.5\" stroke=\"", left + pw + 14,
+                 ly, left + pw + 38, ly) +
              detail::palette(k) + "\"/>" +
              fmt("<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" dominant-baseline=\"central\">", left + pw + 44, ly) +
              detail::xml(ser.name) + "</text>\n";

@@ -105,7 +105,8 @@ long days_from_civil(int y, int m, int d) {
 void civil_from_days(long z, int& y, int& m, int& d) {
     z += 719468;
     const long era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097;
-    const long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365,
+               doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     const long mp = (5 * doy + 2) / 153;
     d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
     m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
@@ -119,7 +120,10 @@ std::string upper(std::string s) {
 }
 std::string two(int v) { return (v < 10 ? "0" : "") + std::to_string(v); }
 std::string ordinal(int d) {
-    const char* sfx = (d % 10 == 1 && d != 11) ? "st" : (d % 10 == 2 && d != 12) ? "nd" : (d % 10 == 3 && d != 13) ? "rd" : "th";
+    const char* sfx = (d % 10 == 1 && d != 11)   ? "st"
+                      : (d % 10 == 2 && d != 12) ? "nd"
+                      : (d % 10 == 3 && d != 13) ? "rd"
+                                                 : "th";
     return std::to_string(d) + sfx;
 }
 
@@ -130,20 +134,20 @@ std::string format_date(long day, int f) {
     const std::string mon = month_names[m - 1], wd = day_names[((day % 7) + 11) % 7];  // 1970-01-01: thursday
     const std::string D = std::to_string(d), Y = std::to_string(y), yy = two(y % 100);
     switch (f) {
-    case 0: return wd + " " + D + " " + mon + " " + Y;                 // tuesday 9 may 1995
-    case 1: return two(d) + "." + two(m) + "." + yy;                   // 09.05.95
-    case 2: return cap(mon) + " " + D + ", " + Y;                      // May 9, 1995
-    case 3: return D + " " + cap(mon) + " " + Y;                       // 9 May 1995
-    case 4: return cap(wd) + ", " + cap(mon) + " " + D + ", " + Y;      // Tuesday, May 9, 1995
-    case 5: return two(d) + "/" + two(m) + "/" + Y;                    // 09/05/1995
-    case 6: return ordinal(d) + " of " + mon + " " + Y;                // 9th of may 1995
-    case 7: return Y + "/" + two(m) + "/" + two(d);                    // 1995/05/09
-    case 8: return upper(mon.substr(0, 3)) + " " + two(d) + " " + Y;   // MAY 09 1995
-    case 9: return D + " " + mon.substr(0, 3) + " " + yy;              // 9 may 95
-    case 10: return mon.substr(0, 3) + " " + D + " '" + yy;            // may 9 '95
+    case 0: return wd + " " + D + " " + mon + " " + Y;                                       // tuesday 9 may 1995
+    case 1: return two(d) + "." + two(m) + "." + yy;                                         // 09.05.95
+    case 2: return cap(mon) + " " + D + ", " + Y;                                            // May 9, 1995
+    case 3: return D + " " + cap(mon) + " " + Y;                                             // 9 May 1995
+    case 4: return cap(wd) + ", " + cap(mon) + " " + D + ", " + Y;                           // Tuesday, May 9, 1995
+    case 5: return two(d) + "/" + two(m) + "/" + Y;                                          // 09/05/1995
+    case 6: return ordinal(d) + " of " + mon + " " + Y;                                      // 9th of may 1995
+    case 7: return Y + "/" + two(m) + "/" + two(d);                                          // 1995/05/09
+    case 8: return upper(mon.substr(0, 3)) + " " + two(d) + " " + Y;                         // MAY 09 1995
+    case 9: return D + " " + mon.substr(0, 3) + " " + yy;                                    // 9 may 95
+    case 10: return mon.substr(0, 3) + " " + D + " '" + yy;                                  // may 9 '95
     case 11: return cap(wd.substr(0, 3)) + " " + D + " " + cap(mon.substr(0, 3)) + " " + Y;  // Tue 9 May 1995
-    case 12: return D + "-" + mon.substr(0, 3) + "-" + Y;              // 9-may-1995
-    default: return Y + two(m) + two(d);                               // 19950509
+    case 12: return D + "-" + mon.substr(0, 3) + "-" + Y;                                    // 9-may-1995
+    default: return Y + two(m) + two(d);                                                     // 19950509
     }
 }
 std::string iso_date(long day) {
@@ -166,7 +170,8 @@ std::vector<example> date_set(int split, std::size_t n, std::mt19937_64& rng) {
     while (out.size() < n) {
         const long d = day(rng);
         const int s = date_split(d);
-        if ((split == 0 && s < 8) || (split == 8 && s == 8) || (split == 9 && s == 9)) out.push_back(date_example(d, fmt(rng)));
+        if ((split == 0 && s < 8) || (split == 8 && s == 8) || (split == 9 && s == 9))
+            out.push_back(date_example(d, fmt(rng)));
     }
     return out;
 }
@@ -270,15 +275,17 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     model.reset_parameters(rng);
     if (!o.load.empty()) sg::load_npz(ps, o.load);
     std::cout << task << ": " << o.cell << " encoder " << mo.encoder_layers << "x" << mo.encoder_size
-              << (mo.bidirectional ? " bidirectional" : "") << ", decoder " << mo.decoder_size << ", " << nn::to_string(mo.score)
-              << " attention" << (mo.input_feeding ? ", input feeding" : "") << "; vocab " << sv.size() << " -> " << tv.size()
-              << ", " << ps.num_elements() << " parameters; batch " << o.batch << ", adam " << o.lr << std::endl;
+              << (mo.bidirectional ? " bidirectional" : "") << ", decoder " << mo.decoder_size << ", "
+              << nn::to_string(mo.score) << " attention" << (mo.input_feeding ? ", input feeding" : "") << "; vocab "
+              << sv.size() << " -> " << tv.size() << ", " << ps.num_elements() << " parameters; batch " << o.batch
+              << ", adam " << o.lr << std::endl;
 
     auto decode = [&](const example& e, bool beam) {
         auto dec = model.decoder(e.src_ids);
         const std::size_t L = 2 * e.src.size() + 10;
-        const auto h = beam ? nn::beam_search(*dec, {.width = o.beam, .max_length = L, .length_penalty = o.alpha}).front()
-                            : nn::greedy(*dec, {.max_length = L});
+        const auto h =
+            beam ? nn::beam_search(*dec, {.width = o.beam, .max_length = L, .length_penalty = o.alpha}).front()
+                 : nn::greedy(*dec, {.max_length = L});
         return tv.decode(h.output());
     };
     auto exact = [&](const std::vector<example>& set, std::size_t n, bool beam) {
@@ -291,7 +298,8 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         std::size_t right = 0, counted = 0;
         for (std::size_t i = 0; i < set.size(); i += 64) {
             std::vector<std::vector<int>> s, g;
-            for (std::size_t k = i; k < std::min(i + 64, set.size()); ++k) s.push_back(set[k].src_ids), g.push_back(set[k].tgt_ids);
+            for (std::size_t k = i; k < std::min(i + 64, set.size()); ++k)
+                s.push_back(set[k].src_ids), g.push_back(set[k].tgt_ids);
             t.clear();
             const auto [r, c] = model.forward(t, s, g).correct_tokens(t);
             right += r, counted += c;
@@ -322,7 +330,8 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
             // Pools of 16 batches sorted by length, so a batch holds sequences of similar length.
             for (std::size_t p = 0; p < order.size(); p += 16 * o.batch) {
                 const auto end = order.begin() + std::min(order.size(), p + 16 * o.batch);
-                std::stable_sort(order.begin() + p, end, [](auto* a, auto* b) { return a->src.size() < b->src.size(); });
+                std::stable_sort(order.begin() + p, end,
+                                 [](auto* a, auto* b) { return a->src.size() < b->src.size(); });
             }
             for (std::size_t p = 0; p < order.size(); p += o.batch)
                 batches.emplace_back(order.begin() + p, order.begin() + std::min(order.size(), p + o.batch));
@@ -345,16 +354,17 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         run_loss = step == 1 ? t.item(loss) : 0.98 * run_loss + 0.02 * t.item(loss);
         const bool out_of_time = minutes_since(t0) >= o.minutes || (o.steps && step >= o.steps);
         if (step % eval_every == 0 || out_of_time) {
-            std::cout << "step " << std::setw(5) << step << "  " << std::fixed << std::setprecision(2) << minutes_since(t0)
-                      << " min  " << std::setprecision(0) << seen / (minutes_since(t0) * 60) << " pairs/s  loss "
-                      << std::setprecision(4) << run_loss;
+            std::cout << "step " << std::setw(5) << step << "  " << std::fixed << std::setprecision(2)
+                      << minutes_since(t0) << " min  " << std::setprecision(0) << seen / (minutes_since(t0) * 60)
+                      << " pairs/s  loss " << std::setprecision(4) << run_loss;
             if (dates) {
                 const double v = exact(valid, 300, false);
                 std::cout << "  valid greedy exact " << std::setprecision(3) << v << std::endl;
                 perfect = v == 1.0 ? perfect + 1 : 0;
                 if (perfect == 2) break;
             } else {
-                std::cout << "  epoch " << epoch << "  test token accuracy " << std::setprecision(3) << token_accuracy(test) << std::endl;
+                std::cout << "  epoch " << epoch << "  test token accuracy " << std::setprecision(3)
+                          << token_accuracy(test) << std::endl;
             }
         }
         if (out_of_time) break;
@@ -423,7 +433,8 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         const example& e = *shown[k];
         const tokens out = decode(e, true);
         t.clear();
-        const auto fw = model.forward(t, std::vector<std::vector<int>>{e.src_ids}, std::vector<std::vector<int>>{tv.encode(out)});
+        const auto fw = model.forward(t, std::vector<std::vector<int>>{e.src_ids},
+                                      std::vector<std::vector<int>>{tv.encode(out)});
         const auto w = fw.alignment(t, 0);
         std::vector<std::vector<double>> m(w.shape()[0], std::vector<double>(w.shape()[1]));
         for (std::size_t i = 0; i < w.shape()[0]; ++i)
@@ -433,7 +444,8 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         rows.push_back("<eos>");
         for (const auto& s : e.src) cols.push_back(label(s));
         const std::string join = chars ? nn::join_chars(e.src) : nn::join_words(e.src);
-        const std::string stem = (std::filesystem::path(o.out) / (task + "_attention_" + std::to_string(k + 1))).string();
+        const std::string stem =
+            (std::filesystem::path(o.out) / (task + "_attention_" + std::to_string(k + 1))).string();
         plot::heatmap_svg(stem + ".svg", m, rows, cols, "attention: " + join, {.annotate = 0});
         plot::write_csv(stem + ".csv", m, rows, cols, "output\\input");
         std::cout << "wrote " << stem << ".svg/.csv: \"" << join << "\" -> \""
@@ -543,7 +555,9 @@ int run_task(const options& o) {
         };
     }
     tokens all_src, all_tgt;
-    for (const auto& e : train) all_src.insert(all_src.end(), e.src.begin(), e.src.end()), all_tgt.insert(all_tgt.end(), e.tgt.begin(), e.tgt.end());
+    for (const auto& e : train)
+        all_src.insert(all_src.end(), e.src.begin(), e.src.end()),
+            all_tgt.insert(all_tgt.end(), e.tgt.begin(), e.tgt.end());
     const nn::vocab sv = nn::vocab::build(all_src), tv = nn::vocab::build(all_tgt);
     if (dates) train.clear();
     const bool words = !dates && o.level == "word";

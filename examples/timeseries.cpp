@@ -137,7 +137,8 @@ sequences draw(std::size_t batch, std::size_t steps, double noise, std::mt19937_
         for (int k = 0; k < 3; ++k) p[k] = period(rng), a[k] = amplitude(rng), phi[k] = phase(rng);
         for (std::size_t t = 0; t < steps; ++t) {
             double v = 0;
-            for (int k = 0; k < 3; ++k) v += a[k] * std::sin(2 * std::numbers::pi * static_cast<double>(t) / p[k] + phi[k]);
+            for (int k = 0; k < 3; ++k)
+                v += a[k] * std::sin(2 * std::numbers::pi * static_cast<double>(t) / p[k] + phi[k]);
             s.clean[t * batch + b] = static_cast<float>(v);
             s.observed[t * batch + b] = static_cast<float>(v + (noise > 0 ? eps(rng) : 0.0));
         }
@@ -159,7 +160,8 @@ struct regressor {
     nn::linear out;
 
     regressor(sg::parameter_store& ps, const options& o, std::mt19937_64& rng)
-        : cell(sg::parameter_scope(ps, o.cell), 1, o.hidden, rng), out(sg::parameter_scope(ps, "out"), o.hidden, 1, true, rng) {}
+        : cell(sg::parameter_scope(ps, o.cell), 1, o.hidden, rng),
+          out(sg::parameter_scope(ps, "out"), o.hidden, 1, true, rng) {}
 
     // Predictions of steps 1 .. steps-1 from steps 0 .. steps-2, as [(T-1) * B, 1] (time-major).
     sg::expr one_step(sg::tape& t, const sequences& s) const {
@@ -207,8 +209,8 @@ int run(const options& o) {
         for (std::size_t b = 0; b < B; ++b) naive_mse += std::pow(test.at(t + 1, b) - test.at(t, b), 2);
     naive_mse /= static_cast<double>((T - 1) * B);
     const std::span<const float> targets(test.observed.data() + B, (T - 1) * B);  // steps 1 .. T-1
-    std::printf("%s, hidden %zu; sequences of %zu values, batch %zu, %zu steps; test: %zu sequences\n",
-                o.cell.c_str(), o.hidden, T, o.batch, o.steps, B);
+    std::printf("%s, hidden %zu; sequences of %zu values, batch %zu, %zu steps; test: %zu sequences\n", o.cell.c_str(),
+                o.hidden, T, o.batch, o.steps, B);
     std::printf("naive last-value test MSE %.5f, noise floor %.5f\n", naive_mse, o.noise * o.noise);
 
     sg::parameter_store ps;
@@ -299,15 +301,17 @@ int run(const options& o) {
     const std::string csv = (fs::path(o.out) / "timeseries_prediction.csv").string();
     const std::string loss_svg = (fs::path(o.out) / "timeseries_loss.svg").string();
     sg::plot::line_chart_svg(svg, chart,
-                             "Test sequence 0 (" + o.cell + "): one-step predictions; free-running forecast from step " +
-                                 std::to_string(warm),
+                             "Test sequence 0 (" + o.cell +
+                                 "): one-step predictions; free-running forecast from step " + std::to_string(warm),
                              "step", "value");
     sg::plot::write_csv(csv, chart);
     sg::plot::line_chart_svg(loss_svg,
                              {{"train mse", curve_x, curve_train},
                               {"test mse", curve_x, curve_test},
                               {"naive last-value mse", {curve_x.front(), curve_x.back()}, {naive_mse, naive_mse}},
-                              {"noise floor", {curve_x.front(), curve_x.back()}, {o.noise * o.noise, o.noise * o.noise}}},
+                              {"noise floor",
+                               {curve_x.front(), curve_x.back()},
+                               {o.noise * o.noise, o.noise * o.noise}}},
                              "Learning curve (" + o.cell + ")", "training step", "mean squared error", true);
     std::printf("wrote %s, %s and %s\n\n", svg.c_str(), csv.c_str(), loss_svg.c_str());
 
@@ -326,7 +330,7 @@ int run(const options& o) {
 int main(int argc, char** argv) {
     return cli::main("timeseries", argc, argv, parse_args, [](const options& o) {
         sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
-        cli::make_output_folder(o.out);  // fail now, not after training
+        cli::make_output_folder(o.out);   // fail now, not after training
         return o.cell == "gru" ? run<nn::gru_cell>(o) : run<nn::lstm_cell>(o);
     });
 }

@@ -47,7 +47,6 @@
 #include <vector>
 
 #include <seqgrad/nn/adaptive_softmax.hpp>
-#include "data/builtin_corpus.hpp"
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/dropout.hpp>
 #include <seqgrad/nn/linear.hpp>
@@ -57,6 +56,7 @@
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
+#include "data/builtin_corpus.hpp"
 
 #include "cli.hpp"
 
@@ -108,7 +108,8 @@ options parse_args(int argc, char** argv) {
         {"--softmax", cli::one_of(o.softmax, {"full", "adaptive"})},
         {"--recurrence", cli::one_of(o.recurrence, {"unroll", "layer"})},
         {"--lowercase", cli::yes_no(o.lowercase)},
-        {"--cutoffs", [&](const std::string& n, const std::string& v) {
+        {"--cutoffs",
+         [&](const std::string& n, const std::string& v) {
              // A comma-separated list (cli.hpp has no list option; parsed here).
              o.cutoffs.clear();
              std::stringstream ss(v);
@@ -175,7 +176,9 @@ struct word_model {
     std::optional<nn::adaptive_softmax> adaptive;
 
     word_model(std::size_t vocab_size, const options& opt, std::mt19937_64& rng)
-        : o(opt), V(vocab_size), emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng),
+        : o(opt),
+          V(vocab_size),
+          emb(sg::parameter_scope(ps, "emb"), V, o.embed, rng),
           cell(sg::parameter_scope(ps, "lstm"), o.embed, o.hidden, rng) {
         if (o.softmax == "full") {
             full.emplace(sg::parameter_scope(ps, "out"), o.hidden, V, true, rng);
@@ -221,8 +224,7 @@ struct word_model {
     // Summed negative log-likelihood of the targets.
     sg::expr nll(sg::tape&, const sg::expr& h, std::span<const int> targets) const {
         if (adaptive) return adaptive->loss(h, targets, sg::reduction::sum);
-        return sg::cross_entropy(sg::matmul_add(full->bias, h, sg::T(full->weight)), targets,
-                                 sg::reduction::sum);
+        return sg::cross_entropy(sg::matmul_add(full->bias, h, sg::T(full->weight)), targets, sg::reduction::sum);
     }
 };
 
@@ -287,8 +289,7 @@ int run(const options& o) {
         std::cout << "step " << step << "  " << std::fixed << std::setprecision(1) << train_seconds << " s  train ppl "
                   << std::exp(loss_sum / double(std::max<std::size_t>(loss_count, 1))) << "  val ppl " << std::exp(val)
                   << "  " << std::setprecision(0) << double(tokens_done) / train_seconds << " tok/s"
-                  << std::defaultfloat
-                  << std::setprecision(6) << std::endl;
+                  << std::defaultfloat << std::setprecision(6) << std::endl;
         loss_sum = 0;
         loss_count = 0;
     };
@@ -316,9 +317,10 @@ int run(const options& o) {
         if (o.eval_every > 0 && step % o.eval_every == 0) report();
     }
     if (o.eval_every == 0 || step % o.eval_every != 0) report();
-    std::cout << "result val_ppl " << std::exp(val) << " ppl\nresult val_loss_nats " << val << " nats\nresult best_val_ppl "
-              << std::exp(best_val) << " ppl (step " << best_step << ")\nresult best_val_loss_nats " << best_val
-              << " nats\nresult tokens_per_s " << double(tokens_done) / train_seconds << " tok/s\nresult steps " << step
+    std::cout << "result val_ppl " << std::exp(val) << " ppl\nresult val_loss_nats " << val
+              << " nats\nresult best_val_ppl " << std::exp(best_val) << " ppl (step " << best_step
+              << ")\nresult best_val_loss_nats " << best_val << " nats\nresult tokens_per_s "
+              << double(tokens_done) / train_seconds << " tok/s\nresult steps " << step
               << " steps\nresult train_seconds " << train_seconds << " s\n";
     return 0;
 }

@@ -37,12 +37,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::fclose(f);
     try {
         (void)sg::read_npz(path(), true);
-    } catch (const sg::io_error&) {
-    }
+    } catch (const sg::io_error&) {}
     try {
         (void)sg::read_npz(path());
-    } catch (const sg::io_error&) {
-    }
+    } catch (const sg::io_error&) {}
     for (bool strict : {true, false}) {
         auto& ps = store();
         const auto w = ps.get("w").value<float>(), b = ps.get("b").value<float>();

@@ -34,8 +34,9 @@ int main(int argc, char** argv) {
     sg::save_npz(ps, (dir / "store_f32.npz").string());
     ps.to(sg::dtype::f64);
     sg::save_npz(ps, (dir / "store_f64.npz").string());
-    sg::write_npz((dir / "ranks.npz").string(),
-                  {{"s", xt::xarray<double>(2.5)}, {"m", xt::zeros<double>({2, 2, 1, 2})}, {"e", xt::zeros<double>({0})}});
+    sg::write_npz((dir / "ranks.npz").string(), {{"s", xt::xarray<double>(2.5)},
+                                                 {"m", xt::zeros<double>({2, 2, 1, 2})},
+                                                 {"e", xt::zeros<double>({0})}});
     sg::write_npz((dir / "empty.npz").string(), {});
     sg::detail::write_zip((dir / "meta.npz").string(),
                           {{"w.npy", npy("<f4", "(2, 3)", std::string(24, '\0'))},

@@ -32,8 +32,7 @@ std::vector<std::size_t> checked_cutoffs(const parameter_scope& scope, std::size
                           " classes (expected a strictly increasing, non-empty list of values in [1, " +
                           std::to_string(n_classes) + "), optionally ending with " + std::to_string(n_classes) + ")");
     if (in == 0) throw value_error(who + "in_features 0 (expected > 0)");
-    if (!(div_value >= 1.0))
-        throw value_error(who + "div_value " + std::to_string(div_value) + " (expected >= 1)");
+    if (!(div_value >= 1.0)) throw value_error(who + "div_value " + std::to_string(div_value) + " (expected >= 1)");
     for (std::size_t i = 0; i < c.size(); ++i)
         if (std::floor(static_cast<double>(in) / std::pow(div_value, static_cast<double>(i + 1))) < 1.0)
             throw value_error(who + "cluster " + std::to_string(i) + " would project " + std::to_string(in) +
@@ -76,8 +75,9 @@ expr adaptive_softmax::rows_of(const expr& x, const char* who) const {
 expr adaptive_softmax::loss(const expr& x_in, std::span<const int> targets, reduction r) const {
     const std::string& who = name_;
     if (r == reduction::none)
-        throw value_error(who + " loss: reduction::none is not supported (expected sum or mean; use log_prob for "
-                                "per-row log-probabilities)");
+        throw value_error(who +
+                          " loss: reduction::none is not supported (expected sum or mean; use log_prob for "
+                          "per-row log-probabilities)");
     const expr x = rows_of(x_in, "loss");
     const std::size_t n = x.shape()[0], shortlist = shortlist_size(), k = n_clusters();
     if (targets.size() != n)
@@ -103,8 +103,8 @@ expr adaptive_softmax::loss(const expr& x_in, std::span<const int> targets, redu
             head_targets[i] = t;
             continue;
         }
-        const std::size_t c = static_cast<std::size_t>(std::upper_bound(cutoffs.begin(), cutoffs.end(), u) -
-                                                       cutoffs.begin()) - 1;
+        const std::size_t c =
+            static_cast<std::size_t>(std::upper_bound(cutoffs.begin(), cutoffs.end(), u) - cutoffs.begin()) - 1;
         head_targets[i] = static_cast<int>(shortlist + c);
         rows[c].push_back(static_cast<int>(i));
         rel[c].push_back(static_cast<int>(u - cutoffs[c]));

@@ -97,7 +97,8 @@ attention::attention(const parameter_scope& scope, attention_score sc, std::size
 void attention::reset_parameters(std::mt19937_64& rng) const {
     const double kq = 1.0 / std::sqrt(double(query_size)), km = 1.0 / std::sqrt(double(memory_size));
     const double ka = 1.0 / std::sqrt(double(attention_size)), kc = 1.0 / std::sqrt(double(query_size + memory_size));
-    if (w.valid()) uniform(w, score == attention_score::general ? -km : -kc, score == attention_score::general ? km : kc, rng);
+    if (w.valid())
+        uniform(w, score == attention_score::general ? -km : -kc, score == attention_score::general ? km : kc, rng);
     if (w_q.valid()) uniform(w_q, -kq, kq, rng);
     if (w_k.valid()) uniform(w_k, -km, km, rng);
     if (b.valid()) uniform(b, -km, km, rng);

@@ -45,8 +45,8 @@ std::string cell_name(const parameter& w_ih) {
 }
 
 // x [B, I] and state [B, H] on one batch size; shape_error naming the cell otherwise.
-void check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x,
-                const expr& h, const char* state_name) {
+void check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x, const expr& h,
+                const char* state_name) {
     const shape xs = x.shape();
     const shape hs = h.shape();
     const bool ok = xs.rank() == 2 && xs[1] == in && hs.rank() == 2 && hs[1] == hid && hs[0] == xs[0];

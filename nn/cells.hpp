@@ -64,8 +64,8 @@ struct rnn_cell {
 
     rnn_cell(const parameter_scope& scope, std::size_t input_size, std::size_t hidden_size,
              rnn_activation activation = rnn_activation::tanh);
-    rnn_cell(const parameter_scope& scope, std::size_t input_size, std::size_t hidden_size,
-             rnn_activation activation, std::mt19937_64& rng);
+    rnn_cell(const parameter_scope& scope, std::size_t input_size, std::size_t hidden_size, rnn_activation activation,
+             std::mt19937_64& rng);
     /// Every parameter from U(-1/sqrt(H), 1/sqrt(H)).
     void reset_parameters(std::mt19937_64& rng) const;
     /// Zeros [batch, H] on t.

@@ -1,8 +1,8 @@
 #include "decoding.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -22,16 +22,16 @@ xt::xarray<double> step_checked(decoder_model& m, std::span<const int> prev, con
     xt::xarray<double> lp = m.step(prev);
     if (lp.dimension() != 2 || lp.shape()[0] != prev.size() || lp.shape()[1] != m.vocab_size())
         throw shape_error(std::string("nn::") + who + ": decoder_model::step returned shape [" +
-                          std::to_string(lp.dimension() ? lp.shape()[0] : 0) + (lp.dimension() == 2 ? ", " + std::to_string(lp.shape()[1]) : std::string()) +
-                          "] for " + std::to_string(prev.size()) + " rows (expected [" + std::to_string(prev.size()) +
-                          ", " + std::to_string(m.vocab_size()) + "])");
+                          std::to_string(lp.dimension() ? lp.shape()[0] : 0) +
+                          (lp.dimension() == 2 ? ", " + std::to_string(lp.shape()[1]) : std::string()) + "] for " +
+                          std::to_string(prev.size()) + " rows (expected [" + std::to_string(prev.size()) + ", " +
+                          std::to_string(m.vocab_size()) + "])");
     const std::size_t V = lp.shape()[1];
     for (std::size_t i = 0; i < lp.size(); ++i)
         if (std::isnan(lp.data()[i]) || lp.data()[i] == std::numeric_limits<double>::infinity())
             throw numeric_error(std::string("nn::") + who + ": decoder_model::step returned " +
                                 (std::isnan(lp.data()[i]) ? "NaN" : "+Inf") + " at row " + std::to_string(i / V) +
-                                ", token " + std::to_string(i % V) +
-                                " (expected log-probabilities: finite or -Inf)");
+                                ", token " + std::to_string(i % V) + " (expected log-probabilities: finite or -Inf)");
     return lp;
 }
 
@@ -98,9 +98,11 @@ hypothesis sample(decoder_model& m, const sample_options& o, std::mt19937_64& rn
         if (o.temperature > 0) {
             std::iota(order.begin(), order.end(), std::size_t{0});
             const std::size_t k = o.top_k == 0 ? V : std::min(o.top_k, V);
-            std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lp(0, a) > lp(0, b); });
+            std::stable_sort(order.begin(), order.end(),
+                             [&](std::size_t a, std::size_t b) { return lp(0, a) > lp(0, b); });
             double total = 0;
-            for (std::size_t i = 0; i < k; ++i) total += w[i] = std::exp((lp(0, order[i]) - lp(0, order[0])) / o.temperature);
+            for (std::size_t i = 0; i < k; ++i)
+                total += w[i] = std::exp((lp(0, order[i]) - lp(0, order[0])) / o.temperature);
             double u = std::uniform_real_distribution<double>(0.0, total)(rng);
             pick = order[0];
             for (std::size_t i = 0; i < k; ++i) {
@@ -155,7 +157,8 @@ std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o) {
         next.clear();
         parents.clear();
         prev.clear();
-        for (std::size_t i = 0; i < static_cast<std::size_t>(top - cands.begin()) && (i < o.width || next.size() < o.width); ++i) {
+        for (std::size_t i = 0;
+             i < static_cast<std::size_t>(top - cands.begin()) && (i < o.width || next.size() < o.width); ++i) {
             const candidate& c = cands[i];
             if (c.token == eos && i >= o.width) continue;
             if (c.token != eos && next.size() >= o.width) continue;
@@ -208,8 +211,9 @@ std::vector<hypothesis> exhaustive_search(decoder_model& m, const exhaustive_opt
     double count = 0;
     for (std::size_t k = 0; k <= o.max_length; ++k) count += std::pow(double(n), double(k));
     if (count > double(o.max_hypotheses))
-        throw value_error("nn::exhaustive_search: " + std::to_string(static_cast<long long>(count)) + " hypotheses for " +
-                          std::to_string(V) + " tokens and max_length " + std::to_string(o.max_length) +
+        throw value_error("nn::exhaustive_search: " + std::to_string(static_cast<long long>(count)) +
+                          " hypotheses for " + std::to_string(V) + " tokens and max_length " +
+                          std::to_string(o.max_length) +
                           " (expected at most max_hypotheses = " + std::to_string(o.max_hypotheses) + ")");
     std::vector<hypothesis> all;
     // k non-EOS tokens, then EOS when k < max_length (else the hypothesis is cut there).

@@ -66,7 +66,8 @@ weight_dropped_lstm::weight_dropped_lstm(tape& t, const lstm_cell& c, double p)
     : cell(c), w_hh(drop_connect(t.param(c.w_hh), p)) {}
 
 lstm_state weight_dropped_lstm::operator()(const expr& x, const lstm_state& s) const {
-    if (x.shape().rank() != 2 || x.shape()[1] != cell.input_size || s.h.shape() != shape{x.shape()[0], cell.hidden_size})
+    if (x.shape().rank() != 2 || x.shape()[1] != cell.input_size ||
+        s.h.shape() != shape{x.shape()[0], cell.hidden_size})
         throw shape_error("nn::weight_dropped_lstm '" + cell.w_ih.name() + "': input x " + x.shape().str() + ", h " +
                           s.h.shape().str() + " (expected x [B, " + std::to_string(cell.input_size) + "] and h [B, " +
                           std::to_string(cell.hidden_size) + "])");

@@ -87,8 +87,7 @@ void uniform(const parameter& p, double a, double b, std::mt19937_64& rng) {
 
 void normal(const parameter& p, double mean, double stddev, std::mt19937_64& rng) {
     if (!(stddev >= 0))
-        throw value_error("nn::normal: stddev " + std::to_string(stddev) + " for '" + p.name() +
-                          "' (expected >= 0)");
+        throw value_error("nn::normal: stddev " + std::to_string(stddev) + " for '" + p.name() + "' (expected >= 0)");
     p.assign(draw(p, std::normal_distribution<double>(mean, stddev), rng));
 }
 
@@ -121,8 +120,8 @@ void orthogonal_per_gate(const parameter& p, std::size_t gates, std::mt19937_64&
     auto [rows, cols] = out_in_dims(p, gates == 1 ? "orthogonal" : "orthogonal_per_gate");
     if (gates == 0 || rows % gates != 0)
         throw shape_error("nn::orthogonal_per_gate: parameter '" + p.name() + "' of shape " + p.shape().str() +
-                          " cannot be cut into " + std::to_string(gates) + " equal " +
-                          (in_out(p) ? "column" : "row") + " blocks");
+                          " cannot be cut into " + std::to_string(gates) + " equal " + (in_out(p) ? "column" : "row") +
+                          " blocks");
     const std::size_t br = rows / gates;
     xt::xarray<double> v = xt::zeros<double>({rows, cols});
     for (std::size_t g = 0; g < gates; ++g) {

@@ -21,8 +21,8 @@ void check_input(const lstm_cell& cell, const expr& x, std::size_t batch) {
     const shape& s = x.shape();
     if (batch == 0 || s.rank() != 2 || s[1] != cell.input_size || s[0] == 0 || s[0] % batch != 0)
         throw shape_error(layer_name(cell) + ": input x " + s.str() + " with batch " + std::to_string(batch) +
-                          " (expected x [T*B, " + std::to_string(cell.input_size) + "], time-major, T >= 1, B = " +
-                          std::to_string(batch) + " >= 1)");
+                          " (expected x [T*B, " + std::to_string(cell.input_size) +
+                          "], time-major, T >= 1, B = " + std::to_string(batch) + " >= 1)");
 }
 
 }  // namespace
@@ -31,9 +31,8 @@ namespace {
 void check_step(const std::vector<expr>& records, const char* what, std::size_t t) {
     if (t >= records.size())
         throw value_error("nn::lstm_sequence::" + std::string(what) + "(" + std::to_string(t) +
-                          "): step out of range (the sequence has " + std::to_string(records.size()) +
-                          " steps" + (records.empty() ? std::string() : ": 0 .. " + std::to_string(records.size() - 1)) +
-                          ")");
+                          "): step out of range (the sequence has " + std::to_string(records.size()) + " steps" +
+                          (records.empty() ? std::string() : ": 0 .. " + std::to_string(records.size() - 1)) + ")");
 }
 }  // namespace
 

@@ -22,8 +22,7 @@ void check_sizes(const char* who, const parameter_scope& scope, std::size_t in, 
                           ", hidden size " + std::to_string(hid) + " (expected both > 0)");
 }
 
-void check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x,
-                const expr& h) {
+void check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x, const expr& h) {
     const shape xs = x.shape(), hs = h.shape();
     if (!(xs.rank() == 2 && xs[1] == in && hs.rank() == 2 && hs[1] == hid && hs[0] == xs[0]))
         throw shape_error(std::string("nn::") + who + " '" + w_ih.name() + "': input x " + xs.str() + ", state " +

@@ -13,9 +13,9 @@ void seq2seq_options::check() const {
     auto require = [](bool ok, const std::string& what) {
         if (!ok) throw value_error("nn::seq2seq: " + what);
     };
-    require(source_vocab >= 2 && target_vocab >= 2,
-            "source_vocab " + std::to_string(source_vocab) + ", target_vocab " + std::to_string(target_vocab) +
-                " (expected both >= 2: <unk> and <eos> at least)");
+    require(source_vocab >= 2 && target_vocab >= 2, "source_vocab " + std::to_string(source_vocab) + ", target_vocab " +
+                                                        std::to_string(target_vocab) +
+                                                        " (expected both >= 2: <unk> and <eos> at least)");
     require(embedding_size > 0 && encoder_size > 0 && decoder_size > 0,
             "embedding_size " + std::to_string(embedding_size) + ", encoder_size " + std::to_string(encoder_size) +
                 ", decoder_size " + std::to_string(decoder_size) + " (expected all > 0)");
@@ -24,7 +24,8 @@ void seq2seq_options::check() const {
                                                           " (expected both >= 1)");
 }
 
-seq2seq_batch seq2seq_batch::make(std::span<const std::vector<int>> sources, std::span<const std::vector<int>> targets) {
+seq2seq_batch seq2seq_batch::make(std::span<const std::vector<int>> sources,
+                                  std::span<const std::vector<int>> targets) {
     if (sources.empty() || sources.size() != targets.size())
         throw value_error("nn::seq2seq_batch: " + std::to_string(sources.size()) + " sources and " +
                           std::to_string(targets.size()) + " targets (expected the same number, at least one)");

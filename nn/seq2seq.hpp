@@ -94,10 +94,10 @@ struct seq2seq_options {
 struct seq2seq_batch {
     std::size_t batch = 0, source_steps = 0, target_steps = 0;  ///< B, S = longest source, T = longest target + 1
     std::vector<std::size_t> source_lengths;                    ///< B
-    std::vector<int> source_ids;        ///< [S*B] time-major, 0 past a row's end (masked)
-    std::vector<int> decoder_inputs;    ///< [T*B] time-major: <eos>, y_1, .., y_{T-1}; 0 past the end
-    std::vector<int> decoder_targets;   ///< [B*T] batch-major: y_1, .., y_n, <eos>, then -1
-    std::size_t target_tokens = 0;      ///< sum of (n_b + 1)
+    std::vector<int> source_ids;                                ///< [S*B] time-major, 0 past a row's end (masked)
+    std::vector<int> decoder_inputs;   ///< [T*B] time-major: <eos>, y_1, .., y_{T-1}; 0 past the end
+    std::vector<int> decoder_targets;  ///< [B*T] batch-major: y_1, .., y_n, <eos>, then -1
+    std::size_t target_tokens = 0;     ///< sum of (n_b + 1)
 
     /// Throws value_error for an empty batch, an empty source or a size mismatch.
     static seq2seq_batch make(std::span<const std::vector<int>> sources, std::span<const std::vector<int>> targets);
@@ -105,12 +105,12 @@ struct seq2seq_batch {
 
 /// What a teacher-forced forward pass leaves on the tape.
 struct seq2seq_output {
-    expr loss;                      ///< summed cross-entropy over every target token (EOS included)
-    std::size_t tokens = 0;         ///< how many: divide for the per-token mean
-    expr logits;                    ///< [B*T, V], batch-major (row b*T + k: step k of row b)
-    std::vector<int> targets;       ///< [B*T] the targets of those rows (-1: padding)
-    std::vector<expr> step_weights; ///< attention weights per decoder step, [B, S] (input feeding)
-    expr all_weights;               ///< or of all steps, [B, T, S] (without input feeding)
+    expr loss;                       ///< summed cross-entropy over every target token (EOS included)
+    std::size_t tokens = 0;          ///< how many: divide for the per-token mean
+    expr logits;                     ///< [B*T, V], batch-major (row b*T + k: step k of row b)
+    std::vector<int> targets;        ///< [B*T] the targets of those rows (-1: padding)
+    std::vector<expr> step_weights;  ///< attention weights per decoder step, [B, S] (input feeding)
+    expr all_weights;                ///< or of all steps, [B, T, S] (without input feeding)
     std::size_t batch = 0, target_steps = 0;
 
     /// Attention weights of batch row `row` as [T, S]: rows = decoder steps, columns = source
@@ -150,7 +150,8 @@ public:
           forward_layers(encoder_layers(scope, o, "fwd")),
           backward_layers(o.bidirectional ? encoder_layers(scope, o, "bwd") : std::vector<EncCell>{}),
           decoder_cell(make_stacked<DecCell>(scope.sub("decoder"), o.decoder_layers,
-                                             o.embedding_size + (o.input_feeding ? o.decoder_size : 0), o.decoder_size)),
+                                             o.embedding_size + (o.input_feeding ? o.decoder_size : 0),
+                                             o.decoder_size)),
           attention(scope.sub("attention"), o.score, o.decoder_size, o.memory_size(), o.attention_size),
           combine(scope.sub("combine"), o.memory_size() + o.decoder_size, o.decoder_size, false),
           out(scope.sub("out"), o.decoder_size, o.target_vocab) {}
@@ -179,8 +180,7 @@ public:
             const EncCell& f = forward_layers[l];
             if (options.bidirectional)
                 xs = bidirectional<EncCell>{f, backward_layers[l]}(t, xs, b.source_lengths).outputs;
-            else
-                xs = hiddens(unroll_masked(t, f, xs, f.initial_state(t, b.batch), b.source_lengths));
+            else xs = hiddens(unroll_masked(t, f, xs, f.initial_state(t, b.batch), b.source_lengths));
         }
         return memory_from_steps(xs);
     }
@@ -242,7 +242,8 @@ private:
     static std::span<const int> step_ids(const std::vector<int>& ids, std::size_t k, std::size_t batch) {
         return std::span<const int>(ids).subspan(k * batch, batch);
     }
-    static std::vector<EncCell> encoder_layers(const parameter_scope& scope, const seq2seq_options& o, const char* dir) {
+    static std::vector<EncCell> encoder_layers(const parameter_scope& scope, const seq2seq_options& o,
+                                               const char* dir) {
         std::vector<EncCell> cells;
         for (std::size_t l = 0; l < o.encoder_layers; ++l)
             cells.emplace_back(scope.sub("encoder").sub("l" + std::to_string(l)).sub(dir),

@@ -53,9 +53,7 @@ bool valid_utf8(std::string_view s) {
     return true;
 }
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 bool is_punct(char c) { return std::string_view(".,!?;:\"()").find(c) != std::string_view::npos; }
 bool is_closing(std::string_view w) {
     return w.size() == 1 && std::string_view(".,!?;:)").find(w[0]) != std::string_view::npos;
@@ -85,11 +83,11 @@ vocab::vocab(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {
     for (std::size_t i = 0; i < tokens_.size(); ++i) ids_.emplace(tokens_[i], static_cast<int>(i));
 }
 
-vocab vocab::build(const std::vector<std::string>& tokens, std::size_t min_count,
-                   std::size_t max_size) {
+vocab vocab::build(const std::vector<std::string>& tokens, std::size_t min_count, std::size_t max_size) {
     if (max_size == 1)
-        throw value_error("vocab::build: max_size 1 is too small; expected 0 (unlimited) or >= 2 "
-                          "(the two special tokens <unk> and <eos> always take ids 0 and 1)");
+        throw value_error(
+            "vocab::build: max_size 1 is too small; expected 0 (unlimited) or >= 2 "
+            "(the two special tokens <unk> and <eos> always take ids 0 and 1)");
     struct seen_token {
         std::string_view text;
         std::size_t count;
@@ -99,8 +97,7 @@ vocab vocab::build(const std::vector<std::string>& tokens, std::size_t min_count
     for (std::size_t i = 0; i < tokens.size(); ++i) {
         const std::string_view t = tokens[i];
         if (t.empty())
-            throw value_error("vocab::build: token " + std::to_string(i) + " of " +
-                              std::to_string(tokens.size()) +
+            throw value_error("vocab::build: token " + std::to_string(i) + " of " + std::to_string(tokens.size()) +
                               " is empty; expected non-empty tokens");
         if (t == unk_token || t == eos_token) continue;
         auto [it, fresh] = index.try_emplace(t, order.size());
@@ -124,9 +121,10 @@ int vocab::id(std::string_view token) const {
 
 const std::string& vocab::token(int id) const {
     if (id < 0 || static_cast<std::size_t>(id) >= tokens_.size())
-        throw value_error("vocab::token: id " + std::to_string(id) + " out of range for a "
-                          "vocabulary of size " + std::to_string(tokens_.size()) +
-                          "; expected 0.." + std::to_string(tokens_.size() - 1));
+        throw value_error("vocab::token: id " + std::to_string(id) +
+                          " out of range for a "
+                          "vocabulary of size " +
+                          std::to_string(tokens_.size()) + "; expected 0.." + std::to_string(tokens_.size() - 1));
     return tokens_[static_cast<std::size_t>(id)];
 }
 
@@ -149,8 +147,8 @@ std::vector<std::string> vocab::decode(const std::vector<int>& ids) const {
 void vocab::save(const std::filesystem::path& path) const {
     static std::atomic<unsigned> counter{0};
     auto tmp = path;
-    tmp += ".tmp-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
-           "-" + std::to_string(counter++);
+    tmp += ".tmp-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "-" +
+           std::to_string(counter++);
     const auto fail = [&](const std::string& what) {
         std::error_code ec;
         std::filesystem::remove(tmp, ec);
@@ -158,8 +156,7 @@ void vocab::save(const std::filesystem::path& path) const {
     };
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) fail("cannot create temporary file '" + tmp.string() + "' next to '" +
-                       path.string() + "'");
+        if (!out) fail("cannot create temporary file '" + tmp.string() + "' next to '" + path.string() + "'");
         out << vocab_magic << " 1 " << tokens_.size() << '\n';
         for (const auto& t : tokens_) out << escape(t) << '\n';
         out.flush();
@@ -169,8 +166,7 @@ void vocab::save(const std::filesystem::path& path) const {
     }
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
-    if (ec)
-        fail("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
+    if (ec) fail("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
 }
 
 vocab vocab::load(const std::filesystem::path& path) {
@@ -179,10 +175,8 @@ vocab vocab::load(const std::filesystem::path& path) {
     if (!in) throw io_error(where + ": cannot open file");
     const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     if (in.bad()) throw io_error(where + ": read error");
-    if (text.empty())
-        throw io_error(where + ": file is empty; expected a vocabulary written by vocab::save");
-    if (text.back() != '\n')
-        throw io_error(where + ": file does not end with a newline (truncated?)");
+    if (text.empty()) throw io_error(where + ": file is empty; expected a vocabulary written by vocab::save");
+    if (text.back() != '\n') throw io_error(where + ": file does not end with a newline (truncated?)");
 
     std::vector<std::string_view> lines;
     for (std::size_t pos = 0; pos < text.size();) {
@@ -207,8 +201,10 @@ vocab vocab::load(const std::filesystem::path& path) {
         throw bad(0, "bad size '" + std::string(digits.substr(0, 40)) + "' in header");
     if (n < 2) throw bad(0, "size " + std::to_string(n) + " in header; expected >= 2");
     if (lines.size() - 1 != n)
-        throw io_error(where + ": header announces " + std::to_string(n) + " tokens but the file "
-                       "holds " + std::to_string(lines.size() - 1) + " (truncated or edited?)");
+        throw io_error(where + ": header announces " + std::to_string(n) +
+                       " tokens but the file "
+                       "holds " +
+                       std::to_string(lines.size() - 1) + " (truncated or edited?)");
 
     std::vector<std::string> tokens;
     tokens.reserve(n);
@@ -238,8 +234,8 @@ vocab vocab::load(const std::filesystem::path& path) {
     for (std::size_t i = 0; i < tokens.size(); ++i) {
         auto [it, fresh] = seen.emplace(tokens[i], i);
         if (!fresh)
-            throw bad(i + 1, "duplicate token '" + tokens[i] + "' (also on line " +
-                                 std::to_string(it->second + 2) + ")");
+            throw bad(i + 1,
+                      "duplicate token '" + tokens[i] + "' (also on line " + std::to_string(it->second + 2) + ")");
     }
     return vocab(std::move(tokens));
 }
@@ -305,8 +301,7 @@ lm_batcher::lm_batcher(std::vector<int> ids, std::size_t batch, std::size_t seq)
     : ids_(std::move(ids)), batch_(batch), seq_(seq), len_(0) {
     const auto sizes = "N = " + std::to_string(ids_.size()) + " ids, B = " + std::to_string(batch) +
                        " streams, T = " + std::to_string(seq) + " steps";
-    if (batch == 0 || seq == 0)
-        throw value_error("lm_batcher: " + sizes + "; expected B >= 1 and T >= 1");
+    if (batch == 0 || seq == 0) throw value_error("lm_batcher: " + sizes + "; expected B >= 1 and T >= 1");
     len_ = ids_.empty() ? 0 : (ids_.size() - 1) / batch;
     if (len_ == 0)
         throw value_error("lm_batcher: stream too short for one batch: " + sizes +
@@ -319,8 +314,7 @@ std::size_t lm_batcher::num_batches() const { return (len_ + seq_ - 1) / seq_; }
 lm_batch lm_batcher::get(std::size_t k) const {
     if (k >= num_batches())
         throw value_error("lm_batcher::get: batch " + std::to_string(k) +
-                          " out of range; expected k < num_batches() = " +
-                          std::to_string(num_batches()));
+                          " out of range; expected k < num_batches() = " + std::to_string(num_batches()));
     lm_batch out;
     const std::size_t start = k * seq_;
     out.steps = std::min(seq_, len_ - start);
@@ -336,13 +330,12 @@ lm_batch lm_batcher::get(std::size_t k) const {
     return out;
 }
 
-std::pair<std::vector<int>, std::vector<int>> split_ids(const std::vector<int>& ids,
-                                                        double train_fraction) {
+std::pair<std::vector<int>, std::vector<int>> split_ids(const std::vector<int>& ids, double train_fraction) {
     if (!(train_fraction >= 0.0 && train_fraction <= 1.0))
         throw value_error("split_ids: train_fraction " + std::to_string(train_fraction) +
                           "; expected a value in [0, 1]");
-    const auto n = std::min(ids.size(), static_cast<std::size_t>(std::llround(
-                                            train_fraction * static_cast<double>(ids.size()))));
+    const auto n = std::min(ids.size(),
+                            static_cast<std::size_t>(std::llround(train_fraction * static_cast<double>(ids.size()))));
     const auto mid = ids.begin() + static_cast<std::ptrdiff_t>(n);
     return {std::vector<int>(ids.begin(), mid), std::vector<int>(mid, ids.end())};
 }

@@ -21,9 +21,7 @@ namespace detail {
 /// Hash that accepts std::string and std::string_view alike, so lookups need no allocation.
 struct text_string_hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-        return std::hash<std::string_view>{}(s);
-    }
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 }  // namespace detail
 
@@ -61,8 +59,7 @@ public:
     /// Ids are given by count, most frequent first; ties go to the token seen first in the
     /// stream, so the same input always yields the same ids.
     /// Throws value_error for an empty token or a bad `max_size`.
-    static vocab build(const std::vector<std::string>& tokens, std::size_t min_count = 1,
-                       std::size_t max_size = 0);
+    static vocab build(const std::vector<std::string>& tokens, std::size_t min_count = 1, std::size_t max_size = 0);
 
     std::size_t size() const { return tokens_.size(); }
     /// The id of `token`, or `unk_id` if it is not in the vocabulary.
@@ -166,8 +163,7 @@ private:
 
 /// Split an id stream in two: the first round(train_fraction * N) ids for training, the rest
 /// for validation. `train_fraction` must be in [0, 1] (value_error otherwise).
-std::pair<std::vector<int>, std::vector<int>> split_ids(const std::vector<int>& ids,
-                                                        double train_fraction);
+std::pair<std::vector<int>, std::vector<int>> split_ids(const std::vector<int>& ids, double train_fraction);
 
 }  // namespace nn
 }  // namespace seqgrad

@@ -101,8 +101,9 @@ std::vector<std::pair<std::string, std::string>> torch_names(const parameter_sto
             ++count;
             const std::string suffix = torch_suffix(m.kind, std::string_view(name).substr(prefix.size()));
             if (suffix.empty())
-                throw value_error("nn::torch_names: parameter '" + name + "' under scope '" + m.scope + "' is not one of " +
-                                  kind_name(m.kind) + "'s (expected " + prefix + "{" + expected_names(m.kind) + "})");
+                throw value_error("nn::torch_names: parameter '" + name + "' under scope '" + m.scope +
+                                  "' is not one of " + kind_name(m.kind) + "'s (expected " + prefix + "{" +
+                                  expected_names(m.kind) + "})");
             if (!mapped.insert(name).second)
                 throw value_error("nn::torch_names: parameter '" + name + "' is under two mappings");
             const std::string tname = tprefix + suffix;
@@ -143,8 +144,9 @@ torch_load_report load_torch_state(parameter_store& ps, const std::string& path,
         }
         const parameter p = ps.get(it->second);
         if (parameter::shape_of(value) != p.shape())
-            throw io_error(who + "member '" + key + "' has shape " + parameter::shape_of(value).str() + ", parameter '" +
-                           p.name() + "' has " + p.shape().str() + " (the torch module and the seqgrad model differ)");
+            throw io_error(who + "member '" + key + "' has shape " + parameter::shape_of(value).str() +
+                           ", parameter '" + p.name() + "' has " + p.shape().str() +
+                           " (the torch module and the seqgrad model differ)");
         plan.emplace_back(p, &value);
     }
     std::set<std::string> loaded;

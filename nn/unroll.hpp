@@ -79,10 +79,10 @@ std::vector<expr> hiddens(const std::vector<State>& states) {
 namespace detail {
 template <class F>
 struct call_signature;
-#define SEQGRAD_NN_CALL_SIGNATURE(QUALIFIERS)                                     \
-    template <class C, class R, class X, class S>                                 \
-    struct call_signature<R (C::*)(X, S) QUALIFIERS> {                            \
-        using state = std::remove_cvref_t<S>;                                     \
+#define SEQGRAD_NN_CALL_SIGNATURE(QUALIFIERS)          \
+    template <class C, class R, class X, class S>      \
+    struct call_signature<R (C::*)(X, S) QUALIFIERS> { \
+        using state = std::remove_cvref_t<S>;          \
     };
 SEQGRAD_NN_CALL_SIGNATURE()
 SEQGRAD_NN_CALL_SIGNATURE(const)
@@ -104,7 +104,9 @@ using cell_state_t = typename detail::cell_state<std::remove_cvref_t<Cell>>::sta
 
 /// Cells that can make their own zero state: cell.initial_state(t, batch).
 template <class Cell>
-concept has_initial_state = requires(const Cell& c, tape& t, std::size_t b) { c.initial_state(t, b); };
+concept has_initial_state = requires(const Cell& c, tape& t, std::size_t b) {
+    c.initial_state(t, b);
+};
 
 // ---- masks and targets for variable-length batches ---------------------------------------------
 
@@ -172,7 +174,7 @@ std::vector<State> unroll(tape& t, const Cell& cell, std::span<const expr> xs, S
 }
 /// The same from the cell's zero state (needs cell.initial_state and at least one step).
 template <class Cell>
-    requires has_initial_state<Cell>
+requires has_initial_state<Cell>
 auto unroll(tape& t, const Cell& cell, std::span<const expr> xs) {
     if (xs.empty()) throw value_error("nn::unroll: no steps to infer the batch size from; pass an initial state");
     return unroll(t, cell, xs, cell.initial_state(t, xs[0].shape()[0]));
@@ -233,9 +235,8 @@ auto encode_decode(tape& t, const Enc& encoder, const Dec& decoder, std::span<co
                    Bridge bridge = {}, int first_step = 0) {
     using dec_state = std::remove_cvref_t<std::invoke_result_t<Bridge&, const State&>>;
     seq2seq_states<State, dec_state> r;
-    r.encoder = source_lengths.empty()
-                    ? unroll(t, encoder, source, s0, first_step)
-                    : unroll_masked(t, encoder, source, s0, source_lengths, first_step);
+    r.encoder = source_lengths.empty() ? unroll(t, encoder, source, s0, first_step)
+                                       : unroll_masked(t, encoder, source, s0, source_lengths, first_step);
     dec_state d0 = std::invoke(bridge, r.encoder.empty() ? s0 : r.encoder.back());
     r.decoder = unroll(t, decoder, target_inputs, std::move(d0), first_step + static_cast<int>(source.size()));
     return r;
@@ -260,8 +261,8 @@ class any_state {
 public:
     any_state() = default;
     template <class S>
-        requires(!std::same_as<std::remove_cvref_t<S>, any_state>)
-    explicit any_state(S s) : v_(std::move(s)), ops_(&detail::ops_for<S>()) {}
+    requires(!std::same_as<std::remove_cvref_t<S>, any_state>) explicit any_state(S s)
+        : v_(std::move(s)), ops_(&detail::ops_for<S>()) {}
 
     bool has_value() const { return ops_ != nullptr; }
     const std::type_info& type() const { return ops_ ? ops_->type : typeid(void); }
@@ -294,17 +295,17 @@ any_state blend(const expr& mask, const any_state& a, const any_state& b);
 namespace detail {
 template <class S>
 const state_ops& ops_for() {
-    static const state_ops ops{
-        typeid(S),
-        [](const std::any& a) -> expr {
-            if constexpr (requires(const S& s) { hidden(s); }) return hidden(std::any_cast<const S&>(a));
-            else any_state_error(std::string("no hidden() overload for ") + typeid(S).name());
-        },
-        [](const expr& m, const std::any& a, const std::any& b) -> std::any {
-            if constexpr (requires(const S& s) { blend(m, s, s); })
-                return S(blend(m, std::any_cast<const S&>(a), std::any_cast<const S&>(b)));
-            else any_state_error(std::string("no blend() overload for ") + typeid(S).name());
-        }};
+    static const state_ops ops{typeid(S),
+                               [](const std::any& a) -> expr {
+                                   if constexpr (requires(const S& s) { hidden(s); })
+                                       return hidden(std::any_cast<const S&>(a));
+                                   else any_state_error(std::string("no hidden() overload for ") + typeid(S).name());
+                               },
+                               [](const expr& m, const std::any& a, const std::any& b) -> std::any {
+                                   if constexpr (requires(const S& s) { blend(m, s, s); })
+                                       return S(blend(m, std::any_cast<const S&>(a), std::any_cast<const S&>(b)));
+                                   else any_state_error(std::string("no blend() overload for ") + typeid(S).name());
+                               }};
     return ops;
 }
 }  // namespace detail
@@ -316,8 +317,8 @@ class any_cell {
 public:
     /// Wrap a cell whose state type can be read from its call operator (cell_state_t).
     template <class Cell>
-        requires(!std::same_as<std::remove_cvref_t<Cell>, any_cell>)
-    any_cell(Cell cell) : any_cell(std::move(cell), std::type_identity<cell_state_t<Cell>>{}) {}
+    requires(!std::same_as<std::remove_cvref_t<Cell>, any_cell>) any_cell(Cell cell)
+        : any_cell(std::move(cell), std::type_identity<cell_state_t<Cell>>{}) {}
     /// Wrap a cell with an explicitly named state type (for generic lambdas).
     template <class Cell, class State>
     any_cell(Cell cell, std::type_identity<State>) {
@@ -413,9 +414,7 @@ public:
         return {std::move(layer_states), out};
     }
 
-    state_type initial_state(tape& t, std::size_t batch) const
-        requires has_initial_state<Cell>
-    {
+    state_type initial_state(tape& t, std::size_t batch) const requires has_initial_state<Cell> {
         std::vector<State> s;
         s.reserve(layers.size());
         for (const Cell& c : layers) s.push_back(c.initial_state(t, batch));
@@ -481,9 +480,8 @@ struct bidirectional {
         return r;
     }
     /// The same from both cells' zero states.
-    auto operator()(tape& t, std::span<const expr> xs, std::span<const std::size_t> lengths = {}) const
-        requires has_initial_state<Fwd> && has_initial_state<Bwd>
-    {
+    auto operator()(tape& t, std::span<const expr> xs, std::span<const std::size_t> lengths = {}) const requires
+        has_initial_state<Fwd> && has_initial_state<Bwd> {
         if (xs.empty()) throw value_error("nn::bidirectional: no steps to infer the batch size from");
         const std::size_t b = xs[0].shape()[0];
         return (*this)(t, xs, forward.initial_state(t, b), backward.initial_state(t, b), lengths);

@@ -52,12 +52,14 @@ void softmax_rows(const C& c, bool log) {
 shape masked_softmax_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
     if (in[0].rank() < 2) fail_shape(op, in, "expected rank >= 2 ([B, ..., S], lengths per B)");
     if (at.ints.size() != in[0][0])
-        fail_shape(op, in, std::to_string(at.ints.size()) + " lengths for B = " + std::to_string(in[0][0]) +
-                               " (expected one per batch entry)");
+        fail_shape(op, in,
+                   std::to_string(at.ints.size()) + " lengths for B = " + std::to_string(in[0][0]) +
+                       " (expected one per batch entry)");
     for (std::size_t b = 0; b < at.ints.size(); ++b)
         if (at.ints[b] < 0 || static_cast<std::size_t>(at.ints[b]) > in[0].back())
-            fail_shape(op, in, "length " + std::to_string(at.ints[b]) + " of batch entry " + std::to_string(b) +
-                                   " (expected in [0, S = " + std::to_string(in[0].back()) + "])");
+            fail_shape(op, in,
+                       "length " + std::to_string(at.ints[b]) + " of batch entry " + std::to_string(b) +
+                           " (expected in [0, S = " + std::to_string(in[0].back()) + "])");
     return in[0];
 }
 
@@ -98,62 +100,78 @@ void softmax_grad_rows(C& c) {
 }
 
 struct activation_ops {
-    const op_def& tanh = builtin(op_builder("tanh").shape(same_shape).saves(saves::output)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return vtanh(x); }); })
-        .backward([](auto& c) {
-            auto y = c.out();
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return gy[i] * (1 - y[i] * y[i]); });
-        })
-        .sample({{3, 4}}));
+    const op_def& tanh = builtin(op_builder("tanh")
+                                     .shape(same_shape)
+                                     .saves(saves::output)
+                                     .forward([](auto& c) { map_unary(c, [](auto x) { return vtanh(x); }); })
+                                     .backward([](auto& c) {
+                                         auto y = c.out();
+                                         auto gy = c.grad_out();
+                                         c.emit(0, [&](size_t i) { return gy[i] * (1 - y[i] * y[i]); });
+                                     })
+                                     .sample({{3, 4}}));
 
-    const op_def& sigmoid = builtin(op_builder("sigmoid").shape(same_shape).saves(saves::output)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return fast_sigmoid(x); }); })
-        .backward([](auto& c) {
-            auto y = c.out();
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return gy[i] * y[i] * (1 - y[i]); });
-        })
-        .sample({{3, 4}}));
+    const op_def& sigmoid = builtin(op_builder("sigmoid")
+                                        .shape(same_shape)
+                                        .saves(saves::output)
+                                        .forward([](auto& c) { map_unary(c, [](auto x) { return fast_sigmoid(x); }); })
+                                        .backward([](auto& c) {
+                                            auto y = c.out();
+                                            auto gy = c.grad_out();
+                                            c.emit(0, [&](size_t i) { return gy[i] * y[i] * (1 - y[i]); });
+                                        })
+                                        .sample({{3, 4}}));
 
-    const op_def& relu = builtin(op_builder("relu").shape(same_shape).saves(saves::output)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return x > 0 ? x : decltype(x)(0); }); })
-        .backward([](auto& c) {
-            auto y = c.out();
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return y[i] > 0 ? gy[i] : decltype(gy[i] + 0)(0); });
-        })
-        .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
+    const op_def& relu = builtin(
+        op_builder("relu")
+            .shape(same_shape)
+            .saves(saves::output)
+            .forward([](auto& c) { map_unary(c, [](auto x) { return x > 0 ? x : decltype(x)(0); }); })
+            .backward([](auto& c) {
+                auto y = c.out();
+                auto gy = c.grad_out();
+                c.emit(0, [&](size_t i) { return y[i] > 0 ? gy[i] : decltype(gy[i] + 0)(0); });
+            })
+            .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
 
-    const op_def& softmax = builtin(op_builder("softmax").shape(last_axis_shape).saves(saves::output)
-        .forward([](auto& c) { softmax_rows(c, false); })
-        .backward([](auto& c) { softmax_grad_rows(c); })
-        .sample({{3, 4}}).sample({{2, 2, 3}}));
+    const op_def& softmax = builtin(op_builder("softmax")
+                                        .shape(last_axis_shape)
+                                        .saves(saves::output)
+                                        .forward([](auto& c) { softmax_rows(c, false); })
+                                        .backward([](auto& c) { softmax_grad_rows(c); })
+                                        .sample({{3, 4}})
+                                        .sample({{2, 2, 3}}));
 
-    const op_def& masked_softmax = builtin(op_builder("masked_softmax").shape(masked_softmax_shape)
-        .saves(saves::output)
-        .forward([](auto& c) { masked_softmax_rows(c); })
-        .backward([](auto& c) { softmax_grad_rows(c); })
-        .sample({{2, 3, 4}}, {}, {4, 2}).sample({{3, 5}}, {}, {5, 1, 0}));
+    const op_def& masked_softmax = builtin(op_builder("masked_softmax")
+                                               .shape(masked_softmax_shape)
+                                               .saves(saves::output)
+                                               .forward([](auto& c) { masked_softmax_rows(c); })
+                                               .backward([](auto& c) { softmax_grad_rows(c); })
+                                               .sample({{2, 3, 4}}, {}, {4, 2})
+                                               .sample({{3, 5}}, {}, {5, 1, 0}));
 
     // d log_softmax: gx = gy - softmax * sum(gy) per row.
-    const op_def& log_softmax = builtin(op_builder("log_softmax").shape(last_axis_shape).saves(saves::output)
-        .forward([](auto& c) { softmax_rows(c, true); })
-        .backward([](auto& c) {
-            auto y = c.out();
-            auto gy = c.grad_out();
-            const size_t n = y.shape.back();
-            c.emit(0, [&, sum = decltype(gy[0] + 0)(0), row = size_t(-1)](size_t i) mutable {
-                const size_t r = i / n;
-                if (r != row) {
-                    row = r;
-                    sum = 0;
-                    for (size_t j = r * n; j < r * n + n; ++j) sum += gy[j];
-                }
-                return gy[i] - std::exp(y[i]) * sum;
-            });
-        })
-        .sample({{3, 4}}).sample({{5}}));
+    const op_def& log_softmax = builtin(
+        op_builder("log_softmax")
+            .shape(last_axis_shape)
+            .saves(saves::output)
+            .forward([](auto& c) { softmax_rows(c, true); })
+            .backward([](auto& c) {
+                auto y = c.out();
+                auto gy = c.grad_out();
+                const size_t n = y.shape.back();
+                c.emit(0, [&, sum = decltype(gy[0] + 0)(0), row = size_t(-1)](size_t i) mutable {
+                    const size_t r = i / n;
+                    if (r != row) {
+                        row = r;
+                        sum = 0;
+                        for (size_t j = r * n; j < r * n + n; ++j) sum += gy[j];
+                    }
+                    return gy[i] - std::exp(y[i]) * sum;
+                });
+            })
+            .sample({{3, 4}})
+            .sample({{5}}));
 };
 
 const activation_ops& ops() {

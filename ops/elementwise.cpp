@@ -11,113 +11,173 @@ std::string scalar_attr(const attrs& a) { return "c=" + std::to_string(a.f[0]); 
 
 struct elementwise_ops {
     // Binary, broadcasting. Each backward writes g(o, ia, ib) = d(out[o])/d(input) * gy[o].
-    const op_def& add = builtin(op_builder("add").arity(2).shape(broadcast_shape).broadcasting().saves(saves::nothing)
-        .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
-        .backward([](auto& c) {
-            // Targets of a broadcasting op are output-shaped: each input's contribution is gy.
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t o) { return gy[o]; });
-            c.emit(1, [&](size_t o) { return gy[o]; });
-        })
-        .sample({{2, 3}, {2, 3}}).sample({{4, 3}, {3}}).sample({{2, 1, 3}, {4, 1}}));
+    const op_def& add = builtin(op_builder("add")
+                                    .arity(2)
+                                    .shape(broadcast_shape)
+                                    .broadcasting()
+                                    .saves(saves::nothing)
+                                    .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
+                                    .backward([](auto& c) {
+                                        // Targets of a broadcasting op are output-shaped: each input's contribution is gy.
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t o) { return gy[o]; });
+                                        c.emit(1, [&](size_t o) { return gy[o]; });
+                                    })
+                                    .sample({{2, 3}, {2, 3}})
+                                    .sample({{4, 3}, {3}})
+                                    .sample({{2, 1, 3}, {4, 1}}));
 
-    const op_def& sub = builtin(op_builder("sub").arity(2).shape(broadcast_shape).broadcasting().saves(saves::nothing)
-        .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a - b; }); })
-        .backward([](auto& c) {
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t o) { return gy[o]; });
-            c.emit(1, [&](size_t o) { return -gy[o]; });
-        })
-        .sample({{2, 3}, {2, 3}}).sample({{1, 3}, {4, 3}}));
+    const op_def& sub = builtin(op_builder("sub")
+                                    .arity(2)
+                                    .shape(broadcast_shape)
+                                    .broadcasting()
+                                    .saves(saves::nothing)
+                                    .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a - b; }); })
+                                    .backward([](auto& c) {
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t o) { return gy[o]; });
+                                        c.emit(1, [&](size_t o) { return -gy[o]; });
+                                    })
+                                    .sample({{2, 3}, {2, 3}})
+                                    .sample({{1, 3}, {4, 3}}));
 
-    const op_def& mul = builtin(op_builder("mul").arity(2).shape(broadcast_shape).broadcasting().saves(saves::inputs)
-        .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a * b; }); })
-        .backward([](auto& c) {
-            auto gy = c.grad_out();
-            auto a = c.in(0), b = c.in(1);
-            emit_binary(c, 0, [&](size_t o, size_t, size_t ib) { return gy[o] * b[ib]; });
-            emit_binary(c, 1, [&](size_t o, size_t ia, size_t) { return gy[o] * a[ia]; });
-        })
-        .sample({{2, 3}, {2, 3}}).sample({{4, 3}, {1, 3}}).sample({{3}, {2, 3}}));
+    const op_def& mul = builtin(op_builder("mul")
+                                    .arity(2)
+                                    .shape(broadcast_shape)
+                                    .broadcasting()
+                                    .saves(saves::inputs)
+                                    .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a * b; }); })
+                                    .backward([](auto& c) {
+                                        auto gy = c.grad_out();
+                                        auto a = c.in(0), b = c.in(1);
+                                        emit_binary(c, 0, [&](size_t o, size_t, size_t ib) { return gy[o] * b[ib]; });
+                                        emit_binary(c, 1, [&](size_t o, size_t ia, size_t) { return gy[o] * a[ia]; });
+                                    })
+                                    .sample({{2, 3}, {2, 3}})
+                                    .sample({{4, 3}, {1, 3}})
+                                    .sample({{3}, {2, 3}}));
 
-    const op_def& div = builtin(op_builder("div").arity(2).shape(broadcast_shape).broadcasting().saves(saves::inputs)
-        .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a / b; }); })
-        .backward([](auto& c) {
-            auto gy = c.grad_out();
-            auto a = c.in(0), b = c.in(1);
-            emit_binary(c, 0, [&](size_t o, size_t, size_t ib) { return gy[o] / b[ib]; });
-            emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return -gy[o] * a[ia] / (b[ib] * b[ib]); });
-        })
-        .sample({{2, 3}, {2, 3}}, {}, {}, {domain::any, domain::positive})
-        .sample({{4, 3}, {3}}, {}, {}, {domain::any, domain::positive}));
+    const op_def& div = builtin(
+        op_builder("div")
+            .arity(2)
+            .shape(broadcast_shape)
+            .broadcasting()
+            .saves(saves::inputs)
+            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a / b; }); })
+            .backward([](auto& c) {
+                auto gy = c.grad_out();
+                auto a = c.in(0), b = c.in(1);
+                emit_binary(c, 0, [&](size_t o, size_t, size_t ib) { return gy[o] / b[ib]; });
+                emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return -gy[o] * a[ia] / (b[ib] * b[ib]); });
+            })
+            .sample({{2, 3}, {2, 3}}, {}, {}, {domain::any, domain::positive})
+            .sample({{4, 3}, {3}}, {}, {}, {domain::any, domain::positive}));
 
     // Unary.
-    const op_def& neg = builtin(op_builder("neg").shape(same_shape).saves(saves::nothing)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return -x; }); })
-        .backward([](auto& c) { auto gy = c.grad_out(); c.emit(0, [&](size_t i) { return -gy[i]; }); })
-        .sample({{2, 3}}));
+    const op_def& neg = builtin(op_builder("neg")
+                                    .shape(same_shape)
+                                    .saves(saves::nothing)
+                                    .forward([](auto& c) { map_unary(c, [](auto x) { return -x; }); })
+                                    .backward([](auto& c) {
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t i) { return -gy[i]; });
+                                    })
+                                    .sample({{2, 3}}));
 
-    const op_def& add_scalar = builtin(op_builder("add_scalar").shape(same_shape).saves(saves::nothing)
-        .print_attrs(scalar_attr)
-        .forward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            const T k = static_cast<T>(c.at.f[0]);
-            map_unary(c, [k](auto x) { return x + k; });
-        })
-        .backward([](auto& c) { auto gy = c.grad_out(); c.emit(0, [&](size_t i) { return gy[i]; }); })
-        .sample({{2, 3}}, attrs{.f = {0.5, 0}}));
+    const op_def& add_scalar = builtin(op_builder("add_scalar")
+                                           .shape(same_shape)
+                                           .saves(saves::nothing)
+                                           .print_attrs(scalar_attr)
+                                           .forward([](auto& c) {
+                                               using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                                               const T k = static_cast<T>(c.at.f[0]);
+                                               map_unary(c, [k](auto x) { return x + k; });
+                                           })
+                                           .backward([](auto& c) {
+                                               auto gy = c.grad_out();
+                                               c.emit(0, [&](size_t i) { return gy[i]; });
+                                           })
+                                           .sample({{2, 3}}, attrs{.f = {0.5, 0}}));
 
-    const op_def& mul_scalar = builtin(op_builder("mul_scalar").shape(same_shape).saves(saves::nothing)
-        .print_attrs(scalar_attr)
-        .forward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            const T k = static_cast<T>(c.at.f[0]);
-            map_unary(c, [k](auto x) { return x * k; });
-        })
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            const T k = static_cast<T>(c.at.f[0]);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return gy[i] * k; });
-        })
-        .sample({{2, 3}}, attrs{.f = {-1.5, 0}}));
+    const op_def& mul_scalar = builtin(op_builder("mul_scalar")
+                                           .shape(same_shape)
+                                           .saves(saves::nothing)
+                                           .print_attrs(scalar_attr)
+                                           .forward([](auto& c) {
+                                               using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                                               const T k = static_cast<T>(c.at.f[0]);
+                                               map_unary(c, [k](auto x) { return x * k; });
+                                           })
+                                           .backward([](auto& c) {
+                                               using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                                               const T k = static_cast<T>(c.at.f[0]);
+                                               auto gy = c.grad_out();
+                                               c.emit(0, [&](size_t i) { return gy[i] * k; });
+                                           })
+                                           .sample({{2, 3}}, attrs{.f = {-1.5, 0}}));
 
-    const op_def& exp = builtin(op_builder("exp").shape(same_shape).saves(saves::output)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return std::exp(x); }); })
-        .backward([](auto& c) { auto y = c.out(); auto gy = c.grad_out(); c.emit(0, [&](size_t i) { return gy[i] * y[i]; }); })
-        .sample({{2, 3}}));
+    const op_def& exp = builtin(op_builder("exp")
+                                    .shape(same_shape)
+                                    .saves(saves::output)
+                                    .forward([](auto& c) { map_unary(c, [](auto x) { return std::exp(x); }); })
+                                    .backward([](auto& c) {
+                                        auto y = c.out();
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t i) { return gy[i] * y[i]; });
+                                    })
+                                    .sample({{2, 3}}));
 
-    const op_def& log = builtin(op_builder("log").shape(same_shape).saves(saves::inputs)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return std::log(x); }); })
-        .backward([](auto& c) { auto x = c.in(0); auto gy = c.grad_out(); c.emit(0, [&](size_t i) { return gy[i] / x[i]; }); })
-        .sample({{2, 3}}, {}, {}, {domain::positive}));
+    const op_def& log = builtin(op_builder("log")
+                                    .shape(same_shape)
+                                    .saves(saves::inputs)
+                                    .forward([](auto& c) { map_unary(c, [](auto x) { return std::log(x); }); })
+                                    .backward([](auto& c) {
+                                        auto x = c.in(0);
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t i) { return gy[i] / x[i]; });
+                                    })
+                                    .sample({{2, 3}}, {}, {}, {domain::positive}));
 
-    const op_def& square = builtin(op_builder("square").shape(same_shape).saves(saves::inputs)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return x * x; }); })
-        .backward([](auto& c) { auto x = c.in(0); auto gy = c.grad_out(); c.emit(0, [&](size_t i) { return 2 * x[i] * gy[i]; }); })
-        .sample({{2, 3}}));
+    const op_def& square = builtin(op_builder("square")
+                                       .shape(same_shape)
+                                       .saves(saves::inputs)
+                                       .forward([](auto& c) { map_unary(c, [](auto x) { return x * x; }); })
+                                       .backward([](auto& c) {
+                                           auto x = c.in(0);
+                                           auto gy = c.grad_out();
+                                           c.emit(0, [&](size_t i) { return 2 * x[i] * gy[i]; });
+                                       })
+                                       .sample({{2, 3}}));
 
-    const op_def& sqrt = builtin(op_builder("sqrt").shape(same_shape).saves(saves::output)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return std::sqrt(x); }); })
-        .backward([](auto& c) { auto y = c.out(); auto gy = c.grad_out(); c.emit(0, [&](size_t i) { return gy[i] / (2 * y[i]); }); })
-        .sample({{2, 3}}, {}, {}, {domain::positive}));
+    const op_def& sqrt = builtin(op_builder("sqrt")
+                                     .shape(same_shape)
+                                     .saves(saves::output)
+                                     .forward([](auto& c) { map_unary(c, [](auto x) { return std::sqrt(x); }); })
+                                     .backward([](auto& c) {
+                                         auto y = c.out();
+                                         auto gy = c.grad_out();
+                                         c.emit(0, [&](size_t i) { return gy[i] / (2 * y[i]); });
+                                     })
+                                     .sample({{2, 3}}, {}, {}, {domain::positive}));
 
-    const op_def& pow = builtin(op_builder("pow").shape(same_shape).saves(saves::inputs)
-        .print_attrs([](const attrs& a) { return "p=" + std::to_string(a.f[0]); })
-        .forward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            const T p = static_cast<T>(c.at.f[0]);
-            map_unary(c, [p](auto x) { return std::pow(x, p); });
-        })
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            const T p = static_cast<T>(c.at.f[0]);
-            auto x = c.in(0);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return gy[i] * p * std::pow(x[i], p - 1); });
-        })
-        .sample({{2, 3}}, attrs{.f = {2.5, 0}}, {}, {domain::positive})
-        .sample({{3}}, attrs{.f = {-1, 0}}, {}, {domain::positive}));
+    const op_def& pow = builtin(op_builder("pow")
+                                    .shape(same_shape)
+                                    .saves(saves::inputs)
+                                    .print_attrs([](const attrs& a) { return "p=" + std::to_string(a.f[0]); })
+                                    .forward([](auto& c) {
+                                        using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                                        const T p = static_cast<T>(c.at.f[0]);
+                                        map_unary(c, [p](auto x) { return std::pow(x, p); });
+                                    })
+                                    .backward([](auto& c) {
+                                        using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                                        const T p = static_cast<T>(c.at.f[0]);
+                                        auto x = c.in(0);
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t i) { return gy[i] * p * std::pow(x[i], p - 1); });
+                                    })
+                                    .sample({{2, 3}}, attrs{.f = {2.5, 0}}, {}, {domain::positive})
+                                    .sample({{3}}, attrs{.f = {-1, 0}}, {}, {domain::positive}));
 };
 
 const elementwise_ops& ops() {

@@ -53,7 +53,6 @@ inline float vtanh(float x) {
 }
 inline double vtanh(double x) { return std::tanh(x); }
 
-
 /// y[i] = f(x[i]).
 template <class C, class F>
 void map_unary(const C& c, F&& f) {
@@ -70,7 +69,8 @@ void map_binary(const C& c, F&& f) {
     if (a.shape == y.shape && b.shape == y.shape)
         for (std::size_t i = 0, n = y.size(); i < n; ++i) y[i] = f(a[i], b[i]);
     else
-        for_each_broadcast(y.shape, a.shape, b.shape, [&](std::size_t o, std::size_t ia, std::size_t ib) { y[o] = f(a[ia], b[ib]); });
+        for_each_broadcast(y.shape, a.shape, b.shape,
+                           [&](std::size_t o, std::size_t ia, std::size_t ib) { y[o] = f(a[ia], b[ib]); });
 }
 
 /// Emit the contribution to input j of a broadcasting binary op: g(o, ia, ib) at each output
@@ -86,9 +86,11 @@ void emit_binary(const C& c, std::size_t j, G&& g) {
     }
     auto t = c.target(j);
     if (c.accumulate(j))
-        for_each_broadcast(os, a.shape, b.shape, [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] += g(o, ia, ib); });
+        for_each_broadcast(os, a.shape, b.shape,
+                           [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] += g(o, ia, ib); });
     else
-        for_each_broadcast(os, a.shape, b.shape, [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] = g(o, ia, ib); });
+        for_each_broadcast(os, a.shape, b.shape,
+                           [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] = g(o, ia, ib); });
 }
 
 inline std::string axis_attr(const attrs& a) { return "axis=" + std::to_string(a.i[0]); }

@@ -40,62 +40,66 @@ T row_logsumexp(const T* __restrict xr, size_t n) {
 struct loss_ops {
     // Per row: loss = logsumexp(x) - x[t]; dx = gy * (softmax(x) - onehot(t)). Rows with a
     // negative target are ignored.
-    const op_def& cross_entropy = builtin(op_builder("cross_entropy").saves(saves::both)
-        .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
-            if (in[0].rank() != 2) fail_shape(op, in, "expected logits of rank 2 [rows, classes]");
-            if (at.ints.size() != in[0][0])
-                fail_shape(op, in, "expected one target per row (" + std::to_string(in[0][0]) + "), got " +
-                                       std::to_string(at.ints.size()));
-            for (size_t i = 0; i < at.ints.size(); ++i)
-                if (at.ints[i] >= static_cast<int>(in[0][1]))
-                    throw value_error("cross_entropy: target " + std::to_string(at.ints[i]) + " at row " + std::to_string(i) +
-                                      " is out of range for logits " + in[0].str() + " (expected 0 <= target < " +
-                                      std::to_string(in[0][1]) + ", or negative to ignore the row)");
-            return shape{in[0][0]};
-        })
-        .forward([](auto& c) {
-            auto x = c.in(0);
-            auto y = c.out();
-            const size_t n = x.shape[1];
-            for (size_t r = 0; r < y.size(); ++r) {
-                const int t = c.at.ints[r];
-                if (t < 0) {
-                    y[r] = 0;
-                    continue;
+    const op_def& cross_entropy = builtin(
+        op_builder("cross_entropy")
+            .saves(saves::both)
+            .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
+                if (in[0].rank() != 2) fail_shape(op, in, "expected logits of rank 2 [rows, classes]");
+                if (at.ints.size() != in[0][0])
+                    fail_shape(op, in,
+                               "expected one target per row (" + std::to_string(in[0][0]) + "), got " +
+                                   std::to_string(at.ints.size()));
+                for (size_t i = 0; i < at.ints.size(); ++i)
+                    if (at.ints[i] >= static_cast<int>(in[0][1]))
+                        throw value_error("cross_entropy: target " + std::to_string(at.ints[i]) + " at row " +
+                                          std::to_string(i) + " is out of range for logits " + in[0].str() +
+                                          " (expected 0 <= target < " + std::to_string(in[0][1]) +
+                                          ", or negative to ignore the row)");
+                return shape{in[0][0]};
+            })
+            .forward([](auto& c) {
+                auto x = c.in(0);
+                auto y = c.out();
+                const size_t n = x.shape[1];
+                for (size_t r = 0; r < y.size(); ++r) {
+                    const int t = c.at.ints[r];
+                    if (t < 0) {
+                        y[r] = 0;
+                        continue;
+                    }
+                    const auto* __restrict xr = x.data + r * n;
+                    y[r] = row_logsumexp(xr, n) - xr[t];
                 }
-                const auto* __restrict xr = x.data + r * n;
-                y[r] = row_logsumexp(xr, n) - xr[t];
-            }
-        })
-        // The saved loss gives the row's log-sum-exp back (lse = loss + x[t]): one exp per logit.
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-            auto x = c.in(0);
-            auto y = c.out();
-            auto g = c.grad_out();
-            auto tgt = c.target(0);
-            if (!tgt.data) return;
-            const bool acc = c.accumulate(0);
-            const size_t n = x.shape[1];
-            for (size_t r = 0; r < g.size(); ++r) {
-                const int t = c.at.ints[r];
-                const T* __restrict xr = x.data + r * n;
-                T* __restrict dr = tgt.data + r * n;
-                if (t < 0) {
-                    if (!acc) std::fill(dr, dr + n, T(0));
-                    continue;
+            })
+            // The saved loss gives the row's log-sum-exp back (lse = loss + x[t]): one exp per logit.
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                auto x = c.in(0);
+                auto y = c.out();
+                auto g = c.grad_out();
+                auto tgt = c.target(0);
+                if (!tgt.data) return;
+                const bool acc = c.accumulate(0);
+                const size_t n = x.shape[1];
+                for (size_t r = 0; r < g.size(); ++r) {
+                    const int t = c.at.ints[r];
+                    const T* __restrict xr = x.data + r * n;
+                    T* __restrict dr = tgt.data + r * n;
+                    if (t < 0) {
+                        if (!acc) std::fill(dr, dr + n, T(0));
+                        continue;
+                    }
+                    const T lse = y[r] + xr[t], gr = g[r];
+                    if (acc)
+                        for (size_t j = 0; j < n; ++j) dr[j] += gr * vexp(xr[j] - lse);
+                    else
+                        for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
+                    dr[t] -= gr;
                 }
-                const T lse = y[r] + xr[t], gr = g[r];
-                if (acc)
-                    for (size_t j = 0; j < n; ++j) dr[j] += gr * vexp(xr[j] - lse);
-                else
-                    for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
-                dr[t] -= gr;
-            }
-        })
-        .sample({{3, 5}}, {}, {4, 0, 2})
-        .sample({{4, 3}}, {}, {2, -1, 0, 1})
-        .sample({{3, 37}}, {}, {36, 0, 17}));  // wider than the 16 lanes of row_logsumexp, with a tail
+            })
+            .sample({{3, 5}}, {}, {4, 0, 2})
+            .sample({{4, 3}}, {}, {2, -1, 0, 1})
+            .sample({{3, 37}}, {}, {36, 0, 17}));  // wider than the 16 lanes of row_logsumexp, with a tail
 };
 
 const loss_ops& ops() {

@@ -112,234 +112,295 @@ constexpr double inv_sqrt2pi = 0.39894228040143267794;
 
 struct math_ops {
     // maximum/minimum: the gradient goes to the larger (smaller) input, half to each on a tie.
-    const op_def& maximum = builtin(op_builder("maximum").arity(2).shape(broadcast_shape).broadcasting()
-        .saves(saves::inputs)
-        .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a > b ? a : b; }); })
-        .backward([](auto& c) {
-            auto gy = c.grad_out();
-            auto a = c.in(0), b = c.in(1);
-            using T = scalar_of<decltype(c)>;
-            const auto share = [](T x, T y) { return x > y ? T(1) : x == y ? T(0.5) : T(0); };
-            emit_binary(c, 0, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(a[ia], b[ib]); });
-            emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(b[ib], a[ia]); });
-        })
-        .sample({{2, 3}, {2, 3}}).sample({{4, 3}, {3}}));
+    const op_def& maximum = builtin(
+        op_builder("maximum")
+            .arity(2)
+            .shape(broadcast_shape)
+            .broadcasting()
+            .saves(saves::inputs)
+            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a > b ? a : b; }); })
+            .backward([](auto& c) {
+                auto gy = c.grad_out();
+                auto a = c.in(0), b = c.in(1);
+                using T = scalar_of<decltype(c)>;
+                const auto share = [](T x, T y) { return x > y ? T(1) : x == y ? T(0.5) : T(0); };
+                emit_binary(c, 0, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(a[ia], b[ib]); });
+                emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(b[ib], a[ia]); });
+            })
+            .sample({{2, 3}, {2, 3}})
+            .sample({{4, 3}, {3}}));
 
-    const op_def& minimum = builtin(op_builder("minimum").arity(2).shape(broadcast_shape).broadcasting()
-        .saves(saves::inputs)
-        .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a < b ? a : b; }); })
-        .backward([](auto& c) {
-            auto gy = c.grad_out();
-            auto a = c.in(0), b = c.in(1);
-            using T = scalar_of<decltype(c)>;
-            const auto share = [](T x, T y) { return x < y ? T(1) : x == y ? T(0.5) : T(0); };
-            emit_binary(c, 0, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(a[ia], b[ib]); });
-            emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(b[ib], a[ia]); });
-        })
-        .sample({{2, 3}, {2, 3}}).sample({{1, 3}, {4, 3}}));
+    const op_def& minimum = builtin(
+        op_builder("minimum")
+            .arity(2)
+            .shape(broadcast_shape)
+            .broadcasting()
+            .saves(saves::inputs)
+            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a < b ? a : b; }); })
+            .backward([](auto& c) {
+                auto gy = c.grad_out();
+                auto a = c.in(0), b = c.in(1);
+                using T = scalar_of<decltype(c)>;
+                const auto share = [](T x, T y) { return x < y ? T(1) : x == y ? T(0.5) : T(0); };
+                emit_binary(c, 0, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(a[ia], b[ib]); });
+                emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(b[ib], a[ia]); });
+            })
+            .sample({{2, 3}, {2, 3}})
+            .sample({{1, 3}, {4, 3}}));
 
-    const op_def& max_axis = builtin(op_builder("max_axis").shape(reduce_axis_shape).saves(saves::inputs)
-        .print_attrs(keep_attrs).forward(extreme_forward<true>{}).backward(extreme_backward<true>{})
-        .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
-        .sample({{2, 3, 4}}, attrs{.i = {-2, 1, 0, 0}}));
+    const op_def& max_axis = builtin(op_builder("max_axis")
+                                         .shape(reduce_axis_shape)
+                                         .saves(saves::inputs)
+                                         .print_attrs(keep_attrs)
+                                         .forward(extreme_forward<true>{})
+                                         .backward(extreme_backward<true>{})
+                                         .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
+                                         .sample({{2, 3, 4}}, attrs{.i = {-2, 1, 0, 0}}));
 
-    const op_def& min_axis = builtin(op_builder("min_axis").shape(reduce_axis_shape).saves(saves::inputs)
-        .print_attrs(keep_attrs).forward(extreme_forward<false>{}).backward(extreme_backward<false>{})
-        .sample({{3, 4}}, attrs{.i = {0, 0, 0, 0}})
-        .sample({{2, 3, 4}}, attrs{.i = {2, 1, 0, 0}}));
+    const op_def& min_axis = builtin(op_builder("min_axis")
+                                         .shape(reduce_axis_shape)
+                                         .saves(saves::inputs)
+                                         .print_attrs(keep_attrs)
+                                         .forward(extreme_forward<false>{})
+                                         .backward(extreme_backward<false>{})
+                                         .sample({{3, 4}}, attrs{.i = {0, 0, 0, 0}})
+                                         .sample({{2, 3, 4}}, attrs{.i = {2, 1, 0, 0}}));
 
-    const op_def& argmax = builtin(op_builder("argmax").shape(reduce_axis_shape).constant_output().no_gradient()
-        .saves(saves::nothing).print_attrs(keep_attrs).forward(arg_forward<true>{})
-        .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}}));
+    const op_def& argmax = builtin(op_builder("argmax")
+                                       .shape(reduce_axis_shape)
+                                       .constant_output()
+                                       .no_gradient()
+                                       .saves(saves::nothing)
+                                       .print_attrs(keep_attrs)
+                                       .forward(arg_forward<true>{})
+                                       .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}}));
 
-    const op_def& argmin = builtin(op_builder("argmin").shape(reduce_axis_shape).constant_output().no_gradient()
-        .saves(saves::nothing).print_attrs(keep_attrs).forward(arg_forward<false>{})
-        .sample({{3, 4}}, attrs{.i = {0, 1, 0, 0}}));
+    const op_def& argmin = builtin(op_builder("argmin")
+                                       .shape(reduce_axis_shape)
+                                       .constant_output()
+                                       .no_gradient()
+                                       .saves(saves::nothing)
+                                       .print_attrs(keep_attrs)
+                                       .forward(arg_forward<false>{})
+                                       .sample({{3, 4}}, attrs{.i = {0, 1, 0, 0}}));
 
     // sign(x) * gy, with sign(0) = 0.
-    const op_def& abs = builtin(op_builder("abs").shape(same_shape).saves(saves::inputs)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return std::abs(x); }); })
-        .backward([](auto& c) {
-            auto x = c.in(0);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : x[i] < 0 ? -gy[i] : 0 * gy[i]; });
-        })
-        .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
+    const op_def& abs = builtin(
+        op_builder("abs")
+            .shape(same_shape)
+            .saves(saves::inputs)
+            .forward([](auto& c) { map_unary(c, [](auto x) { return std::abs(x); }); })
+            .backward([](auto& c) {
+                auto x = c.in(0);
+                auto gy = c.grad_out();
+                c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : x[i] < 0 ? -gy[i] : 0 * gy[i]; });
+            })
+            .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
 
     // f[0] = lo, f[1] = hi. Samples in [-1, 1] with bounds at +-0.5 exercise both sides.
-    const op_def& clamp = builtin(op_builder("clamp").shape(same_shape).saves(saves::inputs).print_attrs(clamp_attrs)
-        .forward([](auto& c) {
-            using T = scalar_of<decltype(c)>;
-            const T lo = static_cast<T>(c.at.f[0]), hi = static_cast<T>(c.at.f[1]);
-            map_unary(c, [=](T x) { return x < lo ? lo : x > hi ? hi : x; });
-        })
-        .backward([](auto& c) {
-            using T = scalar_of<decltype(c)>;
-            const T lo = static_cast<T>(c.at.f[0]), hi = static_cast<T>(c.at.f[1]);
-            auto x = c.in(0);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return x[i] >= lo && x[i] <= hi ? gy[i] : T(0); });
-        })
-        .sample({{4, 5}}, attrs{.f = {-0.5, 0.5}}));
+    const op_def& clamp = builtin(op_builder("clamp")
+                                      .shape(same_shape)
+                                      .saves(saves::inputs)
+                                      .print_attrs(clamp_attrs)
+                                      .forward([](auto& c) {
+                                          using T = scalar_of<decltype(c)>;
+                                          const T lo = static_cast<T>(c.at.f[0]), hi = static_cast<T>(c.at.f[1]);
+                                          map_unary(c, [=](T x) { return x < lo ? lo : x > hi ? hi : x; });
+                                      })
+                                      .backward([](auto& c) {
+                                          using T = scalar_of<decltype(c)>;
+                                          const T lo = static_cast<T>(c.at.f[0]), hi = static_cast<T>(c.at.f[1]);
+                                          auto x = c.in(0);
+                                          auto gy = c.grad_out();
+                                          c.emit(0, [&](size_t i) { return x[i] >= lo && x[i] <= hi ? gy[i] : T(0); });
+                                      })
+                                      .sample({{4, 5}}, attrs{.f = {-0.5, 0.5}}));
 
     // Inputs cond, a, b. Away-from-zero samples give cond both signs and keep it off the switch.
-    const op_def& where = builtin(op_builder("where").arity(3).shape(where_shape).broadcasting().saves(saves::inputs)
-        .forward([](auto& c) {
-            auto m = c.in(0), a = c.in(1), b = c.in(2);
-            auto y = c.out();
-            for_each_broadcast3(y.shape, a.shape, b.shape, m.shape, [&](size_t o, size_t ia, size_t ib, size_t im) {
-                y[o] = m[im] > 0 ? a[ia] : b[ib];
-            });
-        })
-        .backward([](auto& c) {
-            using T = scalar_of<decltype(c)>;
-            auto m = c.in(0), a = c.in(1), b = c.in(2);
-            auto gy = c.grad_out();
-            c.emit(0, [](size_t) { return T(0); });
-            for (size_t j = 1; j <= 2; ++j) {
-                auto t = c.target(j);
-                if (!t.data) continue;
-                const bool acc = c.accumulate(j);
-                for_each_broadcast3(gy.shape, a.shape, b.shape, m.shape, [&](size_t o, size_t, size_t, size_t im) {
-                    const T v = (m[im] > 0) == (j == 1) ? gy[o] : T(0);
-                    t[o] = acc ? t[o] + v : v;
+    const op_def& where = builtin(
+        op_builder("where")
+            .arity(3)
+            .shape(where_shape)
+            .broadcasting()
+            .saves(saves::inputs)
+            .forward([](auto& c) {
+                auto m = c.in(0), a = c.in(1), b = c.in(2);
+                auto y = c.out();
+                for_each_broadcast3(y.shape, a.shape, b.shape, m.shape, [&](size_t o, size_t ia, size_t ib, size_t im) {
+                    y[o] = m[im] > 0 ? a[ia] : b[ib];
                 });
-            }
-        })
-        .sample({{2, 3}, {2, 3}, {2, 3}}, {}, {}, {domain::away_from_zero})
-        .sample({{4, 1}, {4, 3}, {3}}, {}, {}, {domain::away_from_zero}));
+            })
+            .backward([](auto& c) {
+                using T = scalar_of<decltype(c)>;
+                auto m = c.in(0), a = c.in(1), b = c.in(2);
+                auto gy = c.grad_out();
+                c.emit(0, [](size_t) { return T(0); });
+                for (size_t j = 1; j <= 2; ++j) {
+                    auto t = c.target(j);
+                    if (!t.data) continue;
+                    const bool acc = c.accumulate(j);
+                    for_each_broadcast3(gy.shape, a.shape, b.shape, m.shape, [&](size_t o, size_t, size_t, size_t im) {
+                        const T v = (m[im] > 0) == (j == 1) ? gy[o] : T(0);
+                        t[o] = acc ? t[o] + v : v;
+                    });
+                }
+            })
+            .sample({{2, 3}, {2, 3}, {2, 3}}, {}, {}, {domain::away_from_zero})
+            .sample({{4, 1}, {4, 3}, {3}}, {}, {}, {domain::away_from_zero}));
 
     // y = m + log(sum exp(x - m)); dx = gy * exp(x - y).
-    const op_def& logsumexp = builtin(op_builder("logsumexp").shape(reduce_axis_shape).saves(saves::both)
-        .print_attrs(keep_attrs)
-        .forward([](auto& c) {
-            auto x = c.in(0);
-            auto y = c.out();
-            const auto v = view_of(x.shape, c.at.i[0]);
-            for (size_t o = 0; o < v.outer; ++o)
-                for (size_t i = 0; i < v.inner; ++i) {
-                    const auto* p = x.data + o * v.n * v.inner + i;
-                    auto m = p[0];
-                    for (size_t j = 1; j < v.n; ++j) m = std::max(m, p[j * v.inner]);
-                    decltype(m) s = 0;
-                    for (size_t j = 0; j < v.n; ++j) s += std::exp(p[j * v.inner] - m);
-                    y[o * v.inner + i] = std::isinf(m) ? m : m + std::log(s);
-                }
-        })
-        .backward([](auto& c) {
-            auto x = c.in(0);
-            auto y = c.out();
-            auto g = c.grad_out();
-            const auto v = view_of(x.shape, c.at.i[0]);
-            c.emit(0, [&](size_t idx) {
-                const size_t r = (idx / (v.n * v.inner)) * v.inner + idx % v.inner;
-                return g[r] * std::exp(x[idx] - y[r]);
-            });
-        })
-        .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
-        .sample({{2, 3, 4}}, attrs{.i = {0, 1, 0, 0}}));
+    const op_def& logsumexp = builtin(op_builder("logsumexp")
+                                          .shape(reduce_axis_shape)
+                                          .saves(saves::both)
+                                          .print_attrs(keep_attrs)
+                                          .forward([](auto& c) {
+                                              auto x = c.in(0);
+                                              auto y = c.out();
+                                              const auto v = view_of(x.shape, c.at.i[0]);
+                                              for (size_t o = 0; o < v.outer; ++o)
+                                                  for (size_t i = 0; i < v.inner; ++i) {
+                                                      const auto* p = x.data + o * v.n * v.inner + i;
+                                                      auto m = p[0];
+                                                      for (size_t j = 1; j < v.n; ++j) m = std::max(m, p[j * v.inner]);
+                                                      decltype(m) s = 0;
+                                                      for (size_t j = 0; j < v.n; ++j)
+                                                          s += std::exp(p[j * v.inner] - m);
+                                                      y[o * v.inner + i] = std::isinf(m) ? m : m + std::log(s);
+                                                  }
+                                          })
+                                          .backward([](auto& c) {
+                                              auto x = c.in(0);
+                                              auto y = c.out();
+                                              auto g = c.grad_out();
+                                              const auto v = view_of(x.shape, c.at.i[0]);
+                                              c.emit(0, [&](size_t idx) {
+                                                  const size_t r = (idx / (v.n * v.inner)) * v.inner + idx % v.inner;
+                                                  return g[r] * std::exp(x[idx] - y[r]);
+                                              });
+                                          })
+                                          .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
+                                          .sample({{2, 3, 4}}, attrs{.i = {0, 1, 0, 0}}));
 
     // dx[k] = gy[k] + gy[k + 1] + ... along the axis.
-    const op_def& cumsum = builtin(op_builder("cumsum").shape(cumsum_shape).saves(saves::nothing)
-        .print_attrs(axis_attr)
-        .forward([](auto& c) {
-            auto x = c.in(0);
-            auto y = c.out();
-            const auto v = view_of(x.shape, c.at.i[0]);
-            for (size_t o = 0; o < v.outer; ++o)
-                for (size_t i = 0; i < v.inner; ++i) {
-                    const size_t base = o * v.n * v.inner + i;
-                    decltype(x[0] + 0) s = 0;
-                    for (size_t j = 0; j < v.n; ++j) y[base + j * v.inner] = s += x[base + j * v.inner];
-                }
-        })
-        .backward([](auto& c) {
-            auto t = c.target(0);
-            if (!t.data) return;
-            auto g = c.grad_out();
-            const bool acc = c.accumulate(0);
-            const auto v = view_of(g.shape, c.at.i[0]);
-            for (size_t o = 0; o < v.outer; ++o)
-                for (size_t i = 0; i < v.inner; ++i) {
-                    const size_t base = o * v.n * v.inner + i;
-                    decltype(g[0] + 0) s = 0;
-                    for (size_t j = v.n; j-- > 0;) {
-                        s += g[base + j * v.inner];
-                        t[base + j * v.inner] = acc ? t[base + j * v.inner] + s : s;
-                    }
-                }
-        })
-        .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
-        .sample({{3, 2, 2}}, attrs{.i = {0, 0, 0, 0}}));
+    const op_def& cumsum = builtin(op_builder("cumsum")
+                                       .shape(cumsum_shape)
+                                       .saves(saves::nothing)
+                                       .print_attrs(axis_attr)
+                                       .forward([](auto& c) {
+                                           auto x = c.in(0);
+                                           auto y = c.out();
+                                           const auto v = view_of(x.shape, c.at.i[0]);
+                                           for (size_t o = 0; o < v.outer; ++o)
+                                               for (size_t i = 0; i < v.inner; ++i) {
+                                                   const size_t base = o * v.n * v.inner + i;
+                                                   decltype(x[0] + 0) s = 0;
+                                                   for (size_t j = 0; j < v.n; ++j)
+                                                       y[base + j * v.inner] = s += x[base + j * v.inner];
+                                               }
+                                       })
+                                       .backward([](auto& c) {
+                                           auto t = c.target(0);
+                                           if (!t.data) return;
+                                           auto g = c.grad_out();
+                                           const bool acc = c.accumulate(0);
+                                           const auto v = view_of(g.shape, c.at.i[0]);
+                                           for (size_t o = 0; o < v.outer; ++o)
+                                               for (size_t i = 0; i < v.inner; ++i) {
+                                                   const size_t base = o * v.n * v.inner + i;
+                                                   decltype(g[0] + 0) s = 0;
+                                                   for (size_t j = v.n; j-- > 0;) {
+                                                       s += g[base + j * v.inner];
+                                                       t[base + j * v.inner] = acc ? t[base + j * v.inner] + s : s;
+                                                   }
+                                               }
+                                       })
+                                       .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
+                                       .sample({{3, 2, 2}}, attrs{.i = {0, 0, 0, 0}}));
 
     // max(x, 0) + log1p(exp(-|x|)): exp never overflows. d/dx = sigmoid(x).
-    const op_def& softplus = builtin(op_builder("softplus").shape(same_shape).saves(saves::inputs)
-        .forward([](auto& c) {
-            map_unary(c, [](auto x) { return std::max(x, decltype(x)(0)) + std::log1p(std::exp(-std::abs(x))); });
-        })
-        .backward([](auto& c) {
-            auto x = c.in(0);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) {
-                const auto e = std::exp(-std::abs(x[i]));  // sigmoid(x) without overflow
-                return gy[i] * (x[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
-            });
-        })
-        .sample({{3, 4}}));
+    const op_def& softplus = builtin(
+        op_builder("softplus")
+            .shape(same_shape)
+            .saves(saves::inputs)
+            .forward([](auto& c) {
+                map_unary(c, [](auto x) { return std::max(x, decltype(x)(0)) + std::log1p(std::exp(-std::abs(x))); });
+            })
+            .backward([](auto& c) {
+                auto x = c.in(0);
+                auto gy = c.grad_out();
+                c.emit(0, [&](size_t i) {
+                    const auto e = std::exp(-std::abs(x[i]));  // sigmoid(x) without overflow
+                    return gy[i] * (x[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
+                });
+            })
+            .sample({{3, 4}}));
 
     // f[0] = alpha. d/dx = 1 for x > 0, y + alpha otherwise (PyTorch: x <= 0 takes the second).
-    const op_def& elu = builtin(op_builder("elu").shape(same_shape).saves(saves::both)
-        .print_attrs([](const attrs& a) { return "alpha=" + std::to_string(a.f[0]); })
-        .forward([](auto& c) {
-            using T = scalar_of<decltype(c)>;
-            const T alpha = static_cast<T>(c.at.f[0]);
-            map_unary(c, [=](T x) { return x > 0 ? x : alpha * std::expm1(x); });
-        })
-        .backward([](auto& c) {
-            using T = scalar_of<decltype(c)>;
-            const T alpha = static_cast<T>(c.at.f[0]);
-            auto x = c.in(0), y = c.out();
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : gy[i] * (y[i] + alpha); });
-        })
-        .sample({{3, 4}}, attrs{.f = {1.0, 0}}, {}, {domain::away_from_zero})
-        .sample({{5}}, attrs{.f = {0.5, 0}}, {}, {domain::away_from_zero}));
+    const op_def& elu = builtin(op_builder("elu")
+                                    .shape(same_shape)
+                                    .saves(saves::both)
+                                    .print_attrs([](const attrs& a) { return "alpha=" + std::to_string(a.f[0]); })
+                                    .forward([](auto& c) {
+                                        using T = scalar_of<decltype(c)>;
+                                        const T alpha = static_cast<T>(c.at.f[0]);
+                                        map_unary(c, [=](T x) { return x > 0 ? x : alpha * std::expm1(x); });
+                                    })
+                                    .backward([](auto& c) {
+                                        using T = scalar_of<decltype(c)>;
+                                        const T alpha = static_cast<T>(c.at.f[0]);
+                                        auto x = c.in(0), y = c.out();
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : gy[i] * (y[i] + alpha); });
+                                    })
+                                    .sample({{3, 4}}, attrs{.f = {1.0, 0}}, {}, {domain::away_from_zero})
+                                    .sample({{5}}, attrs{.f = {0.5, 0}}, {}, {domain::away_from_zero}));
 
     // d/dx x Phi(x) = Phi(x) + x phi(x).
-    const op_def& gelu = builtin(op_builder("gelu").shape(same_shape).saves(saves::inputs)
-        .forward([](auto& c) {
-            map_unary(c, [](auto x) { return x * (1 + std::erf(x * decltype(x)(inv_sqrt2))) / 2; });
-        })
-        .backward([](auto& c) {
-            using T = scalar_of<decltype(c)>;
-            auto x = c.in(0);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) {
-                const T v = x[i];
-                const T cdf = (1 + std::erf(v * T(inv_sqrt2))) / 2;
-                return gy[i] * (cdf + v * T(inv_sqrt2pi) * std::exp(-v * v / 2));
-            });
-        })
-        .sample({{3, 4}}));
+    const op_def& gelu = builtin(
+        op_builder("gelu")
+            .shape(same_shape)
+            .saves(saves::inputs)
+            .forward([](auto& c) {
+                map_unary(c, [](auto x) { return x * (1 + std::erf(x * decltype(x)(inv_sqrt2))) / 2; });
+            })
+            .backward([](auto& c) {
+                using T = scalar_of<decltype(c)>;
+                auto x = c.in(0);
+                auto gy = c.grad_out();
+                c.emit(0, [&](size_t i) {
+                    const T v = x[i];
+                    const T cdf = (1 + std::erf(v * T(inv_sqrt2))) / 2;
+                    return gy[i] * (cdf + v * T(inv_sqrt2pi) * std::exp(-v * v / 2));
+                });
+            })
+            .sample({{3, 4}}));
 
-    const op_def& erf = builtin(op_builder("erf").shape(same_shape).saves(saves::inputs)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return std::erf(x); }); })
-        .backward([](auto& c) {
-            using T = scalar_of<decltype(c)>;
-            auto x = c.in(0);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return gy[i] * T(2 * inv_sqrt2pi * 1.41421356237309504880) * std::exp(-x[i] * x[i]); });
-        })
-        .sample({{3, 4}}));
+    const op_def& erf = builtin(op_builder("erf")
+                                    .shape(same_shape)
+                                    .saves(saves::inputs)
+                                    .forward([](auto& c) { map_unary(c, [](auto x) { return std::erf(x); }); })
+                                    .backward([](auto& c) {
+                                        using T = scalar_of<decltype(c)>;
+                                        auto x = c.in(0);
+                                        auto gy = c.grad_out();
+                                        c.emit(0, [&](size_t i) {
+                                            return gy[i] * T(2 * inv_sqrt2pi * 1.41421356237309504880) *
+                                                   std::exp(-x[i] * x[i]);
+                                        });
+                                    })
+                                    .sample({{3, 4}}));
 
-    const op_def& log1p = builtin(op_builder("log1p").shape(same_shape).saves(saves::inputs)
-        .forward([](auto& c) { map_unary(c, [](auto x) { return std::log1p(x); }); })
-        .backward([](auto& c) {
-            auto x = c.in(0);
-            auto gy = c.grad_out();
-            c.emit(0, [&](size_t i) { return gy[i] / (1 + x[i]); });
-        })
-        .sample({{3, 4}}).sample({{5}}, {}, {}, {domain::positive}));
+    const op_def& log1p = builtin(op_builder("log1p")
+                                      .shape(same_shape)
+                                      .saves(saves::inputs)
+                                      .forward([](auto& c) { map_unary(c, [](auto x) { return std::log1p(x); }); })
+                                      .backward([](auto& c) {
+                                          auto x = c.in(0);
+                                          auto gy = c.grad_out();
+                                          c.emit(0, [&](size_t i) { return gy[i] / (1 + x[i]); });
+                                      })
+                                      .sample({{3, 4}})
+                                      .sample({{5}}, {}, {}, {domain::positive}));
 };
 
 const math_ops& ops() {

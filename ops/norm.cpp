@@ -8,7 +8,8 @@ using namespace detail;
 using std::size_t;
 
 shape layer_norm_shape(const op_def& op, std::span<const shape> in, const attrs&) {
-    if (in[0].rank() == 0 || in[0].back() == 0) fail_shape(op, in, "expected x of rank >= 1 with a non-empty last axis");
+    if (in[0].rank() == 0 || in[0].back() == 0)
+        fail_shape(op, in, "expected x of rank >= 1 with a non-empty last axis");
     const shape row{in[0].back()};
     if (in[1] != row || in[2] != row)
         fail_shape(op, in, "expected gamma and beta of shape " + row.str() + " (the last axis of x)");
@@ -30,53 +31,57 @@ std::pair<T, T> row_stats(const T* x, size_t n, double eps) {
 struct norm_ops {
     // Inputs x, gamma, beta; f[0] = eps. With xh = (x - mu) * r and gh = gy * gamma, per row
     //   dx = r * (gh - mean(gh) - xh * mean(gh * xh)),  dgamma = sum_rows gy * xh,  dbeta = sum_rows gy.
-    const op_def& layer_norm = builtin(op_builder("layer_norm").arity(3).shape(layer_norm_shape).saves(saves::inputs)
-        .print_attrs([](const attrs& a) { return "eps=" + std::to_string(a.f[0]); })
-        .forward([](auto& c) {
-            auto x = c.in(0), g = c.in(1), b = c.in(2);
-            auto y = c.out();
-            const size_t n = x.shape.back(), rows = x.size() / n;
-            for (size_t r = 0; r < rows; ++r) {
-                const auto* xr = x.data + r * n;
-                auto* yr = y.data + r * n;
-                const auto [mu, rs] = row_stats(xr, n, c.at.f[0]);
-                for (size_t j = 0; j < n; ++j) yr[j] = g[j] * (xr[j] - mu) * rs + b[j];
-            }
-        })
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            auto x = c.in(0), g = c.in(1);
-            auto gy = c.grad_out();
-            const size_t n = x.shape.back(), rows = x.size() / n;
-            auto tx = c.target(0), tg = c.target(1), tb = c.target(2);
-            if (tg.data && !c.accumulate(1)) std::fill(tg.begin(), tg.end(), T(0));
-            if (tb.data && !c.accumulate(2)) std::fill(tb.begin(), tb.end(), T(0));
-            const bool acc_x = c.accumulate(0);
-            for (size_t r = 0; r < rows; ++r) {
-                const T* xr = x.data + r * n;
-                const T* gr = gy.data + r * n;
-                const auto [mu, rs] = row_stats(xr, n, c.at.f[0]);
-                T m1 = 0, m2 = 0;
-                for (size_t j = 0; j < n; ++j) {
-                    const T gh = gr[j] * g[j], xh = (xr[j] - mu) * rs;
-                    m1 += gh;
-                    m2 += gh * xh;
-                    if (tg.data) tg[j] += gr[j] * xh;
-                    if (tb.data) tb[j] += gr[j];
-                }
-                m1 /= static_cast<T>(n);
-                m2 /= static_cast<T>(n);
-                if (!tx.data) continue;
-                T* out = tx.data + r * n;
-                for (size_t j = 0; j < n; ++j) {
-                    const T xh = (xr[j] - mu) * rs;
-                    const T v = rs * (gr[j] * g[j] - m1 - xh * m2);
-                    out[j] = acc_x ? out[j] + v : v;
-                }
-            }
-        })
-        .sample({{3, 5}, {5}, {5}}, attrs{.f = {1e-5, 0}})
-        .sample({{2, 2, 4}, {4}, {4}}, attrs{.f = {1e-3, 0}}));
+    const op_def& layer_norm = builtin(op_builder("layer_norm")
+                                           .arity(3)
+                                           .shape(layer_norm_shape)
+                                           .saves(saves::inputs)
+                                           .print_attrs([](const attrs& a) { return "eps=" + std::to_string(a.f[0]); })
+                                           .forward([](auto& c) {
+                                               auto x = c.in(0), g = c.in(1), b = c.in(2);
+                                               auto y = c.out();
+                                               const size_t n = x.shape.back(), rows = x.size() / n;
+                                               for (size_t r = 0; r < rows; ++r) {
+                                                   const auto* xr = x.data + r * n;
+                                                   auto* yr = y.data + r * n;
+                                                   const auto [mu, rs] = row_stats(xr, n, c.at.f[0]);
+                                                   for (size_t j = 0; j < n; ++j)
+                                                       yr[j] = g[j] * (xr[j] - mu) * rs + b[j];
+                                               }
+                                           })
+                                           .backward([](auto& c) {
+                                               using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                                               auto x = c.in(0), g = c.in(1);
+                                               auto gy = c.grad_out();
+                                               const size_t n = x.shape.back(), rows = x.size() / n;
+                                               auto tx = c.target(0), tg = c.target(1), tb = c.target(2);
+                                               if (tg.data && !c.accumulate(1)) std::fill(tg.begin(), tg.end(), T(0));
+                                               if (tb.data && !c.accumulate(2)) std::fill(tb.begin(), tb.end(), T(0));
+                                               const bool acc_x = c.accumulate(0);
+                                               for (size_t r = 0; r < rows; ++r) {
+                                                   const T* xr = x.data + r * n;
+                                                   const T* gr = gy.data + r * n;
+                                                   const auto [mu, rs] = row_stats(xr, n, c.at.f[0]);
+                                                   T m1 = 0, m2 = 0;
+                                                   for (size_t j = 0; j < n; ++j) {
+                                                       const T gh = gr[j] * g[j], xh = (xr[j] - mu) * rs;
+                                                       m1 += gh;
+                                                       m2 += gh * xh;
+                                                       if (tg.data) tg[j] += gr[j] * xh;
+                                                       if (tb.data) tb[j] += gr[j];
+                                                   }
+                                                   m1 /= static_cast<T>(n);
+                                                   m2 /= static_cast<T>(n);
+                                                   if (!tx.data) continue;
+                                                   T* out = tx.data + r * n;
+                                                   for (size_t j = 0; j < n; ++j) {
+                                                       const T xh = (xr[j] - mu) * rs;
+                                                       const T v = rs * (gr[j] * g[j] - m1 - xh * m2);
+                                                       out[j] = acc_x ? out[j] + v : v;
+                                                   }
+                                               }
+                                           })
+                                           .sample({{3, 5}, {5}, {5}}, attrs{.f = {1e-5, 0}})
+                                           .sample({{2, 2, 4}, {4}, {4}}, attrs{.f = {1e-3, 0}}));
 };
 
 const norm_ops& ops() {

@@ -55,7 +55,7 @@ template <bool Direct, class T>
 void cell_backward_row(size_t H, const T* __restrict act, const T* __restrict c, const T* __restrict cn,
                        const T* __restrict gh, const T* __restrict gc, const T* __restrict gd, T* __restrict dpre,
                        T* __restrict dcp, bool acc) {
-    const T *__restrict i = act, *__restrict f = act + H, *__restrict g = act + 2 * H, *__restrict o = act + 3 * H;
+    const T* __restrict i = act, * __restrict f = act + H, * __restrict g = act + 2 * H, * __restrict o = act + 3 * H;
     for (size_t j = 0; j < H; ++j) {
         const T tc = vtanh(cn[j]);
         const T dct = gc[j] + gh[j] * o[j] * (1 - tc * tc);
@@ -80,8 +80,7 @@ template <class T>
 void put(T* __restrict t, const T* __restrict src, size_t n, bool acc) {
     if (acc)
         for (size_t k = 0; k < n; ++k) t[k] += src[k];
-    else
-        std::memcpy(t, src, n * sizeof(T));
+    else std::memcpy(t, src, n * sizeof(T));
 }
 
 // ---- batch-1 products ------------------------------------------------------------------------
@@ -147,17 +146,18 @@ shape matmul_add_shape(const op_def& op, std::span<const shape> in, const attrs&
     const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
     const size_t ka = ta ? in[1][0] : in[1][1], kb = tb ? in[2][1] : in[2][0];
     if (ka != kb)
-        fail_shape(op, in, std::string("expected the inner dimensions of a") + (ta ? "^T" : "") + " and b" +
-                               (tb ? "^T" : "") + " to agree (" + std::to_string(ka) + " vs " + std::to_string(kb) +
-                               ")");
+        fail_shape(op, in,
+                   std::string("expected the inner dimensions of a") + (ta ? "^T" : "") + " and b" + (tb ? "^T" : "") +
+                       " to agree (" + std::to_string(ka) + " vs " + std::to_string(kb) + ")");
     const auto s = sizes(in[1], in[2], at);
     const shape& c = in[0];
     const bool full = c.rank() == 2 && c[0] == s.m && c[1] == s.n;
     const bool row = (c.rank() == 1 && c[0] == s.n) || (c.rank() == 2 && c[0] == 1 && c[1] == s.n);
     if (!full && !row)
-        fail_shape(op, in, "expected c of shape [" + std::to_string(s.m) + ", " + std::to_string(s.n) + "], [" +
-                               std::to_string(s.n) + "] or [1, " + std::to_string(s.n) + "] (the product is [" +
-                               std::to_string(s.m) + ", " + std::to_string(s.n) + "])");
+        fail_shape(op, in,
+                   "expected c of shape [" + std::to_string(s.m) + ", " + std::to_string(s.n) + "], [" +
+                       std::to_string(s.n) + "] or [1, " + std::to_string(s.n) + "] (the product is [" +
+                       std::to_string(s.m) + ", " + std::to_string(s.n) + "])");
     return {s.m, s.n};
 }
 
@@ -181,16 +181,17 @@ shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& 
     if (at.i[0] < 0 || static_cast<size_t>(at.i[0]) + B > x[0])
         fail_shape(op, in,
                    "expected rows [" + std::to_string(at.i[0]) + ", " +
-                       std::to_string(at.i[0] + static_cast<std::int64_t>(B)) + ") of x to exist (B = " +
-                       std::to_string(B) + " rows per step)");
+                       std::to_string(at.i[0] + static_cast<std::int64_t>(B)) +
+                       ") of x to exist (B = " + std::to_string(B) + " rows per step)");
     return {6, B, H};
 }
 
 shape lstm_rows_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
     for (const shape& s : in)
         if (s.rank() != 3 || s[0] <= static_cast<size_t>(at.i[0]) || s[1] != in[0][1] || s[2] != in[0][2])
-            fail_shape(op, in, "expected states or step records [k, B, H] with equal B and H and k > part " +
-                                   std::to_string(at.i[0]));
+            fail_shape(op, in,
+                       "expected states or step records [k, B, H] with equal B and H and k > part " +
+                           std::to_string(at.i[0]));
     return {in.size() * in[0][1], in[0][2]};
 }
 
@@ -203,162 +204,178 @@ std::string trans_attrs(const attrs& a) {
 struct recurrent_ops {
     // y = c + op(a) op(b): c copied (rows broadcast) into y, then one GEMM with beta = 1.
     // dc = g (or its column sums), da and db as for matmul.
-    const op_def& matmul_add = builtin(op_builder("matmul_add").arity(3).shape(matmul_add_shape).saves(saves::inputs).product(1, 2, 0)
-        .print_attrs(trans_attrs)
-        .forward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            auto bias = c.in(0), a = c.in(1), b = c.in(2);
-            auto y = c.out();
-            const auto s = sizes(a.shape, b.shape, c.at);
-            if (bias.size() == y.size()) std::memcpy(y.data, bias.data, y.size() * sizeof(T));
-            else
-                for (size_t r = 0; r < s.m; ++r) std::memcpy(y.data + r * s.n, bias.data, s.n * sizeof(T));
-            gemm(c.at.i[0] != 0, c.at.i[1] != 0, s.m, s.n, s.k, T(1), a.data, b.data, T(1), y.data);
-        })
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-            auto a = c.in(1), b = c.in(2);
-            auto g = c.grad_out();
-            const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
-            const auto s = sizes(a.shape, b.shape, c.at);
-            if (c.needs(0)) {
-                auto t = c.target(0);
-                if (t.size() == g.size()) put(t.data, g.data, g.size(), c.accumulate(0));
-                else {
-                    if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
-                    for (size_t r = 0; r < s.m; ++r)
-                        for (size_t j = 0; j < s.n; ++j) t[j] += g[r * s.n + j];
+    const op_def& matmul_add = builtin(
+        op_builder("matmul_add")
+            .arity(3)
+            .shape(matmul_add_shape)
+            .saves(saves::inputs)
+            .product(1, 2, 0)
+            .print_attrs(trans_attrs)
+            .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                auto bias = c.in(0), a = c.in(1), b = c.in(2);
+                auto y = c.out();
+                const auto s = sizes(a.shape, b.shape, c.at);
+                if (bias.size() == y.size()) std::memcpy(y.data, bias.data, y.size() * sizeof(T));
+                else
+                    for (size_t r = 0; r < s.m; ++r) std::memcpy(y.data + r * s.n, bias.data, s.n * sizeof(T));
+                gemm(c.at.i[0] != 0, c.at.i[1] != 0, s.m, s.n, s.k, T(1), a.data, b.data, T(1), y.data);
+            })
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                auto a = c.in(1), b = c.in(2);
+                auto g = c.grad_out();
+                const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
+                const auto s = sizes(a.shape, b.shape, c.at);
+                if (c.needs(0)) {
+                    auto t = c.target(0);
+                    if (t.size() == g.size()) put(t.data, g.data, g.size(), c.accumulate(0));
+                    else {
+                        if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
+                        for (size_t r = 0; r < s.m; ++r)
+                            for (size_t j = 0; j < s.n; ++j) t[j] += g[r * s.n + j];
+                    }
                 }
-            }
-            if (c.needs(1)) {
-                const T beta = c.accumulate(1) ? 1 : 0;
-                if (!ta) gemm(false, !tb, s.m, s.k, s.n, T(1), g.data, b.data, beta, c.target(1).data);
-                else gemm(tb, true, s.k, s.m, s.n, T(1), b.data, g.data, beta, c.target(1).data);
-            }
-            if (c.needs(2)) {
-                const T beta = c.accumulate(2) ? 1 : 0;
-                if (!tb) gemm(!ta, false, s.k, s.n, s.m, T(1), a.data, g.data, beta, c.target(2).data);
-                else gemm(true, ta, s.n, s.k, s.m, T(1), g.data, a.data, beta, c.target(2).data);
-            }
-        })
-        .sample({{3, 5}, {3, 4}, {4, 5}})
-        .sample({{5}, {3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
-        .sample({{1, 5}, {4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
-        .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
-        .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
+                if (c.needs(1)) {
+                    const T beta = c.accumulate(1) ? 1 : 0;
+                    if (!ta) gemm(false, !tb, s.m, s.k, s.n, T(1), g.data, b.data, beta, c.target(1).data);
+                    else gemm(tb, true, s.k, s.m, s.n, T(1), b.data, g.data, beta, c.target(1).data);
+                }
+                if (c.needs(2)) {
+                    const T beta = c.accumulate(2) ? 1 : 0;
+                    if (!tb) gemm(!ta, false, s.k, s.n, s.m, T(1), a.data, g.data, beta, c.target(2).data);
+                    else gemm(true, ta, s.n, s.k, s.m, T(1), g.data, a.data, beta, c.target(2).data);
+                }
+            })
+            .sample({{3, 5}, {3, 4}, {4, 5}})
+            .sample({{5}, {3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+            .sample({{1, 5}, {4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
+            .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+            .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
 
     // [2, B, H] = h' over c'. Backward recomputes the activations from the saved gates.
-    const op_def& lstm_pointwise = builtin(op_builder("lstm_pointwise").arity(2).shape(lstm_pointwise_shape)
-        .saves(saves::both)
-        .forward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            auto gates = c.in(0), cp = c.in(1);
-            auto y = c.out();
-            const size_t B = cp.shape[0], H = cp.shape[1];
-            T* act = scratch<T>(B * 4 * H, 0);
-            std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
-            cell_forward(B, H, act, cp.data, y.data, y.data + B * H);
-        })
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-            auto gates = c.in(0), cp = c.in(1);
-            auto y = c.out();
-            auto g = c.grad_out();
-            const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
-            T* act = scratch<T>(B * 4 * H, 0);
-            T* dpre = scratch<T>(B * 4 * H, 1);
-            T* junk = scratch<T>(2 * BH, 2);
-            std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
-            cell_forward(B, H, act, cp.data, junk, junk + BH);  // activations again; h', c' are saved
-            for (size_t b = 0; b < B; ++b)
-                cell_backward_row<false>(H, act + b * 4 * H, cp.data + b * H, y.data + BH + b * H, g.data + b * H,
-                                         g.data + BH + b * H, static_cast<const T*>(nullptr), dpre + b * 4 * H,
-                                         c.needs(1) ? c.target(1).data + b * H : junk, c.accumulate(1));
-            if (c.needs(0)) put(c.target(0).data, dpre, B * 4 * H, c.accumulate(0));
-        })
-        .sample({{2, 12}, {2, 3}})
-        .sample({{1, 8}, {1, 2}}));
+    const op_def& lstm_pointwise = builtin(
+        op_builder("lstm_pointwise")
+            .arity(2)
+            .shape(lstm_pointwise_shape)
+            .saves(saves::both)
+            .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                auto gates = c.in(0), cp = c.in(1);
+                auto y = c.out();
+                const size_t B = cp.shape[0], H = cp.shape[1];
+                T* act = scratch<T>(B * 4 * H, 0);
+                std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
+                cell_forward(B, H, act, cp.data, y.data, y.data + B * H);
+            })
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                auto gates = c.in(0), cp = c.in(1);
+                auto y = c.out();
+                auto g = c.grad_out();
+                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
+                T* act = scratch<T>(B * 4 * H, 0);
+                T* dpre = scratch<T>(B * 4 * H, 1);
+                T* junk = scratch<T>(2 * BH, 2);
+                std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
+                cell_forward(B, H, act, cp.data, junk, junk + BH);  // activations again; h', c' are saved
+                for (size_t b = 0; b < B; ++b)
+                    cell_backward_row<false>(H, act + b * 4 * H, cp.data + b * H, y.data + BH + b * H, g.data + b * H,
+                                             g.data + BH + b * H, static_cast<const T*>(nullptr), dpre + b * 4 * H,
+                                             c.needs(1) ? c.target(1).data + b * H : junk, c.accumulate(1));
+                if (c.needs(0)) put(c.target(0).data, dpre, B * 4 * H, c.accumulate(0));
+            })
+            .sample({{2, 12}, {2, 3}})
+            .sample({{1, 8}, {1, 2}}));
 
     // i[0] = first row of x. y = [h', c', activations] with activations [B, 4H] (i, f, g, o per
     // row) of pre = x[rows] + h_prev w_hh^T, computed in place in y.
-    const op_def& lstm_step = builtin(op_builder("lstm_step").arity(3).shape(lstm_step_shape).saves(saves::both)
-        .print_attrs([](const attrs& a) { return "row=" + std::to_string(a.i[0]); })
-        .forward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            auto x = c.in(0), prev = c.in(1), w = c.in(2);
-            auto y = c.out();
-            const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
-            T* act = y.data + 2 * BH;
-            std::memcpy(act, x.data + row * 4 * H, B * 4 * H * sizeof(T));
-            gemm(false, true, B, 4 * H, H, T(1), prev.data, w.data, T(1), act);  // a GEMV at B = 1
-            cell_forward(B, H, act, prev.data + BH, y.data, y.data + BH);
-        })
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-            auto prev = c.in(1), w = c.in(2);
-            auto y = c.out();
-            auto g = c.grad_out();
-            const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, G = 4 * H;
-            const size_t row = static_cast<size_t>(c.at.i[0]);
-            // dpre goes straight into x's gradient rows when this step writes them first.
-            T* dpre = scratch<T>(B * G, 1);
-            if (c.needs(0) && !c.accumulate(0)) {
-                auto t = c.target(0);
-                dpre = t.data + row * G;
-                std::fill(t.data, dpre, T(0));
-                std::fill(dpre + B * G, t.end(), T(0));
-            }
-            T* dcp = c.needs(1) ? c.target(1).data + BH : scratch<T>(BH, 2);
-            for (size_t b = 0; b < B; ++b)
-                cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
-                                        g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
-                                        dcp + b * H, c.accumulate(1));
-            if (c.needs(0) && c.accumulate(0)) put(c.target(0).data + row * G, dpre, B * G, true);
-            const bool acc1 = c.accumulate(1), acc2 = c.accumulate(2);
-            if (c.needs(1) && !acc1) std::fill(c.target(1).data + 2 * BH, c.target(1).end(), T(0));
-            if (B == 1 && c.needs(1) && c.needs(2)) {
-                gemv_t_rank1(G, H, w.data, dpre, prev.data, c.target(1).data, acc1, c.target(2).data, acc2);
-                return;
-            }
-            if (c.needs(1)) gemm(false, false, B, H, G, T(1), dpre, w.data, T(acc1 ? 1 : 0), c.target(1).data);
-            if (c.needs(2)) {
-                if (B == 1) rank1_update(G, H, dpre, prev.data, c.target(2).data, acc2);
-                else gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
-            }
-        })
-        .sample({{6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 0, 0, 0}})
-        .sample({{3, 8}, {6, 1, 2}, {8, 2}}, attrs{.i = {1, 0, 0, 0}})
-        .sample({{2, 8}, {6, 2, 2}, {8, 2}}));
+    const op_def& lstm_step = builtin(
+        op_builder("lstm_step")
+            .arity(3)
+            .shape(lstm_step_shape)
+            .saves(saves::both)
+            .print_attrs([](const attrs& a) { return "row=" + std::to_string(a.i[0]); })
+            .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                auto x = c.in(0), prev = c.in(1), w = c.in(2);
+                auto y = c.out();
+                const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
+                T* act = y.data + 2 * BH;
+                std::memcpy(act, x.data + row * 4 * H, B * 4 * H * sizeof(T));
+                gemm(false, true, B, 4 * H, H, T(1), prev.data, w.data, T(1), act);  // a GEMV at B = 1
+                cell_forward(B, H, act, prev.data + BH, y.data, y.data + BH);
+            })
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                auto prev = c.in(1), w = c.in(2);
+                auto y = c.out();
+                auto g = c.grad_out();
+                const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, G = 4 * H;
+                const size_t row = static_cast<size_t>(c.at.i[0]);
+                // dpre goes straight into x's gradient rows when this step writes them first.
+                T* dpre = scratch<T>(B * G, 1);
+                if (c.needs(0) && !c.accumulate(0)) {
+                    auto t = c.target(0);
+                    dpre = t.data + row * G;
+                    std::fill(t.data, dpre, T(0));
+                    std::fill(dpre + B * G, t.end(), T(0));
+                }
+                T* dcp = c.needs(1) ? c.target(1).data + BH : scratch<T>(BH, 2);
+                for (size_t b = 0; b < B; ++b)
+                    cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
+                                            g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
+                                            dcp + b * H, c.accumulate(1));
+                if (c.needs(0) && c.accumulate(0)) put(c.target(0).data + row * G, dpre, B * G, true);
+                const bool acc1 = c.accumulate(1), acc2 = c.accumulate(2);
+                if (c.needs(1) && !acc1) std::fill(c.target(1).data + 2 * BH, c.target(1).end(), T(0));
+                if (B == 1 && c.needs(1) && c.needs(2)) {
+                    gemv_t_rank1(G, H, w.data, dpre, prev.data, c.target(1).data, acc1, c.target(2).data, acc2);
+                    return;
+                }
+                if (c.needs(1)) gemm(false, false, B, H, G, T(1), dpre, w.data, T(acc1 ? 1 : 0), c.target(1).data);
+                if (c.needs(2)) {
+                    if (B == 1) rank1_update(G, H, dpre, prev.data, c.target(2).data, acc2);
+                    else gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
+                }
+            })
+            .sample({{6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 0, 0, 0}})
+            .sample({{3, 8}, {6, 1, 2}, {8, 2}}, attrs{.i = {1, 0, 0, 0}})
+            .sample({{2, 8}, {6, 2, 2}, {8, 2}}));
 
     // i[0] = part. y rows [t B, (t+1) B) = block `part` of input t.
-    const op_def& lstm_rows = builtin(op_builder("lstm_rows").arity(-1).shape(lstm_rows_shape).saves(saves::nothing)
-        .print_attrs([](const attrs& a) { return std::string("part=") + (a.i[0] == 0 ? "h" : "c"); })
-        .forward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.out()[0])>;
-            auto y = c.out();
-            const size_t part = static_cast<size_t>(c.at.i[0]);
-            const size_t BH = c.in(0).shape[1] * c.in(0).shape[2];
-            for (size_t j = 0; j < c.num_inputs; ++j)
-                std::memcpy(y.data + j * BH, c.in(j).data + part * BH, BH * sizeof(T));
-        })
-        .backward([](auto& c) {
-            using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-            auto g = c.grad_out();
-            const size_t part = static_cast<size_t>(c.at.i[0]);
-            const size_t BH = c.in(0).shape[1] * c.in(0).shape[2];
-            for (size_t j = 0; j < c.num_inputs; ++j) {
-                if (!c.needs(j)) continue;
-                auto t = c.target(j);
-                if (!c.accumulate(j)) {
-                    std::fill(t.data, t.data + part * BH, T(0));
-                    std::fill(t.data + (part + 1) * BH, t.end(), T(0));
+    const op_def& lstm_rows = builtin(
+        op_builder("lstm_rows")
+            .arity(-1)
+            .shape(lstm_rows_shape)
+            .saves(saves::nothing)
+            .print_attrs([](const attrs& a) { return std::string("part=") + (a.i[0] == 0 ? "h" : "c"); })
+            .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                auto y = c.out();
+                const size_t part = static_cast<size_t>(c.at.i[0]);
+                const size_t BH = c.in(0).shape[1] * c.in(0).shape[2];
+                for (size_t j = 0; j < c.num_inputs; ++j)
+                    std::memcpy(y.data + j * BH, c.in(j).data + part * BH, BH * sizeof(T));
+            })
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                auto g = c.grad_out();
+                const size_t part = static_cast<size_t>(c.at.i[0]);
+                const size_t BH = c.in(0).shape[1] * c.in(0).shape[2];
+                for (size_t j = 0; j < c.num_inputs; ++j) {
+                    if (!c.needs(j)) continue;
+                    auto t = c.target(j);
+                    if (!c.accumulate(j)) {
+                        std::fill(t.data, t.data + part * BH, T(0));
+                        std::fill(t.data + (part + 1) * BH, t.end(), T(0));
+                    }
+                    put(t.data + part * BH, g.data + j * BH, BH, c.accumulate(j));
                 }
-                put(t.data + part * BH, g.data + j * BH, BH, c.accumulate(j));
-            }
-        })
-        .sample({{6, 2, 3}, {2, 2, 3}})
-        .sample({{6, 2, 3}}, attrs{.i = {1, 0, 0, 0}})
-        .sample({{6, 1, 2}, {6, 1, 2}, {6, 1, 2}}));
+            })
+            .sample({{6, 2, 3}, {2, 2, 3}})
+            .sample({{6, 2, 3}}, attrs{.i = {1, 0, 0, 0}})
+            .sample({{6, 1, 2}, {6, 1, 2}, {6, 1, 2}}));
 };
 
 const recurrent_ops& ops() {

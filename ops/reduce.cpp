@@ -23,69 +23,75 @@ size_t axis_of(const shape& s, std::int64_t a) {
 }
 
 struct reduce_ops {
-    const op_def& sum = builtin(op_builder("sum").shape(scalar_shape).saves(saves::nothing)
-        .forward([](auto& c) {
-            auto x = c.in(0);
-            decltype(x[0] + 0) s = 0;
-            for (size_t i = 0; i < x.size(); ++i) s += x[i];
-            c.out()[0] = s;
-        })
-        .backward([](auto& c) {
-            const auto g = c.grad_out()[0];
-            c.emit(0, [g](size_t) { return g; });
-        })
-        .sample({{3, 4}}).sample(std::vector<shape>{shape{}}));
+    const op_def& sum = builtin(op_builder("sum")
+                                    .shape(scalar_shape)
+                                    .saves(saves::nothing)
+                                    .forward([](auto& c) {
+                                        auto x = c.in(0);
+                                        decltype(x[0] + 0) s = 0;
+                                        for (size_t i = 0; i < x.size(); ++i) s += x[i];
+                                        c.out()[0] = s;
+                                    })
+                                    .backward([](auto& c) {
+                                        const auto g = c.grad_out()[0];
+                                        c.emit(0, [g](size_t) { return g; });
+                                    })
+                                    .sample({{3, 4}})
+                                    .sample(std::vector<shape>{shape{}}));
 
     // i[0] = axis, i[1] = keepdims. x is viewed as [outer, n, inner]; y as [outer, inner].
-    const op_def& sum_axis = builtin(op_builder("sum_axis").shape(sum_axis_shape).saves(saves::nothing)
-        .print_attrs(axis_attr)
-        .forward([](auto& c) {
-            auto x = c.in(0);
-            auto y = c.out();
-            const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
-            if (v.inner == 1) {  // along the last axis: one row sum per output, in 8 lanes
-                using T = std::remove_cvref_t<decltype(y[0])>;
-                for (size_t o = 0; o < v.outer; ++o) {
-                    const T* xr = x.data + o * v.n;
-                    T acc[8] = {};
-                    size_t j = 0;
-                    for (; j + 8 <= v.n; j += 8)
-                        for (size_t l = 0; l < 8; ++l) acc[l] += xr[j + l];
-                    T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-                    for (; j < v.n; ++j) s += xr[j];
-                    y[o] = s;
+    const op_def& sum_axis = builtin(
+        op_builder("sum_axis")
+            .shape(sum_axis_shape)
+            .saves(saves::nothing)
+            .print_attrs(axis_attr)
+            .forward([](auto& c) {
+                auto x = c.in(0);
+                auto y = c.out();
+                const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
+                if (v.inner == 1) {  // along the last axis: one row sum per output, in 8 lanes
+                    using T = std::remove_cvref_t<decltype(y[0])>;
+                    for (size_t o = 0; o < v.outer; ++o) {
+                        const T* xr = x.data + o * v.n;
+                        T acc[8] = {};
+                        size_t j = 0;
+                        for (; j + 8 <= v.n; j += 8)
+                            for (size_t l = 0; l < 8; ++l) acc[l] += xr[j + l];
+                        T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                        for (; j < v.n; ++j) s += xr[j];
+                        y[o] = s;
+                    }
+                    return;
                 }
-                return;
-            }
-            std::fill(y.begin(), y.end(), 0);
-            for (size_t o = 0; o < v.outer; ++o)
-                for (size_t j = 0; j < v.n; ++j) {
-                    const auto* xr = x.data + (o * v.n + j) * v.inner;
-                    auto* yr = y.data + o * v.inner;
-                    for (size_t i = 0; i < v.inner; ++i) yr[i] += xr[i];
+                std::fill(y.begin(), y.end(), 0);
+                for (size_t o = 0; o < v.outer; ++o)
+                    for (size_t j = 0; j < v.n; ++j) {
+                        const auto* xr = x.data + (o * v.n + j) * v.inner;
+                        auto* yr = y.data + o * v.inner;
+                        for (size_t i = 0; i < v.inner; ++i) yr[i] += xr[i];
+                    }
+            })
+            .backward([](auto& c) {
+                auto g = c.grad_out();
+                const auto& xs = c.in(0).shape;
+                const auto v = view_along(xs, axis_of(xs, c.at.i[0]));
+                if (v.inner == 1 && c.needs(0)) {
+                    auto t = c.target(0);
+                    for (size_t o = 0; o < v.outer; ++o) {
+                        const auto go = g[o];
+                        auto* tr = t.data + o * v.n;
+                        if (c.accumulate(0))
+                            for (size_t j = 0; j < v.n; ++j) tr[j] += go;
+                        else
+                            for (size_t j = 0; j < v.n; ++j) tr[j] = go;
+                    }
+                    return;
                 }
-        })
-        .backward([](auto& c) {
-            auto g = c.grad_out();
-            const auto& xs = c.in(0).shape;
-            const auto v = view_along(xs, axis_of(xs, c.at.i[0]));
-            if (v.inner == 1 && c.needs(0)) {
-                auto t = c.target(0);
-                for (size_t o = 0; o < v.outer; ++o) {
-                    const auto go = g[o];
-                    auto* tr = t.data + o * v.n;
-                    if (c.accumulate(0))
-                        for (size_t j = 0; j < v.n; ++j) tr[j] += go;
-                    else
-                        for (size_t j = 0; j < v.n; ++j) tr[j] = go;
-                }
-                return;
-            }
-            c.emit(0, [&](size_t idx) { return g[(idx / (v.n * v.inner)) * v.inner + idx % v.inner]; });
-        })
-        .sample({{3, 4}}, attrs{.i = {0, 0, 0, 0}})
-        .sample({{3, 4}}, attrs{.i = {1, 1, 0, 0}})
-        .sample({{2, 3, 4}}, attrs{.i = {-2, 0, 0, 0}}));
+                c.emit(0, [&](size_t idx) { return g[(idx / (v.n * v.inner)) * v.inner + idx % v.inner]; });
+            })
+            .sample({{3, 4}}, attrs{.i = {0, 0, 0, 0}})
+            .sample({{3, 4}}, attrs{.i = {1, 1, 0, 0}})
+            .sample({{2, 3, 4}}, attrs{.i = {-2, 0, 0, 0}}));
 };
 
 const reduce_ops& ops() {
@@ -103,7 +109,8 @@ expr sum(const expr& x, int axis, bool keepdims) {
 // The mean of nothing is 0/0: an error rather than a silent NaN.
 expr mean(const expr& x) {
     const shape xs = x.shape();
-    if (xs.size() == 0) throw shape_error("mean: input of shape " + xs.str() + " has no entries (expected at least one)");
+    if (xs.size() == 0)
+        throw shape_error("mean: input of shape " + xs.str() + " has no entries (expected at least one)");
     return mul_scalar(sum(x), 1.0 / static_cast<double>(xs.size()));
 }
 expr mean(const expr& x, int axis, bool keepdims) {

@@ -34,8 +34,8 @@ void adam::update(const parameter& p, detail::optim_state& s) {
     detail::optim_visit(p.scalar_type(), [&](auto zero) {
         using T = decltype(zero);
         auto& w = p.value<T>();
-        adam_kernel<T>(w.data(), p.grad<T>().data(), s.buffer<T>(0), s.buffer<T>(1), w.size(), opt_,
-                       learning_rate(), s.steps);
+        adam_kernel<T>(w.data(), p.grad<T>().data(), s.buffer<T>(0), s.buffer<T>(1), w.size(), opt_, learning_rate(),
+                       s.steps);
     });
 }
 

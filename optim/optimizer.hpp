@@ -66,11 +66,10 @@ inline std::string optim_number(double v) {
 }
 
 /// Throw value_error("<who>: <what> must be <expected>, got <v>") unless ok.
-inline void optim_require(bool ok, std::string_view who, std::string_view what, double v,
-                          std::string_view expected) {
+inline void optim_require(bool ok, std::string_view who, std::string_view what, double v, std::string_view expected) {
     if (!ok)
-        throw value_error(std::string(who) + ": " + std::string(what) + " must be " + std::string(expected) +
-                          ", got " + optim_number(v));
+        throw value_error(std::string(who) + ": " + std::string(what) + " must be " + std::string(expected) + ", got " +
+                          optim_number(v));
 }
 inline void optim_require_lr(std::string_view who, double lr) {
     optim_require(lr >= 0 && std::isfinite(lr), who, "learning rate", lr, "finite and >= 0");

@@ -22,7 +22,7 @@ namespace seqgrad::examples {
 namespace {
 
 constexpr std::string_view pieces[] = {
-R"SG(THE FIRST BOOK OF MOSES, CALLED GENESIS
+    R"SG(THE FIRST BOOK OF MOSES, CALLED GENESIS
 
 Chapter 1
 
@@ -191,7 +191,7 @@ So he drove out the man; and he placed at the east of the garden of Eden Cherubi
 flaming sword which turned every way, to keep the way of the tree of life.
 
 )SG",
-R"SG(THE BOOK OF PSALMS
+    R"SG(THE BOOK OF PSALMS
 
 Psalm 1
 
@@ -240,7 +240,7 @@ The LORD shall preserve thy going out and thy coming in from this time forth, an
 evermore.
 
 )SG",
-R"SG(ECCLESIASTES; OR, THE PREACHER
+    R"SG(ECCLESIASTES; OR, THE PREACHER
 
 Chapter 1
 
@@ -353,7 +353,7 @@ Wherefore I perceive that there is nothing better, than that a man should rejoic
 works; for that is his portion: for who shall bring him to see what shall be after him?
 
 )SG",
-R"SG(THE GOSPEL ACCORDING TO SAINT MATTHEW
+    R"SG(THE GOSPEL ACCORDING TO SAINT MATTHEW
 
 Chapter 5
 
@@ -424,7 +424,7 @@ shall I know even as also I am known.
 And now abideth faith, hope, charity, these three; but the greatest of these is charity.
 
 )SG",
-R"SG(SONNETS, BY WILLIAM SHAKESPEARE
+    R"SG(SONNETS, BY WILLIAM SHAKESPEARE
 
 I
 
@@ -767,7 +767,7 @@ So shalt thou feed on Death, that feeds on men,
 And Death once dead, there's no more dying then.
 
 )SG",
-R"SG(THE DECLARATION OF INDEPENDENCE
+    R"SG(THE DECLARATION OF INDEPENDENCE
 
 In Congress, July 4, 1776.
 
@@ -941,7 +941,7 @@ do all which may achieve and cherish a just and lasting peace among ourselves an
 nations.
 
 )SG",
-R"SG(FABLES OF AESOP, RETOLD PLAINLY
+    R"SG(FABLES OF AESOP, RETOLD PLAINLY
 
 The Fox and the Grapes
 

@@ -136,11 +136,31 @@ inline std::string fields(std::initializer_list<std::pair<std::uint64_t, int>> v
 // saturated and given in zip64 extra fields, a zip64 end record and its locator.
 inline std::string zip64_archive(const std::string& name, const std::string& data) {
     const std::uint64_t crc = sg::detail::crc32(data.data(), data.size()), m = 0xFFFFFFFF, n = data.size();
-    const std::string local = fields({{0x04034b50, 4}, {45, 2}, {0, 4}, {0, 2}, {0x21, 2}, {crc, 4}, {m, 4}, {m, 4},
-                                      {name.size(), 2}, {20, 2}}) +
+    const std::string local = fields({{0x04034b50, 4},
+                                      {45, 2},
+                                      {0, 4},
+                                      {0, 2},
+                                      {0x21, 2},
+                                      {crc, 4},
+                                      {m, 4},
+                                      {m, 4},
+                                      {name.size(), 2},
+                                      {20, 2}}) +
                               name + fields({{1, 2}, {16, 2}, {n, 8}, {n, 8}});
-    const std::string central = fields({{0x02014b50, 4}, {45, 2}, {45, 2}, {0, 4}, {0, 2}, {0x21, 2}, {crc, 4}, {m, 4},
-                                        {m, 4}, {name.size(), 2}, {28, 2}, {0, 6}, {0, 4}, {m, 4}}) +
+    const std::string central = fields({{0x02014b50, 4},
+                                        {45, 2},
+                                        {45, 2},
+                                        {0, 4},
+                                        {0, 2},
+                                        {0x21, 2},
+                                        {crc, 4},
+                                        {m, 4},
+                                        {m, 4},
+                                        {name.size(), 2},
+                                        {28, 2},
+                                        {0, 6},
+                                        {0, 4},
+                                        {m, 4}}) +
                                 name + fields({{1, 2}, {24, 2}, {n, 8}, {n, 8}, {0, 8}});
     const std::uint64_t cd = local.size() + n, end64 = cd + central.size();
     return local + data + central +

@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(four_threads_each_training_a_tape_match_their_serial_runs) 
         std::vector<std::thread> threads;
         for (unsigned s = 0; s < 4; ++s) threads.emplace_back([&, s] { together[s] = train(s + 1); });
         for (auto& th : threads) th.join();
-        for (unsigned s = 0; s < 4; ++s) BOOST_TEST(bitwise(together[s], alone[s]), "thread " << s << ", round " << round);
+        for (unsigned s = 0; s < 4; ++s)
+            BOOST_TEST(bitwise(together[s], alone[s]), "thread " << s << ", round " << round);
     }
     BOOST_TEST(sg::blas_threads() >= 1);
 }

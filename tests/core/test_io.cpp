@@ -89,8 +89,11 @@ BOOST_AUTO_TEST_CASE(write_npz_and_read_npz_round_trip_arbitrary_arrays) {
     BOOST_TEST(sg::read_npz(dir / "none.npz").empty());
 
     check_io_error([&] { sg::write_npz(dir / "b.npz", {{"", xt::xarray<double>{1.0}}}); }, {"empty array name"});
-    check_io_error([&] { sg::write_npz(dir / "b.npz", {{"r5", xt::zeros<double>({1, 1, 1, 1, 2})}}); },
-                   {"'r5.npy'", "rank 5"});
+    check_io_error(
+        [&] {
+            sg::write_npz(dir / "b.npz", {{"r5", xt::zeros<double>({1, 1, 1, 1, 2})}});
+        },
+        {"'r5.npy'", "rank 5"});
     BOOST_TEST(!fs::exists(dir / "b.npz"));
 }
 
@@ -146,8 +149,7 @@ BOOST_AUTO_TEST_CASE(bad_members_are_rejected_with_what_was_found) {
     };
     const std::string ok_tail = "'fortran_order': False, 'shape': (3,), }";
     expect("w.npy", "{'descr': '>f4', " + ok_tail, f4x3, {"bad.npz", "member 'w.npy'", "dtype '>f4'"});
-    expect("w.npy", "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", std::string(8, '\0'),
-           {"dtype '<c8'"});
+    expect("w.npy", "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", std::string(8, '\0'), {"dtype '<c8'"});
     expect("w.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 1), }", f4x3, {"fortran_order True"});
     expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 3), }", f4x3,
            {"rank 5", "[1, 1, 1, 1, 3]"});
@@ -159,8 +161,7 @@ BOOST_AUTO_TEST_CASE(bad_members_are_rejected_with_what_was_found) {
     expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}", f4x3, {"unexpected key"});
     expect("w.npy", "{'descr': '<f4', 'descr': '<f4', " + ok_tail, f4x3, {"appears twice"});
     expect("w.npy", "{'descr': '<f4', " + ok_tail + " junk", f4x3, {"text after"});
-    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", "",
-           {"too large"});
+    expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", "", {"too large"});
     expect("w.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }", "",
            {"needs over 2^61 elements"});
     expect("w.npy", "{'descr': '<f4', " + ok_tail, f4x3, {"bad .npy magic"}, "\x93NUMPX\x01");
@@ -201,8 +202,11 @@ BOOST_AUTO_TEST_CASE(saving_is_atomic) {
 
     // A write that fails half-way leaves the old checkpoint whole and removes the temporary.
     const std::string before = slurp(path);
-    check_io_error([&] { sg::detail::write_zip(path, {{"a.npy", "x"}, {std::string(70000, 'n'), "y"}}); },
-                   {"member name of length 70000"});
+    check_io_error(
+        [&] {
+            sg::detail::write_zip(path, {{"a.npy", "x"}, {std::string(70000, 'n'), "y"}});
+        },
+        {"member name of length 70000"});
     BOOST_TEST(slurp(path) == before);
     BOOST_TEST(dir.entries() == 1u);
 

@@ -36,8 +36,7 @@ BOOST_AUTO_TEST_CASE(truncation_at_every_offset_is_detected) {
         try {
             sg::read_npz(dir / "t.npz");
             threw = false;
-        } catch (const sg::io_error&) {
-        }
+        } catch (const sg::io_error&) {}
         if (!threw && undetected++ == 0) first = n;
     }
     BOOST_TEST(undetected == 0u, "first undetected truncation at " << first << " of " << bytes.size());
@@ -110,14 +109,15 @@ BOOST_AUTO_TEST_CASE(zip64_archives_are_read_and_checked) {
     temp_dir dir;
     const std::string path = dir / "z.npz";
     const std::string data = fields({{std::bit_cast<std::uint64_t>(1.5), 8}, {std::bit_cast<std::uint64_t>(-3.0), 8}});
-    const std::string bytes =
-        zip64_archive("w.npy", npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", data));
+    const std::string bytes = zip64_archive("w.npy",
+                                            npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", data));
     spit(path, bytes);
     const xt::xarray<double> expected{1.5, -3.0};
     BOOST_TEST((sg::read_npz(path).at("w") == expected));
     if (have_numpy())  // the hand-made archive is a valid one
-        BOOST_TEST(python(dir, "import zipfile\nassert zipfile.ZipFile(d + '/z.npz').testzip() is None\n"
-                               "assert list(np.load(d + '/z.npz')['w']) == [1.5, -3.0]\n"));
+        BOOST_TEST(python(dir,
+                          "import zipfile\nassert zipfile.ZipFile(d + '/z.npz').testzip() is None\n"
+                          "assert list(np.load(d + '/z.npz')['w']) == [1.5, -3.0]\n"));
     std::size_t bad = 0;
     for (std::size_t pos = 0; pos < 2 * bytes.size(); ++pos) {
         std::string c = bytes;  // every truncation, then every flip

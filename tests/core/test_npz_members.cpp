@@ -3,10 +3,10 @@
 // and read_npz could not return integers.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
 #include <cstdint>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include <seqgrad/seqgrad.hpp>
 
@@ -85,7 +85,8 @@ BOOST_AUTO_TEST_CASE(read_npz_returns_integers_and_bools) {
     BOOST_TEST(a.at("b")(0) == 1.0);
     BOOST_TEST(a.at("b")(1) == 0.0);
     BOOST_TEST(a.at("big")() == 9007199254740992.0);
-    sg::detail::write_zip(path, {{"huge.npy", npy("<i8", "()", le_bytes<std::int64_t>({(std::int64_t(1) << 60) + 1}))}});
+    sg::detail::write_zip(path,
+                          {{"huge.npy", npy("<i8", "()", le_bytes<std::int64_t>({(std::int64_t(1) << 60) + 1}))}});
     expect_io_error([&] { sg::read_npz(path); }, "not exactly representable");
     sg::detail::write_zip(path, {{"short.npy", npy("<i4", "(3,)", le_bytes<std::int32_t>({1, 2}))}});
     expect_io_error([&] { sg::read_npz(path); }, "data is 8 bytes");

@@ -23,7 +23,8 @@ struct net {
     nn::linear out;
     net() : net(std::mt19937_64(3)) {}
     explicit net(std::mt19937_64&& rng)
-        : emb(sg::parameter_scope(ps, "emb"), 9, 4, rng), cell(sg::parameter_scope(ps, "lstm"), 4, 5, rng),
+        : emb(sg::parameter_scope(ps, "emb"), 9, 4, rng),
+          cell(sg::parameter_scope(ps, "lstm"), 4, 5, rng),
           out(sg::parameter_scope(ps, "out"), 5, 9, true, rng) {}
 
     // T = 6 steps of B = 2, time-major.

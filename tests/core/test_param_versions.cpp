@@ -3,10 +3,10 @@
 // forward values from the old weights with backward using the new ones).
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include <seqgrad/nn/init.hpp>
 #include <seqgrad/optim/optim.hpp>
@@ -55,9 +55,9 @@ BOOST_AUTO_TEST_CASE(assign_after_param_is_caught_everywhere) {
     expect_stale([&] { sg::tanh(leaf); }, "enc.w");
     expect_stale([&] { t.value(leaf); }, "enc.w");
     expect_stale([&] { t.backward(y); }, "enc.w");
-    BOOST_TEST(t.item(y) == y0);  // values the forward computed stay readable
+    BOOST_TEST(t.item(y) == y0);             // values the forward computed stay readable
     BOOST_TEST(w.grad<float>()(0) == 0.0f);  // the refused backward added nothing
-    t.clear();  // a cleared tape reads the new value
+    t.clear();                               // a cleared tape reads the new value
     auto z = sg::sum(sg::tanh(t.param(w)));
     BOOST_TEST(t.item(z) == 0.0);
     t.backward(z);

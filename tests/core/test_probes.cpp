@@ -3,13 +3,13 @@
 // killed saves.
 #include <boost/test/unit_test.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <seqgrad/seqgrad.hpp>
 
@@ -69,7 +69,8 @@ BOOST_AUTO_TEST_CASE(optimisers_reject_eps_zero) {
     sg::parameter_store ps;
     ps.add("w", xt::xarray<double>{1.0});
     namespace so = sg::optim;
-    expect_error<sg::value_error>([&] { so::adam(ps, so::adam_options{.eps = 0}); }, "adam: eps must be finite and > 0");
+    expect_error<sg::value_error>([&] { so::adam(ps, so::adam_options{.eps = 0}); },
+                                  "adam: eps must be finite and > 0");
     expect_error<sg::value_error>([&] { so::rmsprop(ps, so::rmsprop_options{.eps = 0}); }, "rmsprop: eps");
     expect_error<sg::value_error>([&] { so::adagrad(ps, so::adagrad_options{.eps = 0}); }, "adagrad: eps");
     expect_error<sg::value_error>([&] { so::adam(ps, so::adam_options{.eps = std::nan("")}); }, "adam: eps");
@@ -86,7 +87,7 @@ BOOST_AUTO_TEST_CASE(a_save_removes_temporaries_of_dead_writers) {
     ::waitpid(child, nullptr, 0);
     const std::string dead = path + ".tmp." + std::to_string(child);
     const std::string alive = path + ".tmp." + std::to_string(::getppid());  // our parent lives on
-    const std::string other = (dir / "other.npz.tmp.1").string();           // another file's
+    const std::string other = (dir / "other.npz.tmp.1").string();            // another file's
     for (const auto& f : {dead, alive, other}) std::ofstream(f) << "half a checkpoint";
     sg::parameter_store ps;
     ps.add("w", xt::xarray<double>{1.0});

@@ -126,9 +126,9 @@ BOOST_AUTO_TEST_CASE(chain_of_a_million_nodes_backpropagates_without_recursion) 
 BOOST_AUTO_TEST_CASE(only_nodes_leading_to_the_root_get_gradients) {
     sg::tape t(sg::dtype::f64);
     auto x = t.input(xt::xarray<double>{1.0}, true);
-    auto side = sg::exp(x);   // not on the path to the loss
+    auto side = sg::exp(x);  // not on the path to the loss
     auto loss = sg::sum(x * 2.0);
-    auto after = sg::tanh(x); // created after the loss
+    auto after = sg::tanh(x);  // created after the loss
     t.backward(loss);
     BOOST_TEST(!t.has_grad(side));
     BOOST_TEST(!t.has_grad(after));

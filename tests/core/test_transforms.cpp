@@ -38,7 +38,8 @@ struct rnn_fixture {
     }
     // Steps [from, to) starting from state h (an expr on t); returns the summed loss of the steps
     // in [loss_from, to) and the last state.
-    std::pair<sg::expr, sg::expr> run(sg::tape& t, sg::expr h, std::size_t from, std::size_t to, std::size_t loss_from) {
+    std::pair<sg::expr, sg::expr> run(sg::tape& t, sg::expr h, std::size_t from, std::size_t to,
+                                      std::size_t loss_from) {
         sg::expr loss = t.constant(0.0);
         for (std::size_t s = from; s < to; ++s) {
             sg::expr term;
@@ -254,7 +255,8 @@ BOOST_AUTO_TEST_CASE(data_parallel_equals_one_tape_within_1e12) {
         sg::expr h = t.input(A(xt::view(f.h0, xt::range(i, i + 1), xt::all())));
         sg::expr loss = t.constant(0.0);
         for (std::size_t s = 0; s < f.steps; ++s) {
-            A x = xt::view(f.xs[s], xt::range(i, i + 1), xt::all()), r = xt::view(f.rs[s], xt::range(i, i + 1), xt::all());
+            A x = xt::view(f.xs[s], xt::range(i, i + 1), xt::all()),
+              r = xt::view(f.rs[s], xt::range(i, i + 1), xt::all());
             h = sg::tanh(sg::matmul(t.input(x), t.param(f.w)) + sg::matmul(h, t.param(f.u)) + t.param(f.b));
             loss = loss + sg::sum(h * t.input(r));
         }

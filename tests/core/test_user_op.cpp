@@ -10,20 +10,21 @@
 namespace sg = seqgrad;
 
 SEQGRAD_REGISTER_OP(user_softplus) = sg::op_builder("user_softplus")
-    .arity(1)
-    .shape(sg::same_shape)
-    .saves(sg::saves::inputs)
-    .forward([](auto& c) {
-        auto x = c.in(0);
-        auto y = c.out();
-        for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::log1p(std::exp(x[i]));
-    })
-    .backward([](auto& c) {
-        auto x = c.in(0);
-        auto gy = c.grad_out();
-        c.emit(0, [&](std::size_t i) { return gy[i] / (1 + std::exp(-x[i])); });
-    })
-    .sample({{3, 2}});
+                                         .arity(1)
+                                         .shape(sg::same_shape)
+                                         .saves(sg::saves::inputs)
+                                         .forward([](auto& c) {
+                                             auto x = c.in(0);
+                                             auto y = c.out();
+                                             for (std::size_t i = 0; i < y.size(); ++i)
+                                                 y[i] = std::log1p(std::exp(x[i]));
+                                         })
+                                         .backward([](auto& c) {
+                                             auto x = c.in(0);
+                                             auto gy = c.grad_out();
+                                             c.emit(0, [&](std::size_t i) { return gy[i] / (1 + std::exp(-x[i])); });
+                                         })
+                                         .sample({{3, 2}});
 
 BOOST_AUTO_TEST_SUITE(user_op)
 
@@ -46,10 +47,19 @@ BOOST_AUTO_TEST_CASE(registered_from_outside_and_gradient_checked) {
 BOOST_AUTO_TEST_CASE(gradcheck_detects_a_wrong_gradient) {
     // A deliberately wrong backward (factor 2) must fail the check and be named in the report.
     static const sg::op_def& bad = sg::register_op(sg::op_builder("user_bad_square")
-        .shape(sg::same_shape)
-        .forward([](auto& c) { auto x = c.in(0); auto y = c.out(); for (std::size_t i = 0; i < y.size(); ++i) y[i] = x[i] * x[i]; })
-        .backward([](auto& c) { auto x = c.in(0); auto gy = c.grad_out(); c.emit(0, [&](std::size_t i) { return 4 * x[i] * gy[i]; }); })
-        .sample({{2}}));
+                                                       .shape(sg::same_shape)
+                                                       .forward([](auto& c) {
+                                                           auto x = c.in(0);
+                                                           auto y = c.out();
+                                                           for (std::size_t i = 0; i < y.size(); ++i)
+                                                               y[i] = x[i] * x[i];
+                                                       })
+                                                       .backward([](auto& c) {
+                                                           auto x = c.in(0);
+                                                           auto gy = c.grad_out();
+                                                           c.emit(0, [&](std::size_t i) { return 4 * x[i] * gy[i]; });
+                                                       })
+                                                       .sample({{2}}));
     sg::parameter_store ps(sg::dtype::f64);
     auto p = ps.add("p", xt::xarray<double>{0.5, -1.0});
     auto report = sg::gradcheck(ps, [&](sg::tape& t) { return sg::sum(sg::apply(bad, {t.param(p)})); });
@@ -106,7 +116,8 @@ BOOST_AUTO_TEST_CASE(gradcheck_sampling_checks_k_entries_per_tensor) {
     auto p = ps.add("big", xt::ones<double>({20, 30}) * 0.1);
     sg::gradcheck_options o;
     o.max_entries_per_tensor = 7;
-    auto report = sg::gradcheck(ps, [&](sg::tape& t) { return sg::sum(sg::square(t.param(p))); }, o);
+    auto report = sg::gradcheck(
+        ps, [&](sg::tape& t) { return sg::sum(sg::square(t.param(p))); }, o);
     BOOST_TEST(report.passed);
     BOOST_TEST(report.checked == 7u);
 }

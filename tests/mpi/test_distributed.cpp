@@ -41,7 +41,8 @@ struct model {
     nn::lstm_cell cell;
     nn::linear out;
     explicit model(std::mt19937_64&& rng)
-        : emb(sg::parameter_scope(ps, "emb"), V, E, rng), cell(sg::parameter_scope(ps, "lstm0"), E, H, rng),
+        : emb(sg::parameter_scope(ps, "emb"), V, E, rng),
+          cell(sg::parameter_scope(ps, "lstm0"), E, H, rng),
           out(sg::parameter_scope(ps, "out"), H, V, true, rng) {}
 
     // Mean cross-entropy over ids/targets ([T, b] time-major, b the rows of h); h, c carried.
@@ -84,7 +85,8 @@ void two_part_backward(const model& m, const std::vector<int>& ids, const std::v
         [&](sg::tape& t, std::size_t k) {
             const double share = static_cast<double>(cols[k].size()) / static_cast<double>(n);
             return m.loss(t, dist::select_streams(ids, n, cols[k]), dist::select_streams(targets, n, cols[k]), hp[k],
-                          cp[k]) * share;
+                          cp[k]) *
+                   share;
         },
         sg::dtype::f64);
     for (int k = 0; k < 2; ++k) {

@@ -51,10 +51,10 @@ BOOST_AUTO_TEST_CASE(shapes_and_names_are_pytorchs) {
     BOOST_TEST(out.head_size() == 12u);
     BOOST_TEST((out.head.weight.shape() == sg::shape{12, 16}));
     BOOST_TEST(!out.head.has_bias());
-    BOOST_TEST((ps.get("out.tail.0.0.weight").shape() == sg::shape{4, 16}));   // 16 / 4
-    BOOST_TEST((ps.get("out.tail.0.1.weight").shape() == sg::shape{30, 4}));   // [10, 40)
-    BOOST_TEST((ps.get("out.tail.1.0.weight").shape() == sg::shape{1, 16}));   // 16 / 16
-    BOOST_TEST((ps.get("out.tail.1.1.weight").shape() == sg::shape{60, 1}));   // [40, 100)
+    BOOST_TEST((ps.get("out.tail.0.0.weight").shape() == sg::shape{4, 16}));  // 16 / 4
+    BOOST_TEST((ps.get("out.tail.0.1.weight").shape() == sg::shape{30, 4}));  // [10, 40)
+    BOOST_TEST((ps.get("out.tail.1.0.weight").shape() == sg::shape{1, 16}));  // 16 / 16
+    BOOST_TEST((ps.get("out.tail.1.1.weight").shape() == sg::shape{60, 1}));  // [40, 100)
     BOOST_TEST(ps.size() == 5u);
     // A last cutoff equal to the vocabulary size is the end of the last cluster, not a cluster.
     nn::adaptive_softmax same(sg::parameter_scope(ps, "b"), 16, 100, {10, 40, 100});
@@ -122,8 +122,8 @@ BOOST_AUTO_TEST_CASE(gradients_match_central_differences) {
     const auto loss_report = sg::gradcheck(stores, [&](sg::tape& t) { return out.loss(t.param(x), targets); });
     BOOST_TEST(loss_report.passed, loss_report);
     // log_prob through a random projection, so every entry's gradient is checked.
-    const auto lp_report =
-        sg::gradcheck(stores, [&](sg::tape& t) { return sg::sum(out.log_prob(t.param(x)) * t.input(r)); });
+    const auto lp_report = sg::gradcheck(stores,
+                                         [&](sg::tape& t) { return sg::sum(out.log_prob(t.param(x)) * t.input(r)); });
     BOOST_TEST(lp_report.passed, lp_report);
 }
 

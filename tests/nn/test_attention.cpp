@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/attention.hpp>
+#include <seqgrad/seqgrad.hpp>
 
 #include "../test_util.hpp"
 
@@ -117,8 +117,7 @@ BOOST_AUTO_TEST_SUITE(attention)
 
 BOOST_AUTO_TEST_CASE(every_score_matches_a_plain_loop_reference_with_and_without_masks) {
     for (auto score : all_scores)
-        for (bool masked : {false, true})
-            BOOST_TEST_CONTEXT(nn::to_string(score) << (masked ? " masked" : "")) {
+        for (bool masked : {false, true}) BOOST_TEST_CONTEXT(nn::to_string(score) << (masked ? " masked" : "")) {
                 fixture f(score);
                 sg::tape t(sg::dtype::f64);
                 const auto o = f.run(t, true, masked);
@@ -147,8 +146,7 @@ BOOST_AUTO_TEST_CASE(every_score_matches_a_plain_loop_reference_with_and_without
 
 BOOST_AUTO_TEST_CASE(a_fully_masked_row_gives_zero_context_and_zero_gradients_never_nan) {
     for (auto score : all_scores)
-        for (auto dt : {sg::dtype::f32, sg::dtype::f64})
-            BOOST_TEST_CONTEXT(nn::to_string(score) << " " << dt) {
+        for (auto dt : {sg::dtype::f32, sg::dtype::f64}) BOOST_TEST_CONTEXT(nn::to_string(score) << " " << dt) {
                 fixture f(score);
                 f.ps.to(dt);
                 f.data.to(dt);
@@ -166,8 +164,8 @@ BOOST_AUTO_TEST_CASE(a_fully_masked_row_gives_zero_context_and_zero_gradients_ne
                 }
                 for (std::size_t s = 0; s < S; ++s)
                     for (std::size_t j = 0; j < DM; ++j) {
-                        BOOST_TEST(gm(2, s, j) == 0.0);                // the empty row
-                        if (s >= 2) BOOST_TEST(gm(1, s, j) == 0.0);    // masked tail of row 1
+                        BOOST_TEST(gm(2, s, j) == 0.0);              // the empty row
+                        if (s >= 2) BOOST_TEST(gm(1, s, j) == 0.0);  // masked tail of row 1
                     }
                 BOOST_TEST(std::isfinite(xt::sum(gm)()));
                 // Row 1 still gets gradients at its valid positions, and its weights sum to 1.
@@ -178,8 +176,7 @@ BOOST_AUTO_TEST_CASE(a_fully_masked_row_gives_zero_context_and_zero_gradients_ne
 
 BOOST_AUTO_TEST_CASE(step_by_step_and_all_steps_paths_agree_in_values_and_gradients) {
     for (auto score : all_scores)
-        for (bool masked : {false, true})
-            BOOST_TEST_CONTEXT(nn::to_string(score) << (masked ? " masked" : "")) {
+        for (bool masked : {false, true}) BOOST_TEST_CONTEXT(nn::to_string(score) << (masked ? " masked" : "")) {
                 fixture f(score);
                 xt::xarray<double> vals[2], grads[2][2];
                 std::vector<xt::xarray<double>> pgrads[2];
@@ -197,7 +194,8 @@ BOOST_AUTO_TEST_CASE(step_by_step_and_all_steps_paths_agree_in_values_and_gradie
                 BOOST_TEST(max_diff(vals[0], vals[1]) < 1e-14);
                 BOOST_TEST(max_diff(grads[0][0], grads[1][0]) < 1e-13);
                 BOOST_TEST(max_diff(grads[0][1], grads[1][1]) < 1e-13);
-                for (std::size_t i = 0; i < pgrads[0].size(); ++i) BOOST_TEST(max_diff(pgrads[0][i], pgrads[1][i]) < 1e-13);
+                for (std::size_t i = 0; i < pgrads[0].size(); ++i)
+                    BOOST_TEST(max_diff(pgrads[0][i], pgrads[1][i]) < 1e-13);
                 BOOST_TEST(xt::amax(xt::abs(grads[0][1]))() > 1e-3);  // gradients did reach the queries
             }
 }
@@ -233,7 +231,8 @@ BOOST_AUTO_TEST_CASE(weights_of_row_reads_either_path_as_steps_by_source_positio
     const sg::expr q = t.param(f.queries);
     const auto all = f.att.all_steps(m, q);
     std::vector<sg::expr> steps;
-    for (std::size_t k = 0; k < T; ++k) steps.push_back(f.att(m, sg::reshape(sg::slice(q, 1, k, k + 1), {B, DQ})).weights);
+    for (std::size_t k = 0; k < T; ++k)
+        steps.push_back(f.att(m, sg::reshape(sg::slice(q, 1, k, k + 1), {B, DQ})).weights);
     const auto w1 = nn::weights_of_row(t, all.weights, 1), w2 = nn::weights_of_row(t, steps, 1);
     BOOST_TEST((w1.shape() == std::vector<std::size_t>{T, S}));
     BOOST_TEST(max_diff(w1, w2) < 1e-14);
@@ -251,7 +250,8 @@ BOOST_AUTO_TEST_CASE(errors_name_the_module_the_shapes_and_the_expectation) {
         }
         return std::string("no error");
     };
-    const std::string dot = message([&] { nn::attention(sg::parameter_scope(ps, "d"), nn::attention_score::dot, 3, 4); });
+    const std::string dot = message(
+        [&] { nn::attention(sg::parameter_scope(ps, "d"), nn::attention_score::dot, 3, 4); });
     BOOST_TEST(dot.find("nn::attention 'd' (dot)") != std::string::npos, dot);
     BOOST_TEST(dot.find("expected equal sizes") != std::string::npos, dot);
     BOOST_CHECK_THROW(nn::attention_score_from_string("bilinear"), sg::value_error);

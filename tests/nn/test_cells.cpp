@@ -5,15 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <type_traits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
-#include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/unroll.hpp>
+#include <seqgrad/seqgrad.hpp>
 
 #include "../test_util.hpp"
 
@@ -66,8 +66,8 @@ enum class loss_kind { cross_entropy, mse };
 
 // Cross-entropy summed over time (and rows), or the sum over time of per-step mse.
 template <class State>
-sg::expr sequence_loss(sg::tape& t, const std::vector<State>& states, const nn::linear& out,
-                       const sequence_data& d, loss_kind kind) {
+sg::expr sequence_loss(sg::tape& t, const std::vector<State>& states, const nn::linear& out, const sequence_data& d,
+                       loss_kind kind) {
     sg::expr total;
     for (std::size_t k = 0; k < states.size(); ++k) {
         const sg::expr y = out(nn::hidden(states[k]));
@@ -252,7 +252,7 @@ BOOST_AUTO_TEST_CASE(shape_errors_name_the_cell_and_shapes) {
         BOOST_TEST(m.find("[2, 5]") != std::string::npos, m);
         BOOST_TEST(m.find("[B, 3]") != std::string::npos, m);
     }
-    BOOST_CHECK_THROW(gru(t.constant(0.0, {3, 3}), h), sg::shape_error);              // batch mismatch
+    BOOST_CHECK_THROW(gru(t.constant(0.0, {3, 3}), h), sg::shape_error);  // batch mismatch
     BOOST_CHECK_THROW(lstm(t.constant(0.0, {2, 3}), {h, t.constant(0.0, {2, 5})}), sg::shape_error);
     BOOST_CHECK_THROW(lstm(t.constant(0.0, {3}), lstm.initial_state(t, 2)), sg::shape_error);  // rank 1
 }

@@ -106,8 +106,9 @@ BOOST_AUTO_TEST_CASE(equals_plain_bptt_bitwise_without_graph_optimisations) {
                 BOOST_TEST(bitwise(plain.value_mid, ck.value_mid));
                 BOOST_TEST(bitwise(plain.x_grad, ck.x_grad));
                 for (std::size_t i = 0; i < plain.grads.size(); ++i)
-                    BOOST_TEST(bitwise(plain.grads[i], ck.grads[i]),
-                               "model " << int(m) << ", segment " << segment << ", late " << late << ", parameter " << i);
+                    BOOST_TEST(bitwise(plain.grads[i], ck.grads[i]), "model " << int(m) << ", segment " << segment
+                                                                              << ", late " << late << ", parameter "
+                                                                              << i);
             }
 }
 
@@ -156,7 +157,7 @@ BOOST_AUTO_TEST_CASE(misuse_is_refused) {
         h = sg::tanh(h);
     }
     BOOST_CHECK_THROW(t.backward(sg::sum(h), sg::checkpoint_bptt(4)), sg::graph_error);  // not set before recording
-    BOOST_CHECK_THROW(t.set_plan(sg::checkpoint_bptt(4)), sg::graph_error);             // tape not empty
+    BOOST_CHECK_THROW(t.set_plan(sg::checkpoint_bptt(4)), sg::graph_error);              // tape not empty
     BOOST_CHECK_THROW(sg::checkpoint_bptt(0), sg::value_error);
     BOOST_CHECK_THROW(sg::checkpoint_bptt(2) | sg::checkpoint_bptt(3), sg::value_error);
     sg::tape c(sg::dtype::f64);

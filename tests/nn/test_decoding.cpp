@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/decoding.hpp>
+#include <seqgrad/seqgrad.hpp>
 
 namespace nn = seqgrad::nn;
 
@@ -181,7 +181,7 @@ BOOST_AUTO_TEST_CASE(a_narrow_beam_never_beats_exhaustive_and_often_beats_greedy
     BOOST_TEST(worse <= 2);
     BOOST_TEST(optimal >= 30);
     BOOST_TEST_MESSAGE("width 3 vs greedy over 40 random tables: " << better << " better, " << worse << " worse, "
-                                                                    << optimal << " optimal");
+                                                                   << optimal << " optimal");
 }
 
 BOOST_AUTO_TEST_CASE(sampling_at_temperature_towards_zero_equals_greedy) {
@@ -218,7 +218,8 @@ BOOST_AUTO_TEST_CASE(sampling_at_temperature_one_follows_the_model_and_top_k_res
     BOOST_TEST(std::abs(first_top2[A] / double(n) - 5.0 / 9) < 0.012);
     // A high temperature flattens: b becomes nearly as likely as a.
     std::map<int, int> hot;
-    for (int i = 0; i < n; ++i) ++hot[nn::sample(m, {.temperature = 100.0, .top_k = 2, .max_length = 1}, rng).tokens[0]];
+    for (int i = 0; i < n; ++i)
+        ++hot[nn::sample(m, {.temperature = 100.0, .top_k = 2, .max_length = 1}, rng).tokens[0]];
     BOOST_TEST(std::abs(hot[A] / double(n) - 0.5) < 0.02);
 }
 

@@ -30,7 +30,8 @@ constexpr std::size_t B = 3, I = 5, H = 4, T = 6, C = 3;
 struct user_lstm {
     sg::parameter w, u, b;
     user_lstm(const sg::parameter_scope& s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
-        : w(s.add("w", random_array({in, 4 * hid}, rng, 0.5))), u(s.add("u", random_array({hid, 4 * hid}, rng, 0.5))),
+        : w(s.add("w", random_array({in, 4 * hid}, rng, 0.5))),
+          u(s.add("u", random_array({hid, 4 * hid}, rng, 0.5))),
           b(s.add("b", random_array({4 * hid}, rng, 0.5))) {}
     nn::lstm_state operator()(const sg::expr& x, const nn::lstm_state& s) const {
         sg::tape& t = x.owner();
@@ -47,9 +48,12 @@ struct user_lstm {
 struct mgu {
     sg::parameter w_f, u_f, b_f, w_h, u_h, b_h;
     mgu(const sg::parameter_scope& s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
-        : w_f(s.add("w_f", random_array({in, hid}, rng, 0.5))), u_f(s.add("u_f", random_array({hid, hid}, rng, 0.5))),
-          b_f(s.add("b_f", random_array({hid}, rng, 0.5))), w_h(s.add("w_h", random_array({in, hid}, rng, 0.5))),
-          u_h(s.add("u_h", random_array({hid, hid}, rng, 0.5))), b_h(s.add("b_h", random_array({hid}, rng, 0.5))) {}
+        : w_f(s.add("w_f", random_array({in, hid}, rng, 0.5))),
+          u_f(s.add("u_f", random_array({hid, hid}, rng, 0.5))),
+          b_f(s.add("b_f", random_array({hid}, rng, 0.5))),
+          w_h(s.add("w_h", random_array({in, hid}, rng, 0.5))),
+          u_h(s.add("u_h", random_array({hid, hid}, rng, 0.5))),
+          b_h(s.add("b_h", random_array({hid}, rng, 0.5))) {}
     sg::expr operator()(const sg::expr& x, const sg::expr& h) const {
         sg::tape& t = x.owner();
         auto f = sg::sigmoid(sg::matmul(x, t.param(w_f)) + sg::matmul(h, t.param(u_f)) + t.param(b_f));
@@ -109,7 +113,7 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
     else if (name == "stacked") over(nn::make_stacked<nn::gru_cell>(s.sub("deep"), 3, I, H, true, rng));
     else if (name == "bidirectional") {
         nn::bidirectional<nn::lstm_cell, user_lstm> bi{nn::lstm_cell(s.sub("fwd"), I, H, rng),
-                                                      user_lstm(s.sub("bwd"), I, H, rng)};
+                                                       user_lstm(s.sub("bwd"), I, H, rng)};
         m->loss = [=](sg::tape& t) {
             auto x = inputs(t, xs);
             const std::size_t lengths[] = {6, 3, 5};

@@ -8,8 +8,8 @@
 
 #include <xtensor/xview.hpp>
 
-#include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/init.hpp>
+#include <seqgrad/seqgrad.hpp>
 
 #include "../test_util.hpp"
 
@@ -39,10 +39,10 @@ BOOST_AUTO_TEST_CASE(orthogonal_square_wide_and_tall) {
     const sg::parameter sq = ps.add("sq", sg::shape{6, 6}), wide = ps.add("wide", sg::shape{3, 5}),
                         tall = ps.add("tall", sg::shape{7, 3}), big = ps.add("big", sg::shape{64, 64});
     for (const auto& p : {sq, wide, tall, big}) nn::orthogonal(p, rng);
-    BOOST_TEST(max_diff(gram(sq.value<double>(), true), xt::eye<double>(6)) < 1e-10);   // W W^T = I
-    BOOST_TEST(max_diff(gram(sq.value<double>(), false), xt::eye<double>(6)) < 1e-10);  // W^T W = I
-    BOOST_TEST(max_diff(gram(wide.value<double>(), true), xt::eye<double>(3)) < 1e-10);  // rows orthonormal
-    BOOST_TEST(max_diff(gram(tall.value<double>(), false), xt::eye<double>(3)) < 1e-10); // columns orthonormal
+    BOOST_TEST(max_diff(gram(sq.value<double>(), true), xt::eye<double>(6)) < 1e-10);     // W W^T = I
+    BOOST_TEST(max_diff(gram(sq.value<double>(), false), xt::eye<double>(6)) < 1e-10);    // W^T W = I
+    BOOST_TEST(max_diff(gram(wide.value<double>(), true), xt::eye<double>(3)) < 1e-10);   // rows orthonormal
+    BOOST_TEST(max_diff(gram(tall.value<double>(), false), xt::eye<double>(3)) < 1e-10);  // columns orthonormal
     BOOST_TEST(max_diff(gram(big.value<double>(), true), xt::eye<double>(64)) < 1e-10);
     // Random, not a permutation of the identity.
     BOOST_TEST(xt::amax(xt::abs(sq.value<double>()))() < 0.999);
@@ -173,7 +173,7 @@ BOOST_AUTO_TEST_CASE(kaiming_and_xavier_bounds_for_both_layouts) {
     const sg::parameter wide = ps.add("wide", sg::shape{16, 64});
     const double g = std::sqrt(2.0);
     const double k16 = g * std::sqrt(3.0 / 16.0), k64 = g * std::sqrt(3.0 / 64.0);  // 0.6124, 0.3062
-    const double x80 = std::sqrt(6.0 / 80.0);                                        // xavier: 0.2739
+    const double x80 = std::sqrt(6.0 / 80.0);                                       // xavier: 0.2739
     auto max_abs = [](const sg::parameter& p) { return xt::amax(xt::abs(p.value<double>()))(); };
     for (const auto& [p, bound] : {std::pair{oi, k16}, std::pair{io, k16}, std::pair{wide, k64}}) {
         nn::kaiming_uniform(p, rng);

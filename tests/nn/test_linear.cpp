@@ -7,15 +7,14 @@
 #include <string>
 #include <vector>
 
-#include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/linear.hpp>
+#include <seqgrad/seqgrad.hpp>
 
 #include "../test_util.hpp"
 
 namespace sg = seqgrad;
 using namespace seqgrad_test;
 namespace nn = seqgrad::nn;
-
 
 BOOST_AUTO_TEST_SUITE(linear)
 

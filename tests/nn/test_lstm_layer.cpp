@@ -88,9 +88,9 @@ struct fixture {
             for (std::size_t k = 0; k < T; ++k) {
                 sg::step_scope scope(t, static_cast<int>(k), static_cast<int>(k) - 1);
                 const sg::expr x = sg::slice(xs, 0, k * B, (k + 1) * B);
-                const auto q =
-                    sg::split(sg::matmul(x, sg::T(cell.w_ih)) + cell.b_ih + sg::matmul(s.h, sg::T(cell.w_hh)) + cell.b_hh,
-                              4, -1);
+                const auto q = sg::split(sg::matmul(x, sg::T(cell.w_ih)) + cell.b_ih +
+                                             sg::matmul(s.h, sg::T(cell.w_hh)) + cell.b_hh,
+                                         4, -1);
                 const sg::expr c = sg::sigmoid(q[1]) * s.c + sg::sigmoid(q[0]) * sg::tanh(q[2]);
                 s = {sg::sigmoid(q[3]) * sg::tanh(c), c};
                 out.hs.push_back(s.h);
@@ -102,8 +102,7 @@ struct fixture {
             const sg::expr proj = sg::matmul_add(bias, xs, sg::T(cell.w_ih));
             nn::lstm_state s = s0;
             for (std::size_t k = 0; k < T; ++k) {
-                const sg::expr gates =
-                    sg::matmul_add(sg::slice(proj, 0, k * B, (k + 1) * B), s.h, sg::T(cell.w_hh));
+                const sg::expr gates = sg::matmul_add(sg::slice(proj, 0, k * B, (k + 1) * B), s.h, sg::T(cell.w_hh));
                 const sg::expr hc = sg::lstm_pointwise(gates, s.c);
                 s = {sg::reshape(sg::slice(hc, 0, 0, 1), {B, H}), sg::reshape(sg::slice(hc, 0, 1, 2), {B, H})};
                 out.hs.push_back(s.h);
@@ -137,8 +136,7 @@ struct fixture {
 
 void expect_equal(fixture& f, const fixture::result& a, const fixture::result& b, double tol) {
     BOOST_TEST(std::abs(a.loss - b.loss) <= tol * std::max(1.0, std::abs(b.loss)));
-    for (std::size_t k = 0; k < a.hs.size(); ++k)
-        BOOST_TEST(max_diff(a.hs[k], b.hs[k]) <= tol, "h at step " << k);
+    for (std::size_t k = 0; k < a.hs.size(); ++k) BOOST_TEST(max_diff(a.hs[k], b.hs[k]) <= tol, "h at step " << k);
     BOOST_TEST(max_diff(a.c_last, b.c_last) <= tol);
     const auto params = f.ps.parameters();
     for (std::size_t j = 0; j < params.size(); ++j) {
@@ -304,13 +302,15 @@ BOOST_AUTO_TEST_CASE(bad_shapes_name_the_layer_and_the_op) {
     });
     BOOST_TEST(m2.find("lstm_step") != std::string::npos, m2);
     BOOST_TEST(m2.find("[16, 5]") != std::string::npos, m2);
-    const std::string m3 = message(
-        [&] { sg::lstm_step(t.constant(0, {4, 16}), t.constant(0, {2, 2, 4}), t.constant(0, {16, 4}), 3); });
+    const std::string m3 = message([&] {
+        sg::lstm_step(t.constant(0, {4, 16}), t.constant(0, {2, 2, 4}), t.constant(0, {16, 4}), 3);
+    });
     BOOST_TEST(m3.find("rows [3, 5)") != std::string::npos, m3);
     const std::string m4 = message([&] { sg::lstm_pointwise(t.constant(0, {2, 12}), t.constant(0, {2, 4})); });
     BOOST_TEST(m4.find("lstm_pointwise") != std::string::npos, m4);
-    const std::string m5 =
-        message([&] { sg::matmul_add(t.constant(0, {2, 3}), t.constant(0, {3, 4}), t.constant(0, {4, 5})); });
+    const std::string m5 = message([&] {
+        sg::matmul_add(t.constant(0, {2, 3}), t.constant(0, {3, 4}), t.constant(0, {4, 5}));
+    });
     BOOST_TEST(m5.find("matmul_add") != std::string::npos, m5);
 }
 

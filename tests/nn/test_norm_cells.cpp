@@ -33,7 +33,9 @@ A ln(const A& x, const A& g, const A& b, double eps) {
     return y;
 }
 A sigm(const A& v) { return 1.0 / (1.0 + xt::exp(-v)); }
-A cols(const A& m, std::size_t part, std::size_t h) { return xt::view(m, xt::all(), xt::range(part * h, (part + 1) * h)); }
+A cols(const A& m, std::size_t part, std::size_t h) {
+    return xt::view(m, xt::all(), xt::range(part * h, (part + 1) * h));
+}
 
 }  // namespace
 
@@ -54,9 +56,10 @@ BOOST_AUTO_TEST_CASE(layer_norm_lstm_step_matches_the_equations) {
 
     const double eps = cell.eps;
     const A zero = xt::zeros<double>({16});
-    const A gates = ln(xt::linalg::dot(x, xt::transpose(cell.w_ih.value_as_double())), cell.g_ih.value_as_double(), zero, eps) +
-                    ln(xt::linalg::dot(h, xt::transpose(cell.w_hh.value_as_double())), cell.g_hh.value_as_double(), zero, eps) +
-                    cell.b.value_as_double();
+    const A gates =
+        ln(xt::linalg::dot(x, xt::transpose(cell.w_ih.value_as_double())), cell.g_ih.value_as_double(), zero, eps) +
+        ln(xt::linalg::dot(h, xt::transpose(cell.w_hh.value_as_double())), cell.g_hh.value_as_double(), zero, eps) +
+        cell.b.value_as_double();
     const A i = sigm(cols(gates, 0, 4)), f = sigm(cols(gates, 1, 4)), g = xt::tanh(cols(gates, 2, 4)),
             o = sigm(cols(gates, 3, 4));
     const A c2 = f * c + i * g;
@@ -76,9 +79,11 @@ BOOST_AUTO_TEST_CASE(layer_norm_gru_step_matches_the_equations) {
     sg::tape t(sg::dtype::f64);
     const A got = t.value(cell(t.input(x), t.input(h)));
     const A zero = xt::zeros<double>({12});
-    const A a = ln(xt::linalg::dot(x, xt::transpose(cell.w_ih.value_as_double())), cell.g_ih.value_as_double(), zero, cell.eps) +
+    const A a = ln(xt::linalg::dot(x, xt::transpose(cell.w_ih.value_as_double())), cell.g_ih.value_as_double(), zero,
+                   cell.eps) +
                 cell.b_ih.value_as_double();
-    const A u = ln(xt::linalg::dot(h, xt::transpose(cell.w_hh.value_as_double())), cell.g_hh.value_as_double(), zero, cell.eps) +
+    const A u = ln(xt::linalg::dot(h, xt::transpose(cell.w_hh.value_as_double())), cell.g_hh.value_as_double(), zero,
+                   cell.eps) +
                 cell.b_hh.value_as_double();
     const A r = sigm(cols(a, 0, 4) + cols(u, 0, 4)), z = sigm(cols(a, 1, 4) + cols(u, 1, 4));
     const A n = xt::tanh(cols(a, 2, 4) + r * cols(u, 2, 4));

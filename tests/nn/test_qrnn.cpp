@@ -68,9 +68,7 @@ struct qrnn {
     }
 };
 
-double mse(sg::tape& t, const sg::expr& pred, const A& y) {
-    return t.item(sg::mean(sg::square(pred - t.input(y))));
-}
+double mse(sg::tape& t, const sg::expr& pred, const A& y) { return t.item(sg::mean(sg::square(pred - t.input(y)))); }
 
 }  // namespace
 

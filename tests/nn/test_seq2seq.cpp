@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/seq2seq.hpp>
 #include <seqgrad/optim/optim.hpp>
+#include <seqgrad/seqgrad.hpp>
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
@@ -22,14 +22,21 @@ namespace {
 using seqs = std::vector<std::vector<int>>;
 
 nn::seq2seq_options small_options(bool feeding, bool bi, nn::attention_score score = nn::attention_score::general) {
-    return {.source_vocab = 6, .target_vocab = 5, .embedding_size = 3, .encoder_size = 3, .encoder_layers = 1,
-            .bidirectional = bi, .decoder_size = 4, .decoder_layers = 1, .score = score, .attention_size = 3,
+    return {.source_vocab = 6,
+            .target_vocab = 5,
+            .embedding_size = 3,
+            .encoder_size = 3,
+            .encoder_layers = 1,
+            .bidirectional = bi,
+            .decoder_size = 4,
+            .decoder_layers = 1,
+            .score = score,
+            .attention_size = 3,
             .input_feeding = feeding};
 }
 
 const seqs sources = {{2, 3, 4, 5}, {3, 2}, {5, 4, 3}};
 const seqs targets = {{2, 3}, {4, 4, 2, 3}, {}};
-
 
 }  // namespace
 
@@ -65,8 +72,7 @@ BOOST_AUTO_TEST_CASE(batch_layout_pads_sources_and_ends_targets_with_eos) {
 
 BOOST_AUTO_TEST_CASE(a_ragged_batch_scores_every_pair_as_if_it_were_alone) {
     for (bool feeding : {true, false})
-        for (bool bi : {true, false})
-            BOOST_TEST_CONTEXT("input feeding " << feeding << ", bidirectional " << bi) {
+        for (bool bi : {true, false}) BOOST_TEST_CONTEXT("input feeding " << feeding << ", bidirectional " << bi) {
                 sg::parameter_store ps(sg::dtype::f64);
                 nn::seq2seq<nn::lstm_cell> m(sg::parameter_scope(ps, "m"), small_options(feeding, bi));
                 sg::tape t(sg::dtype::f64);
@@ -118,7 +124,8 @@ BOOST_AUTO_TEST_CASE(teacher_forcing_and_the_step_by_step_decoder_give_the_same_
         for (auto score : {nn::attention_score::additive, nn::attention_score::general})
             BOOST_TEST_CONTEXT("input feeding " << feeding << ", " << nn::to_string(score)) {
                 sg::parameter_store ps(sg::dtype::f64);
-                nn::seq2seq<nn::gru_cell, nn::lstm_cell> m(sg::parameter_scope(ps, "m"), small_options(feeding, true, score));
+                nn::seq2seq<nn::gru_cell, nn::lstm_cell> m(sg::parameter_scope(ps, "m"),
+                                                           small_options(feeding, true, score));
                 const std::vector<int> src = {2, 5, 3}, tgt = {4, 2, 3};
                 sg::tape t(sg::dtype::f64);
                 const auto o = m.forward(t, seqs{src}, seqs{tgt});
@@ -159,15 +166,15 @@ BOOST_AUTO_TEST_CASE(whole_models_pass_gradcheck_in_double) {
     const variant variants[] = {{"lstm feeding bi general", true, true, nn::attention_score::general, 1},
                                 {"lstm batched uni additive, 2 layers", false, false, nn::attention_score::additive, 2},
                                 {"lstm feeding bi concat", true, true, nn::attention_score::concat, 1}};
-    for (const auto& v : variants)
-        BOOST_TEST_CONTEXT(v.name) {
+    for (const auto& v : variants) BOOST_TEST_CONTEXT(v.name) {
             sg::parameter_store ps(sg::dtype::f64);
             auto o = small_options(v.feeding, v.bi, v.score);
             o.encoder_layers = o.decoder_layers = v.layers;
             nn::seq2seq<nn::lstm_cell> m(sg::parameter_scope(ps, "m"), o);
             sg::gradcheck_options opts;
             opts.max_entries_per_tensor = 6;
-            const auto report = sg::gradcheck(ps, [&](sg::tape& t) { return m.forward(t, sources, targets).loss; }, opts);
+            const auto report = sg::gradcheck(
+                ps, [&](sg::tape& t) { return m.forward(t, sources, targets).loss; }, opts);
             BOOST_TEST(report.passed, report);
             BOOST_TEST(report.deterministic);
             BOOST_TEST(report.global_rel_err < 1e-6);
@@ -244,9 +251,13 @@ BOOST_AUTO_TEST_CASE(every_beam_hypothesis_scores_as_the_teacher_forced_model_sc
 BOOST_AUTO_TEST_CASE(learns_to_reverse_short_sequences) {
     // Reverse 2-5 tokens of 6 symbols; held-out exact match with greedy and beam decoding.
     sg::parameter_store ps;
-    nn::seq2seq<nn::gru_cell> m(sg::parameter_scope(ps, "m"),
-                                {.source_vocab = 8, .target_vocab = 8, .embedding_size = 16, .encoder_size = 24,
-                                 .decoder_size = 32, .score = nn::attention_score::general, .input_feeding = false});
+    nn::seq2seq<nn::gru_cell> m(sg::parameter_scope(ps, "m"), {.source_vocab = 8,
+                                                               .target_vocab = 8,
+                                                               .embedding_size = 16,
+                                                               .encoder_size = 24,
+                                                               .decoder_size = 32,
+                                                               .score = nn::attention_score::general,
+                                                               .input_feeding = false});
     std::mt19937_64 rng(5);
     m.reset_parameters(rng);
     auto draw = [&](std::size_t n) {

@@ -162,9 +162,8 @@ BOOST_AUTO_TEST_CASE(a_user_transform_composes_with_the_built_ins) {
         const auto hs = nn::unroll(t, linear_cell{}, std::span<const sg::expr>(xs), h0);
         std::atomic<int> seen{0};
         const sg::backward_plan scale = sg::make_transform<scale_state_edges>(0.5, &seen);
-        const sg::backward_plan params = order == 0
-                                             ? sg::clip_value(0.8) | sg::make_transform<add_to_parameters>(1.0)
-                                             : sg::make_transform<add_to_parameters>(1.0) | sg::clip_value(0.8);
+        const sg::backward_plan params = order == 0 ? sg::clip_value(0.8) | sg::make_transform<add_to_parameters>(1.0)
+                                                    : sg::make_transform<add_to_parameters>(1.0) | sg::clip_value(0.8);
         t.backward(sg::sum(hs[4]) + sg::sum(t.param(w)), scale | params);
         BOOST_TEST(seen.load() == 4);
         for (int k = 0; k < 5; ++k) BOOST_TEST(std::abs(g(t, hs[k]) - std::pow(1.5, 4 - k)) < 1e-15);

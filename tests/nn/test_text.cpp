@@ -41,17 +41,14 @@ struct temp_dir {
     fs::path path;
     temp_dir() {
         path = fs::temp_directory_path() /
-               ("seqgrad_test_text_" +
-                std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+               ("seqgrad_test_text_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
         fs::create_directories(path);
     }
     ~temp_dir() {
         std::error_code ec;
         fs::remove_all(path, ec);
     }
-    std::size_t files() const {
-        return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {}));
-    }
+    std::size_t files() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {})); }
 };
 
 void write_file(const fs::path& p, const std::string& bytes) {
@@ -90,15 +87,13 @@ BOOST_AUTO_TEST_CASE(vocab_build_orders_by_count_then_first_occurrence) {
     const strings toks{"b", "a", "c", "a", "<eos>", "b", "d", "a", "e", "<unk>", "c"};
     const auto v = vocab::build(toks);
     BOOST_TEST(v.size() == 7u);
-    BOOST_TEST(v.tokens() == (strings{"<unk>", "<eos>", "a", "b", "c", "d", "e"}),
-               boost::test_tools::per_element());
+    BOOST_TEST(v.tokens() == (strings{"<unk>", "<eos>", "a", "b", "c", "d", "e"}), boost::test_tools::per_element());
     BOOST_TEST(v.id("a") == 2);
     BOOST_TEST(v.id("b") == 3);  // tie with c: b was seen first
     BOOST_TEST(v.id("c") == 4);
     BOOST_TEST(v.id("d") == 5);  // tie with e: d was seen first
     BOOST_TEST(v.id("e") == 6);
-    BOOST_TEST(v.encode(toks) == (ints{3, 2, 4, 2, 1, 3, 5, 2, 6, 0, 4}),
-               boost::test_tools::per_element());
+    BOOST_TEST(v.encode(toks) == (ints{3, 2, 4, 2, 1, 3, 5, 2, 6, 0, 4}), boost::test_tools::per_element());
 
     // Frequency cut-off: d and e (seen once) become <unk>.
     const auto v2 = vocab::build(toks, 2);
@@ -107,13 +102,11 @@ BOOST_AUTO_TEST_CASE(vocab_build_orders_by_count_then_first_occurrence) {
     BOOST_TEST(v2.id("d") == vocab::unk_id);
     BOOST_TEST(!v2.contains("e"));
     BOOST_TEST(v2.contains("a"));
-    BOOST_TEST(v2.encode({"a", "d", "zebra", "<eos>"}) == (ints{2, 0, 0, 1}),
-               boost::test_tools::per_element());
+    BOOST_TEST(v2.encode({"a", "d", "zebra", "<eos>"}) == (ints{2, 0, 0, 1}), boost::test_tools::per_element());
 
     // Size cap, the two specials included: keeps a and b, cuts c although it ties with b.
     const auto v3 = vocab::build(toks, 1, 4);
-    BOOST_TEST(v3.tokens() == (strings{"<unk>", "<eos>", "a", "b"}),
-               boost::test_tools::per_element());
+    BOOST_TEST(v3.tokens() == (strings{"<unk>", "<eos>", "a", "b"}), boost::test_tools::per_element());
     BOOST_TEST(v3.id("c") == vocab::unk_id);
     BOOST_TEST(vocab::build(toks, 1, 2).size() == 2u);
     BOOST_TEST(vocab::build({}).size() == 2u);
@@ -126,8 +119,7 @@ BOOST_AUTO_TEST_CASE(vocab_token_and_decode) {
     const auto v = vocab::build({"the", "cat", "the"});
     BOOST_TEST(v.token(2) == "the");
     BOOST_TEST(v.token(3) == "cat");
-    BOOST_TEST(v.decode({3, 2, 0, 1}) == (strings{"cat", "the", "<unk>", "<eos>"}),
-               boost::test_tools::per_element());
+    BOOST_TEST(v.decode({3, 2, 0, 1}) == (strings{"cat", "the", "<unk>", "<eos>"}), boost::test_tools::per_element());
     BOOST_CHECK_EXCEPTION(v.token(4), value_error, says({"vocab::token", "id 4", "size 4"}));
     BOOST_CHECK_EXCEPTION(v.token(-1), value_error, says({"id -1", "size 4"}));
     BOOST_CHECK_EXCEPTION(v.decode({2, 9}), value_error, says({"id 9"}));
@@ -158,12 +150,10 @@ BOOST_AUTO_TEST_CASE(vocab_save_load_round_trip) {
     const auto small = vocab::build({"x"});
     small.save(file);
     BOOST_TEST(dir.files() == 1u);
-    BOOST_TEST(vocab::load(file).tokens() == (strings{"<unk>", "<eos>", "x"}),
-               boost::test_tools::per_element());
+    BOOST_TEST(vocab::load(file).tokens() == (strings{"<unk>", "<eos>", "x"}), boost::test_tools::per_element());
 
     // A directory that does not exist: io_error, not a crash.
-    BOOST_CHECK_EXCEPTION(v.save(dir.path / "no" / "such" / "dir.vocab"), io_error,
-                          says({"vocab::save"}));
+    BOOST_CHECK_EXCEPTION(v.save(dir.path / "no" / "such" / "dir.vocab"), io_error, says({"vocab::save"}));
 }
 
 BOOST_AUTO_TEST_CASE(vocab_load_rejects_corrupt_files) {
@@ -180,27 +170,20 @@ BOOST_AUTO_TEST_CASE(vocab_load_rejects_corrupt_files) {
                           says({"vocab::load", "missing.vocab", "cannot open"}));
     BOOST_CHECK_EXCEPTION(load_bytes(""), io_error, says({"bad.vocab", "empty"}));
     BOOST_CHECK_EXCEPTION(load_bytes("hello\nworld\n"), io_error, says({"line 1", "header"}));
-    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 2 2\n<unk>\n<eos>\n"), io_error,
-                          says({"header"}));
-    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 x\n<unk>\n<eos>\n"), io_error,
-                          says({"bad size"}));
+    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 2 2\n<unk>\n<eos>\n"), io_error, says({"header"}));
+    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 x\n<unk>\n<eos>\n"), io_error, says({"bad size"}));
     // Truncated: a line missing, or the last line cut short of its newline.
     BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 4\n<unk>\n<eos>\nthe\n"), io_error,
                           says({"4 tokens", "holds 3"}));
-    BOOST_CHECK_EXCEPTION(load_bytes(good.substr(0, good.size() - 1)), io_error,
-                          says({"newline"}));
-    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<eos>\n<unk>\nthe\n"), io_error,
-                          says({"<unk>", "<eos>"}));
+    BOOST_CHECK_EXCEPTION(load_bytes(good.substr(0, good.size() - 1)), io_error, says({"newline"}));
+    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<eos>\n<unk>\nthe\n"), io_error, says({"<unk>", "<eos>"}));
     BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 4\n<unk>\n<eos>\nthe\nthe\n"), io_error,
                           says({"line 5", "duplicate", "line 4"}));
-    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\n\n"), io_error,
-                          says({"line 4", "empty token"}));
-    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\na\\q\n"), io_error,
-                          says({"line 4", "escape"}));
-    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\n\xC3\n"), io_error,
-                          says({"UTF-8"}));
-    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\r\n<unk>\r\n<eos>\r\nthe\r\n"),
-                          io_error, says({"vocab::load"}));
+    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\n\n"), io_error, says({"line 4", "empty token"}));
+    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\na\\q\n"), io_error, says({"line 4", "escape"}));
+    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\n\xC3\n"), io_error, says({"UTF-8"}));
+    BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\r\n<unk>\r\n<eos>\r\nthe\r\n"), io_error,
+                          says({"vocab::load"}));
 }
 
 // ---- tokenisers -------------------------------------------------------------------------------
@@ -215,8 +198,7 @@ BOOST_AUTO_TEST_CASE(utf8_chars_splits_code_points) {
     BOOST_TEST(seqgrad::nn::join_chars(c) == text);
 
     // Three- and four-byte sequences: euro sign U+20AC and U+1F600.
-    BOOST_TEST(utf8_chars("1\xE2\x82\xAC=\xF0\x9F\x98\x80") ==
-                   (strings{"1", "\xE2\x82\xAC", "=", "\xF0\x9F\x98\x80"}),
+    BOOST_TEST(utf8_chars("1\xE2\x82\xAC=\xF0\x9F\x98\x80") == (strings{"1", "\xE2\x82\xAC", "=", "\xF0\x9F\x98\x80"}),
                boost::test_tools::per_element());
     BOOST_TEST(utf8_chars("").empty());
 
@@ -233,21 +215,22 @@ BOOST_AUTO_TEST_CASE(utf8_chars_splits_code_points) {
 BOOST_AUTO_TEST_CASE(utf8_chars_replaces_invalid_bytes) {
     using seqgrad::nn::utf8_chars;
     // A stray 0xFF between ASCII letters.
-    BOOST_TEST(utf8_chars("a\xFF" "b") == (strings{"a", fffd, "b"}),
+    BOOST_TEST(utf8_chars("a\xFF"
+                          "b") == (strings{"a", fffd, "b"}),
                boost::test_tools::per_element());
     // A two-byte lead followed by ASCII, a lone continuation byte, a truncated three-byte
     // sequence at the end (one replacement for both bytes).
-    BOOST_TEST(utf8_chars("\xC3" "b\x80" "c\xE2\x82") == (strings{fffd, "b", fffd, "c", fffd}),
+    BOOST_TEST(utf8_chars("\xC3"
+                          "b\x80"
+                          "c\xE2\x82") == (strings{fffd, "b", fffd, "c", fffd}),
                boost::test_tools::per_element());
     // Overlong "/" (C0 AF), a surrogate (ED A0 80) and a value above U+10FFFF (F4 90 80 80):
     // forbidden second bytes, so every byte is replaced on its own.
     BOOST_TEST(utf8_chars("\xC0\xAF").size() == 2u);
-    BOOST_TEST(utf8_chars("\xED\xA0\x80") == (strings{fffd, fffd, fffd}),
-               boost::test_tools::per_element());
+    BOOST_TEST(utf8_chars("\xED\xA0\x80") == (strings{fffd, fffd, fffd}), boost::test_tools::per_element());
     BOOST_TEST(utf8_chars("\xF4\x90\x80\x80").size() == 4u);
     // The largest valid code point and the last one before the surrogates stay whole.
-    BOOST_TEST(utf8_chars("\xF4\x8F\xBF\xBF\xED\x9F\xBF") ==
-                   (strings{"\xF4\x8F\xBF\xBF", "\xED\x9F\xBF"}),
+    BOOST_TEST(utf8_chars("\xF4\x8F\xBF\xBF\xED\x9F\xBF") == (strings{"\xF4\x8F\xBF\xBF", "\xED\x9F\xBF"}),
                boost::test_tools::per_element());
     // Garbage of every byte value: no crash, and every token is one valid code point.
     std::string all;
@@ -260,19 +243,16 @@ BOOST_AUTO_TEST_CASE(utf8_chars_replaces_invalid_bytes) {
 BOOST_AUTO_TEST_CASE(words_separates_punctuation) {
     using seqgrad::nn::join_words;
     using seqgrad::nn::words;
-    BOOST_TEST(words("Hello, world!") == (strings{"Hello", ",", "world", "!"}),
-               boost::test_tools::per_element());
+    BOOST_TEST(words("Hello, world!") == (strings{"Hello", ",", "world", "!"}), boost::test_tools::per_element());
     BOOST_TEST(words("  He said: \"Go (now)?\"\n\tdon't;stop.  ") ==
-                   (strings{"He", "said", ":", "\"", "Go", "(", "now", ")", "?", "\"", "don't",
-                            ";", "stop", "."}),
+                   (strings{"He", "said", ":", "\"", "Go", "(", "now", ")", "?", "\"", "don't", ";", "stop", "."}),
                boost::test_tools::per_element());
     BOOST_TEST(words("The Cat, CAFE\xC3\x89", true) == (strings{"the", "cat", ",", "cafe\xC3\x89"}),
                boost::test_tools::per_element());
     BOOST_TEST(words(" \n ").empty());
 
     BOOST_TEST(join_words({"Hello", ",", "world", "!"}) == "Hello, world!");
-    for (const std::string s : {"He said: \"Go (now)?\" And left.", "Hi, (you)!",
-                                "well-known; don't \"quote\" me."})
+    for (const std::string s : {"He said: \"Go (now)?\" And left.", "Hi, (you)!", "well-known; don't \"quote\" me."})
         BOOST_TEST(join_words(words(s)) == s);
     BOOST_TEST(join_words({}) == "");
 }
@@ -292,17 +272,14 @@ BOOST_AUTO_TEST_CASE(lm_batcher_cuts_streams) {
     BOOST_TEST(b0.steps == 3u);
     BOOST_TEST(b0.batch == 3u);
     BOOST_TEST(b0.inputs == (ints{0, 7, 14, 1, 8, 15, 2, 9, 16}), boost::test_tools::per_element());
-    BOOST_TEST(b0.targets == (ints{1, 8, 15, 2, 9, 16, 3, 10, 17}),
-               boost::test_tools::per_element());
+    BOOST_TEST(b0.targets == (ints{1, 8, 15, 2, 9, 16, 3, 10, 17}), boost::test_tools::per_element());
     BOOST_TEST(b0.input(2, 1) == 9);
     BOOST_TEST(b0.target(2, 1) == 10);
 
     const auto b1 = lb.get(1);
     BOOST_TEST(b1.steps == 3u);
-    BOOST_TEST(b1.inputs == (ints{3, 10, 17, 4, 11, 18, 5, 12, 19}),
-               boost::test_tools::per_element());
-    BOOST_TEST(b1.targets == (ints{4, 11, 18, 5, 12, 19, 6, 13, 20}),
-               boost::test_tools::per_element());
+    BOOST_TEST(b1.inputs == (ints{3, 10, 17, 4, 11, 18, 5, 12, 19}), boost::test_tools::per_element());
+    BOOST_TEST(b1.targets == (ints{4, 11, 18, 5, 12, 19, 6, 13, 20}), boost::test_tools::per_element());
 
     const auto b2 = lb.get(2);
     BOOST_TEST(b2.steps == 1u);
@@ -312,8 +289,7 @@ BOOST_AUTO_TEST_CASE(lm_batcher_cuts_streams) {
     // Row b of batch k+1 continues row b of batch k, so state can be carried across batches.
     for (std::size_t k = 0; k + 1 < lb.num_batches(); ++k) {
         const auto cur = lb.get(k), next = lb.get(k + 1);
-        for (std::size_t b = 0; b < 3; ++b)
-            BOOST_TEST(next.input(0, b) == cur.target(cur.steps - 1, b));
+        for (std::size_t b = 0; b < 3; ++b) BOOST_TEST(next.input(0, b) == cur.target(cur.steps - 1, b));
     }
     BOOST_CHECK_EXCEPTION(lb.get(3), value_error, says({"lm_batcher::get", "3"}));
 }
@@ -326,12 +302,10 @@ BOOST_AUTO_TEST_CASE(lm_batcher_even_split_and_errors) {
     const lm_batcher lb(ids, 2, 3);
     BOOST_TEST(lb.num_batches() == 2u);
     BOOST_TEST(lb.get(1).steps == 3u);
-    BOOST_TEST(lb.get(1).inputs == (ints{103, 109, 104, 110, 105, 111}),
-               boost::test_tools::per_element());
+    BOOST_TEST(lb.get(1).inputs == (ints{103, 109, 104, 110, 105, 111}), boost::test_tools::per_element());
     for (std::size_t k = 0; k < 2; ++k) {
         const auto b = lb.get(k);
-        for (std::size_t i = 0; i < b.inputs.size(); ++i)
-            BOOST_TEST(b.targets[i] == b.inputs[i] + 1);
+        for (std::size_t i = 0; i < b.inputs.size(); ++i) BOOST_TEST(b.targets[i] == b.inputs[i] + 1);
     }
     // A stream shorter than one step per row, a zero batch, a zero length.
     BOOST_CHECK_EXCEPTION(lm_batcher(ints{1, 2, 3}, 3, 5), value_error,
@@ -340,8 +314,7 @@ BOOST_AUTO_TEST_CASE(lm_batcher_even_split_and_errors) {
     BOOST_CHECK_EXCEPTION(lm_batcher(ids, 0, 3), value_error, says({"B = 0"}));
     BOOST_CHECK_EXCEPTION(lm_batcher(ids, 2, 0), value_error, says({"T = 0"}));
     // Just long enough: one step per row.
-    BOOST_TEST(lm_batcher(ints{1, 2, 3, 4}, 3, 5).get(0).targets == (ints{2, 3, 4}),
-               boost::test_tools::per_element());
+    BOOST_TEST(lm_batcher(ints{1, 2, 3, 4}, 3, 5).get(0).targets == (ints{2, 3, 4}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(split_ids_fractions) {
@@ -373,15 +346,15 @@ BOOST_AUTO_TEST_CASE(vocab_of_english_text) {
     const auto chars = seqgrad::nn::utf8_chars(text);
     BOOST_TEST(chars.size() == 350u);
     const auto v = vocab::build(chars);
-    BOOST_TEST(v.size() == 39u);        // 37 distinct characters, <unk> and <eos>
-    BOOST_TEST(v.token(2) == " ");      // 54 of them
-    BOOST_TEST(v.tokens()[3] == "e");   // 35
-    BOOST_TEST(v.token(4) == "o");      // 25
-    BOOST_TEST(v.token(6) == "m");      // 18, seen before "t" (18 too)
+    BOOST_TEST(v.size() == 39u);       // 37 distinct characters, <unk> and <eos>
+    BOOST_TEST(v.token(2) == " ");     // 54 of them
+    BOOST_TEST(v.tokens()[3] == "e");  // 35
+    BOOST_TEST(v.token(4) == "o");     // 25
+    BOOST_TEST(v.token(6) == "m");     // 18, seen before "t" (18 too)
     BOOST_TEST(v.token(7) == "t");
     const auto w = vocab::build(seqgrad::nn::words(text, true));
-    BOOST_TEST(w.token(2) == "and");    // 4 (3 of them "And": lowercased)
-    BOOST_TEST(w.token(3) == ",");      // 3, seen before ";" (3 too)
+    BOOST_TEST(w.token(2) == "and");  // 4 (3 of them "And": lowercased)
+    BOOST_TEST(w.token(3) == ",");    // 3, seen before ";" (3 too)
     BOOST_TEST(w.token(4) == ";");
     BOOST_TEST(w.contains("summer's"));  // the apostrophe stays inside the word
 }
@@ -409,8 +382,7 @@ BOOST_AUTO_TEST_CASE(utf8_chars_on_names_data) {
     BOOST_TEST(accented >= 5u);
     // Known entries: "Émile" and "Bélanger" in French, "Kamiński" in Polish.
     BOOST_REQUIRE(seen.count("\xC3\x89mile") == 1u);
-    BOOST_TEST(seqgrad::nn::utf8_chars("\xC3\x89mile") ==
-                   (strings{"\xC3\x89", "m", "i", "l", "e"}),
+    BOOST_TEST(seqgrad::nn::utf8_chars("\xC3\x89mile") == (strings{"\xC3\x89", "m", "i", "l", "e"}),
                boost::test_tools::per_element());
     BOOST_REQUIRE(seen.count("B\xC3\xA9langer") == 1u);
     BOOST_TEST(seqgrad::nn::utf8_chars("B\xC3\xA9langer").size() == 8u);

@@ -45,7 +45,8 @@ struct exported {
     exported() {
         dir = std::filesystem::temp_directory_path() / ("seqgrad_torch_" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir);
-        const std::string cmd = "/usr/bin/python3 " SEQGRAD_SOURCE_DIR "/tests/nn/torch_export.py export " + dir.string();
+        const std::string cmd = "/usr/bin/python3 " SEQGRAD_SOURCE_DIR "/tests/nn/torch_export.py export " +
+                                dir.string();
         BOOST_TEST_REQUIRE(std::system(cmd.c_str()) == 0, "torch_export.py failed");
         ref = sg::read_npz((dir / "ref.npz").string());
     }
@@ -66,10 +67,12 @@ struct model {
     nn::stacked<nn::rnn_cell> rnn = nn::make_stacked<nn::rnn_cell>(sg::parameter_scope(ps, "rnn"), 2, I, H);
     nn::linear out{sg::parameter_scope(ps, "head"), 2 * H, 3};
     nn::embedding emb{sg::parameter_scope(ps, "emb"), V, I};
-    std::vector<nn::torch_mapping> mapping = {
-        {"lstm", "lstm", nn::torch_module::rnn_cell},      {"gru", "gru", nn::torch_module::rnn_cell},
-        {"bilstm", "enc", nn::torch_module::rnn_bidirectional}, {"rnn", "rnn", nn::torch_module::rnn_stacked},
-        {"out", "head", nn::torch_module::linear},         {"emb", "emb", nn::torch_module::embedding}};
+    std::vector<nn::torch_mapping> mapping = {{"lstm", "lstm", nn::torch_module::rnn_cell},
+                                              {"gru", "gru", nn::torch_module::rnn_cell},
+                                              {"bilstm", "enc", nn::torch_module::rnn_bidirectional},
+                                              {"rnn", "rnn", nn::torch_module::rnn_stacked},
+                                              {"out", "head", nn::torch_module::linear},
+                                              {"emb", "emb", nn::torch_module::embedding}};
 };
 
 std::vector<sg::expr> steps_of(sg::tape& t, const A& x) {
@@ -102,7 +105,8 @@ void compare(const std::string& name, const Cell& cell, model& m, std::map<std::
     auto states = nn::unroll(t, cell, std::span<const sg::expr>(xe), make_state(t, h0, c0));
     sg::expr loss = t.constant(0.0);
     for (std::size_t s = 0; s < T; ++s) {
-        expect_close(t.value(nn::hidden(states[s])), A(xt::view(ref[name + ".y"], s)), name + " output at step " + std::to_string(s));
+        expect_close(t.value(nn::hidden(states[s])), A(xt::view(ref[name + ".y"], s)),
+                     name + " output at step " + std::to_string(s));
         loss = loss + sg::sum(nn::hidden(states[s]) * t.input(A(xt::view(ref["r"], s))));
     }
     t.backward(loss);
@@ -110,7 +114,8 @@ void compare(const std::string& name, const Cell& cell, model& m, std::map<std::
         if (ours.rfind(name + ".", 0) == 0)
             expect_close(m.ps.get(ours).grad_as_double(), ref["grad." + theirs], name + " grad " + ours);
     for (std::size_t s = 0; s < T; ++s)
-        expect_close(xs[s].grad_as_double(), A(xt::view(ref[name + ".grad.x"], s)), name + " grad x" + std::to_string(s));
+        expect_close(xs[s].grad_as_double(), A(xt::view(ref[name + ".grad.x"], s)),
+                     name + " grad x" + std::to_string(s));
     expect_close(h0.grad_as_double(), ref[name + ".grad.h0"], name + " grad h0");
     if (c0.valid()) expect_close(c0.grad_as_double(), ref[name + ".grad.c0"], name + " grad c0");
 }
@@ -134,14 +139,16 @@ BOOST_AUTO_TEST_CASE(a_pytorch_state_dict_loads_by_name_and_matches_pytorch) {
     compare("lstm", m.lstm, m, e.ref, [](sg::tape& t, const sg::parameter& h0, const sg::parameter& c0) {
         return nn::lstm_state{t.param(h0), t.param(c0)};
     });
-    compare("gru", m.gru, m, e.ref, [](sg::tape& t, const sg::parameter& h0, const sg::parameter&) { return t.param(h0); });
+    compare("gru", m.gru, m, e.ref,
+            [](sg::tape& t, const sg::parameter& h0, const sg::parameter&) { return t.param(h0); });
 
     // Two layers, bidirectional: layer 1 reads the concatenated directions of layer 0.
     sg::tape t;
     const auto ys = run_bilstm(t, m, e.ref["x"]);
     for (std::size_t s = 0; s < T; ++s) {
         expect_close(t.value(ys[s]), A(xt::view(e.ref["bilstm.y"], s)), "bilstm output at step " + std::to_string(s));
-        expect_close(t.value(m.out(ys[s])), A(xt::view(e.ref["out.y"], s)), "linear output at step " + std::to_string(s));
+        expect_close(t.value(m.out(ys[s])), A(xt::view(e.ref["out.y"], s)),
+                     "linear output at step " + std::to_string(s));
     }
     // Two stacked tanh RNN layers.
     const auto xs = steps_of(t, e.ref["x"]);

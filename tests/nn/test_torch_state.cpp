@@ -2,9 +2,9 @@
 // round trip, and every mismatch (name, shape, kind, dtype, nothing matched) as a clear error.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include <seqgrad/nn/torch_state.hpp>
 #include <seqgrad/seqgrad.hpp>

@@ -13,11 +13,11 @@
 
 #include <xtensor/xview.hpp>
 
-#include <seqgrad/seqgrad.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/init.hpp>
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/unroll.hpp>
+#include <seqgrad/seqgrad.hpp>
 
 #include "../test_util.hpp"
 
@@ -35,9 +35,12 @@ const std::size_t step_counts[] = {1, 2, 7};
 struct mgu {
     sg::parameter w_f, u_f, b_f, w_h, u_h, b_h;
     mgu(const sg::parameter_scope& s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
-        : w_f(s.add("w_f", sg::shape{hid, in})), u_f(s.add("u_f", sg::shape{hid, hid})),
-          b_f(s.add("b_f", sg::shape{hid})), w_h(s.add("w_h", sg::shape{hid, in})),
-          u_h(s.add("u_h", sg::shape{hid, hid})), b_h(s.add("b_h", sg::shape{hid})) {
+        : w_f(s.add("w_f", sg::shape{hid, in})),
+          u_f(s.add("u_f", sg::shape{hid, hid})),
+          b_f(s.add("b_f", sg::shape{hid})),
+          w_h(s.add("w_h", sg::shape{hid, in})),
+          u_h(s.add("u_h", sg::shape{hid, hid})),
+          b_h(s.add("b_h", sg::shape{hid})) {
         for (const auto* p : {&w_f, &u_f, &b_f, &w_h, &u_h, &b_h}) nn::rnn_default(*p, hid, rng);
     }
     sg::expr operator()(const sg::expr& x, const sg::expr& h) const {
@@ -90,8 +93,8 @@ const char* name_of(loss_kind k) { return k == loss_kind::mse ? "mse" : "cross-e
 
 // Cross-entropy of out(outputs[k]) summed over time, or per-step mse against random targets.
 // With lengths, finished rows contribute nothing: -1 targets, or a mask on the squared error.
-sg::expr sequence_loss(sg::tape& t, const std::vector<sg::expr>& outputs, const nn::linear& out,
-                       const sequence_data& d, loss_kind kind, std::span<const std::size_t> lengths = {}) {
+sg::expr sequence_loss(sg::tape& t, const std::vector<sg::expr>& outputs, const nn::linear& out, const sequence_data& d,
+                       loss_kind kind, std::span<const std::size_t> lengths = {}) {
     const std::vector<std::vector<int>> targets =
         lengths.empty() ? d.classes : nn::mask_targets(std::span(d.classes).first(outputs.size()), lengths);
     sg::expr total;
@@ -160,8 +163,8 @@ BOOST_AUTO_TEST_CASE(initial_state_overload_sequence_tensors_and_lambdas) {
     const auto steps = nn::unstack_steps(whole);
     BOOST_TEST(steps.size() == 4u);
     BOOST_TEST(max_diff(t.value(nn::stack_steps(steps)), seq) == 0.0);
-    const auto a = nn::unroll(t, lstm, steps);                                        // zero state
-    const auto b = nn::unroll(t, lstm, whole, lstm.initial_state(t, B));               // [T, B, I] input
+    const auto a = nn::unroll(t, lstm, steps);                            // zero state
+    const auto b = nn::unroll(t, lstm, whole, lstm.initial_state(t, B));  // [T, B, I] input
     BOOST_TEST(max_diff(t.value(a.back().c), t.value(b.back().c)) == 0.0);
     BOOST_TEST((nn::stack_steps(nn::hiddens(a)).shape() == sg::shape{4, B, H}));
     // Any callable is a cell: a lambda leaky integrator.
@@ -456,11 +459,12 @@ BOOST_AUTO_TEST_CASE(gradcheck_mixed_stack_of_any_cells_masked) {
             sequence_data d(steps, 110 + steps);
             const auto lengths = ragged(steps);
             sg::parameter_store model(sg::dtype::f64);
-            const nn::stacked<nn::any_cell> mixed(
-                {nn::any_cell(nn::lstm_cell(sg::parameter_scope(model, "l0"), I, H, rng)),
-                 nn::any_cell(mgu(sg::parameter_scope(model, "l1"), H, H, rng)),
-                 nn::any_cell(nn::rnn_cell(sg::parameter_scope(model, "l2"), H, H, nn::rnn_activation::tanh, rng))},
-                true);
+            const nn::stacked<nn::any_cell> mixed({nn::any_cell(
+                                                       nn::lstm_cell(sg::parameter_scope(model, "l0"), I, H, rng)),
+                                                   nn::any_cell(mgu(sg::parameter_scope(model, "l1"), H, H, rng)),
+                                                   nn::any_cell(nn::rnn_cell(sg::parameter_scope(model, "l2"), H, H,
+                                                                             nn::rnn_activation::tanh, rng))},
+                                                  true);
             const nn::linear out(sg::parameter_scope(model, "out"), H, C, true, rng);
             expect_pass(model, d.store, [&](sg::tape& t) {
                 const auto s0 = mixed.make_state({nn::any_state(nn::lstm_state{t.param(d.h0), t.param(d.c0)}),
@@ -538,8 +542,8 @@ BOOST_AUTO_TEST_CASE(gradcheck_bidirectional_plain_and_masked) {
                                                mgu(sg::parameter_scope(model, "bwd"), I, H, rng)};
                     const nn::linear out(sg::parameter_scope(model, "out"), 2 * H, C, true, rng);
                     expect_pass(model, d.store, [&](sg::tape& t) {
-                        const auto r = bi(t, d.inputs(t), nn::lstm_state{t.param(d.h0), t.param(d.c0)},
-                                          t.param(d.hb), lengths);
+                        const auto r = bi(t, d.inputs(t), nn::lstm_state{t.param(d.h0), t.param(d.c0)}, t.param(d.hb),
+                                          lengths);
                         return sequence_loss(t, r.outputs, out, d, kind, lengths);
                     });
                 }

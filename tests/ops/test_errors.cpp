@@ -47,7 +47,8 @@ BOOST_AUTO_TEST_CASE(shape_mismatch_in_every_shape_rule) {
     expect_error<sg::shape_error>([&] { (void)sg::softmax(s); }, {"softmax", "[]", "rank >= 1"});
     expect_error<sg::shape_error>([&] { (void)sg::log_softmax(s); }, {"log_softmax", "[]"});
     expect_error<sg::shape_error>([&] { (void)sg::cross_entropy(v3, one); }, {"cross_entropy", "[3]", "rank 2"});
-    expect_error<sg::shape_error>([&] { (void)sg::cross_entropy(m23, one); }, {"cross_entropy", "[2, 3]", "one target per row"});
+    expect_error<sg::shape_error>([&] { (void)sg::cross_entropy(m23, one); },
+                                  {"cross_entropy", "[2, 3]", "one target per row"});
     expect_error<sg::shape_error>([&] { (void)sg::mse_loss(m23, m22); }, {"mse_loss", "[2, 3]", "[2, 2]"});
     expect_error<sg::shape_error>([&] { (void)sg::split(m23, 2, 1); }, {"split", "[2, 3]"});
     expect_error<sg::value_error>([&] { (void)sg::gather_rows(m23, bad_ids); }, {"gather_rows", "7", "[2, 3]"});
@@ -69,20 +70,22 @@ BOOST_AUTO_TEST_CASE(unknown_op_and_wrong_arity) {
     expect_error<sg::op_error>([&] { (void)sg::apply("no_such_op", std::vector<sg::expr>{x}); }, {"no_such_op"});
     expect_error<sg::op_error>([&] { (void)t.apply(sg::find_op("add"), {x}); }, {"add", "takes 2", "got 1"});
     expect_error<sg::op_error>([&] { (void)t.apply(sg::find_op("tanh"), {x, x}); }, {"tanh", "takes 1", "got 2"});
-    expect_error<sg::op_error>([&] { (void)t.apply(sg::find_op("concat"), std::span<const sg::expr>{}); }, {"concat", "one or more"});
+    expect_error<sg::op_error>([&] { (void)t.apply(sg::find_op("concat"), std::span<const sg::expr>{}); },
+                               {"concat", "one or more"});
 }
 
 BOOST_AUTO_TEST_CASE(gradient_through_an_op_without_one) {
     // An op registered with no_gradient(): using it is fine, differentiating through it is not.
     static const sg::op_def& floor_op = sg::register_op(sg::op_builder("test_floor")
-        .shape(sg::same_shape)
-        .forward([](auto& c) {
-            auto x = c.in(0);
-            auto y = c.out();
-            for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::floor(x[i]);
-        })
-        .no_gradient()
-        .sample({{2}}));
+                                                            .shape(sg::same_shape)
+                                                            .forward([](auto& c) {
+                                                                auto x = c.in(0);
+                                                                auto y = c.out();
+                                                                for (std::size_t i = 0; i < y.size(); ++i)
+                                                                    y[i] = std::floor(x[i]);
+                                                            })
+                                                            .no_gradient()
+                                                            .sample({{2}}));
     sg::tape t(sg::dtype::f64);
     auto x = t.input(A{1.5, -0.5}, true);
     auto y = t.apply(floor_op, {x});
@@ -97,19 +100,23 @@ BOOST_AUTO_TEST_CASE(gradient_through_an_op_without_one) {
 
 BOOST_AUTO_TEST_CASE(the_gradient_must_be_declared) {
     // Saying nothing about the gradient is refused at registration...
-    expect_error<sg::op_error>([] {
-        sg::register_op(sg::op_builder("test_undeclared").shape(sg::same_shape).forward([](auto&) {}).sample({{2}}));
-    }, {"test_undeclared", "no gradient declared"});
+    expect_error<sg::op_error>(
+        [] {
+            sg::register_op(
+                sg::op_builder("test_undeclared").shape(sg::same_shape).forward([](auto&) {}).sample({{2}}));
+        },
+        {"test_undeclared", "no gradient declared"});
     // ...and "not implemented yet" is its own answer, named as such when a gradient is asked for.
     static const sg::op_def& unfinished = sg::register_op(sg::op_builder("test_unfinished")
-        .shape(sg::same_shape)
-        .forward([](auto& c) {
-            auto x = c.in(0);
-            auto y = c.out();
-            for (std::size_t i = 0; i < y.size(); ++i) y[i] = x[i] * x[i] * x[i];
-        })
-        .gradient_not_implemented()
-        .sample({{2}}));
+                                                              .shape(sg::same_shape)
+                                                              .forward([](auto& c) {
+                                                                  auto x = c.in(0);
+                                                                  auto y = c.out();
+                                                                  for (std::size_t i = 0; i < y.size(); ++i)
+                                                                      y[i] = x[i] * x[i] * x[i];
+                                                              })
+                                                              .gradient_not_implemented()
+                                                              .sample({{2}}));
     sg::tape t(sg::dtype::f64);
     auto x = t.input(A{1.5, -0.5}, true);
     auto y = t.apply(unfinished, {x});
@@ -118,8 +125,9 @@ BOOST_AUTO_TEST_CASE(the_gradient_must_be_declared) {
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_registration_is_rejected) {
-    expect_error<sg::op_error>([] { sg::register_op(sg::op_builder("tanh").shape(sg::same_shape).forward([](auto&) {})); },
-                               {"tanh", "already registered"});
+    expect_error<sg::op_error>(
+        [] { sg::register_op(sg::op_builder("tanh").shape(sg::same_shape).forward([](auto&) {})); },
+        {"tanh", "already registered"});
     expect_error<sg::op_error>([] { sg::register_op(sg::op_builder("test_no_shape").forward([](auto&) {})); },
                                {"test_no_shape", "shape rule"});
 }

@@ -61,8 +61,8 @@ void compare(sg::dtype dt, std::size_t n, std::size_t in, std::size_t v, double 
     std::uniform_int_distribution<int> tok(0, static_cast<int>(v) - 1);
     std::vector<int> targets(n);
     for (int& k : targets) k = tok(rng);
-    targets[1] = -1;                          // ignored row
-    targets[2] = static_cast<int>(v) - 1;     // last class: in the tail after the lanes
+    targets[1] = -1;                       // ignored row
+    targets[2] = static_cast<int>(v) - 1;  // last class: in the tail after the lanes
     const result f = run(dt, true, h, w, b, targets), c = run(dt, false, h, w, b, targets);
     BOOST_TEST(std::abs(f.loss - c.loss) <= tol * std::abs(c.loss), f.loss << " vs " << c.loss);
     BOOST_TEST(worst_scaled_diff(f.gh, c.gh) <= tol);

@@ -156,11 +156,19 @@ BOOST_AUTO_TEST_CASE(causal_convolution_sees_only_the_past) {
     expect_near(A(xt::reshape_view(y, {4})), A{1, 2 + 10, 3 + 20 + 100, 4 + 30 + 200});
     // Two channels in, two out, batch 2: y[t, b] = sum_k x[t - k, b] w[k].
     A x2 = xt::zeros<double>({2, 2, 2});
-    x2(0, 0, 0) = 1; x2(0, 0, 1) = 2; x2(0, 1, 0) = 3; x2(0, 1, 1) = 4;
-    x2(1, 0, 0) = 5; x2(1, 0, 1) = 6; x2(1, 1, 0) = 7; x2(1, 1, 1) = 8;
+    x2(0, 0, 0) = 1;
+    x2(0, 0, 1) = 2;
+    x2(0, 1, 0) = 3;
+    x2(0, 1, 1) = 4;
+    x2(1, 0, 0) = 5;
+    x2(1, 0, 1) = 6;
+    x2(1, 1, 0) = 7;
+    x2(1, 1, 1) = 8;
     A w2 = xt::zeros<double>({2, 2, 2});
-    w2(0, 0, 0) = 1; w2(0, 1, 1) = 1;  // tap 0: identity
-    w2(1, 0, 1) = 1; w2(1, 1, 0) = 1;  // tap 1: swap channels
+    w2(0, 0, 0) = 1;
+    w2(0, 1, 1) = 1;  // tap 0: identity
+    w2(1, 0, 1) = 1;
+    w2(1, 1, 0) = 1;  // tap 1: swap channels
     const A y2 = t.value(sg::conv1d_causal(t.input(x2), t.input(w2)));
     expect_near(A(xt::reshape_view(y2, {8})), A{1, 2, 3, 4, 5 + 2, 6 + 1, 7 + 4, 8 + 3});
     BOOST_CHECK_THROW(sg::conv1d_causal(t.input(x2), t.input(A(xt::zeros<double>({2, 3, 2})))), sg::shape_error);

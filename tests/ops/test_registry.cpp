@@ -20,11 +20,13 @@ BOOST_AUTO_TEST_CASE(every_op_passes_gradcheck_on_its_samples) {
         }
         ++checked_ops;
     }
-    BOOST_TEST(checked_ops >= 54u);  // 34 before, masked_softmax, 16 in ops/math.cpp, layer_norm, conv1d_causal, random_mask
+    BOOST_TEST(checked_ops >=
+               54u);  // 34 before, masked_softmax, 16 in ops/math.cpp, layer_norm, conv1d_causal, random_mask
 }
 
 BOOST_AUTO_TEST_CASE(an_op_without_samples_fails_the_check) {
-    static const sg::op_def& bare = sg::register_op(sg::op_builder("test_no_samples").shape(sg::same_shape).forward([](auto&) {}).no_gradient());
+    static const sg::op_def& bare = sg::register_op(
+        sg::op_builder("test_no_samples").shape(sg::same_shape).forward([](auto&) {}).no_gradient());
     const sg::op_check c = sg::gradcheck_op(bare);
     BOOST_TEST(!c.passed);
     BOOST_TEST(c.how.find("no samples") != std::string::npos);

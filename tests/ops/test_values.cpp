@@ -11,7 +11,6 @@ namespace sg = seqgrad;
 using namespace seqgrad_test;
 using A = xt::xarray<double>;
 
-
 BOOST_AUTO_TEST_SUITE(values)
 
 BOOST_AUTO_TEST_CASE(arithmetic_with_broadcasting) {
@@ -56,8 +55,8 @@ BOOST_AUTO_TEST_CASE(softmax_and_log_softmax) {
     // Row [0, ln 2, ln 3, ln 4]: softmax = [1, 2, 3, 4] / 10. A huge row checks stability.
     auto x = t.input(A{{0.0, std::log(2.0), std::log(3.0), std::log(4.0)}, {1000.0, 1000.0, 1000.0, 1000.0}});
     expect_near(t.value(sg::softmax(x)), A{{0.1, 0.2, 0.3, 0.4}, {0.25, 0.25, 0.25, 0.25}});
-    expect_near(t.value(sg::log_softmax(x)),
-                A{{std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4)}, {std::log(0.25), std::log(0.25), std::log(0.25), std::log(0.25)}});
+    expect_near(t.value(sg::log_softmax(x)), A{{std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4)},
+                                               {std::log(0.25), std::log(0.25), std::log(0.25), std::log(0.25)}});
 }
 
 BOOST_AUTO_TEST_CASE(matmul_all_transpositions_and_transpose) {

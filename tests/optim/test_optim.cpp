@@ -102,9 +102,8 @@ BOOST_AUTO_TEST_CASE(weight_decay) {
 // w1 = (0.94, -1.88); d2 = (0.194, 0.012), b2 = 0.9*b1 + 0.5*d2 = (0.637, -1.074),
 // w2 = (0.94 - 0.0637, -1.88 + 0.1074) = (0.8763, -1.7726).
 BOOST_AUTO_TEST_CASE(momentum_dampening_weight_decay) {
-    check_two_steps(
-        make<so::sgd>(so::sgd_options{.lr = 0.1, .momentum = 0.9, .dampening = 0.5, .weight_decay = 0.1}), 0.8763,
-        -1.7726);
+    check_two_steps(make<so::sgd>(so::sgd_options{.lr = 0.1, .momentum = 0.9, .dampening = 0.5, .weight_decay = 0.1}),
+                    0.8763, -1.7726);
 }
 
 BOOST_AUTO_TEST_CASE(bad_hyper_parameters) {
@@ -115,8 +114,9 @@ BOOST_AUTO_TEST_CASE(bad_hyper_parameters) {
     BOOST_TEST(throws_value_error([&] { so::sgd(ps, {.lr = 0.1, .dampening = 1.5}); }, {"dampening", "1.5"}));
     BOOST_TEST(throws_value_error([&] { so::sgd(ps, {.lr = 0.1, .weight_decay = -1}); }, {"weight_decay"}));
     BOOST_TEST(throws_value_error([&] { so::sgd(ps, {.lr = 0.1, .nesterov = true}); }, {"nesterov"}));
-    BOOST_TEST(throws_value_error([&] { so::sgd(ps, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true}); },
-                                  {"nesterov"}));
+    BOOST_TEST(
+        throws_value_error([&] { so::sgd(ps, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true}); },
+                           {"nesterov"}));
     so::sgd opt(ps, 0.1);
     BOOST_TEST(throws_value_error([&] { opt.set_learning_rate(-1); }, {"sgd", "-1"}));
     BOOST_TEST(opt.learning_rate() == 0.1);
@@ -147,8 +147,8 @@ BOOST_AUTO_TEST_CASE(defaults) {
 //      0.67188434); w2 = (0.91666667 - 0.1*0.23333333/0.43594217, -1.90909091 + 0.1*0.2/0.77188434)
 //      = (0.86314275, -1.88318029).
 BOOST_AUTO_TEST_CASE(betas_and_eps) {
-    check_two_steps(make<so::adam>(so::adam_options{.lr = 0.1, .beta1 = 0.5, .beta2 = 0.75, .eps = 0.1}),
-                    0.8631427480, -1.8831802916);
+    check_two_steps(make<so::adam>(so::adam_options{.lr = 0.1, .beta1 = 0.5, .beta2 = 0.75, .eps = 0.1}), 0.8631427480,
+                    -1.8831802916);
 }
 
 // wd 0.1: d1 = g1 + 0.1*(1, -2) = (0.6, -1.2); as in `defaults`, w1 = w0 - 0.1*sign(d1) = (0.9, -1.9).
@@ -186,9 +186,9 @@ BOOST_AUTO_TEST_CASE(defaults) {
 // w2 = (0.95 - 0.06666667*0.1/1.00498756, -1.92440711 - 0.06666667*0.2/1.33790882)
 // = (0.94336642, -1.93437291).
 BOOST_AUTO_TEST_CASE(initial_accumulator_and_lr_decay) {
-    check_two_steps(
-        make<so::adagrad>(so::adagrad_options{.lr = 0.1, .lr_decay = 0.5, .initial_accumulator_value = 0.75}),
-        0.9433664187, -1.9343729066);
+    check_two_steps(make<so::adagrad>(
+                        so::adagrad_options{.lr = 0.1, .lr_decay = 0.5, .initial_accumulator_value = 0.75}),
+                    0.9433664187, -1.9343729066);
 }
 
 // wd 0.1: d1 = (0.6, -1.2), s1 = (0.36, 1.44), w1 = (0.9, -1.9); d2 = g2 + 0.1*w1 = (0.19, 0.01),
@@ -224,8 +224,7 @@ BOOST_AUTO_TEST_CASE(defaults) {
 // b2 = 0.9*b1 + (1.97065856, 1.97065856) = (10.97065856, -7.02934144), w2 = w1 - 0.01*b2
 // = (0.79029341, -1.82970659).
 BOOST_AUTO_TEST_CASE(momentum) {
-    check_two_steps(make<so::rmsprop>(so::rmsprop_options{.lr = 0.01, .momentum = 0.9}), 0.7902934563,
-                    -1.8297066026);
+    check_two_steps(make<so::rmsprop>(so::rmsprop_options{.lr = 0.01, .momentum = 0.9}), 0.7902934563, -1.8297066026);
 }
 
 // centered: a1 = 0.01*g1 = (0.005, -0.01), v1 - a1^2 = (0.002475, 0.0099), sqrt = (0.04974937, 0.09949874),
@@ -234,8 +233,7 @@ BOOST_AUTO_TEST_CASE(momentum) {
 // 0.01023759), sqrt = (0.05039442, 0.10118098), w2 = (0.89949622 - 0.001/0.05039442,
 // -1.89949622 - 0.002/0.10118098) = (0.87965275, -1.91926278).
 BOOST_AUTO_TEST_CASE(centered) {
-    check_two_steps(make<so::rmsprop>(so::rmsprop_options{.lr = 0.01, .centered = true}), 0.8796527756,
-                    -1.9192627882);
+    check_two_steps(make<so::rmsprop>(so::rmsprop_options{.lr = 0.01, .centered = true}), 0.8796527756, -1.9192627882);
 }
 
 // alpha 0.5, momentum 0.5, centered, wd 0.1, lr 0.01:
