@@ -349,7 +349,11 @@ bool tape::batched_product(std::uint32_t id) {
     while (nodes_[base].view) base = input_ids_[nodes_[base].first_input];
     const detail::node& src = nodes_[base];
     const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1], total = src.shp.size();
-    const std::ptrdiff_t off = static_cast<const T*>(a.value) - static_cast<const T*>(src.value);
+    // The rows must lie inside the base: with checkpointing, a base copied out of its segment no
+    // longer holds the memory of views made before the copy.
+    const auto pa = reinterpret_cast<std::uintptr_t>(a.value), pb = reinterpret_cast<std::uintptr_t>(src.value);
+    if (!src.value || pa < pb || pa + m * k * sizeof(T) > pb + total * sizeof(T)) return false;
+    const auto off = static_cast<std::ptrdiff_t>((pa - pb) / sizeof(T));
     if (total % k != 0 || off % static_cast<std::ptrdiff_t>(k) != 0 || total / k < 2 * m) return false;
     const std::size_t rows = total / k, first = static_cast<std::size_t>(off) / k;
     const std::uint32_t b = ins[op.product_b];
