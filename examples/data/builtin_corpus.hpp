@@ -1,5 +1,6 @@
 #pragma once
 // A small corpus of real English text, compiled into the char_lm example (not into the library).
+#include <span>
 #include <string_view>
 
 namespace seqgrad::examples {
@@ -16,5 +17,12 @@ namespace seqgrad::examples {
 /// The view points into static storage built on the first call (thread-safe) and stays valid
 /// until the program ends.
 std::string_view builtin_corpus();
+
+namespace detail {
+/// The works of each family, in order (builtin_corpus_<family>.cpp).
+std::span<const std::string_view> corpus_scripture();
+std::span<const std::string_view> corpus_sonnets();
+std::span<const std::string_view> corpus_prose();
+}  // namespace detail
 
 }  // namespace seqgrad::examples
