@@ -82,23 +82,20 @@ int size(std::int64_t c) {
     return s;
 }
 
-int local_size(std::int64_t c) {
+// f(comm, &out) on the ranks of c that share this node's memory.
+template <class F>
+int on_node(std::int64_t c, F f) {
     MPI_Comm local;
     MPI_Comm_split_type(to_mpi(c), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
-    int s = 0;
-    MPI_Comm_size(local, &s);
+    int v = 0;
+    f(local, &v);
     MPI_Comm_free(&local);
-    return s;
+    return v;
 }
 
-int local_rank(std::int64_t c) {
-    MPI_Comm local;
-    MPI_Comm_split_type(to_mpi(c), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
-    int r = 0;
-    MPI_Comm_rank(local, &r);
-    MPI_Comm_free(&local);
-    return r;
-}
+int local_size(std::int64_t c) { return on_node(c, MPI_Comm_size); }
+
+int local_rank(std::int64_t c) { return on_node(c, MPI_Comm_rank); }
 
 std::int64_t split(std::int64_t c, int colour) {
     MPI_Comm out;

@@ -58,6 +58,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -372,9 +373,10 @@ run_result train(const options& o, const std::string& kind, bool clipped, const 
         t.clear();
         const sg::expr loss = sg::mse_loss(m.predict(t, d), targets(t, d));
         t.backward(loss);
-        // The store's gradients are this step's alone (step() zeroes them): clip (or measure) there.
-        const double grad_norm = clipped ? sg::optim::clip_global_norm(m.ps, o.clip)
-                                         : std::sqrt(m.ps.grad_squared_norm());
+        // The store's gradients are this step's alone (step() zeroes them): clip there, or only
+        // measure (an infinite threshold), with the same kernel either way.
+        const double grad_norm = sg::optim::clip_global_norm(m.ps, clipped ? o.clip
+                                                                           : std::numeric_limits<double>::infinity());
         if (!std::isfinite(t.item(loss)) || !std::isfinite(grad_norm)) {
             r.diverged = true;
             say("%-18s step %5zu  diverged: loss %g, gradient norm %g\n", r.label.c_str(), step, t.item(loss),
