@@ -100,8 +100,10 @@ int main(int argc, char** argv) {
     const double bwd = seconds_since(t1);
     double checksum = 0;
     for (std::size_t i = 0; i < ps.size(); ++i) {
-        const auto g = ps[i].grad<double>();
-        for (double v : g) checksum += v * v;
+        if (f64)
+            for (double v : ps[i].grad<double>()) checksum += v * v;
+        else
+            for (float v : ps[i].grad<float>()) checksum += double(v) * v;
     }
     std::printf("checkpoint_bptt: steps %zu, batch %zu, hidden %zu, segment %zu (%s), %s, optimisations %s\n", steps,
                 batch, hidden, segment, segment ? "checkpointed" : "plain BPTT", f64 ? "float64" : "float32",
