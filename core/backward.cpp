@@ -38,6 +38,7 @@ public:
         g.assign(n, nullptr);
         t_.grads_.reset();
         for (auto& m : t_.pass_mem_) m->reset();
+        plan_homes(root);
         detail::node& r = nodes_[root];
         if (r.requires_grad) {
             T* s = t_.grads_.alloc_n<T>(r.shp.size());
@@ -141,7 +142,7 @@ private:
                 pending[j] = grad_arena(ins[j], mem).template alloc_n<T>(s.size());
                 targets[j] = {pending[j], s};
             } else {
-                if (!g[ins[j]]) g[ins[j]] = grad_arena(ins[j], mem).template alloc_n<T>(m.shp.size());
+                if (!g[ins[j]]) g[ins[j]] = home_or_alloc(ins[j], m.shp.size(), g, mem);
                 else acc[j] = true;
                 targets[j] = {static_cast<T*>(g[ins[j]]), m.shp};
             }
@@ -157,7 +158,7 @@ private:
                           k,
                           tensor_ref<const T>{static_cast<const T*>(n.value), n.shp},
                           tensor_ref<const T>{static_cast<const T*>(g[i]), n.shp},
-                          n.at,
+                          *n.at,
                           targets,
                           acc};
         op.backward<T>()(c);
@@ -177,7 +178,12 @@ private:
             }
             T* dst = static_cast<T*>(g[ins[j]]);
             if (!dst) {
-                g[ins[j]] = src;  // first contribution: the scratch becomes the gradient
+                if (T* h = home(ins[j], g)) {
+                    std::copy_n(src, ms, h);
+                    g[ins[j]] = h;
+                } else {
+                    g[ins[j]] = src;  // first contribution: the scratch becomes the gradient
+                }
                 continue;
             }
             for (std::size_t q = 0; q < ms; ++q) dst[q] += src[q];
@@ -205,14 +211,14 @@ private:
     };
 
     bool defers(const detail::node& n, const detail::node& b, bool repeated) const {
-        return t_.optimize_ && !repeated && b.step < 0 && n.at.i[0] == 0 && !t_.check_finite_;
+        return t_.optimize_ && !repeated && b.step < 0 && n.at->i[0] == 0 && !t_.check_finite_;
     }
 
     void defer(std::uint32_t b, std::uint32_t a, const void* g, const detail::node& n) {
         if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
         deferred_flag_[b] = 1;
         deferred_.push_back(
-            {b, static_cast<const T*>(nodes_[a].value), static_cast<const T*>(g), n.shp[0], n.at.i[1] != 0});
+            {b, static_cast<const T*>(nodes_[a].value), static_cast<const T*>(g), n.shp[0], n.at->i[1] != 0});
     }
 
     // The other side of the same products: when a is a block of rows of a larger matrix (a time
@@ -227,13 +233,13 @@ private:
     };
 
     bool defers_rows(const detail::node& n, const detail::node& a, bool repeated) const {
-        return t_.optimize_ && a.view && !repeated && n.at.i[0] == 0 && !t_.check_finite_ && !clips(a, n);
+        return t_.optimize_ && a.view && !repeated && n.at->i[0] == 0 && !t_.check_finite_ && !clips(a, n);
     }
 
     void defer_rows(std::uint32_t a, std::uint32_t b, const void* g, const detail::node& n) {
         if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
         deferred_flag_[a] |= 2;
-        deferred_rows_.push_back({a, b, static_cast<const T*>(g), n.shp[0], n.at.i[1] != 0});
+        deferred_rows_.push_back({a, b, static_cast<const T*>(g), n.shp[0], n.at->i[1] != 0});
     }
 
     void flush_rows(std::vector<void*>& g, arena& mem) {
@@ -245,21 +251,31 @@ private:
             std::size_t rows = 0;
             for (const auto& d : deferred_rows_)
                 if (d.b == b && d.trans_b == tb) rows += d.rows;
-            T* pg = scratch_.alloc_n<T>(rows * nn);
+            // The kept blocks in list order (the reverse of tape order); gradients adjacent in memory
+            // in that order (in their home) are read in place.
+            auto select = [&](const deferred_rows& d) { return d.b == b && d.trans_b == tb; };
+            const bool cg = adjacent_rows(select, nn);
+            T* pg = nullptr;
+            if (cg) {
+                for (const auto& d : deferred_rows_)
+                    if (select(d)) pg = const_cast<T*>(d.g);
+            } else {
+                pg = scratch_.alloc_n<T>(rows * nn);
+                std::size_t r = rows;
+                for (const auto& d : deferred_rows_)
+                    if (select(d)) {
+                        r -= d.rows;
+                        std::copy_n(d.g, d.rows * nn, pg + r * nn);
+                    }
+            }
             T* pd = scratch_.alloc_n<T>(rows * k);
-            std::size_t r = 0;
-            for (const auto& d : deferred_rows_)
-                if (d.b == b && d.trans_b == tb) {
-                    std::copy_n(d.g, d.rows * nn, pg + r * nn);
-                    r += d.rows;
-                }
             // d(rows of a) = g op(b)^T: b stored [k, n] gives g b^T; transposed ([n, k]), g b.
             detail::gemm(false, !tb, rows, k, nn, T(1), pg, static_cast<const T*>(w.value), T(0), pd);
-            r = 0;
+            std::size_t r = rows;
             for (const auto& d : deferred_rows_) {
                 if (d.b != b || d.trans_b != tb) continue;
+                r -= d.rows;
                 const T* src = pd + r * k;
-                r += d.rows;
                 deferred_flag_[d.a] &= ~2;
                 const std::size_t sz = d.rows * k;
                 if (!g[d.a]) {
@@ -326,6 +342,95 @@ private:
         for (std::uint32_t in : t_.inputs_of(i)) t_.ensure_value(in);
     }
 
+    /// Whether the selected kept blocks, taken in tape order (the lists are in reverse), lie one
+    /// after the other in memory (field f, rows of `cols` entries).
+    template <class Select>
+    bool adjacent(Select&& select, const T* deferred::*f, std::size_t cols) const {
+        const T* next = nullptr;
+        for (auto it = deferred_.rbegin(); it != deferred_.rend(); ++it) {
+            if (!select(*it)) continue;
+            if (next && (*it).*f != next) return false;
+            next = (*it).*f + it->rows * cols;
+        }
+        return true;
+    }
+    template <class Select>
+    bool adjacent_rows(Select&& select, std::size_t cols) const {
+        const T* next = nullptr;
+        for (auto it = deferred_rows_.rbegin(); it != deferred_rows_.rend(); ++it) {
+            if (!select(*it)) continue;
+            if (next && it->g != next) return false;
+            next = it->g + it->rows * cols;
+        }
+        return true;
+    }
+
+    // ---- gradient homes ----------------------------------------------------------------------------
+    //
+    // The products into one untimed b (a weight used by every time step) get their gradients in
+    // one contiguous block, in tape order, so the batched GEMMs over all their rows read the
+    // gradients where they are instead of gathering them first.
+
+    void plan_homes(std::uint32_t root) {
+        auto& home = t_.grad_home_;
+        home.clear();
+        if (!t_.optimize_ || t_.ckpt_ || t_.check_finite_ || t_.products_.size() < 2) return;
+        struct group {
+            std::uint32_t b;
+            std::int64_t tb;
+            std::size_t cols, rows = 0, count = 0;
+            T* block = nullptr;
+        };
+        std::vector<group> groups;
+        auto find = [&](const detail::node& n) -> group* {
+            const std::uint32_t b = t_.input_ids_[n.first_input + n.op->product_b];
+            for (auto& gr : groups)
+                if (gr.b == b && gr.tb == n.at->i[1] && gr.cols == n.shp[1]) return &gr;
+            return nullptr;
+        };
+        auto eligible = [&](std::uint32_t id) {
+            const detail::node& n = nodes_[id];
+            return id <= root && n.requires_grad && n.shp.rank() == 2 && n.at->i[0] == 0;
+        };
+        for (std::uint32_t id : t_.products_) {
+            if (!eligible(id)) continue;
+            const detail::node& n = nodes_[id];
+            group* gr = find(n);
+            if (!gr) {
+                groups.push_back({t_.input_ids_[n.first_input + n.op->product_b], n.at->i[1], n.shp[1]});
+                gr = &groups.back();
+            }
+            gr->rows += n.shp[0];
+            ++gr->count;
+        }
+        bool any = false;
+        for (auto& gr : groups)
+            if (gr.count > 1) {
+                gr.block = t_.grads_.alloc_n<T>(gr.rows * gr.cols);
+                any = true;
+            }
+        if (!any) return;
+        home.assign(nodes_.size(), nullptr);
+        for (std::uint32_t id : t_.products_) {
+            if (!eligible(id)) continue;
+            group* gr = find(nodes_[id]);
+            if (!gr->block) continue;
+            home[id] = gr->block;
+            gr->block += nodes_[id].shp.size();
+        }
+    }
+
+    /// Only in the tape's own table: the passes of a partitioned sweep (truncation windows,
+    /// groups) may all contribute to one shared node, each in a table of its own.
+    T* home(std::uint32_t id, const std::vector<void*>& g) const {
+        if (&g != &t_.grad_table_ || id >= t_.grad_home_.size()) return nullptr;
+        return static_cast<T*>(t_.grad_home_[id]);
+    }
+    T* home_or_alloc(std::uint32_t id, std::size_t size, const std::vector<void*>& g, arena& mem) {
+        if (T* h = home(id, g)) return h;
+        return grad_arena(id, mem).template alloc_n<T>(size);
+    }
+
     /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.
     void flush(std::uint32_t b, std::vector<void*>& g, arena& mem) {
         deferred_flag_[b] &= ~1;
@@ -345,18 +450,24 @@ private:
             const T* a = one->a;
             const T* gy = one->g;
             if (count > 1) {
-                T* pa = scratch_.alloc_n<T>(rows * k);
-                T* pg = scratch_.alloc_n<T>(rows * nn);
-                // In tape order (the list is in reverse), so the sum's order reads naturally.
+                // In tape order (the list is in reverse), so the sum's order reads naturally. Blocks
+                // already adjacent in memory in that order (views of one sequence, gradients in their
+                // home) are read in place; the others are gathered.
+                auto select = [&](const deferred& d) { return d.b == b && d.trans_b == (tb != 0); };
+                const bool ca = adjacent(select, &deferred::a, k), cg = adjacent(select, &deferred::g, nn);
+                T* pa = ca ? nullptr : scratch_.alloc_n<T>(rows * k);
+                T* pg = cg ? nullptr : scratch_.alloc_n<T>(rows * nn);
                 std::size_t r = rows;
                 for (const auto& d : deferred_)
-                    if (d.b == b && d.trans_b == (tb != 0)) {
+                    if (select(d)) {
                         r -= d.rows;
-                        std::copy_n(d.a, d.rows * k, pa + r * k);
-                        std::copy_n(d.g, d.rows * nn, pg + r * nn);
+                        if (ca) a = d.a;
+                        else std::copy_n(d.a, d.rows * k, pa + r * k);
+                        if (cg) gy = d.g;
+                        else std::copy_n(d.g, d.rows * nn, pg + r * nn);
                     }
-                a = pa;
-                gy = pg;
+                if (!ca) a = pa;
+                if (!cg) gy = pg;
             }
             T beta = 1;
             if (!g[b]) {

@@ -87,7 +87,7 @@ void tape::recompute_segment(int seg) {
         if (n.view) {
             shapes.clear();
             for (std::uint32_t j = 0; j < n.num_inputs; ++j) shapes.push_back(nodes_[ins[j]].shp);
-            n.value = static_cast<std::byte*>(nodes_[ins[0]].value) + n.op->view_offset(shapes, n.at) * sizeof(T);
+            n.value = static_cast<std::byte*>(nodes_[ins[0]].value) + n.op->view_offset(shapes, *n.at) * sizeof(T);
             continue;
         }
         n.value = mem.alloc_n<T>(n.shp.size());

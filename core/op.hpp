@@ -53,7 +53,12 @@ struct attrs {
     std::array<double, 2> f{};
     seqgrad::shape shp{};
     std::span<const int> ints{};
+    /// All zero/empty: most ops have no attributes, and their nodes share one empty set.
+    bool empty() const noexcept {
+        return i == decltype(i){} && f[0] == 0 && f[1] == 0 && shp.rank() == 0 && ints.empty();
+    }
 };
+inline const attrs no_attrs{};
 
 /// What backward reads, so long unrolls can keep only that.
 enum class saves : std::uint8_t { nothing = 0, inputs = 1, output = 2, both = 3 };

@@ -14,11 +14,11 @@ namespace seqgrad {
 // ---- tape slots ------------------------------------------------------------------------------
 
 namespace detail {
-namespace {
 // Tape slots: generations live in a table that is never freed, so checking a stale expr reads
 // valid memory even after its tape is gone.
 constexpr std::uint32_t max_live_tapes = 1u << 16;
 std::atomic<std::uint64_t> slot_gen[max_live_tapes];
+namespace {
 std::mutex slot_mu;
 std::vector<std::uint32_t> free_slots;
 std::uint32_t next_slot = 0;
@@ -40,18 +40,15 @@ void release_slot(std::uint32_t s) {
 }
 }  // namespace
 
-std::uint64_t slot_generation(std::uint32_t slot) noexcept { return slot_gen[slot].load(std::memory_order_acquire); }
 }  // namespace detail
 
 // ---- expr ---------------------------------------------------------------------------------------
 
-tape& expr::owner() const {
+void expr::stale() const {
     if (!t_) throw graph_error("expr: empty handle (default-constructed, never assigned from an op)");
-    if (detail::slot_generation(slot_) != gen_)
-        throw graph_error("expr n" + std::to_string(id_) +
-                          ": its tape was cleared or destroyed; an expr is only valid on the tape that made it, "
-                          "until that tape is cleared");
-    return *t_;
+    throw graph_error("expr n" + std::to_string(id_) +
+                      ": its tape was cleared or destroyed; an expr is only valid on the tape that made it, "
+                      "until that tape is cleared");
 }
 
 shape expr::shape() const { return owner().node_at(id_).shp; }
@@ -80,6 +77,8 @@ void tape::clear() {
     param_leaf_.clear();
     param_ids_.clear();
     grad_table_.clear();
+    products_.clear();
+    grad_home_.clear();
     max_group_ = -1;
     memo_.clear();
     segments_.clear();
@@ -281,11 +280,14 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     max_group_ = std::max(max_group_, group_);
     n.shp = out;
     n.requires_grad = rg && !op.constant_output;
-    n.at = at;
-    if (!at.ints.empty()) {
-        int* dst = values_.alloc_n<int>(at.ints.size());
-        std::copy(at.ints.begin(), at.ints.end(), dst);
-        n.at.ints = std::span<const int>(dst, at.ints.size());
+    if (!at.empty()) {
+        attrs* copy = new (values_.alloc(sizeof(attrs))) attrs(at);
+        if (!at.ints.empty()) {
+            int* dst = values_.alloc_n<int>(at.ints.size());
+            std::copy(at.ints.begin(), at.ints.end(), dst);
+            copy->ints = std::span<const int>(dst, at.ints.size());
+        }
+        n.at = copy;
     }
     const std::size_t size = out.size();
     const int seg = segment_of(id);
@@ -321,6 +323,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         input_ids_.resize(first);
         throw;
     }
+    if (op.product_b >= 0 && nodes_[input_ids_[first + op.product_b]].step < 0) products_.push_back(id);
     return make_expr(id);
 }
 
@@ -328,7 +331,7 @@ template <class T>
 void tape::run_forward(std::uint32_t id) {
     detail::node& n = nodes_[id];
     forward_ctx<T> c{nodes_.data(), input_ids_.data() + n.first_input, n.num_inputs,
-                     tensor_ref<T>{static_cast<T*>(n.value), n.shp}, n.at};
+                     tensor_ref<T>{static_cast<T*>(n.value), n.shp}, *n.at};
     n.op->forward<T>()(c);
     if (check_finite_) check_values(id, static_cast<const T*>(n.value), n.shp.size(), "value");
 }
@@ -341,7 +344,7 @@ template <class T>
 bool tape::batched_product(std::uint32_t id) {
     detail::node& n = nodes_[id];
     const op_def& op = *n.op;
-    if (n.at.i[0] != 0) return false;  // a transposed: its rows are not the output's rows
+    if (n.at->i[0] != 0) return false;  // a transposed: its rows are not the output's rows
     const std::uint32_t* ins = input_ids_.data() + n.first_input;
     const detail::node& a = nodes_[ins[op.product_a]];
     if (!a.view) return false;
@@ -357,7 +360,7 @@ bool tape::batched_product(std::uint32_t id) {
     if (total % k != 0 || off % static_cast<std::ptrdiff_t>(k) != 0 || total / k < 2 * m) return false;
     const std::size_t rows = total / k, first = static_cast<std::size_t>(off) / k;
     const std::uint32_t b = ins[op.product_b];
-    const bool tb = n.at.i[1] != 0;
+    const bool tb = n.at->i[1] != 0;
     product_memo* memo = nullptr;
     for (auto& e : memo_)
         if (e.base == base && e.b == b && e.trans_b == tb) memo = &e;
@@ -499,7 +502,7 @@ std::string tape::describe(std::uint32_t id) const {
     }
     std::string s = n.op->name + "(";
     for (std::uint32_t j = 0; j < n.num_inputs; ++j) s += (j ? ", " : "") + short_name(input_ids_[n.first_input + j]);
-    if (n.op->print_attrs) s += ", " + n.op->print_attrs(n.at);
+    if (n.op->print_attrs) s += ", " + n.op->print_attrs(*n.at);
     return s + ")";
 }
 

@@ -65,7 +65,7 @@ struct node {
     void* value = nullptr;       // float* or double*, by the tape's dtype
     void* grad = nullptr;        // allocated during backward, for nodes on a path to the root
     seqgrad::shape shp;
-    attrs at;
+    const attrs* at = &no_attrs;    // on the tape's arena; shared no_attrs for most ops (a smaller node)
     std::uint32_t first_input = 0;  // into tape's input-id vector
     std::uint32_t num_inputs = 0;
     std::int32_t step = -1;        // time step mark (-1: none)
@@ -87,7 +87,10 @@ class backward_engine;
 
 /// Tape identity: a slot in a never-freed table whose generation changes when the tape is
 /// cleared or destroyed, so that a stale expr is detected without touching freed memory.
-std::uint64_t slot_generation(std::uint32_t slot) noexcept;
+extern std::atomic<std::uint64_t> slot_gen[];
+inline std::uint64_t slot_generation(std::uint32_t slot) noexcept {
+    return slot_gen[slot].load(std::memory_order_acquire);
+}
 
 }  // namespace detail
 
@@ -97,7 +100,11 @@ class expr {
 public:
     expr() = default;
     /// The tape this expr belongs to; throws graph_error if it is gone or was cleared.
-    tape& owner() const;
+    tape& owner() const {
+        if (t_ && detail::slot_generation(slot_) == gen_) [[likely]]
+            return *t_;
+        stale();
+    }
     std::uint32_t id() const { return id_; }
     /// By value: a reference into the tape would dangle once more nodes are added.
     seqgrad::shape shape() const;
@@ -105,6 +112,7 @@ public:
 
 private:
     friend class tape;
+    [[noreturn]] void stale() const;
     expr(tape* t, std::uint32_t id, std::uint32_t slot, std::uint64_t gen) : t_(t), id_(id), slot_(slot), gen_(gen) {}
     tape* t_ = nullptr;
     std::uint32_t id_ = 0;
@@ -318,7 +326,11 @@ private:
         std::vector<std::uint32_t> nodes;              // its op nodes, in tape order
     };
     std::vector<segment> segments_;
-    std::vector<void*> grad_table_;                         // backward: gradient per node
+    std::vector<void*> grad_table_;  // backward: gradient per node
+    // Product nodes whose b is untimed, in tape order; backward gives each group of them (same b)
+    // one contiguous gradient block (grad_home_) so its batched GEMMs read it without a gather.
+    std::vector<std::uint32_t> products_;
+    std::vector<void*> grad_home_;
     std::vector<std::unique_ptr<detail::arena>> pass_mem_;  // backward: one arena per window pass
 };
 
