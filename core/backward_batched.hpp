@@ -1,0 +1,188 @@
+#pragma once
+// Part of the backward engine (core/backward.cpp, the only includer): the batched products.
+// The weight gradients of all time steps' products into one untimed b become one GEMM over all
+// their rows (flush), the input-side gradients of row blocks of one sequence likewise (flush_rows),
+// and the products' own gradients get one contiguous home per b so neither has to gather them.
+// Defined out of the class to keep the sweep itself readable in one file.
+
+namespace seqgrad {
+namespace detail {
+
+template <class T>
+void backward_engine<T>::flush_rows(std::vector<void*>& g, arena& mem) {
+    while (!deferred_rows_.empty()) {
+        const std::uint32_t b = deferred_rows_.front().b;
+        const bool tb = deferred_rows_.front().trans_b;
+        const detail::node& w = nodes_[b];
+        const std::size_t k = tb ? w.shp[1] : w.shp[0], nn = tb ? w.shp[0] : w.shp[1];
+        std::size_t rows = 0;
+        for (const auto& d : deferred_rows_)
+            if (d.b == b && d.trans_b == tb) rows += d.rows;
+        // The kept blocks in list order (the reverse of tape order); gradients adjacent in memory
+        // in that order (in their home) are read in place.
+        auto select = [&](const deferred_rows& d) { return d.b == b && d.trans_b == tb; };
+        const bool cg = adjacent_rows(select, nn);
+        T* pg = nullptr;
+        if (cg) {
+            for (const auto& d : deferred_rows_)
+                if (select(d)) pg = const_cast<T*>(d.g);
+        } else {
+            pg = scratch_.alloc_n<T>(rows * nn);
+            std::size_t r = rows;
+            for (const auto& d : deferred_rows_)
+                if (select(d)) {
+                    r -= d.rows;
+                    std::copy_n(d.g, d.rows * nn, pg + r * nn);
+                }
+        }
+        T* pd = scratch_.alloc_n<T>(rows * k);
+        // d(rows of a) = g op(b)^T: b stored [k, n] gives g b^T; transposed ([n, k]), g b.
+        detail::gemm(false, !tb, rows, k, nn, T(1), pg, static_cast<const T*>(w.value), T(0), pd);
+        std::size_t r = rows;
+        for (const auto& d : deferred_rows_) {
+            if (d.b != b || d.trans_b != tb) continue;
+            r -= d.rows;
+            const T* src = pd + r * k;
+            deferred_flag_[d.a] &= ~2;
+            const std::size_t sz = d.rows * k;
+            if (!g[d.a]) {
+                T* dst = grad_arena(d.a, mem).template alloc_n<T>(sz);
+                std::copy_n(src, sz, dst);
+                g[d.a] = dst;
+            } else {
+                T* dst = static_cast<T*>(g[d.a]);
+                for (std::size_t q = 0; q < sz; ++q) dst[q] += src[q];
+            }
+        }
+        std::erase_if(deferred_rows_, [b, tb](const deferred_rows& d) { return d.b == b && d.trans_b == tb; });
+        scratch_.reset();
+    }
+}
+
+template <class T>
+template <class Select>
+bool backward_engine<T>::adjacent(Select&& select, const T* deferred::*f, std::size_t cols) const {
+    const T* next = nullptr;
+    for (auto it = deferred_.rbegin(); it != deferred_.rend(); ++it) {
+        if (!select(*it)) continue;
+        if (next && (*it).*f != next) return false;
+        next = (*it).*f + it->rows * cols;
+    }
+    return true;
+}
+
+template <class T>
+template <class Select>
+bool backward_engine<T>::adjacent_rows(Select&& select, std::size_t cols) const {
+    const T* next = nullptr;
+    for (auto it = deferred_rows_.rbegin(); it != deferred_rows_.rend(); ++it) {
+        if (!select(*it)) continue;
+        if (next && it->g != next) return false;
+        next = it->g + it->rows * cols;
+    }
+    return true;
+}
+
+template <class T>
+void backward_engine<T>::plan_homes(std::uint32_t root) {
+    auto& home = t_.grad_home_;
+    home.clear();
+    if (!t_.optimize_ || t_.ckpt_ || t_.check_finite_ || t_.products_.size() < 2) return;
+    struct group {
+        std::uint32_t b;
+        std::int64_t tb;
+        std::size_t cols, rows = 0, count = 0;
+        T* block = nullptr;
+    };
+    std::vector<group> groups;
+    auto find = [&](const detail::node& n) -> group* {
+        const std::uint32_t b = t_.input_ids_[n.first_input + n.op->product_b];
+        for (auto& gr : groups)
+            if (gr.b == b && gr.tb == n.at->i[1] && gr.cols == n.shp[1]) return &gr;
+        return nullptr;
+    };
+    auto eligible = [&](std::uint32_t id) {
+        const detail::node& n = nodes_[id];
+        return id <= root && n.requires_grad && n.shp.rank() == 2 && n.at->i[0] == 0;
+    };
+    for (std::uint32_t id : t_.products_) {
+        if (!eligible(id)) continue;
+        const detail::node& n = nodes_[id];
+        group* gr = find(n);
+        if (!gr) {
+            groups.push_back({t_.input_ids_[n.first_input + n.op->product_b], n.at->i[1], n.shp[1]});
+            gr = &groups.back();
+        }
+        gr->rows += n.shp[0];
+        ++gr->count;
+    }
+    bool any = false;
+    for (auto& gr : groups)
+        if (gr.count > 1) {
+            gr.block = t_.grads_.alloc_n<T>(gr.rows * gr.cols);
+            any = true;
+        }
+    if (!any) return;
+    home.assign(nodes_.size(), nullptr);
+    for (std::uint32_t id : t_.products_) {
+        if (!eligible(id)) continue;
+        group* gr = find(nodes_[id]);
+        if (!gr->block) continue;
+        home[id] = gr->block;
+        gr->block += nodes_[id].shp.size();
+    }
+}
+
+template <class T>
+void backward_engine<T>::flush(std::uint32_t b, std::vector<void*>& g, arena& mem) {
+    deferred_flag_[b] &= ~1;
+    const detail::node& w = nodes_[b];
+    for (int tb = 0; tb < 2; ++tb) {
+        std::size_t rows = 0, count = 0;
+        const deferred* one = nullptr;
+        for (const auto& d : deferred_)
+            if (d.b == b && d.trans_b == (tb != 0)) {
+                rows += d.rows;
+                ++count;
+                one = &d;
+            }
+        if (!count) continue;
+        // Stored b is [k, n] (or [n, k] transposed); a rows have k entries, g rows n.
+        const std::size_t k = tb ? w.shp[1] : w.shp[0], nn = tb ? w.shp[0] : w.shp[1];
+        const T* a = one->a;
+        const T* gy = one->g;
+        if (count > 1) {
+            // In tape order (the list is in reverse), so the sum's order reads naturally. Blocks
+            // already adjacent in memory in that order (views of one sequence, gradients in their
+            // home) are read in place; the others are gathered.
+            auto select = [&](const deferred& d) { return d.b == b && d.trans_b == (tb != 0); };
+            const bool ca = adjacent(select, &deferred::a, k), cg = adjacent(select, &deferred::g, nn);
+            T* pa = ca ? nullptr : scratch_.alloc_n<T>(rows * k);
+            T* pg = cg ? nullptr : scratch_.alloc_n<T>(rows * nn);
+            std::size_t r = rows;
+            for (const auto& d : deferred_)
+                if (select(d)) {
+                    r -= d.rows;
+                    if (ca) a = d.a;
+                    else std::copy_n(d.a, d.rows * k, pa + r * k);
+                    if (cg) gy = d.g;
+                    else std::copy_n(d.g, d.rows * nn, pg + r * nn);
+                }
+            if (!ca) a = pa;
+            if (!cg) gy = pg;
+        }
+        T beta = 1;
+        if (!g[b]) {
+            g[b] = mem.alloc_n<T>(w.shp.size());
+            beta = 0;
+        }
+        T* db = static_cast<T*>(g[b]);
+        if (!tb) detail::gemm(true, false, k, nn, rows, T(1), a, gy, beta, db);
+        else detail::gemm(true, false, nn, k, rows, T(1), gy, a, beta, db);
+        scratch_.reset();
+    }
+    std::erase_if(deferred_, [b](const deferred& d) { return d.b == b; });
+}
+
+}  // namespace detail
+}  // namespace seqgrad
