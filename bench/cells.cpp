@@ -80,6 +80,17 @@ struct mgu {
     }
 };
 
+// nn::lstm_cell's parameters with the pointwise part as one lstm_pointwise node (experiment).
+struct pw_lstm {
+    nn::lstm_cell cell;
+    nn::lstm_state operator()(const sg::expr& x, const nn::lstm_state& s) const {
+        const sg::expr xi = sg::matmul_add(cell.b_ih, x, sg::T(cell.w_ih)) + cell.b_hh;
+        const sg::expr hc = sg::lstm_pointwise(sg::matmul_add(xi, s.h, sg::T(cell.w_hh)), s.c);
+        const std::size_t B = s.h.shape()[0], H = s.h.shape()[1];
+        return {sg::reshape(sg::slice(hc, 0, 0, 1), {B, H}), sg::reshape(sg::slice(hc, 0, 1, 2), {B, H})};
+    }
+};
+
 struct peephole_lstm {
     sg::parameter w, u, b, p_i, p_f, p_o;
     peephole_lstm(sg::parameter_scope s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
@@ -184,6 +195,9 @@ std::unique_ptr<lm> make(const std::string& name, std::size_t B) {
         m->body = [layer, B](sg::tape&, const sg::expr& x) { return layer(x, B).hidden_all(); };
     } else if (name == "lstm_cell") {
         nn::lstm_cell cell(s, E, H, rng);
+        m->body = [cell, B](sg::tape& t, const sg::expr& x) { return through_unroll(t, cell, x, B, zero_lstm(t, B)); };
+    } else if (name == "pw_lstm") {
+        pw_lstm cell{nn::lstm_cell(s, E, H, rng)};
         m->body = [cell, B](sg::tape& t, const sg::expr& x) { return through_unroll(t, cell, x, B, zero_lstm(t, B)); };
     } else if (name == "gru_cell") {
         nn::gru_cell cell(s, E, H, rng);

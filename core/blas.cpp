@@ -34,13 +34,17 @@ void gemv_rows_add(std::size_t m, std::size_t n, const T* __restrict w, const T*
                 a2[l] += w2[j + l] * xv;
                 a3[l] += w3[j + l] * xv;
             }
-        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (std::size_t l = 0; l < L; ++l) {
-            s0 += a0[l];
-            s1 += a1[l];
-            s2 += a2[l];
-            s3 += a3[l];
-        }
+        // A halving tree keeps the lanes independent at every level; a serial sum over the lanes
+        // is an L-deep chain of dependent adds per row, which at n = H = 128 costs as much as the
+        // products (a step's h W_hh^T has 4H short rows).
+        for (std::size_t h = L / 2; h >= 1; h /= 2)
+            for (std::size_t l = 0; l < h; ++l) {
+                a0[l] += a0[l + h];
+                a1[l] += a1[l + h];
+                a2[l] += a2[l + h];
+                a3[l] += a3[l + h];
+            }
+        T s0 = a0[0], s1 = a1[0], s2 = a2[0], s3 = a3[0];
         for (std::size_t j = nl; j < n; ++j) {
             s0 += w0[j] * x[j];
             s1 += w1[j] * x[j];
