@@ -4,6 +4,8 @@
 // steps -> cross-entropy summed over T x B; plain SGD (lr 0.1). One training step is forward +
 // backward + update on one tape reused with clear(). Models:
 //   fused        nn::lstm_layer over gathered rows (the hand-fused reference)
+//   fused_embedded  nn::lstm_layer::embedded (projects the embedding table when it has fewer rows than the
+//                   lookup; the engine now does the same for any cell)
 //   lstm_cell    nn::lstm_cell through nn::unroll
 //   gru_cell     nn::gru_cell through nn::unroll
 //   user_lstm    an LSTM written from matmul, split, sigmoid, tanh, *, + (W [in, 4H])
@@ -80,17 +82,6 @@ struct mgu {
     }
 };
 
-// nn::lstm_cell's parameters with the pointwise part as one lstm_pointwise node (experiment).
-struct pw_lstm {
-    nn::lstm_cell cell;
-    nn::lstm_state operator()(const sg::expr& x, const nn::lstm_state& s) const {
-        const sg::expr xi = sg::matmul_add(cell.b_ih, x, sg::T(cell.w_ih)) + cell.b_hh;
-        const sg::expr hc = sg::lstm_pointwise(sg::matmul_add(xi, s.h, sg::T(cell.w_hh)), s.c);
-        const std::size_t B = s.h.shape()[0], H = s.h.shape()[1];
-        return {sg::reshape(sg::slice(hc, 0, 0, 1), {B, H}), sg::reshape(sg::slice(hc, 0, 1, 2), {B, H})};
-    }
-};
-
 struct peephole_lstm {
     sg::parameter w, u, b, p_i, p_f, p_o;
     peephole_lstm(sg::parameter_scope s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
@@ -151,6 +142,8 @@ struct lm {
     sg::parameter emb, w_out, b_out;
     // Builds the recurrent part: embedded inputs [T*B, E] -> all hidden states [T*B, H].
     std::function<sg::expr(sg::tape&, const sg::expr&)> body;
+    // Or from the ids themselves (fused_embedded: the layer projects the embedding table itself).
+    std::function<sg::expr(sg::tape&, const std::vector<int>&)> body_ids;
 
     lm(std::size_t batch, std::mt19937_64& rng)
         : B(batch),
@@ -160,7 +153,7 @@ struct lm {
 
     double train_step(sg::tape& t, const std::vector<int>& ids, const std::vector<int>& targets) {
         t.clear();
-        const sg::expr hs = body(t, sg::gather_rows(t.param(emb), ids));
+        const sg::expr hs = body_ids ? body_ids(t, ids) : body(t, sg::gather_rows(t.param(emb), ids));
         const sg::expr logits = sg::matmul_add(b_out, hs, sg::T(w_out));
         const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
         t.backward(loss);
@@ -193,11 +186,14 @@ std::unique_ptr<lm> make(const std::string& name, std::size_t B) {
     if (name == "fused") {
         nn::lstm_layer layer{nn::lstm_cell(s, E, H, rng)};
         m->body = [layer, B](sg::tape&, const sg::expr& x) { return layer(x, B).hidden_all(); };
+    } else if (name == "fused_embedded") {
+        nn::lstm_layer layer{nn::lstm_cell(s, E, H, rng)};
+        const sg::parameter emb = m->emb;
+        m->body_ids = [layer, emb, B](sg::tape& t, const std::vector<int>& ids) {
+            return layer.embedded(t.param(emb), ids, B).hidden_all();
+        };
     } else if (name == "lstm_cell") {
         nn::lstm_cell cell(s, E, H, rng);
-        m->body = [cell, B](sg::tape& t, const sg::expr& x) { return through_unroll(t, cell, x, B, zero_lstm(t, B)); };
-    } else if (name == "pw_lstm") {
-        pw_lstm cell{nn::lstm_cell(s, E, H, rng)};
         m->body = [cell, B](sg::tape& t, const sg::expr& x) { return through_unroll(t, cell, x, B, zero_lstm(t, B)); };
     } else if (name == "gru_cell") {
         nn::gru_cell cell(s, E, H, rng);
@@ -252,7 +248,8 @@ double tokens_per_s(lm& model, double seconds) {
 int main(int argc, char** argv) {
     std::vector<std::size_t> batches{1, 32};
     double seconds = 2;
-    std::vector<std::string> models{"fused", "lstm_cell", "gru_cell", "user_lstm", "mgu", "peephole", "ln_lstm"};
+    std::vector<std::string> models{"fused", "fused_embedded", "lstm_cell", "gru_cell", "user_lstm",
+                                    "mgu",   "peephole",       "ln_lstm"};
     bool opt = true;
     int rounds = 3;
     for (int i = 1; i < argc; ++i) {

@@ -112,12 +112,14 @@ private:
             pending = pending_heap_.data();
         }
         bool any = false;
+        const bool tabled = n.memo_served && op.product_a >= 0 && table_defers(i, n, ins, k, g[i]);
         for (std::size_t j = 0; j < k; ++j) {
             detail::node& m = nodes_[ins[j]];
             pending[j] = nullptr;
             acc[j] = false;
             targets[j] = {};
             if (!m.requires_grad || !keep(ins[j], i)) continue;
+            if (tabled && (static_cast<int>(j) == op.product_a || static_cast<int>(j) == op.product_b)) continue;
             // repeated: an earlier input is this one (its contribution goes through scratch);
             // shared: any other input is (the product batching then leaves it alone).
             bool repeated = false, shared = false;
@@ -244,6 +246,17 @@ private:
 
     void flush_rows(std::vector<void*>& g, arena& mem);
 
+    // Products served from a table (tape::product_memo::table): their gradient rows are kept and
+    // summed by id into [rows of E, n] when the sweep reaches the weight or the table, and the
+    // weight's and the table's gradients come from that sum (no gradient flows through the lookup).
+    struct deferred_table {
+        const tape::product_memo* memo;
+        const T* g;
+        std::size_t first, rows;  // the product's rows of the lookup
+    };
+    bool table_defers(std::uint32_t i, const detail::node& n, const std::uint32_t* ins, std::size_t k, const void* g);
+    void flush_tables(std::vector<void*>& g, arena& mem);
+
     /// Visit node i of a reverse sweep: finish the batched gradients that i is a target of first.
     template <class Keep>
     void visit(std::uint32_t i, std::vector<void*>& g, arena& mem, Keep& keep) {
@@ -251,6 +264,7 @@ private:
         if (!deferred_flag_.empty() && deferred_flag_[i]) {
             if (deferred_flag_[i] & 1) flush(i, g, mem);
             if (deferred_flag_[i] & 2) flush_rows(g, mem);
+            if (deferred_flag_[i] & 4) flush_tables(g, mem);
         }
         sweep_one(i, g, mem, keep);
         // Every reader of a parameter leaf comes later on the tape, so its gradient is final here.
@@ -325,6 +339,7 @@ private:
 
     /// End of a sweep: the remaining kept pairs (weights the sweep does not visit itself).
     void flush_all(std::vector<void*>& g, arena& mem) {
+        flush_tables(g, mem);
         flush_rows(g, mem);
         while (!deferred_.empty()) flush(deferred_.front().b, g, mem);
     }
@@ -502,6 +517,7 @@ private:
     std::vector<T*> pending_heap_;
     std::vector<deferred> deferred_;
     std::vector<deferred_rows> deferred_rows_;
+    std::vector<deferred_table> deferred_tables_;
     std::vector<char> deferred_flag_;
     arena scratch_;  // gathers of the batched gradient products, reset after each
     std::vector<std::pair<std::uint32_t, int>> release_order_;  // checkpointing: (first node, segment)

@@ -184,5 +184,69 @@ void backward_engine<T>::flush(std::uint32_t b, std::vector<void*>& g, arena& me
     std::erase_if(deferred_, [b](const deferred& d) { return d.b == b; });
 }
 
+template <class T>
+bool backward_engine<T>::table_defers(std::uint32_t i, const detail::node& n, const std::uint32_t* ins, std::size_t k,
+                                      const void* g) {
+    if (!t_.optimize_ || t_.check_finite_ || !g) return false;
+    const op_def& op = *n.op;
+    const std::uint32_t a = ins[op.product_a], b = ins[op.product_b];
+    for (std::size_t q = 0; q < k; ++q)
+        if (static_cast<int>(q) != op.product_a && static_cast<int>(q) != op.product_b && (ins[q] == a || ins[q] == b))
+            return false;
+    if (a == b || clips(nodes_[a], n)) return false;
+    const tape::product_memo* memo = t_.table_memo(i);
+    if (!memo) return false;
+    // The product's rows of the lookup: a is a view of the gathered rows.
+    const std::size_t k_in = nodes_[a].shp[1];
+    const auto off = static_cast<std::size_t>(static_cast<const T*>(nodes_[a].value) -
+                                              static_cast<const T*>(nodes_[memo->base].value));
+    if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
+    deferred_flag_[memo->b] |= 4;
+    deferred_flag_[memo->table] |= 4;
+    deferred_tables_.push_back({memo, static_cast<const T*>(g), off / k_in, n.shp[0]});
+    return true;
+}
+
+template <class T>
+void backward_engine<T>::flush_tables(std::vector<void*>& g, arena& mem) {
+    while (!deferred_tables_.empty()) {
+        const tape::product_memo* memo = deferred_tables_.front().memo;
+        const detail::node &tab = nodes_[memo->table], &w = nodes_[memo->b];
+        const std::span<const int> ids = nodes_[memo->base].at->ints;
+        const std::size_t v = tab.shp[0], k = tab.shp[1], cols = memo->trans_b ? w.shp[0] : w.shp[1];
+        T* dp = scratch_.alloc_n<T>(v * cols);
+        std::fill(dp, dp + v * cols, T(0));
+        // In tape order (the list is in reverse), so the sums' order does not depend on the sweep.
+        for (auto it = deferred_tables_.rbegin(); it != deferred_tables_.rend(); ++it) {
+            if (it->memo != memo) continue;
+            for (std::size_t r = 0; r < it->rows; ++r) {
+                T* dst = dp + static_cast<std::size_t>(ids[it->first + r]) * cols;
+                const T* src = it->g + r * cols;
+                for (std::size_t j = 0; j < cols; ++j) dst[j] += src[j];
+            }
+        }
+        auto target = [&](std::uint32_t id, T& beta) {
+            beta = g[id] ? T(1) : T(0);
+            if (!g[id]) g[id] = grad_arena(id, mem).template alloc_n<T>(nodes_[id].shp.size());
+            return static_cast<T*>(g[id]);
+        };
+        T beta;
+        const T* e = static_cast<const T*>(tab.value);
+        const T* wv = static_cast<const T*>(w.value);
+        if (w.requires_grad) {
+            T* dw = target(memo->b, beta);
+            // y = E op(b): b stored [k, cols] gets E^T dP; transposed ([cols, k]), dP^T E.
+            if (!memo->trans_b) detail::gemm(true, false, k, cols, v, T(1), e, dp, beta, dw);
+            else detail::gemm(true, false, cols, k, v, T(1), dp, e, beta, dw);
+        }
+        if (tab.requires_grad) {
+            T* de = target(memo->table, beta);
+            detail::gemm(false, !memo->trans_b, v, k, cols, T(1), dp, wv, beta, de);
+        }
+        std::erase_if(deferred_tables_, [memo](const deferred_table& d) { return d.memo == memo; });
+        scratch_.reset();
+    }
+}
+
 }  // namespace detail
 }  // namespace seqgrad

@@ -366,17 +366,42 @@ bool tape::batched_product(std::uint32_t id) {
         if (e.base == base && e.b == b && e.trans_b == tb) memo = &e;
     if (!memo) {
         memo_.push_back({base, b, tb, 1, nullptr});
+        // A lookup into an untimed table with at most half as many rows: multiply the table.
+        if (src.op && src.op->name == "gather_rows") {
+            const std::uint32_t e = input_ids_[src.first_input];
+            const detail::node& tab = nodes_[e];
+            if (tab.step < 0 && tab.shp.rank() == 2 && tab.shp[1] == k && 2 * tab.shp[0] <= rows && tab.value)
+                memo_.back().table = e;
+        }
         return false;
     }
     if (!memo->rows) {
         if (++memo->uses < 2) return false;
-        T* all = values_.alloc_n<T>(rows * cols);
-        detail::gemm(false, tb, rows, cols, k, T(1), static_cast<const T*>(src.value),
+        const bool table = memo->table != product_memo::no_table;
+        const detail::node& m_src = table ? nodes_[memo->table] : src;
+        const std::size_t r_src = table ? m_src.shp[0] : rows;
+        T* all = values_.alloc_n<T>(r_src * cols);
+        detail::gemm(false, tb, r_src, cols, k, T(1), static_cast<const T*>(m_src.value),
                      static_cast<const T*>(nodes_[b].value), T(0), all);
         memo->rows = all;
     }
-    const T* p = static_cast<const T*>(memo->rows) + first * cols;
     T* y = static_cast<T*>(n.value);
+    if (memo->table != product_memo::no_table) {
+        const std::span<const int> ids = src.at->ints;
+        const T* tab = static_cast<const T*>(memo->rows);
+        const detail::node* c = op.product_c < 0 ? nullptr : &nodes_[ins[op.product_c]];
+        const T* cv = c ? static_cast<const T*>(c->value) : nullptr;
+        const bool full = c && c->shp.size() == m * cols;
+        for (std::size_t r = 0; r < m; ++r) {
+            const T* pr = tab + static_cast<std::size_t>(ids[first + r]) * cols;
+            T* yr = y + r * cols;
+            if (!c) std::copy_n(pr, cols, yr);
+            else
+                for (std::size_t j = 0; j < cols; ++j) yr[j] = pr[j] + cv[full ? r * cols + j : j];
+        }
+        return true;
+    }
+    const T* p = static_cast<const T*>(memo->rows) + first * cols;
     if (op.product_c < 0) {
         n.value = const_cast<T*>(p);  // values never change once computed: the rows are the value
     } else {
@@ -387,6 +412,20 @@ bool tape::batched_product(std::uint32_t id) {
             for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = p[r * cols + j] + cv[full ? r * cols + j : j];
     }
     return true;
+}
+
+const tape::product_memo* tape::table_memo(std::uint32_t id) const {
+    const detail::node& n = nodes_[id];
+    if (!n.memo_served || !n.op || n.op->product_a < 0) return nullptr;
+    const std::uint32_t* ins = input_ids_.data() + n.first_input;
+    std::uint32_t base = ins[n.op->product_a];
+    while (nodes_[base].view) base = input_ids_[nodes_[base].first_input];
+    const std::uint32_t b = ins[n.op->product_b];
+    const bool tb = n.at->i[1] != 0;
+    for (const auto& e : memo_)
+        if (e.base == base && e.b == b && e.trans_b == tb)
+            return e.table != product_memo::no_table && e.rows ? &e : nullptr;
+    return nullptr;
 }
 
 template <class T>

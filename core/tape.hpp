@@ -312,12 +312,22 @@ private:
     bool optimize_;
     // Products of row blocks of one matrix by one b (the input projections of every step): the
     // second such product computes all rows of the matrix at once; later ones read their rows.
+    //
+    // When the matrix is a lookup, gather_rows(E, ids), into a table E with fewer rows (an
+    // embedding: 65 characters, 2,048 looked-up rows), E op(b) is computed instead and each product
+    // copies the rows its ids select; backward then sums the products' gradients by id into
+    // [rows of E, n] and does the weight's and the table's gradients from that (see
+    // backward_batched.hpp).
     struct product_memo {
+        static constexpr std::uint32_t no_table = UINT32_MAX;
         std::uint32_t base, b;
         bool trans_b;
         std::uint32_t uses;
-        void* rows;  // base x op(b), or null until the second use
+        void* rows;                      // base x op(b) (or table x op(b)), null until the second use
+        std::uint32_t table = no_table;  // E, when base = gather_rows(E, ids) and rows come from E op(b)
     };
+    /// The memo that served product node id's value from a table, or null.
+    const product_memo* table_memo(std::uint32_t id) const;
     std::vector<product_memo> memo_;
     backward_plan plan_;
     std::size_t ckpt_ = 0;  // steps per checkpoint segment, 0: off

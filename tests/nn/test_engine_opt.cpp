@@ -111,7 +111,22 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
     else if (name == "mgu") over(mgu(s.sub("cell"), I, H, rng));
     else if (name == "masked") over(nn::lstm_cell(s.sub("cell"), I, H, rng), {6, 2, 4});
     else if (name == "stacked") over(nn::make_stacked<nn::gru_cell>(s.sub("deep"), 3, I, H, true, rng));
-    else if (name == "bidirectional") {
+    else if (name == "embedded" || name == "embedded_tied") {
+        // Steps read rows of an embedding lookup into a table with fewer rows than the lookup
+        // (4 rows, 18 looked up): the engine multiplies the table instead of the rows, and sums the
+        // products' gradients by id. Tied: the table is also the output layer's weight.
+        const bool tied = name == "embedded_tied";
+        const std::size_t in = tied ? H : I, rows = tied ? C : 4;
+        sg::parameter emb = s.add("emb", random_array({rows, in}, rng, 0.5));
+        std::vector<int> ids(T * B);
+        for (std::size_t r = 0; r < ids.size(); ++r) ids[r] = static_cast<int>((r * 7 + r / 5) % rows);
+        auto cell = nn::lstm_cell(s.sub("cell"), in, H, rng);
+        m->loss = [=](sg::tape& t) {
+            auto x = nn::unstack_steps(sg::reshape(sg::gather_rows(t.param(emb), ids), {T, B, in}));
+            auto states = nn::unroll(t, cell, x, cell.initial_state(t, B));
+            return readout(tied ? emb : w_out, b_out, states);
+        };
+    } else if (name == "bidirectional") {
         nn::bidirectional<nn::lstm_cell, user_lstm> bi{nn::lstm_cell(s.sub("fwd"), I, H, rng),
                                                        user_lstm(s.sub("bwd"), I, H, rng)};
         m->loss = [=](sg::tape& t) {
@@ -132,8 +147,8 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
     return m;
 }
 
-const char* const model_names[] = {"lstm_cell", "gru_cell", "rnn_relu",      "user_lstm",    "mgu",
-                                   "masked",    "stacked",  "bidirectional", "encode_decode"};
+const char* const model_names[] = {"lstm_cell", "gru_cell", "rnn_relu",      "user_lstm",     "mgu",          "masked",
+                                   "stacked",   "embedded", "embedded_tied", "bidirectional", "encode_decode"};
 
 struct outcome {
     double loss;
@@ -186,12 +201,14 @@ BOOST_AUTO_TEST_CASE(optimised_equals_plain_under_transforms) {
     check_equal("lstm_cell", sg::dtype::f64, 1e-12, sg::truncate_bptt(2));
     check_equal("user_lstm", sg::dtype::f64, 1e-12, sg::truncate_bptt(2, 4));
     check_equal("mgu", sg::dtype::f64, 1e-12, sg::clip_state_gradient(0.05));
+    check_equal("embedded", sg::dtype::f64, 1e-12, sg::truncate_bptt(2));
+    check_equal("embedded_tied", sg::dtype::f64, 1e-12, sg::clip_state_gradient(0.05));
     check_equal("stacked", sg::dtype::f64, 1e-12, sg::clip_global_norm(0.5) | sg::truncate_bptt(3));
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
     BOOST_REQUIRE(sg::graph_optimizations());
-    for (const char* name : {"user_lstm", "mgu", "stacked", "bidirectional"}) {
+    for (const char* name : {"user_lstm", "mgu", "stacked", "embedded_tied", "bidirectional"}) {
         auto m = make(name, sg::dtype::f64);
         std::vector<sg::parameter_store*> stores{&m->ps, &m->data};
         const auto report = sg::gradcheck(stores, [&](sg::tape& t) { return m->loss(t); });
