@@ -18,11 +18,9 @@
 // cutoff at a quarter of the vocabulary is used): training evaluates the head and only the clusters that hold targets; validation uses
 // the exact log-probabilities of the targets, so the two softmaxes' perplexities compare.
 // --seconds stops training after that much training time (evaluation excluded): the way to compare
-// the two at equal time. --recurrence unroll (default) runs nn::lstm_cell through nn::unroll, as a
-// user's own cell would run (the engine batches the input products of all steps into one GEMM);
-// layer runs nn::lstm_layer (hoisted projections, one fused node per step). On tinyshakespeare with
-// the adaptive softmax both ran at the same speed (1,451 vs 1,480 tok/s, 100 steps each, run side
-// by side on a loaded machine).
+// the two at equal time. The LSTM is nn::lstm_cell through nn::unroll, as a user's own cell would
+// run: the engine batches the input products of all steps into one GEMM (it ran as fast as the
+// hand-fused nn::lstm_layer here: 1,451 vs 1,480 tok/s, 100 steps each, side by side, loaded).
 //
 // Output: a line per evaluation, then `result <name> <value> <unit>` lines: val_ppl, val_loss_nats
 // (at the end), best_val_ppl and best_val_loss_nats (the best evaluation: early stopping's figure),
@@ -50,7 +48,6 @@
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/dropout.hpp>
 #include <seqgrad/nn/linear.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/text.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/ops/recurrent.hpp>
@@ -72,7 +69,7 @@ struct options {
     std::size_t embed = 256, hidden = 256, seq = 35, batch = 20, min_count = 2, max_vocab = 0;
     std::size_t steps = 1000000, eval_every = 500;
     double seconds = 0, lr = 2e-3, clip = 1, dropout = 0.3, div_value = 4;
-    std::string softmax = "full", recurrence = "unroll";
+    std::string softmax = "full";
     std::vector<std::size_t> cutoffs = {2000, 10000};
     bool lowercase = false;
     int threads = 1;
@@ -88,7 +85,6 @@ Trains a word-level LSTM language model and reports validation perplexity.
   --min-count N            words seen fewer times become <unk> (2)
   --max-vocab N            at most N words, <unk> and <eos> included; 0: no limit (0)
   --lowercase yes|no       lower-case ASCII letters first (no)
-  --recurrence unroll|layer  nn::lstm_cell through nn::unroll, or nn::lstm_layer (unroll)
   --embed N --hidden N     sizes (256, 256)
   --seq T --batch B        BPTT length and parallel streams (35, 20)
   --steps N                stop after N training steps (1000000)
@@ -106,7 +102,6 @@ options parse_args(int argc, char** argv) {
     const std::map<std::string, cli::setter> table = {
         {"--data", cli::text(o.data)},
         {"--softmax", cli::one_of(o.softmax, {"full", "adaptive"})},
-        {"--recurrence", cli::one_of(o.recurrence, {"unroll", "layer"})},
         {"--lowercase", cli::yes_no(o.lowercase)},
         {"--cutoffs",
          [&](const std::string& n, const std::string& v) {
@@ -202,20 +197,12 @@ struct word_model {
     sg::expr hidden(sg::tape& t, std::span<const int> ids, std::size_t batch, carried_state& state) const {
         sg::expr x = nn::dropout(emb(t, ids), o.dropout);
         const nn::lstm_state s0{t.input(state.h), t.input(state.c)};
-        sg::expr h;
-        nn::lstm_state last;
-        if (o.recurrence == "layer") {
-            const nn::lstm_sequence seq = nn::lstm_layer(cell)(x, s0);
-            h = seq.hidden_all();
-            last = seq.final_state();
-        } else {
-            std::vector<sg::expr> xs;
-            for (std::size_t k = 0; k < ids.size() / batch; ++k)
-                xs.push_back(sg::slice(x, 0, k * batch, (k + 1) * batch));  // step k: [B, E]
-            const auto states = nn::unroll(t, cell, std::span<const sg::expr>(xs), s0);
-            h = sg::concat(nn::hiddens(states), 0);
-            last = states.back();
-        }
+        std::vector<sg::expr> xs;
+        for (std::size_t k = 0; k < ids.size() / batch; ++k)
+            xs.push_back(sg::slice(x, 0, k * batch, (k + 1) * batch));  // step k: [B, E]
+        const auto states = nn::unroll(t, cell, std::span<const sg::expr>(xs), s0);
+        const sg::expr h = sg::concat(nn::hiddens(states), 0);
+        const nn::lstm_state& last = states.back();
         state.h = t.value(last.h);
         state.c = t.value(last.c);
         return nn::dropout(h, o.dropout);
@@ -265,7 +252,7 @@ int run(const options& o) {
               << train_ids.size() << " (" << std::fixed << std::setprecision(1)
               << 100.0 * double(unk) / double(train_ids.size()) << "% <unk>), validation " << val_ids.size()
               << std::defaultfloat << std::setprecision(6) << "\nmodel: embed " << o.embed << ", lstm " << o.hidden
-              << " (" << o.recurrence << "), softmax " << o.softmax;
+              << ", softmax " << o.softmax;
     if (model.adaptive) {
         std::cout << " (cutoffs";
         for (std::size_t c : model.adaptive->cutoffs) std::cout << " " << c;
