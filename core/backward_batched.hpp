@@ -87,6 +87,7 @@ template <class T>
 void backward_engine<T>::plan_homes(std::uint32_t root) {
     auto& home = t_.grad_home_;
     home.clear();
+    t_.opt_counts_.gradient_homes = 0;
     if (!t_.optimize_ || t_.ckpt_ || t_.check_finite_ || t_.products_.size() < 2) return;
     struct group {
         std::uint32_t b;
@@ -130,6 +131,7 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
         if (!gr->block) continue;
         home[id] = gr->block;
         gr->block += nodes_[id].shp.size();
+        ++t_.opt_counts_.gradient_homes;
     }
 }
 

@@ -81,6 +81,7 @@ void tape::clear() {
     grad_home_.clear();
     max_group_ = -1;
     memo_.clear();
+    opt_counts_ = {};
     segments_.clear();
     values_.reset();
     grads_.reset();
@@ -310,6 +311,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         const bool done = optimize_ && op.product_a >= 0 &&
                           (dt_ == dtype::f32 ? batched_product<float>(id) : batched_product<double>(id));
         nodes_[id].memo_served = done;
+        opt_counts_.products_batched += done;
         if (!done) {
             if (dt_ == dtype::f32) run_forward<float>(id);
             else run_forward<double>(id);
@@ -399,6 +401,7 @@ bool tape::batched_product(std::uint32_t id) {
             else
                 for (std::size_t j = 0; j < cols; ++j) yr[j] = pr[j] + cv[full ? r * cols + j : j];
         }
+        ++opt_counts_.table_products;
         return true;
     }
     const T* p = static_cast<const T*>(memo->rows) + first * cols;

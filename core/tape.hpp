@@ -220,6 +220,14 @@ public:
     /// tests that hold the optimised graph equal to the plain one.
     void set_optimize(bool on) { optimize_ = on; }
     bool optimize() const { return optimize_; }
+    /// What the graph optimisations did on this tape since clear(): whether a cell of your own got
+    /// the fast paths. products_batched: products whose value was served from one GEMM over all
+    /// steps' rows; table_products: those served from a lookup table times the weight (an
+    /// embedding); gradient_homes: products whose gradients the last backward laid out in one block.
+    struct optimization_counts {
+        std::size_t products_batched = 0, table_products = 0, gradient_homes = 0;
+    };
+    const optimization_counts& optimizations() const { return opt_counts_; }
     /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off
     /// (the default: evaluation, inference) each is the identity (zoneout: its expectation).
     void set_training(bool on) { training_ = on; }
@@ -329,6 +337,7 @@ private:
     /// The memo that served product node id's value from a table, or null.
     const product_memo* table_memo(std::uint32_t id) const;
     std::vector<product_memo> memo_;
+    optimization_counts opt_counts_;
     backward_plan plan_;
     std::size_t ckpt_ = 0;  // steps per checkpoint segment, 0: off
     struct segment {

@@ -206,6 +206,25 @@ BOOST_AUTO_TEST_CASE(optimised_equals_plain_under_transforms) {
     check_equal("stacked", sg::dtype::f64, 1e-12, sg::clip_global_norm(0.5) | sg::truncate_bptt(3));
 }
 
+// The comparisons above prove nothing if the fast paths never run: the tape's counts say they do.
+BOOST_AUTO_TEST_CASE(optimisations_are_taken) {
+    for (const bool on : {false, true})
+        for (const char* name : {"user_lstm", "embedded"}) {
+            auto m = make(name, sg::dtype::f64);
+            sg::tape t(sg::dtype::f64);
+            t.set_optimize(on);
+            t.backward(m->loss(t));
+            const auto& c = t.optimizations();
+            BOOST_TEST_CONTEXT(name << (on ? " on" : " off")) {
+                // The first product of each group runs alone; from the second, one GEMM serves all T.
+                BOOST_TEST(c.products_batched == (on ? T - 1 : 0));
+                BOOST_TEST(c.table_products == (on && std::string(name) == "embedded" ? T - 1 : 0));
+                // Input-side and recurrent products of the T steps, and the T readouts (2 weights).
+                BOOST_TEST(c.gradient_homes == (on ? 3 * T : 0));
+            }
+        }
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
     BOOST_REQUIRE(sg::graph_optimizations());
     for (const char* name : {"user_lstm", "mgu", "stacked", "embedded_tied", "bidirectional"}) {
