@@ -17,7 +17,8 @@ The same model, data and settings as the seqgrad example, so the figures compare
     of 32 from pools of 16 batches sorted by source length, batch order shuffled, --epochs;
   - evaluation: corpus BLEU-4 (brevity penalty, multiple references) of greedy and beam (width 5,
     the same beam rules as nn::beam_search) outputs on each held-out English sentence once, and
-    teacher-forced token accuracy (<eos> included) on the held-out pairs.
+    teacher-forced token accuracy (<eos> included) on the held-out pairs; teacher-forced cross-entropy
+    per target token on the held-out and on the training pairs (test_loss, train_loss: low-noise figures).
 --save / --load write and read the weights as .npz under seqgrad's parameter names, so the example
 and this twin can decode each other's trained weights (--load W --epochs 0 decodes only); --hyps FILE
 writes each test sentence's source, greedy and beam output, tab-separated, as the example does;
@@ -257,14 +258,21 @@ def main():
 
     model.eval()
     with torch.no_grad():
-        right = counted = 0
-        pairs = [(enc(s, sv), enc(g, tv)) for _, s, g in test]
-        for i in range(0, len(pairs), 64):
-            chunk = pairs[i : i + 64]
-            logits, gold = model([s for s, _ in chunk], [g for _, g in chunk])
-            ok = gold >= 0
-            right += int(((logits.argmax(2) == gold) & ok).sum())
-            counted += int(ok.sum())
+        def teacher_forced(pairs):  # (right, counted, summed cross-entropy) over the pairs
+            right = counted = 0
+            nll = 0.0
+            for i in range(0, len(pairs), 64):
+                chunk = pairs[i : i + 64]
+                logits, gold = model([s for s, _ in chunk], [g for _, g in chunk])
+                ok = gold >= 0
+                right += int(((logits.argmax(2) == gold) & ok).sum())
+                counted += int(ok.sum())
+                nll += float(nn.functional.cross_entropy(logits.reshape(-1, V).double(), gold.reshape(-1),
+                                                         ignore_index=-100, reduction="sum"))
+            return right, counted, nll
+
+        right, counted, test_nll = teacher_forced([(enc(s, sv), enc(g, tv)) for _, s, g in test])
+        _, train_counted, train_nll = teacher_forced(data)
 
         def decode(src, width):
             L = 2 * len(src) + 10
@@ -325,6 +333,8 @@ def main():
     print(f"result engfra.torch.bleu_greedy {corpus_bleu(greedy_out, references):.4f} bleu")
     print(f"result engfra.torch.bleu {corpus_bleu(beam_out, references):.4f} bleu")
     print(f"result engfra.torch.token_accuracy {right / counted:.6f} fraction")
+    print(f"result engfra.torch.test_loss {test_nll / counted:.6f} nats")
+    print(f"result engfra.torch.train_loss {train_nll / train_counted:.6f} nats")
     print(f"test sentences {len(references)}, test pairs {len(test)}")
     return 0
 
