@@ -22,7 +22,8 @@ The same model, data and settings as the seqgrad example, so the figures compare
 --save / --load write and read the weights as .npz under seqgrad's parameter names, so the example
 and this twin can decode each other's trained weights (--load W --epochs 0 decodes only); --hyps FILE
 writes each test sentence's source, greedy and beam output, tab-separated, as the example does;
---batches FILE replays the training steps the example's --batches wrote (instead of --epochs).
+--batches FILE replays the training steps the example's --batches wrote (instead of --epochs; the
+loss is printed per epoch's worth of steps, as the example prints it).
 One thread (torch.set_num_threads(1)). Prints `result engfra.torch.<name> <value> <unit>` lines.
 Exits with status 2 and a message when torch is not installed.
 """
@@ -228,7 +229,8 @@ def main():
     if args.batches:
         with open(args.batches) as f:
             replay = [[data[int(i)] for i in line.split()] for line in f if line.strip()]
-    for epoch in range(1 if replay else args.epochs):
+    per_epoch = -(-len(data) // args.batch)  # replayed steps are reported in epochs of this many
+    for epoch in range(-(-len(replay) // per_epoch) if replay else args.epochs):
         order = data[:]
         rng.shuffle(order)
         batches = []
@@ -237,7 +239,7 @@ def main():
             chunk = sorted(order[p : p + pool], key=lambda x: len(x[0]))
             batches += [chunk[i : i + args.batch] for i in range(0, len(chunk), args.batch)]
         rng.shuffle(batches)
-        batches = replay or batches
+        batches = replay[epoch * per_epoch : (epoch + 1) * per_epoch] if replay else batches
         total, tokens = 0.0, 0
         for batch in batches:
             logits, gold = model([s for s, _ in batch], [g for _, g in batch])
