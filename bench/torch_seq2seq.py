@@ -17,11 +17,13 @@ The same model, data and settings as the seqgrad example, so the figures compare
     of 32 from pools of 16 batches sorted by source length, batch order shuffled, --epochs;
   - evaluation: corpus BLEU-4 (brevity penalty, multiple references) of greedy and beam (width 5,
     the same beam rules as nn::beam_search) outputs on each held-out English sentence once, and
-    teacher-forced token accuracy (<eos> included) on the held-out pairs.
+    teacher-forced token accuracy (<eos> included) on the held-out pairs; teacher-forced cross-entropy
+    per target token on the held-out and on the training pairs (test_loss, train_loss: low-noise figures).
 --save / --load write and read the weights as .npz under seqgrad's parameter names, so the example
 and this twin can decode each other's trained weights (--load W --epochs 0 decodes only); --hyps FILE
 writes each test sentence's source, greedy and beam output, tab-separated, as the example does;
---batches FILE replays the training steps the example's --batches wrote (instead of --epochs).
+--batches FILE replays the training steps the example's --batches wrote (instead of --epochs; the
+loss is printed per epoch's worth of steps, as the example prints it).
 One thread (torch.set_num_threads(1)). Prints `result engfra.torch.<name> <value> <unit>` lines.
 Exits with status 2 and a message when torch is not installed.
 """
@@ -227,7 +229,8 @@ def main():
     if args.batches:
         with open(args.batches) as f:
             replay = [[data[int(i)] for i in line.split()] for line in f if line.strip()]
-    for epoch in range(1 if replay else args.epochs):
+    per_epoch = -(-len(data) // args.batch)  # replayed steps are reported in epochs of this many
+    for epoch in range(-(-len(replay) // per_epoch) if replay else args.epochs):
         order = data[:]
         rng.shuffle(order)
         batches = []
@@ -236,7 +239,7 @@ def main():
             chunk = sorted(order[p : p + pool], key=lambda x: len(x[0]))
             batches += [chunk[i : i + args.batch] for i in range(0, len(chunk), args.batch)]
         rng.shuffle(batches)
-        batches = replay or batches
+        batches = replay[epoch * per_epoch : (epoch + 1) * per_epoch] if replay else batches
         total, tokens = 0.0, 0
         for batch in batches:
             logits, gold = model([s for s, _ in batch], [g for _, g in batch])
@@ -257,14 +260,21 @@ def main():
 
     model.eval()
     with torch.no_grad():
-        right = counted = 0
-        pairs = [(enc(s, sv), enc(g, tv)) for _, s, g in test]
-        for i in range(0, len(pairs), 64):
-            chunk = pairs[i : i + 64]
-            logits, gold = model([s for s, _ in chunk], [g for _, g in chunk])
-            ok = gold >= 0
-            right += int(((logits.argmax(2) == gold) & ok).sum())
-            counted += int(ok.sum())
+        def teacher_forced(pairs):  # (right, counted, summed cross-entropy) over the pairs
+            right = counted = 0
+            nll = 0.0
+            for i in range(0, len(pairs), 64):
+                chunk = pairs[i : i + 64]
+                logits, gold = model([s for s, _ in chunk], [g for _, g in chunk])
+                ok = gold >= 0
+                right += int(((logits.argmax(2) == gold) & ok).sum())
+                counted += int(ok.sum())
+                nll += float(nn.functional.cross_entropy(logits.reshape(-1, V).double(), gold.reshape(-1),
+                                                         ignore_index=-100, reduction="sum"))
+            return right, counted, nll
+
+        right, counted, test_nll = teacher_forced([(enc(s, sv), enc(g, tv)) for _, s, g in test])
+        _, train_counted, train_nll = teacher_forced(data)
 
         def decode(src, width):
             L = 2 * len(src) + 10
@@ -325,6 +335,8 @@ def main():
     print(f"result engfra.torch.bleu_greedy {corpus_bleu(greedy_out, references):.4f} bleu")
     print(f"result engfra.torch.bleu {corpus_bleu(beam_out, references):.4f} bleu")
     print(f"result engfra.torch.token_accuracy {right / counted:.6f} fraction")
+    print(f"result engfra.torch.test_loss {test_nll / counted:.6f} nats")
+    print(f"result engfra.torch.train_loss {train_nll / train_counted:.6f} nats")
     print(f"test sentences {len(references)}, test pairs {len(test)}")
     return 0
 

@@ -319,9 +319,15 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     std::vector<example> pool;
     std::size_t step = 0, seen = 0, epoch = 0;
     double run_loss = 0;
+    // Loss summed over an epoch's target tokens (printed per epoch, as the twin prints it).
+    double epoch_loss = 0, epoch_tokens = 0;
     int perfect = 0;  // consecutive evaluations with every validation date right
     while (true) {
         if (batches.empty()) {
+            if (!dates && epoch > 0)
+                std::cout << "epoch " << epoch << "  " << std::fixed << std::setprecision(2) << minutes_since(t0)
+                          << " min  loss " << std::setprecision(4) << epoch_loss / epoch_tokens << std::endl;
+            epoch_loss = epoch_tokens = 0;
             if (!dates && epoch++ == o.epochs) break;
             pool = next_pool(rng);
             for (auto& e : pool) e.src_ids = sv.encode(e.src), e.tgt_ids = tv.encode(e.tgt);
@@ -351,6 +357,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         sg::optim::clip_global_norm(ps, o.clip);
         adam.step();
         ++step, seen += src.size();
+        epoch_loss += t.item(loss) * double(out.tokens), epoch_tokens += double(out.tokens);
         run_loss = step == 1 ? t.item(loss) : 0.98 * run_loss + 0.02 * t.item(loss);
         const bool out_of_time = minutes_since(t0) >= o.minutes || (o.steps && step >= o.steps);
         if (step % eval_every == 0 || out_of_time) {
