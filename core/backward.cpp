@@ -138,10 +138,10 @@ private:
             if (reduce || repeated || clips(m, n)) {
                 // Written to scratch, then summed (and clipped) into the input's gradient.
                 const seqgrad::shape& s = reduce ? n.shp : m.shp;
-                pending[j] = grad_arena(ins[j], mem).template alloc_n<T>(s.size());
+                pending[j] = t_.grad_alloc<T>(ins[j], mem, s.size());
                 targets[j] = {pending[j], s};
             } else {
-                if (!g[ins[j]]) g[ins[j]] = grad_arena(ins[j], mem).template alloc_n<T>(m.shp.size());
+                if (!g[ins[j]]) g[ins[j]] = t_.grad_alloc<T>(ins[j], mem, m.shp.size());
                 else acc[j] = true;
                 targets[j] = {static_cast<T*>(g[ins[j]]), m.shp};
             }
@@ -152,14 +152,18 @@ private:
                               (op.gradient == gradient_kind::not_implemented ? "' has no gradient implemented yet"
                                                                              : "' has no gradient") +
                               ", but an input needs one (wrap that input in stop_gradient if no gradient should flow)");
+        detail::scratch_source<T> scratch{&t_, ins, targets, acc, pending, &mem};  // see op.hpp, target()
         backward_ctx<T> c{nodes_.data(),
                           ins,
                           k,
                           tensor_ref<const T>{static_cast<const T*>(n.value), n.shp},
                           tensor_ref<const T>{static_cast<const T*>(g[i]), n.shp},
                           n.at,
+                          op,
                           targets,
-                          acc};
+                          acc,
+                          &scratch,
+                          &detail::scratch_source<T>::swap};
         op.backward<T>()(c);
         for (std::size_t j = 0; j < k; ++j) {
             if (!pending[j]) continue;
@@ -167,7 +171,7 @@ private:
             const std::size_t ms = m.shp.size();
             T* src = pending[j];
             if (!(targets[j].shape == m.shp)) {
-                T* reduced = grad_arena(ins[j], mem).template alloc_n<T>(ms);
+                T* reduced = t_.grad_alloc<T>(ins[j], mem, ms);
                 detail::sum_to_shape(src, n.shp, m.shp, reduced);
                 src = reduced;
             }
@@ -568,6 +572,7 @@ backward_stats tape::run_backward(std::uint32_t root, const double* seed, const 
     backward_plan plan = plan_;
     for (const auto& x : given.transforms())
         if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
+    release_for_backward(root);  // saves: values no backward reads (core/saves.cpp)
     if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
     return detail::backward_engine<double>(*this, plan).run(root, seed);
 }
