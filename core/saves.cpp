@@ -87,6 +87,7 @@ void tape::release_old_steps() {
     for (std::uint32_t id : candidates_) {
         if (std::abs(nodes_[id].step - step_) < 2) candidates_[keep++] = id;
         else if (releasable(id)) release_value(id);
+        else if (!nodes_[id].saved) late_.push_back(id);  // not read yet: perhaps by backward's time
     }
     candidates_.resize(keep);
 }
@@ -95,9 +96,16 @@ void tape::release_for_backward(std::uint32_t root) {
     for (auto [p, bytes] : borrowed_) give_free(p, bytes);
     borrowed_.clear();
     if (ckpt_) return;
+    if (!poison_) {
+        for (auto* list : {&candidates_, &late_}) {
+            for (std::uint32_t id : *list)
+                if (id != root && releasable(id)) release_value(id);
+            std::erase_if(*list, [this](std::uint32_t id) { return nodes_[id].released; });
+        }
+        return;
+    }
     for (std::uint32_t id = 0; id < nodes_.size(); ++id)
         if (id != root && releasable(id)) release_value(id);
-    if (!poison_) return;
     // Everything else that no backward reads, leaves included (not parameters: their value is the
     // store's), unless it shares memory with a value that is read.
     for (std::uint32_t id = 0; id < nodes_.size(); ++id) {

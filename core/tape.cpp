@@ -86,6 +86,7 @@ void tape::clear() {
     free_values_.clear();
     free_count_ = 0;
     candidates_.clear();
+    late_.clear();
     borrowed_.clear();
     release_step_ = -1;
     released_count_ = recomputed_count_ = 0;
@@ -334,10 +335,10 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         input_ids_.resize(first);
         throw;
     }
-    if (!ckpt_ && step_ >= 0) {
-        candidates_.push_back(id);
-        if (step_ != release_step_) release_old_steps();
-    }
+    // saves (saves.cpp): smaller values are not worth a free-list entry (100,000 nodes of [1, 16]
+    // in bench/overhead would spend more on releasing and reusing than they give back).
+    if (!ckpt_ && bytes >= release_min_bytes) (step_ >= 0 ? candidates_ : late_).push_back(id);
+    if (step_ >= 0 && step_ != release_step_) release_old_steps();
     return make_expr(id);
 }
 

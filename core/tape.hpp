@@ -371,7 +371,8 @@ private:
     std::vector<void*> grad_table_;                                        // backward: gradient per node
     std::vector<std::pair<std::size_t, std::vector<void*>>> free_values_;  // bytes -> released buffers
     std::size_t free_count_ = 0;
-    std::vector<std::uint32_t> candidates_;                // timed values that may be released
+    std::vector<std::uint32_t> candidates_, late_;  // timed / untimed values that may be released
+    static constexpr std::size_t release_min_bytes = 1024;
     std::vector<std::pair<void*, std::size_t>> borrowed_;  // gradients taken from the free list
     int release_step_ = -1;                                // step_ at the last release_old_steps
     std::size_t released_count_ = 0, recomputed_count_ = 0;
