@@ -141,7 +141,7 @@ private:
             if (reduce || repeated || clips(m, n)) {
                 // Written to scratch, then summed (and clipped) into the input's gradient.
                 const seqgrad::shape& s = reduce ? n.shp : m.shp;
-                pending[j] = grad_arena(ins[j], mem).template alloc_n<T>(s.size());
+                pending[j] = t_.grad_alloc<T>(ins[j], mem, s.size());
                 targets[j] = {pending[j], s};
             } else {
                 if (!g[ins[j]]) g[ins[j]] = home_or_alloc(ins[j], m.shp.size(), g, mem);
@@ -155,14 +155,18 @@ private:
                               (op.gradient == gradient_kind::not_implemented ? "' has no gradient implemented yet"
                                                                              : "' has no gradient") +
                               ", but an input needs one (wrap that input in stop_gradient if no gradient should flow)");
+        detail::scratch_source<T> scratch{&t_, ins, targets, acc, pending, &mem};  // see op.hpp, target()
         backward_ctx<T> c{nodes_.data(),
                           ins,
                           k,
                           tensor_ref<const T>{static_cast<const T*>(n.value), n.shp},
                           tensor_ref<const T>{static_cast<const T*>(g[i]), n.shp},
                           *n.at,
+                          op,
                           targets,
-                          acc};
+                          acc,
+                          &scratch,
+                          &detail::scratch_source<T>::swap};
         op.backward<T>()(c);
         for (std::size_t j = 0; j < k; ++j) {
             if (!pending[j]) continue;
@@ -170,7 +174,7 @@ private:
             const std::size_t ms = m.shp.size();
             T* src = pending[j];
             if (!(targets[j].shape == m.shp)) {
-                T* reduced = grad_arena(ins[j], mem).template alloc_n<T>(ms);
+                T* reduced = t_.grad_alloc<T>(ins[j], mem, ms);
                 detail::sum_to_shape(src, n.shp, m.shp, reduced);
                 src = reduced;
             }
@@ -279,12 +283,6 @@ private:
     // passed a segment's first node, the kept products are done and the segment's values and
     // gradients released.
 
-    /// Gradients of a timed op node live with its segment; everything else's in mem.
-    arena& grad_arena(std::uint32_t id, arena& mem) {
-        const int s = t_.segment_of(id);
-        return s >= 0 ? t_.segment_arena(s, true) : mem;
-    }
-
     void enter_segment(std::uint32_t i, std::vector<void*>& g, arena& mem) {
         if (release_order_.empty() && release_pos_ == 0) {
             // Segments by their first node, last first: the sweep is done with a segment once it
@@ -331,7 +329,7 @@ private:
     }
     T* home_or_alloc(std::uint32_t id, std::size_t size, const std::vector<void*>& g, arena& mem) {
         if (T* h = home(id, g)) return h;
-        return grad_arena(id, mem).template alloc_n<T>(size);
+        return t_.grad_alloc<T>(id, mem, size);
     }
 
     /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.
@@ -541,6 +539,7 @@ backward_stats tape::run_backward(std::uint32_t root, const double* seed, const 
     backward_plan plan = plan_;
     for (const auto& x : given.transforms())
         if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
+    release_for_backward(root);  // saves: values no backward reads (core/saves.cpp)
     if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
     return detail::backward_engine<double>(*this, plan).run(root, seed);
 }

@@ -46,7 +46,7 @@ void backward_engine<T>::flush_rows(std::vector<void*>& g, arena& mem) {
             deferred_flag_[d.a] &= ~2;
             const std::size_t sz = d.rows * k;
             if (!g[d.a]) {
-                T* dst = grad_arena(d.a, mem).template alloc_n<T>(sz);
+                T* dst = t_.grad_alloc<T>(d.a, mem, sz);
                 std::copy_n(src, sz, dst);
                 g[d.a] = dst;
             } else {
@@ -229,7 +229,7 @@ void backward_engine<T>::flush_tables(std::vector<void*>& g, arena& mem) {
         }
         auto target = [&](std::uint32_t id, T& beta) {
             beta = g[id] ? T(1) : T(0);
-            if (!g[id]) g[id] = grad_arena(id, mem).template alloc_n<T>(nodes_[id].shp.size());
+            if (!g[id]) g[id] = t_.grad_alloc<T>(id, mem, nodes_[id].shp.size());
             return static_cast<T*>(g[id]);
         };
         T beta;

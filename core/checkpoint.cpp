@@ -27,8 +27,13 @@ detail::arena& tape::segment_arena(int seg, bool grads) {
 }
 
 void tape::ensure_value(std::uint32_t id) const {
-    if (!nodes_[id].evicted) return;
     auto& self = const_cast<tape&>(*this);  // a released value is a cache miss, not a change
+    if (nodes_[id].released) {              // by saves (core/saves.cpp)
+        if (dt_ == dtype::f32) self.recompute_released<float>(id);
+        else self.recompute_released<double>(id);
+        return;
+    }
+    if (!nodes_[id].evicted) return;
     if (dt_ == dtype::f32) self.recompute_segment<float>(segment_of(id));
     else self.recompute_segment<double>(segment_of(id));
 }

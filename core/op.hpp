@@ -16,9 +16,13 @@
 //   seqgrad::expr y = seqgrad::apply(my_square, {x});
 //
 // Kernels are generic lambdas without captures, instantiated for float and double. A backward
-// writes one contribution per input through emit()/target(): the engine decides whether that
-// contribution overwrites or adds to the input's gradient and, for broadcasting ops, reduces it
-// back to the input's shape. Ops never accumulate by hand.
+// writes one contribution per input through emit()/target(), with overwrite semantics: the engine
+// adds it to the input's gradient (emit adds in place; a target() that already holds an earlier
+// contribution is swapped for scratch that the engine adds afterwards) and, for broadcasting ops,
+// reduces it back to the input's shape. Ops never accumulate by hand, except those that declare
+// .accumulates(): GEMM kernels that add with beta = 1, and kernels that write only a part of their
+// target (a slice, embedding rows), for which a full-size scratch per contribution would turn the
+// T slices of a sequence into O(T^2) work.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -60,7 +64,12 @@ struct attrs {
 };
 inline const attrs no_attrs{};
 
-/// What backward reads, so long unrolls can keep only that.
+/// What backward reads: its inputs' values (in(i)), its output's (out()), both or nothing; it may
+/// always read shapes, attributes and grad_out(). The engine keeps only that (core/saves.cpp): a
+/// value that has been read and that no recorded backward reads is released (in an unroll two
+/// steps later, else at backward) and its memory reused, so long unrolls hold only what backward
+/// reads; reading a released value again recomputes it. A declaration that says less than the
+/// backward reads is a bug that tape::set_poison_released exposes (tests/ops/test_saves.cpp).
 enum class saves : std::uint8_t { nothing = 0, inputs = 1, output = 2, both = 3 };
 
 /// What an op says about its gradient; registration refuses an op that says nothing.
@@ -100,10 +109,17 @@ struct forward_ctx {
     tensor_ref<T> out() const { return output; }
 };
 
-/// Backward kernel context. in(i)/out() give the saved values, grad_out() the output's gradient.
-/// For each input that needs a gradient (needs(i)), write its contribution with emit(i, f), where
-/// f(k) returns entry k, or directly into target(i), honouring accumulate(i) (add when true,
-/// overwrite when false); a GEMM passes beta = accumulate(i) ? 1 : 0.
+namespace detail {
+/// Throws op_error: op read backward_ctx::accumulate() without declaring .accumulates().
+[[noreturn]] void accumulate_not_declared(const op_def& op);
+}  // namespace detail
+
+/// Backward kernel context. in(i)/out() give the saved values (only those the op's saves
+/// declaration names; see saves), grad_out() the output's gradient. For each input that needs a
+/// gradient (needs(i)), write its contribution with emit(i, f), where f(k) returns entry k, or
+/// overwrite target(i) (every entry: its contents are unspecified). Ops that declared
+/// .accumulates() instead read accumulate(i): true when target(i) holds an earlier contribution
+/// to add to (a GEMM passes beta = accumulate(i) ? 1 : 0); other ops calling it get op_error.
 template <class T>
 struct backward_ctx {
     const detail::node* nodes;
@@ -112,21 +128,26 @@ struct backward_ctx {
     tensor_ref<const T> output;
     tensor_ref<const T> grad_output;
     const attrs& at;
+    const op_def& op;
     tensor_ref<T>* targets;  // per input; data == nullptr when no gradient is needed
-    const bool* accumulates;
+    // The engine's side, not for kernels: adds[i] says targets[i] holds an earlier contribution;
+    // to_scratch(engine, i) swaps targets[i] for scratch the engine adds in after the backward.
+    bool* adds;
+    void* engine;
+    void (*to_scratch)(void* engine, std::size_t i);
 
     tensor_ref<const T> in(std::size_t i) const;
     tensor_ref<const T> out() const { return output; }
     tensor_ref<const T> grad_out() const { return grad_output; }
     bool needs(std::size_t i) const { return targets[i].data != nullptr; }
-    tensor_ref<T> target(std::size_t i) const { return targets[i]; }
-    bool accumulate(std::size_t i) const { return accumulates[i]; }
+    tensor_ref<T> target(std::size_t i) const;
+    bool accumulate(std::size_t i) const;
     template <class F>
     void emit(std::size_t i, F&& f) const {
         tensor_ref<T> t = targets[i];
         if (!t.data) return;
         const std::size_t n = t.size();
-        if (accumulates[i])
+        if (adds[i])  // the engine's accumulation, done in the same pass
             for (std::size_t k = 0; k < n; ++k) t.data[k] += static_cast<T>(f(k));
         else
             for (std::size_t k = 0; k < n; ++k) t.data[k] = static_cast<T>(f(k));
@@ -150,6 +171,8 @@ struct op_def {
     backward_fn<double> backward_d = nullptr;
     gradient_kind gradient = gradient_kind::undeclared;
     seqgrad::saves saved = saves::both;
+    /// Backward adds into its targets itself, reading backward_ctx::accumulate (op_builder::accumulates).
+    bool accumulates = false;
     /// Elementwise ops whose inputs broadcast to the output (NumPy rules): backward writes
     /// output-shaped contributions and the engine sums them down to each input's shape.
     bool broadcasting = false;
@@ -185,6 +208,17 @@ struct op_def {
         else return backward_d;
     }
 };
+
+template <class T>
+tensor_ref<T> backward_ctx<T>::target(std::size_t i) const {
+    if (adds[i] && !op.accumulates) to_scratch(engine, i);
+    return targets[i];
+}
+template <class T>
+bool backward_ctx<T>::accumulate(std::size_t i) const {
+    if (!op.accumulates) detail::accumulate_not_declared(op);
+    return adds[i];
+}
 
 namespace detail {
 template <class F, class T>
@@ -240,6 +274,13 @@ public:
     }
     op_builder& saves(seqgrad::saves s) {
         def_.saved = s;
+        return *this;
+    }
+    /// Opt in to adding into gradient targets by hand: backward reads c.accumulate(i) and adds
+    /// (beta = 1) when it is true. Only for GEMM kernels and kernels that write a small part of a
+    /// large target (see the top of this file); every other op writes plain contributions.
+    op_builder& accumulates(bool on = true) {
+        def_.accumulates = on;
         return *this;
     }
     op_builder& broadcasting(bool on = true) {

@@ -29,6 +29,12 @@ void ensure_builtins() {
     });
 }
 }  // namespace
+
+void accumulate_not_declared(const op_def& op) {
+    throw op_error("op '" + op.name +
+                   "': its backward read accumulate(), which only ops registered with .accumulates() may do; "
+                   "write plain contributions (emit, or overwrite target(i)) and the engine adds them");
+}
 }  // namespace detail
 
 op_registry& op_registry::instance() {

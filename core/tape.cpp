@@ -83,6 +83,13 @@ void tape::clear() {
     memo_.clear();
     opt_counts_ = {};
     segments_.clear();
+    free_values_.clear();
+    free_count_ = 0;
+    candidates_.clear();
+    late_.clear();
+    borrowed_.clear();
+    release_step_ = -1;
+    released_count_ = recomputed_count_ = 0;
     values_.reset();
     grads_.reset();
     step_ = -1;
@@ -265,6 +272,8 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     try {
         out = op.infer_shape(op, shape_scratch_, at);
         if (ckpt_) prepare_inputs(first, k);
+        for (std::size_t j = 0; j < k; ++j)
+            if (nodes_[input_ids_[first + j]].released) ensure_value(input_ids_[first + j]);  // saves.cpp
     } catch (...) {
         input_ids_.resize(first);
         throw;
@@ -290,6 +299,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         }
         n.at = copy;
     }
+    note_reads(op, first, k, n.requires_grad);
     const std::size_t size = out.size();
     const int seg = segment_of(id);
     if (seg >= 0) {
@@ -302,11 +312,15 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
             const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
             n.value = static_cast<std::byte*>(nodes_[input_ids_[first]].value) + off * elem;
             n.view = true;
+            for (std::uint32_t b = input_ids_[first];; b = input_ids_[nodes_[b].first_input]) {
+                nodes_[b].aliased = true;  // its memory is read through the view
+                if (!nodes_[b].view) break;
+            }
             return make_expr(id);
         }
     }
     const std::size_t bytes = size * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
-    nodes_[id].value = seg >= 0 ? segments_[seg].values->alloc(bytes) : values_.alloc(bytes);
+    nodes_[id].value = seg >= 0 ? segments_[seg].values->alloc(bytes) : alloc_value(bytes);
     try {
         const bool done = optimize_ && op.product_a >= 0 &&
                           (dt_ == dtype::f32 ? batched_product<float>(id) : batched_product<double>(id));
@@ -326,6 +340,10 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         throw;
     }
     if (op.product_b >= 0 && nodes_[input_ids_[first + op.product_b]].step < 0) products_.push_back(id);
+    // saves (saves.cpp): smaller values are not worth a free-list entry (100,000 nodes of [1, 16]
+    // in bench/overhead would spend more on releasing and reusing than they give back).
+    if (!ckpt_ && bytes >= release_min_bytes) (step_ >= 0 ? candidates_ : late_).push_back(id);
+    if (step_ >= 0 && step_ != release_step_) release_old_steps();
     return make_expr(id);
 }
 

@@ -73,17 +73,34 @@ struct node {
     std::int32_t state_from = -1;  // values of this step read by the node are recurrent state (-1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
-    bool is_state = false;            // a recurrent state (tape::mark_state), for gradient-flow records
-    bool view = false;                // value aliases input 0's memory (op_def::view_offset)
-    bool memo_served = false;         // value read from a batched product (tape::batched_product)
-    bool evicted = false;             // checkpointing: value released with its segment (recomputable)
-    bool kept = false;                // checkpointing: value copied out of its segment (read across segments)
+    bool is_state = false;     // a recurrent state (tape::mark_state), for gradient-flow records
+    bool view = false;         // value aliases input 0's memory (op_def::view_offset)
+    bool memo_served = false;  // value read from a batched product (tape::batched_product)
+    bool evicted = false;      // checkpointing: value released with its segment (recomputable)
+    bool kept = false;         // checkpointing: value copied out of its segment (read across segments)
+    // saves (op.hpp): read: an op has read the value; saved: a backward will (a consumer that
+    // saves inputs, or the node's own op saving its output); aliased: a view points into it;
+    // released: its memory went back to the tape's free list (recomputed when read again).
+    bool read = false, saved = false, aliased = false, released = false;
     param_data* param = nullptr;      // parameter leaves
     std::uint64_t param_version = 0;  // parameter leaves: param->version when the tape read it
 };
 
 template <class T>
 class backward_engine;
+
+/// The engine's side of backward_ctx::target (op.hpp): an op that does not accumulate asking for a
+/// target that holds an earlier contribution gets scratch, which the engine adds in afterwards.
+template <class T>
+struct scratch_source {
+    tape* t;
+    const std::uint32_t* ins;
+    tensor_ref<T>* targets;
+    bool* acc;
+    T** pending;
+    arena* mem;
+    static void swap(void* self, std::size_t j);
+};
 
 /// Tape identity: a slot in a never-freed table whose generation changes when the tape is
 /// cleared or destroyed, so that a stale expr is detected without touching freed memory.
@@ -261,6 +278,16 @@ public:
     void clear();
     /// Bytes held by the tape's arenas.
     std::size_t bytes_reserved() const;
+    /// Values released because no backward reads them (see saves in op.hpp), and values
+    /// recomputed because something read a released one again; both count from the last clear().
+    std::size_t values_released() const { return released_count_; }
+    std::size_t values_recomputed() const { return recomputed_count_; }
+    /// Debugging the saves declarations: released values are also overwritten with NaN before
+    /// their memory is reused, and at backward every value no backward reads is poisoned (inputs
+    /// included), so an op whose backward reads what it did not declare gives NaN gradients.
+    void set_poison_released(bool on) { poison_ = on; }
+    /// Releasing by saves is on by default; off keeps every value until clear() (for comparisons).
+    void set_release_unsaved(bool on) { release_ = on; }
 
 private:
     template <class T>
@@ -271,6 +298,8 @@ private:
     bool batched_product(std::uint32_t id);
     template <class T>
     friend class detail::backward_engine;
+    template <class T>
+    friend struct detail::scratch_source;
     backward_stats run_backward(std::uint32_t root, const double* seed, const backward_plan& plan);
     template <class T>
     void check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const;
@@ -291,6 +320,27 @@ private:
     void release_segment(int seg);
     template <class T>
     void recompute_segment(int seg);
+    // ---- saves (core/saves.cpp): a value that has been read and that no backward reads is
+    // released two steps after its own (or at backward, for untimed ones); its memory is reused
+    // by later values and by gradients; a released value read again is recomputed.
+    void* alloc_value(std::size_t bytes);
+    /// A buffer of exactly `bytes` (a multiple of 64) from the free list, or null.
+    void* take_free(std::size_t bytes);
+    void give_free(void* p, std::size_t bytes);
+    void note_reads(const op_def& op, std::uint32_t first, std::size_t k, bool requires_grad);
+    bool releasable(std::uint32_t id) const;
+    void release_value(std::uint32_t id);
+    /// Forward, when the step changes: release the candidates two or more steps away.
+    void release_old_steps();
+    /// Backward start: release every releasable value but the root's; gradients borrowed from
+    /// the free list by the last backward go back to it.
+    void release_for_backward(std::uint32_t root);
+    template <class T>
+    void recompute_released(std::uint32_t id);
+    /// A gradient buffer for node id in a sweep allocating from mem: with its checkpoint segment,
+    /// or, in the main sweep, preferably memory released by saves (borrowed until next backward).
+    template <class T>
+    T* grad_alloc(std::uint32_t id, detail::arena& mem, std::size_t n);
     /// Throws graph_error if parameter leaf `id` was written since the tape read it.
     void check_param_current(std::uint32_t id, const char* who) const;
     /// The same for every parameter leaf (before backward and gradient accumulation).
@@ -350,6 +400,14 @@ private:
     // one contiguous gradient block (grad_home_) so its batched GEMMs read it without a gather.
     std::vector<std::uint32_t> products_;
     std::vector<void*> grad_home_;
+    std::vector<std::pair<std::size_t, std::vector<void*>>> free_values_;  // bytes -> released buffers
+    std::size_t free_count_ = 0;
+    std::vector<std::uint32_t> candidates_, late_;  // timed / untimed values that may be released
+    static constexpr std::size_t release_min_bytes = 1024;
+    std::vector<std::pair<void*, std::size_t>> borrowed_;  // gradients taken from the free list
+    int release_step_ = -1;                                // step_ at the last release_old_steps
+    std::size_t released_count_ = 0, recomputed_count_ = 0;
+    bool poison_ = false, release_ = true;
     std::vector<std::unique_ptr<detail::arena>> pass_mem_;  // backward: one arena per window pass
 };
 

@@ -23,6 +23,7 @@ struct conv_ops {
             .arity(2)
             .shape(conv_shape)
             .saves(saves::inputs)
+            .accumulates()
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto x = c.in(0), w = c.in(1);

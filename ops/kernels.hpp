@@ -85,12 +85,8 @@ void emit_binary(const C& c, std::size_t j, G&& g) {
         return;
     }
     auto t = c.target(j);
-    if (c.accumulate(j))
-        for_each_broadcast(os, a.shape, b.shape,
-                           [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] += g(o, ia, ib); });
-    else
-        for_each_broadcast(os, a.shape, b.shape,
-                           [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] = g(o, ia, ib); });
+    for_each_broadcast(os, a.shape, b.shape,
+                       [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] = g(o, ia, ib); });
 }
 
 inline std::string axis_attr(const attrs& a) { return "axis=" + std::to_string(a.i[0]); }

@@ -56,6 +56,7 @@ struct linalg_ops {
             .arity(2)
             .shape(matmul_shape)
             .saves(saves::inputs)
+            .accumulates()
             .product(0, 1)
             .print_attrs(matmul_attrs)
             .forward([](auto& c) {
@@ -96,6 +97,7 @@ struct linalg_ops {
             .arity(2)
             .shape(bmm_shape)
             .saves(saves::inputs)
+            .accumulates()
             .print_attrs(matmul_attrs)
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;

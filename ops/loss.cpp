@@ -79,21 +79,17 @@ struct loss_ops {
                 auto g = c.grad_out();
                 auto tgt = c.target(0);
                 if (!tgt.data) return;
-                const bool acc = c.accumulate(0);
                 const size_t n = x.shape[1];
                 for (size_t r = 0; r < g.size(); ++r) {
                     const int t = c.at.ints[r];
                     const T* __restrict xr = x.data + r * n;
                     T* __restrict dr = tgt.data + r * n;
                     if (t < 0) {
-                        if (!acc) std::fill(dr, dr + n, T(0));
+                        std::fill(dr, dr + n, T(0));
                         continue;
                     }
                     const T lse = y[r] + xr[t], gr = g[r];
-                    if (acc)
-                        for (size_t j = 0; j < n; ++j) dr[j] += gr * vexp(xr[j] - lse);
-                    else
-                        for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
+                    for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
                     dr[t] -= gr;
                 }
             })

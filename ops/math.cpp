@@ -65,7 +65,7 @@ struct extreme_backward {
         auto x = c.in(0);
         auto g = c.grad_out();
         const auto v = view_of(x.shape, c.at.i[0]);
-        if (!c.accumulate(0)) std::fill(t.begin(), t.end(), 0);
+        std::fill(t.begin(), t.end(), 0);
         for (size_t o = 0; o < v.outer; ++o)
             for (size_t i = 0; i < v.inner; ++i)
                 t[(o * v.n + extreme_at<Max>(x.data, v, o, i)) * v.inner + i] += g[o * v.inner + i];
@@ -238,10 +238,8 @@ struct math_ops {
                 for (size_t j = 1; j <= 2; ++j) {
                     auto t = c.target(j);
                     if (!t.data) continue;
-                    const bool acc = c.accumulate(j);
                     for_each_broadcast3(gy.shape, a.shape, b.shape, m.shape, [&](size_t o, size_t, size_t, size_t im) {
-                        const T v = (m[im] > 0) == (j == 1) ? gy[o] : T(0);
-                        t[o] = acc ? t[o] + v : v;
+                        t[o] = (m[im] > 0) == (j == 1) ? gy[o] : T(0);
                     });
                 }
             })
@@ -302,7 +300,6 @@ struct math_ops {
                                            auto t = c.target(0);
                                            if (!t.data) return;
                                            auto g = c.grad_out();
-                                           const bool acc = c.accumulate(0);
                                            const auto v = view_of(g.shape, c.at.i[0]);
                                            for (size_t o = 0; o < v.outer; ++o)
                                                for (size_t i = 0; i < v.inner; ++i) {
@@ -310,7 +307,7 @@ struct math_ops {
                                                    decltype(g[0] + 0) s = 0;
                                                    for (size_t j = v.n; j-- > 0;) {
                                                        s += g[base + j * v.inner];
-                                                       t[base + j * v.inner] = acc ? t[base + j * v.inner] + s : s;
+                                                       t[base + j * v.inner] = s;
                                                    }
                                                }
                                        })

@@ -54,9 +54,8 @@ struct norm_ops {
                                                auto gy = c.grad_out();
                                                const size_t n = x.shape.back(), rows = x.size() / n;
                                                auto tx = c.target(0), tg = c.target(1), tb = c.target(2);
-                                               if (tg.data && !c.accumulate(1)) std::fill(tg.begin(), tg.end(), T(0));
-                                               if (tb.data && !c.accumulate(2)) std::fill(tb.begin(), tb.end(), T(0));
-                                               const bool acc_x = c.accumulate(0);
+                                               if (tg.data) std::fill(tg.begin(), tg.end(), T(0));
+                                               if (tb.data) std::fill(tb.begin(), tb.end(), T(0));
                                                for (size_t r = 0; r < rows; ++r) {
                                                    const T* xr = x.data + r * n;
                                                    const T* gr = gy.data + r * n;
@@ -76,7 +75,7 @@ struct norm_ops {
                                                    for (size_t j = 0; j < n; ++j) {
                                                        const T xh = (xr[j] - mu) * rs;
                                                        const T v = rs * (gr[j] * g[j] - m1 - xh * m2);
-                                                       out[j] = acc_x ? out[j] + v : v;
+                                                       out[j] = v;
                                                    }
                                                }
                                            })

@@ -38,25 +38,23 @@ std::string mask_attrs(const attrs& a) {
 }
 
 struct random_ops {
-    const op_def& random_mask = builtin(
-        op_builder("random_mask")
-            .shape(same_shape)
-            .saves(saves::nothing)
-            .print_attrs(mask_attrs)
-            .forward([](auto& c) {
-                auto x = c.in(0);
-                auto y = c.out();
-                each_mask(c, y.size(), [&](size_t i, auto m) { y[i] = x[i] * m; });
-            })
-            .backward([](auto& c) {
-                auto t = c.target(0);
-                if (!t.data) return;
-                auto g = c.grad_out();
-                const bool acc = c.accumulate(0);
-                each_mask(c, t.size(), [&](size_t i, auto m) { t[i] = acc ? t[i] + g[i] * m : g[i] * m; });
-            })
-            .sample({{4, 5}}, attrs{.i = {7, 0, 1, 0}, .f = {0.4, 1.0 / 0.6}})
-            .sample({{3, 2, 4}}, attrs{.i = {7, 3, 4, 2}, .f = {0.5, 1.0}}));
+    const op_def& random_mask = builtin(op_builder("random_mask")
+                                            .shape(same_shape)
+                                            .saves(saves::nothing)
+                                            .print_attrs(mask_attrs)
+                                            .forward([](auto& c) {
+                                                auto x = c.in(0);
+                                                auto y = c.out();
+                                                each_mask(c, y.size(), [&](size_t i, auto m) { y[i] = x[i] * m; });
+                                            })
+                                            .backward([](auto& c) {
+                                                auto t = c.target(0);
+                                                if (!t.data) return;
+                                                auto g = c.grad_out();
+                                                each_mask(c, t.size(), [&](size_t i, auto m) { t[i] = g[i] * m; });
+                                            })
+                                            .sample({{4, 5}}, attrs{.i = {7, 0, 1, 0}, .f = {0.4, 1.0 / 0.6}})
+                                            .sample({{3, 2, 4}}, attrs{.i = {7, 3, 4, 2}, .f = {0.5, 1.0}}));
 };
 
 const random_ops& ops() {

@@ -209,6 +209,7 @@ struct recurrent_ops {
             .arity(3)
             .shape(matmul_add_shape)
             .saves(saves::inputs)
+            .accumulates()
             .product(1, 2, 0)
             .print_attrs(trans_attrs)
             .forward([](auto& c) {
@@ -282,8 +283,8 @@ struct recurrent_ops {
                 for (size_t b = 0; b < B; ++b)
                     cell_backward_row<false>(H, act + b * 4 * H, cp.data + b * H, y.data + BH + b * H, g.data + b * H,
                                              g.data + BH + b * H, static_cast<const T*>(nullptr), dpre + b * 4 * H,
-                                             c.needs(1) ? c.target(1).data + b * H : junk, c.accumulate(1));
-                if (c.needs(0)) put(c.target(0).data, dpre, B * 4 * H, c.accumulate(0));
+                                             c.needs(1) ? c.target(1).data + b * H : junk, false);
+                if (c.needs(0)) put(c.target(0).data, dpre, B * 4 * H, false);
             })
             .sample({{2, 12}, {2, 3}})
             .sample({{1, 8}, {1, 2}}));
@@ -295,6 +296,7 @@ struct recurrent_ops {
             .arity(3)
             .shape(lstm_step_shape)
             .saves(saves::both)
+            .accumulates()
             .print_attrs([](const attrs& a) { return "row=" + std::to_string(a.i[0]); })
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
@@ -349,6 +351,7 @@ struct recurrent_ops {
             .arity(-1)
             .shape(lstm_rows_shape)
             .saves(saves::nothing)
+            .accumulates()
             .print_attrs([](const attrs& a) { return std::string("part=") + (a.i[0] == 0 ? "h" : "c"); })
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;

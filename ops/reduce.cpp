@@ -80,10 +80,7 @@ struct reduce_ops {
                     for (size_t o = 0; o < v.outer; ++o) {
                         const auto go = g[o];
                         auto* tr = t.data + o * v.n;
-                        if (c.accumulate(0))
-                            for (size_t j = 0; j < v.n; ++j) tr[j] += go;
-                        else
-                            for (size_t j = 0; j < v.n; ++j) tr[j] = go;
+                        for (size_t j = 0; j < v.n; ++j) tr[j] = go;
                     }
                     return;
                 }

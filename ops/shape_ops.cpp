@@ -98,6 +98,7 @@ struct shape_ops {
     const op_def& slice = builtin(
         op_builder("slice")
             .saves(saves::nothing)
+            .accumulates()
             .print_attrs(slice_attrs)
             .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
                 const size_t axis = resolve_axis(op, in, at.i[0], in[0].rank());
@@ -181,6 +182,7 @@ struct shape_ops {
     const op_def& gather_rows = builtin(
         op_builder("gather_rows")
             .saves(saves::nothing)
+            .accumulates()
             .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
                 if (in[0].rank() != 2) fail_shape(op, in, "expected a table of rank 2 [rows, width]");
                 check_ids(op, in, at.ints, in[0][0], "row id");
@@ -229,7 +231,7 @@ struct shape_ops {
                                          auto tgt = c.target(0);
                                          auto g = c.grad_out();
                                          if (!tgt.data) return;
-                                         if (!c.accumulate(0)) std::fill(tgt.begin(), tgt.end(), 0);
+                                         std::fill(tgt.begin(), tgt.end(), 0);
                                          const size_t n = tgt.shape[1];
                                          for (size_t r = 0; r < g.size(); ++r)
                                              tgt[r * n + static_cast<size_t>(c.at.ints[r])] += g[r];
