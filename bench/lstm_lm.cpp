@@ -22,8 +22,8 @@
 //     lstm_lm [--config NAME[,NAME...]] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000]
 //             [--no-torch] [--plain]
 //
-// Per config and thread count (set_blas_threads(n), the one knob the library has for using more
-// cores in one model today): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
+// Per config and thread count (set_num_threads(n): the executor decides what to split, BLAS
+// products included): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
 // the training step (forward + backward = 3x the forward FLOPs of the GEMMs, counting for the
 // adaptive softmax only the cluster rows actually evaluated), and next to it the SGEMM GFLOP/s of
 // the output layer's forward product ([T*B, H] x [H, V]^T, or the adaptive head's [H, 2,002]) timed
@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; ++r)
         for (const config* c : chosen)
             for (int n : threads) {
-                sg::set_blas_threads(n);
+                sg::set_num_threads(static_cast<std::size_t>(n));
                 const measured m = seqgrad_tokens_per_s(*c, seconds, plain);
                 const double g = sgemm_gflops(*c, std::min(1.0, seconds / 4));
                 runs[{c->name, n}].push_back(m);
@@ -340,7 +340,7 @@ int main(int argc, char** argv) {
                       << ratio({c->name, threads[0]}, {"word_b20", threads[0]}) << " x (median of the rounds)\n";
         std::cout << std::flush;
         if (!torch || c->torch_name.empty()) continue;
-        sg::set_blas_threads(1);
+        sg::set_num_threads(1);
         const double theirs = torch_tokens_per_s(*c, seconds);
         if (theirs <= 0) {
             std::cout << "lstm_lm." << c->name << ": PyTorch figure skipped (torch missing or the script failed)\n";
