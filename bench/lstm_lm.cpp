@@ -20,10 +20,11 @@
 // tail, which no real text does.
 //
 //     lstm_lm [--config NAME[,NAME...]] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000]
-//             [--no-torch] [--plain]
+//             [--no-torch] [--plain] [--openblas-threads]
 //
 // Per config and thread count (set_num_threads(n): the executor decides what to split, BLAS
-// products included): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
+// products included; --openblas-threads instead lets OpenBLAS thread every product itself with
+// set_blas_threads(n), the policy before the executor split products): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
 // the training step (forward + backward = 3x the forward FLOPs of the GEMMs, counting for the
 // adaptive softmax only the cluster rows actually evaluated), and next to it the SGEMM GFLOP/s of
 // the output layer's forward product ([T*B, H] x [H, V]^T, or the adaptive head's [H, 2,002]) timed
@@ -251,13 +252,13 @@ double torch_tokens_per_s(const config& c, double seconds) {
 int main(int argc, char** argv) {
     std::string only;
     double seconds = 4;
-    bool torch = true, plain = false;
+    bool torch = true, plain = false, openblas_threads = false;
     std::vector<int> threads = {1, 2};
     int rounds = 1;
     const char* usage =
         "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
         "[--threads 1,2] "
-        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--plain]\n";
+        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--plain] [--openblas-threads]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
@@ -274,6 +275,7 @@ int main(int argc, char** argv) {
                 threads.push_back(std::max(1, std::atoi(item.c_str())));
         } else if (a == "--no-torch") torch = false;
         else if (a == "--plain") plain = true;
+        else if (a == "--openblas-threads") openblas_threads = true;
         else {
             std::cerr << usage;
             return 2;
@@ -297,6 +299,7 @@ int main(int argc, char** argv) {
         for (const config* c : chosen)
             for (int n : threads) {
                 sg::set_num_threads(static_cast<std::size_t>(n));
+                sg::set_blas_threads(openblas_threads ? n : 0);
                 const measured m = seqgrad_tokens_per_s(*c, seconds, plain);
                 const double g = sgemm_gflops(*c, std::min(1.0, seconds / 4));
                 runs[{c->name, n}].push_back(m);

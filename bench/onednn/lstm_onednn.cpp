@@ -299,6 +299,8 @@ int main(int argc, char** argv) {
     const dnnl_version_t* v = dnnl_version();
     std::printf("bench blas.core %s\nbench onednn.version %d.%d.%d\n", sg::blas_core_name(), v->major, v->minor,
                 v->patch);
+    // Before oneDNN's first region: a team of the default size would leave idle spinners behind.
+    omp_set_num_threads(threads[0]);
     const std::vector<std::string> names = split_list(only);
     int rc = 0;
     try {
