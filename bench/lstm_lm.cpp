@@ -46,6 +46,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <seqgrad/nn/adaptive_softmax.hpp>
@@ -247,6 +248,26 @@ double torch_tokens_per_s(const config& c, double seconds) {
     return rc == 0 ? v : -1;
 }
 
+// What the machine gives this process now: the throughput of a pure compute loop on n threads
+// over one thread (about n on quiet cores; near 1 when other work holds the other cores, and then
+// no n-thread figure can show a gain).
+double core_capacity(int n) {
+    const auto rate = [](int threads) {
+        std::vector<double> out(static_cast<std::size_t>(threads));
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::thread> pool;
+        for (int i = 0; i < threads; ++i)
+            pool.emplace_back([&out, i] {
+                double x = 1;
+                for (long k = 0; k < 50'000'000; ++k) x = x * 1.0000001 + 1e-9;
+                out[static_cast<std::size_t>(i)] = x;
+            });
+        for (auto& t : pool) t.join();
+        return threads / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    return rate(n) / rate(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -282,6 +303,10 @@ int main(int argc, char** argv) {
         }
     }
     std::cout << "bench blas.core " << sg::blas_core_name() << "\n";
+    const int most = *std::max_element(threads.begin(), threads.end());
+    if (most > 1)
+        std::cout << "bench lstm_lm.core_capacity.t" << most << " " << core_capacity(most) << " x (a compute loop on "
+                  << most << " threads over 1, now; " << most << " on idle cores)" << std::endl;
     std::vector<const config*> chosen;
     for (const config& c : configs)
         if (only.empty() || ("," + only + ",").find("," + c.name + ",") != std::string::npos) chosen.push_back(&c);
