@@ -95,9 +95,12 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
     else cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, LDA, b, LDB, beta, c, LDC);
 }
 
-// Products of at least this many flops are split across the executor's threads: below it, waking
-// a second thread and packing the shared operand twice cost more than half the product.
-constexpr double split_min_flops = 3e6;
+// Products of at least this many flops (about 50 us on one core) are split across the executor's
+// threads. Smaller ones gain little (waking a thread, packing the shared operand twice) and can
+// lose much when another process holds the second core; a model whose products are all small
+// (a char LM at batch 1) then runs exactly as on one thread. The per-step recurrent products at
+// B >= 8 are split by lstm_step itself, with its own threshold.
+constexpr double split_min_flops = 1e7;
 // Blocks start at multiples of this (the kernels' register tiles), so each block runs full tiles.
 constexpr std::size_t split_align = 32;
 
@@ -169,6 +172,18 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
     blas_gemm(ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
+template <class T>
+void gemm_block(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
+                const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    executor_threads_blas();  // OpenBLAS on one thread under the default policy
+    if (m == 0 || n == 0) return;
+    blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template void gemm_block<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                                const float*, std::size_t, float, float*, std::size_t);
+template void gemm_block<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,
+                                 const double*, std::size_t, double, double*, std::size_t);
 template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, const float*, float,
                           float*);
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, const double*,

@@ -357,7 +357,16 @@ struct recurrent_ops {
                 }
                 if (c.needs(2)) {
                     if (B == 1) rank1_update(G, H, dpre, prev.data, c.target(2).data, acc2);
-                    else gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
+                    else if (B < 8)
+                        gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
+                    else  // dW_hh += dpre^T h_prev in blocks of its rows, split as the step's rows are
+                        parallel_rows(
+                            G, 2.0 * double(H) * double(B),
+                            [&](size_t lo, size_t hi) {
+                                gemm_block(true, false, hi - lo, H, B, T(1), dpre + lo, G, prev.data, H,
+                                           T(acc2 ? 1 : 0), c.target(2).data + lo * H, H);
+                            },
+                            step_split_flops);
                 }
             })
             .sample({{6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 0, 0, 0}})
