@@ -20,10 +20,11 @@
 // tail, which no real text does.
 //
 //     lstm_lm [--config NAME[,NAME...]] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000]
-//             [--no-torch] [--plain]
+//             [--no-torch] [--plain] [--openblas-threads]
 //
-// Per config and thread count (set_blas_threads(n), the one knob the library has for using more
-// cores in one model today): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
+// Per config and thread count (set_num_threads(n): the executor decides what to split, BLAS
+// products included; --openblas-threads instead lets OpenBLAS thread every product itself with
+// set_blas_threads(n), the policy before the executor split products): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
 // the training step (forward + backward = 3x the forward FLOPs of the GEMMs, counting for the
 // adaptive softmax only the cluster rows actually evaluated), and next to it the SGEMM GFLOP/s of
 // the output layer's forward product ([T*B, H] x [H, V]^T, or the adaptive head's [H, 2,002]) timed
@@ -45,6 +46,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <seqgrad/nn/adaptive_softmax.hpp>
@@ -246,18 +248,38 @@ double torch_tokens_per_s(const config& c, double seconds) {
     return rc == 0 ? v : -1;
 }
 
+// What the machine gives this process now: the throughput of a pure compute loop on n threads
+// over one thread (about n on quiet cores; near 1 when other work holds the other cores, and then
+// no n-thread figure can show a gain).
+double core_capacity(int n) {
+    const auto rate = [](int threads) {
+        std::vector<double> out(static_cast<std::size_t>(threads));
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::thread> pool;
+        for (int i = 0; i < threads; ++i)
+            pool.emplace_back([&out, i] {
+                double x = 1;
+                for (long k = 0; k < 50'000'000; ++k) x = x * 1.0000001 + 1e-9;
+                out[static_cast<std::size_t>(i)] = x;
+            });
+        for (auto& t : pool) t.join();
+        return threads / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    return rate(n) / rate(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string only;
     double seconds = 4;
-    bool torch = true, plain = false;
+    bool torch = true, plain = false, openblas_threads = false;
     std::vector<int> threads = {1, 2};
     int rounds = 1;
     const char* usage =
         "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
         "[--threads 1,2] "
-        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--plain]\n";
+        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--plain] [--openblas-threads]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
@@ -274,12 +296,17 @@ int main(int argc, char** argv) {
                 threads.push_back(std::max(1, std::atoi(item.c_str())));
         } else if (a == "--no-torch") torch = false;
         else if (a == "--plain") plain = true;
+        else if (a == "--openblas-threads") openblas_threads = true;
         else {
             std::cerr << usage;
             return 2;
         }
     }
     std::cout << "bench blas.core " << sg::blas_core_name() << "\n";
+    const int most = *std::max_element(threads.begin(), threads.end());
+    if (most > 1)
+        std::cout << "bench lstm_lm.core_capacity.t" << most << " " << core_capacity(most) << " x (a compute loop on "
+                  << most << " threads over 1, now; " << most << " on idle cores)" << std::endl;
     std::vector<const config*> chosen;
     for (const config& c : configs)
         if (only.empty() || ("," + only + ",").find("," + c.name + ",") != std::string::npos) chosen.push_back(&c);
@@ -296,7 +323,8 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; ++r)
         for (const config* c : chosen)
             for (int n : threads) {
-                sg::set_blas_threads(n);
+                sg::set_num_threads(static_cast<std::size_t>(n));
+                sg::set_blas_threads(openblas_threads ? n : 0);
                 const measured m = seqgrad_tokens_per_s(*c, seconds, plain);
                 const double g = sgemm_gflops(*c, std::min(1.0, seconds / 4));
                 runs[{c->name, n}].push_back(m);
@@ -340,7 +368,7 @@ int main(int argc, char** argv) {
                       << ratio({c->name, threads[0]}, {"word_b20", threads[0]}) << " x (median of the rounds)\n";
         std::cout << std::flush;
         if (!torch || c->torch_name.empty()) continue;
-        sg::set_blas_threads(1);
+        sg::set_num_threads(1);
         const double theirs = torch_tokens_per_s(*c, seconds);
         if (theirs <= 0) {
             std::cout << "lstm_lm." << c->name << ": PyTorch figure skipped (torch missing or the script failed)\n";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <type_traits>
 
 #include <cblas.h>
 
@@ -86,6 +87,49 @@ void gemv_cols_add(std::size_t m, std::size_t n, const T* w, const T* x, T* y) {
     for (; j0 < n; ++j0) gemv_cols_block<1>(m, n, j0, w, x, y);
 }
 
+// One OpenBLAS call with explicit leading dimensions (a block of a larger product).
+template <class T>
+void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
+               const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
+    const int LDA = static_cast<int>(lda), LDB = static_cast<int>(ldb), LDC = static_cast<int>(ldc);
+    if constexpr (std::is_same_v<T, float>)
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, LDA, b, LDB, beta, c, LDC);
+    else cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, LDA, b, LDB, beta, c, LDC);
+}
+
+// Products of at least this many flops (about 50 us on one core) are split across the executor's
+// threads. Smaller ones gain little (waking a thread, packing the shared operand twice) and can
+// lose much when another process holds the second core; a model whose products are all small
+// (a char LM at batch 1) then runs exactly as on one thread. The per-step recurrent products at
+// B >= 8 are split by lstm_step itself, with its own threshold.
+constexpr double split_min_flops = 1e7;
+// Blocks start at multiples of this (the kernels' register tiles), so each block runs full tiles.
+constexpr std::size_t split_align = 32;
+
+// The executor's share of a product: C split into `ways` blocks of rows (m >= n: B is packed by
+// every block, A split) or of columns, one single-threaded BLAS call each. Each entry of C is
+// still one dot product over all of k, so the result does not depend on the split.
+template <class T>
+bool split_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, const T* b, T beta,
+                T* c) {
+    if (2.0 * double(m) * double(n) * double(k) < split_min_flops) return false;
+    const bool rows = m >= n;
+    const std::size_t d = rows ? m : n, ways = std::min(split_ways(), d / split_align);
+    if (ways < 2) return false;
+    const std::size_t lda = ta ? m : k, ldb = tb ? k : n;
+    parallel_for(ways, [&](std::size_t p) {
+        const auto bound = [&](std::size_t q) {
+            return q == ways ? d : (d * q / ways + split_align / 2) / split_align * split_align;
+        };
+        const std::size_t lo = bound(p), hi = bound(p + 1);
+        if (rows) blas_gemm(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + lo * k, lda, b, ldb, beta, c + lo * n, n);
+        else blas_gemm(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + lo * k : b + lo, ldb, beta, c + lo, n);
+    });
+    return true;
+}
+
 template <class T>
 void gemv(bool trans, int rows, int cols, T alpha, const T* a, const T* x, T beta, T* y) {
     const auto t = trans ? CblasTrans : CblasNoTrans;
@@ -103,6 +147,7 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
         return;
     }
     const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
+    const bool executor = executor_threads_blas();  // first: it sets OpenBLAS to one thread
     // Arena memory is uninitialised; BLAS scaling by beta = 0 is not guaranteed to clear a NaN.
     if ((m == 1 || n == 1) && beta == T(0)) std::fill(c, c + m * n, T(0));
     if ((m == 1 || n == 1) && alpha == T(1) && (beta == T(0) || beta == T(1)) && m * n * k <= own_gemv_max) {
@@ -127,13 +172,22 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
         else gemv(false, M, K, alpha, a, b, beta, c);
         return;
     }
-    const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-    const int lda = ta ? M : K, ldb = tb ? K : N;
-    if constexpr (std::is_same_v<T, float>)
-        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
-    else cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, lda, b, ldb, beta, c, N);
+    if (executor && split_gemm(ta, tb, m, n, k, alpha, a, b, beta, c)) return;
+    blas_gemm(ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
+template <class T>
+void gemm_block(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
+                const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    executor_threads_blas();  // OpenBLAS on one thread under the default policy
+    if (m == 0 || n == 0) return;
+    blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template void gemm_block<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                                const float*, std::size_t, float, float*, std::size_t);
+template void gemm_block<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,
+                                 const double*, std::size_t, double, double*, std::size_t);
 template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, const float*, float,
                           float*);
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, const double*,

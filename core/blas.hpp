@@ -15,6 +15,11 @@ namespace detail {
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, const T* b,
           T beta, T* c);
+/// The same on blocks of larger row-major matrices (leading dimensions lda, ldb, ldc), for
+/// kernels that split a product themselves: one BLAS call on the calling thread.
+template <class T>
+void gemm_block(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 }  // namespace detail
 
 }  // namespace seqgrad

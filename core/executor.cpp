@@ -1,6 +1,7 @@
 #include "executor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -15,7 +16,7 @@ namespace seqgrad {
 
 namespace {
 std::mutex threads_mu;
-std::size_t threads_setting = 0;  // 0: TBB's default
+std::atomic<std::size_t> threads_setting{0};  // 0: TBB's default
 std::unique_ptr<tbb::global_control> control;
 
 // OpenBLAS's thread count is process-wide, and parallel regions overlap when several threads run
@@ -26,6 +27,19 @@ std::unique_ptr<tbb::global_control> control;
 std::mutex blas_mu;
 int regions = 0;
 int outside = 0;  // the count to restore when the last region leaves
+
+// set_blas_threads(0), the default: OpenBLAS on one thread, products split by detail::gemm. Set
+// on first use, since OpenBLAS starts with one thread per core.
+std::atomic<bool> auto_blas{true};
+std::once_flag blas_init;
+void init_blas_policy() {
+    std::call_once(blas_init, [] {
+        std::lock_guard<std::mutex> lock(blas_mu);
+        if (auto_blas.load() && regions == 0) openblas_set_num_threads(1);
+    });
+}
+
+thread_local int task_depth = 0;  // > 0 inside a parallel_for item
 }  // namespace
 
 void set_num_threads(std::size_t n) {
@@ -36,17 +50,21 @@ void set_num_threads(std::size_t n) {
 }
 
 std::size_t num_threads() {
-    std::lock_guard<std::mutex> lock(threads_mu);
-    if (threads_setting) return threads_setting;
+    if (const std::size_t n = threads_setting.load()) return n;
     return static_cast<std::size_t>(tbb::this_task_arena::max_concurrency());
 }
 
 void set_blas_threads(int n) {
+    init_blas_policy();
     std::lock_guard<std::mutex> lock(blas_mu);
+    auto_blas = n <= 0;
     if (regions > 0) outside = std::max(1, n);
     else openblas_set_num_threads(std::max(1, n));
 }
-int blas_threads() { return openblas_get_num_threads(); }
+int blas_threads() {
+    init_blas_policy();
+    return openblas_get_num_threads();
+}
 
 namespace detail {
 void enter_parallel_region() {
@@ -71,9 +89,30 @@ bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
         ~region() { leave_parallel_region(); }
     } guard;
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+        struct depth {
+            depth() { ++task_depth; }
+            ~depth() { --task_depth; }
+        } inside;
         for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
     });
     return true;
+}
+
+std::size_t split_ways() { return task_depth > 0 ? 1 : num_threads(); }
+
+bool executor_threads_blas() {
+    init_blas_policy();
+    return auto_blas.load(std::memory_order_relaxed);
+}
+
+void parallel_rows(std::size_t rows, double cost_per_row, const std::function<void(std::size_t, std::size_t)>& f,
+                   double min_work) {
+    const std::size_t ways = std::min(split_ways(), rows);
+    if (ways < 2 || double(rows) * cost_per_row < min_work) {
+        f(0, rows);
+        return;
+    }
+    parallel_for(ways, [&](std::size_t p) { f(rows * p / ways, rows * (p + 1) / ways); });
 }
 }  // namespace detail
 

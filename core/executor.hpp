@@ -1,37 +1,57 @@
 #pragma once
 // The executor: the one owner of the cores. Parallel work in seqgrad (the windows and directions
-// backward sweeps as separate passes, data_parallel's parts, the gradient-norm reduction) runs
-// through detail::parallel_for on TBB, and OpenBLAS's own thread pool is held at one thread while
-// any such region runs, so the two never oversubscribe the cores. Several threads may each run
-// their own tapes (and their own parallel regions) at once.
+// backward sweeps as separate passes, data_parallel's parts, the gradient-norm reduction, and
+// within one model the large products, the softmax rows and the per-step recurrent work at larger
+// batches) runs through detail::parallel_for on TBB. OpenBLAS's own thread pool is held at one
+// thread by default: the executor splits a large product into blocks of rows or columns itself,
+// one single-threaded BLAS call per block, so the two pools never oversubscribe the cores and a
+// user asks only for a thread count. Several threads may each run their own tapes (and their own
+// parallel regions) at once.
 #include <cstddef>
 #include <functional>
 
 namespace seqgrad {
 
-/// Threads the executor may use (TBB). Defaults to the machine's cores.
+/// Threads the executor may use (TBB), for parallel regions and for splitting one model's work.
+/// Defaults to the machine's cores. Results are deterministic for a given count: work is split
+/// into blocks that depend only on the sizes and the count, never on the schedule.
 void set_num_threads(std::size_t n);
 std::size_t num_threads();
 
-/// Threads OpenBLAS may use inside one product (a process-wide setting). The executor's policy:
-/// BLAS gets one thread while any parallel region runs (the first region to start sets it, the
-/// last to end restores it, however many threads run backward at once), and the caller's choice
-/// otherwise; set_blas_threads() during a region takes effect when the last one ends. With a
-/// count of 1 the executor never changes it: call set_blas_threads(1) once when your own threads
-/// call BLAS (or run backward) concurrently with seqgrad's.
+/// Who threads BLAS products. 0 (the default): the executor; OpenBLAS runs on one thread and each
+/// product large enough to gain from it is split across num_threads() threads, smaller ones stay
+/// on the calling thread. n >= 1: OpenBLAS threads every product itself with n threads (a
+/// process-wide setting) and the executor splits none; BLAS still gets one thread while any
+/// parallel region runs (the first region to start sets it, the last to end restores it, however
+/// many threads run backward at once); set_blas_threads() during a region takes effect when the
+/// last one ends. With a count of 1 the executor never changes it: call set_blas_threads(1) once
+/// when your own threads call BLAS (or run backward) concurrently with seqgrad's.
 void set_blas_threads(int n);
-/// The count OpenBLAS uses now (1 inside parallel regions).
+/// The count OpenBLAS uses now (1 inside parallel regions and under the default policy).
 int blas_threads();
 
 namespace detail {
 /// Run f(i) for i in [0, n) on the executor's threads, BLAS limited to one thread meanwhile; a
 /// plain loop on the calling thread when n < 2 or the executor has one thread. Work items must be
 /// independent; results must not depend on which thread runs which item. Returns whether the
-/// items ran as a parallel region.
+/// items ran as a parallel region. Work inside an item is not split further (see split_ways).
 bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f);
 /// Bracket a parallel region by hand (reference counted across threads; see set_blas_threads).
 void enter_parallel_region();
 void leave_parallel_region() noexcept;
+
+/// How many ways a kernel running on the calling thread may split its work: num_threads(), or 1
+/// inside a parallel_for item (the region already uses the threads).
+std::size_t split_ways();
+/// Whether detail::gemm splits products itself (set_blas_threads(0), the default).
+bool executor_threads_blas();
+/// Kernels' row loops: f(begin, end) over contiguous blocks covering [0, rows), one block per
+/// thread when the work (rows * cost_per_row) reaches min_work, i.e. is large enough to repay waking a
+/// thread, else f(0, rows) on the calling thread. Block bounds depend only on rows and the count.
+/// Work (pointwise element operations) below which splitting does not repay its cost.
+constexpr double min_split_work = 1.5e5;
+void parallel_rows(std::size_t rows, double cost_per_row, const std::function<void(std::size_t, std::size_t)>& f,
+                   double min_work = min_split_work);
 }  // namespace detail
 
 }  // namespace seqgrad

@@ -129,7 +129,7 @@ Trains a character-level language model, reports validation loss, prints a sampl
   --sample N          characters to generate after training; 0: none (300)
   --temperature X     sampling temperature, > 0 (0.8)
   --prime TEXT        text fed to the model before sampling ("The ")
-  --threads N         OpenBLAS threads (1)
+  --threads N         threads (1): the executor splits products, softmax rows and steps
   --dropout P         dropout on the embeddings and on every layer's output, training only (0.25)
   --dropout-kind K    variational: one mask per stream for the whole T-step batch (Gal & Ghahramani);
                       standard: a fresh mask per character (variational)
@@ -434,7 +434,7 @@ std::string read_file(const std::string& path) {
 }
 
 int run(const options& o) {
-    sg::set_blas_threads(o.threads);
+    sg::set_num_threads(static_cast<std::size_t>(o.threads));  // the executor splits the work (BLAS too)
     using clock = std::chrono::steady_clock;
     const bool tty = isatty(STDOUT_FILENO) != 0;
 
@@ -473,7 +473,7 @@ int run(const options& o) {
               << " characters, vocabulary " << voc.size() << ", train " << train_ids.size() << ", validation "
               << val_ids.size() << "\nmodel: " << o.cell << " x" << o.layers << ", embed " << o.embed << ", hidden "
               << o.hidden << ", " << model.ps.num_elements() - 1 << " parameters; batch " << o.batch << " x seq "
-              << o.seq << ", Adam lr " << o.lr << ", clip " << o.clip << ", BLAS threads " << o.threads
+              << o.seq << ", Adam lr " << o.lr << ", clip " << o.clip << ", threads " << o.threads
               << "\nregularisation: dropout " << o.dropout << " (" << o.dropout_kind << ")"
               << ", weight drop " << o.weight_drop << (o.tie ? ", tied embedding" : "")
               << (o.keep_best ? ", keep best" : "") << "\n";

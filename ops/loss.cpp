@@ -1,5 +1,6 @@
 #include "loss.hpp"
 
+#include "../core/executor.hpp"
 #include "elementwise.hpp"
 #include "kernels.hpp"
 #include "reduce.hpp"
@@ -61,15 +62,17 @@ struct loss_ops {
                 auto x = c.in(0);
                 auto y = c.out();
                 const size_t n = x.shape[1];
-                for (size_t r = 0; r < y.size(); ++r) {
-                    const int t = c.at.ints[r];
-                    if (t < 0) {
-                        y[r] = 0;
-                        continue;
+                parallel_rows(y.size(), 4.0 * double(n), [&](size_t lo, size_t hi) {
+                    for (size_t r = lo; r < hi; ++r) {
+                        const int t = c.at.ints[r];
+                        if (t < 0) {
+                            y[r] = 0;
+                            continue;
+                        }
+                        const auto* __restrict xr = x.data + r * n;
+                        y[r] = row_logsumexp(xr, n) - xr[t];
                     }
-                    const auto* __restrict xr = x.data + r * n;
-                    y[r] = row_logsumexp(xr, n) - xr[t];
-                }
+                });
             })
             // The saved loss gives the row's log-sum-exp back (lse = loss + x[t]): one exp per logit.
             .backward([](auto& c) {
@@ -80,18 +83,20 @@ struct loss_ops {
                 auto tgt = c.target(0);
                 if (!tgt.data) return;
                 const size_t n = x.shape[1];
-                for (size_t r = 0; r < g.size(); ++r) {
-                    const int t = c.at.ints[r];
-                    const T* __restrict xr = x.data + r * n;
-                    T* __restrict dr = tgt.data + r * n;
-                    if (t < 0) {
-                        std::fill(dr, dr + n, T(0));
-                        continue;
+                parallel_rows(g.size(), 4.0 * double(n), [&](size_t lo, size_t hi) {
+                    for (size_t r = lo; r < hi; ++r) {
+                        const int t = c.at.ints[r];
+                        const T* __restrict xr = x.data + r * n;
+                        T* __restrict dr = tgt.data + r * n;
+                        if (t < 0) {
+                            std::fill(dr, dr + n, T(0));
+                            continue;
+                        }
+                        const T lse = y[r] + xr[t], gr = g[r];
+                        for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
+                        dr[t] -= gr;
                     }
-                    const T lse = y[r] + xr[t], gr = g[r];
-                    for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
-                    dr[t] -= gr;
-                }
+                });
             })
             .sample({{3, 5}}, {}, {4, 0, 2})
             .sample({{4, 3}}, {}, {2, -1, 0, 1})

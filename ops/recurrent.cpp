@@ -131,6 +131,15 @@ void rank1_update(size_t m, size_t n, const T* __restrict d, const T* __restrict
     }
 }
 
+// A step's rows in blocks, one per executor thread at B >= 8 when the step's products are large
+// enough (detail::parallel_rows); f(lo, hi) on the calling thread otherwise (always at B = 1).
+constexpr double step_split_flops = 2e6;  // the recurrent product's flops per step
+template <class F>
+void step_rows(size_t B, size_t H, const F& f) {
+    if (B < 8) f(size_t(0), B);
+    else parallel_rows(B, 8.0 * double(H) * double(H), f, step_split_flops);
+}
+
 // ---- shape rules -------------------------------------------------------------------------------
 
 struct mnk {
@@ -304,9 +313,14 @@ struct recurrent_ops {
                 auto y = c.out();
                 const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
                 T* act = y.data + 2 * BH;
-                std::memcpy(act, x.data + row * 4 * H, B * 4 * H * sizeof(T));
-                gemm(false, true, B, 4 * H, H, T(1), prev.data, w.data, T(1), act);  // a GEMV at B = 1
-                cell_forward(B, H, act, prev.data + BH, y.data, y.data + BH);
+                step_rows(B, H, [&](size_t lo, size_t hi) {
+                    const size_t n = hi - lo;
+                    std::memcpy(act + lo * 4 * H, x.data + (row + lo) * 4 * H, n * 4 * H * sizeof(T));
+                    gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
+                         act + lo * 4 * H);  // GEMV at B = 1
+                    cell_forward(n, H, act + lo * 4 * H, prev.data + BH + lo * H, y.data + lo * H,
+                                 y.data + BH + lo * H);
+                });
             })
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
@@ -324,21 +338,37 @@ struct recurrent_ops {
                     std::fill(dpre + B * G, t.end(), T(0));
                 }
                 T* dcp = c.needs(1) ? c.target(1).data + BH : scratch<T>(BH, 2);
-                for (size_t b = 0; b < B; ++b)
-                    cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
-                                            g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
-                                            dcp + b * H, c.accumulate(1));
-                if (c.needs(0) && c.accumulate(0)) put(c.target(0).data + row * G, dpre, B * G, true);
                 const bool acc1 = c.accumulate(1), acc2 = c.accumulate(2);
                 if (c.needs(1) && !acc1) std::fill(c.target(1).data + 2 * BH, c.target(1).end(), T(0));
-                if (B == 1 && c.needs(1) && c.needs(2)) {
+                const bool fused_b1 = B == 1 && c.needs(1) && c.needs(2);
+                // The rows of a step are independent up to dW_hh: dpre, dc_prev and dh_prev per block.
+                step_rows(B, H, [&](size_t lo, size_t hi) {
+                    for (size_t b = lo; b < hi; ++b)
+                        cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
+                                                g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G,
+                                                dpre + b * G, dcp + b * H, acc1);
+                    if (c.needs(0) && c.accumulate(0))
+                        put(c.target(0).data + (row + lo) * G, dpre + lo * G, (hi - lo) * G, true);
+                    if (c.needs(1) && !fused_b1)
+                        gemm(false, false, hi - lo, H, G, T(1), dpre + lo * G, w.data, T(acc1 ? 1 : 0),
+                             c.target(1).data + lo * H);
+                });
+                if (fused_b1) {
                     gemv_t_rank1(G, H, w.data, dpre, prev.data, c.target(1).data, acc1, c.target(2).data, acc2);
                     return;
                 }
-                if (c.needs(1)) gemm(false, false, B, H, G, T(1), dpre, w.data, T(acc1 ? 1 : 0), c.target(1).data);
                 if (c.needs(2)) {
                     if (B == 1) rank1_update(G, H, dpre, prev.data, c.target(2).data, acc2);
-                    else gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
+                    else if (B < 8)
+                        gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
+                    else  // dW_hh += dpre^T h_prev in blocks of its rows, split as the step's rows are
+                        parallel_rows(
+                            G, 2.0 * double(H) * double(B),
+                            [&](size_t lo, size_t hi) {
+                                gemm_block(true, false, hi - lo, H, B, T(1), dpre + lo, G, prev.data, H,
+                                           T(acc2 ? 1 : 0), c.target(2).data + lo * H, H);
+                            },
+                            step_split_flops);
                 }
             })
             .sample({{6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 0, 0, 0}})

@@ -30,7 +30,6 @@ xt::xarray<double> parallel_grad(sg::parameter_store& ps, const sg::parameter& w
 BOOST_AUTO_TEST_SUITE(blas_threads)
 
 BOOST_AUTO_TEST_CASE(concurrent_parallel_backwards_restore_the_blas_thread_count) {
-    const int blas_before = sg::blas_threads();
     const std::size_t threads_before = sg::num_threads();
     sg::set_num_threads(4);
     sg::set_blas_threads(2);
@@ -66,14 +65,13 @@ BOOST_AUTO_TEST_CASE(concurrent_parallel_backwards_restore_the_blas_thread_count
     BOOST_TEST(wrong.load() == 0);
     BOOST_TEST(sg::blas_threads() == 2);
 
-    sg::set_blas_threads(blas_before);
+    sg::set_blas_threads(0);  // the default policy
     sg::set_num_threads(threads_before);
 }
 
 BOOST_AUTO_TEST_CASE(overlapping_regions_keep_one_thread_inside_and_restore_the_count_after) {
     // Region A starts, region B starts, A ends while B runs, B ends. Saving and restoring per
     // region gave B two BLAS threads after A ended (under B's running tasks) and left 1 at the end.
-    const int blas_before = sg::blas_threads();
     sg::set_blas_threads(2);
     struct region {  // what parallel_for brackets its work with
         region() { sg::detail::enter_parallel_region(); }
@@ -106,7 +104,7 @@ BOOST_AUTO_TEST_CASE(overlapping_regions_keep_one_thread_inside_and_restore_the_
     b.join();
     BOOST_TEST(inside_b_after_a.load() == 1);
     BOOST_TEST(sg::blas_threads() == 2);
-    sg::set_blas_threads(blas_before);
+    sg::set_blas_threads(0);  // the default policy
 }
 
 BOOST_AUTO_TEST_SUITE_END()

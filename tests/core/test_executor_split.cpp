@@ -1,0 +1,152 @@
+// The executor splits one model's work across its threads by itself (large products by blocks of
+// rows or columns, softmax rows, the rows of a recurrent step at B >= 8): the products must equal
+// a reference for every transpose case and block edge, and a training step must give the same
+// result at 2 threads as at 1 (within float rounding) and the same bits on every run at 2.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <seqgrad/core/blas.hpp>
+#include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/ops/recurrent.hpp>
+#include <seqgrad/seqgrad.hpp>
+
+namespace sg = seqgrad;
+namespace nn = seqgrad::nn;
+
+namespace {
+struct thread_count {  // the executor at n threads with the default BLAS policy, restored after
+    std::size_t before = sg::num_threads();
+    explicit thread_count(std::size_t n) {
+        sg::set_blas_threads(0);
+        sg::set_num_threads(n);
+    }
+    ~thread_count() { sg::set_num_threads(before); }
+};
+
+// Max |C - ref| / (1 + |ref|) of detail::gemm against a double-precision loop.
+double gemm_error(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k) {
+    std::mt19937 rng(static_cast<unsigned>(m * 31 + n * 7 + k + ta * 2 + tb));
+    std::uniform_real_distribution<float> u(-1, 1);
+    std::vector<float> a(m * k), b(k * n), c(m * n, 0.5f);
+    for (auto& v : a) v = u(rng);
+    for (auto& v : b) v = u(rng);
+    sg::detail::gemm<float>(ta, tb, m, n, k, 1.0f, a.data(), b.data(), 1.0f, c.data());
+    double worst = 0;
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            double ref = 0.5;
+            for (std::size_t p = 0; p < k; ++p)
+                ref += double(ta ? a[p * m + i] : a[i * k + p]) * double(tb ? b[j * k + p] : b[p * n + j]);
+            worst = std::max(worst, std::abs(c[i * n + j] - ref) / (1 + std::abs(ref)));
+        }
+    return worst;
+}
+
+// One training step of embedding -> lstm_layer -> linear -> cross-entropy (B = 64: the steps are
+// split by rows; the output and weight-gradient products and the softmax rows are split too).
+// Returns the loss followed by every parameter gradient.
+std::vector<float> lm_step() {
+    const std::size_t V = 400, E = 96, H = 64, T = 4, B = 64;
+    std::mt19937_64 rng(3);
+    std::uniform_real_distribution<double> u(-0.3, 0.3);
+    auto random = [&](std::vector<std::size_t> s) {
+        xt::xarray<double> a = xt::zeros<double>(s);
+        for (auto& v : a) v = u(rng);
+        return a;
+    };
+    sg::parameter_store ps(sg::dtype::f32);
+    auto emb = ps.add("emb", random({V, E})), w = ps.add("w", random({V, H})), bias = ps.add("b", random({V}));
+    nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), E, H, rng);
+    nn::lstm_layer layer(cell);
+    std::vector<int> ids(T * B), targets(T * B);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        ids[i] = static_cast<int>(rng() % V);
+        targets[i] = static_cast<int>(rng() % V);
+    }
+    sg::tape t(sg::dtype::f32);
+    const nn::lstm_sequence seq = layer(sg::gather_rows(t.param(emb), ids), B);
+    const sg::expr logits = sg::matmul_add(t.param(bias), seq.hidden_all(), sg::T(t.param(w)));
+    const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
+    t.backward(loss);
+    std::vector<float> out = {static_cast<float>(t.item(loss))};
+    for (const sg::parameter& p : ps.parameters()) {
+        const auto& g = p.grad<float>();
+        out.insert(out.end(), g.begin(), g.end());
+    }
+    return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(executor_split)
+
+BOOST_AUTO_TEST_CASE(split_products_equal_a_reference_in_every_transpose_case) {
+    thread_count two(2);
+    // Split by rows (m >= n), by columns, uneven block edges (all above 1e7 flops), and one too small.
+    const std::size_t shapes[][3] = {{300, 200, 90}, {70, 1001, 90},  {97, 64, 900},
+                                     {64, 97, 900},  {20, 1000, 300}, {33, 40, 50}};
+    for (const auto& s : shapes)
+        for (int ta = 0; ta < 2; ++ta)
+            for (int tb = 0; tb < 2; ++tb)
+                BOOST_TEST(gemm_error(ta, tb, s[0], s[1], s[2]) < 2e-6 * std::sqrt(double(s[2])),
+                           "error " << gemm_error(ta, tb, s[0], s[1], s[2]) << ", m " << s[0] << " n " << s[1] << " k "
+                                    << s[2] << " ta " << ta << " tb " << tb);
+}
+
+BOOST_AUTO_TEST_CASE(products_inside_a_parallel_region_stay_whole_and_correct) {
+    thread_count two(2);
+    std::vector<double> err(4);
+    sg::detail::parallel_for(4, [&](std::size_t i) { err[i] = gemm_error(i & 1, i >> 1, 300, 200, 200); });
+    for (double e : err) BOOST_TEST(e < 1e-5);
+    BOOST_TEST(sg::detail::split_ways() == 2u);
+    std::size_t inside = 0;
+    sg::detail::parallel_for(2, [&](std::size_t i) {
+        if (i == 0) inside = sg::detail::split_ways();
+    });
+    BOOST_TEST(inside == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(parallel_rows_covers_every_row_once_in_blocks_fixed_by_the_count) {
+    thread_count two(2);
+    std::vector<int> hits(1000, 0);
+    std::vector<std::pair<std::size_t, std::size_t>> blocks(2);
+    sg::detail::parallel_rows(1000, 1000.0, [&](std::size_t lo, std::size_t hi) {
+        blocks[lo == 0 ? 0 : 1] = {lo, hi};
+        for (std::size_t r = lo; r < hi; ++r) hits[r]++;
+    });
+    BOOST_TEST(hits == std::vector<int>(1000, 1));
+    BOOST_TEST(blocks[0].second == 500u);
+    BOOST_TEST(blocks[1].first == 500u);
+    int calls = 0;  // too little work: one block on the calling thread
+    sg::detail::parallel_rows(10, 1.0, [&](std::size_t lo, std::size_t hi) { calls += lo == 0 && hi == 10; });
+    BOOST_TEST(calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_training_step_at_two_threads_matches_one_thread_and_repeats_bitwise) {
+    std::vector<float> one, two_a, two_b;
+    {
+        thread_count t(1);
+        one = lm_step();
+    }
+    {
+        thread_count t(2);
+        two_a = lm_step();
+        two_b = lm_step();
+    }
+    BOOST_REQUIRE(one.size() == two_a.size());
+    BOOST_TEST(std::memcmp(two_a.data(), two_b.data(), two_a.size() * sizeof(float)) == 0);
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < one.size(); ++i) {
+        worst = std::max(worst, double(std::abs(one[i] - two_a[i])));
+        scale = std::max(scale, double(std::abs(one[i])));
+    }
+    BOOST_TEST_MESSAGE("1 vs 2 threads: max difference " << worst << ", max magnitude " << scale);
+    BOOST_TEST(worst <= 1e-5 * scale, "max difference " << worst << " against max magnitude " << scale);
+    BOOST_TEST(scale > 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
