@@ -306,12 +306,18 @@ private:
         for (std::uint32_t in : t_.inputs_of(i)) t_.ensure_value(in);
     }
 
-    /// Whether the selected kept blocks, taken in tape order (the lists are in reverse), lie one
-    /// after the other in memory (field f, rows of `cols` entries).
-    template <class Select>
-    bool adjacent(Select&& select, const T* deferred::*f, std::size_t cols) const;
-    template <class Select>
-    bool adjacent_rows(Select&& select, std::size_t cols) const;
+    /// Whether the selected kept blocks of a list, taken in tape order (the lists are in reverse),
+    /// lie one after the other in memory (field f, rows of `cols` entries).
+    template <class List, class Select, class Field>
+    static bool adjacent(const List& list, Select&& select, Field f, std::size_t cols) {
+        const T* next = nullptr;
+        for (auto it = list.rbegin(); it != list.rend(); ++it) {
+            if (!select(*it)) continue;
+            if (next && (*it).*f != next) return false;
+            next = (*it).*f + it->rows * cols;
+        }
+        return true;
+    }
 
     // ---- gradient homes ----------------------------------------------------------------------------
     //
@@ -330,6 +336,12 @@ private:
     T* home_or_alloc(std::uint32_t id, std::size_t size, const std::vector<void*>& g, arena& mem) {
         if (T* h = home(id, g)) return h;
         return t_.grad_alloc<T>(id, mem, size);
+    }
+    /// The gradient of id for a GEMM to add into: beta 1, or beta 0 into new memory when it has none yet.
+    T* gemm_target(std::uint32_t id, std::vector<void*>& g, arena& mem, T& beta) {
+        beta = g[id] ? T(1) : T(0);
+        if (!g[id]) g[id] = t_.grad_alloc<T>(id, mem, nodes_[id].shp.size());
+        return static_cast<T*>(g[id]);
     }
 
     /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.

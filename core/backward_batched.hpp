@@ -21,7 +21,7 @@ void backward_engine<T>::flush_rows(std::vector<void*>& g, arena& mem) {
         // The kept blocks in list order (the reverse of tape order); gradients adjacent in memory
         // in that order (in their home) are read in place.
         auto select = [&](const deferred_rows& d) { return d.b == b && d.trans_b == tb; };
-        const bool cg = adjacent_rows(select, nn);
+        const bool cg = adjacent(deferred_rows_, select, &deferred_rows::g, nn);
         T* pg = nullptr;
         if (cg) {
             for (const auto& d : deferred_rows_)
@@ -57,30 +57,6 @@ void backward_engine<T>::flush_rows(std::vector<void*>& g, arena& mem) {
         std::erase_if(deferred_rows_, [b, tb](const deferred_rows& d) { return d.b == b && d.trans_b == tb; });
         scratch_.reset();
     }
-}
-
-template <class T>
-template <class Select>
-bool backward_engine<T>::adjacent(Select&& select, const T* deferred::*f, std::size_t cols) const {
-    const T* next = nullptr;
-    for (auto it = deferred_.rbegin(); it != deferred_.rend(); ++it) {
-        if (!select(*it)) continue;
-        if (next && (*it).*f != next) return false;
-        next = (*it).*f + it->rows * cols;
-    }
-    return true;
-}
-
-template <class T>
-template <class Select>
-bool backward_engine<T>::adjacent_rows(Select&& select, std::size_t cols) const {
-    const T* next = nullptr;
-    for (auto it = deferred_rows_.rbegin(); it != deferred_rows_.rend(); ++it) {
-        if (!select(*it)) continue;
-        if (next && it->g != next) return false;
-        next = it->g + it->rows * cols;
-    }
-    return true;
 }
 
 template <class T>
@@ -158,7 +134,8 @@ void backward_engine<T>::flush(std::uint32_t b, std::vector<void*>& g, arena& me
             // already adjacent in memory in that order (views of one sequence, gradients in their
             // home) are read in place; the others are gathered.
             auto select = [&](const deferred& d) { return d.b == b && d.trans_b == (tb != 0); };
-            const bool ca = adjacent(select, &deferred::a, k), cg = adjacent(select, &deferred::g, nn);
+            const bool ca = adjacent(deferred_, select, &deferred::a, k),
+                       cg = adjacent(deferred_, select, &deferred::g, nn);
             T* pa = ca ? nullptr : scratch_.alloc_n<T>(rows * k);
             T* pg = cg ? nullptr : scratch_.alloc_n<T>(rows * nn);
             std::size_t r = rows;
@@ -173,12 +150,8 @@ void backward_engine<T>::flush(std::uint32_t b, std::vector<void*>& g, arena& me
             if (!ca) a = pa;
             if (!cg) gy = pg;
         }
-        T beta = 1;
-        if (!g[b]) {
-            g[b] = mem.alloc_n<T>(w.shp.size());
-            beta = 0;
-        }
-        T* db = static_cast<T*>(g[b]);
+        T beta;
+        T* db = gemm_target(b, g, mem, beta);
         if (!tb) detail::gemm(true, false, k, nn, rows, T(1), a, gy, beta, db);
         else detail::gemm(true, false, nn, k, rows, T(1), gy, a, beta, db);
         scratch_.reset();
@@ -227,22 +200,17 @@ void backward_engine<T>::flush_tables(std::vector<void*>& g, arena& mem) {
                 for (std::size_t j = 0; j < cols; ++j) dst[j] += src[j];
             }
         }
-        auto target = [&](std::uint32_t id, T& beta) {
-            beta = g[id] ? T(1) : T(0);
-            if (!g[id]) g[id] = t_.grad_alloc<T>(id, mem, nodes_[id].shp.size());
-            return static_cast<T*>(g[id]);
-        };
         T beta;
         const T* e = static_cast<const T*>(tab.value);
         const T* wv = static_cast<const T*>(w.value);
         if (w.requires_grad) {
-            T* dw = target(memo->b, beta);
+            T* dw = gemm_target(memo->b, g, mem, beta);
             // y = E op(b): b stored [k, cols] gets E^T dP; transposed ([cols, k]), dP^T E.
             if (!memo->trans_b) detail::gemm(true, false, k, cols, v, T(1), e, dp, beta, dw);
             else detail::gemm(true, false, cols, k, v, T(1), dp, e, beta, dw);
         }
         if (tab.requires_grad) {
-            T* de = target(memo->table, beta);
+            T* de = gemm_target(memo->table, g, mem, beta);
             detail::gemm(false, !memo->trans_b, v, k, cols, T(1), dp, wv, beta, de);
         }
         std::erase_if(deferred_tables_, [memo](const deferred_table& d) { return d.memo == memo; });
