@@ -543,6 +543,7 @@ namespace seqgrad {
 
 backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& given) {
     check_params_current("backward");
+    detail::sync_fp_mode();
     for (const auto& x : given.transforms())
         if (x->checkpoint_segment() && x->checkpoint_segment() != ckpt_)
             throw graph_error("backward: " + x->name() +

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 
 #include <cblas.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
@@ -40,7 +44,38 @@ void init_blas_policy() {
 }
 
 thread_local int task_depth = 0;  // > 0 inside a parallel_for item
+
+std::atomic<bool> flush_on{true};
 }  // namespace
+
+namespace detail {
+std::atomic<unsigned> fp_mode_generation{1};
+
+void apply_fp_mode() noexcept {
+    const unsigned gen = fp_mode_generation.load(std::memory_order_acquire);
+    const bool on = flush_on.load(std::memory_order_relaxed);
+#if defined(__SSE__)
+    constexpr unsigned ftz_daz = 0x8040;  // MXCSR bit 15 (flush to zero) and bit 6 (denormals are zero)
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(on ? csr | ftz_daz : csr & ~ftz_daz);
+#elif defined(__aarch64__)
+    std::uint64_t fpcr;
+    asm volatile("mrs %0, fpcr" : "=r"(fpcr));
+    constexpr std::uint64_t fz = std::uint64_t(1) << 24;
+    fpcr = on ? fpcr | fz : fpcr & ~fz;
+    asm volatile("msr fpcr, %0" : : "r"(fpcr));
+#else
+    (void)on;
+#endif
+    fp_mode_seen = gen;
+}
+}  // namespace detail
+
+void set_flush_denormals(bool on) {
+    flush_on.store(on);
+    detail::fp_mode_generation.fetch_add(1, std::memory_order_acq_rel);
+}
+bool flush_denormals() { return flush_on.load(); }
 
 void set_num_threads(std::size_t n) {
     if (n == 0) throw value_error("set_num_threads: expected at least 1 thread");
@@ -93,6 +128,7 @@ bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
             depth() { ++task_depth; }
             ~depth() { --task_depth; }
         } inside;
+        sync_fp_mode();
         for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
     });
     return true;

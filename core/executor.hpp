@@ -7,6 +7,7 @@
 // one single-threaded BLAS call per block, so the two pools never oversubscribe the cores and a
 // user asks only for a thread count. Several threads may each run their own tapes (and their own
 // parallel regions) at once.
+#include <atomic>
 #include <cstddef>
 #include <functional>
 
@@ -30,7 +31,30 @@ void set_blas_threads(int n);
 /// The count OpenBLAS uses now (1 inside parallel regions and under the default policy).
 int blas_threads();
 
+/// Subnormal numbers (|x| below 1.2e-38 in float) flushed to zero, on by default, in every thread
+/// that runs seqgrad's kernels (the thread recording a tape or running backward, and the
+/// executor's threads). Training drives gate gradients and rarely used weights' updates into that
+/// range, where x86 arithmetic, OpenBLAS's GEMM kernels included, runs 10-100x slower: a GRU
+/// language model slowed 4-5x after a few hundred steps (bench/cells). TensorFlow runs its
+/// threads the same way; PyTorch leaves it to torch.set_flush_denormal. The mode is the thread's
+/// floating-point control register (FTZ and DAZ on x86, FZ on AArch64): a thread calling seqgrad
+/// keeps it afterwards. false restores gradual underflow in each such thread at its next call.
+/// Values differ from IEEE only below 1.2e-38 (float) or 2.2e-308 (double).
+void set_flush_denormals(bool on);
+bool flush_denormals();
+
 namespace detail {
+extern std::atomic<unsigned> fp_mode_generation;  // bumped by set_flush_denormals
+inline thread_local unsigned fp_mode_seen = 0;
+void apply_fp_mode() noexcept;
+/// Bring the calling thread's floating-point mode in line with set_flush_denormals: one
+/// thread-local comparison, the register written only when the setting changed since this thread
+/// last looked. Called where kernels start (tape::apply, backward, parallel_for items).
+inline void sync_fp_mode() noexcept {
+    if (fp_mode_seen != fp_mode_generation.load(std::memory_order_relaxed)) [[unlikely]]
+        apply_fp_mode();
+}
+
 /// Run f(i) for i in [0, n) on the executor's threads, BLAS limited to one thread meanwhile; a
 /// plain loop on the calling thread when n < 2 or the executor has one thread. Work items must be
 /// independent; results must not depend on which thread runs which item. Returns whether the

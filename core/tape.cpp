@@ -241,6 +241,7 @@ void tape::check_params_current(const char* who) const {
 // ---- forward ------------------------------------------------------------------------------------
 
 expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at) {
+    detail::sync_fp_mode();  // flush denormals (executor.hpp)
     const std::size_t k = inputs.size();
     if (op.arity >= 0 ? k != static_cast<std::size_t>(op.arity) : k == 0)
         throw op_error(op.name + ": takes " + (op.arity >= 0 ? std::to_string(op.arity) : std::string("one or more")) +

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../core/errors.hpp"
+#include "../core/executor.hpp"
 #include "../core/parameter.hpp"
 
 namespace seqgrad {
@@ -176,6 +177,7 @@ inline detail::optim_state& optimizer::state_for(std::size_t index, const parame
 }
 
 inline void optimizer::step(bool zero_grad) {
+    detail::sync_fp_mode();  // set_flush_denormals: moments and updates decay into that range too
     auto& ps = *ps_;
     for (std::size_t i = 0; i < ps.size(); ++i) {
         const auto& d = ps[i].data();
