@@ -84,9 +84,18 @@ struct shape_ops {
                 const size_t axis = axis_of(g.shape, c.at.i[0]);
                 const auto vy = view_along(g.shape, axis);
                 size_t offset = 0;
+                const size_t stride = vy.n * vy.inner;
                 for (size_t j = 0; j < c.num_inputs; ++j) {
                     const size_t w = c.in(j).shape[axis] * vy.inner;
-                    c.emit(j, [&](size_t idx) { return g[(idx / w) * vy.n * vy.inner + offset + idx % w]; });
+                    const auto* src = g.data + offset;
+                    if (vy.outer == 1)  // one block (steps stacked along the first axis): a copy
+                        c.emit(j, [&](size_t idx) { return src[idx]; });
+                    else  // rows of w entries; emit visits entries in order, so no division per entry
+                        c.emit(j, [&, row = src, q = size_t(0)](size_t) mutable {
+                            const auto v = row[q];
+                            if (++q == w) q = 0, row += stride;
+                            return v;
+                        });
                     offset += w;
                 }
             })
