@@ -49,18 +49,8 @@ struct reduce_ops {
                 auto x = c.in(0);
                 auto y = c.out();
                 const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
-                if (v.inner == 1) {  // along the last axis: one row sum per output, in 8 lanes
-                    using T = std::remove_cvref_t<decltype(y[0])>;
-                    for (size_t o = 0; o < v.outer; ++o) {
-                        const T* xr = x.data + o * v.n;
-                        T acc[8] = {};
-                        size_t j = 0;
-                        for (; j + 8 <= v.n; j += 8)
-                            for (size_t l = 0; l < 8; ++l) acc[l] += xr[j + l];
-                        T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-                        for (; j < v.n; ++j) s += xr[j];
-                        y[o] = s;
-                    }
+                if (v.inner == 1) {  // along the last axis: one row sum per output (broadcast.hpp)
+                    for (size_t o = 0; o < v.outer; ++o) y[o] = row_sum(x.data + o * v.n, v.n);
                     return;
                 }
                 std::fill(y.begin(), y.end(), 0);
