@@ -24,7 +24,7 @@ namespace nn = seqgrad::nn;
 
 namespace {
 
-constexpr std::size_t B = 3, I = 5, H = 4, T = 6, C = 3;
+constexpr std::size_t B = 3, I = 8, H = 4, T = 6, C = 3;  // I >= 8: narrower inputs are not batched
 
 // A user-written LSTM in the [in, out] layout: products matmul(x, W), no transpose flags.
 struct user_lstm {
