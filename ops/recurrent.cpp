@@ -174,7 +174,7 @@ shape lstm_pointwise_shape(const op_def& op, std::span<const shape> in, const at
     const shape &g = in[0], &c = in[1];
     if (g.rank() != 2 || c.rank() != 2 || g[0] != c[0] || g[1] != 4 * c[1])
         fail_shape(op, in, "expected gates [B, 4H] and c_prev [B, H]");
-    return {2, c[0], c[1]};
+    return {6, c[0], c[1]};
 }
 
 shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
@@ -263,7 +263,7 @@ struct recurrent_ops {
             .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
             .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
 
-    // [2, B, H] = h' over c'. Backward recomputes the activations from the saved gates.
+    // y = [h', c', activations] as lstm_step's record [6, B, H]; backward reads the activations.
     const op_def& lstm_pointwise = builtin(
         op_builder("lstm_pointwise")
             .arity(2)
@@ -273,27 +273,23 @@ struct recurrent_ops {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto gates = c.in(0), cp = c.in(1);
                 auto y = c.out();
-                const size_t B = cp.shape[0], H = cp.shape[1];
-                T* act = scratch<T>(B * 4 * H, 0);
+                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
+                T* act = y.data + 2 * BH;
                 std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
-                cell_forward(B, H, act, cp.data, y.data, y.data + B * H);
+                cell_forward(B, H, act, cp.data, y.data, y.data + BH);
             })
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-                auto gates = c.in(0), cp = c.in(1);
+                auto cp = c.in(1);
                 auto y = c.out();
                 auto g = c.grad_out();
-                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
-                T* act = scratch<T>(B * 4 * H, 0);
-                T* dpre = scratch<T>(B * 4 * H, 1);
-                T* junk = scratch<T>(2 * BH, 2);
-                std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
-                cell_forward(B, H, act, cp.data, junk, junk + BH);  // activations again; h', c' are saved
+                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H, G = 4 * H;
+                T* dpre = c.needs(0) ? c.target(0).data : scratch<T>(B * G, 1);
+                T* dcp = c.needs(1) ? c.target(1).data : scratch<T>(BH, 2);
                 for (size_t b = 0; b < B; ++b)
-                    cell_backward_row<false>(H, act + b * 4 * H, cp.data + b * H, y.data + BH + b * H, g.data + b * H,
-                                             g.data + BH + b * H, static_cast<const T*>(nullptr), dpre + b * 4 * H,
-                                             c.needs(1) ? c.target(1).data + b * H : junk, false);
-                if (c.needs(0)) put(c.target(0).data, dpre, B * 4 * H, false);
+                    cell_backward_row<true>(H, y.data + 2 * BH + b * G, cp.data + b * H, y.data + BH + b * H,
+                                            g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
+                                            dcp + b * H, false);
             })
             .sample({{2, 12}, {2, 3}})
             .sample({{1, 8}, {1, 2}}));

@@ -19,8 +19,9 @@ namespace seqgrad {
 expr matmul_add(const expr& c, const expr& a, const expr& b, bool trans_a = false, bool trans_b = false);
 
 /// The LSTM cell's pointwise part: gates [B, 4H] (pre-activations, blocks i, f, g, o) and
-/// c_prev [B, H] -> [2, B, H] holding h' over c'. Backward is hand-written (activations are
-/// recomputed from the saved gates).
+/// c_prev [B, H] -> a step record [6, B, H] like lstm_step's: h' and c' (blocks 0 and 1, read them
+/// with lstm_rows), then the gate activations, which backward reuses. One pass forward, one
+/// backward, where the same cell written from split, sigmoid, tanh, * and + takes a dozen.
 expr lstm_pointwise(const expr& gates, const expr& c_prev);
 
 /// One fused LSTM step. x [N, 4H] holds input projections (biases included) of several steps
