@@ -38,10 +38,10 @@
 //     gradient_flow --quick               # a smoke test (seconds)
 //     gradient_flow --models lstm,irnn --steps 3000 --out results/
 //
-// The LSTM is trained with nn::lstm_layer (the fused layer: one GEMM for the input projections of
-// all steps, one node per step); the gradient-flow pass runs the composed nn::lstm_cell over the
-// same parameters with nn::unroll, so that each step's h is a node of its own to mark. The RNNs run
-// the composed nn::rnn_cell with nn::unroll.
+// Every model is a cell run with nn::unroll (nn::lstm_cell, nn::rnn_cell); the gradient-flow pass
+// marks each step's h. The engine makes the weight gradients of all steps one GEMM per weight, and
+// the LSTM cell's pointwise part is one fused node: 6.5 ms per LSTM training step (H 100, B 20,
+// T 100, one thread) against 6.3 ms through the hand-fused nn::lstm_layer this example used before.
 //
 // Parallelism: the 8 trainings are independent, so they run side by side on --jobs threads (each
 // its own parameter store and tape; BLAS on one thread each, the products here are small). That
@@ -73,7 +73,6 @@
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/init.hpp>
 #include <seqgrad/nn/linear.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
@@ -190,16 +189,9 @@ batch_data draw(std::size_t B, std::size_t T, std::mt19937_64& rng) {
     return d;
 }
 
-// Steps as T inputs [B, 2] on t (what nn::unroll takes), or all of them as one [T*B, 2] input
-// (what nn::lstm_layer takes).
+// Steps as T inputs [B, 2] (what nn::unroll takes), views of one [T, B, 2] input.
 std::vector<sg::expr> step_inputs(sg::tape& t, const batch_data& d) {
-    std::vector<sg::expr> xs;
-    for (std::size_t s = 0; s < d.T; ++s)
-        xs.push_back(t.input<float>(sg::shape{d.B, 2}, std::span<const float>(d.x.data() + s * d.B * 2, d.B * 2)));
-    return xs;
-}
-sg::expr all_inputs(sg::tape& t, const batch_data& d) {
-    return t.input<float>(sg::shape{d.T * d.B, 2}, std::span<const float>(d.x));
+    return nn::unstack_steps(t.input<float>(sg::shape{d.T, d.B, 2}, std::span<const float>(d.x)));
 }
 sg::expr targets(sg::tape& t, const batch_data& d) {
     return t.input<float>(sg::shape{d.B, 1}, std::span<const float>(d.y));
@@ -293,11 +285,12 @@ struct model {
         return spectral_radius(xt::xarray<double>(xt::view(w, xt::range(2 * H, 3 * H), xt::all())));
     }
 
-    // The prediction [B, 1] for training and testing (the fused layer for the LSTM).
+    // The prediction [B, 1] for training and testing.
     sg::expr predict(sg::tape& t, const batch_data& d) const {
-        if (lstm) return (*head)(nn::lstm_layer(*lstm)(all_inputs(t, d), d.B).final_state().h);
         const auto xs = step_inputs(t, d);
-        return (*head)(nn::unroll(t, *rnn, std::span<const sg::expr>(xs)).back());
+        const std::span<const sg::expr> steps(xs);
+        if (lstm) return (*head)(nn::unroll(t, *lstm, steps).back().h);
+        return (*head)(nn::unroll(t, *rnn, steps).back());
     }
 
     // The prediction through the composed cells, marking each step's hidden state h_t so that
