@@ -77,8 +77,8 @@ struct rnn_cell {
 /// LSTM cell (Hochreiter & Schmidhuber 1997, with forget gate), gates stacked i, f, g, o:
 ///   [i f g o] = x W_ih^T + b_ih + h W_hh^T + b_hh      (each [B, H])
 ///   i, f, o = sigmoid(.), g = tanh(.);  c' = f * c + i * g;  h' = o * tanh(c')
-/// A step records the two projections, their sum, one lstm_pointwise node (the line above in one
-/// pass) and h', c': six nodes, whose input projections and weight gradients the engine batches
+/// A step records the two projections, one lstm_pointwise node (their sum and the line above in
+/// one pass) and h', c': five nodes, whose input projections and weight gradients the engine batches
 /// over the steps of an unroll like any cell's.
 struct lstm_cell {
     parameter w_ih, w_hh, b_ih, b_hh;  ///< [4H, I], [4H, H], [4H], [4H]

@@ -171,9 +171,10 @@ shape matmul_add_shape(const op_def& op, std::span<const shape> in, const attrs&
 }
 
 shape lstm_pointwise_shape(const op_def& op, std::span<const shape> in, const attrs&) {
-    const shape &g = in[0], &c = in[1];
-    if (g.rank() != 2 || c.rank() != 2 || g[0] != c[0] || g[1] != 4 * c[1])
-        fail_shape(op, in, "expected gates [B, 4H] and c_prev [B, H]");
+    const shape& c = in.back();
+    bool ok = (in.size() == 2 || in.size() == 3) && c.rank() == 2;
+    for (size_t j = 0; ok && j + 1 < in.size(); ++j) ok = in[j].rank() == 2 && in[j][0] == c[0] && in[j][1] == 4 * c[1];
+    if (!ok) fail_shape(op, in, "expected gates [B, 4H] (or two summands of them) and c_prev [B, H]");
     return {6, c[0], c[1]};
 }
 
@@ -264,35 +265,52 @@ struct recurrent_ops {
             .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
 
     // y = [h', c', activations] as lstm_step's record [6, B, H]; backward reads the activations.
+    // Inputs: gates [B, 4H], or two summands of them (x and h projections: no add node), then c.
     const op_def& lstm_pointwise = builtin(
         op_builder("lstm_pointwise")
-            .arity(2)
+            .arity(-1)
             .shape(lstm_pointwise_shape)
             .saves(saves::both)
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                auto gates = c.in(0), cp = c.in(1);
+                const size_t k = c.num_inputs;
+                auto cp = c.in(k - 1);
                 auto y = c.out();
-                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
+                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H, n = B * 4 * H;
                 T* act = y.data + 2 * BH;
-                std::memcpy(act, gates.data, B * 4 * H * sizeof(T));
+                const T* g0 = c.in(0).data;
+                if (k == 3) {
+                    const T* g1 = c.in(1).data;
+                    for (size_t q = 0; q < n; ++q) act[q] = g0[q] + g1[q];
+                } else {
+                    std::memcpy(act, g0, n * sizeof(T));
+                }
                 cell_forward(B, H, act, cp.data, y.data, y.data + BH);
             })
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-                auto cp = c.in(1);
+                const size_t k = c.num_inputs, ci = k - 1;
+                auto cp = c.in(ci);
                 auto y = c.out();
                 auto g = c.grad_out();
                 const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H, G = 4 * H;
-                T* dpre = c.needs(0) ? c.target(0).data : scratch<T>(B * G, 1);
-                T* dcp = c.needs(1) ? c.target(1).data : scratch<T>(BH, 2);
+                // Every gate summand gets the same gradient: computed into the first that needs
+                // it, copied into the other.
+                size_t first = k;
+                for (size_t j = 0; j < ci && first == k; ++j)
+                    if (c.needs(j)) first = j;
+                T* dpre = first < k ? c.target(first).data : scratch<T>(B * G, 1);
+                T* dcp = c.needs(ci) ? c.target(ci).data : scratch<T>(BH, 2);
                 for (size_t b = 0; b < B; ++b)
                     cell_backward_row<true>(H, y.data + 2 * BH + b * G, cp.data + b * H, y.data + BH + b * H,
                                             g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
                                             dcp + b * H, false);
+                for (size_t j = first + 1; j < ci; ++j)
+                    if (c.needs(j)) std::memcpy(c.target(j).data, dpre, B * G * sizeof(T));
             })
             .sample({{2, 12}, {2, 3}})
-            .sample({{1, 8}, {1, 2}}));
+            .sample({{1, 8}, {1, 2}})
+            .sample({{2, 12}, {2, 12}, {2, 3}}));
 
     // i[0] = first row of x. y = [h', c', activations] with activations [B, 4H] (i, f, g, o per
     // row) of pre = x[rows] + h_prev w_hh^T, computed in place in y.
@@ -419,6 +437,9 @@ expr matmul_add(const expr& c, const expr& a, const expr& b, bool trans_a, bool 
     return apply(ops().matmul_add, {c, a, b}, attrs{.i = {trans_a, trans_b, 0, 0}});
 }
 expr lstm_pointwise(const expr& gates, const expr& c_prev) { return apply(ops().lstm_pointwise, {gates, c_prev}); }
+expr lstm_pointwise(const expr& x_part, const expr& h_part, const expr& c_prev) {
+    return apply(ops().lstm_pointwise, {x_part, h_part, c_prev});
+}
 expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, std::size_t row) {
     return apply(ops().lstm_step, {x, prev, w_hh}, attrs{.i = {static_cast<std::int64_t>(row), 0, 0, 0}});
 }

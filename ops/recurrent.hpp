@@ -23,6 +23,8 @@ expr matmul_add(const expr& c, const expr& a, const expr& b, bool trans_a = fals
 /// with lstm_rows), then the gate activations, which backward reuses. One pass forward, one
 /// backward, where the same cell written from split, sigmoid, tanh, * and + takes a dozen.
 expr lstm_pointwise(const expr& gates, const expr& c_prev);
+/// The same with gates = x_part + h_part (the two projections, both [B, 4H]) summed in the kernel.
+expr lstm_pointwise(const expr& x_part, const expr& h_part, const expr& c_prev);
 
 /// One fused LSTM step. x [N, 4H] holds input projections (biases included) of several steps
 /// laid out row after row; this step reads rows [row, row + B). prev is the previous step's
