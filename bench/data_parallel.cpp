@@ -25,7 +25,7 @@
 
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/linear.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
@@ -59,8 +59,12 @@ struct char_lm {
                 in[s * n + b - b0] = inputs[s * B + b];
                 tg[s * n + b - b0] = targets[s * B + b];
             }
-        const nn::lstm_sequence seq = nn::lstm_layer(cell).embedded(t.param(emb.weight), in, n);
-        const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
+        // The cell through nn::unroll; the engine multiplies the 65-row table by W_ih (table products).
+        const sg::expr x = sg::reshape(sg::gather_rows(t.param(emb.weight), in), {T, n, E});
+        std::vector<sg::expr> hs;
+        for (const auto& s : nn::unroll(t, cell, x, cell.initial_state(t, n))) hs.push_back(s.h);
+        const sg::expr logits = sg::matmul_add(out.bias, sg::reshape(nn::stack_steps(hs), {T * n, H}),
+                                               sg::T(out.weight));
         return sg::cross_entropy(logits, tg, sg::reduction::sum) * (1.0 / static_cast<double>(T * B));
     }
 };
