@@ -26,7 +26,7 @@
 
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/linear.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
@@ -83,7 +83,6 @@ int main(int argc, char** argv) {
     nn::embedding emb(sg::parameter_scope(ps, "emb"), V, E, rng);
     nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), E, H, rng);
     nn::linear out(sg::parameter_scope(ps, "out"), H, V, true, rng);
-    const nn::lstm_layer lstm(cell);
     sg::optim::adam opt(ps, 1e-2);
 
     std::printf("# stream of %zu steps, truncate k1 = k2 = %zu (%zu chunks), LSTM %zu, batch 1\n", steps, k,
@@ -115,12 +114,15 @@ int main(int argc, char** argv) {
                                   stream.begin() + static_cast<std::ptrdiff_t>(pos + n)),
             tg(stream.begin() + static_cast<std::ptrdiff_t>(pos + 1),
                stream.begin() + static_cast<std::ptrdiff_t>(pos + n + 1));
-        const nn::lstm_sequence seq = lstm.embedded(t.param(emb.weight), in, s0);
-        const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
+        const sg::expr x = sg::reshape(sg::gather_rows(t.param(emb.weight), in), {n, 1, E});
+        const std::vector<nn::lstm_state> states = nn::unroll(t, cell, x, s0);
+        std::vector<sg::expr> hs;
+        for (const auto& s : states) hs.push_back(s.h);
+        const sg::expr logits = sg::matmul_add(out.bias, sg::reshape(nn::stack_steps(hs), {n, H}), sg::T(out.weight));
         const sg::expr loss = sg::cross_entropy(logits, tg, sg::reduction::mean);
         t.backward(loss);
         opt.step();
-        const nn::lstm_state last = seq.final_state();
+        const nn::lstm_state& last = states.back();
         ts.carry({last.h, last.c});
         if (ts.chunks() == 1) first_chunk_h = last.h;
         loss_sum += t.item(loss);
