@@ -28,8 +28,8 @@
 
 #include <seqgrad/core/distributed.hpp>
 #include <seqgrad/nn/linear.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/text.hpp>
+#include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
@@ -121,10 +121,15 @@ int main(int argc, char** argv) {
                 const auto targets = dist::select_streams(b.targets, b.batch, mine);
                 sg::tape t;
                 if (overlap) red.attach(t);
-                const nn::lstm_sequence seq = nn::lstm_layer(m.cell)(m.emb(t, ids), {t.input(h), t.input(c)});
-                h = t.value(seq.final_state().h);
-                c = t.value(seq.final_state().c);
-                const sg::expr logits = sg::matmul_add(m.out.bias, seq.hidden_all(), sg::T(m.out.weight));
+                const std::size_t rows = mine.size(), len = ids.size() / rows;  // the last batch is shorter
+                const sg::expr x = sg::reshape(m.emb(t, ids), {len, rows, E});
+                const auto states = nn::unroll(t, m.cell, x, nn::lstm_state{t.input(h), t.input(c)});
+                h = t.value(states.back().h);
+                c = t.value(states.back().c);
+                std::vector<sg::expr> hs;
+                for (const auto& st : states) hs.push_back(st.h);
+                const sg::expr logits = sg::matmul_add(m.out.bias, sg::reshape(nn::stack_steps(hs), {len * rows, H}),
+                                                       sg::T(m.out.weight));
                 t.backward(sg::cross_entropy(logits, targets, sg::reduction::mean));
                 const double before = red.statistics().wait_seconds;
                 const std::size_t ready_before = red.statistics().ready_in_backward;
