@@ -167,7 +167,10 @@ private:
                           acc,
                           &scratch,
                           &detail::scratch_source<T>::swap};
-        op.backward<T>()(c);
+        {
+            const detail::step_work in_step(n.step >= 0);
+            op.backward<T>()(c);
+        }
         for (std::size_t j = 0; j < k; ++j) {
             if (!pending[j]) continue;
             detail::node& m = nodes_[ins[j]];

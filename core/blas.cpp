@@ -103,8 +103,10 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
 // threads. Smaller ones gain little (waking a thread, packing the shared operand twice) and can
 // lose much when another process holds the second core; a model whose products are all small
 // (a char LM at batch 1) then runs exactly as on one thread. The per-step recurrent products at
-// B >= 8 are split by lstm_step itself, with its own threshold.
+// B >= 8 are split from step_split_min_flops: inside a time step's node (detail::step_work) or by
+// lstm_step itself.
 constexpr double split_min_flops = 1e7;
+constexpr double step_split_min_flops = 2e6;
 // Blocks start at multiples of this (the kernels' register tiles), so each block runs full tiles.
 constexpr std::size_t split_align = 32;
 
@@ -114,7 +116,8 @@ constexpr std::size_t split_align = 32;
 template <class T>
 bool split_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, const T* b, T beta,
                 T* c) {
-    if (2.0 * double(m) * double(n) * double(k) < split_min_flops) return false;
+    if (2.0 * double(m) * double(n) * double(k) < (step_work::active ? step_split_min_flops : split_min_flops))
+        return false;
     const bool rows = m >= n;
     const std::size_t d = rows ? m : n, ways = std::min(split_ways(), d / split_align);
     if (ways < 2) return false;

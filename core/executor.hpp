@@ -67,6 +67,20 @@ void leave_parallel_region() noexcept;
 /// How many ways a kernel running on the calling thread may split its work: num_threads(), or 1
 /// inside a parallel_for item (the region already uses the threads).
 std::size_t split_ways();
+/// Marks the calling thread as running a time step's node (forward or backward) while it lives.
+/// A step's products recur T times per sequence, so detail::gemm splits them from a lower size
+/// (the per-step recurrent product at B >= 8) than products done once per sequence, where
+/// waking a thread costs more than it gives.
+struct step_work {
+    explicit step_work(bool on) noexcept : prev_(active) { active = on; }
+    ~step_work() { active = prev_; }
+    step_work(const step_work&) = delete;
+    step_work& operator=(const step_work&) = delete;
+    static inline thread_local bool active = false;
+
+private:
+    bool prev_;
+};
 /// Whether detail::gemm splits products itself (set_blas_threads(0), the default).
 bool executor_threads_blas();
 /// Kernels' row loops: f(begin, end) over contiguous blocks covering [0, rows), one block per

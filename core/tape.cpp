@@ -351,6 +351,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
 template <class T>
 void tape::run_forward(std::uint32_t id) {
     detail::node& n = nodes_[id];
+    const detail::step_work in_step(n.step >= 0);
     forward_ctx<T> c{nodes_.data(), input_ids_.data() + n.first_input, n.num_inputs,
                      tensor_ref<T>{static_cast<T*>(n.value), n.shp}, *n.at};
     n.op->forward<T>()(c);

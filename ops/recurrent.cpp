@@ -276,16 +276,16 @@ struct recurrent_ops {
                 const size_t k = c.num_inputs;
                 auto cp = c.in(k - 1);
                 auto y = c.out();
-                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H, n = B * 4 * H;
+                const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
                 T* act = y.data + 2 * BH;
-                const T* g0 = c.in(0).data;
-                if (k == 3) {
-                    const T* g1 = c.in(1).data;
-                    for (size_t q = 0; q < n; ++q) act[q] = g0[q] + g1[q];
-                } else {
-                    std::memcpy(act, g0, n * sizeof(T));
-                }
-                cell_forward(B, H, act, cp.data, y.data, y.data + BH);
+                const T *g0 = c.in(0).data, *g1 = k == 3 ? c.in(1).data : nullptr;
+                step_rows(B, H, [&](size_t lo, size_t hi) {  // rows are independent
+                    const size_t q0 = lo * 4 * H, q1 = hi * 4 * H;
+                    if (g1)
+                        for (size_t q = q0; q < q1; ++q) act[q] = g0[q] + g1[q];
+                    else std::memcpy(act + q0, g0 + q0, (q1 - q0) * sizeof(T));
+                    cell_forward(hi - lo, H, act + q0, cp.data + lo * H, y.data + lo * H, y.data + BH + lo * H);
+                });
             })
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
@@ -301,12 +301,16 @@ struct recurrent_ops {
                     if (c.needs(j)) first = j;
                 T* dpre = first < k ? c.target(first).data : scratch<T>(B * G, 1);
                 T* dcp = c.needs(ci) ? c.target(ci).data : scratch<T>(BH, 2);
-                for (size_t b = 0; b < B; ++b)
-                    cell_backward_row<true>(H, y.data + 2 * BH + b * G, cp.data + b * H, y.data + BH + b * H,
-                                            g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
-                                            dcp + b * H, false);
+                T* copy = nullptr;  // the other summand's target, when it needs one
                 for (size_t j = first + 1; j < ci; ++j)
-                    if (c.needs(j)) std::memcpy(c.target(j).data, dpre, B * G * sizeof(T));
+                    if (c.needs(j)) copy = c.target(j).data;
+                step_rows(B, H, [&](size_t lo, size_t hi) {
+                    for (size_t b = lo; b < hi; ++b)
+                        cell_backward_row<true>(H, y.data + 2 * BH + b * G, cp.data + b * H, y.data + BH + b * H,
+                                                g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G,
+                                                dpre + b * G, dcp + b * H, false);
+                    if (copy) std::memcpy(copy + lo * G, dpre + lo * G, (hi - lo) * G * sizeof(T));
+                });
             })
             .sample({{2, 12}, {2, 3}})
             .sample({{1, 8}, {1, 2}})

@@ -12,6 +12,7 @@
 #include <seqgrad/core/blas.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/seqgrad.hpp>
 
@@ -47,10 +48,12 @@ double gemm_error(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k)
     return worst;
 }
 
-// One training step of embedding -> lstm_layer -> linear -> cross-entropy (B = 64: the steps are
-// split by rows; the output and weight-gradient products and the softmax rows are split too).
-// Returns the loss followed by every parameter gradient.
-std::vector<float> lm_step() {
+// One training step of embedding -> LSTM -> linear -> cross-entropy (B = 64: the steps are split
+// by rows; the output and weight-gradient products and the softmax rows are split too), through
+// nn::lstm_layer or through nn::lstm_cell and nn::unroll (whose per-step product is split as a
+// step's work and whose lstm_pointwise splits its rows). Returns the loss followed by every
+// parameter gradient.
+std::vector<float> lm_step(bool through_cell) {
     const std::size_t V = 400, E = 96, H = 64, T = 4, B = 64;
     std::mt19937_64 rng(3);
     std::uniform_real_distribution<double> u(-0.3, 0.3);
@@ -69,8 +72,16 @@ std::vector<float> lm_step() {
         targets[i] = static_cast<int>(rng() % V);
     }
     sg::tape t(sg::dtype::f32);
-    const nn::lstm_sequence seq = layer(sg::gather_rows(t.param(emb), ids), B);
-    const sg::expr logits = sg::matmul_add(t.param(bias), seq.hidden_all(), sg::T(t.param(w)));
+    sg::expr hidden_all;
+    if (through_cell) {
+        std::vector<sg::expr> hs;
+        const sg::expr x = sg::reshape(sg::gather_rows(t.param(emb), ids), {T, B, E});
+        for (const auto& s : nn::unroll(t, cell, x, cell.initial_state(t, B))) hs.push_back(s.h);
+        hidden_all = sg::reshape(nn::stack_steps(hs), {T * B, H});
+    } else {
+        hidden_all = layer(sg::gather_rows(t.param(emb), ids), B).hidden_all();
+    }
+    const sg::expr logits = sg::matmul_add(t.param(bias), hidden_all, sg::T(t.param(w)));
     const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
     t.backward(loss);
     std::vector<float> out = {static_cast<float>(t.item(loss))};
@@ -127,26 +138,30 @@ BOOST_AUTO_TEST_CASE(parallel_rows_covers_every_row_once_in_blocks_fixed_by_the_
 }
 
 BOOST_AUTO_TEST_CASE(a_training_step_at_two_threads_matches_one_thread_and_repeats_bitwise) {
-    std::vector<float> one, two_a, two_b;
-    {
-        thread_count t(1);
-        one = lm_step();
+    for (const bool through_cell : {false, true}) {
+        BOOST_TEST_CONTEXT((through_cell ? "lstm_cell through unroll" : "lstm_layer")) {
+            std::vector<float> one, two_a, two_b;
+            {
+                thread_count t(1);
+                one = lm_step(through_cell);
+            }
+            {
+                thread_count t(2);
+                two_a = lm_step(through_cell);
+                two_b = lm_step(through_cell);
+            }
+            BOOST_REQUIRE(one.size() == two_a.size());
+            BOOST_TEST(std::memcmp(two_a.data(), two_b.data(), two_a.size() * sizeof(float)) == 0);
+            double worst = 0, scale = 0;
+            for (std::size_t i = 0; i < one.size(); ++i) {
+                worst = std::max(worst, double(std::abs(one[i] - two_a[i])));
+                scale = std::max(scale, double(std::abs(one[i])));
+            }
+            BOOST_TEST_MESSAGE("1 vs 2 threads: max difference " << worst << ", max magnitude " << scale);
+            BOOST_TEST(worst <= 1e-5 * scale, "max difference " << worst << " against max magnitude " << scale);
+            BOOST_TEST(scale > 0);
+        }
     }
-    {
-        thread_count t(2);
-        two_a = lm_step();
-        two_b = lm_step();
-    }
-    BOOST_REQUIRE(one.size() == two_a.size());
-    BOOST_TEST(std::memcmp(two_a.data(), two_b.data(), two_a.size() * sizeof(float)) == 0);
-    double worst = 0, scale = 0;
-    for (std::size_t i = 0; i < one.size(); ++i) {
-        worst = std::max(worst, double(std::abs(one[i] - two_a[i])));
-        scale = std::max(scale, double(std::abs(one[i])));
-    }
-    BOOST_TEST_MESSAGE("1 vs 2 threads: max difference " << worst << ", max magnitude " << scale);
-    BOOST_TEST(worst <= 1e-5 * scale, "max difference " << worst << " against max magnitude " << scale);
-    BOOST_TEST(scale > 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
