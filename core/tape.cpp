@@ -279,7 +279,6 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         input_ids_.resize(first);
         throw;
     }
-    // Built in place: a node is a few cache lines, and this runs once per op.
     detail::node& n = nodes_.emplace_back();
     const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
     n.op = &op;
@@ -341,8 +340,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         throw;
     }
     if (op.product_b >= 0 && nodes_[input_ids_[first + op.product_b]].step < 0) products_.push_back(id);
-    // saves (saves.cpp): smaller values are not worth a free-list entry (100,000 nodes of [1, 16]
-    // in bench/overhead would spend more on releasing and reusing than they give back).
+    // saves (saves.cpp): smaller values are not worth a free-list entry (bench/overhead's nodes).
     if (!ckpt_ && bytes >= release_min_bytes) (step_ >= 0 ? candidates_ : late_).push_back(id);
     if (step_ >= 0 && step_ != release_step_) release_old_steps();
     return make_expr(id);
@@ -379,12 +377,8 @@ bool tape::batched_product(std::uint32_t id) {
     const auto pa = reinterpret_cast<std::uintptr_t>(a.value), pb = reinterpret_cast<std::uintptr_t>(src.value);
     if (!src.value || pa < pb || pa + m * k * sizeof(T) > pb + total * sizeof(T)) return false;
     const auto off = static_cast<std::ptrdiff_t>((pa - pb) / sizeof(T));
-    // Inner dimension below 8 (a scalar series, a 2-feature input): each step's product is a
-    // handful of multiply-adds per output, so one GEMM over all steps gains nothing and its
-    // [T*B, n] result costs a pass through memory more than the per-step products (examples/
-    // gradient_flow with 2 inputs: 7.5 ms per training step batched, 7.1 ms per step).
-    if (k < 8) return false;
-    if (total % k != 0 || off % static_cast<std::ptrdiff_t>(k) != 0 || total / k < 2 * m) return false;
+    // Below k = 8 one GEMM gains nothing and its [T*B, n] result costs a pass (gradient_flow, 2 inputs).
+    if (k < 8 || total % k != 0 || off % static_cast<std::ptrdiff_t>(k) != 0 || total / k < 2 * m) return false;
     const std::size_t rows = total / k, first = static_cast<std::size_t>(off) / k;
     const std::uint32_t b = ins[op.product_b];
     const bool tb = n.at->i[1] != 0;
