@@ -132,7 +132,7 @@ private:
                 defer(ins[j], ins[op.product_a], g[i], n);
                 continue;
             }
-            if (static_cast<int>(j) == op.product_a && defers_rows(n, m, shared)) {
+            if (static_cast<int>(j) == op.product_a && defers_rows(n, ins[j], shared)) {
                 defer_rows(ins[j], ins[op.product_b], g[i], n);
                 continue;
             }
@@ -241,8 +241,12 @@ private:
         bool trans_b;
     };
 
-    bool defers_rows(const detail::node& n, const detail::node& a, bool repeated) const {
-        return t_.optimize_ && a.view && !repeated && n.at->i[0] == 0 && !t_.check_finite_ && !clips(a, n);
+    // Only views of a sequence recorded outside the steps: a view into one step's node (a record)
+    // has no other steps' rows to batch with.
+    bool defers_rows(const detail::node& n, std::uint32_t a_id, bool repeated) const {
+        const detail::node& a = nodes_[a_id];
+        return t_.optimize_ && a.view && !repeated && n.at->i[0] == 0 && !t_.check_finite_ && !clips(a, n) &&
+               nodes_[t_.view_base(a_id)].step < 0;
     }
 
     void defer_rows(std::uint32_t a, std::uint32_t b, const void* g, const detail::node& n) {

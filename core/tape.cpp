@@ -368,9 +368,9 @@ bool tape::batched_product(std::uint32_t id) {
     const std::uint32_t* ins = input_ids_.data() + n.first_input;
     const detail::node& a = nodes_[ins[op.product_a]];
     if (!a.view) return false;
-    std::uint32_t base = ins[op.product_a];
-    while (nodes_[base].view) base = input_ids_[nodes_[base].first_input];
+    const std::uint32_t base = view_base(ins[op.product_a]);
     const detail::node& src = nodes_[base];
+    if (src.step >= 0) return false;  // a step's own node (a record): no other steps' rows in it
     const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1], total = src.shp.size();
     // The rows must lie inside the base: with checkpointing, a base copied out of its segment no
     // longer holds the memory of views made before the copy.

@@ -348,6 +348,11 @@ private:
     /// With check_finite on, the new leaf `id` (the last node) must be finite; it is removed if not.
     void check_leaf(std::uint32_t id);
     std::uint32_t resolve(const expr& e) const;
+    /// The node whose memory the view `id` reads (id itself when it is not a view).
+    std::uint32_t view_base(std::uint32_t id) const {
+        while (nodes_[id].view) id = input_ids_[nodes_[id].first_input];
+        return id;
+    }
 
     dtype dt_;
     std::uint32_t slot_;

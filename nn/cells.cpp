@@ -117,11 +117,8 @@ lstm_state lstm_cell::operator()(const expr& x, const lstm_state& s) const {
     check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.h, "h");
     check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.c, "c");
     auto [xi, hh] = projections(x, s.h, w_ih, w_hh, b_ih, b_hh);
-    // The pointwise part (gates, c', h') is one fused kernel that keeps its activations for
-    // backward: one pass each way instead of a dozen ops (ops/recurrent.hpp). h' and c' are copied
-    // out of the record rather than viewed: a product whose left operand is a view into a step's
-    // record sends the engine looking for rows of a larger matrix to batch (measured 9% slower at
-    // batch 1).
+    // The pointwise part (the projections' sum, gates, c', h') is one fused kernel that keeps its
+    // activations for backward: one pass each way instead of a dozen ops (ops/recurrent.hpp).
     const expr rec = lstm_pointwise(xi, hh, s.c);
     return {lstm_rows({rec}, 0), lstm_rows({rec}, 1)};
 }

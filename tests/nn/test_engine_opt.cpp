@@ -63,6 +63,26 @@ struct mgu {
     sg::expr initial_state(sg::tape& t, std::size_t batch) const { return t.constant(0.0, {batch, H}); }
 };
 
+// An LSTM on the fused pointwise node whose state is views into each step's record: the next
+// step's product reads a view of a step's own node, which is no sequence to batch over.
+struct record_lstm {
+    sg::parameter w, u, b;
+    record_lstm(const sg::parameter_scope& s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
+        : w(s.add("w", random_array({in, 4 * hid}, rng, 0.5))),
+          u(s.add("u", random_array({hid, 4 * hid}, rng, 0.5))),
+          b(s.add("b", random_array({4 * hid}, rng, 0.5))) {}
+    nn::lstm_state operator()(const sg::expr& x, const nn::lstm_state& s) const {
+        sg::tape& t = x.owner();
+        const sg::expr rec = sg::lstm_pointwise(sg::matmul(x, t.param(w)) + t.param(b), sg::matmul(s.h, t.param(u)),
+                                                s.c);
+        const sg::shape bh{x.shape()[0], H};
+        return {sg::reshape(sg::slice(rec, 0, 0, 1), bh), sg::reshape(sg::slice(rec, 0, 1, 2), bh)};
+    }
+    nn::lstm_state initial_state(sg::tape& t, std::size_t batch) const {
+        return {t.constant(0.0, {batch, H}), t.constant(0.0, {batch, H})};
+    }
+};
+
 // A model: parameters in ps (and inputs in data, a store of their own so their gradients are
 // compared too), and a loss built on a tape.
 struct model {
@@ -109,6 +129,7 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
     else if (name == "rnn_relu") over(nn::rnn_cell(s.sub("cell"), I, H, nn::rnn_activation::relu, rng));
     else if (name == "user_lstm") over(user_lstm(s.sub("cell"), I, H, rng));
     else if (name == "mgu") over(mgu(s.sub("cell"), I, H, rng));
+    else if (name == "record_lstm") over(record_lstm(s.sub("cell"), I, H, rng));
     else if (name == "masked") over(nn::lstm_cell(s.sub("cell"), I, H, rng), {6, 2, 4});
     else if (name == "stacked") over(nn::make_stacked<nn::gru_cell>(s.sub("deep"), 3, I, H, true, rng));
     else if (name == "embedded" || name == "embedded_tied") {
@@ -147,8 +168,9 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
     return m;
 }
 
-const char* const model_names[] = {"lstm_cell", "gru_cell", "rnn_relu",      "user_lstm",     "mgu",          "masked",
-                                   "stacked",   "embedded", "embedded_tied", "bidirectional", "encode_decode"};
+const char* const model_names[] = {"lstm_cell", "gru_cell",      "rnn_relu",      "user_lstm",
+                                   "mgu",       "record_lstm",   "masked",        "stacked",
+                                   "embedded",  "embedded_tied", "bidirectional", "encode_decode"};
 
 struct outcome {
     double loss;
