@@ -249,7 +249,7 @@ BOOST_AUTO_TEST_CASE(optimisations_are_taken) {
 
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
     BOOST_REQUIRE(sg::graph_optimizations());
-    for (const char* name : {"user_lstm", "mgu", "stacked", "embedded_tied", "bidirectional"}) {
+    for (const char* name : {"user_lstm", "mgu", "record_lstm", "stacked", "embedded_tied", "bidirectional"}) {
         auto m = make(name, sg::dtype::f64);
         std::vector<sg::parameter_store*> stores{&m->ps, &m->data};
         const auto report = sg::gradcheck(stores, [&](sg::tape& t) { return m->loss(t); });
