@@ -137,7 +137,7 @@ private:
                 continue;
             }
             any = true;
-            const bool reduce = op.broadcasting && !(m.shp == n.shp);
+            const bool reduce = op.broadcasting && !op.reduces_broadcast && !(m.shp == n.shp);
             if (reduce || repeated || clips(m, n)) {
                 // Written to scratch, then summed (and clipped) into the input's gradient.
                 const seqgrad::shape& s = reduce ? n.shp : m.shp;

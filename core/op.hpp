@@ -19,10 +19,11 @@
 // writes one contribution per input through emit()/target(), with overwrite semantics: the engine
 // adds it to the input's gradient (emit adds in place; a target() that already holds an earlier
 // contribution is swapped for scratch that the engine adds afterwards) and, for broadcasting ops,
-// reduces it back to the input's shape. Ops never accumulate by hand, except those that declare
-// .accumulates(): GEMM kernels that add with beta = 1, and kernels that write only a part of their
-// target (a slice, embedding rows), for which a full-size scratch per contribution would turn the
-// T slices of a sequence into O(T^2) work.
+// reduces it back to the input's shape (unless the op does that itself: .reduces_broadcast()).
+// Ops never accumulate by hand, except those that declare .accumulates(): GEMM kernels that add
+// with beta = 1, and kernels that write only a part of their target (a slice, embedding rows),
+// for which a full-size scratch per contribution would turn the T slices of a sequence into
+// O(T^2) work.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -176,6 +177,10 @@ struct op_def {
     /// Elementwise ops whose inputs broadcast to the output (NumPy rules): backward writes
     /// output-shaped contributions and the engine sums them down to each input's shape.
     bool broadcasting = false;
+    /// A broadcasting op whose backward writes each input's contribution already summed down to
+    /// that input's shape (ops/kernels.hpp's emit_binary does it in the pass that computes it):
+    /// the engine then gives input-shaped targets and reduces nothing.
+    bool reduces_broadcast = false;
     /// Output never needs a gradient (stop_gradient, comparisons, argmax).
     bool constant_output = false;
     /// The output is (or contains, added) the product op(in[product_a]) op(in[product_b]), with
@@ -285,6 +290,11 @@ public:
     }
     op_builder& broadcasting(bool on = true) {
         def_.broadcasting = on;
+        return *this;
+    }
+    /// See op_def::reduces_broadcast.
+    op_builder& reduces_broadcast(bool on = true) {
+        def_.reduces_broadcast = on;
         return *this;
     }
     op_builder& constant_output(bool on = true) {

@@ -15,13 +15,13 @@ struct elementwise_ops {
                                     .arity(2)
                                     .shape(broadcast_shape)
                                     .broadcasting()
+                                    .reduces_broadcast()
                                     .saves(saves::nothing)
                                     .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
                                     .backward([](auto& c) {
-                                        // Targets of a broadcasting op are output-shaped: each input's contribution is gy.
                                         auto gy = c.grad_out();
-                                        c.emit(0, [&](size_t o) { return gy[o]; });
-                                        c.emit(1, [&](size_t o) { return gy[o]; });
+                                        emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
+                                        emit_binary(c, 1, [&](size_t o, size_t, size_t) { return gy[o]; });
                                     })
                                     .sample({{2, 3}, {2, 3}})
                                     .sample({{4, 3}, {3}})
@@ -31,12 +31,13 @@ struct elementwise_ops {
                                     .arity(2)
                                     .shape(broadcast_shape)
                                     .broadcasting()
+                                    .reduces_broadcast()
                                     .saves(saves::nothing)
                                     .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a - b; }); })
                                     .backward([](auto& c) {
                                         auto gy = c.grad_out();
-                                        c.emit(0, [&](size_t o) { return gy[o]; });
-                                        c.emit(1, [&](size_t o) { return -gy[o]; });
+                                        emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
+                                        emit_binary(c, 1, [&](size_t o, size_t, size_t) { return -gy[o]; });
                                     })
                                     .sample({{2, 3}, {2, 3}})
                                     .sample({{1, 3}, {4, 3}}));
@@ -45,6 +46,7 @@ struct elementwise_ops {
                                     .arity(2)
                                     .shape(broadcast_shape)
                                     .broadcasting()
+                                    .reduces_broadcast()
                                     .saves(saves::inputs)
                                     .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a * b; }); })
                                     .backward([](auto& c) {
@@ -62,6 +64,7 @@ struct elementwise_ops {
             .arity(2)
             .shape(broadcast_shape)
             .broadcasting()
+            .reduces_broadcast()
             .saves(saves::inputs)
             .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a / b; }); })
             .backward([](auto& c) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "../core/broadcast.hpp"
 #include "../core/builtin_ops.hpp"
@@ -73,8 +74,54 @@ void map_binary(const C& c, F&& f) {
                            [&](std::size_t o, std::size_t ia, std::size_t ib) { y[o] = f(a[ia], b[ib]); });
 }
 
+/// t (input j's shape, n entries) = g(o, ia, ib) summed over the output entries o that read entry
+/// ia (j = 0) or ib (j = 1): a broadcast input's gradient in the pass that computes it. The inner
+/// loop is specialised on the inputs' inner strides (0 or 1) so that it vectorises; a dimension j
+/// broadcasts along the innermost axis is summed in 16 lanes.
+template <class T, class G>
+void reduce_binary(const shape& os, const shape& as, const shape& bs, std::size_t j, T* t, std::size_t n, G& g) {
+    std::fill(t, t + n, T(0));
+    const bcast_plan pa = plan_broadcast(as, os), pb = plan_broadcast(bs, os);
+    const auto& d = pa.dims;
+    const std::size_t len = d[3];
+    auto run = [&](auto SA, auto SB) {
+        constexpr std::size_t sa = decltype(SA)::value, sb = decltype(SB)::value;
+        std::size_t o = 0;
+        for (std::size_t i0 = 0; i0 < d[0]; ++i0)
+            for (std::size_t i1 = 0; i1 < d[1]; ++i1)
+                for (std::size_t i2 = 0; i2 < d[2]; ++i2, o += len) {
+                    const std::size_t ia = i0 * pa.stride[0] + i1 * pa.stride[1] + i2 * pa.stride[2];
+                    const std::size_t ib = i0 * pb.stride[0] + i1 * pb.stride[1] + i2 * pb.stride[2];
+                    T* q = t + (j == 0 ? ia : ib);
+                    if ((j == 0 ? sa : sb) == 0) {
+                        constexpr std::size_t lanes = 16;
+                        T acc[lanes] = {};
+                        std::size_t i3 = 0;
+                        for (; i3 + lanes <= len; i3 += lanes)
+                            for (std::size_t l = 0; l < lanes; ++l)
+                                acc[l] += g(o + i3 + l, ia + (i3 + l) * sa, ib + (i3 + l) * sb);
+                        for (std::size_t w = lanes / 2; w > 0; w /= 2)
+                            for (std::size_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+                        T sum = acc[0];
+                        for (; i3 < len; ++i3) sum += g(o + i3, ia + i3 * sa, ib + i3 * sb);
+                        *q += sum;
+                    } else {
+                        for (std::size_t i3 = 0; i3 < len; ++i3) q[i3] += g(o + i3, ia + i3 * sa, ib + i3 * sb);
+                    }
+                }
+    };
+    using zero = std::integral_constant<std::size_t, 0>;
+    using one = std::integral_constant<std::size_t, 1>;
+    const std::size_t sa = pa.stride[3], sb = pb.stride[3];
+    if (sa && sb) run(one{}, one{});
+    else if (sa) run(one{}, zero{});
+    else if (sb) run(zero{}, one{});
+    else run(zero{}, zero{});
+}
+
 /// Emit the contribution to input j of a broadcasting binary op: g(o, ia, ib) at each output
-/// entry o (targets of broadcasting ops are output-shaped).
+/// entry o. Ops that declared .reduces_broadcast() get input-shaped targets, and a broadcast
+/// input's contribution is summed here; other ops' targets are output-shaped (the engine sums).
 template <class C, class G>
 void emit_binary(const C& c, std::size_t j, G&& g) {
     if (!c.needs(j)) return;
@@ -85,6 +132,10 @@ void emit_binary(const C& c, std::size_t j, G&& g) {
         return;
     }
     auto t = c.target(j);
+    if (c.op.reduces_broadcast && !((j == 0 ? a.shape : b.shape) == os)) {
+        reduce_binary(os, a.shape, b.shape, j, t.data, t.size(), g);
+        return;
+    }
     for_each_broadcast(os, a.shape, b.shape,
                        [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] = g(o, ia, ib); });
 }

@@ -117,6 +117,7 @@ struct math_ops {
             .arity(2)
             .shape(broadcast_shape)
             .broadcasting()
+            .reduces_broadcast()
             .saves(saves::inputs)
             .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a > b ? a : b; }); })
             .backward([](auto& c) {
@@ -135,6 +136,7 @@ struct math_ops {
             .arity(2)
             .shape(broadcast_shape)
             .broadcasting()
+            .reduces_broadcast()
             .saves(saves::inputs)
             .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a < b ? a : b; }); })
             .backward([](auto& c) {
