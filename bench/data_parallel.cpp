@@ -61,8 +61,7 @@ struct char_lm {
             }
         // The cell through nn::unroll; the engine multiplies the 65-row table by W_ih (table products).
         const sg::expr x = sg::reshape(sg::gather_rows(t.param(emb.weight), in), {T, n, E});
-        std::vector<sg::expr> hs;
-        for (const auto& s : nn::unroll(t, cell, x, cell.initial_state(t, n))) hs.push_back(s.h);
+        const auto hs = nn::hiddens(nn::unroll(t, cell, x, cell.initial_state(t, n)));
         const sg::expr logits = sg::matmul_add(out.bias, sg::reshape(nn::stack_steps(hs), {T * n, H}),
                                                sg::T(out.weight));
         return sg::cross_entropy(logits, tg, sg::reduction::sum) * (1.0 / static_cast<double>(T * B));

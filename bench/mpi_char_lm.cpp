@@ -126,8 +126,7 @@ int main(int argc, char** argv) {
                 const auto states = nn::unroll(t, m.cell, x, nn::lstm_state{t.input(h), t.input(c)});
                 h = t.value(states.back().h);
                 c = t.value(states.back().c);
-                std::vector<sg::expr> hs;
-                for (const auto& st : states) hs.push_back(st.h);
+                const auto hs = nn::hiddens(states);
                 const sg::expr logits = sg::matmul_add(m.out.bias, sg::reshape(nn::stack_steps(hs), {len * rows, H}),
                                                        sg::T(m.out.weight));
                 t.backward(sg::cross_entropy(logits, targets, sg::reduction::mean));

@@ -116,9 +116,8 @@ int main(int argc, char** argv) {
                stream.begin() + static_cast<std::ptrdiff_t>(pos + n + 1));
         const sg::expr x = sg::reshape(sg::gather_rows(t.param(emb.weight), in), {n, 1, E});
         const std::vector<nn::lstm_state> states = nn::unroll(t, cell, x, s0);
-        std::vector<sg::expr> hs;
-        for (const auto& s : states) hs.push_back(s.h);
-        const sg::expr logits = sg::matmul_add(out.bias, sg::reshape(nn::stack_steps(hs), {n, H}), sg::T(out.weight));
+        const sg::expr logits = sg::matmul_add(out.bias, sg::reshape(nn::stack_steps(nn::hiddens(states)), {n, H}),
+                                               sg::T(out.weight));
         const sg::expr loss = sg::cross_entropy(logits, tg, sg::reduction::mean);
         t.backward(loss);
         opt.step();

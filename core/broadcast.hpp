@@ -61,24 +61,29 @@ void for_each_broadcast(const shape& out, const shape& in, F&& f) {
     for_each_broadcast(out, in, in, [&](std::size_t o, std::size_t i, std::size_t) { f(o, i); });
 }
 
-/// The sum of r[0, n) in a fixed order: 32 lanes (two AVX-512 registers of floats) summed by a
-/// halving tree, then the tail. A single running sum is a chain of dependent adds, 4 cycles each;
-/// the lanes vectorise and overlap (a layer norm's row statistics and their gradients).
-template <class T>
-T row_sum(const T* r, std::size_t n) {
+/// The sum of f(0), ..., f(n - 1) as type T in a fixed order: 32 lanes (two AVX-512 registers of
+/// floats) summed by a halving tree, then the tail. A single running sum is a chain of dependent
+/// adds, 4 cycles each; the lanes vectorise and overlap (a layer norm's row statistics and their
+/// gradients).
+template <class T, class F>
+T lane_sum(std::size_t n, F&& f) {
     constexpr std::size_t lanes = 32;
     std::size_t i = 0;
     T sum = 0;
     if (n >= lanes) {
         T acc[lanes] = {};
         for (; i + lanes <= n; i += lanes)
-            for (std::size_t l = 0; l < lanes; ++l) acc[l] += r[i + l];
+            for (std::size_t l = 0; l < lanes; ++l) acc[l] += f(i + l);
         for (std::size_t w = lanes / 2; w > 0; w /= 2)
             for (std::size_t l = 0; l < w; ++l) acc[l] += acc[l + w];
         sum = acc[0];
     }
-    for (; i < n; ++i) sum += r[i];
+    for (; i < n; ++i) sum += f(i);
     return sum;
+}
+template <class T>
+T row_sum(const T* r, std::size_t n) {
+    return lane_sum<T>(n, [r](std::size_t i) { return r[i]; });
 }
 
 /// dst (shape in) = src (shape out) summed over the dimensions that in broadcasts along. The

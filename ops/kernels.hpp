@@ -77,7 +77,7 @@ void map_binary(const C& c, F&& f) {
 /// t (input j's shape, n entries) = g(o, ia, ib) summed over the output entries o that read entry
 /// ia (j = 0) or ib (j = 1): a broadcast input's gradient in the pass that computes it. The inner
 /// loop is specialised on the inputs' inner strides (0 or 1) so that it vectorises; a dimension j
-/// broadcasts along the innermost axis is summed in 16 lanes.
+/// broadcasts along the innermost axis is summed by lane_sum.
 template <class T, class G>
 void reduce_binary(const shape& os, const shape& as, const shape& bs, std::size_t j, T* t, std::size_t n, G& g) {
     std::fill(t, t + n, T(0));
@@ -94,17 +94,7 @@ void reduce_binary(const shape& os, const shape& as, const shape& bs, std::size_
                     const std::size_t ib = i0 * pb.stride[0] + i1 * pb.stride[1] + i2 * pb.stride[2];
                     T* q = t + (j == 0 ? ia : ib);
                     if ((j == 0 ? sa : sb) == 0) {
-                        constexpr std::size_t lanes = 16;
-                        T acc[lanes] = {};
-                        std::size_t i3 = 0;
-                        for (; i3 + lanes <= len; i3 += lanes)
-                            for (std::size_t l = 0; l < lanes; ++l)
-                                acc[l] += g(o + i3 + l, ia + (i3 + l) * sa, ib + (i3 + l) * sb);
-                        for (std::size_t w = lanes / 2; w > 0; w /= 2)
-                            for (std::size_t l = 0; l < w; ++l) acc[l] += acc[l + w];
-                        T sum = acc[0];
-                        for (; i3 < len; ++i3) sum += g(o + i3, ia + i3 * sa, ib + i3 * sb);
-                        *q += sum;
+                        *q += lane_sum<T>(len, [&](std::size_t i3) { return g(o + i3, ia + i3 * sa, ib + i3 * sb); });
                     } else {
                         for (std::size_t i3 = 0; i3 < len; ++i3) q[i3] += g(o + i3, ia + i3 * sa, ib + i3 * sb);
                     }

@@ -74,9 +74,8 @@ std::vector<float> lm_step(bool through_cell) {
     sg::tape t(sg::dtype::f32);
     sg::expr hidden_all;
     if (through_cell) {
-        std::vector<sg::expr> hs;
         const sg::expr x = sg::reshape(sg::gather_rows(t.param(emb), ids), {T, B, E});
-        for (const auto& s : nn::unroll(t, cell, x, cell.initial_state(t, B))) hs.push_back(s.h);
+        const auto hs = nn::hiddens(nn::unroll(t, cell, x, cell.initial_state(t, B)));
         hidden_all = sg::reshape(nn::stack_steps(hs), {T * B, H});
     } else {
         hidden_all = layer(sg::gather_rows(t.param(emb), ids), B).hidden_all();

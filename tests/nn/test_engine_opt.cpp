@@ -65,12 +65,8 @@ struct mgu {
 
 // An LSTM on the fused pointwise node whose state is views into each step's record: the next
 // step's product reads a view of a step's own node, which is no sequence to batch over.
-struct record_lstm {
-    sg::parameter w, u, b;
-    record_lstm(const sg::parameter_scope& s, std::size_t in, std::size_t hid, std::mt19937_64& rng)
-        : w(s.add("w", random_array({in, 4 * hid}, rng, 0.5))),
-          u(s.add("u", random_array({hid, 4 * hid}, rng, 0.5))),
-          b(s.add("b", random_array({4 * hid}, rng, 0.5))) {}
+struct record_lstm : user_lstm {
+    using user_lstm::user_lstm;
     nn::lstm_state operator()(const sg::expr& x, const nn::lstm_state& s) const {
         sg::tape& t = x.owner();
         const sg::expr rec = sg::lstm_pointwise(sg::matmul(x, t.param(w)) + t.param(b), sg::matmul(s.h, t.param(u)),
