@@ -356,100 +356,6 @@ void tape::run_forward(std::uint32_t id) {
     if (check_finite_) check_values(id, static_cast<const T*>(n.value), n.shp.size(), "value");
 }
 
-// op(a) op(b) where a is a block of rows of a larger matrix (a view of it: a time step of a
-// sequence) is that block of the product of the whole matrix. From the second product of the same
-// matrix by the same b, the whole matrix is multiplied once (one GEMM instead of one GEMV or small
-// GEMM per step) and each product copies its rows (plus its addend, for matmul_add).
-template <class T>
-bool tape::batched_product(std::uint32_t id) {
-    detail::node& n = nodes_[id];
-    const op_def& op = *n.op;
-    if (n.at->i[0] != 0) return false;  // a transposed: its rows are not the output's rows
-    const std::uint32_t* ins = input_ids_.data() + n.first_input;
-    const detail::node& a = nodes_[ins[op.product_a]];
-    if (!a.view) return false;
-    const std::uint32_t base = view_base(ins[op.product_a]);
-    const detail::node& src = nodes_[base];
-    if (src.step >= 0) return false;  // a step's own node (a record): no other steps' rows in it
-    const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1], total = src.shp.size();
-    // The rows must lie inside the base: with checkpointing, a base copied out of its segment no
-    // longer holds the memory of views made before the copy.
-    const auto pa = reinterpret_cast<std::uintptr_t>(a.value), pb = reinterpret_cast<std::uintptr_t>(src.value);
-    if (!src.value || pa < pb || pa + m * k * sizeof(T) > pb + total * sizeof(T)) return false;
-    const auto off = static_cast<std::ptrdiff_t>((pa - pb) / sizeof(T));
-    // Below k = 8 one GEMM gains nothing and its [T*B, n] result costs a pass (gradient_flow, 2 inputs).
-    if (k < 8 || total % k != 0 || off % static_cast<std::ptrdiff_t>(k) != 0 || total / k < 2 * m) return false;
-    const std::size_t rows = total / k, first = static_cast<std::size_t>(off) / k;
-    const std::uint32_t b = ins[op.product_b];
-    const bool tb = n.at->i[1] != 0;
-    product_memo* memo = nullptr;
-    for (auto& e : memo_)
-        if (e.base == base && e.b == b && e.trans_b == tb) memo = &e;
-    if (!memo) {
-        memo_.push_back({base, b, tb, 1, nullptr});
-        // A lookup into an untimed table with at most half as many rows: multiply the table.
-        if (src.op && src.op->name == "gather_rows") {
-            const std::uint32_t e = input_ids_[src.first_input];
-            const detail::node& tab = nodes_[e];
-            if (tab.step < 0 && tab.shp.rank() == 2 && tab.shp[1] == k && 2 * tab.shp[0] <= rows && tab.value)
-                memo_.back().table = e;
-        }
-        return false;
-    }
-    if (!memo->rows) {
-        if (++memo->uses < 2) return false;
-        const bool table = memo->table != product_memo::no_table;
-        const detail::node& m_src = table ? nodes_[memo->table] : src;
-        const std::size_t r_src = table ? m_src.shp[0] : rows;
-        T* all = values_.alloc_n<T>(r_src * cols);
-        detail::gemm(false, tb, r_src, cols, k, T(1), static_cast<const T*>(m_src.value),
-                     static_cast<const T*>(nodes_[b].value), T(0), all);
-        memo->rows = all;
-    }
-    T* y = static_cast<T*>(n.value);
-    if (memo->table != product_memo::no_table) {
-        const std::span<const int> ids = src.at->ints;
-        const T* tab = static_cast<const T*>(memo->rows);
-        const detail::node* c = op.product_c < 0 ? nullptr : &nodes_[ins[op.product_c]];
-        const T* cv = c ? static_cast<const T*>(c->value) : nullptr;
-        const bool full = c && c->shp.size() == m * cols;
-        for (std::size_t r = 0; r < m; ++r) {
-            const T* pr = tab + static_cast<std::size_t>(ids[first + r]) * cols;
-            T* yr = y + r * cols;
-            if (!c) std::copy_n(pr, cols, yr);
-            else
-                for (std::size_t j = 0; j < cols; ++j) yr[j] = pr[j] + cv[full ? r * cols + j : j];
-        }
-        ++opt_counts_.table_products;
-        return true;
-    }
-    const T* p = static_cast<const T*>(memo->rows) + first * cols;
-    if (op.product_c < 0) {
-        n.value = const_cast<T*>(p);  // values never change once computed: the rows are the value
-    } else {
-        const detail::node& c = nodes_[ins[op.product_c]];
-        const T* cv = static_cast<const T*>(c.value);
-        const bool full = c.shp.size() == m * cols;
-        for (std::size_t r = 0; r < m; ++r)
-            for (std::size_t j = 0; j < cols; ++j) y[r * cols + j] = p[r * cols + j] + cv[full ? r * cols + j : j];
-    }
-    return true;
-}
-
-const tape::product_memo* tape::table_memo(std::uint32_t id) const {
-    const detail::node& n = nodes_[id];
-    if (!n.memo_served || !n.op || n.op->product_a < 0) return nullptr;
-    const std::uint32_t* ins = input_ids_.data() + n.first_input;
-    std::uint32_t base = ins[n.op->product_a];
-    while (nodes_[base].view) base = input_ids_[nodes_[base].first_input];
-    const std::uint32_t b = ins[n.op->product_b];
-    const bool tb = n.at->i[1] != 0;
-    for (const auto& e : memo_)
-        if (e.base == base && e.b == b && e.trans_b == tb)
-            return e.table != product_memo::no_table && e.rows ? &e : nullptr;
-    return nullptr;
-}
-
 template <class T>
 void tape::check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const {
     for (std::size_t i = 0; i < n; ++i)
@@ -464,8 +370,6 @@ template void tape::check_values<double>(std::uint32_t, const double*, std::size
 // checkpoint.cpp replays recorded nodes with these.
 template void tape::run_forward<float>(std::uint32_t);
 template void tape::run_forward<double>(std::uint32_t);
-template bool tape::batched_product<float>(std::uint32_t);
-template bool tape::batched_product<double>(std::uint32_t);
 
 expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at) {
     if (inputs.empty()) throw op_error(op.name + ": needs at least one input expr to know its tape");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
@@ -143,6 +144,14 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
             auto states = nn::unroll(t, cell, x, cell.initial_state(t, B));
             return readout(tied ? emb : w_out, b_out, states);
         };
+    } else if (name == "gathered") {
+        // A product of a whole lookup (nn::lstm_layer's input projection over gathered rows, no
+        // per-step views): the engine multiplies the table at once, as lstm_layer::embedded does.
+        sg::parameter emb = s.add("emb", random_array({4, I}, rng, 0.5));
+        std::vector<int> ids(T * B);
+        for (std::size_t r = 0; r < ids.size(); ++r) ids[r] = static_cast<int>((r * 5 + r / 4) % 4);
+        const nn::lstm_layer layer(nn::lstm_cell(s.sub("cell"), I, H, rng));
+        m->loss = [=](sg::tape& t) { return readout(w_out, b_out, layer(sg::gather_rows(t.param(emb), ids), B).hs()); };
     } else if (name == "bidirectional") {
         nn::bidirectional<nn::lstm_cell, user_lstm> bi{nn::lstm_cell(s.sub("fwd"), I, H, rng),
                                                        user_lstm(s.sub("bwd"), I, H, rng)};
@@ -164,9 +173,9 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
     return m;
 }
 
-const char* const model_names[] = {"lstm_cell", "gru_cell",      "rnn_relu",      "user_lstm",
-                                   "mgu",       "record_lstm",   "masked",        "stacked",
-                                   "embedded",  "embedded_tied", "bidirectional", "encode_decode"};
+const char* const model_names[] = {"lstm_cell",     "gru_cell",      "rnn_relu", "user_lstm", "mgu",
+                                   "record_lstm",   "masked",        "stacked",  "embedded",  "embedded_tied",
+                                   "bidirectional", "encode_decode", "gathered"};
 
 struct outcome {
     double loss;
@@ -221,6 +230,7 @@ BOOST_AUTO_TEST_CASE(optimised_equals_plain_under_transforms) {
     check_equal("mgu", sg::dtype::f64, 1e-12, sg::clip_state_gradient(0.05));
     check_equal("embedded", sg::dtype::f64, 1e-12, sg::truncate_bptt(2));
     check_equal("embedded_tied", sg::dtype::f64, 1e-12, sg::clip_state_gradient(0.05));
+    check_equal("gathered", sg::dtype::f64, 1e-12, sg::truncate_bptt(2));
     check_equal("stacked", sg::dtype::f64, 1e-12, sg::clip_global_norm(0.5) | sg::truncate_bptt(3));
 }
 
@@ -243,9 +253,20 @@ BOOST_AUTO_TEST_CASE(optimisations_are_taken) {
         }
 }
 
+BOOST_AUTO_TEST_CASE(a_whole_lookup_is_projected_through_its_table) {
+    for (const bool on : {false, true}) {
+        auto m = make("gathered", sg::dtype::f64);
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        t.backward(m->loss(t));
+        BOOST_TEST(t.optimizations().table_products == (on ? 1u : 0u), (on ? "on" : "off"));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
     BOOST_REQUIRE(sg::graph_optimizations());
-    for (const char* name : {"user_lstm", "mgu", "record_lstm", "stacked", "embedded_tied", "bidirectional"}) {
+    for (const char* name :
+         {"user_lstm", "mgu", "record_lstm", "stacked", "embedded_tied", "bidirectional", "gathered"}) {
         auto m = make(name, sg::dtype::f64);
         std::vector<sg::parameter_store*> stores{&m->ps, &m->data};
         const auto report = sg::gradcheck(stores, [&](sg::tape& t) { return m->loss(t); });

@@ -1,0 +1,119 @@
+// Products served from one GEMM over a whole sequence (tape::batched_product): split out of
+// tape.cpp, whose apply() calls it for every product node while the optimisations are on.
+#include <algorithm>
+#include <cstdint>
+
+#include "blas.hpp"
+#include "tape.hpp"
+
+namespace seqgrad {
+
+namespace {
+// y = p + c (or a copy of p without c): one row of a batched product.
+template <class T>
+void add_row(T* __restrict y, const T* __restrict p, const T* __restrict c, std::size_t n) {
+    if (!c) std::copy_n(p, n, y);
+    else
+        for (std::size_t j = 0; j < n; ++j) y[j] = p[j] + c[j];
+}
+}  // namespace
+
+// op(a) op(b) where a is a block of rows of a larger matrix (a view of it: a time step of a
+// sequence) is that block of the product of the whole matrix. From the second product of the same
+// matrix by the same b, the whole matrix is multiplied once (one GEMM instead of one GEMV or small
+// GEMM per step) and each product copies its rows (plus its addend, for matmul_add). When the
+// matrix is a lookup gather_rows(E, ids) into an untimed table with at most half as many rows, E
+// op(b) is multiplied instead and rows are gathered from it by id; a product of the whole lookup
+// (not a view: a layer's input projection over all steps) takes that path at its first use.
+template <class T>
+bool tape::batched_product(std::uint32_t id) {
+    detail::node& n = nodes_[id];
+    const op_def& op = *n.op;
+    if (n.at->i[0] != 0) return false;  // a transposed: its rows are not the output's rows
+    const std::uint32_t* ins = input_ids_.data() + n.first_input;
+    const detail::node& a = nodes_[ins[op.product_a]];
+    const std::uint32_t base = view_base(ins[op.product_a]);
+    const detail::node& src = nodes_[base];
+    // A whole gathered matrix (no view) is served only from its table (below), on first use.
+    const bool whole = !a.view && src.op && src.op->name == "gather_rows";
+    if ((!a.view && !whole) || src.step >= 0) return false;  // a step's record: no other steps' rows
+    const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1], total = src.shp.size();
+    // The rows must lie inside the base: with checkpointing, a base copied out of its segment no
+    // longer holds the memory of views made before the copy.
+    const auto pa = reinterpret_cast<std::uintptr_t>(a.value), pb = reinterpret_cast<std::uintptr_t>(src.value);
+    if (!src.value || pa < pb || pa + m * k * sizeof(T) > pb + total * sizeof(T)) return false;
+    const auto off = static_cast<std::ptrdiff_t>((pa - pb) / sizeof(T));
+    // Below k = 8 one GEMM gains nothing and its [T*B, n] result costs a pass (gradient_flow, 2 inputs).
+    if (k < 8 || total % k != 0 || off % static_cast<std::ptrdiff_t>(k) != 0 || (!whole && total / k < 2 * m))
+        return false;
+    const std::size_t rows = total / k, first = static_cast<std::size_t>(off) / k;
+    const std::uint32_t b = ins[op.product_b];
+    const bool tb = n.at->i[1] != 0;
+    product_memo* memo = nullptr;
+    for (auto& e : memo_)
+        if (e.base == base && e.b == b && e.trans_b == tb) memo = &e;
+    if (!memo) {
+        memo_.push_back({base, b, tb, 1, nullptr});
+        // A lookup into an untimed table with at most half as many rows: multiply the table.
+        if (src.op && src.op->name == "gather_rows") {
+            const std::uint32_t e = input_ids_[src.first_input];
+            const detail::node& tab = nodes_[e];
+            if (tab.step < 0 && tab.shp.rank() == 2 && tab.shp[1] == k && 2 * tab.shp[0] <= rows && tab.value)
+                memo_.back().table = e;
+        }
+        memo = &memo_.back();
+        if (!whole) return false;
+    }
+    if (whole && memo->table == product_memo::no_table) return false;
+    if (!memo->rows) {
+        if (!whole && ++memo->uses < 2) return false;
+        const bool table = memo->table != product_memo::no_table;
+        const detail::node& m_src = table ? nodes_[memo->table] : src;
+        const std::size_t r_src = table ? m_src.shp[0] : rows;
+        T* all = values_.alloc_n<T>(r_src * cols);
+        detail::gemm(false, tb, r_src, cols, k, T(1), static_cast<const T*>(m_src.value),
+                     static_cast<const T*>(nodes_[b].value), T(0), all);
+        memo->rows = all;
+    }
+    T* y = static_cast<T*>(n.value);
+    if (memo->table != product_memo::no_table) {
+        const std::span<const int> ids = src.at->ints;
+        const T* tab = static_cast<const T*>(memo->rows);
+        const detail::node* c = op.product_c < 0 ? nullptr : &nodes_[ins[op.product_c]];
+        const T* cv = c ? static_cast<const T*>(c->value) : nullptr;
+        const std::size_t step = c && c->shp.size() == m * cols ? cols : 0;  // full addend or a row
+        for (std::size_t r = 0; r < m; ++r)
+            add_row(y + r * cols, tab + static_cast<std::size_t>(ids[first + r]) * cols, cv ? cv + r * step : cv, cols);
+        ++opt_counts_.table_products;
+        return true;
+    }
+    const T* p = static_cast<const T*>(memo->rows) + first * cols;
+    if (op.product_c < 0) {
+        n.value = const_cast<T*>(p);  // values never change once computed: the rows are the value
+    } else {
+        const detail::node& c = nodes_[ins[op.product_c]];
+        const T* cv = static_cast<const T*>(c.value);
+        const std::size_t step = c.shp.size() == m * cols ? cols : 0;
+        for (std::size_t r = 0; r < m; ++r) add_row(y + r * cols, p + r * cols, cv + r * step, cols);
+    }
+    return true;
+}
+
+const tape::product_memo* tape::table_memo(std::uint32_t id) const {
+    const detail::node& n = nodes_[id];
+    if (!n.memo_served || !n.op || n.op->product_a < 0) return nullptr;
+    const std::uint32_t* ins = input_ids_.data() + n.first_input;
+    std::uint32_t base = ins[n.op->product_a];
+    while (nodes_[base].view) base = input_ids_[nodes_[base].first_input];
+    const std::uint32_t b = ins[n.op->product_b];
+    const bool tb = n.at->i[1] != 0;
+    for (const auto& e : memo_)
+        if (e.base == base && e.b == b && e.trans_b == tb)
+            return e.table != product_memo::no_table && e.rows ? &e : nullptr;
+    return nullptr;
+}
+
+template bool tape::batched_product<float>(std::uint32_t);
+template bool tape::batched_product<double>(std::uint32_t);
+
+}  // namespace seqgrad
