@@ -6,8 +6,9 @@
 // The seqgrad model is the fused path: one GEMM for the input projections of all steps
 // (nn::lstm_layer::embedded, which projects the embedding table instead of the looked-up rows when
 // the table has fewer rows: V = 65 < T*B = 2048 for char_b32), one lstm_step node per step, one
-// GEMM for the output layer over all steps. --plain always gathers the rows first and projects
-// them (T*B rows), as PyTorch's model does.
+// GEMM for the output layer over all steps. --plain gathers the rows first and projects them, as
+// PyTorch's model does; the engine then projects the table itself (a product of a whole lookup,
+// core/batched_product.cpp), so both run at the same speed.
 //
 // word_b20_adaptive is word_b20 with nn::adaptive_softmax (cutoffs 2,000 / 10,000 = one tail
 // cluster of 8,000 words projected to 64 features; div_value 4) instead of the full softmax;

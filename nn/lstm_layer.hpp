@@ -69,7 +69,8 @@ public:
     /// projection is done on whichever is smaller: with V < T*B the table itself is projected
     /// (V rows instead of T*B; the projected rows are then gathered), as (x W^T)[ids] =
     /// (table W^T)[ids]. For a character model (V = 65, T*B = 2048) that cuts the input GEMMs of
-    /// forward and backward by 30x.
+    /// forward and backward by 30x. With the graph optimisations on (the default), the engine does
+    /// the same for (*this)(gather_rows(table, ids), ...) by itself (core/batched_product.cpp).
     lstm_sequence embedded(const expr& table, std::span<const int> ids, std::size_t batch, int first_step = 0) const;
     lstm_sequence embedded(const expr& table, std::span<const int> ids, const lstm_state& s0, int first_step = 0) const;
 
