@@ -3,12 +3,13 @@
 // Model: embedding(V, E) -> 1-layer LSTM(E, H) -> linear(H, V) -> cross-entropy summed over T x B;
 // plain SGD (lr 0.1) after global-norm clipping (5); zero initial state per batch. One training
 // step is forward + backward + clipping + update, on one tape reused with clear().
-// The seqgrad model is the fused path: one GEMM for the input projections of all steps
-// (nn::lstm_layer::embedded, which projects the embedding table instead of the looked-up rows when
-// the table has fewer rows: V = 65 < T*B = 2048 for char_b32), one lstm_step node per step, one
-// GEMM for the output layer over all steps. --plain gathers the rows first and projects them, as
-// PyTorch's model does; the engine then projects the table itself (a product of a whole lookup,
-// core/batched_product.cpp), so both run at the same speed.
+// The seqgrad model is what a user writes: the looked-up rows as a [T, B, E] sequence, nn::lstm_cell
+// through nn::unroll, the hidden states stacked, one output layer over all steps. The library runs
+// that as a fused layer (one GEMM for the input projections of all steps, done on the embedding
+// table itself when it has fewer rows than the lookup: V = 65 < T*B = 2048 for char_b32; one
+// lstm_step node per step). --layer also runs, in the same rounds, the model as it was written
+// before the cell got that path (nn::lstm_layer::embedded and hidden_all, called by hand) and
+// prints the cell's speed over it: `bench lstm_lm.<config>.t<n>.cell_over_layer`.
 //
 // word_b20_adaptive is word_b20 with nn::adaptive_softmax (cutoffs 2,000 / 10,000 = one tail
 // cluster of 8,000 words projected to 64 features; div_value 4) instead of the full softmax;
@@ -21,7 +22,7 @@
 // tail, which no real text does.
 //
 //     lstm_lm [--config NAME[,NAME...]] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000]
-//             [--no-torch] [--plain] [--openblas-threads]
+//             [--no-torch] [--layer] [--openblas-threads]
 //
 // Per config and thread count (set_num_threads(n): the executor decides what to split, BLAS
 // products included; --openblas-threads instead lets OpenBLAS thread every product itself with
@@ -53,6 +54,7 @@
 #include <seqgrad/nn/adaptive_softmax.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/seqgrad.hpp>
 
@@ -106,15 +108,21 @@ struct lm {
     }
 
     // ids and targets: T*B each, time-major (row t*B + b).
-    double train_step(sg::tape& t, const std::vector<int>& ids, const std::vector<int>& targets, bool plain) {
+    double train_step(sg::tape& t, const std::vector<int>& ids, const std::vector<int>& targets, bool by_hand) {
         t.clear();
-        const nn::lstm_sequence seq = plain ? layer(sg::gather_rows(t.param(emb), ids), cfg.B)
-                                            : layer.embedded(t.param(emb), ids, cfg.B);
+        sg::expr hs;  // every step's h, [T*B, H]
+        if (by_hand) {
+            hs = layer.embedded(t.param(emb), ids, cfg.B).hidden_all();
+        } else {
+            const sg::expr x = sg::reshape(sg::gather_rows(t.param(emb), ids), {cfg.T, cfg.B, cfg.E});
+            const auto states = nn::unroll(t, cell, x, cell.initial_state(t, cfg.B));
+            hs = sg::reshape(nn::stack_steps(nn::hiddens(states)), {cfg.T * cfg.B, cfg.H});
+        }
         sg::expr loss;
         if (adaptive) {
-            loss = adaptive->loss(seq.hidden_all(), targets, sg::reduction::sum);
+            loss = adaptive->loss(hs, targets, sg::reduction::sum);
         } else {
-            const sg::expr logits = sg::matmul_add(b_out, seq.hidden_all(), sg::T(w_out));
+            const sg::expr logits = sg::matmul_add(b_out, hs, sg::T(w_out));
             loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
         }
         t.backward(loss);
@@ -175,7 +183,7 @@ double flops_per_token(const config& c, const std::vector<std::vector<int>>& tar
     return 3 * (lstm + head + tail / rows);
 }
 
-measured seqgrad_tokens_per_s(const config& c, double seconds, bool plain) {
+measured seqgrad_tokens_per_s(const config& c, double seconds, bool by_hand) {
     std::mt19937_64 rng(1);
     lm model(c, rng);
     const std::size_t n = c.T * c.B;
@@ -192,7 +200,7 @@ measured seqgrad_tokens_per_s(const config& c, double seconds, bool plain) {
         targets.emplace_back(b.begin() + static_cast<std::ptrdiff_t>(c.B), b.end());
     }
     sg::tape t(sg::dtype::f32);
-    auto step = [&](std::size_t k) { return model.train_step(t, ids[k % 8], targets[k % 8], plain); };
+    auto step = [&](std::size_t k) { return model.train_step(t, ids[k % 8], targets[k % 8], by_hand); };
     using clock = std::chrono::steady_clock;
     double loss = 0;
     for (std::size_t k = 0; k < 3; ++k) loss = step(k);  // warm-up: arenas, BLAS buffers, caches
@@ -274,13 +282,13 @@ double core_capacity(int n) {
 int main(int argc, char** argv) {
     std::string only;
     double seconds = 4;
-    bool torch = true, plain = false, openblas_threads = false;
+    bool torch = true, layer = false, openblas_threads = false;
     std::vector<int> threads = {1, 2};
     int rounds = 1;
     const char* usage =
         "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
         "[--threads 1,2] "
-        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--plain] [--openblas-threads]\n";
+        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--layer] [--openblas-threads]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
@@ -296,7 +304,7 @@ int main(int argc, char** argv) {
             for (std::string item; std::getline(ss, item, ',');)
                 threads.push_back(std::max(1, std::atoi(item.c_str())));
         } else if (a == "--no-torch") torch = false;
-        else if (a == "--plain") plain = true;
+        else if (a == "--layer") layer = true;
         else if (a == "--openblas-threads") openblas_threads = true;
         else {
             std::cerr << usage;
@@ -326,9 +334,10 @@ int main(int argc, char** argv) {
             for (int n : threads) {
                 sg::set_num_threads(static_cast<std::size_t>(n));
                 sg::set_blas_threads(openblas_threads ? n : 0);
-                const measured m = seqgrad_tokens_per_s(*c, seconds, plain);
+                const measured m = seqgrad_tokens_per_s(*c, seconds, false);
                 const double g = sgemm_gflops(*c, std::min(1.0, seconds / 4));
                 runs[{c->name, n}].push_back(m);
+                if (layer) runs[{c->name + "/layer", n}].push_back(seqgrad_tokens_per_s(*c, seconds, true));
                 gemms[{c->name, n}].push_back(g);
                 if (rounds > 1)
                     std::cout << "round " << r + 1 << " " << c->name << " t" << n << " " << m.tokens_per_s << " tok/s, "
@@ -343,6 +352,11 @@ int main(int argc, char** argv) {
     const auto ratio = [&](const key_t& a, const key_t& b) {
         std::vector<double> v;
         for (std::size_t r = 0; r < runs[a].size(); ++r) v.push_back(runs[a][r].tokens_per_s / runs[b][r].tokens_per_s);
+        return median(v);
+    };
+    const auto median_tok = [&](const key_t& k) {
+        std::vector<double> v;
+        for (const measured& m : runs[k]) v.push_back(m.tokens_per_s);
         return median(v);
     };
     for (const config* c : chosen) {
@@ -362,6 +376,11 @@ int main(int argc, char** argv) {
                       << k << ".sgemm_gflops " << median(gemms[{c->name, n}]) << " GFLOP/s\n"
                       << k << ".of_sgemm " << median(of) << " x (median of the rounds' ratios)\n";
         }
+        for (int n : threads)
+            if (runs.count({c->name + "/layer", n}))
+                std::cout << key << ".t" << n << ".cell_over_layer " << ratio({c->name, n}, {c->name + "/layer", n})
+                          << " x (median of the rounds; the layer " << median_tok({c->name + "/layer", n})
+                          << " tok/s)\n";
         if (runs.count({c->name, 1}) && runs.count({c->name, 2}))
             std::cout << key << ".t2_over_t1 " << ratio({c->name, 2}, {c->name, 1}) << " x\n";
         if (c->adaptive && runs.count({"word_b20", threads[0]}))

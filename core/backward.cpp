@@ -119,6 +119,7 @@ private:
             acc[j] = false;
             targets[j] = {};
             if (!m.requires_grad || !keep(ins[j], i)) continue;
+            if (op.gradient_block && hands_over(i, j, g)) continue;
             if (tabled && (static_cast<int>(j) == op.product_a || static_cast<int>(j) == op.product_b)) continue;
             // repeated: an earlier input is this one (its contribution goes through scratch);
             // shared: any other input is (the product batching then leaves it alone).
@@ -202,6 +203,21 @@ private:
                 if (targets[j].data)
                     t_.check_values(ins[j], static_cast<const T*>(g[ins[j]]), nodes_[ins[j]].shp.size(),
                                     ("gradient (from the backward of " + t_.describe(i) + ")").c_str());
+    }
+
+    // An input whose gradient is a block of node i's (op_def::gradient_block) and that nothing
+    // else reads gets that block as its gradient: no copy, and its gradient is still its own.
+    bool hands_over(std::uint32_t i, std::size_t j, std::vector<void*>& g) {
+        const detail::node& n = nodes_[i];
+        const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
+        const detail::node& m = nodes_[ins[j]];
+        if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || clips(m, n) || home(ins[j], g)) return false;
+        shapes_.clear();
+        for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
+        const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
+        if (off == op_def::no_view) return false;
+        g[ins[j]] = static_cast<T*>(g[i]) + off;
+        return true;
     }
 
     // ---- batched weight gradients ----------------------------------------------------------------
@@ -536,7 +552,8 @@ private:
     std::vector<deferred_rows> deferred_rows_;
     std::vector<deferred_table> deferred_tables_;
     std::vector<char> deferred_flag_;
-    arena scratch_;  // gathers of the batched gradient products, reset after each
+    std::vector<seqgrad::shape> shapes_;  // hands_over's
+    arena scratch_;                       // gathers of the batched gradient products, reset after each
     std::vector<std::pair<std::uint32_t, int>> release_order_;  // checkpointing: (first node, segment)
     std::size_t release_pos_ = 0;
 };

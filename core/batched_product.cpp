@@ -34,8 +34,8 @@ bool tape::batched_product(std::uint32_t id) {
     const detail::node& a = nodes_[ins[op.product_a]];
     const std::uint32_t base = view_base(ins[op.product_a]);
     const detail::node& src = nodes_[base];
-    // A whole gathered matrix (no view) is served only from its table (below), on first use.
-    const bool whole = !a.view && src.op && src.op->name == "gather_rows";
+    // A whole gathered matrix (or a view of all of it) is served only from its table, on first use.
+    const bool whole = a.shp.size() == src.shp.size() && src.op && src.op->name == "gather_rows";
     if ((!a.view && !whole) || src.step >= 0) return false;  // a step's record: no other steps' rows
     const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1], total = src.shp.size();
     // The rows must lie inside the base: with checkpointing, a base copied out of its segment no

@@ -197,6 +197,11 @@ struct op_def {
     /// input's memory instead of copying it (and products can find the rows they read; see tape).
     std::size_t (*view_offset)(std::span<const seqgrad::shape> in, const attrs& at) = nullptr;
     static constexpr std::size_t no_view = static_cast<std::size_t>(-1);
+    /// Ops whose backward copies blocks of the output gradient out unchanged (reshape; concat of
+    /// contiguous blocks): where input j's gradient lies in the output's gradient, as an offset,
+    /// or no_view. With graph optimisations on, an input with no other reader is handed that
+    /// block as its gradient (no copy; tape::grad of both nodes is unchanged).
+    std::size_t (*gradient_block)(std::span<const seqgrad::shape> in, const attrs& at, std::size_t j) = nullptr;
     std::vector<op_sample> samples;
     /// Extra text after the inputs when a node prints itself ("axis=1").
     std::string (*print_attrs)(const attrs&) = nullptr;
@@ -316,6 +321,11 @@ public:
     /// See op_def::view_offset.
     op_builder& view(std::size_t (*f)(std::span<const seqgrad::shape>, const attrs&)) {
         def_.view_offset = f;
+        return *this;
+    }
+    /// See op_def::gradient_block.
+    op_builder& gradient_block(std::size_t (*f)(std::span<const seqgrad::shape>, const attrs&, std::size_t)) {
+        def_.gradient_block = f;
         return *this;
     }
     op_builder& print_attrs(std::string (*f)(const attrs&)) {

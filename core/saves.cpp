@@ -50,6 +50,7 @@ void tape::note_reads(const op_def& op, std::uint32_t first, std::size_t k, bool
     const bool in_saved = requires_grad && (s & static_cast<unsigned>(saves::inputs));
     for (std::size_t j = 0; j < k; ++j) {
         detail::node& m = nodes_[input_ids_[first + j]];
+        m.shared = m.shared || m.read;
         m.read = true;
         m.saved = m.saved || in_saved;
     }

@@ -81,7 +81,8 @@ struct node {
     // saves (op.hpp): read: an op has read the value; saved: a backward will (a consumer that
     // saves inputs, or the node's own op saving its output); aliased: a view points into it;
     // released: its memory went back to the tape's free list (recomputed when read again).
-    bool read = false, saved = false, aliased = false, released = false;
+    // shared: read by more than one op (or twice by one), so its gradient sums several parts.
+    bool read = false, saved = false, aliased = false, released = false, shared = false;
     param_data* param = nullptr;      // parameter leaves
     std::uint64_t param_version = 0;  // parameter leaves: param->version when the tape read it
 };

@@ -95,6 +95,25 @@ private:
     std::size_t s_;
 };
 
+// The gradient with respect to a state's values. A state that is a view (h' as a block of an LSTM
+// step record) may also be read through its base (the fused layer's next step reads the whole
+// record), so its block of the base's gradient is what the loss sees; when only the view is read,
+// the two are equal.
+gradient_ref state_gradient(const tape& t, std::uint32_t id) {
+    std::uint32_t base = id;
+    while (t.node_at(base).view) base = t.inputs_of(base)[0];
+    if (base == id) return t.gradient_at(id);
+    gradient_ref g = t.gradient_at(base);
+    const auto *v = static_cast<const std::byte*>(t.node_at(id).value),
+               *b = static_cast<const std::byte*>(t.node_at(base).value);
+    const std::size_t elem = g.dt == dtype::f32 ? sizeof(float) : sizeof(double), n = t.node_at(id).shp.size();
+    // (With checkpointing a base may have been copied away from its views' memory.)
+    if (!g.data || !v || !b || v < b || v + n * elem > b + g.size * elem) return t.gradient_at(id);
+    g.data = static_cast<std::byte*>(g.data) + (v - b);
+    g.size = n;
+    return g;
+}
+
 class flow_record final : public transform {
 public:
     explicit flow_record(gradient_flow& out) : out_(&out) {}
@@ -106,7 +125,7 @@ public:
             const auto& n = t.node_at(i);
             if (!n.is_state || n.step < 0) continue;
             if (norm.size() <= static_cast<std::size_t>(n.step)) norm.resize(n.step + 1, 0.0);
-            const gradient_ref g = t.gradient_at(i);
+            const gradient_ref g = state_gradient(t, i);
             if (!g.data) continue;
             norm[n.step] += g.visit([](auto span) {
                 double s = 0;

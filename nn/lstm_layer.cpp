@@ -7,6 +7,7 @@
 #include "../ops/recurrent.hpp"
 #include "../ops/shape_ops.hpp"
 #include "dropout.hpp"
+#include "unroll.hpp"
 
 namespace seqgrad::nn {
 namespace {
@@ -143,6 +144,26 @@ lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, 
                                    int first_step) const {
     const expr state0 = initial(s0, ids.size());
     return run(project_embedded(table, ids), state0, first_step);
+}
+
+std::vector<lstm_state> detail::unroll_lstm(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
+                                            int first_step) {
+    const shape &s = sequence.shape(), &hs = s0.h.shape();
+    bool checkpointed = false;
+    for (const auto& x : t.plan().transforms()) checkpointed = checkpointed || x->checkpoint_segment();
+    // Anything unusual goes the per-step way, which names what is wrong where the user wrote it.
+    if (!t.optimize() || checkpointed || s.rank() != 3 || s[0] == 0 || s[1] == 0 || s[2] != cell.input_size ||
+        !(hs == s0.c.shape()) || hs.rank() != 2 || hs[0] != s[1] || hs[1] != cell.hidden_size)
+        return {};
+    const lstm_sequence r = lstm_layer(cell)(reshape(sequence, {s[0] * s[1], s[2]}), s0, first_step);
+    std::vector<lstm_state> out;
+    out.reserve(r.steps());
+    for (std::size_t k = 0; k < r.steps(); ++k) {
+        step_scope scope(t, first_step + static_cast<int>(k));
+        out.push_back({lstm_rows({r.records[k]}, 0), lstm_rows({r.records[k]}, 1)});  // views
+        t.mark_state(out.back().h);  // gradient-flow records read its block of the record's gradient
+    }
+    return out;
 }
 
 }  // namespace seqgrad::nn

@@ -179,9 +179,24 @@ auto unroll(tape& t, const Cell& cell, std::span<const expr> xs) {
     if (xs.empty()) throw value_error("nn::unroll: no steps to infer the batch size from; pass an initial state");
     return unroll(t, cell, xs, cell.initial_state(t, xs[0].shape()[0]));
 }
-/// The same over a whole sequence [T, B, I] on the tape.
+namespace detail {
+/// nn::lstm_cell over a whole sequence, run as a fused layer (nn/lstm_layer.cpp); empty when that
+/// path does not apply (graph optimisations off, checkpointing, shapes the per-step path reports).
+std::vector<lstm_state> unroll_lstm(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
+                                    int first_step);
+}  // namespace detail
+
+/// The same over a whole sequence [T, B, I] on the tape. For nn::lstm_cell, with the graph
+/// optimisations on, the library runs it as one fused layer (the projections of all steps one
+/// GEMM, then one lstm_step node per step, as nn::lstm_layer): the same values and gradients
+/// (tests/nn/test_engine_opt.cpp), the same step marks and state edges, and states that are views
+/// of each step's record; only checkpoint_bptt keeps the per-step cell.
 template <class Cell, class State>
 std::vector<State> unroll(tape& t, const Cell& cell, const expr& sequence, State s0, int first_step = 0) {
+    if constexpr (std::is_same_v<Cell, lstm_cell> && std::is_same_v<State, lstm_state>) {
+        std::vector<lstm_state> fused = detail::unroll_lstm(t, cell, sequence, s0, first_step);
+        if (!fused.empty()) return fused;
+    }
     return unroll(t, cell, std::span<const expr>(unstack_steps(sequence)), std::move(s0), first_step);
 }
 

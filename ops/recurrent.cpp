@@ -401,6 +401,10 @@ struct recurrent_ops {
             .saves(saves::nothing)
             .accumulates()
             .print_attrs([](const attrs& a) { return std::string("part=") + (a.i[0] == 0 ? "h" : "c"); })
+            // One record's h or c is a block of it: a view (h' and c' of every step, no copies).
+            .view([](std::span<const shape> in, const attrs& at) {
+                return in.size() == 1 ? static_cast<size_t>(at.i[0]) * in[0][1] * in[0][2] : op_def::no_view;
+            })
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto y = c.out();

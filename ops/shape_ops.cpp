@@ -38,6 +38,7 @@ struct shape_ops {
             })
             .print_attrs([](const attrs& a) { return "shape=" + a.shp.str(); })
             .view([](std::span<const shape>, const attrs&) { return std::size_t(0); })
+            .gradient_block([](std::span<const shape>, const attrs&, size_t) { return size_t(0); })
             .forward([](auto& c) { std::memcpy(c.out().data, c.in(0).data, c.in(0).size() * sizeof(c.out()[0])); })
             .backward([](auto& c) {
                 auto g = c.grad_out();
@@ -65,6 +66,14 @@ struct shape_ops {
                     out[axis] += in[j][axis];
                 }
                 return out;
+            })
+            .gradient_block([](std::span<const shape> in, const attrs& at, size_t j) {
+                // Blocks when every dimension before the axis is 1 (steps stacked along the first).
+                const size_t axis = static_cast<size_t>(at.i[0] < 0 ? at.i[0] + std::int64_t(in[0].rank()) : at.i[0]);
+                if (view_along(in[0], axis).outer != 1) return op_def::no_view;
+                size_t off = 0;
+                for (size_t q = 0; q < j; ++q) off += in[q].size();
+                return off;
             })
             .forward([](auto& c) {
                 auto y = c.out();

@@ -144,6 +144,13 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
             auto states = nn::unroll(t, cell, x, cell.initial_state(t, B));
             return readout(tied ? emb : w_out, b_out, states);
         };
+    } else if (name == "lstm_sequence") {
+        // nn::lstm_cell over a whole [T, B, I] sequence: the fused layer with the optimisations on
+        // (states are views of the step records), the per-step cell with them off.
+        nn::lstm_cell cell(s.sub("cell"), I, H, rng);
+        m->loss = [=](sg::tape& t) {
+            return readout(w_out, b_out, nn::unroll(t, cell, t.param(xs), cell.initial_state(t, B)));
+        };
     } else if (name == "gathered") {
         // A product of a whole lookup (nn::lstm_layer's input projection over gathered rows, no
         // per-step views): the engine multiplies the table at once, as lstm_layer::embedded does.
@@ -231,6 +238,8 @@ BOOST_AUTO_TEST_CASE(optimised_equals_plain_under_transforms) {
     check_equal("embedded", sg::dtype::f64, 1e-12, sg::truncate_bptt(2));
     check_equal("embedded_tied", sg::dtype::f64, 1e-12, sg::clip_state_gradient(0.05));
     check_equal("gathered", sg::dtype::f64, 1e-12, sg::truncate_bptt(2));
+    check_equal("lstm_sequence", sg::dtype::f64, 1e-12, sg::truncate_bptt(2, 4));
+    check_equal("lstm_sequence", sg::dtype::f64, 1e-12, sg::clip_state_gradient(0.05));
     check_equal("stacked", sg::dtype::f64, 1e-12, sg::clip_global_norm(0.5) | sg::truncate_bptt(3));
 }
 
@@ -263,10 +272,70 @@ BOOST_AUTO_TEST_CASE(a_whole_lookup_is_projected_through_its_table) {
     }
 }
 
+// Gradient-flow records see the same ||dL/dh_t|| whichever way the LSTM ran: through the fused
+// layer the next step reads the whole record, so the record's h block holds the state's gradient.
+BOOST_AUTO_TEST_CASE(gradient_flow_records_equal_with_the_fused_layer) {
+    auto m = make("lstm_sequence", sg::dtype::f64);
+    std::vector<double> norms[2];
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        sg::gradient_flow flow;
+        t.backward(m->loss(t), sg::record_gradient_flow(flow));
+        norms[on] = flow.norm;
+    }
+    BOOST_REQUIRE_EQUAL(norms[0].size(), T);
+    BOOST_REQUIRE_EQUAL(norms[1].size(), T);
+    for (std::size_t k = 0; k < T; ++k) {
+        BOOST_TEST(norms[0][k] > 1e-3);
+        BOOST_TEST(std::abs(norms[1][k] - norms[0][k]) <= 1e-12 * norms[0][k], "step " << k);
+    }
+}
+
+// A reshape that is its input's only reader hands its gradient over instead of copying it; one
+// whose input is also read elsewhere does not. Either way each node's gradient is its own.
+BOOST_AUTO_TEST_CASE(reshape_gradients_handed_over_only_when_alone) {
+    std::mt19937_64 rng(5);
+    const xt::xarray<double> xv = random_array({2, 6}, rng), yv = random_array({2, 6}, rng);
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr x = t.input(xv, true), y = t.input(yv, true);
+        const sg::expr sy = sg::sum(y);  // read before the reshape: its backward runs after the reshape's
+        const sg::expr r = sg::reshape(x, {3, 4}), ry = sg::reshape(y, {12});
+        t.backward(sg::sum(r * r) + sg::sum(ry * ry * ry) + sy);
+        BOOST_TEST_CONTEXT((on ? "on" : "off")) {
+            BOOST_TEST(max_diff(t.grad(x), 2.0 * xv) <= 1e-15);
+            BOOST_TEST(max_diff(t.grad(r), xt::reshape_view(2.0 * xv, {3, 4})) <= 1e-15);
+            BOOST_TEST(max_diff(t.grad(y), 3.0 * yv * yv + 1.0) <= 1e-15);
+            BOOST_TEST(max_diff(t.grad(ry), xt::reshape_view(3.0 * yv * yv, {12})) <= 1e-15);
+            // Handed over: one buffer (with the optimisations on); y's is its own.
+            BOOST_TEST((t.gradient_at(x.id()).data == t.gradient_at(r.id()).data) == on);
+            BOOST_TEST(t.gradient_at(y.id()).data != t.gradient_at(ry.id()).data);
+        }
+    }
+    // The same for the blocks of a concat along its first axis (steps stacked).
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr x = t.input(xv, true), y = t.input(yv, true);
+        const sg::expr sy = sg::sum(y);
+        const sg::expr cc = sg::concat({x, y}, 0);
+        t.backward(sg::sum(cc * cc) + sy);
+        BOOST_TEST_CONTEXT((on ? "concat on" : "concat off")) {
+            BOOST_TEST(max_diff(t.grad(x), 2.0 * xv) <= 1e-15);
+            BOOST_TEST(max_diff(t.grad(y), 2.0 * yv + 1.0) <= 1e-15);
+            BOOST_TEST(max_diff(t.grad(cc), 2.0 * xt::concatenate(xt::xtuple(xv, yv), 0)) <= 1e-15);
+            BOOST_TEST((t.gradient_at(x.id()).data == t.gradient_at(cc.id()).data) == on);
+            BOOST_TEST(t.gradient_at(y.id()).data != static_cast<double*>(t.gradient_at(cc.id()).data) + xv.size());
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
     BOOST_REQUIRE(sg::graph_optimizations());
-    for (const char* name :
-         {"user_lstm", "mgu", "record_lstm", "stacked", "embedded_tied", "bidirectional", "gathered"}) {
+    for (const char* name : {"user_lstm", "mgu", "record_lstm", "stacked", "embedded_tied", "bidirectional", "gathered",
+                             "lstm_sequence"}) {
         auto m = make(name, sg::dtype::f64);
         std::vector<sg::parameter_store*> stores{&m->ps, &m->data};
         const auto report = sg::gradcheck(stores, [&](sg::tape& t) { return m->loss(t); });

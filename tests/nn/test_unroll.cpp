@@ -165,7 +165,9 @@ BOOST_AUTO_TEST_CASE(initial_state_overload_sequence_tensors_and_lambdas) {
     BOOST_TEST(max_diff(t.value(nn::stack_steps(steps)), seq) == 0.0);
     const auto a = nn::unroll(t, lstm, steps);                            // zero state
     const auto b = nn::unroll(t, lstm, whole, lstm.initial_state(t, B));  // [T, B, I] input
-    BOOST_TEST(max_diff(t.value(a.back().c), t.value(b.back().c)) == 0.0);
+    // (The whole sequence runs as the fused layer: its biases are summed first, so to rounding.)
+    BOOST_TEST(max_diff(t.value(a.back().c), t.value(b.back().c)) <= 1e-15);
+    BOOST_TEST(max_diff(t.value(a.back().h), t.value(b.back().h)) <= 1e-15);
     BOOST_TEST((nn::stack_steps(nn::hiddens(a)).shape() == sg::shape{4, B, H}));
     // Any callable is a cell: a lambda leaky integrator.
     auto leaky = [](const sg::expr& x, const sg::expr& h) { return 0.5 * h + sg::sum(x, 1, true); };
