@@ -205,8 +205,7 @@ private:
                                     ("gradient (from the backward of " + t_.describe(i) + ")").c_str());
     }
 
-    // An input whose gradient is a block of node i's (op_def::gradient_block) and that nothing
-    // else reads gets that block as its gradient: no copy, and its gradient is still its own.
+    // An input whose gradient is a block of i's (op_def::gradient_block), read by nothing else.
     bool hands_over(std::uint32_t i, std::size_t j, std::vector<void*>& g) {
         const detail::node& n = nodes_[i];
         const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
