@@ -9,7 +9,9 @@
 //   fused_embedded  nn::lstm_layer::embedded (projects the embedding table when it has fewer rows than the
 //                   lookup); the engine does the same for the layer over gathered rows and for the
 //                   input-side products of any cell, so this is also what `fused` runs at with them on
-//   lstm_cell    nn::lstm_cell through nn::unroll
+//   lstm_cell    nn::lstm_cell through nn::unroll over the sequence (the library runs it as one
+//                fused layer)
+//   lstm_cell_steps  the same cell unrolled over the list of steps: step by step, five nodes each
 //   gru_cell     nn::gru_cell through nn::unroll
 //   user_lstm    an LSTM written from matmul, split, sigmoid, tanh, *, + (W [in, 4H])
 //   mgu          the README's minimal gated unit
@@ -174,10 +176,13 @@ struct lm {
 };
 
 // A cell run through nn::unroll over the T steps of x [T*B, E]; hidden states stacked [T*B, H].
+// by_step: over the steps as a list (nn::lstm_cell then runs step by step, not as one layer).
 template <class Cell, class State>
-sg::expr through_unroll(sg::tape& t, const Cell& cell, const sg::expr& x, std::size_t B, State s0) {
+sg::expr through_unroll(sg::tape& t, const Cell& cell, const sg::expr& x, std::size_t B, State s0,
+                        bool by_step = false) {
     const sg::expr seq = sg::reshape(x, {T, B, E});
-    const auto states = nn::unroll(t, cell, seq, s0);
+    const auto states = by_step ? nn::unroll(t, cell, std::span<const sg::expr>(nn::unstack_steps(seq)), s0)
+                                : nn::unroll(t, cell, seq, s0);
     std::vector<sg::expr> hs;
     for (const auto& s : states) hs.push_back(nn::hidden(s));
     return sg::reshape(nn::stack_steps(hs), {T * B, H});
@@ -200,6 +205,11 @@ std::unique_ptr<lm> make(const std::string& name, std::size_t B) {
     } else if (name == "lstm_cell") {
         nn::lstm_cell cell(s, E, H, rng);
         m->body = [cell, B](sg::tape& t, const sg::expr& x) { return through_unroll(t, cell, x, B, zero_lstm(t, B)); };
+    } else if (name == "lstm_cell_steps") {
+        nn::lstm_cell cell(s, E, H, rng);
+        m->body = [cell, B](sg::tape& t, const sg::expr& x) {
+            return through_unroll(t, cell, x, B, zero_lstm(t, B), true);
+        };
     } else if (name == "gru_cell") {
         nn::gru_cell cell(s, E, H, rng);
         m->body = [cell, B](sg::tape& t, const sg::expr& x) { return through_unroll(t, cell, x, B, zeros(t, B)); };
@@ -254,7 +264,7 @@ double tokens_per_s(lm& model, double seconds) {
 int main(int argc, char** argv) {
     std::vector<std::size_t> batches{1, 32};
     double seconds = 2;
-    std::vector<std::string> models{"fused", "fused_embedded", "lstm_cell", "gru_cell", "user_lstm",
+    std::vector<std::string> models{"fused", "fused_embedded", "lstm_cell", "lstm_cell_steps", "gru_cell", "user_lstm",
                                     "mgu",   "peephole",       "ln_lstm"};
     bool opt = true;
     int rounds = 3;

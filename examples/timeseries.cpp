@@ -26,9 +26,10 @@
 // --horizon values of each test sequence, then feeds its own predictions back as inputs for
 // --horizon steps (nn::generate), and compares with holding the last observed value.
 //
-// --cell lstm (the default) runs nn::lstm_layer: the input projections of all steps are one GEMM,
-// each step one fused node, and the output layer over all steps one GEMM. --cell gru runs the
-// composed nn::gru_cell step by step with nn::unroll; any cell you write plugs in the same way.
+// --cell lstm (the default) or gru: the cell through nn::unroll over the whole [T, B, 1] sequence,
+// the output layer over all steps one GEMM. For nn::lstm_cell the library runs the unroll as one
+// fused layer (the input projections of all steps one GEMM, each step one fused node); any cell
+// you write plugs in the same way.
 //
 // Output: progress every --eval-every steps, `result` lines, and for test sequence 0 a chart of
 // truth vs one-step predictions vs the free-running forecast (timeseries_prediction.svg/.csv) and
@@ -51,7 +52,6 @@
 
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/linear.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
@@ -165,14 +165,11 @@ struct regressor {
 
     // Predictions of steps 1 .. steps-1 from steps 0 .. steps-2, as [(T-1) * B, 1] (time-major).
     sg::expr one_step(sg::tape& t, const sequences& s) const {
-        const sg::expr x = steps_input(t, s, 0, s.steps - 1);
-        if constexpr (std::is_same_v<Cell, nn::lstm_cell>) {
-            return out(nn::lstm_layer(cell)(x, s.batch).hidden_all());  // fused: all steps at once
-        } else {
-            const auto xs = nn::unstack_steps(sg::reshape(x, {s.steps - 1, s.batch, 1}));
-            const auto states = nn::unroll(t, cell, std::span<const sg::expr>(xs));
-            return sg::reshape(out(nn::stack_steps(nn::hiddens(states))), {(s.steps - 1) * s.batch, 1});
-        }
+        const std::size_t steps = s.steps - 1;
+        const sg::expr x = sg::reshape(steps_input(t, s, 0, steps), {steps, s.batch, 1});
+        const auto states = nn::unroll(t, cell, x, cell.initial_state(t, s.batch));
+        const sg::expr hs = nn::stack_steps(nn::hiddens(states));  // [T, B, H]
+        return out(sg::reshape(hs, {steps * s.batch, hs.shape()[2]}));
     }
 
     // Free-running forecast of the last `horizon` steps: read the others, then feed predictions

@@ -13,8 +13,8 @@
 //            descriptor, the documented way) gives a wrong diff_weights_iter.
 //   layer:   seqgrad's nn::lstm_layer (fused: one GEMM for the input projections of all steps,
 //            one lstm_step node per step); tape.backward(hidden_all, dy).
-//   unroll:  nn::lstm_cell through nn::unroll (a cell as a user writes one; the engine batches
-//            its products), the same backward.
+//   unroll:  nn::lstm_cell through nn::unroll over the sequence (a cell as a user writes one; the
+//            library runs it as the fused layer), the same backward.
 // Threads: omp_set_num_threads(n) for oneDNN, sg::set_num_threads(n) for seqgrad (the executor
 // decides what to split). Sides alternate in windows (0.3 s pauses so idle OpenMP spinners sleep);
 // figures are medians over windows; every ratio is seqgrad / oneDNN (> 1: seqgrad faster).
