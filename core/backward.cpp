@@ -112,7 +112,10 @@ private:
             pending = pending_heap_.data();
         }
         bool any = false;
-        const bool tabled = n.memo_served && op.product_a >= 0 && table_defers(i, n, ins, k, g[i]);
+        const int c_in = op.product_c;  // a row bias's gradient may go with the table's (flush_tables)
+        const bool c_ok = c_in >= 0 && nodes_[ins[c_in]].requires_grad && keep(ins[c_in], i);
+        const bool tabled = n.memo_served && op.product_a >= 0 && table_defers(i, n, ins, k, g[i], c_ok);
+        const bool tabled_c = tabled && deferred_tables_.back().c != deferred_table::no_bias;
         for (std::size_t j = 0; j < k; ++j) {
             detail::node& m = nodes_[ins[j]];
             pending[j] = nullptr;
@@ -121,6 +124,7 @@ private:
             if (!m.requires_grad || !keep(ins[j], i)) continue;
             if (op.gradient_block && hands_over(i, j, g)) continue;
             if (tabled && (static_cast<int>(j) == op.product_a || static_cast<int>(j) == op.product_b)) continue;
+            if (tabled_c && static_cast<int>(j) == c_in) continue;
             // repeated: an earlier input is this one (its contribution goes through scratch);
             // shared: any other input is (the product batching then leaves it alone).
             bool repeated = false, shared = false;
@@ -206,18 +210,7 @@ private:
     }
 
     // An input whose gradient is a block of i's (op_def::gradient_block), read by nothing else.
-    bool hands_over(std::uint32_t i, std::size_t j, std::vector<void*>& g) {
-        const detail::node& n = nodes_[i];
-        const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
-        const detail::node& m = nodes_[ins[j]];
-        if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || clips(m, n) || home(ins[j], g)) return false;
-        shapes_.clear();
-        for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
-        const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
-        if (off == op_def::no_view) return false;
-        g[ins[j]] = static_cast<T*>(g[i]) + off;
-        return true;
-    }
+    bool hands_over(std::uint32_t i, std::size_t j, std::vector<void*>& g);
 
     // ---- batched weight gradients ----------------------------------------------------------------
     //
@@ -276,11 +269,14 @@ private:
     // summed by id into [rows of E, n] when the sweep reaches the weight or the table, and the
     // weight's and the table's gradients come from that sum (no gradient flows through the lookup).
     struct deferred_table {
+        static constexpr std::uint32_t no_bias = UINT32_MAX;
         const tape::product_memo* memo;
         const T* g;
         std::size_t first, rows;  // the product's rows of the lookup
+        std::uint32_t c;          // a row bias (matmul_add's addend) whose gradient is deferred too
     };
-    bool table_defers(std::uint32_t i, const detail::node& n, const std::uint32_t* ins, std::size_t k, const void* g);
+    bool table_defers(std::uint32_t i, const detail::node& n, const std::uint32_t* ins, std::size_t k, const void* g,
+                      bool bias);
     void flush_tables(std::vector<void*>& g, arena& mem);
 
     /// Visit node i of a reverse sweep: finish the batched gradients that i is a target of first.

@@ -2,11 +2,29 @@
 // Part of the backward engine (core/backward.cpp, the only includer): the batched products.
 // The weight gradients of all time steps' products into one untimed b become one GEMM over all
 // their rows (flush), the input-side gradients of row blocks of one sequence likewise (flush_rows),
-// and the products' own gradients get one contiguous home per b so neither has to gather them.
+// and the products' own gradients get one contiguous home per b so neither has to gather them;
+// and gradients handed over as blocks (hands_over).
 // Defined out of the class to keep the sweep itself readable in one file.
 
 namespace seqgrad {
 namespace detail {
+
+// An input whose gradient is a block of node i's gradient (op_def::gradient_block: reshape, a
+// concat of steps) and that nothing else reads gets that block as its gradient: no copy, and its
+// gradient is still its own.
+template <class T>
+bool backward_engine<T>::hands_over(std::uint32_t i, std::size_t j, std::vector<void*>& g) {
+    const detail::node& n = nodes_[i];
+    const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
+    const detail::node& m = nodes_[ins[j]];
+    if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || clips(m, n) || home(ins[j], g)) return false;
+    shapes_.clear();
+    for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
+    const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
+    if (off == op_def::no_view) return false;
+    g[ins[j]] = static_cast<T*>(g[i]) + off;
+    return true;
+}
 
 template <class T>
 void backward_engine<T>::flush_rows(std::vector<void*>& g, arena& mem) {
@@ -161,7 +179,7 @@ void backward_engine<T>::flush(std::uint32_t b, std::vector<void*>& g, arena& me
 
 template <class T>
 bool backward_engine<T>::table_defers(std::uint32_t i, const detail::node& n, const std::uint32_t* ins, std::size_t k,
-                                      const void* g) {
+                                      const void* g, bool bias) {
     if (!t_.optimize_ || t_.check_finite_ || !g) return false;
     const op_def& op = *n.op;
     const std::uint32_t a = ins[op.product_a], b = ins[op.product_b];
@@ -178,7 +196,16 @@ bool backward_engine<T>::table_defers(std::uint32_t i, const detail::node& n, co
     if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
     deferred_flag_[memo->b] |= 4;
     deferred_flag_[memo->table] |= 4;
-    deferred_tables_.push_back({memo, static_cast<const T*>(g), off / k_in, n.shp[0]});
+    // A row bias: its gradient, the column sums of g, is that of the table's summed rows.
+    std::uint32_t c = deferred_table::no_bias;
+    if (bias) {
+        const detail::node& cn = nodes_[ins[op.product_c]];
+        if (cn.shp.size() == n.shp[1] && cn.shp.size() != n.shp.size() && !clips(cn, n)) {
+            c = ins[op.product_c];
+            deferred_flag_[c] |= 4;
+        }
+    }
+    deferred_tables_.push_back({memo, static_cast<const T*>(g), off / k_in, n.shp[0], c});
     return true;
 }
 
@@ -200,6 +227,22 @@ void backward_engine<T>::flush_tables(std::vector<void*>& g, arena& mem) {
                 for (std::size_t j = 0; j < cols; ++j) dst[j] += src[j];
             }
         }
+        // Row biases: one for every product of this table gets the column sums of dP (V rows, not
+        // the T*B rows of the products' gradients); otherwise each bias its product's sums.
+        const std::uint32_t c0 = deferred_tables_.front().c;
+        bool one = c0 != deferred_table::no_bias;
+        for (const auto& d : deferred_tables_) one = one && (d.memo != memo || d.c == c0);
+        auto add_sums = [&](std::uint32_t c, const T* rows, std::size_t n) {
+            T b;
+            T* dc = gemm_target(c, g, mem, b);
+            if (b == T(0)) std::fill(dc, dc + cols, T(0));
+            for (std::size_t r = 0; r < n; ++r)
+                for (std::size_t j = 0; j < cols; ++j) dc[j] += rows[r * cols + j];
+        };
+        if (one) add_sums(c0, dp, v);
+        else
+            for (auto it = deferred_tables_.rbegin(); it != deferred_tables_.rend(); ++it)
+                if (it->memo == memo && it->c != deferred_table::no_bias) add_sums(it->c, it->g, it->rows);
         T beta;
         const T* e = static_cast<const T*>(tab.value);
         const T* wv = static_cast<const T*>(w.value);

@@ -55,18 +55,21 @@ std::vector<expr> unstack_steps(const expr& sequence) {
 
 expr stack_steps(std::span<const expr> steps) {
     if (steps.empty()) throw value_error("nn::stack_steps: no steps");
-    std::vector<expr> rows;
-    rows.reserve(steps.size());
-    for (std::size_t k = 0; k < steps.size(); ++k) {
-        const shape s = steps[k].shape();
-        if (!(s == steps[0].shape()))
-            throw shape_error("nn::stack_steps: step " + std::to_string(k) + " has shape " + s.str() + ", step 0 " +
-                              steps[0].shape().str() + " (expected one shape)");
-        shape one{1};
-        for (std::size_t d : s) one.push_back(d);
-        rows.push_back(reshape(steps[k], one));
+    const shape s0 = steps[0].shape();
+    for (std::size_t k = 0; k < steps.size(); ++k)
+        if (!(steps[k].shape() == s0))
+            throw shape_error("nn::stack_steps: step " + std::to_string(k) + " has shape " + steps[k].shape().str() +
+                              ", step 0 " + s0.str() + " (expected one shape)");
+    if (s0.rank() == 0) {  // scalars: each viewed as [1] first
+        std::vector<expr> ones;
+        for (const expr& e : steps) ones.push_back(reshape(e, {1}));
+        return concat(ones, 0);
     }
-    return concat(rows, 0);
+    // Steps laid end to end along their first axis, then viewed as [T, ...]: one node and one
+    // view, whose backward hands each step its block of the gradient (no copies, no per-step nodes).
+    shape out{steps.size()};
+    for (std::size_t d : s0) out.push_back(d);
+    return reshape(concat(steps, 0), out);
 }
 
 any_state any_cell::initial_state(tape& t, std::size_t batch) const {

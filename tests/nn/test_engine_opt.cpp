@@ -144,6 +144,22 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
             auto states = nn::unroll(t, cell, x, cell.initial_state(t, B));
             return readout(tied ? emb : w_out, b_out, states);
         };
+    } else if (name == "embedded_step_bias") {
+        // The same lookup, read by a cell whose input-side product adds a bias node of its own at
+        // every step: the engine sums each product's bias gradient on its own.
+        sg::parameter emb = s.add("emb", random_array({4, I}, rng, 0.5));
+        std::vector<int> ids(T * B);
+        for (std::size_t r = 0; r < ids.size(); ++r) ids[r] = static_cast<int>((r * 3 + r / 5) % 4);
+        const sg::parameter w = s.add("w", random_array({I, H}, rng, 0.5)),
+                            u = s.add("u", random_array({H, H}, rng, 0.5)), b = s.add("b", random_array({H}, rng, 0.5));
+        auto cell = [w, u, b](const sg::expr& x, const sg::expr& h) {
+            sg::tape& t = x.owner();
+            return sg::tanh(sg::matmul_add(t.param(b) * 0.5, x, t.param(w)) + sg::matmul(h, t.param(u)));
+        };
+        m->loss = [=](sg::tape& t) {
+            auto x = nn::unstack_steps(sg::reshape(sg::gather_rows(t.param(emb), ids), {T, B, I}));
+            return readout(w_out, b_out, nn::unroll(t, cell, x, t.constant(0.0, {B, H})));
+        };
     } else if (name == "lstm_sequence") {
         // nn::lstm_cell over a whole [T, B, I] sequence: the fused layer with the optimisations on
         // (states are views of the step records), the per-step cell with them off.
