@@ -9,7 +9,9 @@
 // table itself when it has fewer rows than the lookup: V = 65 < T*B = 2048 for char_b32; one
 // lstm_step node per step). --layer also runs, in the same rounds, the model as it was written
 // before the cell got that path (nn::lstm_layer::embedded and hidden_all, called by hand) and
-// prints the cell's speed over it: `bench lstm_lm.<config>.t<n>.cell_over_layer`.
+// prints the cell's speed over it: `bench lstm_lm.<config>.t<n>.cell_over_layer` (the two take
+// turns running first from round to round: whichever runs second gains a few percent; use an
+// even number of rounds).
 //
 // word_b20_adaptive is word_b20 with nn::adaptive_softmax (cutoffs 2,000 / 10,000 = one tail
 // cluster of 8,000 words projected to 64 features; div_value 4) instead of the full softmax;
@@ -334,10 +336,14 @@ int main(int argc, char** argv) {
             for (int n : threads) {
                 sg::set_num_threads(static_cast<std::size_t>(n));
                 sg::set_blas_threads(openblas_threads ? n : 0);
+                // With --layer, the two alternate which runs first from round to round.
+                if (layer && r % 2 == 0)
+                    runs[{c->name + "/layer", n}].push_back(seqgrad_tokens_per_s(*c, seconds, true));
                 const measured m = seqgrad_tokens_per_s(*c, seconds, false);
                 const double g = sgemm_gflops(*c, std::min(1.0, seconds / 4));
                 runs[{c->name, n}].push_back(m);
-                if (layer) runs[{c->name + "/layer", n}].push_back(seqgrad_tokens_per_s(*c, seconds, true));
+                if (layer && r % 2 == 1)
+                    runs[{c->name + "/layer", n}].push_back(seqgrad_tokens_per_s(*c, seconds, true));
                 gemms[{c->name, n}].push_back(g);
                 if (rounds > 1)
                     std::cout << "round " << r + 1 << " " << c->name << " t" << n << " " << m.tokens_per_s << " tok/s, "

@@ -190,7 +190,7 @@ std::vector<lstm_state> unroll_lstm(tape& t, const lstm_cell& cell, const expr& 
 /// optimisations on, the library runs it as one fused layer (the projections of all steps one
 /// GEMM, then one lstm_step node per step, as nn::lstm_layer): the same values and gradients
 /// (tests/nn/test_engine_opt.cpp), the same step marks and state edges, and states that are views
-/// of each step's record; only checkpoint_bptt keeps the per-step cell.
+/// of each step's record; checkpoint_bptt and batch 1 (where it is faster) keep the per-step cell.
 template <class Cell, class State>
 std::vector<State> unroll(tape& t, const Cell& cell, const expr& sequence, State s0, int first_step = 0) {
     if constexpr (std::is_same_v<Cell, lstm_cell> && std::is_same_v<State, lstm_state>) {
