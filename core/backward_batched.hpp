@@ -17,7 +17,10 @@ bool backward_engine<T>::hands_over(std::uint32_t i, std::size_t j, std::vector<
     const detail::node& n = nodes_[i];
     const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
     const detail::node& m = nodes_[ins[j]];
-    if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || clips(m, n) || home(ins[j], g)) return false;
+    // Not a parameter leaf: clipping, hooks and reducers edit its gradient in place.
+    if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || m.kind == node_kind::parameter || clips(m, n) ||
+        home(ins[j], g))
+        return false;
     shapes_.clear();
     for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
     const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
