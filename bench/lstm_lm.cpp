@@ -401,10 +401,7 @@ int main(int argc, char** argv) {
             continue;
         }
         std::cout << key << ".torch_tokens_per_s " << theirs << " tok/s\n";
-        if (runs.count({c->name, 1})) {
-            std::vector<double> tok;
-            for (const measured& m : runs[{c->name, 1}]) tok.push_back(m.tokens_per_s);
-            std::cout << key << ".ratio " << median(tok) / theirs << " x" << std::endl;
-        }
+        if (runs.count({c->name, 1}))
+            std::cout << key << ".ratio " << median_tok({c->name, 1}) / theirs << " x" << std::endl;
     }
 }

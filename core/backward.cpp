@@ -547,8 +547,9 @@ private:
     std::vector<deferred_rows> deferred_rows_;
     std::vector<deferred_table> deferred_tables_;
     std::vector<char> deferred_flag_;
-    std::vector<seqgrad::shape> shapes_;  // hands_over's
-    arena scratch_;                       // gathers of the batched gradient products, reset after each
+    std::vector<seqgrad::shape> shapes_;  // hands_over's: the inputs' shapes of node shapes_of_
+    std::uint32_t shapes_of_ = UINT32_MAX;
+    arena scratch_;  // gathers of the batched gradient products, reset after each
     std::vector<std::pair<std::uint32_t, int>> release_order_;  // checkpointing: (first node, segment)
     std::size_t release_pos_ = 0;
 };

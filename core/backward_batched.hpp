@@ -21,8 +21,11 @@ bool backward_engine<T>::hands_over(std::uint32_t i, std::size_t j, std::vector<
     if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || m.kind == node_kind::parameter || clips(m, n) ||
         home(ins[j], g))
         return false;
-    shapes_.clear();
-    for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
+    if (shapes_of_ != i) {  // once per node, not per input (a concat of T steps)
+        shapes_.clear();
+        for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
+        shapes_of_ = i;
+    }
     const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
     if (off == op_def::no_view) return false;
     g[ins[j]] = static_cast<T*>(g[i]) + off;

@@ -34,8 +34,9 @@ bool tape::batched_product(std::uint32_t id) {
     const detail::node& a = nodes_[ins[op.product_a]];
     const std::uint32_t base = view_base(ins[op.product_a]);
     const detail::node& src = nodes_[base];
+    const bool gathered = src.op && src.op->name == "gather_rows";
     // A whole gathered matrix (or a view of all of it) is served only from its table, on first use.
-    const bool whole = a.shp.size() == src.shp.size() && src.op && src.op->name == "gather_rows";
+    const bool whole = gathered && a.shp.size() == src.shp.size();
     if ((!a.view && !whole) || src.step >= 0) return false;  // a step's record: no other steps' rows
     const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1], total = src.shp.size();
     // The rows must lie inside the base: with checkpointing, a base copied out of its segment no
@@ -55,7 +56,7 @@ bool tape::batched_product(std::uint32_t id) {
     if (!memo) {
         memo_.push_back({base, b, tb, 1, nullptr});
         // A lookup into an untimed table with at most half as many rows: multiply the table.
-        if (src.op && src.op->name == "gather_rows") {
+        if (gathered) {
             const std::uint32_t e = input_ids_[src.first_input];
             const detail::node& tab = nodes_[e];
             if (tab.step < 0 && tab.shp.rank() == 2 && tab.shp[1] == k && 2 * tab.shp[0] <= rows && tab.value)
@@ -103,8 +104,7 @@ const tape::product_memo* tape::table_memo(std::uint32_t id) const {
     const detail::node& n = nodes_[id];
     if (!n.memo_served || !n.op || n.op->product_a < 0) return nullptr;
     const std::uint32_t* ins = input_ids_.data() + n.first_input;
-    std::uint32_t base = ins[n.op->product_a];
-    while (nodes_[base].view) base = input_ids_[nodes_[base].first_input];
+    const std::uint32_t base = view_base(ins[n.op->product_a]);
     const std::uint32_t b = ins[n.op->product_b];
     const bool tb = n.at->i[1] != 0;
     for (const auto& e : memo_)

@@ -271,6 +271,11 @@ public:
     std::string short_name(std::uint32_t id) const;
     std::size_t size() const { return nodes_.size(); }
     const detail::node& node_at(std::uint32_t id) const { return nodes_[id]; }
+    /// The node whose memory the view `id` reads (id itself when it is not a view).
+    std::uint32_t view_base(std::uint32_t id) const {
+        while (nodes_[id].view) id = input_ids_[nodes_[id].first_input];
+        return id;
+    }
     std::span<const std::uint32_t> inputs_of(std::uint32_t id) const {
         const auto& n = nodes_[id];
         return {input_ids_.data() + n.first_input, n.num_inputs};
@@ -349,11 +354,6 @@ private:
     /// With check_finite on, the new leaf `id` (the last node) must be finite; it is removed if not.
     void check_leaf(std::uint32_t id);
     std::uint32_t resolve(const expr& e) const;
-    /// The node whose memory the view `id` reads (id itself when it is not a view).
-    std::uint32_t view_base(std::uint32_t id) const {
-        while (nodes_[id].view) id = input_ids_[nodes_[id].first_input];
-        return id;
-    }
 
     dtype dt_;
     std::uint32_t slot_;

@@ -100,8 +100,7 @@ private:
 // record), so its block of the base's gradient is what the loss sees; when only the view is read,
 // the two are equal.
 gradient_ref state_gradient(const tape& t, std::uint32_t id) {
-    std::uint32_t base = id;
-    while (t.node_at(base).view) base = t.inputs_of(base)[0];
+    const std::uint32_t base = t.view_base(id);
     if (base == id) return t.gradient_at(id);
     gradient_ref g = t.gradient_at(base);
     const auto *v = static_cast<const std::byte*>(t.node_at(id).value),

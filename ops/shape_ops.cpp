@@ -69,8 +69,7 @@ struct shape_ops {
             })
             .gradient_block([](std::span<const shape> in, const attrs& at, size_t j) {
                 // Blocks when every dimension before the axis is 1 (steps stacked along the first).
-                const size_t axis = static_cast<size_t>(at.i[0] < 0 ? at.i[0] + std::int64_t(in[0].rank()) : at.i[0]);
-                if (view_along(in[0], axis).outer != 1) return op_def::no_view;
+                if (view_along(in[0], axis_of(in[0], at.i[0])).outer != 1) return op_def::no_view;
                 size_t off = 0;
                 for (size_t q = 0; q < j; ++q) off += in[q].size();
                 return off;
