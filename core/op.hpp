@@ -198,8 +198,8 @@ struct op_def {
     std::size_t (*view_offset)(std::span<const seqgrad::shape> in, const attrs& at) = nullptr;
     static constexpr std::size_t no_view = static_cast<std::size_t>(-1);
     /// Ops whose backward copies blocks of the output gradient out unchanged (reshape; concat of
-    /// contiguous blocks): where input j's gradient lies in the output's gradient, as an offset,
-    /// or no_view. With graph optimisations on, an input with no other reader is handed that
+    /// contiguous blocks; add, add_scalar and sub's first operand where no broadcast is undone):
+    /// where input j's gradient lies in the output's gradient, as an offset, or no_view. With graph optimisations on, an input with no other reader is handed that
     /// block as its gradient (no copy; tape::grad of both nodes is unchanged).
     std::size_t (*gradient_block)(std::span<const seqgrad::shape> in, const attrs& at, std::size_t j) = nullptr;
     std::vector<op_sample> samples;

@@ -9,6 +9,18 @@ using std::size_t;
 
 std::string scalar_attr(const attrs& a) { return "c=" + std::to_string(a.f[0]); }
 
+// An input of a sum whose gradient is the sum's gradient unchanged (no broadcast to undo): the
+// engine may hand it that gradient instead of a copy (op_def::gradient_block). Input j has the
+// output's shape when the other input broadcasts into it.
+size_t whole_gradient(std::span<const shape> in, size_t j) {
+    const shape& s = in[j];
+    const shape& o = in[1 - j];
+    if (o.rank() > s.rank()) return op_def::no_view;
+    for (size_t d = 1; d <= o.rank(); ++d)
+        if (o[o.rank() - d] != 1 && o[o.rank() - d] != s[s.rank() - d]) return op_def::no_view;
+    return 0;
+}
+
 struct elementwise_ops {
     // Binary, broadcasting. Each backward writes g(o, ia, ib) = d(out[o])/d(input) * gy[o].
     const op_def& add = builtin(op_builder("add")
@@ -17,6 +29,9 @@ struct elementwise_ops {
                                     .broadcasting()
                                     .reduces_broadcast()
                                     .saves(saves::nothing)
+                                    .gradient_block([](std::span<const shape> in, const attrs&, size_t j) {
+                                        return whole_gradient(in, j);
+                                    })
                                     .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
                                     .backward([](auto& c) {
                                         auto gy = c.grad_out();
@@ -33,6 +48,9 @@ struct elementwise_ops {
                                     .broadcasting()
                                     .reduces_broadcast()
                                     .saves(saves::nothing)
+                                    .gradient_block([](std::span<const shape> in, const attrs&, size_t j) {
+                                        return j == 0 ? whole_gradient(in, 0) : op_def::no_view;
+                                    })
                                     .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a - b; }); })
                                     .backward([](auto& c) {
                                         auto gy = c.grad_out();
@@ -91,6 +109,9 @@ struct elementwise_ops {
                                            .shape(same_shape)
                                            .saves(saves::nothing)
                                            .print_attrs(scalar_attr)
+                                           .gradient_block([](std::span<const shape>, const attrs&, size_t) {
+                                               return size_t(0);
+                                           })
                                            .forward([](auto& c) {
                                                using T = std::remove_cvref_t<decltype(c.out()[0])>;
                                                const T k = static_cast<T>(c.at.f[0]);

@@ -348,6 +348,44 @@ BOOST_AUTO_TEST_CASE(reshape_gradients_handed_over_only_when_alone) {
     }
 }
 
+// Sums hand their gradient to an input over that gradient unchanged (same shape, not subtracted)
+// and read by nothing else: x and y to s to u share one buffer; the broadcast bias b, the
+// subtrahend c and f (read twice) get their own.
+BOOST_AUTO_TEST_CASE(sum_gradients_handed_over_only_when_unchanged_and_alone) {
+    std::mt19937_64 rng(6);
+    const xt::xarray<double> xv = random_array({2, 6}, rng), yv = random_array({2, 6}, rng),
+                             bv = random_array({6}, rng), av = random_array({2, 6}, rng),
+                             cv = random_array({2, 6}, rng), ev = random_array({2, 6}, rng),
+                             fv = random_array({2, 6}, rng);
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr x = t.input(xv, true), y = t.input(yv, true), b = t.input(bv, true), a = t.input(av, true),
+                       c = t.input(cv, true), e = t.input(ev, true), f = t.input(fv, true);
+        const sg::expr s = x + y, u = s + b, v = a - c, w = sg::add_scalar(e, 1.5), p = f + f;
+        t.backward(sg::sum(u * u) + sg::sum(v * v * v) + sg::sum(w * w) + sg::sum(p * p));
+        const xt::xarray<double> uv = xv + yv + bv, vv = av - cv;
+        BOOST_TEST_CONTEXT((on ? "on" : "off")) {
+            BOOST_TEST(max_diff(t.grad(x), 2.0 * uv) <= 1e-14);
+            BOOST_TEST(max_diff(t.grad(y), 2.0 * uv) <= 1e-14);
+            BOOST_TEST(max_diff(t.grad(s), 2.0 * uv) <= 1e-14);
+            const xt::xarray<double> gb = xt::sum(2.0 * uv, {std::size_t(0)});
+            BOOST_TEST(max_diff(t.grad(b), gb) <= 1e-14);
+            BOOST_TEST(max_diff(t.grad(a), 3.0 * vv * vv) <= 1e-14);
+            BOOST_TEST(max_diff(t.grad(c), -3.0 * vv * vv) <= 1e-14);
+            BOOST_TEST(max_diff(t.grad(e), 2.0 * (ev + 1.5)) <= 1e-14);
+            BOOST_TEST(max_diff(t.grad(f), 8.0 * fv) <= 1e-14);
+            const auto* gu = t.gradient_at(u.id()).data;
+            for (const sg::expr& z : {s, x, y}) BOOST_TEST((t.gradient_at(z.id()).data == gu) == on);
+            BOOST_TEST((t.gradient_at(a.id()).data == t.gradient_at(v.id()).data) == on);
+            BOOST_TEST((t.gradient_at(e.id()).data == t.gradient_at(w.id()).data) == on);
+            BOOST_TEST(t.gradient_at(b.id()).data != gu);
+            BOOST_TEST(t.gradient_at(c.id()).data != t.gradient_at(v.id()).data);
+            BOOST_TEST(t.gradient_at(f.id()).data != t.gradient_at(p.id()).data);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
     BOOST_REQUIRE(sg::graph_optimizations());
     for (const char* name : {"user_lstm", "mgu", "record_lstm", "stacked", "embedded_tied", "bidirectional", "gathered",
