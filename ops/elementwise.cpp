@@ -23,24 +23,23 @@ size_t whole_gradient(std::span<const shape> in, size_t j) {
 
 struct elementwise_ops {
     // Binary, broadcasting. Each backward writes g(o, ia, ib) = d(out[o])/d(input) * gy[o].
-    const op_def& add = builtin(op_builder("add")
-                                    .arity(2)
-                                    .shape(broadcast_shape)
-                                    .broadcasting()
-                                    .reduces_broadcast()
-                                    .saves(saves::nothing)
-                                    .gradient_block([](std::span<const shape> in, const attrs&, size_t j) {
-                                        return whole_gradient(in, j);
-                                    })
-                                    .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
-                                    .backward([](auto& c) {
-                                        auto gy = c.grad_out();
-                                        emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
-                                        emit_binary(c, 1, [&](size_t o, size_t, size_t) { return gy[o]; });
-                                    })
-                                    .sample({{2, 3}, {2, 3}})
-                                    .sample({{4, 3}, {3}})
-                                    .sample({{2, 1, 3}, {4, 1}}));
+    const op_def& add = builtin(
+        op_builder("add")
+            .arity(2)
+            .shape(broadcast_shape)
+            .broadcasting()
+            .reduces_broadcast()
+            .saves(saves::nothing)
+            .gradient_block([](std::span<const shape> in, const attrs&, size_t j) { return whole_gradient(in, j); })
+            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
+            .backward([](auto& c) {
+                auto gy = c.grad_out();
+                emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
+                emit_binary(c, 1, [&](size_t o, size_t, size_t) { return gy[o]; });
+            })
+            .sample({{2, 3}, {2, 3}})
+            .sample({{4, 3}, {3}})
+            .sample({{2, 1, 3}, {4, 1}}));
 
     const op_def& sub = builtin(op_builder("sub")
                                     .arity(2)
@@ -105,23 +104,22 @@ struct elementwise_ops {
                                     })
                                     .sample({{2, 3}}));
 
-    const op_def& add_scalar = builtin(op_builder("add_scalar")
-                                           .shape(same_shape)
-                                           .saves(saves::nothing)
-                                           .print_attrs(scalar_attr)
-                                           .gradient_block([](std::span<const shape>, const attrs&, size_t) {
-                                               return size_t(0);
-                                           })
-                                           .forward([](auto& c) {
-                                               using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                                               const T k = static_cast<T>(c.at.f[0]);
-                                               map_unary(c, [k](auto x) { return x + k; });
-                                           })
-                                           .backward([](auto& c) {
-                                               auto gy = c.grad_out();
-                                               c.emit(0, [&](size_t i) { return gy[i]; });
-                                           })
-                                           .sample({{2, 3}}, attrs{.f = {0.5, 0}}));
+    const op_def& add_scalar = builtin(
+        op_builder("add_scalar")
+            .shape(same_shape)
+            .saves(saves::nothing)
+            .print_attrs(scalar_attr)
+            .gradient_block([](std::span<const shape>, const attrs&, size_t) { return size_t(0); })
+            .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                const T k = static_cast<T>(c.at.f[0]);
+                map_unary(c, [k](auto x) { return x + k; });
+            })
+            .backward([](auto& c) {
+                auto gy = c.grad_out();
+                c.emit(0, [&](size_t i) { return gy[i]; });
+            })
+            .sample({{2, 3}}, attrs{.f = {0.5, 0}}));
 
     const op_def& mul_scalar = builtin(op_builder("mul_scalar")
                                            .shape(same_shape)
