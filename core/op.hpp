@@ -153,6 +153,22 @@ struct backward_ctx {
         else
             for (std::size_t k = 0; k < n; ++k) t.data[k] = static_cast<T>(f(k));
     }
+    /// emit(i, ...) of a contribution that is constant along rows of n entries (a row statistic's
+    /// gradient spread back over its row): f(o) gives row o's value.
+    template <class F>
+    void emit_rows(std::size_t i, std::size_t n, F&& f) const {
+        tensor_ref<T> t = targets[i];
+        if (!t.data) return;
+        const std::size_t rows = n ? t.size() / n : 0;
+        for (std::size_t o = 0; o < rows; ++o) {
+            const T v = static_cast<T>(f(o));
+            T* __restrict r = t.data + o * n;
+            if (adds[i])
+                for (std::size_t k = 0; k < n; ++k) r[k] += v;
+            else
+                for (std::size_t k = 0; k < n; ++k) r[k] = v;
+        }
+    }
 };
 
 using shape_fn = seqgrad::shape (*)(const op_def&, std::span<const seqgrad::shape>, const attrs&);

@@ -65,13 +65,8 @@ struct reduce_ops {
                 auto g = c.grad_out();
                 const auto& xs = c.in(0).shape;
                 const auto v = view_along(xs, axis_of(xs, c.at.i[0]));
-                if (v.inner == 1 && c.needs(0)) {
-                    auto t = c.target(0);
-                    for (size_t o = 0; o < v.outer; ++o) {
-                        const auto go = g[o];
-                        auto* tr = t.data + o * v.n;
-                        for (size_t j = 0; j < v.n; ++j) tr[j] = go;
-                    }
+                if (v.inner == 1) {
+                    c.emit_rows(0, v.n, [&](size_t o) { return g[o]; });
                     return;
                 }
                 c.emit(0, [&](size_t idx) { return g[(idx / (v.n * v.inner)) * v.inner + idx % v.inner]; });

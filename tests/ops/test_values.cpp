@@ -92,6 +92,23 @@ BOOST_AUTO_TEST_CASE(reductions) {
     BOOST_TEST(sg::sum(x).shape().rank() == 0u);
 }
 
+// A row sum's gradient spread back over its rows, as the input's only gradient and added to one
+// that arrived first (the engine's accumulation in the same pass), in both orders.
+BOOST_AUTO_TEST_CASE(row_sum_gradient_with_and_without_an_earlier_contribution) {
+    for (const bool sum_first : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        auto x = t.input(A{{1, 2, 3}, {4, 5, 6}}, true);
+        auto w = t.input(A{10, 20});
+        const sg::expr rows = sum_first ? sg::sum(x, 1) : sg::expr{}, sq = sg::sum(x * x);
+        t.backward(sg::sum((sum_first ? rows : sg::sum(x, 1)) * w) + sq);
+        expect_near(t.grad(x), A{{12, 14, 16}, {28, 30, 32}});
+        sg::tape u(sg::dtype::f64);
+        auto y = u.input(A{{1, 2, 3}, {4, 5, 6}}, true);
+        u.backward(sg::sum(sg::sum(y, -1, true) * u.input(col({10, 20}))));
+        expect_near(u.grad(y), A{{10, 10, 10}, {20, 20, 20}});
+    }
+}
+
 BOOST_AUTO_TEST_CASE(shape_ops) {
     sg::tape t(sg::dtype::f64);
     auto x = t.input(A{{1, 2, 3}, {4, 5, 6}});
