@@ -67,7 +67,7 @@ namespace {
 using tokens = std::vector<std::string>;
 
 struct options {
-    std::string data, level = "word", cell = "lstm", score = "general", out = ".";
+    std::string data, level = "word", cell = "lstm", score = "general", out = ".", dtype = "f32";
     std::string save, load, hyps, batches;  // see "--save" in the notes at the top
     std::size_t embedding = 0, hidden = 0, decoder_hidden = 0, layers = 1, batch = 0, beam = 5;
     std::size_t epochs = 20, steps = 0, eval_every = 0;
@@ -269,7 +269,8 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     const bool chars = dates || o.level == "char";
     for (auto* set : {&valid, &test})
         for (auto& e : *set) e.src_ids = sv.encode(e.src), e.tgt_ids = tv.encode(e.tgt);
-    sg::parameter_store ps;
+    const sg::dtype dt = o.dtype == "f64" ? sg::dtype::f64 : sg::dtype::f32;
+    sg::parameter_store ps(dt);
     nn::seq2seq<Cell> model(sg::parameter_scope(ps, "s2s"), mo);
     std::mt19937_64 rng(o.seed);
     model.reset_parameters(rng);
@@ -293,7 +294,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         for (std::size_t i = 0; i < std::min(n, set.size()); ++i) ok += decode(set[i], beam) == set[i].tgt;
         return double(ok) / double(std::min(n, set.size()));
     };
-    sg::tape t;
+    sg::tape t(dt);
     auto token_accuracy = [&](const std::vector<example>& set) {
         std::size_t right = 0, counted = 0;
         for (std::size_t i = 0; i < set.size(); i += 64) {
@@ -484,6 +485,7 @@ Trains an encoder-decoder with attention, decodes greedily and with beam search,
   --alpha X             beam length penalty (0)
   --threads N           OpenBLAS threads (1)
   --seed N              seed of weights and batches (1)
+  --dtype f32|f64       precision of weights and arithmetic (f32)
   --out DIR             where to write the attention maps (.)
   --save FILE           write the trained weights (.npz)
   --load FILE           start from saved weights (with --epochs 0: decode only)
@@ -535,7 +537,8 @@ options parse_args(int argc, char** argv) {
                         {"--minutes", cli::number(o.minutes, 0.0, true)},
                         {"--clip", cli::number(o.clip, 0.0)},
                         {"--alpha", cli::number(o.alpha, 0.0)},
-                        {"--seed", cli::number(o.seed, std::uint64_t{0})}},
+                        {"--seed", cli::number(o.seed, std::uint64_t{0})},
+                        {"--dtype", cli::one_of(o.dtype, {"f32", "f64"})}},
                        usage);
     if (o.batch == 0) o.batch = o.data.empty() ? 64 : 32;
     return o;
