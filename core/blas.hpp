@@ -20,6 +20,11 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 template <class T>
 void gemm_block(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                 std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+/// Products of 2..64 rows by a row-major matrix (x W at a recurrent step's batch) run on the
+/// library's own kernel, which reads W in place, instead of OpenBLAS, which packs it on every call
+/// (on by default; off for comparisons and debugging).
+void set_small_gemm_kernels(bool on);
+bool small_gemm_kernels();
 }  // namespace detail
 
 }  // namespace seqgrad

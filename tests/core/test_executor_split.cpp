@@ -30,17 +30,18 @@ struct thread_count {  // the executor at n threads with the default BLAS policy
 };
 
 // Max |C - ref| / (1 + |ref|) of detail::gemm against a double-precision loop.
-double gemm_error(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k) {
+// With add = false, C starts as NaN (arena memory is uninitialised) and beta is 0.
+double gemm_error(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, bool add = true) {
     std::mt19937 rng(static_cast<unsigned>(m * 31 + n * 7 + k + ta * 2 + tb));
     std::uniform_real_distribution<float> u(-1, 1);
-    std::vector<float> a(m * k), b(k * n), c(m * n, 0.5f);
+    std::vector<float> a(m * k), b(k * n), c(m * n, add ? 0.5f : std::nanf(""));
     for (auto& v : a) v = u(rng);
     for (auto& v : b) v = u(rng);
-    sg::detail::gemm<float>(ta, tb, m, n, k, 1.0f, a.data(), b.data(), 1.0f, c.data());
+    sg::detail::gemm<float>(ta, tb, m, n, k, 1.0f, a.data(), b.data(), add ? 1.0f : 0.0f, c.data());
     double worst = 0;
     for (std::size_t i = 0; i < m; ++i)
         for (std::size_t j = 0; j < n; ++j) {
-            double ref = 0.5;
+            double ref = add ? 0.5 : 0.0;
             for (std::size_t p = 0; p < k; ++p)
                 ref += double(ta ? a[p * m + i] : a[i * k + p]) * double(tb ? b[j * k + p] : b[p * n + j]);
             worst = std::max(worst, std::abs(c[i * n + j] - ref) / (1 + std::abs(ref)));
@@ -105,6 +106,24 @@ BOOST_AUTO_TEST_CASE(split_products_equal_a_reference_in_every_transpose_case) {
                 BOOST_TEST(gemm_error(ta, tb, s[0], s[1], s[2]) < 2e-6 * std::sqrt(double(s[2])),
                            "error " << gemm_error(ta, tb, s[0], s[1], s[2]) << ", m " << s[0] << " n " << s[1] << " k "
                                     << s[2] << " ta " << ta << " tb " << tb);
+}
+
+// Products of 2..64 rows by a row-major matrix run on the library's own kernel (tiles of 8, 4, 2
+// and 1 rows, blocks of 32 and 16 columns); equal to the reference with it on and off, with beta 0
+// and 1, whole and split by columns (the last shape, at two threads).
+BOOST_AUTO_TEST_CASE(small_products_on_the_own_kernel_equal_a_reference) {
+    thread_count two(2);
+    const std::size_t shapes[][3] = {{2, 16, 1},     {3, 48, 7},     {5, 112, 128}, {8, 32, 64}, {13, 80, 33},
+                                     {31, 512, 128}, {64, 128, 512}, {65, 64, 9},   {9, 40, 10}, {32, 1024, 400}};
+    const bool before = sg::detail::small_gemm_kernels();
+    for (const bool on : {true, false}) {
+        sg::detail::set_small_gemm_kernels(on);
+        for (const auto& s : shapes)
+            for (const bool add : {true, false})
+                BOOST_TEST(gemm_error(false, false, s[0], s[1], s[2], add) < 2e-6 * std::sqrt(double(s[2])),
+                           "m " << s[0] << " n " << s[1] << " k " << s[2] << " add " << add << " own " << on);
+    }
+    sg::detail::set_small_gemm_kernels(before);
 }
 
 BOOST_AUTO_TEST_CASE(products_inside_a_parallel_region_stay_whole_and_correct) {
