@@ -2,7 +2,9 @@
 
 #include <string>
 
+#include "../core/blas.hpp"
 #include "../ops/elementwise.hpp"
+#include "../ops/linalg.hpp"
 #include "../ops/operands.hpp"
 #include "../ops/recurrent.hpp"
 #include "../ops/shape_ops.hpp"
@@ -89,11 +91,16 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
     seq.batch = B;
     seq.hidden_size = H;
     seq.records.reserve(T);
+    // w_hh^T laid out once for the steps' forward products (ops/recurrent.hpp), where they run on
+    // the library's own small-product kernel.
+    const bool transposed = B > 1 && seqgrad::detail::small_gemm_kernels();
+    const expr w_hh_t = transposed ? stop_gradient(transpose(w_hh)) : expr{};
     expr prev = state0;
     for (std::size_t k = 0; k < T; ++k) {
         const int step = first_step + static_cast<int>(k);
         step_scope scope(t, step, step - 1);  // the state comes from the previous step
-        prev = lstm_step(projections, prev, w_hh, k * B);
+        prev = transposed ? lstm_step(projections, prev, w_hh, w_hh_t, k * B)
+                          : lstm_step(projections, prev, w_hh, k * B);
         seq.records.push_back(prev);
     }
     return seq;

@@ -179,6 +179,7 @@ shape lstm_pointwise_shape(const op_def& op, std::span<const shape> in, const at
 }
 
 shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    if (in.size() != 3 && in.size() != 4) fail_shape(op, in, "expected x, prev, w_hh and optionally w_hh^T");
     const shape &x = in[0], &p = in[1], &w = in[2];
     if (p.rank() != 3 || (p[0] != 2 && p[0] != 6))
         fail_shape(op, in, "expected prev to be a state [2, B, H] (h over c) or a step record [6, B, H]");
@@ -188,6 +189,9 @@ shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& 
     if (w.rank() != 2 || w[0] != 4 * H || w[1] != H)
         fail_shape(op, in,
                    "expected w_hh of shape [4H, H] = [" + std::to_string(4 * H) + ", " + std::to_string(H) + "]");
+    if (in.size() == 4 && !(in[3] == shape{H, 4 * H}))
+        fail_shape(op, in,
+                   "expected w_hh^T of shape [H, 4H] = [" + std::to_string(H) + ", " + std::to_string(4 * H) + "]");
     if (at.i[0] < 0 || static_cast<size_t>(at.i[0]) + B > x[0])
         fail_shape(op, in,
                    "expected rows [" + std::to_string(at.i[0]) + ", " +
@@ -320,7 +324,7 @@ struct recurrent_ops {
     // row) of pre = x[rows] + h_prev w_hh^T, computed in place in y.
     const op_def& lstm_step = builtin(
         op_builder("lstm_step")
-            .arity(3)
+            .arity(-1)
             .shape(lstm_step_shape)
             .saves(saves::both)
             .accumulates()
@@ -331,11 +335,17 @@ struct recurrent_ops {
                 auto y = c.out();
                 const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
                 T* act = y.data + 2 * BH;
+                // With w_hh^T (row-major [H, 4H]) the product reads it in place (detail::gemm's own
+                // kernel for a few rows); OpenBLAS would pack w_hh in every call and every thread.
+                const bool wt = c.num_inputs == 4 && B > 1;
                 step_rows(B, H, [&](size_t lo, size_t hi) {
                     const size_t n = hi - lo;
                     std::memcpy(act + lo * 4 * H, x.data + (row + lo) * 4 * H, n * 4 * H * sizeof(T));
-                    gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
-                         act + lo * 4 * H);  // GEMV at B = 1
+                    if (wt)
+                        gemm(false, false, n, 4 * H, H, T(1), prev.data + lo * H, c.in(3).data, T(1), act + lo * 4 * H);
+                    else
+                        gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
+                             act + lo * 4 * H);  // GEMV at B = 1
                     cell_forward(n, H, act + lo * 4 * H, prev.data + BH + lo * H, y.data + lo * H,
                                  y.data + BH + lo * H);
                 });
@@ -346,6 +356,10 @@ struct recurrent_ops {
                 auto y = c.out();
                 auto g = c.grad_out();
                 const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, G = 4 * H;
+                if (c.num_inputs == 4 && c.needs(3))
+                    throw graph_error("lstm_step: w_hh^T " + c.in(3).shape.str() +
+                                      " is a copy for the forward product and takes no gradient (expected "
+                                      "stop_gradient(transpose(w_hh)); the gradient goes to w_hh)");
                 const size_t row = static_cast<size_t>(c.at.i[0]);
                 // dpre goes straight into x's gradient rows when this step writes them first.
                 T* dpre = scratch<T>(B * G, 1);
@@ -450,6 +464,9 @@ expr lstm_pointwise(const expr& x_part, const expr& h_part, const expr& c_prev) 
 }
 expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, std::size_t row) {
     return apply(ops().lstm_step, {x, prev, w_hh}, attrs{.i = {static_cast<std::int64_t>(row), 0, 0, 0}});
+}
+expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, const expr& w_hh_t, std::size_t row) {
+    return apply(ops().lstm_step, {x, prev, w_hh, w_hh_t}, attrs{.i = {static_cast<std::int64_t>(row), 0, 0, 0}});
 }
 expr lstm_rows(std::span<const expr> records, int part) {
     if (part != 0 && part != 1)

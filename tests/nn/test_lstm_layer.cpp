@@ -9,6 +9,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xview.hpp>
 
+#include <seqgrad/core/blas.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/ops/recurrent.hpp>
@@ -221,20 +222,43 @@ BOOST_AUTO_TEST_CASE(float_layer_is_close_to_double) {
     }
 }
 
+// At B > 1 the steps' forward products read w_hh^T laid out once; with the small-product kernels
+// off the layer multiplies by w_hh as before: the same values and gradients either way, and a
+// w_hh^T that would need a gradient is refused by name.
+BOOST_AUTO_TEST_CASE(transposed_weight_for_the_forward_products) {
+    fixture f(5, 3, 4, 6, true, 8);
+    const bool before = sg::detail::small_gemm_kernels();
+    sg::detail::set_small_gemm_kernels(false);
+    const auto plain = f.evaluate(path::fused);
+    sg::detail::set_small_gemm_kernels(true);
+    const auto own = f.evaluate(path::fused);
+    sg::detail::set_small_gemm_kernels(before);
+    expect_equal(f, own, plain, 1e-13);
+    sg::tape t(sg::dtype::f64);
+    const sg::expr w = t.param(f.cell.w_hh);
+    const sg::expr x = t.input(xt::xarray<double>(xt::zeros<double>({3, 24}))), s = t.constant(0.0, {2, 3, 6});
+    const sg::expr y = sg::lstm_step(x, s, w, sg::transpose(w), 0);
+    BOOST_CHECK_EXCEPTION(t.backward(sg::sum(y)), sg::graph_error, [](const sg::graph_error& e) {
+        return std::string(e.what()).find("lstm_step: w_hh^T [6, 24]") != std::string::npos;
+    });
+}
+
 BOOST_AUTO_TEST_CASE(one_node_per_step_marked_with_its_step) {
     fixture f(7, 2, 3, 4, false, 3);
     sg::tape t(sg::dtype::f64);
     nn::lstm_layer layer(f.cell);
     const auto seq = layer(t.param(f.x), 2, 10);
     BOOST_TEST(seq.steps() == 7u);
-    std::size_t ops = 0;
+    std::size_t ops = 0, steps = 0;
     for (std::uint32_t id = 0; id < t.size(); ++id) {
         const auto& n = t.node_at(id);
         if (!n.op) continue;
         ++ops;
-        if (n.op->name == "lstm_step") BOOST_TEST(n.step == 10 + static_cast<int>(ops) - 3);
+        if (n.op->name == "lstm_step") BOOST_TEST(n.step == 10 + static_cast<int>(steps++));
     }
-    BOOST_TEST(ops == 7u + 2u);  // bias add, projection GEMM, one lstm_step per step
+    BOOST_TEST(steps == 7u);
+    // Bias add, projection GEMM and, at B > 1, w_hh^T laid out once (transpose, stop_gradient).
+    BOOST_TEST(ops == 7u + (sg::detail::small_gemm_kernels() ? 4u : 2u));
     BOOST_TEST(seq.hidden_all().shape() == (sg::shape{14, 4}));
     BOOST_TEST(t.node_at(seq.h(3).id()).step == 13);
 }
