@@ -100,6 +100,46 @@ bool tape::batched_product(std::uint32_t id) {
     return true;
 }
 
+// A product of a few rows by the transpose of an untimed weight, op(a) = a and b^T (h W_hh^T in a
+// cell whose weights have PyTorch's layout): the weight is transposed once per tape and every
+// product reads that copy in place on the own small-product kernel (detail::gemm), where OpenBLAS
+// would pack the weight at every step (so one transposed copy never costs more than OpenBLAS's
+// packing). Not under checkpointing (a recomputed segment must give the same bits).
+template <class T>
+bool tape::transposed_product(std::uint32_t id) {
+    detail::node& n = nodes_[id];
+    const op_def& op = *n.op;
+    if (ckpt_ || n.at->i[0] != 0 || n.at->i[1] == 0 || !detail::small_gemm_kernels()) return false;
+    const std::uint32_t* ins = input_ids_.data() + n.first_input;
+    const detail::node& a = nodes_[ins[op.product_a]];
+    const std::uint32_t b = ins[op.product_b];
+    const detail::node& w = nodes_[b];
+    const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1];
+    if (w.step >= 0 || !w.value || !a.value || m < 2 || m > 64 || cols % (64 / sizeof(T)) != 0) return false;
+    T* wt = nullptr;
+    for (const auto& [node, copy] : transposed_)
+        if (node == b) wt = static_cast<T*>(copy);
+    if (!wt) {
+        wt = values_.alloc_n<T>(k * cols);
+        const T* src = static_cast<const T*>(w.value);  // [cols, k]
+        for (std::size_t r = 0; r < cols; ++r)
+            for (std::size_t q = 0; q < k; ++q) wt[q * cols + r] = src[r * k + q];
+        transposed_.emplace_back(b, wt);
+    }
+    T* y = static_cast<T*>(n.value);
+    T beta = 0;
+    if (op.product_c >= 0) {
+        const detail::node& c = nodes_[ins[op.product_c]];
+        const T* cv = static_cast<const T*>(c.value);
+        const std::size_t step = c.shp.size() == m * cols ? cols : 0;  // full addend or a row
+        for (std::size_t r = 0; r < m; ++r) std::copy_n(cv + r * step, cols, y + r * cols);
+        beta = 1;
+    }
+    detail::gemm(false, false, m, cols, k, T(1), static_cast<const T*>(a.value), wt, beta, y);
+    ++opt_counts_.products_transposed;
+    return true;
+}
+
 const tape::product_memo* tape::table_memo(std::uint32_t id) const {
     const detail::node& n = nodes_[id];
     if (!n.memo_served || !n.op || n.op->product_a < 0) return nullptr;
@@ -114,6 +154,8 @@ const tape::product_memo* tape::table_memo(std::uint32_t id) const {
 }
 
 template bool tape::batched_product<float>(std::uint32_t);
+template bool tape::transposed_product<float>(std::uint32_t);
+template bool tape::transposed_product<double>(std::uint32_t);
 template bool tape::batched_product<double>(std::uint32_t);
 
 }  // namespace seqgrad

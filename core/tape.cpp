@@ -81,6 +81,7 @@ void tape::clear() {
     grad_home_.clear();
     max_group_ = -1;
     memo_.clear();
+    transposed_.clear();
     opt_counts_ = {};
     segments_.clear();
     free_values_.clear();
@@ -322,10 +323,12 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     const std::size_t bytes = size * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
     nodes_[id].value = seg >= 0 ? segments_[seg].values->alloc(bytes) : alloc_value(bytes);
     try {
-        const bool done = optimize_ && op.product_a >= 0 &&
-                          (dt_ == dtype::f32 ? batched_product<float>(id) : batched_product<double>(id));
+        bool done = optimize_ && op.product_a >= 0 &&
+                    (dt_ == dtype::f32 ? batched_product<float>(id) : batched_product<double>(id));
         nodes_[id].memo_served = done;
         opt_counts_.products_batched += done;
+        if (!done && optimize_ && op.product_a >= 0)
+            done = dt_ == dtype::f32 ? transposed_product<float>(id) : transposed_product<double>(id);
         if (!done) {
             if (dt_ == dtype::f32) run_forward<float>(id);
             else run_forward<double>(id);

@@ -241,9 +241,10 @@ public:
     /// What the graph optimisations did on this tape since clear(): whether a cell of your own got
     /// the fast paths. products_batched: products whose value was served from one GEMM over all
     /// steps' rows; table_products: those served from a lookup table times the weight (an
-    /// embedding); gradient_homes: products whose gradients the last backward laid out in one block.
+    /// embedding); gradient_homes: products whose gradients the last backward laid out in one block;
+    /// products_transposed: a step's products by a weight's transpose read from one transposed copy.
     struct optimization_counts {
-        std::size_t products_batched = 0, table_products = 0, gradient_homes = 0;
+        std::size_t products_batched = 0, table_products = 0, gradient_homes = 0, products_transposed = 0;
     };
     const optimization_counts& optimizations() const { return opt_counts_; }
     /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off
@@ -302,6 +303,8 @@ private:
     void run_forward(std::uint32_t id);
     template <class T>
     bool batched_product(std::uint32_t id);
+    template <class T>
+    bool transposed_product(std::uint32_t id);
     template <class T>
     friend class detail::backward_engine;
     template <class T>
@@ -393,6 +396,7 @@ private:
     /// The memo that served product node id's value from a table, or null.
     const product_memo* table_memo(std::uint32_t id) const;
     std::vector<product_memo> memo_;
+    std::vector<std::pair<std::uint32_t, void*>> transposed_;  // weight node -> its transpose (transposed_product)
     optimization_counts opt_counts_;
     backward_plan plan_;
     std::size_t ckpt_ = 0;  // steps per checkpoint segment, 0: off

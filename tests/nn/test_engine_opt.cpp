@@ -274,6 +274,10 @@ BOOST_AUTO_TEST_CASE(optimisations_are_taken) {
                 BOOST_TEST(c.table_products == (on && std::string(name) == "embedded" ? T - 1 : 0));
                 // Input-side and recurrent products of the T steps, and the T readouts (2 weights).
                 BOOST_TEST(c.gradient_homes == (on ? 3 * T : 0));
+                // nn::lstm_cell's weights have PyTorch's layout [4H, in]: its T recurrent products
+                // (and the first input-side one, before batching starts) read one transposed copy
+                // per weight; user_lstm's are [in, 4H] and need none.
+                BOOST_TEST(c.products_transposed == (on && std::string(name) == "embedded" ? T + 1 : 0));
             }
         }
 }
