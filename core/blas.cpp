@@ -1,7 +1,6 @@
 #include "blas.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <type_traits>
 
@@ -86,54 +85,6 @@ void gemv_cols_add(std::size_t m, std::size_t n, const T* w, const T* x, T* y) {
     for (; j0 + C <= n; j0 += C) gemv_cols_block<C>(m, n, j0, w, x, y);
     for (; j0 + L <= n; j0 += L) gemv_cols_block<L>(m, n, j0, w, x, y);
     for (; j0 < n; ++j0) gemv_cols_block<1>(m, n, j0, w, x, y);
-}
-
-// Products of a few rows by a weight stored row-major, C[M, N] (+)= A[M, K] B[K, N] (x W for
-// the rows of a recurrent step at B = 2..64): OpenBLAS packs B on every call, which at these sizes
-// costs as much as the product and is repeated by every thread a step's rows are split over. Here
-// B is read in place: a tile of R rows of C by CW columns stays in registers over all of K, so each
-// B row loaded serves R rows, and a column block of B (K x CW) stays in L1 across the row tiles.
-// Each entry is one sum over k in order, whatever the split.
-constexpr std::size_t own_gemm_max_m = 64;
-std::atomic<bool> own_small_gemm{true};
-
-template <std::size_t R, std::size_t CW, class T>
-void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* __restrict b, std::size_t ldb,
-               T* __restrict c, std::size_t ldc, bool add) {
-    T acc[R][CW] = {};
-    for (std::size_t q = 0; q < k; ++q) {
-        const T* __restrict bq = b + q * ldb;
-        for (std::size_t r = 0; r < R; ++r) {
-            const T av = a[r * lda + q];
-            for (std::size_t l = 0; l < CW; ++l) acc[r][l] += av * bq[l];
-        }
-    }
-    for (std::size_t r = 0; r < R; ++r)
-        for (std::size_t l = 0; l < CW; ++l) c[r * ldc + l] = add ? c[r * ldc + l] + acc[r][l] : acc[r][l];
-}
-
-template <std::size_t CW, class T>
-void gemm_column_block(std::size_t m, std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
-                       std::size_t ldc, bool add) {
-    std::size_t i = 0;
-    for (; i + 8 <= m; i += 8) gemm_tile<8, CW>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, add);
-    if (i + 4 <= m) gemm_tile<4, CW>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, add), i += 4;
-    if (i + 2 <= m) gemm_tile<2, CW>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, add), i += 2;
-    if (i < m) gemm_tile<1, CW>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, add);
-}
-
-template <class T>
-bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
-                const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
-    constexpr std::size_t CW = 128 / sizeof(T), L = 64 / sizeof(T);  // two vectors of lanes, one
-    if (ta || tb || alpha != T(1) || (beta != T(0) && beta != T(1)) || m < 2 || m > own_gemm_max_m || n % L ||
-        !own_small_gemm.load(std::memory_order_relaxed))
-        return false;
-    const bool add = beta == T(1);
-    std::size_t j = 0;
-    for (; j + CW <= n; j += CW) gemm_column_block<CW>(m, k, a, lda, b + j, ldb, c + j, ldc, add);
-    for (; j < n; j += L) gemm_column_block<L>(m, k, a, lda, b + j, ldb, c + j, ldc, add);
-    return true;
 }
 
 // One OpenBLAS call with explicit leading dimensions (a block of a larger product).
@@ -236,9 +187,6 @@ void gemm_block(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T
     if (m == 0 || n == 0) return;
     blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
-
-void set_small_gemm_kernels(bool on) { own_small_gemm.store(on); }
-bool small_gemm_kernels() { return own_small_gemm.load(); }
 
 template void gemm_block<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                                 const float*, std::size_t, float, float*, std::size_t);

@@ -20,6 +20,12 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 template <class T>
 void gemm_block(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                 std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+/// C = A B (+ C with beta = 1) on the library's own kernel (core/small_gemm.cpp) when it serves
+/// this product (2..64 rows, neither transposed, alpha 1, beta 0 or 1, N a multiple of the vector
+/// width, kernels on); false, touching nothing, otherwise.
+template <class T>
+bool small_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 /// Products of 2..64 rows by a row-major matrix (x W at a recurrent step's batch) run on the
 /// library's own kernel, which reads W in place, instead of OpenBLAS, which packs it on every call
 /// (on by default; off for comparisons and debugging).
