@@ -149,7 +149,7 @@ private:
                 pending[j] = t_.grad_alloc<T>(ins[j], mem, s.size());
                 targets[j] = {pending[j], s};
             } else {
-                if (!g[ins[j]]) g[ins[j]] = home_or_alloc(ins[j], m.shp.size(), g, mem);
+                if (!g[ins[j]]) g[ins[j]] = home_or_alloc(ins[j], m.shp.size(), g, mem, g[i]);
                 else acc[j] = true;
                 targets[j] = {static_cast<T*>(g[ins[j]]), m.shp};
             }
@@ -192,7 +192,7 @@ private:
             }
             T* dst = static_cast<T*>(g[ins[j]]);
             if (!dst) {
-                if (T* h = home(ins[j], g)) {
+                if (T* h = home(ins[j], g); h && h != g[i]) {
                     std::copy_n(src, ms, h);
                     g[ins[j]] = h;
                 } else {
@@ -351,8 +351,11 @@ private:
         if (&g != &t_.grad_table_ || id >= t_.grad_home_.size()) return nullptr;
         return static_cast<T*>(t_.grad_home_[id]);
     }
-    T* home_or_alloc(std::uint32_t id, std::size_t size, const std::vector<void*>& g, arena& mem) {
-        if (T* h = home(id, g)) return h;
+    /// Not the home when it holds the gradient being propagated (a home forwarded to the
+    /// reader that did not hand it over after all): an input's target never aliases it.
+    T* home_or_alloc(std::uint32_t id, std::size_t size, const std::vector<void*>& g, arena& mem,
+                     const void* reader_grad = nullptr) {
+        if (T* h = home(id, g); h && h != reader_grad) return h;
         return t_.grad_alloc<T>(id, mem, size);
     }
     /// The gradient of id for a GEMM to add into: beta 1, or beta 0 into new memory when it has none yet.

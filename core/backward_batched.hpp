@@ -18,8 +18,7 @@ bool backward_engine<T>::hands_over(std::uint32_t i, std::size_t j, std::vector<
     const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
     const detail::node& m = nodes_[ins[j]];
     // Not a parameter leaf: clipping, hooks and reducers edit its gradient in place.
-    if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || m.kind == node_kind::parameter || clips(m, n) ||
-        home(ins[j], g))
+    if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || m.kind == node_kind::parameter || clips(m, n))
         return false;
     if (shapes_of_ != i) {  // once per node, not per input (a concat of T steps)
         shapes_.clear();
@@ -28,7 +27,11 @@ bool backward_engine<T>::hands_over(std::uint32_t i, std::size_t j, std::vector<
     }
     const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
     if (off == op_def::no_view) return false;
-    g[ins[j]] = static_cast<T*>(g[i]) + off;
+    T* block = static_cast<T*>(g[i]) + off;
+    // An input with a home of its own keeps it (the batched GEMMs read it there), unless the
+    // block is that home (plan_homes forwarded it).
+    if (T* h = home(ins[j], g); h && h != block) return false;
+    g[ins[j]] = block;
     return true;
 }
 
@@ -102,9 +105,12 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
             if (gr.b == b && gr.tb == n.at->i[1] && gr.cols == n.shp[1]) return &gr;
         return nullptr;
     };
+    // Not a product served from a lookup table: its gradient goes to the table's summed rows
+    // (flush_tables), which reads it wherever it is.
     auto eligible = [&](std::uint32_t id) {
         const detail::node& n = nodes_[id];
-        return id <= root && n.requires_grad && n.shp.rank() == 2 && n.at->i[0] == 0;
+        return id <= root && n.requires_grad && n.shp.rank() == 2 && n.at->i[0] == 0 &&
+               !(n.memo_served && t_.table_memo(id));
     };
     for (std::uint32_t id : t_.products_) {
         if (!eligible(id)) continue;
@@ -133,6 +139,26 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
         gr->block += nodes_[id].shp.size();
         ++t_.opt_counts_.gradient_homes;
     }
+    // A node that will hand its whole gradient to a product with a home (a cell's gate sum
+    // x W + h U + b, through each of its sums) gets that home as well, so the gradient is written
+    // there once instead of being copied in (hands_over). Readers come after what they read, so
+    // one pass in tape order follows a chain of sums. Only one home per node: x W + h U with both
+    // products homed forwards the first and copies into the other.
+    for (std::uint32_t r = 0; r < root; ++r) {
+        const detail::node& n = nodes_[r];
+        if (!n.op || !n.op->gradient_block || !n.requires_grad || home[r]) continue;
+        const std::uint32_t* ins = t_.input_ids_.data() + n.first_input;
+        for (std::size_t j = 0; j < n.num_inputs && !home[r]; ++j) {
+            const detail::node& m = nodes_[ins[j]];
+            if (!home[ins[j]] || m.shared || m.kind == node_kind::parameter || m.shp.size() != n.shp.size() ||
+                clips(m, n))
+                continue;
+            shapes_.clear();
+            for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
+            if (n.op->gradient_block(shapes_, *n.at, j) == 0) home[r] = home[ins[j]];
+        }
+    }
+    shapes_of_ = UINT32_MAX;
 }
 
 template <class T>
