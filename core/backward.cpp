@@ -172,6 +172,8 @@ private:
                           acc,
                           &scratch,
                           &detail::scratch_source<T>::swap};
+        if (op.product_a >= 0 && targets[op.product_a].data)
+            c.b_transposed = weight_transposed(n, ins[op.product_b], g);
         {
             const detail::step_work in_step(n.step >= 0);
             op.backward<T>()(c);
@@ -342,8 +344,8 @@ private:
     // The products into one untimed b (a weight used by every time step) get their gradients in
     // one contiguous block, in tape order, so the batched GEMMs over all their rows read the
     // gradients where they are instead of gathering them first.
-
     void plan_homes(std::uint32_t root);
+    const T* weight_transposed(const detail::node& n, std::uint32_t b, const std::vector<void*>& g);
 
     /// Only in the tape's own table: the passes of a partitioned sweep (truncation windows,
     /// groups) may all contribute to one shared node, each in a table of its own.
@@ -351,11 +353,9 @@ private:
         if (&g != &t_.grad_table_ || id >= t_.grad_home_.size()) return nullptr;
         return static_cast<T*>(t_.grad_home_[id]);
     }
-    /// Not the home when it holds the gradient being propagated (a home forwarded to the
-    /// reader that did not hand it over after all): an input's target never aliases it.
-    T* home_or_alloc(std::uint32_t id, std::size_t size, const std::vector<void*>& g, arena& mem,
-                     const void* reader_grad = nullptr) {
-        if (T* h = home(id, g); h && h != reader_grad) return h;
+    /// Not the home when it holds the reader's own gradient (forwarded, then not handed over).
+    T* home_or_alloc(std::uint32_t id, std::size_t size, const std::vector<void*>& g, arena& mem, const void* reader) {
+        if (T* h = home(id, g); h && h != reader) return h;
         return t_.grad_alloc<T>(id, mem, size);
     }
     /// The gradient of id for a GEMM to add into: beta 1, or beta 0 into new memory when it has none yet.

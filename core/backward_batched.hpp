@@ -91,6 +91,7 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
     auto& home = t_.grad_home_;
     home.clear();
     t_.opt_counts_.gradient_homes = 0;
+    t_.opt_counts_.gradients_transposed = 0;
     if (!t_.optimize_ || t_.ckpt_ || t_.check_finite_ || t_.products_.size() < 2) return;
     struct group {
         std::uint32_t b;
@@ -159,6 +160,22 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
         }
     }
     shapes_of_ = UINT32_MAX;
+}
+
+// The input-side gradient G W^T of a product x W of a few rows by an untimed weight stored
+// [k, n] (a cell's weights in a user's layout, [in, out]) reads one transposed copy of W per tape
+// on the own small-product kernel, where OpenBLAS would pack W at every step. Only in the serial
+// sweep of the tape's own table (the copy is made on first use).
+template <class T>
+const T* backward_engine<T>::weight_transposed(const detail::node& n, std::uint32_t b, const std::vector<void*>& g) {
+    const detail::node& w = nodes_[b];
+    if (!t_.optimize_ || t_.ckpt_ || &g != &t_.grad_table_ || n.at->i[0] != 0 || n.at->i[1] != 0 || w.step >= 0 ||
+        !w.value || w.shp.rank() != 2 || n.shp.rank() != 2 || !detail::small_gemm_kernels())
+        return nullptr;
+    const std::size_t rows = n.shp[0], k = w.shp[0];
+    if (rows < 2 || rows > 64 || k % (64 / sizeof(T)) != 0) return nullptr;
+    ++t_.opt_counts_.gradients_transposed;
+    return t_.transposed_copy<T>(b);
 }
 
 template <class T>

@@ -116,16 +116,7 @@ bool tape::transposed_product(std::uint32_t id) {
     const detail::node& w = nodes_[b];
     const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1];
     if (w.step >= 0 || !w.value || !a.value || m < 2 || m > 64 || cols % (64 / sizeof(T)) != 0) return false;
-    T* wt = nullptr;
-    for (const auto& [node, copy] : transposed_)
-        if (node == b) wt = static_cast<T*>(copy);
-    if (!wt) {
-        wt = values_.alloc_n<T>(k * cols);
-        const T* src = static_cast<const T*>(w.value);  // [cols, k]
-        for (std::size_t r = 0; r < cols; ++r)
-            for (std::size_t q = 0; q < k; ++q) wt[q * cols + r] = src[r * k + q];
-        transposed_.emplace_back(b, wt);
-    }
+    const T* wt = transposed_copy<T>(b);
     T* y = static_cast<T*>(n.value);
     T beta = 0;
     if (op.product_c >= 0) {
@@ -138,6 +129,17 @@ bool tape::transposed_product(std::uint32_t id) {
     detail::gemm(false, false, m, cols, k, T(1), static_cast<const T*>(a.value), wt, beta, y);
     ++opt_counts_.products_transposed;
     return true;
+}
+
+template <class T>
+const T* tape::transposed_copy(std::uint32_t b) {
+    for (const auto& [node, copy] : transposed_)
+        if (node == b) return static_cast<const T*>(copy);
+    const detail::node& w = nodes_[b];
+    T* wt = values_.alloc_n<T>(w.shp.size());
+    detail::transpose(static_cast<const T*>(w.value), w.shp[0], w.shp[1], wt);
+    transposed_.emplace_back(b, wt);
+    return wt;
 }
 
 const tape::product_memo* tape::table_memo(std::uint32_t id) const {
@@ -156,6 +158,8 @@ const tape::product_memo* tape::table_memo(std::uint32_t id) const {
 template bool tape::batched_product<float>(std::uint32_t);
 template bool tape::transposed_product<float>(std::uint32_t);
 template bool tape::transposed_product<double>(std::uint32_t);
+template const float* tape::transposed_copy<float>(std::uint32_t);
+template const double* tape::transposed_copy<double>(std::uint32_t);
 template bool tape::batched_product<double>(std::uint32_t);
 
 }  // namespace seqgrad

@@ -188,6 +188,19 @@ void gemm_block(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T
     blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+template <class T>
+void transpose(const T* src, std::size_t rows, std::size_t cols, T* dst) {
+    constexpr std::size_t tile = 16;
+    for (std::size_t i0 = 0; i0 < rows; i0 += tile)
+        for (std::size_t j0 = 0; j0 < cols; j0 += tile) {
+            const std::size_t i1 = std::min(rows, i0 + tile), j1 = std::min(cols, j0 + tile);
+            for (std::size_t j = j0; j < j1; ++j)
+                for (std::size_t i = i0; i < i1; ++i) dst[j * rows + i] = src[i * cols + j];
+        }
+}
+template void transpose<float>(const float*, std::size_t, std::size_t, float*);
+template void transpose<double>(const double*, std::size_t, std::size_t, double*);
+
 template void gemm_block<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                                 const float*, std::size_t, float, float*, std::size_t);
 template void gemm_block<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,

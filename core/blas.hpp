@@ -26,6 +26,10 @@ void gemm_block(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::s
 template <class T>
 bool small_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                 std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+/// dst [cols, rows] = src [rows, cols] transposed, in cache blocks (a plain loop strides through
+/// dst one row per entry: several times slower at a weight's size).
+template <class T>
+void transpose(const T* src, std::size_t rows, std::size_t cols, T* dst);
 /// Products of 2..64 rows by a row-major matrix (x W at a recurrent step's batch) run on the
 /// library's own kernel, which reads W in place, instead of OpenBLAS, which packs it on every call
 /// (on by default; off for comparisons and debugging).

@@ -136,6 +136,9 @@ struct backward_ctx {
     bool* adds;
     void* engine;
     void (*to_scratch)(void* engine, std::size_t i);
+    /// Product ops (op_builder::product): b's stored matrix transposed, where the engine laid one
+    /// out for this product (an untimed weight read by a step's few rows), else null.
+    const T* b_transposed = nullptr;
 
     tensor_ref<const T> in(std::size_t i) const;
     tensor_ref<const T> out() const { return output; }

@@ -242,9 +242,12 @@ public:
     /// the fast paths. products_batched: products whose value was served from one GEMM over all
     /// steps' rows; table_products: those served from a lookup table times the weight (an
     /// embedding); gradient_homes: products whose gradients the last backward laid out in one block;
-    /// products_transposed: a step's products by a weight's transpose read from one transposed copy.
+    /// products_transposed: a step's products by a weight's transpose read from one transposed copy;
+    /// gradients_transposed: a step's products x W whose input-side gradient G W^T the last
+    /// backward read from one transposed copy of W.
     struct optimization_counts {
-        std::size_t products_batched = 0, table_products = 0, gradient_homes = 0, products_transposed = 0;
+        std::size_t products_batched = 0, table_products = 0, gradient_homes = 0, products_transposed = 0,
+                    gradients_transposed = 0;
     };
     const optimization_counts& optimizations() const { return opt_counts_; }
     /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off
@@ -305,6 +308,10 @@ private:
     bool batched_product(std::uint32_t id);
     template <class T>
     bool transposed_product(std::uint32_t id);
+    /// Untimed matrix node b's value transposed, laid out on first use and kept until clear()
+    /// (transposed_; forward and the serial backward sweep, never from concurrent passes).
+    template <class T>
+    const T* transposed_copy(std::uint32_t b);
     template <class T>
     friend class detail::backward_engine;
     template <class T>

@@ -7,6 +7,7 @@
 #include <string>
 #include <type_traits>
 
+#include "../core/blas.hpp"
 #include "../core/broadcast.hpp"
 #include "../core/builtin_ops.hpp"
 #include "../core/op.hpp"
@@ -128,6 +129,37 @@ void emit_binary(const C& c, std::size_t j, G&& g) {
     }
     for_each_broadcast(os, a.shape, b.shape,
                        [&](std::size_t o, std::size_t ia, std::size_t ib) { t[o] = g(o, ia, ib); });
+}
+
+// Logical sizes of a product's op(a) [m, k] and op(b) [k, n] (attrs i[0], i[1]: the transposes).
+struct mnk {
+    std::size_t m, n, k;
+};
+inline mnk sizes(const shape& a, const shape& b, const attrs& at) {
+    const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
+    return {ta ? a[1] : a[0], tb ? b[0] : b[1], ta ? a[0] : a[1]};
+}
+
+/// A product's gradients in the stored layouts of its inputs a (input ia) and b (input ib), beta 1
+/// when accumulating: dop(a) = G op(b)^T, dop(b) = op(a)^T G. G b^T with b stored [k, n] reads the
+/// engine's transposed copy of b when it offers one (backward_ctx::b_transposed: x W at a step's
+/// few rows, on the own small-product kernel).
+template <class C, class T>
+void product_gradients(const C& c, std::size_t ia, std::size_t ib, const T* a, const T* b, const T* g, mnk s) {
+    const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
+    if (c.needs(ia)) {
+        const T beta = c.accumulate(ia) ? 1 : 0;
+        T* t = c.target(ia).data;
+        if (ta) gemm(tb, true, s.k, s.m, s.n, T(1), b, g, beta, t);
+        else if (!tb && c.b_transposed) gemm(false, false, s.m, s.k, s.n, T(1), g, c.b_transposed, beta, t);
+        else gemm(false, !tb, s.m, s.k, s.n, T(1), g, b, beta, t);
+    }
+    if (c.needs(ib)) {
+        const T beta = c.accumulate(ib) ? 1 : 0;
+        T* t = c.target(ib).data;
+        if (!tb) gemm(!ta, false, s.k, s.n, s.m, T(1), a, g, beta, t);
+        else gemm(true, ta, s.n, s.k, s.m, T(1), g, a, beta, t);
+    }
 }
 
 inline std::string axis_attr(const attrs& a) { return "axis=" + std::to_string(a.i[0]); }

@@ -8,15 +8,6 @@ namespace {
 using namespace detail;
 using std::size_t;
 
-// Logical sizes of op(a) [m, k] and op(b) [k, n].
-struct mnk {
-    size_t m, n, k;
-};
-mnk sizes(const shape& a, const shape& b, const attrs& at) {
-    const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
-    return {ta ? a[1] : a[0], tb ? b[0] : b[1], ta ? a[0] : a[1]};
-}
-
 shape matmul_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
     if (in[0].rank() != 2 || in[1].rank() != 2) fail_shape(op, in, "expected two matrices (rank 2)");
     const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
@@ -67,21 +58,8 @@ struct linalg_ops {
                 gemm(ta, tb, s.m, s.n, s.k, decltype(y[0] + 0)(1), a.data, b.data, decltype(y[0] + 0)(0), y.data);
             })
             .backward([](auto& c) {
-                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
                 auto a = c.in(0), b = c.in(1);
-                auto g = c.grad_out();
-                const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
-                const auto s = sizes(a.shape, b.shape, c.at);
-                if (c.needs(0)) {
-                    const T beta = c.accumulate(0) ? 1 : 0;
-                    if (!ta) gemm(false, !tb, s.m, s.k, s.n, T(1), g.data, b.data, beta, c.target(0).data);
-                    else gemm(tb, true, s.k, s.m, s.n, T(1), b.data, g.data, beta, c.target(0).data);
-                }
-                if (c.needs(1)) {
-                    const T beta = c.accumulate(1) ? 1 : 0;
-                    if (!tb) gemm(!ta, false, s.k, s.n, s.m, T(1), a.data, g.data, beta, c.target(1).data);
-                    else gemm(true, ta, s.n, s.k, s.m, T(1), g.data, a.data, beta, c.target(1).data);
-                }
+                product_gradients(c, 0, 1, a.data, b.data, c.grad_out().data, sizes(a.shape, b.shape, c.at));
             })
             .sample({{3, 4}, {4, 5}})
             .sample({{1, 4}, {4, 5}})
@@ -149,14 +127,12 @@ struct linalg_ops {
                                           .forward([](auto& c) {
                                               auto x = c.in(0);
                                               auto y = c.out();
-                                              const size_t r = x.shape[0], k = x.shape[1];
-                                              for (size_t i = 0; i < r; ++i)
-                                                  for (size_t j = 0; j < k; ++j) y[j * r + i] = x[i * k + j];
+                                              detail::transpose(x.data, x.shape[0], x.shape[1], y.data);
                                           })
                                           .backward([](auto& c) {
-                                              auto g = c.grad_out();
-                                              const size_t r = g.shape[1], k = g.shape[0];  // input is [r, k]
-                                              c.emit(0, [&](size_t idx) { return g[(idx % k) * r + idx / k]; });
+                                              auto g = c.grad_out();  // [k, r] for an input [r, k]
+                                              if (c.needs(0))
+                                                  detail::transpose(g.data, g.shape[0], g.shape[1], c.target(0).data);
                                           })
                                           .sample({{3, 4}}));
 };

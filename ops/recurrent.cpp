@@ -142,14 +142,6 @@ void step_rows(size_t B, size_t H, const F& f) {
 
 // ---- shape rules -------------------------------------------------------------------------------
 
-struct mnk {
-    size_t m, n, k;
-};
-mnk sizes(const shape& a, const shape& b, const attrs& at) {
-    const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
-    return {ta ? a[1] : a[0], tb ? b[0] : b[1], ta ? a[0] : a[1]};
-}
-
 shape matmul_add_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
     if (in[1].rank() != 2 || in[2].rank() != 2) fail_shape(op, in, "expected a and b to be matrices (rank 2)");
     const bool ta = at.i[0] != 0, tb = at.i[1] != 0;
@@ -218,55 +210,48 @@ std::string trans_attrs(const attrs& a) {
 struct recurrent_ops {
     // y = c + op(a) op(b): c copied (rows broadcast) into y, then one GEMM with beta = 1.
     // dc = g (or its column sums), da and db as for matmul.
-    const op_def& matmul_add = builtin(
-        op_builder("matmul_add")
-            .arity(3)
-            .shape(matmul_add_shape)
-            .saves(saves::inputs)
-            .accumulates()
-            .product(1, 2, 0)
-            .print_attrs(trans_attrs)
-            .forward([](auto& c) {
-                using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                auto bias = c.in(0), a = c.in(1), b = c.in(2);
-                auto y = c.out();
-                const auto s = sizes(a.shape, b.shape, c.at);
-                if (bias.size() == y.size()) std::memcpy(y.data, bias.data, y.size() * sizeof(T));
-                else
-                    for (size_t r = 0; r < s.m; ++r) std::memcpy(y.data + r * s.n, bias.data, s.n * sizeof(T));
-                gemm(c.at.i[0] != 0, c.at.i[1] != 0, s.m, s.n, s.k, T(1), a.data, b.data, T(1), y.data);
-            })
-            .backward([](auto& c) {
-                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-                auto a = c.in(1), b = c.in(2);
-                auto g = c.grad_out();
-                const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
-                const auto s = sizes(a.shape, b.shape, c.at);
-                if (c.needs(0)) {
-                    auto t = c.target(0);
-                    if (t.size() == g.size()) put(t.data, g.data, g.size(), c.accumulate(0));
-                    else {
-                        if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
-                        for (size_t r = 0; r < s.m; ++r)
-                            for (size_t j = 0; j < s.n; ++j) t[j] += g[r * s.n + j];
-                    }
-                }
-                if (c.needs(1)) {
-                    const T beta = c.accumulate(1) ? 1 : 0;
-                    if (!ta) gemm(false, !tb, s.m, s.k, s.n, T(1), g.data, b.data, beta, c.target(1).data);
-                    else gemm(tb, true, s.k, s.m, s.n, T(1), b.data, g.data, beta, c.target(1).data);
-                }
-                if (c.needs(2)) {
-                    const T beta = c.accumulate(2) ? 1 : 0;
-                    if (!tb) gemm(!ta, false, s.k, s.n, s.m, T(1), a.data, g.data, beta, c.target(2).data);
-                    else gemm(true, ta, s.n, s.k, s.m, T(1), g.data, a.data, beta, c.target(2).data);
-                }
-            })
-            .sample({{3, 5}, {3, 4}, {4, 5}})
-            .sample({{5}, {3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
-            .sample({{1, 5}, {4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
-            .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
-            .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
+    const op_def& matmul_add = builtin(op_builder("matmul_add")
+                                           .arity(3)
+                                           .shape(matmul_add_shape)
+                                           .saves(saves::inputs)
+                                           .accumulates()
+                                           .product(1, 2, 0)
+                                           .print_attrs(trans_attrs)
+                                           .forward([](auto& c) {
+                                               using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                                               auto bias = c.in(0), a = c.in(1), b = c.in(2);
+                                               auto y = c.out();
+                                               const auto s = sizes(a.shape, b.shape, c.at);
+                                               if (bias.size() == y.size())
+                                                   std::memcpy(y.data, bias.data, y.size() * sizeof(T));
+                                               else
+                                                   for (size_t r = 0; r < s.m; ++r)
+                                                       std::memcpy(y.data + r * s.n, bias.data, s.n * sizeof(T));
+                                               gemm(c.at.i[0] != 0, c.at.i[1] != 0, s.m, s.n, s.k, T(1), a.data, b.data,
+                                                    T(1), y.data);
+                                           })
+                                           .backward([](auto& c) {
+                                               using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                                               auto a = c.in(1), b = c.in(2);
+                                               auto g = c.grad_out();
+                                               const auto s = sizes(a.shape, b.shape, c.at);
+                                               if (c.needs(0)) {
+                                                   auto t = c.target(0);
+                                                   if (t.size() == g.size())
+                                                       put(t.data, g.data, g.size(), c.accumulate(0));
+                                                   else {
+                                                       if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
+                                                       for (size_t r = 0; r < s.m; ++r)
+                                                           for (size_t j = 0; j < s.n; ++j) t[j] += g[r * s.n + j];
+                                                   }
+                                               }
+                                               product_gradients(c, 1, 2, a.data, b.data, g.data, s);
+                                           })
+                                           .sample({{3, 5}, {3, 4}, {4, 5}})
+                                           .sample({{5}, {3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+                                           .sample({{1, 5}, {4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
+                                           .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+                                           .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
 
     // y = [h', c', activations] as lstm_step's record [6, B, H]; backward reads the activations.
     // Inputs: gates [B, 4H], or two summands of them (x and h projections: no add node), then c.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <seqgrad/core/blas.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/unroll.hpp>
@@ -394,16 +395,20 @@ BOOST_AUTO_TEST_CASE(sum_gradients_handed_over_only_when_unchanged_and_alone) {
 
 // h_t = tanh(x_t w + h u + b): the gate sums hand their gradient down to x_t w, whose gradient
 // home they share, so it is written there once; h u's is copied into its own home. At the last
-// step x_t w is also read by the loss, so the sums share h u's home instead.
+// step x_t w is also read by the loss, so the sums share h u's home instead. And h's gradient
+// G u^T reads one transposed copy of u (steps 1 on; h_0 is a constant) unless the own kernels
+// are off (then OpenBLAS reads u as it is).
 BOOST_AUTO_TEST_CASE(a_gate_sum_shares_its_products_gradient_home) {
-    constexpr std::size_t steps = 4, rows = 3, in = 5, hid = 4;
+    constexpr std::size_t steps = 4, rows = 3, in = 5, hid = 8;
     std::mt19937_64 rng(8);
     std::vector<xt::xarray<double>> xv;
     for (std::size_t k = 0; k < steps; ++k) xv.push_back(random_array({rows, in}, rng));
     const xt::xarray<double> wv = random_array({in, hid}, rng), uv = random_array({hid, hid}, rng),
                              bv = random_array({hid}, rng);
-    std::vector<xt::xarray<double>> grads[2];
-    for (const bool on : {false, true}) {
+    std::vector<xt::xarray<double>> grads[3];
+    for (const int run : {0, 1, 2}) {
+        const bool on = run > 0, kernels = run == 1;
+        sg::detail::set_small_gemm_kernels(kernels);
         sg::tape t(sg::dtype::f64);
         t.set_optimize(on);
         const sg::expr w = t.input(wv, true), u = t.input(uv, true), b = t.input(bv, true);
@@ -422,9 +427,10 @@ BOOST_AUTO_TEST_CASE(a_gate_sum_shares_its_products_gradient_home) {
         }
         loss = loss + sg::sum(p1.back() * p1.back());
         t.backward(loss);
-        for (const sg::expr& e : {w, u, b}) grads[on].push_back(t.grad(e));
-        for (const sg::expr& e : xs) grads[on].push_back(t.grad(e));
-        BOOST_TEST_CONTEXT((on ? "on" : "off")) {
+        sg::detail::set_small_gemm_kernels(true);
+        for (const sg::expr& e : {w, u, b}) grads[run].push_back(t.grad(e));
+        for (const sg::expr& e : xs) grads[run].push_back(t.grad(e));
+        BOOST_TEST_CONTEXT("run " << run) {
             for (std::size_t k = 0; k < steps; ++k) {
                 const auto* g = t.gradient_at(s2[k].id()).data;
                 const bool last = k + 1 == steps;
@@ -433,9 +439,12 @@ BOOST_AUTO_TEST_CASE(a_gate_sum_shares_its_products_gradient_home) {
                 BOOST_TEST((t.gradient_at(p2[k].id()).data == g) == (on && last), k);
             }
             BOOST_TEST(t.optimizations().gradient_homes == (on ? 2 * steps : 0));
+            BOOST_TEST(t.optimizations().gradients_transposed == (kernels ? steps - 1 : 0));
         }
     }
-    for (std::size_t q = 0; q < grads[0].size(); ++q) BOOST_TEST(max_diff(grads[0][q], grads[1][q]) <= 1e-14, q);
+    for (const int run : {1, 2})
+        for (std::size_t q = 0; q < grads[0].size(); ++q)
+            BOOST_TEST(max_diff(grads[0][q], grads[run][q]) <= 1e-13, "run " << run << ", gradient " << q);
     BOOST_TEST(xt::sum(xt::abs(grads[0][0]))() > 0.1);
 }
 
