@@ -23,7 +23,8 @@ std::atomic<bool> own_small_gemm{true};
 // zeroing to the store: as a plain array zeroed with `= {}`, GCC 12 kept a stack copy, cleared it
 // with memset and stored through it on every tile (3% of a cell's training at batch 32).
 // V: 64 bytes of lanes; U: the same at any address (unaligned loads and stores). Spelled per type:
-// GCC ignores attributes on a dependent type.
+// GCC ignores attributes on a dependent type. GCC and Clang let a vector alias its element type;
+// may_alias would be redundant, and with it GCC 12 ran this kernel at half speed.
 template <class T>
 struct vec64;
 template <>
