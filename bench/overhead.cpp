@@ -1,6 +1,7 @@
 // Tape overhead and matmul efficiency.
 //   overhead: build and backpropagate a chain of 100,000 small nodes (add and tanh on [1, 16]),
 //             the regime where the allocator and bookkeeping, not arithmetic, decide the speed;
+//   pointwise: an LSTM step's pointwise backward with activations folded into their readers and not;
 //   matmul512: 512x512 float matmul through the op vs a direct cblas_sgemm in the same run.
 // Prints `bench <name> <value> <unit>` lines. Each figure is the median of several repetitions.
 #include <algorithm>
@@ -47,6 +48,41 @@ int main() {
     std::printf("bench overhead.forward_ns_per_node %.1f ns\n", f);
     std::printf("bench overhead.backward_ns_per_node %.1f ns\n", b);
     std::printf("bench overhead.total_ns_per_node %.1f ns\n", f + b);
+
+    // ---- an LSTM step's pointwise backward, activations folded into their readers or not ----
+    // split of the gates, three sigmoids and two tanh, the cell update, h; B 32, T 32, one thread;
+    // the gates are inputs, so only pointwise work is timed (backward, per step).
+    const std::size_t threads = sg::num_threads();
+    sg::set_num_threads(1);
+    for (const std::size_t hid : {std::size_t(128), std::size_t(512)}) {
+        const std::size_t batch = 32, steps = 32;
+        const xt::xarray<float> gv = xt::ones<float>({batch, 4 * hid}) * 0.1f,
+                                cv = xt::ones<float>({batch, hid}) * 0.2f;
+        std::vector<double> us[2];
+        for (int rep = 0; rep < 60; ++rep)
+            for (const int fold : {0, 1}) {
+                sg::detail::set_activation_folding(fold != 0);
+                t.clear();
+                std::vector<sg::expr> gates;
+                for (std::size_t k = 0; k < steps; ++k) gates.push_back(t.input(gv, true));
+                sg::expr c = t.input(cv, true), loss;
+                for (std::size_t k = 0; k < steps; ++k) {
+                    auto q = sg::split(gates[k], 4);
+                    c = sg::sigmoid(q[1]) * c + sg::sigmoid(q[0]) * sg::tanh(q[2]);
+                    const sg::expr l = sg::sum(sg::sigmoid(q[3]) * sg::tanh(c));
+                    loss = k ? loss + l : l;
+                }
+                const auto s0 = clock_type::now();
+                t.backward(loss);
+                const auto s1 = clock_type::now();
+                if (rep >= 5) us[fold].push_back(std::chrono::duration<double, std::micro>(s1 - s0).count() / steps);
+            }
+        sg::detail::set_activation_folding(true);
+        std::printf("bench pointwise.h%zu.backward_us_per_step.unfolded %.2f us\n", hid, median(us[0]));
+        std::printf("bench pointwise.h%zu.backward_us_per_step.folded %.2f us\n", hid, median(us[1]));
+        std::printf("bench pointwise.h%zu.folded_over_unfolded %.3f x\n", hid, median(us[1]) / median(us[0]));
+    }
+    sg::set_num_threads(threads);
 
     // ---- matmul 512 ----
     const std::size_t n = 512;

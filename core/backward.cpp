@@ -100,6 +100,8 @@ private:
         } slots;
         bool acc_inline[inline_inputs];
         T* pending_inline[inline_inputs];
+        fold_slot<T> folds[inline_inputs];  // activations folded into this backward (fold_into)
+        bool folding = false;
         tensor_ref<T>* targets = slots.r;
         bool* acc = acc_inline;
         T** pending = pending_inline;
@@ -142,6 +144,10 @@ private:
                 continue;
             }
             any = true;
+            if (k <= inline_inputs && fold_into(i, j, g, mem, keep, targets, acc, folds)) {
+                folding = true;
+                continue;
+            }
             const bool reduce = op.broadcasting && !op.reduces_broadcast && !(m.shp == n.shp);
             if (reduce || repeated || clips(m, n)) {
                 // Written to scratch, then summed (and clipped) into the input's gradient.
@@ -160,7 +166,7 @@ private:
                               (op.gradient == gradient_kind::not_implemented ? "' has no gradient implemented yet"
                                                                              : "' has no gradient") +
                               ", but an input needs one (wrap that input in stop_gradient if no gradient should flow)");
-        detail::scratch_source<T> scratch{&t_, ins, targets, acc, pending, &mem};  // see op.hpp, target()
+        detail::scratch_source<T> scratch{&t_, ins, targets, acc, pending, &mem, folding ? folds : nullptr, &g};
         backward_ctx<T> c{nodes_.data(),
                           ins,
                           k,
@@ -172,12 +178,17 @@ private:
                           acc,
                           &scratch,
                           &detail::scratch_source<T>::swap};
+        if (folding) {
+            c.folds = folds;
+            c.unfold = &detail::scratch_source<T>::unfold;
+        }
         if (op.product_a >= 0 && targets[op.product_a].data)
             c.b_transposed = weight_transposed(n, ins[op.product_b], g);
         {
             const detail::step_work in_step(n.step >= 0);
             op.backward<T>()(c);
         }
+        if (folding) folded(i, g, targets, folds);
         for (std::size_t j = 0; j < k; ++j) {
             if (!pending[j]) continue;
             detail::node& m = nodes_[ins[j]];
@@ -213,6 +224,11 @@ private:
 
     // An input whose gradient is a block of i's (op_def::gradient_block), read by nothing else.
     bool hands_over(std::uint32_t i, std::size_t j, std::vector<void*>& g);
+    // Activations read only by node i folded into its backward (backward_fold.hpp).
+    template <class Keep>
+    bool fold_into(std::uint32_t i, std::size_t j, std::vector<void*>& g, arena& mem, Keep& keep,
+                   tensor_ref<T>* targets, bool* acc, fold_slot<T>* folds);
+    void folded(std::uint32_t i, std::vector<void*>& g, const tensor_ref<T>* targets, const fold_slot<T>* folds);
 
     // ---- batched weight gradients ----------------------------------------------------------------
     //
@@ -296,35 +312,8 @@ private:
             t_.param_hook_(parameter(nodes_[i].param), g[i]);
     }
 
-    // ---- checkpointing (checkpoint_bptt) ---------------------------------------------------------
-    //
-    // The sweep meets each segment's nodes last to first. At the first node whose value was
-    // released, the segment's values are recomputed (tape::recompute_segment); once the sweep has
-    // passed a segment's first node, the kept products are done and the segment's values and
-    // gradients released.
-
-    void enter_segment(std::uint32_t i, std::vector<void*>& g, arena& mem) {
-        if (release_order_.empty() && release_pos_ == 0) {
-            // Segments by their first node, last first: the sweep is done with a segment once it
-            // passes that node (a segment's nodes need not be contiguous on the tape: per-step
-            // losses recorded after the whole unroll revisit every segment).
-            for (std::size_t s = 0; s < t_.segments_.size(); ++s)
-                if (!t_.segments_[s].nodes.empty())
-                    release_order_.push_back({t_.segments_[s].nodes.front(), static_cast<int>(s)});
-            std::sort(release_order_.begin(), release_order_.end(), std::greater<>());
-        }
-        bool flushed = false;
-        for (; release_pos_ < release_order_.size() && release_order_[release_pos_].first > i; ++release_pos_) {
-            if (!flushed) {
-                flush_all(g, mem);  // kept products point into the values and gradients released here
-                flushed = true;
-            }
-            t_.release_segment(release_order_[release_pos_].second);
-        }
-        // Its value and its inputs' (a value kept out of its segment still reads released inputs).
-        t_.ensure_value(i);
-        for (std::uint32_t in : t_.inputs_of(i)) t_.ensure_value(in);
-    }
+    // Checkpointing (checkpoint_bptt): recompute and release segments as the sweep meets them.
+    void enter_segment(std::uint32_t i, std::vector<void*>& g, arena& mem);
 
     /// Whether the selected kept blocks of a list, taken in tape order (the lists are in reverse),
     /// lie one after the other in memory (field f, rows of `cols` entries).
@@ -561,6 +550,7 @@ private:
 }  // namespace seqgrad
 
 #include "backward_batched.hpp"
+#include "backward_fold.hpp"
 
 namespace seqgrad {
 

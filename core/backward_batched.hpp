@@ -3,7 +3,8 @@
 // The weight gradients of all time steps' products into one untimed b become one GEMM over all
 // their rows (flush), the input-side gradients of row blocks of one sequence likewise (flush_rows),
 // and the products' own gradients get one contiguous home per b so neither has to gather them;
-// and gradients handed over as blocks (hands_over).
+// and gradients handed over as blocks (hands_over); and checkpoint segments recomputed and
+// released as the sweep meets them (enter_segment).
 // Defined out of the class to keep the sweep itself readable in one file.
 
 namespace seqgrad {
@@ -92,6 +93,8 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
     home.clear();
     t_.opt_counts_.gradient_homes = 0;
     t_.opt_counts_.gradients_transposed = 0;
+    t_.opt_counts_.activations_folded = 0;
+    t_.folded_into_.clear();
     if (!t_.optimize_ || t_.ckpt_ || t_.check_finite_ || t_.products_.size() < 2) return;
     struct group {
         std::uint32_t b;
@@ -308,6 +311,37 @@ void backward_engine<T>::flush_tables(std::vector<void*>& g, arena& mem) {
         std::erase_if(deferred_tables_, [memo](const deferred_table& d) { return d.memo == memo; });
         scratch_.reset();
     }
+}
+
+// Checkpointing (checkpoint_bptt).
+//
+// The sweep meets each segment's nodes last to first. At the first node whose value was
+// released, the segment's values are recomputed (tape::recompute_segment); once the sweep has
+// passed a segment's first node, the kept products are done and the segment's values and
+// gradients released.
+
+template <class T>
+void backward_engine<T>::enter_segment(std::uint32_t i, std::vector<void*>& g, arena& mem) {
+    if (release_order_.empty() && release_pos_ == 0) {
+        // Segments by their first node, last first: the sweep is done with a segment once it
+        // passes that node (a segment's nodes need not be contiguous on the tape: per-step
+        // losses recorded after the whole unroll revisit every segment).
+        for (std::size_t s = 0; s < t_.segments_.size(); ++s)
+            if (!t_.segments_[s].nodes.empty())
+                release_order_.push_back({t_.segments_[s].nodes.front(), static_cast<int>(s)});
+        std::sort(release_order_.begin(), release_order_.end(), std::greater<>());
+    }
+    bool flushed = false;
+    for (; release_pos_ < release_order_.size() && release_order_[release_pos_].first > i; ++release_pos_) {
+        if (!flushed) {
+            flush_all(g, mem);  // kept products point into the values and gradients released here
+            flushed = true;
+        }
+        t_.release_segment(release_order_[release_pos_].second);
+    }
+    // Its value and its inputs' (a value kept out of its segment still reads released inputs).
+    t_.ensure_value(i);
+    for (std::uint32_t in : t_.inputs_of(i)) t_.ensure_value(in);
 }
 
 }  // namespace detail

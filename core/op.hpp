@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "shape.hpp"
@@ -81,6 +82,14 @@ enum class gradient_kind : std::uint8_t {
     not_implemented,  // .gradient_not_implemented(): exists, not written yet
 };
 
+/// An elementwise unary op whose derivative its output alone gives: sigmoid y (1 - y), tanh
+/// 1 - y^2, relu [y > 0], exp y (op_builder::derivative_of_output). With graph optimisations on,
+/// the engine folds such an op's backward into the backward of the one op that reads its output:
+/// that op's pass writes the gradient of the activation's input, g(y) f'(y), directly, and g(y) is
+/// not stored (tape::grad recomputes it when asked). The op's own backward must compute the same
+/// (detail::through), which the registry-wide gradient check and the engine tests hold it to.
+enum class output_derivative : std::uint8_t { none, sigmoid, tanh, relu, exp };
+
 /// Value ranges for sample inputs: most ops take any value; log, sqrt and division need positive
 /// ones; ops with a kink (relu) avoid a neighbourhood of it.
 enum class domain : std::uint8_t { any, positive, away_from_zero };
@@ -111,6 +120,37 @@ struct forward_ctx {
 };
 
 namespace detail {
+/// g f'(y) for an op declaring output_derivative K: the one formula of each, used by the op's own
+/// backward and by the engine's folded pass.
+template <output_derivative K, class T>
+inline T through(T g, T y) {
+    if constexpr (K == output_derivative::sigmoid) return g * y * (1 - y);
+    else if constexpr (K == output_derivative::tanh) return g * (1 - y * y);
+    else if constexpr (K == output_derivative::relu) return y > 0 ? g : T(0);
+    else return g * y;
+}
+/// An activation folded into a contribution: its output's values and kind (null y: none).
+template <class T>
+struct fold_slot {
+    const T* y = nullptr;
+    output_derivative kind = output_derivative::none;
+};
+/// t[0, n) = (or +=) g[i] f'(y[i]) for the fold's kind (core/backward.cpp; one copy per scalar type).
+template <class T>
+void fold_chunk(T* t, const T* y, const T* g, std::size_t n, bool add, output_derivative kind);
+/// emit() of a folded contribution: the op's own entries a chunk at a time into a buffer on the
+/// stack (the same loop as a plain emit), each chunk through fold_chunk while it is in L1. One
+/// loop that did both inline ran scalar (GCC did not vectorize it inside the ops' kernels).
+template <class T, class F>
+void emit_folded(T* t, std::size_t n, bool add, const fold_slot<T>& s, F& f) {
+    constexpr std::size_t chunk = 512;
+    alignas(64) T buf[chunk];
+    for (std::size_t o = 0; o < n; o += chunk) {
+        const std::size_t m = n - o < chunk ? n - o : chunk;
+        for (std::size_t i = 0; i < m; ++i) buf[i] = static_cast<T>(f(o + i));
+        fold_chunk(t + o, s.y + o, buf, m, add, s.kind);
+    }
+}
 /// Throws op_error: op read backward_ctx::accumulate() without declaring .accumulates().
 [[noreturn]] void accumulate_not_declared(const op_def& op);
 }  // namespace detail
@@ -139,6 +179,11 @@ struct backward_ctx {
     /// Product ops (op_builder::product): b's stored matrix transposed, where the engine laid one
     /// out for this product (an untimed weight read by a step's few rows), else null.
     const T* b_transposed = nullptr;
+    /// The engine's: per input, an activation whose backward this contribution folds in (emit
+    /// does it in its pass; target, emit_rows and accumulate first call unfold, which gives the
+    /// activation's output a gradient of its own to write instead), or null when none is.
+    detail::fold_slot<T>* folds = nullptr;
+    void (*unfold)(void* engine, std::size_t i) = nullptr;
 
     tensor_ref<const T> in(std::size_t i) const;
     tensor_ref<const T> out() const { return output; }
@@ -151,6 +196,8 @@ struct backward_ctx {
         tensor_ref<T> t = targets[i];
         if (!t.data) return;
         const std::size_t n = t.size();
+        if (folds && folds[i].y) [[unlikely]]
+            return detail::emit_folded(t.data, n, adds[i], folds[i], f);
         if (adds[i])  // the engine's accumulation, done in the same pass
             for (std::size_t k = 0; k < n; ++k) t.data[k] += static_cast<T>(f(k));
         else
@@ -160,6 +207,7 @@ struct backward_ctx {
     /// gradient spread back over its row): f(o) gives row o's value.
     template <class F>
     void emit_rows(std::size_t i, std::size_t n, F&& f) const {
+        if (folds && folds[i].y) unfold(engine, i);
         tensor_ref<T> t = targets[i];
         if (!t.data) return;
         const std::size_t rows = n ? t.size() / n : 0;
@@ -222,6 +270,8 @@ struct op_def {
     /// block as its gradient (no copy; tape::grad of both nodes is unchanged).
     std::size_t (*gradient_block)(std::span<const seqgrad::shape> in, const attrs& at, std::size_t j) = nullptr;
     std::vector<op_sample> samples;
+    /// See output_derivative.
+    output_derivative derivative = output_derivative::none;
     /// Extra text after the inputs when a node prints itself ("axis=1").
     std::string (*print_attrs)(const attrs&) = nullptr;
 
@@ -240,12 +290,14 @@ struct op_def {
 
 template <class T>
 tensor_ref<T> backward_ctx<T>::target(std::size_t i) const {
+    if (folds && folds[i].y) unfold(engine, i);
     if (adds[i] && !op.accumulates) to_scratch(engine, i);
     return targets[i];
 }
 template <class T>
 bool backward_ctx<T>::accumulate(std::size_t i) const {
     if (!op.accumulates) detail::accumulate_not_declared(op);
+    if (folds && folds[i].y) unfold(engine, i);
     return adds[i];
 }
 
@@ -340,6 +392,11 @@ public:
     /// See op_def::view_offset.
     op_builder& view(std::size_t (*f)(std::span<const seqgrad::shape>, const attrs&)) {
         def_.view_offset = f;
+        return *this;
+    }
+    /// See output_derivative (an op of one input, output shaped as the input).
+    op_builder& derivative_of_output(output_derivative k) {
+        def_.derivative = k;
         return *this;
     }
     /// See op_def::gradient_block.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "tape.hpp"
 
@@ -171,6 +172,57 @@ void detail::scratch_source<T>::swap(void* self, std::size_t j) {
     s.pending[j] = s.t->template grad_alloc<T>(s.ins[j], *s.mem, shp.size());
     s.targets[j] = {s.pending[j], shp};
     s.acc[j] = false;
+}
+
+// The op writes this input's contribution other than through emit: the activation folded into it
+// gets a gradient of its own, which its backward reads later as it would unfolded.
+template <class T>
+void detail::scratch_source<T>::unfold(void* self, std::size_t j) {
+    auto& s = *static_cast<scratch_source*>(self);
+    const seqgrad::shape shp = s.targets[j].shape;
+    T* y = s.t->template grad_alloc<T>(s.ins[j], *s.mem, shp.size());
+    (*s.g)[s.ins[j]] = y;
+    s.targets[j] = {y, shp};
+    s.acc[j] = false;
+    s.folds[j].y = nullptr;
+}
+
+const void* tape::refold(std::uint32_t id) const {
+    // Logically const: the gradient was part of the last backward's result, computed lazily.
+    auto* self = const_cast<tape*>(this);
+    return dt_ == dtype::f32 ? self->refold<float>(id) : self->refold<double>(id);
+}
+
+// The reader's backward again, with only the folded input's target: the contribution it wrote
+// before folding (the activation had no other reader, so that is its whole gradient).
+template <class T>
+const void* tape::refold(std::uint32_t id) {
+    const std::uint32_t r = folded_into_[id];
+    const detail::node& n = nodes_[r];
+    const std::uint32_t* ins = input_ids_.data() + n.first_input;
+    const std::size_t k = n.num_inputs;
+    for (std::size_t j = 0; j < k; ++j) ensure_value(ins[j]);
+    ensure_value(r);
+    std::vector<tensor_ref<T>> targets(k);
+    std::unique_ptr<bool[]> adds(new bool[k]());
+    T* g = grads_.alloc_n<T>(nodes_[id].shp.size());
+    for (std::size_t j = 0; j < k; ++j)
+        if (ins[j] == id) targets[j] = {g, nodes_[id].shp};
+    const detail::node& m = nodes_[r];
+    backward_ctx<T> c{nodes_.data(),
+                      ins,
+                      k,
+                      tensor_ref<const T>{static_cast<const T*>(m.value), m.shp},
+                      tensor_ref<const T>{static_cast<const T*>(grad_table_[r]), m.shp},
+                      *m.at,
+                      *m.op,
+                      targets.data(),
+                      adds.get(),
+                      nullptr,
+                      nullptr};
+    m.op->backward<T>()(c);
+    grad_table_[id] = g;
+    return g;
 }
 
 template float* tape::grad_alloc<float>(std::uint32_t, detail::arena&, std::size_t);

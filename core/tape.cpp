@@ -79,6 +79,7 @@ void tape::clear() {
     grad_table_.clear();
     products_.clear();
     grad_home_.clear();
+    folded_into_.clear();
     max_group_ = -1;
     memo_.clear();
     transposed_.clear();

@@ -100,8 +100,16 @@ struct scratch_source {
     bool* acc;
     T** pending;
     arena* mem;
+    fold_slot<T>* folds;  // backward_ctx::folds
+    std::vector<void*>* g;
     static void swap(void* self, std::size_t j);
+    static void unfold(void* self, std::size_t j);
 };
+
+/// Folding activations into their readers' backward (core/backward_fold.hpp), on by default under
+/// the graph optimisations; a process-wide switch for debugging and for measuring it.
+void set_activation_folding(bool on);
+bool activation_folding();
 
 /// Tape identity: a slot in a never-freed table whose generation changes when the tape is
 /// cleared or destroyed, so that a stale expr is detected without touching freed memory.
@@ -244,10 +252,11 @@ public:
     /// embedding); gradient_homes: products whose gradients the last backward laid out in one block;
     /// products_transposed: a step's products by a weight's transpose read from one transposed copy;
     /// gradients_transposed: a step's products x W whose input-side gradient G W^T the last
-    /// backward read from one transposed copy of W.
+    /// backward read from one transposed copy of W; activations_folded: activations whose backward
+    /// the last backward folded into their reader's (op_builder::derivative_of_output).
     struct optimization_counts {
         std::size_t products_batched = 0, table_products = 0, gradient_homes = 0, products_transposed = 0,
-                    gradients_transposed = 0;
+                    gradients_transposed = 0, activations_folded = 0;
     };
     const optimization_counts& optimizations() const { return opt_counts_; }
     /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off
@@ -321,7 +330,17 @@ private:
     void check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const;
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
     /// The gradient of node id from the last backward, or null.
-    const void* grad_of(std::uint32_t id) const { return id < grad_table_.size() ? grad_table_[id] : nullptr; }
+    const void* grad_of(std::uint32_t id) const {
+        const void* g = id < grad_table_.size() ? grad_table_[id] : nullptr;
+        if (!g && id < folded_into_.size() && folded_into_[id] != not_folded) g = refold(id);
+        return g;
+    }
+    /// A folded activation's gradient (backward_fold.hpp), recomputed from its reader's backward.
+    const void* refold(std::uint32_t id) const;
+    template <class T>
+    const void* refold(std::uint32_t id);
+    static constexpr std::uint32_t not_folded = UINT32_MAX;
+    std::vector<std::uint32_t> folded_into_;  // per node: the reader its backward was folded into
     // ---- checkpointing (checkpoint_bptt): values of timed op nodes live per segment of steps
     int segment_of(std::uint32_t id) const {
         const auto& n = nodes_[id];

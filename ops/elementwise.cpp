@@ -145,8 +145,10 @@ struct elementwise_ops {
                                     .backward([](auto& c) {
                                         auto y = c.out();
                                         auto gy = c.grad_out();
-                                        c.emit(0, [&](size_t i) { return gy[i] * y[i]; });
+                                        c.emit(0,
+                                               [&](size_t i) { return through<output_derivative::exp>(gy[i], y[i]); });
                                     })
+                                    .derivative_of_output(output_derivative::exp)
                                     .sample({{2, 3}}));
 
     const op_def& log = builtin(op_builder("log")

@@ -281,6 +281,9 @@ BOOST_AUTO_TEST_CASE(optimisations_are_taken) {
                 // (and the first input-side one, before batching starts) read one transposed copy
                 // per weight; user_lstm's are [in, 4H] and need none.
                 BOOST_TEST(c.products_transposed == (on && std::string(name) == "embedded" ? T + 1 : 0));
+                // user_lstm's five activations a step, each read once by a product of gates; the
+                // fused lstm_step has none.
+                BOOST_TEST(c.activations_folded == (on && std::string(name) == "user_lstm" ? 5 * T : 0));
             }
         }
 }
@@ -446,6 +449,41 @@ BOOST_AUTO_TEST_CASE(a_gate_sum_shares_its_products_gradient_home) {
         for (std::size_t q = 0; q < grads[0].size(); ++q)
             BOOST_TEST(max_diff(grads[0][q], grads[run][q]) <= 1e-13, "run " << run << ", gradient " << q);
     BOOST_TEST(xt::sum(xt::abs(grads[0][0]))() > 0.1);
+}
+
+// An activation read by one op folds into that op's backward (its input's gradient written in the
+// reader's pass); tape::grad of the activation is recomputed on request and equals the plain
+// graph's. Not folded: an activation read twice, one whose reader writes through emit_rows (a row
+// sum) or target() (a product with a broadcast row), which unfold it, one whose reader's own
+// backward was folded (exp under tanh).
+BOOST_AUTO_TEST_CASE(activations_fold_into_their_only_reader) {
+    std::mt19937_64 rng(15);
+    const xt::xarray<double> xv = random_array({3, 5}, rng), vv = random_array({3, 5}, rng),
+                             rv = random_array({1, 5}, rng);
+    std::vector<xt::xarray<double>> grads[3];
+    for (const int run : {0, 1, 2}) {
+        const bool on = run > 0, fold = run == 1;
+        sg::detail::set_activation_folding(fold);
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr x = t.input(xv, true), v = t.input(vv, true), row = t.input(rv);
+        const sg::expr s = sg::sigmoid(x), r = sg::relu(v), e = sg::exp(x * 0.5), te = sg::tanh(e), tx = sg::tanh(x),
+                       sv = sg::sigmoid(v);
+        const sg::expr loss = sg::sum(s * v) + sg::sum(sg::sum(r, 1) * 1.5) + sg::sum(te * v) + sg::sum(tx * tx) +
+                              sg::sum(sv * row);
+        t.backward(loss);
+        sg::detail::set_activation_folding(true);
+        BOOST_TEST(t.optimizations().activations_folded == (fold ? 2u : 0u), "run " << run);
+        for (const sg::expr& n : {x, v, s, r, e, te, tx, sv}) {
+            BOOST_TEST(t.has_grad(n));
+            grads[run].push_back(t.grad(n));
+        }
+    }
+    for (std::size_t q = 0; q < grads[0].size(); ++q) {
+        for (const int run : {1, 2})
+            BOOST_TEST(max_diff(grads[0][q], grads[run][q]) <= 1e-14, "run " << run << ", gradient " << q);
+        BOOST_TEST(xt::sum(xt::abs(grads[0][q]))() > 0.1, "gradient " << q);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
