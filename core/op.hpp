@@ -83,11 +83,10 @@ enum class gradient_kind : std::uint8_t {
 };
 
 /// An elementwise unary op whose derivative its output alone gives: sigmoid y (1 - y), tanh
-/// 1 - y^2, relu [y > 0], exp y (op_builder::derivative_of_output). With graph optimisations on,
-/// the engine folds such an op's backward into the backward of the one op that reads its output:
-/// that op's pass writes the gradient of the activation's input, g(y) f'(y), directly, and g(y) is
-/// not stored (tape::grad recomputes it when asked). The op's own backward must compute the same
-/// (detail::through), which the registry-wide gradient check and the engine tests hold it to.
+/// 1 - y^2, relu [y > 0], exp y. Declaring it (op_builder::derivative_of_output<K>) is the op's
+/// backward; with graph optimisations on, the engine also folds that backward into the backward of
+/// the one op that reads its output: that op's pass writes the gradient of the activation's input,
+/// g(y) f'(y), directly, and g(y) is not stored (tape::grad recomputes it when asked).
 enum class output_derivative : std::uint8_t { none, sigmoid, tanh, relu, exp };
 
 /// Value ranges for sample inputs: most ops take any value; log, sqrt and division need positive
@@ -151,6 +150,16 @@ void emit_folded(T* t, std::size_t n, bool add, const fold_slot<T>& s, F& f) {
         fold_chunk(t + o, s.y + o, buf, m, add, s.kind);
     }
 }
+/// The backward of an op declaring output_derivative K: the same formula the engine folds.
+template <output_derivative K>
+struct output_derivative_backward {
+    template <class C>
+    void operator()(const C& c) const {
+        auto y = c.out();
+        auto gy = c.grad_out();
+        c.emit(0, [&](std::size_t i) { return through<K>(gy[i], y[i]); });
+    }
+};
 /// Throws op_error: op read backward_ctx::accumulate() without declaring .accumulates().
 [[noreturn]] void accumulate_not_declared(const op_def& op);
 }  // namespace detail
@@ -394,10 +403,13 @@ public:
         def_.view_offset = f;
         return *this;
     }
-    /// See output_derivative (an op of one input, output shaped as the input).
-    op_builder& derivative_of_output(output_derivative k) {
-        def_.derivative = k;
-        return *this;
+    /// See output_derivative (an op of one input, output shaped as the input): sets the op's
+    /// backward, g(y) f'(y), and what it saves (the output).
+    template <output_derivative K>
+    op_builder& derivative_of_output() {
+        def_.derivative = K;
+        def_.saved = saves::output;
+        return backward(detail::output_derivative_backward<K>{});
     }
     /// See op_def::gradient_block.
     op_builder& gradient_block(std::size_t (*f)(std::span<const seqgrad::shape>, const attrs&, std::size_t)) {

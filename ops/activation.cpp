@@ -100,43 +100,23 @@ void softmax_grad_rows(C& c) {
 }
 
 struct activation_ops {
-    const op_def& tanh = builtin(
-        op_builder("tanh")
-            .shape(same_shape)
-            .saves(saves::output)
-            .forward([](auto& c) { map_unary(c, [](auto x) { return vtanh(x); }); })
-            .backward([](auto& c) {
-                auto y = c.out();
-                auto gy = c.grad_out();
-                c.emit(0, [&](size_t i) { return through<output_derivative::tanh>(gy[i], y[i]); });
-            })
-            .derivative_of_output(output_derivative::tanh)
-            .sample({{3, 4}}));
+    const op_def& tanh = builtin(op_builder("tanh")
+                                     .shape(same_shape)
+                                     .forward([](auto& c) { map_unary(c, [](auto x) { return vtanh(x); }); })
+                                     .derivative_of_output<output_derivative::tanh>()
+                                     .sample({{3, 4}}));
 
-    const op_def& sigmoid = builtin(
-        op_builder("sigmoid")
-            .shape(same_shape)
-            .saves(saves::output)
-            .forward([](auto& c) { map_unary(c, [](auto x) { return fast_sigmoid(x); }); })
-            .backward([](auto& c) {
-                auto y = c.out();
-                auto gy = c.grad_out();
-                c.emit(0, [&](size_t i) { return through<output_derivative::sigmoid>(gy[i], y[i]); });
-            })
-            .derivative_of_output(output_derivative::sigmoid)
-            .sample({{3, 4}}));
+    const op_def& sigmoid = builtin(op_builder("sigmoid")
+                                        .shape(same_shape)
+                                        .forward([](auto& c) { map_unary(c, [](auto x) { return fast_sigmoid(x); }); })
+                                        .derivative_of_output<output_derivative::sigmoid>()
+                                        .sample({{3, 4}}));
 
     const op_def& relu = builtin(
         op_builder("relu")
             .shape(same_shape)
-            .saves(saves::output)
             .forward([](auto& c) { map_unary(c, [](auto x) { return x > 0 ? x : decltype(x)(0); }); })
-            .backward([](auto& c) {
-                auto y = c.out();
-                auto gy = c.grad_out();
-                c.emit(0, [&](size_t i) { return through<output_derivative::relu>(gy[i], y[i]); });
-            })
-            .derivative_of_output(output_derivative::relu)
+            .derivative_of_output<output_derivative::relu>()
             .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
 
     const op_def& softmax = builtin(op_builder("softmax")

@@ -140,15 +140,8 @@ struct elementwise_ops {
 
     const op_def& exp = builtin(op_builder("exp")
                                     .shape(same_shape)
-                                    .saves(saves::output)
                                     .forward([](auto& c) { map_unary(c, [](auto x) { return std::exp(x); }); })
-                                    .backward([](auto& c) {
-                                        auto y = c.out();
-                                        auto gy = c.grad_out();
-                                        c.emit(0,
-                                               [&](size_t i) { return through<output_derivative::exp>(gy[i], y[i]); });
-                                    })
-                                    .derivative_of_output(output_derivative::exp)
+                                    .derivative_of_output<output_derivative::exp>()
                                     .sample({{2, 3}}));
 
     const op_def& log = builtin(op_builder("log")
