@@ -465,6 +465,7 @@ private:
             if (pol.part(nodes_[i]) < 0 && in_d[i]) visit(i, g, t_.grads_, all);
         flush_all(g, t_.grads_);
         // One pass per part, each with its own table and arena.
+        t_.folded_into_.resize(nodes_.size(), tape::not_folded);  // the passes fold concurrently
         while (t_.pass_mem_.size() < parts) t_.pass_mem_.push_back(std::make_unique<arena>());
         std::vector<std::vector<void*>> tables(parts);
         auto pass = [&](std::size_t w) {

@@ -4,7 +4,9 @@
 // y = f(z) for an op declaring output_derivative (sigmoid, tanh, relu, exp), read by one op R and
 // nothing else: R's backward writes z's gradient, g(y) f'(y), in the pass that computes g(y), and
 // y's own backward never runs. A cell's gates (sigmoid(a) * c, i * tanh(g), o * tanh(c)) lose a
-// pass over memory and a node each. tape::grad(y) recomputes g(y) from R when asked.
+// pass over memory and a node each. tape::grad(y) recomputes g(y) from R when asked, from R's
+// gradient as the sweep left it (in a partitioned sweep, the part owning R: folded or not, y shows
+// the gradient of the part owning it, and R is in y's step).
 
 namespace seqgrad {
 namespace detail {
@@ -24,12 +26,11 @@ bool backward_engine<T>::fold_into(std::uint32_t i, std::size_t j, std::vector<v
     const std::uint32_t yi = ins[j];
     const detail::node& y = nodes_[yi];
     if (!y.op || y.op->derivative == output_derivative::none) return false;
-    // The tape's own table only: a partitioned sweep shows its nodes' gradients from its own
-    // tables, where y would have none.
-    if (!t_.optimize_ || !activation_folding() || t_.ckpt_ || t_.check_finite_ || &g != &t_.grad_table_) return false;
+    if (!t_.optimize_ || !activation_folding() || t_.ckpt_ || t_.check_finite_) return false;
     // Products defer and batch their operands' gradients; gradient-flow records and state-edge
-    // transforms read and edit gradients along their edges; a home is read by batched GEMMs.
-    if (y.num_inputs != 1 || y.shared || y.is_state || y.view || g[yi] || n.op->product_a >= 0 || clips(y, n) ||
+    // transforms read and edit gradients along their edges; a home is read by batched GEMMs; a
+    // reader in another step may be in another part of a partitioned sweep.
+    if (y.step != n.step || y.num_inputs != 1 || y.shared || y.is_state || y.view || g[yi] || n.op->product_a >= 0 || clips(y, n) ||
         home(yi, g))
         return false;
     const std::uint32_t zi = t_.input_ids_[y.first_input];
@@ -57,9 +58,11 @@ void backward_engine<T>::folded(std::uint32_t i, std::vector<void*>& g, const te
         if (!folds[j].y) continue;
         const std::uint32_t y = ins[j], z = t_.input_ids_[nodes_[y].first_input];
         if (!g[z]) g[z] = targets[j].data;
+        // The passes of a partitioned sweep fold concurrently (overlapping truncation windows fold
+        // the same y into the same i); partitioned() sized the table before they started.
         if (t_.folded_into_.size() < nodes_.size()) t_.folded_into_.resize(nodes_.size(), tape::not_folded);
-        t_.folded_into_[y] = i;
-        ++t_.opt_counts_.activations_folded;
+        std::atomic_ref<std::uint32_t>(t_.folded_into_[y]).store(i, std::memory_order_relaxed);
+        std::atomic_ref<std::size_t>(t_.opt_counts_.activations_folded).fetch_add(1, std::memory_order_relaxed);
     }
 }
 

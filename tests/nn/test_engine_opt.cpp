@@ -486,6 +486,46 @@ BOOST_AUTO_TEST_CASE(activations_fold_into_their_only_reader) {
     }
 }
 
+// The same in the concurrent passes of truncated BPTT (overlapping windows, k2 > k1): the cell's
+// activations fold in every window that sweeps them, and each shows its owning window's gradient.
+BOOST_AUTO_TEST_CASE(activations_fold_in_truncation_windows) {
+    constexpr std::size_t steps = 6, rows = 2, hid = 3;
+    std::mt19937_64 rng(16);
+    const xt::xarray<double> uv = random_array({hid, 4 * hid}, rng);
+    std::vector<xt::xarray<double>> xv;
+    for (std::size_t k = 0; k < steps; ++k) xv.push_back(random_array({rows, 4 * hid}, rng));
+    std::vector<xt::xarray<double>> grads[2];
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr u = t.input(uv, true);
+        sg::expr h = t.constant(0.0, {rows, hid}), c = h;
+        std::vector<sg::expr> shown, losses;
+        for (std::size_t k = 0; k < steps; ++k) {
+            sg::step_scope scope(t, static_cast<int>(k), static_cast<int>(k) - 1);
+            auto q = sg::split(t.input(xv[k], true) + sg::matmul(h, u), 4);
+            const sg::expr f = sg::sigmoid(q[1]), i = sg::sigmoid(q[0]), g = sg::tanh(q[2]);
+            c = f * c + i * g;
+            const sg::expr o = sg::sigmoid(q[3]), tc = sg::tanh(c);
+            h = o * tc;
+            shown.insert(shown.end(), {f, i, g, o, tc, c});
+            losses.push_back(sg::sum(h * h));
+        }
+        sg::expr loss = losses[0];
+        for (std::size_t k = 1; k < steps; ++k) loss = loss + losses[k];
+        t.backward(loss, sg::truncate_bptt(2, 3));
+        // Each step's five activations in its own window at least (the windows' passes; the
+        // untimed loss has none).
+        const std::size_t folds = t.optimizations().activations_folded;
+        BOOST_TEST((on ? folds >= 5 * steps : folds == 0), folds);
+        grads[on].push_back(t.grad(u));
+        for (const sg::expr& e : shown) grads[on].push_back(t.grad(e));
+    }
+    for (std::size_t q = 0; q < grads[0].size(); ++q)
+        BOOST_TEST(max_diff(grads[0][q], grads[1][q]) <= 1e-14, "gradient " << q);
+    BOOST_TEST(xt::sum(xt::abs(grads[0][0]))() > 0.1);
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_passes_with_optimisations) {
     BOOST_REQUIRE(sg::graph_optimizations());
     for (const char* name : {"user_lstm", "mgu", "record_lstm", "stacked", "embedded_tied", "bidirectional", "gathered",
