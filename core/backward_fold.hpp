@@ -30,8 +30,8 @@ bool backward_engine<T>::fold_into(std::uint32_t i, std::size_t j, std::vector<v
     // Products defer and batch their operands' gradients; gradient-flow records and state-edge
     // transforms read and edit gradients along their edges; a home is read by batched GEMMs; a
     // reader in another step may be in another part of a partitioned sweep.
-    if (y.step != n.step || y.num_inputs != 1 || y.shared || y.is_state || y.view || g[yi] || n.op->product_a >= 0 || clips(y, n) ||
-        home(yi, g))
+    if (y.step != n.step || y.num_inputs != 1 || y.shared || y.is_state || y.view || g[yi] || n.op->product_a >= 0 ||
+        clips(y, n) || home(yi, g))
         return false;
     const std::uint32_t zi = t_.input_ids_[y.first_input];
     const detail::node& z = nodes_[zi];
