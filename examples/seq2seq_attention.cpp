@@ -20,8 +20,9 @@
 // lowercased and split into words (nn::words) or characters (--level char). English sentences are
 // split by a seeded hash: 90% train, 10% test; every French translation of a test sentence is a
 // reference for BLEU. Trains for --epochs (default 20) or --minutes. Reports corpus BLEU-4 (with
-// brevity penalty, multiple references) of greedy and beam outputs, and token accuracy (teacher
-// forced argmax, <eos> included) on the test pairs. bench/torch_seq2seq.py trains the same model
+// brevity penalty, multiple references) of greedy and beam outputs, token accuracy (teacher
+// forced argmax, <eos> included) on the test pairs, and teacher-forced cross-entropy per target
+// token on the test and on the training pairs (test_loss, train_loss: less seed noise than BLEU). bench/torch_seq2seq.py trains the same model
 // in PyTorch with the same settings, split and metrics.
 //
 // --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py
@@ -263,11 +264,11 @@ double minutes_since(std::chrono::steady_clock::time_point t0) {
 
 template <class Cell>
 int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, const nn::vocab& tv,
-        const std::function<std::vector<example>(std::mt19937_64&)>& next_pool, std::vector<example>& valid,
-        std::vector<example>& test, bool dates) {
+        const std::function<std::vector<example>(std::mt19937_64&)>& next_pool, std::vector<example> train_set,
+        std::vector<example>& valid, std::vector<example>& test, bool dates) {
     const std::string task = dates ? "dates" : "engfra";
     const bool chars = dates || o.level == "char";
-    for (auto* set : {&valid, &test})
+    for (auto* set : {&train_set, &valid, &test})
         for (auto& e : *set) e.src_ids = sv.encode(e.src), e.tgt_ids = tv.encode(e.tgt);
     const sg::dtype dt = o.dtype == "f64" ? sg::dtype::f64 : sg::dtype::f32;
     sg::parameter_store ps(dt);
@@ -295,17 +296,27 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         return double(ok) / double(std::min(n, set.size()));
     };
     sg::tape t(dt);
-    auto token_accuracy = [&](const std::vector<example>& set) {
+    // Teacher forced over a set, 64 pairs at a time: {right argmax tokens, tokens, summed cross-entropy}.
+    struct scored {
         std::size_t right = 0, counted = 0;
+        double nll = 0;
+    };
+    auto teacher_forced = [&](const std::vector<example>& set) {
+        scored s;
         for (std::size_t i = 0; i < set.size(); i += 64) {
-            std::vector<std::vector<int>> s, g;
+            std::vector<std::vector<int>> src, tgt;
             for (std::size_t k = i; k < std::min(i + 64, set.size()); ++k)
-                s.push_back(set[k].src_ids), g.push_back(set[k].tgt_ids);
+                src.push_back(set[k].src_ids), tgt.push_back(set[k].tgt_ids);
             t.clear();
-            const auto [r, c] = model.forward(t, s, g).correct_tokens(t);
-            right += r, counted += c;
+            const auto out = model.forward(t, src, tgt);
+            const auto [r, c] = out.correct_tokens(t);
+            s.right += r, s.counted += c, s.nll += t.item(out.loss);
         }
-        return double(right) / double(counted);
+        return s;
+    };
+    auto token_accuracy = [&](const std::vector<example>& set) {
+        const scored s = teacher_forced(set);
+        return double(s.right) / double(s.counted);
     };
 
     sg::optim::adam adam(ps, o.lr);
@@ -427,7 +438,12 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         }
         std::cout << "result engfra.bleu_greedy " << corpus_bleu(to_words(greedy_out), word_refs) << " bleu\n";
         std::cout << "result engfra.bleu " << corpus_bleu(to_words(beam_out), word_refs) << " bleu\n";
-        std::cout << "result engfra.token_accuracy " << token_accuracy(test) << " fraction\n";
+        const scored on_test = teacher_forced(test), on_train = teacher_forced(train_set);
+        std::cout << "result engfra.token_accuracy " << double(on_test.right) / double(on_test.counted)
+                  << " fraction\n";
+        // Cross-entropy per target token, teacher forced: figures with less seed noise than BLEU.
+        std::cout << "result engfra.test_loss " << on_test.nll / double(on_test.counted) << " nats\n";
+        std::cout << "result engfra.train_loss " << on_train.nll / double(on_train.counted) << " nats\n";
         std::cout << "test sentences " << refs.size() << ", test pairs " << test.size() << "\n";
     }
 
@@ -580,8 +596,8 @@ int run_task(const options& o) {
     mo.score = nn::attention_score_from_string(o.score);
     mo.input_feeding = o.input_feeding < 0 ? !dates : o.input_feeding != 0;
     cli::make_output_folder(o.out);
-    return o.cell == "gru" ? run<nn::gru_cell>(o, mo, sv, tv, next_pool, valid, test, dates)
-                           : run<nn::lstm_cell>(o, mo, sv, tv, next_pool, valid, test, dates);
+    return o.cell == "gru" ? run<nn::gru_cell>(o, mo, sv, tv, next_pool, train, valid, test, dates)
+                           : run<nn::lstm_cell>(o, mo, sv, tv, next_pool, train, valid, test, dates);
 }
 
 }  // namespace
