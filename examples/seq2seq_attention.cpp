@@ -296,10 +296,10 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         return double(ok) / double(std::min(n, set.size()));
     };
     sg::tape t(dt);
-    // Teacher forced over a set, 64 pairs at a time: {right argmax tokens, tokens, summed cross-entropy}.
-    struct scored {
-        std::size_t right = 0, counted = 0;
-        double nll = 0;
+    struct scored {                          // teacher forced over a set, 64 pairs at a time
+        std::size_t right = 0, counted = 0;  // argmax right, target tokens
+        double nll = 0;                      // summed cross-entropy
+        double accuracy() const { return double(right) / double(counted); }
     };
     auto teacher_forced = [&](const std::vector<example>& set) {
         scored s;
@@ -313,10 +313,6 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
             s.right += r, s.counted += c, s.nll += t.item(out.loss);
         }
         return s;
-    };
-    auto token_accuracy = [&](const std::vector<example>& set) {
-        const scored s = teacher_forced(set);
-        return double(s.right) / double(s.counted);
     };
 
     sg::optim::adam adam(ps, o.lr);
@@ -383,7 +379,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
                 if (perfect == 2) break;
             } else {
                 std::cout << "  epoch " << epoch << "  test token accuracy " << std::setprecision(3)
-                          << token_accuracy(test) << std::endl;
+                          << teacher_forced(test).accuracy() << std::endl;
             }
         }
         if (out_of_time) break;
@@ -439,8 +435,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         std::cout << "result engfra.bleu_greedy " << corpus_bleu(to_words(greedy_out), word_refs) << " bleu\n";
         std::cout << "result engfra.bleu " << corpus_bleu(to_words(beam_out), word_refs) << " bleu\n";
         const scored on_test = teacher_forced(test), on_train = teacher_forced(train_set);
-        std::cout << "result engfra.token_accuracy " << double(on_test.right) / double(on_test.counted)
-                  << " fraction\n";
+        std::cout << "result engfra.token_accuracy " << on_test.accuracy() << " fraction\n";
         // Cross-entropy per target token, teacher forced: figures with less seed noise than BLEU.
         std::cout << "result engfra.test_loss " << on_test.nll / double(on_test.counted) << " nats\n";
         std::cout << "result engfra.train_loss " << on_train.nll / double(on_train.counted) << " nats\n";
