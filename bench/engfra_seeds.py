@@ -65,7 +65,8 @@ def main():
                 (["/usr/bin/python3", twin, "--data", args.data, "--seed", str(s)], theirs)]
         procs = []
         for cmd, log in cmds:
-            procs.append(subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT))
+            with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+                procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
             if args.jobs == 1:
                 procs[-1].wait()
         codes = [p.wait() for p in procs]

@@ -22,8 +22,9 @@
 // reference for BLEU. Trains for --epochs (default 20) or --minutes. Reports corpus BLEU-4 (with
 // brevity penalty, multiple references) of greedy and beam outputs, token accuracy (teacher
 // forced argmax, <eos> included) on the test pairs, and teacher-forced cross-entropy per target
-// token on the test and on the training pairs (test_loss, train_loss: less seed noise than BLEU). bench/torch_seq2seq.py trains the same model
-// in PyTorch with the same settings, split and metrics.
+// token on the test and on the training pairs (test_loss, train_loss: less seed noise than BLEU).
+// bench/torch_seq2seq.py trains the same model in PyTorch with the same settings, split and
+// metrics (bench/engfra_seeds.py runs both over several seeds).
 //
 // --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py
 // --load takes them, and this example's --load takes the twin's --save, so one set of weights can
@@ -436,7 +437,6 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         std::cout << "result engfra.bleu " << corpus_bleu(to_words(beam_out), word_refs) << " bleu\n";
         const scored on_test = teacher_forced(test), on_train = teacher_forced(train_set);
         std::cout << "result engfra.token_accuracy " << on_test.accuracy() << " fraction\n";
-        // Cross-entropy per target token, teacher forced: figures with less seed noise than BLEU.
         std::cout << "result engfra.test_loss " << on_test.nll / double(on_test.counted) << " nats\n";
         std::cout << "result engfra.train_loss " << on_train.nll / double(on_train.counted) << " nats\n";
         std::cout << "test sentences " << refs.size() << ", test pairs " << test.size() << "\n";
