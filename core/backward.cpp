@@ -182,8 +182,7 @@ private:
             c.folds = folds;
             c.unfold = &detail::scratch_source<T>::unfold;
         }
-        if (op.product_a >= 0 && targets[op.product_a].data)
-            c.b_transposed = weight_transposed(n, ins[op.product_b], g);
+        if (op.product_a >= 0 && targets[op.product_a].data) c.b_packed = weight_transposed(n, ins[op.product_b], g);
         {
             const detail::step_work in_step(n.step >= 0);
             op.backward<T>()(c);

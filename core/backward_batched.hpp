@@ -166,8 +166,8 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
 }
 
 // The input-side gradient G W^T of a product x W of a few rows by an untimed weight stored
-// [k, n] (a cell's weights in a user's layout, [in, out]) reads one transposed copy of W per tape
-// on the own small-product kernel, where OpenBLAS would pack W at every step. Only in the serial
+// [k, n] (a cell's weights in a user's layout, [in, out]) reads one packed transposed copy of W
+// per tape on the own small-product kernel, where OpenBLAS would pack W at every step. Only in the serial
 // sweep of the tape's own table (the copy is made on first use).
 template <class T>
 const T* backward_engine<T>::weight_transposed(const detail::node& n, std::uint32_t b, const std::vector<void*>& g) {
@@ -178,7 +178,7 @@ const T* backward_engine<T>::weight_transposed(const detail::node& n, std::uint3
     const std::size_t rows = n.shp[0], k = w.shp[0];
     if (rows < 2 || rows > 64 || k % (64 / sizeof(T)) != 0) return nullptr;
     ++t_.opt_counts_.gradients_transposed;
-    return t_.transposed_copy<T>(b);
+    return t_.packed_transpose<T>(b);
 }
 
 template <class T>

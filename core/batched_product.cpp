@@ -101,9 +101,9 @@ bool tape::batched_product(std::uint32_t id) {
 }
 
 // A product of a few rows by the transpose of an untimed weight, op(a) = a and b^T (h W_hh^T in a
-// cell whose weights have PyTorch's layout): the weight is transposed once per tape and every
-// product reads that copy in place on the own small-product kernel (detail::gemm), where OpenBLAS
-// would pack the weight at every step (so one transposed copy never costs more than OpenBLAS's
+// cell whose weights have PyTorch's layout): the weight is transposed into column panels once per tape
+// and every product reads them on the own small-product kernel (detail::gemm_packed), where
+// OpenBLAS would pack the weight at every step (so the copy never costs more than OpenBLAS's
 // packing). Not under checkpointing (a recomputed segment must give the same bits).
 template <class T>
 bool tape::transposed_product(std::uint32_t id) {
@@ -116,7 +116,7 @@ bool tape::transposed_product(std::uint32_t id) {
     const detail::node& w = nodes_[b];
     const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1];
     if (w.step >= 0 || !w.value || !a.value || m < 2 || m > 64 || cols % (64 / sizeof(T)) != 0) return false;
-    const T* wt = transposed_copy<T>(b);
+    const T* wt = packed_transpose<T>(b);
     T* y = static_cast<T*>(n.value);
     T beta = 0;
     if (op.product_c >= 0) {
@@ -126,18 +126,18 @@ bool tape::transposed_product(std::uint32_t id) {
         for (std::size_t r = 0; r < m; ++r) std::copy_n(cv + r * step, cols, y + r * cols);
         beta = 1;
     }
-    detail::gemm(false, false, m, cols, k, T(1), static_cast<const T*>(a.value), wt, beta, y);
+    detail::gemm_packed(m, cols, k, static_cast<const T*>(a.value), wt, beta, y);
     ++opt_counts_.products_transposed;
     return true;
 }
 
 template <class T>
-const T* tape::transposed_copy(std::uint32_t b) {
+const T* tape::packed_transpose(std::uint32_t b) {
     for (const auto& [node, copy] : transposed_)
         if (node == b) return static_cast<const T*>(copy);
     const detail::node& w = nodes_[b];
     T* wt = values_.alloc_n<T>(w.shp.size());
-    detail::transpose(static_cast<const T*>(w.value), w.shp[0], w.shp[1], wt);
+    detail::pack_panels(true, w.shp[1], w.shp[0], static_cast<const T*>(w.value), wt);
     transposed_.emplace_back(b, wt);
     return wt;
 }
@@ -158,8 +158,8 @@ const tape::product_memo* tape::table_memo(std::uint32_t id) const {
 template bool tape::batched_product<float>(std::uint32_t);
 template bool tape::transposed_product<float>(std::uint32_t);
 template bool tape::transposed_product<double>(std::uint32_t);
-template const float* tape::transposed_copy<float>(std::uint32_t);
-template const double* tape::transposed_copy<double>(std::uint32_t);
+template const float* tape::packed_transpose<float>(std::uint32_t);
+template const double* tape::packed_transpose<double>(std::uint32_t);
 template bool tape::batched_product<double>(std::uint32_t);
 
 }  // namespace seqgrad

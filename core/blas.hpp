@@ -26,6 +26,22 @@ void gemm_block(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::s
 template <class T>
 bool small_gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
                 std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+/// A weight packed for the own kernel's products (C = A op(B) at a recurrent step's few rows): op(B)
+/// [k, n] laid out as column panels (k * n entries; n a multiple of the vector width, 64 bytes of
+/// lanes), packed once per tape or sequence and read by every step; value_error otherwise. B is
+/// stored [k, n], or [n, k] with trans.
+template <class T>
+void pack_panels(bool trans, std::size_t k, std::size_t n, const T* b, T* dst);
+/// C[m, n] = A[m, k] op(B) (+ C with beta = 1; beta 0 or 1) from B packed by pack_panels; the
+/// columns [j0, j1) only (bounds at multiples of 128 bytes of lanes), one thread, any m. The same
+/// values as gemm on the unpacked B: each entry is one sum over k in order.
+template <class T>
+void small_gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
+                       std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc);
+/// The same over all columns, split in blocks of panels across the executor's threads when large
+/// enough (as gemm splits its products).
+template <class T>
+void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* bp, T beta, T* c);
 /// dst [cols, rows] = src [rows, cols] transposed, in cache blocks (a plain loop strides through
 /// dst one row per entry: several times slower at a weight's size).
 template <class T>

@@ -185,9 +185,10 @@ struct backward_ctx {
     bool* adds;
     void* engine;
     void (*to_scratch)(void* engine, std::size_t i);
-    /// Product ops (op_builder::product): b's stored matrix transposed, where the engine laid one
-    /// out for this product (an untimed weight read by a step's few rows), else null.
-    const T* b_transposed = nullptr;
+    /// Product ops (op_builder::product): b's stored matrix transposed and packed in column panels
+    /// (detail::pack_panels; read it with detail::gemm_packed), where the engine laid one out for
+    /// this product (an untimed weight read by a step's few rows), else null.
+    const T* b_packed = nullptr;
     /// The engine's: per input, an activation whose backward this contribution folds in (emit
     /// does it in its pass; target, emit_rows and accumulate first call unfold, which gives the
     /// activation's output a gradient of its own to write instead), or null when none is.

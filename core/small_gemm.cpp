@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstring>
+#include <string>
 
 #include "blas.hpp"
+#include "errors.hpp"
 
 namespace seqgrad::detail {
 
@@ -88,7 +90,52 @@ void gemm_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::
     for (; j < n; j += L) gemm_column_block<L, Add>(m, k, a, lda, b + j, ldb, c + j, ldc);
 }
 
+// The packed layout (pack_panels): panel after panel of CW columns (the last ones L wide when n is
+// not a multiple of CW), each k rows of its width, contiguous. A column block of the product then
+// reads its panel from consecutive lines. Read in place from a row-major [k, n], a block strides
+// through B by n entries per row: at n = 1,024 floats every row of the block falls in the same L1
+// sets (4 KiB apart), so B streams from L2 with set conflicts, and at H = 256 the plain layout ran
+// the recurrent product at 73 GFLOP/s against 94 packed (20 rows; 48 vs 93 at 10 rows).
+template <bool Add, class T>
+void packed_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
+                    std::size_t j0, std::size_t j1, T* c, std::size_t ldc) {
+    constexpr std::size_t CW = 128 / sizeof(T), L = 64 / sizeof(T);
+    for (std::size_t j = j0; j < j1;)
+        if (j + CW <= n) {
+            gemm_column_block<CW, Add>(m, k, a, lda, bp + j * k, CW, c + j, ldc);
+            j += CW;
+        } else {
+            gemm_column_block<L, Add>(m, k, a, lda, bp + j * k, L, c + j, ldc);
+            j += L;
+        }
+}
+
 }  // namespace
+
+template <class T>
+void pack_panels(bool trans, std::size_t k, std::size_t n, const T* b, T* dst) {
+    constexpr std::size_t CW = 128 / sizeof(T), L = 64 / sizeof(T);
+    if (n % L)
+        throw value_error("pack_panels: " + std::to_string(n) + " columns (expected a multiple of " +
+                          std::to_string(L) + ")");
+    for (std::size_t j = 0; j < n;) {
+        const std::size_t w = j + CW <= n ? CW : L;
+        T* p = dst + j * k;
+        if (trans)  // b is [n, k]: read its rows in order, write the panel's columns
+            for (std::size_t l = 0; l < w; ++l)
+                for (std::size_t q = 0; q < k; ++q) p[q * w + l] = b[(j + l) * k + q];
+        else
+            for (std::size_t q = 0; q < k; ++q) std::memcpy(p + q * w, b + q * n + j, w * sizeof(T));
+        j += w;
+    }
+}
+
+template <class T>
+void small_gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
+                       std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc) {
+    if (beta == T(1)) packed_columns<true>(m, n, k, a, lda, bp, j0, j1, c, ldc);
+    else packed_columns<false>(m, n, k, a, lda, bp, j0, j1, c, ldc);
+}
 
 template <class T>
 bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t lda,
@@ -105,6 +152,12 @@ bool small_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T
 void set_small_gemm_kernels(bool on) { own_small_gemm.store(on); }
 bool small_gemm_kernels() { return own_small_gemm.load(); }
 
+template void pack_panels<float>(bool, std::size_t, std::size_t, const float*, float*);
+template void pack_panels<double>(bool, std::size_t, std::size_t, const double*, double*);
+template void small_gemm_packed<float>(std::size_t, std::size_t, std::size_t, const float*, std::size_t, const float*,
+                                       std::size_t, std::size_t, float, float*, std::size_t);
+template void small_gemm_packed<double>(std::size_t, std::size_t, std::size_t, const double*, std::size_t,
+                                        const double*, std::size_t, std::size_t, double, double*, std::size_t);
 template bool small_gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                                 const float*, std::size_t, float, float*, std::size_t);
 template bool small_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,

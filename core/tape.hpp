@@ -317,10 +317,11 @@ private:
     bool batched_product(std::uint32_t id);
     template <class T>
     bool transposed_product(std::uint32_t id);
-    /// Untimed matrix node b's value transposed, laid out on first use and kept until clear()
-    /// (transposed_; forward and the serial backward sweep, never from concurrent passes).
+    /// Untimed matrix node b's value transposed and packed (detail::pack_panels), laid out on
+    /// first use and kept until clear() (transposed_; forward and the serial backward sweep, never
+    /// from concurrent passes).
     template <class T>
-    const T* transposed_copy(std::uint32_t b);
+    const T* packed_transpose(std::uint32_t b);
     template <class T>
     friend class detail::backward_engine;
     template <class T>

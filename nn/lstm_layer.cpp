@@ -91,10 +91,10 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
     seq.batch = B;
     seq.hidden_size = H;
     seq.records.reserve(T);
-    // w_hh^T laid out once for the steps' forward products (ops/recurrent.hpp), where they run on
+    // w_hh^T packed once for the steps' forward products (ops/recurrent.hpp), where they run on
     // the library's own small-product kernel.
-    const bool transposed = B > 1 && seqgrad::detail::small_gemm_kernels();
-    const expr w_hh_t = transposed ? stop_gradient(transpose(w_hh)) : expr{};
+    const bool transposed = B > 1 && H % 4 == 0 && seqgrad::detail::small_gemm_kernels();
+    const expr w_hh_t = transposed ? lstm_pack(w_hh) : expr{};
     expr prev = state0;
     for (std::size_t k = 0; k < T; ++k) {
         const int step = first_step + static_cast<int>(k);

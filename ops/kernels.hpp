@@ -142,8 +142,8 @@ inline mnk sizes(const shape& a, const shape& b, const attrs& at) {
 
 /// A product's gradients in the stored layouts of its inputs a (input ia) and b (input ib), beta 1
 /// when accumulating: dop(a) = G op(b)^T, dop(b) = op(a)^T G. G b^T with b stored [k, n] reads the
-/// engine's transposed copy of b when it offers one (backward_ctx::b_transposed: x W at a step's
-/// few rows, on the own small-product kernel).
+/// engine's packed transposed copy of b when it offers one (backward_ctx::b_packed: x W at a
+/// step's few rows, on the own small-product kernel).
 template <class C, class T>
 void product_gradients(const C& c, std::size_t ia, std::size_t ib, const T* a, const T* b, const T* g, mnk s) {
     const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
@@ -151,7 +151,7 @@ void product_gradients(const C& c, std::size_t ia, std::size_t ib, const T* a, c
         const T beta = c.accumulate(ia) ? 1 : 0;
         T* t = c.target(ia).data;
         if (ta) gemm(tb, true, s.k, s.m, s.n, T(1), b, g, beta, t);
-        else if (!tb && c.b_transposed) gemm(false, false, s.m, s.k, s.n, T(1), g, c.b_transposed, beta, t);
+        else if (!tb && c.b_packed) gemm_packed(s.m, s.k, s.n, g, c.b_packed, beta, t);
         else gemm(false, !tb, s.m, s.k, s.n, T(1), g, b, beta, t);
     }
     if (c.needs(ib)) {

@@ -181,15 +181,24 @@ shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& 
     if (w.rank() != 2 || w[0] != 4 * H || w[1] != H)
         fail_shape(op, in,
                    "expected w_hh of shape [4H, H] = [" + std::to_string(4 * H) + ", " + std::to_string(H) + "]");
-    if (in.size() == 4 && !(in[3] == shape{H, 4 * H}))
+    if (in.size() == 4 && !(in[3] == shape{H, 4 * H}) && !(in[3] == shape{2, H, 4 * H}))
         fail_shape(op, in,
-                   "expected w_hh^T of shape [H, 4H] = [" + std::to_string(H) + ", " + std::to_string(4 * H) + "]");
+                   "expected w_hh^T of shape [H, 4H] = [" + std::to_string(H) + ", " + std::to_string(4 * H) +
+                       "] (or lstm_pack's [2, H, 4H])");
     if (at.i[0] < 0 || static_cast<size_t>(at.i[0]) + B > x[0])
         fail_shape(op, in,
                    "expected rows [" + std::to_string(at.i[0]) + ", " +
                        std::to_string(at.i[0] + static_cast<std::int64_t>(B)) +
                        ") of x to exist (B = " + std::to_string(B) + " rows per step)");
     return {6, B, H};
+}
+
+shape lstm_pack_shape(const op_def& op, std::span<const shape> in, const attrs&) {
+    if (in[0].rank() != 2 || in[0][0] != 4 * in[0][1] || in[0][1] % 4 != 0)
+        fail_shape(op, in, "expected w_hh of shape [4H, H] with H a multiple of 4");
+    const size_t H = in[0][1];
+    if (H % 16 == 0) return {2, H, 4 * H};  // and w_hh packed for backward's product
+    return {H, 4 * H};
 }
 
 shape lstm_rows_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
@@ -206,6 +215,12 @@ std::string trans_attrs(const attrs& a) {
 }
 
 // ---- ops -----------------------------------------------------------------------------------------
+
+struct recurrent_ops;
+const recurrent_ops& ops();
+// Whether lstm_step's w_hh^T input (3) is lstm_pack's output, in panels, and not a transpose.
+template <class C>
+bool packed_weight(const C& c);
 
 struct recurrent_ops {
     // y = c + op(a) op(b): c copied (rows broadcast) into y, then one GEMM with beta = 1.
@@ -320,13 +335,18 @@ struct recurrent_ops {
                 auto y = c.out();
                 const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
                 T* act = y.data + 2 * BH;
-                // With w_hh^T (row-major [H, 4H]) the product reads it in place (detail::gemm's own
-                // kernel for a few rows); OpenBLAS would pack w_hh in every call and every thread.
+                // With w_hh^T (row-major [H, 4H], or packed by lstm_pack) the product reads it in
+                // place on the own kernel for a few rows; OpenBLAS would pack w_hh in every call
+                // and every thread.
+                const bool packed = packed_weight(c);
                 const bool wt = c.num_inputs == 4 && B > 1;
                 step_rows(B, H, [&](size_t lo, size_t hi) {
                     const size_t n = hi - lo;
                     std::memcpy(act + lo * 4 * H, x.data + (row + lo) * 4 * H, n * 4 * H * sizeof(T));
-                    if (wt)
+                    if (packed)
+                        small_gemm_packed(n, 4 * H, H, prev.data + lo * H, H, c.in(3).data, 0, 4 * H, T(1),
+                                          act + lo * 4 * H, 4 * H);
+                    else if (wt)
                         gemm(false, false, n, 4 * H, H, T(1), prev.data + lo * H, c.in(3).data, T(1), act + lo * 4 * H);
                     else
                         gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
@@ -358,6 +378,8 @@ struct recurrent_ops {
                 const bool acc1 = c.accumulate(1), acc2 = c.accumulate(2);
                 if (c.needs(1) && !acc1) std::fill(c.target(1).data + 2 * BH, c.target(1).end(), T(0));
                 const bool fused_b1 = B == 1 && c.needs(1) && c.needs(2);
+                // lstm_pack's second block: w_hh in panels for dh_prev = dpre w_hh.
+                const T* w_bwd = packed_weight(c) && c.in(3).shape.rank() == 3 ? c.in(3).data + 4 * H * H : nullptr;
                 // The rows of a step are independent up to dW_hh: dpre, dc_prev and dh_prev per block.
                 step_rows(B, H, [&](size_t lo, size_t hi) {
                     for (size_t b = lo; b < hi; ++b)
@@ -366,7 +388,10 @@ struct recurrent_ops {
                                                 dpre + b * G, dcp + b * H, acc1);
                     if (c.needs(0) && c.accumulate(0))
                         put(c.target(0).data + (row + lo) * G, dpre + lo * G, (hi - lo) * G, true);
-                    if (c.needs(1) && !fused_b1)
+                    if (c.needs(1) && !fused_b1 && w_bwd)
+                        small_gemm_packed(hi - lo, H, G, dpre + lo * G, G, w_bwd, 0, H, T(acc1 ? 1 : 0),
+                                          c.target(1).data + lo * H, H);
+                    else if (c.needs(1) && !fused_b1)
                         gemm(false, false, hi - lo, H, G, T(1), dpre + lo * G, w.data, T(acc1 ? 1 : 0),
                              c.target(1).data + lo * H);
                 });
@@ -391,6 +416,22 @@ struct recurrent_ops {
             .sample({{6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 0, 0, 0}})
             .sample({{3, 8}, {6, 1, 2}, {8, 2}}, attrs{.i = {1, 0, 0, 0}})
             .sample({{2, 8}, {6, 2, 2}, {8, 2}}));
+
+    // w_hh [4H, H] -> w_hh^T [H, 4H] in column panels (detail::pack_panels), for lstm_step.
+    const op_def& lstm_pack = builtin(op_builder("lstm_pack")
+                                          .shape(lstm_pack_shape)
+                                          .constant_output()
+                                          .no_gradient()
+                                          .saves(saves::nothing)
+                                          .forward([](auto& c) {
+                                              auto w = c.in(0);
+                                              const size_t H = w.shape[1];
+                                              pack_panels(true, H, 4 * H, w.data, c.out().data);
+                                              if (c.out().shape.rank() == 3)
+                                                  pack_panels(false, 4 * H, H, w.data, c.out().data + 4 * H * H);
+                                          })
+                                          .sample({{16, 4}})
+                                          .sample({{64, 16}}));
 
     // i[0] = part. y rows [t B, (t+1) B) = block `part` of input t.
     const op_def& lstm_rows = builtin(
@@ -436,6 +477,10 @@ const recurrent_ops& ops() {
     static const recurrent_ops o;
     return o;
 }
+template <class C>
+bool packed_weight(const C& c) {
+    return c.num_inputs == 4 && c.nodes[c.inputs[3]].op == &ops().lstm_pack;
+}
 }  // namespace
 
 void detail::register_recurrent_ops() { ops(); }
@@ -453,6 +498,7 @@ expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, std::size_t ro
 expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, const expr& w_hh_t, std::size_t row) {
     return apply(ops().lstm_step, {x, prev, w_hh, w_hh_t}, attrs{.i = {static_cast<std::int64_t>(row), 0, 0, 0}});
 }
+expr lstm_pack(const expr& w_hh) { return apply(ops().lstm_pack, {w_hh}); }
 expr lstm_rows(std::span<const expr> records, int part) {
     if (part != 0 && part != 1)
         throw value_error("lstm_rows: part " + std::to_string(part) + " (expected 0 for h or 1 for c)");

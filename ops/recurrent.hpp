@@ -34,11 +34,17 @@ expr lstm_pointwise(const expr& x_part, const expr& h_part, const expr& c_prev);
 /// any other, but only blocks 0 and 1 have a meaning as [B, H] blocks. Cost per step: one GEMM (a GEMV
 /// at B = 1) for h w_hh^T and one pointwise pass; backward adds two products and one pass.
 expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, std::size_t row);
-/// The same with w_hh_t = stop_gradient(transpose(w_hh)) [H, 4H], made once per sequence: the
-/// forward product then reads it in place at B > 1 (no packing of w_hh per step and thread). The
-/// values are those of the three-input form up to rounding; w_hh_t takes no gradient
-/// (graph_error if it needs one), w_hh gets it.
+/// The same with w_hh_t = lstm_pack(w_hh) or stop_gradient(transpose(w_hh)) [H, 4H], made once
+/// per sequence: the forward product then reads it in place (no packing of w_hh per step and
+/// thread; the packed form at any B, the transposed one at B > 1). The values are those of the
+/// three-input form up to rounding; w_hh_t takes no gradient (graph_error if it needs one), w_hh
+/// gets it.
 expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, const expr& w_hh_t, std::size_t row);
+/// w_hh [4H, H] laid out for lstm_step's products: w_hh^T [H, 4H] in column panels for forward
+/// (detail::pack_panels; its values are in that layout, not row-major), and when H is a multiple
+/// of 16, w_hh in panels for backward's dh_prev after it: [2, H, 4H]. No gradient. H a multiple of
+/// 4.
+expr lstm_pack(const expr& w_hh);
 
 /// Block `part` (0: h, 1: c) of each step record or state [k, B, H], stacked along rows:
 /// -> [n * B, H], row block t from records[t]. All hidden states of a sequence as one matrix, so

@@ -222,18 +222,55 @@ BOOST_AUTO_TEST_CASE(float_layer_is_close_to_double) {
     }
 }
 
-// At B > 1 the steps' forward products read w_hh^T laid out once; with the small-product kernels
-// off the layer multiplies by w_hh as before: the same values and gradients either way, and a
-// w_hh^T that would need a gradient is refused by name.
+// At B > 1 the steps' products read w_hh packed once (lstm_pack: at H 8 one panel of floats
+// forward, at H 12 a panel and a half one, at H 16 panels for backward too); with the
+// small-product kernels off the layer multiplies by w_hh as before: the same values and gradients
+// either way. lstm_step gives the same values and gradients from w_hh, its transpose and its
+// packed form, and a w_hh^T that would need a gradient is refused by name.
 BOOST_AUTO_TEST_CASE(transposed_weight_for_the_forward_products) {
+    for (const std::size_t H : {6u, 8u, 12u, 16u}) {
+        fixture f(5, 3, 4, H, true, 8);
+        const bool before = sg::detail::small_gemm_kernels();
+        sg::detail::set_small_gemm_kernels(false);
+        const auto plain = f.evaluate(path::fused);
+        sg::detail::set_small_gemm_kernels(true);
+        const auto own = f.evaluate(path::fused);
+        sg::detail::set_small_gemm_kernels(before);
+        expect_equal(f, own, plain, 1e-13);
+        for (const auto dt : {sg::dtype::f32, sg::dtype::f64})
+            for (const std::size_t B : {1u, 3u}) {
+                // Values and the gradients of x, the state and w_hh of one step from each form.
+                const auto step = [&](int form) {
+                    sg::tape t(dt);
+                    const sg::expr w = t.param(f.cell.w_hh);
+                    const sg::expr x =
+                        t.input(xt::xarray<double>(xt::ones<double>({std::size_t(2 * B), std::size_t(4 * H)}) * 0.1),
+                                true);
+                    const sg::expr s = t.input(xt::xarray<double>(xt::ones<double>({std::size_t(2), B, H}) * 0.3),
+                                               true);
+                    const sg::expr y = form == 0   ? sg::lstm_step(x, s, w, B)
+                                       : form == 1 ? sg::lstm_step(x, s, w, sg::stop_gradient(sg::transpose(w)), B)
+                                                   : sg::lstm_step(x, s, w, sg::lstm_pack(w), B);
+                    t.set_accumulate_into_parameters(false);
+                    t.backward(sg::sum(y * y));
+                    return std::vector<xt::xarray<double>>{t.value(y), t.grad(x), t.grad(s), t.param_grad(f.cell.w_hh)};
+                };
+                const auto ref = step(0), tr = step(1);
+                for (std::size_t j = 0; j < ref.size(); ++j) BOOST_TEST(xt::amax(xt::abs(tr[j] - ref[j]))() < 1e-5);
+                if (H % 4) {
+                    sg::tape t(dt);
+                    BOOST_CHECK_THROW(sg::lstm_pack(t.param(f.cell.w_hh)), sg::shape_error);
+                    continue;
+                }
+                // The same sums at B > 1 (the own kernel either way); at B = 1 the unpacked forms
+                // run a GEMV forward, which sums in another order.
+                const auto packed = step(2);
+                for (std::size_t j = 0; j < ref.size(); ++j)
+                    BOOST_TEST(xt::amax(xt::abs(packed[j] - tr[j]))() <= (B > 1 ? 0.0 : 1e-5),
+                               "H " << H << " B " << B << " output " << j);
+            }
+    }
     fixture f(5, 3, 4, 6, true, 8);
-    const bool before = sg::detail::small_gemm_kernels();
-    sg::detail::set_small_gemm_kernels(false);
-    const auto plain = f.evaluate(path::fused);
-    sg::detail::set_small_gemm_kernels(true);
-    const auto own = f.evaluate(path::fused);
-    sg::detail::set_small_gemm_kernels(before);
-    expect_equal(f, own, plain, 1e-13);
     sg::tape t(sg::dtype::f64);
     const sg::expr w = t.param(f.cell.w_hh);
     const sg::expr x = t.input(xt::xarray<double>(xt::zeros<double>({3, 24}))), s = t.constant(0.0, {2, 3, 6});
@@ -257,8 +294,8 @@ BOOST_AUTO_TEST_CASE(one_node_per_step_marked_with_its_step) {
         if (n.op->name == "lstm_step") BOOST_TEST(n.step == 10 + static_cast<int>(steps++));
     }
     BOOST_TEST(steps == 7u);
-    // Bias add, projection GEMM and, at B > 1, w_hh^T laid out once (transpose, stop_gradient).
-    BOOST_TEST(ops == 7u + (sg::detail::small_gemm_kernels() ? 4u : 2u));
+    // Bias add, projection GEMM and, at B > 1, w_hh^T packed once (lstm_pack).
+    BOOST_TEST(ops == 7u + (sg::detail::small_gemm_kernels() ? 3u : 2u));
     BOOST_TEST(seq.hidden_all().shape() == (sg::shape{14, 4}));
     BOOST_TEST(t.node_at(seq.h(3).id()).step == 13);
 }
