@@ -250,10 +250,11 @@ public:
     /// the fast paths. products_batched: products whose value was served from one GEMM over all
     /// steps' rows; table_products: those served from a lookup table times the weight (an
     /// embedding); gradient_homes: products whose gradients the last backward laid out in one block;
-    /// products_transposed: a step's products by a weight's transpose read from one transposed copy;
-    /// gradients_transposed: a step's products x W whose input-side gradient G W^T the last
-    /// backward read from one transposed copy of W; activations_folded: activations whose backward
-    /// the last backward folded into their reader's (op_builder::derivative_of_output).
+    /// products_transposed: a step's products by a weight's transpose read from one transposed
+    /// (and packed) copy; gradients_transposed: a step's products x W whose input-side gradient
+    /// G W^T the last backward read from one transposed (and packed) copy of W;
+    /// activations_folded: activations whose backward the last backward folded into their
+    /// reader's (op_builder::derivative_of_output).
     struct optimization_counts {
         std::size_t products_batched = 0, table_products = 0, gradient_homes = 0, products_transposed = 0,
                     gradients_transposed = 0, activations_folded = 0;
