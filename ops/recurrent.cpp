@@ -339,6 +339,10 @@ struct recurrent_ops {
                 // place on the own kernel for a few rows; OpenBLAS would pack w_hh in every call
                 // and every thread.
                 const bool packed = packed_weight(c);
+                if (c.num_inputs == 4 && !packed && c.in(3).shape.rank() != 2)
+                    throw shape_error("lstm_step: w_hh^T " + c.in(3).shape.str() +
+                                      " is not lstm_pack's output (expected stop_gradient(transpose(w_hh)) [" +
+                                      std::to_string(H) + ", " + std::to_string(4 * H) + "] or lstm_pack(w_hh))");
                 const bool wt = c.num_inputs == 4 && B > 1;
                 step_rows(B, H, [&](size_t lo, size_t hi) {
                     const size_t n = hi - lo;

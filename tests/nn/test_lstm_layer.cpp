@@ -270,6 +270,17 @@ BOOST_AUTO_TEST_CASE(transposed_weight_for_the_forward_products) {
                                "H " << H << " B " << B << " output " << j);
             }
     }
+    {  // lstm_pack's shape from anything else would be read as a transpose: refused by name
+        sg::tape t(sg::dtype::f32);
+        const sg::expr w = t.input(xt::xarray<double>(xt::ones<double>({64, 16})));
+        const sg::expr x = t.input(xt::xarray<double>(xt::zeros<double>({3, 64}))), s = t.constant(0.0, {2, 3, 16});
+        BOOST_CHECK_EXCEPTION(sg::lstm_step(x, s, w, t.constant(0.0, {2, 16, 64}), 0), sg::shape_error,
+                              [](const sg::shape_error& e) {
+                                  return std::string(e.what()).find(
+                                             "lstm_step: w_hh^T [2, 16, 64] is not lstm_pack's "
+                                             "output") != std::string::npos;
+                              });
+    }
     fixture f(5, 3, 4, 6, true, 8);
     sg::tape t(sg::dtype::f64);
     const sg::expr w = t.param(f.cell.w_hh);
