@@ -290,7 +290,7 @@ int main(int argc, char** argv) {
     const char* usage =
         "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
         "[--threads 1,2] "
-        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--layer] [--openblas-threads]\n";
+        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--layer] [--openblas-threads] [--no-chains]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
@@ -308,6 +308,7 @@ int main(int argc, char** argv) {
         } else if (a == "--no-torch") torch = false;
         else if (a == "--layer") layer = true;
         else if (a == "--openblas-threads") openblas_threads = true;
+        else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);  // per-node backward, for A/B
         else {
             std::cerr << usage;
             return 2;

@@ -8,6 +8,7 @@
 // order (so the result does not depend on scheduling or thread count); then U is swept.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <mutex>
 
 #include "blas.hpp"
@@ -57,7 +58,8 @@ public:
             if (k1_ == 0 || k2_ >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(k1_)) {
                 // Checkpointed tapes sweep once, segment after segment (groups run in that sweep).
                 if (t_.ckpt_ || !grouped(root, st))
-                    sweep_range(root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; });
+                    sweep_range(
+                        root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; }, true);
             } else {
                 st.windows = (static_cast<std::size_t>(steps) + k1_ - 1) / k1_;
                 st.parallel = truncated(root, st.windows);
@@ -368,11 +370,24 @@ private:
         return !edge_transforms_.empty() && n.state_from >= 0 && m.step == n.state_from;
     }
 
+    /// chains: the plain sweep of the whole tape, where runs of a recurrence may go as one call.
     template <class Keep>
-    void sweep_range(std::uint32_t from, std::vector<void*>& g, arena& mem, Keep&& keep) {
-        for (std::uint32_t i = from + 1; i-- > 0;) visit(i, g, mem, keep);
+    void sweep_range(std::uint32_t from, std::vector<void*>& g, arena& mem, Keep&& keep, bool chains = false) {
+        for (std::uint32_t i = from + 1; i-- > 0;) {
+            if (chains && nodes_[i].op && nodes_[i].op->chain_input >= 0)
+                if (const std::uint32_t first = chain(i, g, mem); first != no_chain) {
+                    i = first;
+                    continue;
+                }
+            visit(i, g, mem, keep);
+        }
         flush_all(g, mem);
     }
+
+    // A run of a recurrence's nodes ending at i swept as one call (core/backward_chain.hpp):
+    // returns the run's first node, or no_chain when i goes alone.
+    static constexpr std::uint32_t no_chain = UINT32_MAX;
+    std::uint32_t chain(std::uint32_t i, std::vector<void*>& g, arena& mem);
 
     // ---- truncated BPTT ---------------------------------------------------------------------------
 
@@ -467,6 +482,7 @@ private:
 }  // namespace seqgrad
 
 #include "backward_batched.hpp"
+#include "backward_chain.hpp"
 #include "backward_fold.hpp"
 #include "backward_partitioned.hpp"
 

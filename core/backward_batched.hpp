@@ -94,6 +94,7 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
     t_.opt_counts_.gradient_homes = 0;
     t_.opt_counts_.gradients_transposed = 0;
     t_.opt_counts_.activations_folded = 0;
+    t_.opt_counts_.steps_chained = 0;
     t_.folded_into_.clear();
     if (!t_.optimize_ || t_.ckpt_ || t_.check_finite_ || t_.products_.size() < 2) return;
     struct group {

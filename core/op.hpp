@@ -233,10 +233,40 @@ struct backward_ctx {
 };
 
 using shape_fn = seqgrad::shape (*)(const op_def&, std::span<const seqgrad::shape>, const attrs&);
+/// A recurrence's backward over a run of its step nodes at once (op_builder::chain): the run's
+/// nodes in tape order, each reading the one before as input op_def::chain_input and all reading
+/// the same other inputs. The op writes what the nodes' backward calls would have written, in any
+/// order that gives the same values (e.g. each thread its rows through every step).
+template <class T>
+struct chain_ctx {
+    const detail::node* nodes;
+    std::span<const std::uint32_t> ids;
+    /// The first node's inputs: its chain input is the run's initial state; the others are every node's.
+    const std::uint32_t* inputs;
+    std::size_t num_inputs;
+    /// Per node, its output gradient. For every node but the last, also where the next node's
+    /// contribution through its chain input goes: added when external[k], else written, and then
+    /// the op writes all of it (this is what tape::grad shows for the node).
+    std::span<T* const> grads;
+    /// Per node: grads[k] holds contributions of readers outside the run.
+    std::span<const char> external;
+    /// Per input of the first node, as backward_ctx's targets (data null: no gradient needed) and
+    /// whether each holds an earlier contribution to add to.
+    const tensor_ref<T>* targets;
+    const bool* adds;
+
+    tensor_ref<const T> value(std::uint32_t id) const;
+    const attrs& at(std::size_t k) const;
+};
+
 template <class T>
 using forward_fn = void (*)(const forward_ctx<T>&);
 template <class T>
 using backward_fn = void (*)(const backward_ctx<T>&);
+template <class T>
+using chain_fn = void (*)(const chain_ctx<T>&);
+/// Whether a run whose first node has these inputs can be chained (op_builder::chain).
+using chain_accepts_fn = bool (*)(const detail::node* nodes, const std::uint32_t* inputs, std::size_t num_inputs);
 
 /// An op as the registry holds it. Build one with op_builder.
 struct op_def {
@@ -279,6 +309,11 @@ struct op_def {
     /// where input j's gradient lies in the output's gradient, as an offset, or no_view. With graph optimisations on, an input with no other reader is handed that
     /// block as its gradient (no copy; tape::grad of both nodes is unchanged).
     std::size_t (*gradient_block)(std::span<const seqgrad::shape> in, const attrs& at, std::size_t j) = nullptr;
+    /// See chain_ctx: the input that reads the previous step's node (-1: the op does not chain).
+    int chain_input = -1;
+    chain_accepts_fn chain_accepts = nullptr;
+    chain_fn<float> chain_f = nullptr;
+    chain_fn<double> chain_d = nullptr;
     std::vector<op_sample> samples;
     /// See output_derivative.
     output_derivative derivative = output_derivative::none;
@@ -318,6 +353,10 @@ void forward_thunk(const forward_ctx<T>& c) {
 }
 template <class F, class T>
 void backward_thunk(const backward_ctx<T>& c) {
+    F{}(c);
+}
+template <class F, class T>
+void chain_thunk(const chain_ctx<T>& c) {
     F{}(c);
 }
 }  // namespace detail
@@ -397,6 +436,18 @@ public:
         def_.product_a = a;
         def_.product_b = b;
         def_.product_c = c;
+        return *this;
+    }
+    /// See chain_ctx: runs of this op's nodes linked through `input` may be swept by f as one
+    /// call (in a plain sweep with the graph optimisations on; never under checkpointing,
+    /// truncation, state-edge transforms or check_finite), where accepts(first node's inputs) says
+    /// the kernel handles them. Held equal to the per-node backward by the tests.
+    template <class F>
+    op_builder& chain(int input, chain_accepts_fn accepts, F) {
+        def_.chain_input = input;
+        def_.chain_accepts = accepts;
+        def_.chain_f = &detail::chain_thunk<F, float>;
+        def_.chain_d = &detail::chain_thunk<F, double>;
         return *this;
     }
     /// See op_def::view_offset.

@@ -110,6 +110,10 @@ struct scratch_source {
 /// the graph optimisations; a process-wide switch for debugging and for measuring it.
 void set_activation_folding(bool on);
 bool activation_folding();
+/// Runs of a recurrence's step nodes swept as one call (op_builder::chain; lstm_step's rows through
+/// all steps in one parallel region), on by default under the graph optimisations.
+void set_recurrence_chains(bool on);
+bool recurrence_chains();
 
 /// Tape identity: a slot in a never-freed table whose generation changes when the tape is
 /// cleared or destroyed, so that a stale expr is detected without touching freed memory.
@@ -254,10 +258,11 @@ public:
     /// (and packed) copy; gradients_transposed: a step's products x W whose input-side gradient
     /// G W^T the last backward read from one transposed (and packed) copy of W;
     /// activations_folded: activations whose backward the last backward folded into their
-    /// reader's (op_builder::derivative_of_output).
+    /// reader's (op_builder::derivative_of_output); steps_chained: step nodes whose backward the
+    /// last backward ran as runs of a recurrence (op_builder::chain).
     struct optimization_counts {
         std::size_t products_batched = 0, table_products = 0, gradient_homes = 0, products_transposed = 0,
-                    gradients_transposed = 0, activations_folded = 0;
+                    gradients_transposed = 0, activations_folded = 0, steps_chained = 0;
     };
     const optimization_counts& optimizations() const { return opt_counts_; }
     /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off
@@ -503,6 +508,14 @@ template <class T>
 tensor_ref<const T> backward_ctx<T>::in(std::size_t i) const {
     const detail::node& n = nodes[inputs[i]];
     return {static_cast<const T*>(n.value), n.shp};
+}
+template <class T>
+tensor_ref<const T> chain_ctx<T>::value(std::uint32_t id) const {
+    return {static_cast<const T*>(nodes[id].value), nodes[id].shp};
+}
+template <class T>
+const attrs& chain_ctx<T>::at(std::size_t k) const {
+    return *nodes[ids[k]].at;
 }
 
 }  // namespace seqgrad

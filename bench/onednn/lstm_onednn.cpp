@@ -290,9 +290,10 @@ int main(int argc, char** argv) {
         } else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
         else if (a == "--windows" && i + 1 < argc) windows = std::max(1, std::atoi(argv[++i]));
         else if (a == "--no-unroll") with_unroll = false;
+        else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);  // per-node backward, for A/B
         else {
             std::cerr << "usage: lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] "
-                         "[--windows 3] [--no-unroll]\n";
+                         "[--windows 3] [--no-unroll] [--no-chains]\n";
             return 2;
         }
     }

@@ -1,0 +1,79 @@
+// lstm_step's backward over a run of steps (op_builder::chain): each thread takes its block of
+// batch rows through every step, latest first, in one parallel region (a row's dpre, dc_prev and
+// dh_prev need only that row; per row and step the same calls as lstm_step's backward), then the
+// weight gradient of all steps as one GEMM (the per-node sweep adds one product a step: the same
+// sum in another order).
+#include <algorithm>
+#include <cstring>
+
+#include "lstm_kernels.hpp"
+
+namespace seqgrad::detail::lstm {
+
+template <class T>
+void step_chain(const chain_ctx<T>& c, const T* w_bwd) {
+    const size_t n = c.ids.size();
+    const auto s0 = c.value(c.inputs[1]), w = c.value(c.inputs[2]);
+    const size_t B = s0.shape[1], H = s0.shape[2], BH = B * H, G = 4 * H;
+    const tensor_ref<T> tx = c.targets[0], ts = c.targets[1], tw = c.targets[2];
+    auto row = [&](size_t k) { return static_cast<size_t>(c.at(k).i[0]); };
+    // dpre of each step goes straight into x's gradient rows when nothing is there yet (all rows
+    // the run does not write are zeroed first), else into scratch added in after.
+    bool direct = tx.data && !c.adds[0], add_x = tx.data && c.adds[0];
+    if (direct) {
+        bool consecutive = true;
+        for (size_t k = 0; k < n; ++k) consecutive = consecutive && row(k) == row(0) + k * B;
+        if (consecutive) {
+            std::fill(tx.data, tx.data + row(0) * G, T(0));
+            std::fill(tx.data + (row(0) + n * B) * G, tx.end(), T(0));
+        } else {
+            std::fill(tx.begin(), tx.end(), T(0));
+            direct = false;
+            add_x = true;
+        }
+    }
+    T* buf = direct ? nullptr : scratch<T>(n * B * G, 0);
+    auto dpre_of = [&](size_t k) { return direct ? tx.data + row(k) * G : buf + k * BH * 4; };
+    auto prev_of = [&](size_t k) { return k ? c.value(c.ids[k - 1]).data : s0.data; };
+
+    step_rows(B, H, [&](size_t lo, size_t hi) {
+        for (size_t k = n; k-- > 0;) {
+            const T* y = c.value(c.ids[k]).data;
+            const T* g = c.grads[k];
+            const T* prev = prev_of(k);
+            T* tp = k ? c.grads[k - 1] : ts.data;  // the previous state's gradient
+            const bool acc = k ? c.external[k - 1] != 0 : c.adds[1];
+            const bool record = k || s0.shape[0] == 6;
+            T* dcp = tp ? tp + BH : scratch<T>(BH, 2);
+            T* dpre = dpre_of(k);
+            for (size_t b = lo; b < hi; ++b) {
+                const T *act = y + 2 * BH + b * G, *cp = prev + BH + b * H, *cn = y + BH + b * H;
+                if (c.external[k])
+                    cell_backward_row<true>(H, act, cp, cn, g + b * H, g + BH + b * H, g + 2 * BH + b * G, dpre + b * G,
+                                            dcp + b * H, acc);
+                else  // written by the next step: no gradient of the activations themselves
+                    cell_backward_row<false>(H, act, cp, cn, g + b * H, g + BH + b * H, static_cast<const T*>(nullptr),
+                                             dpre + b * G, dcp + b * H, acc);
+            }
+            if (add_x) put(tx.data + (row(k) + lo) * G, dpre + lo * G, (hi - lo) * G, true);
+            if (!tp) continue;
+            if (w_bwd) small_gemm_packed(hi - lo, H, G, dpre + lo * G, G, w_bwd, 0, H, T(acc ? 1 : 0), tp + lo * H, H);
+            else gemm(false, false, hi - lo, H, G, T(1), dpre + lo * G, w.data, T(acc ? 1 : 0), tp + lo * H);
+            if (record && !acc) std::fill(tp + 2 * BH + lo * G, tp + 2 * BH + hi * G, T(0));
+        }
+    });
+    if (!tw.data) return;
+    // dW_hh += sum over steps of dpre_k^T h_prev_k as one GEMM with inner dimension n B (the
+    // steps' dpre lie one after another; their h_prev are gathered): dW is read and written once
+    // instead of once a step, which at H 256 (1 MB) does not stay in L2.
+    T* hp = scratch<T>(n * BH, 1);
+    parallel_rows(n, double(BH), [&](size_t lo, size_t hi) {
+        for (size_t k = lo; k < hi; ++k) std::memcpy(hp + k * BH, prev_of(k), BH * sizeof(T));
+    });
+    gemm(true, false, G, H, n * B, T(1), dpre_of(0), hp, T(c.adds[2] ? 1 : 0), tw.data);
+}
+
+template void step_chain<float>(const chain_ctx<float>&, const float*);
+template void step_chain<double>(const chain_ctx<double>&, const double*);
+
+}  // namespace seqgrad::detail::lstm

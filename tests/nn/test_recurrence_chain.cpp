@@ -1,0 +1,144 @@
+#include <boost/test/unit_test.hpp>
+
+// A run of lstm_step nodes swept as one call (op_builder::chain, core/backward_chain.hpp: each
+// thread's rows through every step in one region) held equal to the per-node sweep
+// (set_recurrence_chains(false)): the loss, every parameter's and input's gradient, and the
+// gradient of every step record (tape::grad), in double to 1e-12 and float to 1e-5, at 1 and 2
+// threads, for a zero or a given initial state, a second chunk run from the first's last record,
+// readouts of every step or of the last state only (the records between then get their gradient
+// from the recurrence alone), and lstm_pack with and without its backward block (H 16 / 8).
+#include <random>
+#include <string>
+#include <vector>
+
+#include <xtensor/xmath.hpp>
+
+#include <seqgrad/core/executor.hpp>
+#include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/seqgrad.hpp>
+
+#include "../test_util.hpp"
+
+namespace sg = seqgrad;
+using namespace seqgrad_test;
+namespace nn = seqgrad::nn;
+
+namespace {
+
+struct setup {
+    std::size_t T, B, I, H;
+    bool given;   // initial state from parameters (its gradient is checked)
+    int readout;  // 0: every h through hidden_all; 1: the last state only; 2: views, then a second chunk
+};
+
+struct outcome {
+    double loss = 0;
+    std::vector<xt::xarray<double>> grads;
+    std::size_t chained = 0;
+};
+
+struct model {
+    setup s;
+    mutable sg::parameter_store ps;
+    std::mt19937_64 rng;
+    nn::lstm_cell cell;
+    sg::parameter x, h0, c0;
+    xt::xarray<double> r, rc;
+
+    model(const setup& su, sg::dtype dt)
+        : s(su), ps(dt), rng(7 + su.H + su.B), cell(sg::parameter_scope(ps, "lstm"), su.I, su.H, rng) {
+        for (const sg::parameter* p : {&cell.w_ih, &cell.w_hh, &cell.b_ih, &cell.b_hh})
+            p->assign(random_array(p->shape().to_vector(), rng, 0.6));
+        x = ps.add("x", random_array({s.T * s.B, s.I}, rng));
+        h0 = ps.add("h0", random_array({s.B, s.H}, rng));
+        c0 = ps.add("c0", random_array({s.B, s.H}, rng));
+        r = random_array({s.T * s.B, s.H}, rng);
+        rc = random_array({s.B, s.H}, rng);
+    }
+
+    // The loss; the step records of every run into `records` when given.
+    sg::expr loss(sg::tape& t, std::vector<sg::expr>* records = nullptr) const {
+        const nn::lstm_layer layer(cell);
+        const sg::expr xs = t.param(x);
+        const nn::lstm_sequence seq = s.given ? layer(xs, nn::lstm_state{t.param(h0), t.param(c0)}) : layer(xs, s.B);
+        if (records) *records = seq.records;
+        if (s.readout == 0) return sg::sum(seq.hidden_all() * t.input(r));
+        if (s.readout == 1) {
+            const nn::lstm_state last = seq.final_state();
+            return sg::sum(last.h * t.input(rc)) + sg::sum(last.c * last.c);
+        }
+        const auto hs = seq.hs();
+        const nn::lstm_sequence second = layer.run(layer.project(sg::tanh(xs)), seq.records.back());
+        if (records) records->insert(records->end(), second.records.begin(), second.records.end());
+        return sg::sum(hs[1] * t.input(rc)) + sg::sum(second.hidden_all() * t.input(r));
+    }
+};
+
+outcome run(const setup& s, sg::dtype dt, bool chains) {
+    model m(s, dt);
+    sg::detail::set_recurrence_chains(chains);
+    sg::tape t(dt);
+    t.set_accumulate_into_parameters(false);
+    std::vector<sg::expr> records;
+    const sg::expr loss = m.loss(t, &records);
+    t.backward(loss);
+    sg::detail::set_recurrence_chains(true);
+    outcome o{t.item(loss), {}, t.optimizations().steps_chained};
+    for (const sg::parameter* p : {&m.cell.w_ih, &m.cell.w_hh, &m.cell.b_ih, &m.cell.b_hh, &m.x})
+        o.grads.push_back(t.param_grad(*p));
+    if (s.given)
+        for (const sg::parameter* p : {&m.h0, &m.c0}) o.grads.push_back(t.param_grad(*p));
+    for (const sg::expr& e : records) o.grads.push_back(t.grad(e));
+    return o;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(recurrence_chain)
+
+BOOST_AUTO_TEST_CASE(a_run_of_steps_swept_as_one_equals_the_per_node_sweep) {
+    const setup cases[] = {
+        {5, 9, 6, 16, false, 0},  {5, 9, 6, 16, true, 1},
+        {4, 8, 5, 8, true, 2},    {4, 64, 8, 64, true, 0},  // B * 8 H^2 >= 2e6: the steps' rows split across 2 threads
+        {3, 64, 8, 64, false, 2},
+    };
+    const std::size_t before = sg::num_threads();
+    for (const std::size_t threads : {1u, 2u}) {
+        sg::set_num_threads(threads);
+        for (const setup& s : cases)
+            for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+                const double tol = dt == sg::dtype::f64 ? 1e-12 : 1e-5;
+                const outcome off = run(s, dt, false), on = run(s, dt, true);
+                BOOST_TEST_CONTEXT("T " << s.T << " B " << s.B << " H " << s.H << " readout " << s.readout
+                                        << " threads " << threads << (dt == sg::dtype::f64 ? " f64" : " f32")) {
+                    BOOST_TEST(off.chained == 0u);
+                    BOOST_TEST(on.chained == (s.readout == 2 ? 2 * s.T : s.T));
+                    BOOST_TEST(std::abs(on.loss - off.loss) <= tol * (1 + std::abs(off.loss)));
+                    BOOST_REQUIRE_EQUAL(on.grads.size(), off.grads.size());
+                    double total = 0;
+                    for (std::size_t k = 0; k < on.grads.size(); ++k) {
+                        const double scale = 1 + xt::amax(xt::abs(off.grads[k]))();
+                        BOOST_TEST(xt::amax(xt::abs(on.grads[k] - off.grads[k]))() <= tol * scale, "gradient " << k);
+                        total += xt::sum(xt::abs(off.grads[k]))();
+                    }
+                    BOOST_TEST(total > 1.0);  // not trivially zero
+                }
+            }
+    }
+    sg::set_num_threads(before);
+}
+
+BOOST_AUTO_TEST_CASE(a_chained_run_passes_gradcheck) {
+    for (const setup& s : {setup{3, 8, 3, 8, true, 2}, setup{4, 9, 2, 16, true, 1}}) {
+        const model m(s, sg::dtype::f64);
+        sg::tape t(sg::dtype::f64);
+        t.backward(m.loss(t));
+        BOOST_TEST(t.optimizations().steps_chained == (s.readout == 2 ? 2 * s.T : s.T));  // the path checked
+        const auto report = sg::gradcheck(m.ps, [&](sg::tape& tp) { return m.loss(tp); });
+        BOOST_TEST(report.passed, "" << report);
+        BOOST_TEST(report.deterministic);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
