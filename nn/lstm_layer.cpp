@@ -95,12 +95,27 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
     // the library's own small-product kernel.
     const bool transposed = B > 1 && H % 4 == 0 && seqgrad::detail::small_gemm_kernels();
     const expr w_hh_t = transposed ? lstm_pack(w_hh) : expr{};
+    // Where a step's rows split across threads, the forward of all steps runs as one node
+    // (lstm_run: each thread its rows through every step, one parallel region instead of one a
+    // step) and each step's node is a view of its record, with lstm_step's gradient. Not under
+    // checkpointing, which recomputes steps one segment at a time; switched off with the chains
+    // (detail::set_recurrence_chains), their backward half.
+    bool checkpointed = false;
+    for (const auto& x : t.plan().transforms()) checkpointed = checkpointed || x->checkpoint_segment();
+    const bool whole = transposed && B >= 8 && T > 1 && t.optimize() && seqgrad::detail::recurrence_chains() &&
+                       !checkpointed;
+    expr run;
+    if (whole) {
+        step_scope scope(t, first_step);  // a step's, so that products do not batch over its records
+        run = lstm_run(projections, state0, w_hh, w_hh_t, 0, T);
+    }
     expr prev = state0;
     for (std::size_t k = 0; k < T; ++k) {
         const int step = first_step + static_cast<int>(k);
         step_scope scope(t, step, step - 1);  // the state comes from the previous step
-        prev = transposed ? lstm_step(projections, prev, w_hh, w_hh_t, k * B)
-                          : lstm_step(projections, prev, w_hh, k * B);
+        prev = whole        ? lstm_step_view(run, projections, prev, w_hh, w_hh_t, k * B, k)
+               : transposed ? lstm_step(projections, prev, w_hh, w_hh_t, k * B)
+                            : lstm_step(projections, prev, w_hh, k * B);
         seq.records.push_back(prev);
     }
     return seq;

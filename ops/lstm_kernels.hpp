@@ -140,9 +140,14 @@ void step_rows(size_t B, size_t H, const F& f) {
     else parallel_rows(B, 8.0 * double(H) * double(H), f, step_split_flops);
 }
 
-// The backward of a run of lstm_step nodes (op_def::chain_input), rows split across threads for
-// all steps at once; w_bwd is lstm_pack's backward block, or null to read w_hh row-major.
+// The backward of a run of lstm_step (o = 0) or lstm_step_view (o = 1) nodes (op_def::chain_input),
+// rows split across threads for all steps at once; w_bwd is lstm_pack's backward block, or null
+// to read w_hh row-major.
 template <class T>
-void step_chain(const chain_ctx<T>& c, const T* w_bwd);
+void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd);
+// lstm_run: `steps` records [6, B, H] into y from x's rows [row0, row0 + steps B) and the state s0
+// (h then c), w_hh^T packed by lstm_pack (wt); per row the same calls as lstm_step's forward.
+template <class T>
+void run_forward(const T* x, size_t row0, const T* s0, size_t B, size_t H, size_t steps, const T* wt, T* y);
 }  // namespace lstm
 }  // namespace seqgrad::detail

@@ -77,6 +77,29 @@ shape lstm_pack_shape(const op_def& op, std::span<const shape> in, const attrs&)
     return {H, 4 * H};
 }
 
+shape lstm_run_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    const shape s = lstm_step_shape(op, in, at);
+    const shape& x = in[0];
+    const size_t B = s[1], H = s[2];
+    if (!(in[3] == shape{H, 4 * H}) && !(in[3] == shape{2, H, 4 * H}))
+        fail_shape(op, in, "expected lstm_pack(w_hh) as the fourth input");
+    if (at.i[1] < 1 || static_cast<size_t>(at.i[0]) + static_cast<size_t>(at.i[1]) * B > x[0])
+        fail_shape(op, in,
+                   "expected rows [" + std::to_string(at.i[0]) + ", " +
+                       std::to_string(at.i[0] + at.i[1] * std::int64_t(B)) + ") of x for " + std::to_string(at.i[1]) +
+                       " steps of B = " + std::to_string(B));
+    return {static_cast<size_t>(at.i[1]), 6, B, H};
+}
+
+shape lstm_step_view_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    if (in.size() < 4) fail_shape(op, in, "expected an lstm_run, then x, prev, w_hh and optionally w_hh^T");
+    const shape s = lstm_step_shape(op, in.subspan(1), at);
+    const shape& r = in[0];
+    if (r.rank() != 4 || r[0] <= static_cast<size_t>(at.i[1]) || r[1] != 6 || r[2] != s[1] || r[3] != s[2])
+        fail_shape(op, in, "expected the lstm_run [T, 6, B, H] it views, with T > step " + std::to_string(at.i[1]));
+    return s;
+}
+
 shape lstm_rows_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
     for (const shape& s : in)
         if (s.rank() != 3 || s[0] <= static_cast<size_t>(at.i[0]) || s[1] != in[0][1] || s[2] != in[0][2])
@@ -94,9 +117,113 @@ std::string trans_attrs(const attrs& a) {
 
 struct recurrent_ops;
 const recurrent_ops& ops();
-// Whether lstm_step's w_hh^T input (3) is lstm_pack's output, in panels, and not a transpose.
+// Whether lstm_step's w_hh^T input (3, after `o` leading inputs) is lstm_pack's output, in
+// panels, and not a transpose.
 template <class C>
-bool packed_weight(const C& c);
+bool packed_weight(const C& c, size_t o = 0);
+// lstm_step's forward; O as for step_backward.
+template <size_t O, class C>
+void step_forward(const C& c) {
+    using T = std::remove_cvref_t<decltype(c.out()[0])>;
+    auto x = c.in(O + 0), prev = c.in(O + 1), w = c.in(O + 2);
+    auto y = c.out();
+    const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
+    T* act = y.data + 2 * BH;
+    // With w_hh^T (row-major [H, 4H], or packed by lstm_pack) the product reads it in
+    // place on the own kernel for a few rows; OpenBLAS would pack w_hh in every call
+    // and every thread.
+    const bool packed = packed_weight(c, O);
+    if (c.num_inputs == O + 4 && !packed && c.in(O + 3).shape.rank() != 2)
+        throw shape_error("lstm_step: w_hh^T " + c.in(O + 3).shape.str() +
+                          " is not lstm_pack's output (expected stop_gradient(transpose(w_hh)) [" + std::to_string(H) +
+                          ", " + std::to_string(4 * H) + "] or lstm_pack(w_hh))");
+    const bool wt = c.num_inputs == O + 4 && B > 1;
+    step_rows(B, H, [&](size_t lo, size_t hi) {
+        const size_t n = hi - lo;
+        std::memcpy(act + lo * 4 * H, x.data + (row + lo) * 4 * H, n * 4 * H * sizeof(T));
+        if (packed)
+            small_gemm_packed(n, 4 * H, H, prev.data + lo * H, H, c.in(O + 3).data, 0, 4 * H, T(1), act + lo * 4 * H,
+                              4 * H);
+        else if (wt)
+            gemm(false, false, n, 4 * H, H, T(1), prev.data + lo * H, c.in(O + 3).data, T(1), act + lo * 4 * H);
+        else gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
+                  act + lo * 4 * H);  // GEMV at B = 1
+        cell_forward(n, H, act + lo * 4 * H, prev.data + BH + lo * H, y.data + lo * H, y.data + BH + lo * H);
+    });
+}
+
+// lstm_step's backward; O = the index of its first input (x): 0 for lstm_step, 1 for
+// lstm_step_view, whose input 0 is the lstm_run it views.
+template <size_t O, class C>
+void step_backward(const C& c) {
+    using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+    auto prev = c.in(O + 1), w = c.in(O + 2);
+    auto y = c.out();
+    auto g = c.grad_out();
+    const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, G = 4 * H;
+    if (c.num_inputs == O + 4 && c.needs(O + 3))
+        throw graph_error("lstm_step: w_hh^T " + c.in(O + 3).shape.str() +
+                          " is a copy for the forward product and takes no gradient (expected "
+                          "stop_gradient(transpose(w_hh)); the gradient goes to w_hh)");
+    const size_t row = static_cast<size_t>(c.at.i[0]);
+    // dpre goes straight into x's gradient rows when this step writes them first.
+    T* dpre = scratch<T>(B * G, 1);
+    if (c.needs(O + 0) && !c.accumulate(O + 0)) {
+        auto t = c.target(O + 0);
+        dpre = t.data + row * G;
+        std::fill(t.data, dpre, T(0));
+        std::fill(dpre + B * G, t.end(), T(0));
+    }
+    T* dcp = c.needs(O + 1) ? c.target(O + 1).data + BH : scratch<T>(BH, 2);
+    const bool acc1 = c.accumulate(O + 1), acc2 = c.accumulate(O + 2);
+    if (c.needs(O + 1) && !acc1) std::fill(c.target(O + 1).data + 2 * BH, c.target(O + 1).end(), T(0));
+    const bool fused_b1 = B == 1 && c.needs(O + 1) && c.needs(O + 2);
+    // lstm_pack's second block: w_hh in panels for dh_prev = dpre w_hh.
+    const T* w_bwd = packed_weight(c, O) && c.in(O + 3).shape.rank() == 3 ? c.in(O + 3).data + 4 * H * H : nullptr;
+    // The rows of a step are independent up to dW_hh: dpre, dc_prev and dh_prev per block.
+    step_rows(B, H, [&](size_t lo, size_t hi) {
+        for (size_t b = lo; b < hi; ++b)
+            cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
+                                    g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
+                                    dcp + b * H, acc1);
+        if (c.needs(O + 0) && c.accumulate(O + 0))
+            put(c.target(O + 0).data + (row + lo) * G, dpre + lo * G, (hi - lo) * G, true);
+        if (c.needs(O + 1) && !fused_b1 && w_bwd)
+            small_gemm_packed(hi - lo, H, G, dpre + lo * G, G, w_bwd, 0, H, T(acc1 ? 1 : 0),
+                              c.target(O + 1).data + lo * H, H);
+        else if (c.needs(O + 1) && !fused_b1)
+            gemm(false, false, hi - lo, H, G, T(1), dpre + lo * G, w.data, T(acc1 ? 1 : 0),
+                 c.target(O + 1).data + lo * H);
+    });
+    if (fused_b1) {
+        gemv_t_rank1(G, H, w.data, dpre, prev.data, c.target(O + 1).data, acc1, c.target(O + 2).data, acc2);
+        return;
+    }
+    if (c.needs(O + 2)) {
+        if (B == 1) rank1_update(G, H, dpre, prev.data, c.target(O + 2).data, acc2);
+        else if (B < 8) gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(O + 2).data);
+        else  // dW_hh += dpre^T h_prev in blocks of its rows, split as the step's rows are
+            parallel_rows(
+                G, 2.0 * double(H) * double(B),
+                [&](size_t lo, size_t hi) {
+                    gemm_block(true, false, hi - lo, H, B, T(1), dpre + lo, G, prev.data, H, T(acc2 ? 1 : 0),
+                               c.target(O + 2).data + lo * H, H);
+                },
+                step_split_flops);
+    }
+}
+
+// Runs of steps (op_builder::chain) with lstm_pack's weight at B >= 8, where rows split.
+template <size_t O>
+bool chain_accepts(const detail::node* nodes, const std::uint32_t* in, std::size_t k) {
+    return k == O + 4 && nodes[in[O + 3]].op == &ops().lstm_pack && nodes[in[O + 1]].shp[1] >= 8;
+}
+template <size_t O, class C>
+void chain(const C& c) {
+    const auto p = c.value(c.inputs[O + 3]);
+    const size_t H = p.shape[1];
+    step_chain(c, O, p.shape.rank() == 3 ? p.data + 4 * H * H : nullptr);
+}
 
 struct recurrent_ops {
     // y = c + op(a) op(b): c copied (rows broadcast) into y, then one GEMM with beta = 1.
@@ -205,105 +332,10 @@ struct recurrent_ops {
             .saves(saves::both)
             .accumulates()
             .print_attrs([](const attrs& a) { return "row=" + std::to_string(a.i[0]); })
-            .forward([](auto& c) {
-                using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                auto x = c.in(0), prev = c.in(1), w = c.in(2);
-                auto y = c.out();
-                const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
-                T* act = y.data + 2 * BH;
-                // With w_hh^T (row-major [H, 4H], or packed by lstm_pack) the product reads it in
-                // place on the own kernel for a few rows; OpenBLAS would pack w_hh in every call
-                // and every thread.
-                const bool packed = packed_weight(c);
-                if (c.num_inputs == 4 && !packed && c.in(3).shape.rank() != 2)
-                    throw shape_error("lstm_step: w_hh^T " + c.in(3).shape.str() +
-                                      " is not lstm_pack's output (expected stop_gradient(transpose(w_hh)) [" +
-                                      std::to_string(H) + ", " + std::to_string(4 * H) + "] or lstm_pack(w_hh))");
-                const bool wt = c.num_inputs == 4 && B > 1;
-                step_rows(B, H, [&](size_t lo, size_t hi) {
-                    const size_t n = hi - lo;
-                    std::memcpy(act + lo * 4 * H, x.data + (row + lo) * 4 * H, n * 4 * H * sizeof(T));
-                    if (packed)
-                        small_gemm_packed(n, 4 * H, H, prev.data + lo * H, H, c.in(3).data, 0, 4 * H, T(1),
-                                          act + lo * 4 * H, 4 * H);
-                    else if (wt)
-                        gemm(false, false, n, 4 * H, H, T(1), prev.data + lo * H, c.in(3).data, T(1), act + lo * 4 * H);
-                    else
-                        gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
-                             act + lo * 4 * H);  // GEMV at B = 1
-                    cell_forward(n, H, act + lo * 4 * H, prev.data + BH + lo * H, y.data + lo * H,
-                                 y.data + BH + lo * H);
-                });
-            })
-            .backward([](auto& c) {
-                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-                auto prev = c.in(1), w = c.in(2);
-                auto y = c.out();
-                auto g = c.grad_out();
-                const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, G = 4 * H;
-                if (c.num_inputs == 4 && c.needs(3))
-                    throw graph_error("lstm_step: w_hh^T " + c.in(3).shape.str() +
-                                      " is a copy for the forward product and takes no gradient (expected "
-                                      "stop_gradient(transpose(w_hh)); the gradient goes to w_hh)");
-                const size_t row = static_cast<size_t>(c.at.i[0]);
-                // dpre goes straight into x's gradient rows when this step writes them first.
-                T* dpre = scratch<T>(B * G, 1);
-                if (c.needs(0) && !c.accumulate(0)) {
-                    auto t = c.target(0);
-                    dpre = t.data + row * G;
-                    std::fill(t.data, dpre, T(0));
-                    std::fill(dpre + B * G, t.end(), T(0));
-                }
-                T* dcp = c.needs(1) ? c.target(1).data + BH : scratch<T>(BH, 2);
-                const bool acc1 = c.accumulate(1), acc2 = c.accumulate(2);
-                if (c.needs(1) && !acc1) std::fill(c.target(1).data + 2 * BH, c.target(1).end(), T(0));
-                const bool fused_b1 = B == 1 && c.needs(1) && c.needs(2);
-                // lstm_pack's second block: w_hh in panels for dh_prev = dpre w_hh.
-                const T* w_bwd = packed_weight(c) && c.in(3).shape.rank() == 3 ? c.in(3).data + 4 * H * H : nullptr;
-                // The rows of a step are independent up to dW_hh: dpre, dc_prev and dh_prev per block.
-                step_rows(B, H, [&](size_t lo, size_t hi) {
-                    for (size_t b = lo; b < hi; ++b)
-                        cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
-                                                g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G,
-                                                dpre + b * G, dcp + b * H, acc1);
-                    if (c.needs(0) && c.accumulate(0))
-                        put(c.target(0).data + (row + lo) * G, dpre + lo * G, (hi - lo) * G, true);
-                    if (c.needs(1) && !fused_b1 && w_bwd)
-                        small_gemm_packed(hi - lo, H, G, dpre + lo * G, G, w_bwd, 0, H, T(acc1 ? 1 : 0),
-                                          c.target(1).data + lo * H, H);
-                    else if (c.needs(1) && !fused_b1)
-                        gemm(false, false, hi - lo, H, G, T(1), dpre + lo * G, w.data, T(acc1 ? 1 : 0),
-                             c.target(1).data + lo * H);
-                });
-                if (fused_b1) {
-                    gemv_t_rank1(G, H, w.data, dpre, prev.data, c.target(1).data, acc1, c.target(2).data, acc2);
-                    return;
-                }
-                if (c.needs(2)) {
-                    if (B == 1) rank1_update(G, H, dpre, prev.data, c.target(2).data, acc2);
-                    else if (B < 8)
-                        gemm(true, false, G, H, B, T(1), dpre, prev.data, T(acc2 ? 1 : 0), c.target(2).data);
-                    else  // dW_hh += dpre^T h_prev in blocks of its rows, split as the step's rows are
-                        parallel_rows(
-                            G, 2.0 * double(H) * double(B),
-                            [&](size_t lo, size_t hi) {
-                                gemm_block(true, false, hi - lo, H, B, T(1), dpre + lo, G, prev.data, H,
-                                           T(acc2 ? 1 : 0), c.target(2).data + lo * H, H);
-                            },
-                            step_split_flops);
-                }
-            })
+            .forward([](auto& c) { step_forward<0>(c); })
+            .backward([](auto& c) { step_backward<0>(c); })
             // A run of steps of one sequence: each thread's rows through every step in one region.
-            .chain(
-                1,
-                [](const detail::node* nodes, const std::uint32_t* in, std::size_t k) {
-                    return k == 4 && nodes[in[3]].op == &ops().lstm_pack && nodes[in[1]].shp[1] >= 8;
-                },
-                [](const auto& c) {
-                    const auto p = c.value(c.inputs[3]);
-                    const size_t H = p.shape[1];
-                    step_chain(c, p.shape.rank() == 3 ? p.data + 4 * H * H : nullptr);
-                })
+            .chain(1, chain_accepts<0>, [](const auto& c) { chain<0>(c); })
             .sample({{6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 0, 0, 0}})
             .sample({{3, 8}, {6, 1, 2}, {8, 2}}, attrs{.i = {1, 0, 0, 0}})
             .sample({{2, 8}, {6, 2, 2}, {8, 2}}));
@@ -323,6 +355,49 @@ struct recurrent_ops {
                                           })
                                           .sample({{16, 4}})
                                           .sample({{64, 16}}));
+
+    // i[0] = first row of x, i[1] = steps. The records of `steps` steps, [steps, 6, B, H], each
+    // thread's rows through all of them in one region; the steps' nodes are lstm_step_views of it.
+    const op_def& lstm_run = builtin(
+        op_builder("lstm_run")
+            .arity(4)
+            .shape(lstm_run_shape)
+            .constant_output()
+            .no_gradient()
+            .saves(saves::nothing)
+            .print_attrs(
+                [](const attrs& a) { return "row=" + std::to_string(a.i[0]) + ", steps=" + std::to_string(a.i[1]); })
+            .forward([](auto& c) {
+                auto prev = c.in(1);
+                run_forward(c.in(0).data, static_cast<size_t>(c.at.i[0]), prev.data, prev.shape[1], prev.shape[2],
+                            static_cast<size_t>(c.at.i[1]), c.in(3).data, c.out().data);
+            })
+            .sample({{6, 64}, {2, 2, 16}, {64, 16}, {16, 64}}, attrs{.i = {2, 2, 0, 0}}));
+
+    // Inputs: an lstm_run, then lstm_step's (x, prev, w_hh and optionally w_hh^T); i[0] = row,
+    // i[1] = step, i[2] = 1: the value is the run's record of that step (a view), which is what
+    // lstm_step computes from the other inputs (as this op does with i[2] = 0 or the optimisations
+    // off). The gradient is lstm_step's; none goes to the run.
+    const op_def& lstm_step_view = builtin(
+        op_builder("lstm_step_view")
+            .arity(-1)
+            .shape(lstm_step_view_shape)
+            .saves(saves::both)
+            .accumulates()
+            .print_attrs(
+                [](const attrs& a) { return "row=" + std::to_string(a.i[0]) + ", step=" + std::to_string(a.i[1]); })
+            .view([](std::span<const shape> in, const attrs& at) {
+                return at.i[2] ? static_cast<size_t>(at.i[1]) * 6 * in[0][2] * in[0][3] : op_def::no_view;
+            })
+            .forward([](auto& c) { step_forward<1>(c); })
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                if (c.needs(0) && !c.accumulate(0)) std::fill(c.target(0).begin(), c.target(0).end(), T(0));
+                step_backward<1>(c);
+            })
+            .chain(2, chain_accepts<1>, [](const auto& c) { chain<1>(c); })
+            .sample({{2, 6, 2, 3}, {6, 12}, {2, 2, 3}, {12, 3}}, attrs{.i = {2, 1, 0, 0}})
+            .sample({{1, 6, 1, 2}, {3, 8}, {6, 1, 2}, {8, 2}}, attrs{.i = {1, 0, 0, 0}}));
 
     // i[0] = part. y rows [t B, (t+1) B) = block `part` of input t.
     const op_def& lstm_rows = builtin(
@@ -375,8 +450,8 @@ const recurrent_ops& ops() {
     return o;
 }
 template <class C>
-bool packed_weight(const C& c) {
-    return c.num_inputs == 4 && c.nodes[c.inputs[3]].op == &ops().lstm_pack;
+bool packed_weight(const C& c, size_t o) {
+    return c.num_inputs == o + 4 && c.nodes[c.inputs[o + 3]].op == &ops().lstm_pack;
 }
 }  // namespace
 
@@ -396,6 +471,19 @@ expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, const expr& w_
     return apply(ops().lstm_step, {x, prev, w_hh, w_hh_t}, attrs{.i = {static_cast<std::int64_t>(row), 0, 0, 0}});
 }
 expr lstm_pack(const expr& w_hh) { return apply(ops().lstm_pack, {w_hh}); }
+expr lstm_run(const expr& x, const expr& state0, const expr& w_hh, const expr& w_hh_packed, std::size_t row,
+              std::size_t steps) {
+    if (w_hh_packed.owner().node_at(w_hh_packed.id()).op != &ops().lstm_pack)
+        throw shape_error("lstm_run: w_hh_packed " + w_hh_packed.shape().str() +
+                          " is not lstm_pack's output (expected lstm_pack(w_hh))");
+    return apply(ops().lstm_run, {x, state0, w_hh, w_hh_packed},
+                 attrs{.i = {static_cast<std::int64_t>(row), static_cast<std::int64_t>(steps), 0, 0}});
+}
+expr lstm_step_view(const expr& run, const expr& x, const expr& prev, const expr& w_hh, const expr& w_hh_packed,
+                    std::size_t row, std::size_t step) {
+    return apply(ops().lstm_step_view, {run, x, prev, w_hh, w_hh_packed},
+                 attrs{.i = {static_cast<std::int64_t>(row), static_cast<std::int64_t>(step), 1, 0}});
+}
 expr lstm_rows(std::span<const expr> records, int part) {
     if (part != 0 && part != 1)
         throw value_error("lstm_rows: part " + std::to_string(part) + " (expected 0 for h or 1 for c)");

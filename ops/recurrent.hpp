@@ -45,6 +45,16 @@ expr lstm_step(const expr& x, const expr& prev, const expr& w_hh, const expr& w_
 /// of 16, w_hh in panels for backward's dh_prev after it: [2, H, 4H]. No gradient. H a multiple of
 /// 4.
 expr lstm_pack(const expr& w_hh);
+/// The forward of `steps` lstm_steps at once (x's rows from `row`, B rows a step, from state0,
+/// w_hh_packed = lstm_pack(w_hh)): [steps, 6, B, H], each thread taking its batch rows through
+/// every step in one parallel region. No gradient: read its steps through lstm_step_view.
+expr lstm_run(const expr& x, const expr& state0, const expr& w_hh, const expr& w_hh_packed, std::size_t row,
+              std::size_t steps);
+/// Step `step` of an lstm_run, as lstm_step(x, prev, w_hh, w_hh_packed, row) with the run's inputs
+/// (prev: the previous step's view, or the run's state0): the same values, read from the run (a
+/// view, under the graph optimisations; else computed), and lstm_step's gradient.
+expr lstm_step_view(const expr& run, const expr& x, const expr& prev, const expr& w_hh, const expr& w_hh_packed,
+                    std::size_t row, std::size_t step);
 
 /// Block `part` (0: h, 1: c) of each step record or state [k, B, H], stacked along rows:
 /// -> [n * B, H], row block t from records[t]. All hidden states of a sequence as one matrix, so

@@ -1,4 +1,5 @@
-// lstm_step's backward over a run of steps (op_builder::chain): each thread takes its block of
+// lstm_run's forward (each thread's rows through every step in one region) and lstm_step's
+// backward over a run of steps (op_builder::chain): each thread takes its block of
 // batch rows through every step, latest first, in one parallel region (a row's dpre, dc_prev and
 // dh_prev need only that row; per row and step the same calls as lstm_step's backward), then the
 // weight gradient of all steps as one GEMM (the per-node sweep adds one product a step: the same
@@ -11,15 +12,16 @@
 namespace seqgrad::detail::lstm {
 
 template <class T>
-void step_chain(const chain_ctx<T>& c, const T* w_bwd) {
+void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd) {
     const size_t n = c.ids.size();
-    const auto s0 = c.value(c.inputs[1]), w = c.value(c.inputs[2]);
+    const auto s0 = c.value(c.inputs[o + 1]), w = c.value(c.inputs[o + 2]);
     const size_t B = s0.shape[1], H = s0.shape[2], BH = B * H, G = 4 * H;
-    const tensor_ref<T> tx = c.targets[0], ts = c.targets[1], tw = c.targets[2];
+    const tensor_ref<T> tx = c.targets[o], ts = c.targets[o + 1], tw = c.targets[o + 2];
+    const bool* adds = c.adds + o;
     auto row = [&](size_t k) { return static_cast<size_t>(c.at(k).i[0]); };
     // dpre of each step goes straight into x's gradient rows when nothing is there yet (all rows
     // the run does not write are zeroed first), else into scratch added in after.
-    bool direct = tx.data && !c.adds[0], add_x = tx.data && c.adds[0];
+    bool direct = tx.data && !adds[0], add_x = tx.data && adds[0];
     if (direct) {
         bool consecutive = true;
         for (size_t k = 0; k < n; ++k) consecutive = consecutive && row(k) == row(0) + k * B;
@@ -42,7 +44,7 @@ void step_chain(const chain_ctx<T>& c, const T* w_bwd) {
             const T* g = c.grads[k];
             const T* prev = prev_of(k);
             T* tp = k ? c.grads[k - 1] : ts.data;  // the previous state's gradient
-            const bool acc = k ? c.external[k - 1] != 0 : c.adds[1];
+            const bool acc = k ? c.external[k - 1] != 0 : adds[1];
             const bool record = k || s0.shape[0] == 6;
             T* dcp = tp ? tp + BH : scratch<T>(BH, 2);
             T* dpre = dpre_of(k);
@@ -70,10 +72,28 @@ void step_chain(const chain_ctx<T>& c, const T* w_bwd) {
     parallel_rows(n, double(BH), [&](size_t lo, size_t hi) {
         for (size_t k = lo; k < hi; ++k) std::memcpy(hp + k * BH, prev_of(k), BH * sizeof(T));
     });
-    gemm(true, false, G, H, n * B, T(1), dpre_of(0), hp, T(c.adds[2] ? 1 : 0), tw.data);
+    gemm(true, false, G, H, n * B, T(1), dpre_of(0), hp, T(adds[2] ? 1 : 0), tw.data);
 }
 
-template void step_chain<float>(const chain_ctx<float>&, const float*);
-template void step_chain<double>(const chain_ctx<double>&, const double*);
+template <class T>
+void run_forward(const T* x, size_t row0, const T* s0, size_t B, size_t H, size_t steps, const T* wt, T* y) {
+    const size_t BH = B * H, G = 4 * H, R = 6 * BH;
+    step_rows(B, H, [&](size_t lo, size_t hi) {
+        const size_t m = hi - lo;
+        for (size_t k = 0; k < steps; ++k) {
+            T* rec = y + k * R;
+            const T* prev = k ? rec - R : s0;
+            T* act = rec + 2 * BH + lo * G;
+            std::memcpy(act, x + (row0 + k * B + lo) * G, m * G * sizeof(T));
+            small_gemm_packed(m, G, H, prev + lo * H, H, wt, 0, G, T(1), act, G);
+            cell_forward(m, H, act, prev + BH + lo * H, rec + lo * H, rec + BH + lo * H);
+        }
+    });
+}
+
+template void step_chain<float>(const chain_ctx<float>&, size_t, const float*);
+template void step_chain<double>(const chain_ctx<double>&, size_t, const double*);
+template void run_forward<float>(const float*, size_t, const float*, size_t, size_t, size_t, const float*, float*);
+template void run_forward<double>(const double*, size_t, const double*, size_t, size_t, size_t, const double*, double*);
 
 }  // namespace seqgrad::detail::lstm

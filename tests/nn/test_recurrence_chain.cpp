@@ -1,12 +1,16 @@
 #include <boost/test/unit_test.hpp>
 
-// A run of lstm_step nodes swept as one call (op_builder::chain, core/backward_chain.hpp: each
-// thread's rows through every step in one region) held equal to the per-node sweep
-// (set_recurrence_chains(false)): the loss, every parameter's and input's gradient, and the
-// gradient of every step record (tape::grad), in double to 1e-12 and float to 1e-5, at 1 and 2
-// threads, for a zero or a given initial state, a second chunk run from the first's last record,
-// readouts of every step or of the last state only (the records between then get their gradient
-// from the recurrence alone), and lstm_pack with and without its backward block (H 16 / 8).
+// The fused layer's sequence-level paths at B >= 8: the forward of all steps as one lstm_run node
+// (the steps' nodes lstm_step_views of it) and a run of step nodes swept as one call in backward
+// (op_builder::chain, core/backward_chain.hpp), each thread's rows through every step in one
+// region. Held equal to the plain graph (optimisations off: one lstm_step a step, per-node
+// backward) and to the per-node sweep (set_recurrence_chains(false)): the loss, every parameter's
+// and input's gradient, and the gradient of every step record (tape::grad), in double to 1e-12
+// and float to 1e-5, at 1 and 2 threads; for a zero or a given initial state, a second chunk run
+// from the first's last record, readouts of every step or of the last state only (the records
+// between then get their gradient from the recurrence alone), nn::unroll of the cell with a
+// product per step reading its state, lstm_pack with and without its backward block (H 16 / 8),
+// and under truncate_bptt and clip_state_gradient (which keep the per-node sweep).
 #include <random>
 #include <string>
 #include <vector>
@@ -28,8 +32,10 @@ namespace {
 
 struct setup {
     std::size_t T, B, I, H;
-    bool given;   // initial state from parameters (its gradient is checked)
-    int readout;  // 0: every h through hidden_all; 1: the last state only; 2: views, then a second chunk
+    bool given;  // initial state from parameters (its gradient is checked)
+    // 0: every h through hidden_all; 1: the last state only; 2: views, then a second chunk;
+    // 3: nn::unroll of the cell over [T, B, I], tanh(h_t W) summed per step.
+    int readout;
 };
 
 struct outcome {
@@ -43,7 +49,7 @@ struct model {
     mutable sg::parameter_store ps;
     std::mt19937_64 rng;
     nn::lstm_cell cell;
-    sg::parameter x, h0, c0;
+    sg::parameter x, h0, c0, wo;
     xt::xarray<double> r, rc;
 
     model(const setup& su, sg::dtype dt)
@@ -53,6 +59,7 @@ struct model {
         x = ps.add("x", random_array({s.T * s.B, s.I}, rng));
         h0 = ps.add("h0", random_array({s.B, s.H}, rng));
         c0 = ps.add("c0", random_array({s.B, s.H}, rng));
+        wo = ps.add("wo", random_array({s.H, 5}, rng));
         r = random_array({s.T * s.B, s.H}, rng);
         rc = random_array({s.B, s.H}, rng);
     }
@@ -61,6 +68,15 @@ struct model {
     sg::expr loss(sg::tape& t, std::vector<sg::expr>* records = nullptr) const {
         const nn::lstm_layer layer(cell);
         const sg::expr xs = t.param(x);
+        if (s.readout == 3) {
+            const nn::lstm_state s0 = s.given ? nn::lstm_state{t.param(h0), t.param(c0)} : cell.initial_state(t, s.B);
+            sg::expr l;
+            for (const auto& st : nn::unroll(t, cell, sg::reshape(xs, {s.T, s.B, s.I}), s0)) {
+                const sg::expr e = sg::sum(sg::tanh(sg::matmul(st.h, t.param(wo))));
+                l = l.valid() ? l + e : e;
+            }
+            return l;
+        }
         const nn::lstm_sequence seq = s.given ? layer(xs, nn::lstm_state{t.param(h0), t.param(c0)}) : layer(xs, s.B);
         if (records) *records = seq.records;
         if (s.readout == 0) return sg::sum(seq.hidden_all() * t.input(r));
@@ -75,22 +91,40 @@ struct model {
     }
 };
 
-outcome run(const setup& s, sg::dtype dt, bool chains) {
+enum class mode { plain, per_node, chained };
+
+outcome run(const setup& s, sg::dtype dt, mode md, const sg::backward_plan& plan = {}) {
     model m(s, dt);
-    sg::detail::set_recurrence_chains(chains);
+    sg::detail::set_recurrence_chains(md == mode::chained);
     sg::tape t(dt);
+    t.set_optimize(md != mode::plain);
     t.set_accumulate_into_parameters(false);
     std::vector<sg::expr> records;
     const sg::expr loss = m.loss(t, &records);
-    t.backward(loss);
+    t.backward(loss, plan);
     sg::detail::set_recurrence_chains(true);
     outcome o{t.item(loss), {}, t.optimizations().steps_chained};
-    for (const sg::parameter* p : {&m.cell.w_ih, &m.cell.w_hh, &m.cell.b_ih, &m.cell.b_hh, &m.x})
+    // The forward ran as one lstm_run where the chains are on (views), else a node per step.
+    for (const sg::expr& e : records)
+        BOOST_TEST(t.node_at(e.id()).op->name == (md == mode::chained ? "lstm_step_view" : "lstm_step"));
+    for (const sg::parameter* p : {&m.cell.w_ih, &m.cell.w_hh, &m.cell.b_ih, &m.cell.b_hh, &m.x, &m.wo})
         o.grads.push_back(t.param_grad(*p));
     if (s.given)
         for (const sg::parameter* p : {&m.h0, &m.c0}) o.grads.push_back(t.param_grad(*p));
     for (const sg::expr& e : records) o.grads.push_back(t.grad(e));
     return o;
+}
+
+void expect_equal(const outcome& on, const outcome& off, double tol) {
+    BOOST_TEST(std::abs(on.loss - off.loss) <= tol * (1 + std::abs(off.loss)));
+    BOOST_REQUIRE_EQUAL(on.grads.size(), off.grads.size());
+    double total = 0;
+    for (std::size_t k = 0; k < on.grads.size(); ++k) {
+        const double scale = 1 + xt::amax(xt::abs(off.grads[k]))();
+        BOOST_TEST(xt::amax(xt::abs(on.grads[k] - off.grads[k]))() <= tol * scale, "gradient " << k);
+        total += xt::sum(xt::abs(off.grads[k]))();
+    }
+    BOOST_TEST(total > 1.0);  // not trivially zero
 }
 
 }  // namespace
@@ -99,8 +133,8 @@ BOOST_AUTO_TEST_SUITE(recurrence_chain)
 
 BOOST_AUTO_TEST_CASE(a_run_of_steps_swept_as_one_equals_the_per_node_sweep) {
     const setup cases[] = {
-        {5, 9, 6, 16, false, 0},  {5, 9, 6, 16, true, 1},
-        {4, 8, 5, 8, true, 2},    {4, 64, 8, 64, true, 0},  // B * 8 H^2 >= 2e6: the steps' rows split across 2 threads
+        {5, 9, 6, 16, false, 0},  {5, 9, 6, 16, true, 1},  {4, 8, 5, 8, true, 2},
+        {4, 9, 8, 16, true, 3},   {4, 64, 8, 64, true, 0},  // B * 8 H^2 >= 2e6: the steps' rows split across 2 threads
         {3, 64, 8, 64, false, 2},
     };
     const std::size_t before = sg::num_threads();
@@ -109,24 +143,32 @@ BOOST_AUTO_TEST_CASE(a_run_of_steps_swept_as_one_equals_the_per_node_sweep) {
         for (const setup& s : cases)
             for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
                 const double tol = dt == sg::dtype::f64 ? 1e-12 : 1e-5;
-                const outcome off = run(s, dt, false), on = run(s, dt, true);
+                const outcome plain = run(s, dt, mode::plain), per_node = run(s, dt, mode::per_node),
+                              chained = run(s, dt, mode::chained);
                 BOOST_TEST_CONTEXT("T " << s.T << " B " << s.B << " H " << s.H << " readout " << s.readout
                                         << " threads " << threads << (dt == sg::dtype::f64 ? " f64" : " f32")) {
-                    BOOST_TEST(off.chained == 0u);
-                    BOOST_TEST(on.chained == (s.readout == 2 ? 2 * s.T : s.T));
-                    BOOST_TEST(std::abs(on.loss - off.loss) <= tol * (1 + std::abs(off.loss)));
-                    BOOST_REQUIRE_EQUAL(on.grads.size(), off.grads.size());
-                    double total = 0;
-                    for (std::size_t k = 0; k < on.grads.size(); ++k) {
-                        const double scale = 1 + xt::amax(xt::abs(off.grads[k]))();
-                        BOOST_TEST(xt::amax(xt::abs(on.grads[k] - off.grads[k]))() <= tol * scale, "gradient " << k);
-                        total += xt::sum(xt::abs(off.grads[k]))();
-                    }
-                    BOOST_TEST(total > 1.0);  // not trivially zero
+                    BOOST_TEST(plain.chained == 0u);
+                    BOOST_TEST(per_node.chained == 0u);
+                    BOOST_TEST(chained.chained == (s.readout == 2 ? 2 * s.T : s.T));
+                    expect_equal(per_node, plain, tol);
+                    expect_equal(chained, plain, tol);
                 }
             }
     }
     sg::set_num_threads(before);
+}
+
+// Transforms that need each step's edge keep the per-node sweep (of the runs' views).
+BOOST_AUTO_TEST_CASE(truncation_and_state_clipping_over_a_run) {
+    for (const setup& s : {setup{6, 9, 6, 16, true, 0}, setup{6, 9, 8, 16, false, 3}})
+        for (const auto& plan : {sg::truncate_bptt(2), sg::truncate_bptt(2, 3), sg::clip_state_gradient(0.02)}) {
+            const outcome plain = run(s, sg::dtype::f64, mode::plain, plan),
+                          on = run(s, sg::dtype::f64, mode::chained, plan);
+            BOOST_TEST_CONTEXT("readout " << s.readout << " plan " << plan.transforms()[0]->name()) {
+                BOOST_TEST(on.chained == 0u);
+                expect_equal(on, plain, 1e-12);
+            }
+        }
 }
 
 BOOST_AUTO_TEST_CASE(a_chained_run_passes_gradcheck) {
