@@ -34,10 +34,13 @@ template <class T>
 void pack_panels(bool trans, std::size_t k, std::size_t n, const T* b, T* dst);
 /// C[m, n] = A[m, k] op(B) (+ C with beta = 1; beta 0 or 1) from B packed by pack_panels; the
 /// columns [j0, j1) only (bounds at multiples of 128 bytes of lanes), one thread, any m. The same
-/// values as gemm on the unpacked B: each entry is one sum over k in order.
+/// values as gemm on the unpacked B: each entry is one sum over k in order. With s (row stride
+/// lds): C = S + A op(B), beta ignored (a step's input rows added in the product's store, not
+/// copied into C first).
 template <class T>
 void small_gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
-                       std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc);
+                       std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc, const T* s = nullptr,
+                       std::size_t lds = 0);
 /// The same over all columns, split in blocks of panels across the executor's threads when large
 /// enough (as gemm splits its products).
 template <class T>

@@ -41,9 +41,10 @@ struct vec64<double> {
     typedef double U __attribute__((vector_size(64), aligned(8)));
 };
 
+// With Add, C = S + A B where S (s, lds) is C itself or another matrix (a step's input rows).
 template <std::size_t R, std::size_t CW, bool Add, class T>
-void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* __restrict b, std::size_t ldb,
-               T* __restrict c, std::size_t ldc) {
+void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* __restrict b, std::size_t ldb, T* c,
+               std::size_t ldc, const T* s, std::size_t lds) {
     using V = typename vec64<T>::V;
     using U = typename vec64<T>::U;
     constexpr std::size_t L = sizeof(V) / sizeof(T), NV = CW / L;
@@ -67,7 +68,7 @@ void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* _
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) {
             U* cv = reinterpret_cast<U*>(c + r * ldc + v * L);
-            if constexpr (Add) *cv = *cv + acc[r][v];
+            if constexpr (Add) *cv = *reinterpret_cast<const U*>(s + r * lds + v * L) + acc[r][v];
             else *cv = acc[r][v];
         }
 }
@@ -75,8 +76,8 @@ void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* _
 // A tile of R rows (1..12), chosen at run time.
 template <std::size_t CW, bool Add, class T, std::size_t... R>
 void tile_of(std::size_t r, std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
-             std::size_t ldc, std::index_sequence<R...>) {
-    ((r == R + 1 ? gemm_tile<R + 1, CW, Add>(k, a, lda, b, ldb, c, ldc) : void()), ...);
+             std::size_t ldc, const T* s, std::size_t lds, std::index_sequence<R...>) {
+    ((r == R + 1 ? gemm_tile<R + 1, CW, Add>(k, a, lda, b, ldb, c, ldc, s, lds) : void()), ...);
 }
 
 // Rows in tiles of at most 12 (R rows: 2R accumulators of the 32 vector registers), as even as
@@ -84,11 +85,12 @@ void tile_of(std::size_t r, std::size_t k, const T* a, std::size_t lda, const T*
 // small tiles whose few FMAs per load of B ran 33% slower a row (word_b20, 20 rows, H 256).
 template <std::size_t CW, bool Add, class T>
 void gemm_column_block(std::size_t m, std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
-                       std::size_t ldc) {
+                       std::size_t ldc, const T* s, std::size_t lds) {
     const std::size_t tiles = m <= 12 ? 1 : (m + 7) / 8;
     for (std::size_t t = 0, i = 0; t < tiles; ++t) {
         const std::size_t r = (m - i) / (tiles - t);  // the remaining rows spread over the remaining tiles
-        tile_of<CW, Add>(r, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, std::make_index_sequence<12>{});
+        tile_of<CW, Add>(r, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, s + i * lds, lds,
+                         std::make_index_sequence<12>{});
         i += r;
     }
 }
@@ -98,8 +100,8 @@ void gemm_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::
                   T* c, std::size_t ldc) {
     constexpr std::size_t CW = 128 / sizeof(T), L = 64 / sizeof(T);  // two vectors of lanes, one
     std::size_t j = 0;
-    for (; j + CW <= n; j += CW) gemm_column_block<CW, Add>(m, k, a, lda, b + j, ldb, c + j, ldc);
-    for (; j < n; j += L) gemm_column_block<L, Add>(m, k, a, lda, b + j, ldb, c + j, ldc);
+    for (; j + CW <= n; j += CW) gemm_column_block<CW, Add>(m, k, a, lda, b + j, ldb, c + j, ldc, c + j, ldc);
+    for (; j < n; j += L) gemm_column_block<L, Add>(m, k, a, lda, b + j, ldb, c + j, ldc, c + j, ldc);
 }
 
 // The packed layout (pack_panels): panel after panel of CW columns (the last ones L wide when n is
@@ -110,14 +112,14 @@ void gemm_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::
 // the recurrent product at 73 GFLOP/s against 94 packed (20 rows; 48 vs 93 at 10 rows).
 template <bool Add, class T>
 void packed_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
-                    std::size_t j0, std::size_t j1, T* c, std::size_t ldc) {
+                    std::size_t j0, std::size_t j1, T* c, std::size_t ldc, const T* s, std::size_t lds) {
     constexpr std::size_t CW = 128 / sizeof(T), L = 64 / sizeof(T);
     for (std::size_t j = j0; j < j1;)
         if (j + CW <= n) {
-            gemm_column_block<CW, Add>(m, k, a, lda, bp + j * k, CW, c + j, ldc);
+            gemm_column_block<CW, Add>(m, k, a, lda, bp + j * k, CW, c + j, ldc, s + j, lds);
             j += CW;
         } else {
-            gemm_column_block<L, Add>(m, k, a, lda, bp + j * k, L, c + j, ldc);
+            gemm_column_block<L, Add>(m, k, a, lda, bp + j * k, L, c + j, ldc, s + j, lds);
             j += L;
         }
 }
@@ -144,9 +146,10 @@ void pack_panels(bool trans, std::size_t k, std::size_t n, const T* b, T* dst) {
 
 template <class T>
 void small_gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
-                       std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc) {
-    if (beta == T(1)) packed_columns<true>(m, n, k, a, lda, bp, j0, j1, c, ldc);
-    else packed_columns<false>(m, n, k, a, lda, bp, j0, j1, c, ldc);
+                       std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc, const T* s, std::size_t lds) {
+    if (s) packed_columns<true>(m, n, k, a, lda, bp, j0, j1, c, ldc, s, lds);
+    else if (beta == T(1)) packed_columns<true>(m, n, k, a, lda, bp, j0, j1, c, ldc, c, ldc);
+    else packed_columns<false>(m, n, k, a, lda, bp, j0, j1, c, ldc, c, ldc);
 }
 
 template <class T>
@@ -167,9 +170,10 @@ bool small_gemm_kernels() { return own_small_gemm.load(); }
 template void pack_panels<float>(bool, std::size_t, std::size_t, const float*, float*);
 template void pack_panels<double>(bool, std::size_t, std::size_t, const double*, double*);
 template void small_gemm_packed<float>(std::size_t, std::size_t, std::size_t, const float*, std::size_t, const float*,
-                                       std::size_t, std::size_t, float, float*, std::size_t);
+                                       std::size_t, std::size_t, float, float*, std::size_t, const float*, std::size_t);
 template void small_gemm_packed<double>(std::size_t, std::size_t, std::size_t, const double*, std::size_t,
-                                        const double*, std::size_t, std::size_t, double, double*, std::size_t);
+                                        const double*, std::size_t, std::size_t, double, double*, std::size_t,
+                                        const double*, std::size_t);
 template bool small_gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                                 const float*, std::size_t, float, float*, std::size_t);
 template bool small_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,

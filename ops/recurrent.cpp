@@ -140,14 +140,17 @@ void step_forward(const C& c) {
     const bool wt = c.num_inputs == O + 4 && B > 1;
     step_rows(B, H, [&](size_t lo, size_t hi) {
         const size_t n = hi - lo;
-        std::memcpy(act + lo * 4 * H, x.data + (row + lo) * 4 * H, n * 4 * H * sizeof(T));
-        if (packed)
+        const T* xr = x.data + (row + lo) * 4 * H;
+        if (packed)  // x's rows added in the product's store
             small_gemm_packed(n, 4 * H, H, prev.data + lo * H, H, c.in(O + 3).data, 0, 4 * H, T(1), act + lo * 4 * H,
-                              4 * H);
-        else if (wt)
-            gemm(false, false, n, 4 * H, H, T(1), prev.data + lo * H, c.in(O + 3).data, T(1), act + lo * 4 * H);
-        else gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
-                  act + lo * 4 * H);  // GEMV at B = 1
+                              4 * H, xr, 4 * H);
+        else {
+            std::memcpy(act + lo * 4 * H, xr, n * 4 * H * sizeof(T));
+            if (wt) gemm(false, false, n, 4 * H, H, T(1), prev.data + lo * H, c.in(O + 3).data, T(1), act + lo * 4 * H);
+            else
+                gemm(false, true, n, 4 * H, H, T(1), prev.data + lo * H, w.data, T(1),
+                     act + lo * 4 * H);  // GEMV at B = 1
+        }
         cell_forward(n, H, act + lo * 4 * H, prev.data + BH + lo * H, y.data + lo * H, y.data + BH + lo * H);
     });
 }

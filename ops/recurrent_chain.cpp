@@ -84,8 +84,7 @@ void run_forward(const T* x, size_t row0, const T* s0, size_t B, size_t H, size_
             T* rec = y + k * R;
             const T* prev = k ? rec - R : s0;
             T* act = rec + 2 * BH + lo * G;
-            std::memcpy(act, x + (row0 + k * B + lo) * G, m * G * sizeof(T));
-            small_gemm_packed(m, G, H, prev + lo * H, H, wt, 0, G, T(1), act, G);
+            small_gemm_packed(m, G, H, prev + lo * H, H, wt, 0, G, T(1), act, G, x + (row0 + k * B + lo) * G, G);
             cell_forward(m, H, act, prev + BH + lo * H, rec + lo * H, rec + BH + lo * H);
         }
     });

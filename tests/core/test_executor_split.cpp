@@ -128,8 +128,9 @@ BOOST_AUTO_TEST_CASE(small_products_on_the_own_kernel_equal_a_reference) {
 
 // Products from a weight packed in column panels (detail::pack_panels, both stored layouts, panels
 // of 32 and a last one of 16 floats, 16 and 8 doubles) give the same bits as the own kernel on the
-// row-major weight, whole (1 and 2 threads, split into blocks of panels above 1e7 flops) and over
-// a range of columns; a column count the panels cannot cover is refused by name.
+// row-major weight, whole (1 and 2 threads, split into blocks of panels above 1e7 flops), over
+// a range of columns, and with the addend read from another matrix; a column count the panels
+// cannot cover is refused by name.
 template <class T>
 void check_packed(std::size_t m, std::size_t n, std::size_t k, bool trans) {
     std::mt19937 rng(static_cast<unsigned>(m * 31 + n * 7 + k + trans));
@@ -140,7 +141,7 @@ void check_packed(std::size_t m, std::size_t n, std::size_t k, bool trans) {
     for (std::size_t q = 0; q < k; ++q)
         for (std::size_t j = 0; j < n; ++j) bt[j * k + q] = b[q * n + j];
     sg::detail::pack_panels<T>(trans, k, n, trans ? bt.data() : b.data(), p.data());
-    std::vector<T> ref0;
+    std::vector<T> ref0, ref1;
     for (const T beta : {T(0), T(1)}) {
         for (std::size_t i = 0; i < m * n; ++i) ref[i] = c[i] = T(0.25) * T(i % 5);
         sg::detail::gemm_packed<T>(m, n, k, a.data(), p.data(), beta, c.data());
@@ -157,6 +158,13 @@ void check_packed(std::size_t m, std::size_t n, std::size_t k, bool trans) {
         BOOST_TEST((std::memcmp(ref.data(), c.data(), m * n * sizeof(T)) == 0),
                    "m " << m << " n " << n << " k " << k << " trans " << trans << " beta " << beta);
         if (beta == T(0)) ref0 = ref;
+        else ref1 = ref;
+    }
+    if (m > 1) {  // C = S + A op(B) with S another matrix: the bits of beta = 1 over a copy of S
+        std::vector<T> s(m * n), out(m * n, T(-3));
+        for (std::size_t i = 0; i < m * n; ++i) s[i] = T(0.25) * T(i % 5);
+        sg::detail::small_gemm_packed<T>(m, n, k, a.data(), k, p.data(), 0, n, T(0), out.data(), n, s.data(), n);
+        BOOST_TEST((std::memcmp(ref1.data(), out.data(), m * n * sizeof(T)) == 0), "addend m " << m << " n " << n);
     }
     // Columns [cw, n) only: the others keep their values.
     constexpr std::size_t cw = 128 / sizeof(T);
