@@ -9,10 +9,15 @@
 //      its backward two products plus one pass; no slices, no per-gate nodes;
 //   3. all hidden states come out as one [T*B, H] matrix (hidden_all), so an output projection
 //      over every step is one GEMM too (matmul_add(bias, hs, T(w))).
-// A run of T steps adds T + 2 op nodes to the tape (the bias sum, the projection, one lstm_step
-// per step) and a zero-state constant. Each step's node is marked with its step (step_scope), as
-// nn::unroll marks them, so truncate_bptt and clip_state_gradient cut and clip the same state
-// edges as on the composed cell (tested).
+//   4. at B >= 8 (where a step's rows split across threads) the forward of all steps is one
+//      lstm_run node, each thread taking its rows through every step in one parallel region, and
+//      each step's node is a view of its record (lstm_step_view); backward sweeps the steps as one
+//      call the same way (op_builder::chain), dW_hh of all steps one GEMM. Off with
+//      detail::set_recurrence_chains(false) (tests/nn/test_recurrence_chain.cpp holds both equal).
+// A run of T steps adds T + 2 op nodes to the tape (the bias sum, the projection, one step node
+// per step), lstm_pack of w_hh at B > 1, lstm_run at B >= 8, and a zero-state constant. Each
+// step's node is marked with its step (step_scope), as nn::unroll marks them, so truncate_bptt
+// and clip_state_gradient cut and clip the same state edges as on the composed cell (tested).
 //
 //     nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), E, H);
 //     nn::lstm_layer lstm(cell);
@@ -31,7 +36,8 @@ namespace seqgrad::nn {
 
 /// The result of running an lstm_layer over T steps of a batch of B.
 struct lstm_sequence {
-    /// Per step, lstm_step's record [6, B, H]: h', c', then the gate activations i, f, g, o.
+    /// Per step, its lstm_step (or lstm_step_view) record [6, B, H]: h', c', then the gate
+    /// activations i, f, g, o.
     std::vector<expr> records;
     std::size_t batch = 0, hidden_size = 0;
 
