@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "blas.hpp"
+#include "executor.hpp"
 #include "tape.hpp"
 
 namespace seqgrad {
@@ -82,9 +83,12 @@ bool tape::batched_product(std::uint32_t id) {
         const T* tab = static_cast<const T*>(memo->rows);
         const detail::node* c = op.product_c < 0 ? nullptr : &nodes_[ins[op.product_c]];
         const T* cv = c ? static_cast<const T*>(c->value) : nullptr;
-        const std::size_t step = c && c->shp.size() == m * cols ? cols : 0;  // full addend or a row
-        for (std::size_t r = 0; r < m; ++r)
-            add_row(y + r * cols, tab + static_cast<std::size_t>(ids[first + r]) * cols, cv ? cv + r * step : cv, cols);
+        const std::size_t step = c && c->shp.size() == m * cols ? cols : 0;           // full addend or a row
+        detail::parallel_rows(m, double(cols), [&](std::size_t lo, std::size_t hi) {  // rows apart: split
+            for (std::size_t r = lo; r < hi; ++r)
+                add_row(y + r * cols, tab + static_cast<std::size_t>(ids[first + r]) * cols, cv ? cv + r * step : cv,
+                        cols);
+        });
         ++opt_counts_.table_products;
         return true;
     }
