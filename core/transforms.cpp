@@ -98,9 +98,14 @@ private:
 // The gradient with respect to a state's values. A state that is a view (h' as a block of an LSTM
 // step record) may also be read through its base (the fused layer's next step reads the whole
 // record), so its block of the base's gradient is what the loss sees; when only the view is read,
-// the two are equal.
+// the two are equal. The base is the furthest view ancestor with a gradient of its own: a record
+// may itself be a view of a node that takes none (lstm_run's records, nn/lstm_layer.cpp).
 gradient_ref state_gradient(const tape& t, std::uint32_t id) {
-    const std::uint32_t base = t.view_base(id);
+    std::uint32_t base = id;
+    for (std::uint32_t a = id; t.node_at(a).view;) {
+        a = t.inputs_of(a)[0];
+        if (t.gradient_at(a).data) base = a;
+    }
     if (base == id) return t.gradient_at(id);
     gradient_ref g = t.gradient_at(base);
     const auto *v = static_cast<const std::byte*>(t.node_at(id).value),

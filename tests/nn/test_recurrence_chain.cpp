@@ -171,6 +171,31 @@ BOOST_AUTO_TEST_CASE(truncation_and_state_clipping_over_a_run) {
         }
 }
 
+// Gradient-flow records read each state's block of its record's gradient (the record being a view
+// of the run, which takes no gradient): the same norms as the plain graph, steps chained.
+BOOST_AUTO_TEST_CASE(gradient_flow_records_over_a_run) {
+    const setup s{6, 9, 8, 16, true, 3};
+    std::vector<double> norms[2];
+    std::size_t chained[2] = {0, 0};
+    for (const bool on : {false, true}) {
+        const model m(s, sg::dtype::f64);
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        sg::gradient_flow flow;
+        t.backward(m.loss(t), sg::record_gradient_flow(flow));
+        norms[on] = flow.norm;
+        chained[on] = t.optimizations().steps_chained;
+    }
+    BOOST_TEST(chained[0] == 0u);
+    BOOST_TEST(chained[1] == s.T);
+    BOOST_REQUIRE_EQUAL(norms[0].size(), s.T);
+    BOOST_REQUIRE_EQUAL(norms[1].size(), s.T);
+    for (std::size_t k = 0; k < s.T; ++k) {
+        BOOST_TEST(norms[0][k] > 1e-3);
+        BOOST_TEST(std::abs(norms[1][k] - norms[0][k]) <= 1e-12 * norms[0][k], "step " << k);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_chained_run_passes_gradcheck) {
     for (const setup& s : {setup{3, 8, 3, 8, true, 2}, setup{4, 9, 2, 16, true, 1}}) {
         const model m(s, sg::dtype::f64);
