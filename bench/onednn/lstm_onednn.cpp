@@ -12,7 +12,10 @@
 //            src_iter/src_iter_c memories: with oneDNN 2.6.3, leaving them out (an empty memory
 //            descriptor, the documented way) gives a wrong diff_weights_iter.
 //   layer:   seqgrad's nn::lstm_layer (fused: one GEMM for the input projections of all steps,
-//            one lstm_step node per step); tape.backward(hidden_all, dy).
+//            at B >= 8 the forward of all steps one lstm_run node and the steps' backward one
+//            call, else one lstm_step node per step); tape.backward(hidden_all, dy).
+//   layer_nochains (--ab-chains): the same with detail::set_recurrence_chains(false), in the same
+//            rounds, for an A/B on this noisy kind of machine; --no-chains turns them off throughout.
 //   unroll:  nn::lstm_cell through nn::unroll over the sequence (a cell as a user writes one; the
 //            library runs it as the fused layer), the same backward.
 // Threads: omp_set_num_threads(n) for oneDNN, sg::set_num_threads(n) for seqgrad (the executor
@@ -20,7 +23,7 @@
 // figures are medians over windows; every ratio is seqgrad / oneDNN (> 1: seqgrad faster).
 //
 //     lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] [--windows 3]
-//                 [--no-unroll]
+//                 [--no-unroll] [--no-chains] [--ab-chains]
 //
 // First a check per config: seqgrad's h and gradients against oneDNN's (max relative error).
 #include <omp.h>
@@ -281,6 +284,7 @@ int main(int argc, char** argv) {
     double seconds = 1;
     int windows = 3;
     bool with_unroll = true;
+    bool ab_chains = false;  // also the layer without its sequence-level paths, in the same rounds
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
@@ -291,9 +295,10 @@ int main(int argc, char** argv) {
         else if (a == "--windows" && i + 1 < argc) windows = std::max(1, std::atoi(argv[++i]));
         else if (a == "--no-unroll") with_unroll = false;
         else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);  // per-node backward, for A/B
+        else if (a == "--ab-chains") ab_chains = true;
         else {
             std::cerr << "usage: lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] "
-                         "[--windows 3] [--no-unroll] [--no-chains]\n";
+                         "[--windows 3] [--no-unroll] [--no-chains] [--ab-chains]\n";
             return 2;
         }
     }
@@ -315,6 +320,12 @@ int main(int argc, char** argv) {
             std::vector<std::pair<std::string, std::function<void()>>> sides = {{"onednn", [&] { od.step(); }},
                                                                                 {"layer", [&] { layer.step(); }}};
             if (with_unroll) sides.push_back({"unroll", [&] { unrolled.step(); }});
+            if (ab_chains)
+                sides.push_back({"layer_nochains", [&] {
+                                     sg::detail::set_recurrence_chains(false);
+                                     layer.step();
+                                     sg::detail::set_recurrence_chains(true);
+                                 }});
             const double tokens = double(c.T * c.B);
             for (int n : threads) {
                 omp_set_num_threads(n);
@@ -341,6 +352,11 @@ int main(int argc, char** argv) {
                                 median(rates[j]));
                 for (std::size_t j = 1; j < sides.size(); ++j)
                     std::printf("%s%s_over_onednn %.3f x\n", key.c_str(), sides[j].first.c_str(), median(ratios[j]));
+                if (ab_chains) {  // within each round: the layer over itself without the chains
+                    std::vector<double> ab;
+                    for (std::size_t w = 0; w < ratios[1].size(); ++w) ab.push_back(ratios[1][w] / ratios.back()[w]);
+                    std::printf("%slayer_over_nochains %.3f x\n", key.c_str(), median(ab));
+                }
                 std::fflush(stdout);
             }
         }
