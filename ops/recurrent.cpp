@@ -217,10 +217,9 @@ void step_backward(const C& c) {
 }
 
 // Runs of steps (op_builder::chain) with lstm_pack's weight at B >= 8, where rows split.
+// (Defined after recurrent_ops, whose member it reads.)
 template <size_t O>
-bool chain_accepts(const detail::node* nodes, const std::uint32_t* in, std::size_t k) {
-    return k == O + 4 && nodes[in[O + 3]].op == &ops().lstm_pack && nodes[in[O + 1]].shp[1] >= 8;
-}
+bool chain_accepts(const detail::node* nodes, const std::uint32_t* in, std::size_t k);
 template <size_t O, class C>
 void chain(const C& c) {
     const auto p = c.value(c.inputs[O + 3]);
@@ -455,6 +454,10 @@ const recurrent_ops& ops() {
 template <class C>
 bool packed_weight(const C& c, size_t o) {
     return c.num_inputs == o + 4 && c.nodes[c.inputs[o + 3]].op == &ops().lstm_pack;
+}
+template <size_t O>
+bool chain_accepts(const detail::node* nodes, const std::uint32_t* in, std::size_t k) {
+    return k == O + 4 && nodes[in[O + 3]].op == &ops().lstm_pack && nodes[in[O + 1]].shp[1] >= 8;
 }
 }  // namespace
 
