@@ -487,6 +487,22 @@ expr lstm_run(const expr& x, const expr& state0, const expr& w_hh, const expr& w
 }
 expr lstm_step_view(const expr& run, const expr& x, const expr& prev, const expr& w_hh, const expr& w_hh_packed,
                     std::size_t row, std::size_t step) {
+    // The value is read from the run, the gradient computed from these inputs: they must be the
+    // run's own, or the two would silently disagree.
+    const tape& t = run.owner();
+    const detail::node& r = t.node_at(run.id());
+    const auto in = t.inputs_of(run.id());
+    const std::size_t B = r.op == &ops().lstm_run ? r.shp[2] : 0;
+    const bool prev_ok = step == 0 ? prev.id() == in[1]
+                                   : t.node_at(prev.id()).op == &ops().lstm_step_view &&
+                                         t.inputs_of(prev.id())[0] == run.id() &&
+                                         static_cast<std::size_t>(t.node_at(prev.id()).at->i[1]) + 1 == step;
+    if (r.op != &ops().lstm_run || in[0] != x.id() || in[2] != w_hh.id() || in[3] != w_hh_packed.id() || !prev_ok ||
+        step >= r.shp[0] || row != static_cast<std::size_t>(r.at->i[0]) + step * B)
+        throw value_error("lstm_step_view: step " + std::to_string(step) + ", row " + std::to_string(row) +
+                          " is not a step of this lstm_run (expected the run's x, w_hh and packed weight, the "
+                          "previous step's view (or the run's state at step 0), and row = the run's first row + "
+                          "step * B)");
     return apply(ops().lstm_step_view, {run, x, prev, w_hh, w_hh_packed},
                  attrs{.i = {static_cast<std::int64_t>(row), static_cast<std::int64_t>(step), 1, 0}});
 }

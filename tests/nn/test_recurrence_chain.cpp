@@ -196,6 +196,25 @@ BOOST_AUTO_TEST_CASE(gradient_flow_records_over_a_run) {
     }
 }
 
+// A step view reads its value from the run and computes its gradient from its inputs: inputs that
+// are not the run's own are refused by name instead of giving a gradient that does not match.
+BOOST_AUTO_TEST_CASE(a_step_view_of_another_runs_inputs_is_refused) {
+    sg::tape t(sg::dtype::f32);
+    const sg::expr x = t.input(xt::xarray<double>(xt::zeros<double>({16, 64}))),
+                   x2 = t.input(xt::xarray<double>(xt::zeros<double>({16, 64})));
+    const sg::expr w = t.input(xt::xarray<double>(xt::ones<double>({64, 16}) * 0.1)), p = sg::lstm_pack(w);
+    const sg::expr s0 = t.constant(0.0, {2, 8, 16});
+    const sg::expr run = sg::lstm_run(x, s0, w, p, 0, 2);
+    const sg::expr v0 = sg::lstm_step_view(run, x, s0, w, p, 0, 0);
+    BOOST_TEST(sg::lstm_step_view(run, x, v0, w, p, 8, 1).shape() == (sg::shape{6, 8, 16}));
+    const auto refused = [](const sg::value_error& e) {
+        return std::string(e.what()).find("lstm_step_view: step 1") != std::string::npos;
+    };
+    BOOST_CHECK_EXCEPTION(sg::lstm_step_view(run, x2, v0, w, p, 8, 1), sg::value_error, refused);  // other x
+    BOOST_CHECK_EXCEPTION(sg::lstm_step_view(run, x, v0, w, p, 0, 1), sg::value_error, refused);   // wrong row
+    BOOST_CHECK_EXCEPTION(sg::lstm_step_view(run, x, s0, w, p, 8, 1), sg::value_error, refused);   // skips step 0
+}
+
 BOOST_AUTO_TEST_CASE(a_chained_run_passes_gradcheck) {
     for (const setup& s : {setup{3, 8, 3, 8, true, 2}, setup{4, 9, 2, 16, true, 1}}) {
         const model m(s, sg::dtype::f64);
