@@ -59,8 +59,7 @@ arena::~arena() {
     for (auto& b : blocks_) pool().give(b.p, b.size);
 }
 
-void* arena::alloc(std::size_t bytes) {
-    bytes = (bytes + 63) / 64 * 64;
+void* arena::alloc_slow(std::size_t bytes) {
     while (cur_ < blocks_.size()) {
         if (off_ + bytes <= blocks_[cur_].size) {
             void* p = blocks_[cur_].p + off_;

@@ -7,6 +7,7 @@
 // own gradient table and arena, in parallel; the passes' contributions to U are summed in window
 // order (so the result does not depend on scheduling or thread count); then U is swept.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -102,7 +103,11 @@ private:
         } slots;
         bool acc_inline[inline_inputs];
         T* pending_inline[inline_inputs];
-        fold_slot<T> folds[inline_inputs];  // activations folded into this backward (fold_into)
+        union fold_slots {  // activations folded into this backward (fold_into); [0, k) set below
+            fold_slot<T> f[inline_inputs];
+            fold_slots() {}
+        } fold_mem;
+        fold_slot<T>* folds = fold_mem.f;
         bool folding = false;
         tensor_ref<T>* targets = slots.r;
         bool* acc = acc_inline;
@@ -125,6 +130,7 @@ private:
             pending[j] = nullptr;
             acc[j] = false;
             targets[j] = {};
+            if (j < inline_inputs) folds[j] = {};
             if (!m.requires_grad || !keep(ins[j], i)) continue;
             if (op.gradient_block && hands_over(i, j, g)) continue;
             if (tabled && (static_cast<int>(j) == op.product_a || static_cast<int>(j) == op.product_b)) continue;
@@ -471,7 +477,20 @@ private:
     std::vector<deferred_rows> deferred_rows_;
     std::vector<deferred_table> deferred_tables_;
     std::vector<char> deferred_flag_;
-    std::vector<seqgrad::shape> shapes_;  // hands_over's: the inputs' shapes of node shapes_of_
+    // hands_over's: the inputs' shapes of node shapes_of_ (inline up to 8 inputs: an add's backward
+    // in bench/overhead spent 60 instructions growing a vector).
+    std::array<seqgrad::shape, 8> shapes_inline_;
+    std::vector<seqgrad::shape> shapes_heap_;
+    std::span<const seqgrad::shape> shapes_;
+    std::span<const seqgrad::shape> input_shapes(const detail::node& n, const std::uint32_t* ins) {
+        seqgrad::shape* out = shapes_inline_.data();
+        if (n.num_inputs > shapes_inline_.size()) {
+            shapes_heap_.resize(n.num_inputs);
+            out = shapes_heap_.data();
+        }
+        for (std::size_t q = 0; q < n.num_inputs; ++q) out[q] = nodes_[ins[q]].shp;
+        return {out, n.num_inputs};
+    }
     std::uint32_t shapes_of_ = UINT32_MAX;
     arena scratch_;  // gathers of the batched gradient products, reset after each
     std::vector<std::pair<std::uint32_t, int>> release_order_;  // checkpointing: (first node, segment)

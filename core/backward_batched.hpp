@@ -22,8 +22,7 @@ bool backward_engine<T>::hands_over(std::uint32_t i, std::size_t j, std::vector<
     if (!t_.optimize_ || t_.ckpt_ || m.shared || g[ins[j]] || m.kind == node_kind::parameter || clips(m, n))
         return false;
     if (shapes_of_ != i) {  // once per node, not per input (a concat of T steps)
-        shapes_.clear();
-        for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
+        shapes_ = input_shapes(n, ins);
         shapes_of_ = i;
     }
     const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
@@ -158,8 +157,7 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
             if (!home[ins[j]] || m.shared || m.kind == node_kind::parameter || m.shp.size() != n.shp.size() ||
                 clips(m, n))
                 continue;
-            shapes_.clear();
-            for (std::size_t q = 0; q < n.num_inputs; ++q) shapes_.push_back(nodes_[ins[q]].shp);
+            shapes_ = input_shapes(n, ins);
             if (n.op->gradient_block(shapes_, *n.at, j) == 0) home[r] = home[ins[j]];
         }
     }

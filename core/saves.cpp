@@ -45,19 +45,6 @@ void tape::give_free(void* p, std::size_t bytes) {
     free_values_.push_back({bytes, {p}});
 }
 
-void tape::note_reads(const op_def& op, std::uint32_t first, std::size_t k, bool requires_grad) {
-    // Only a node whose gradient is wanted runs its backward; it may read any of its inputs.
-    const auto s = static_cast<unsigned>(op.saved);
-    const bool in_saved = requires_grad && (s & static_cast<unsigned>(saves::inputs));
-    for (std::size_t j = 0; j < k; ++j) {
-        detail::node& m = nodes_[input_ids_[first + j]];
-        m.shared = m.shared || m.read;
-        m.read = true;
-        m.saved = m.saved || in_saved;
-    }
-    nodes_.back().saved = requires_grad && (s & static_cast<unsigned>(saves::output));
-}
-
 bool tape::releasable(std::uint32_t id) const {
     const detail::node& n = nodes_[id];
     // Views and served products do not own their memory; an aliased value is another's memory;

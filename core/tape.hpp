@@ -35,7 +35,16 @@ public:
     arena& operator=(const arena&) = delete;
     ~arena();
     /// 64-byte aligned, uninitialised.
-    void* alloc(std::size_t bytes);
+    void* alloc(std::size_t bytes) {
+        bytes = (bytes + 63) / 64 * 64;
+        // Inline: a cheap node's value and gradient come from here (bench/overhead).
+        if (cur_ < blocks_.size() && off_ + bytes <= blocks_[cur_].size) [[likely]] {
+            void* p = blocks_[cur_].p + off_;
+            off_ += bytes;
+            return p;
+        }
+        return alloc_slow(bytes);
+    }
     template <class T>
     T* alloc_n(std::size_t n) {
         return static_cast<T*>(alloc(n * sizeof(T)));
@@ -50,6 +59,7 @@ public:
     bool contains(const void* p) const;
 
 private:
+    void* alloc_slow(std::size_t bytes);
     struct block {
         std::byte* p;
         std::size_t size;
@@ -184,8 +194,8 @@ public:
 
     // ---- ops ----------------------------------------------------------------------------------
     /// Add a node applying op to inputs (all on this tape) and compute its value now.
-    expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at = {});
-    expr apply(const op_def& op, std::initializer_list<expr> inputs, const attrs& at = {}) {
+    expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at = no_attrs);
+    expr apply(const op_def& op, std::initializer_list<expr> inputs, const attrs& at = no_attrs) {
         return apply(op, std::span<const expr>(inputs.begin(), inputs.size()), at);
     }
 
@@ -369,7 +379,18 @@ private:
     /// A buffer of exactly `bytes` (a multiple of 64) from the free list, or null.
     void* take_free(std::size_t bytes);
     void give_free(void* p, std::size_t bytes);
-    void note_reads(const op_def& op, std::uint32_t first, std::size_t k, bool requires_grad);
+    void note_reads(const op_def& op, std::uint32_t first, std::size_t k, bool requires_grad) {
+        // Only a node whose gradient is wanted runs its backward; it may read any of its inputs.
+        const auto s = static_cast<unsigned>(op.saved);
+        const bool in_saved = requires_grad && (s & static_cast<unsigned>(saves::inputs));
+        for (std::size_t j = 0; j < k; ++j) {
+            detail::node& m = nodes_[input_ids_[first + j]];
+            m.shared = m.shared || m.read;
+            m.read = true;
+            m.saved = m.saved || in_saved;
+        }
+        nodes_.back().saved = requires_grad && (s & static_cast<unsigned>(saves::output));
+    }
     bool releasable(std::uint32_t id) const;
     void release_value(std::uint32_t id);
     /// Forward, when the step changes: release the candidates two or more steps away.
@@ -389,14 +410,20 @@ private:
     void check_params_current(const char* who) const;
     /// With check_finite on, the new leaf `id` (the last node) must be finite; it is removed if not.
     void check_leaf(std::uint32_t id);
-    std::uint32_t resolve(const expr& e) const;
+    std::uint32_t resolve(const expr& e) const {
+        if (e.t_ == this && detail::slot_generation(e.slot_) == e.gen_) [[likely]]
+            return e.id_;
+        return resolve_slow(e);
+    }
+    std::uint32_t resolve_slow(const expr& e) const;
 
     dtype dt_;
     std::uint32_t slot_;
     std::uint64_t gen_;
     std::vector<detail::node> nodes_;
     std::vector<std::uint32_t> input_ids_;
-    std::vector<seqgrad::shape> shape_scratch_;
+    std::array<seqgrad::shape, 4> shape_inline_;                   // apply's inputs' shapes (a vector cost 30
+    std::vector<seqgrad::shape> shape_scratch_;                    // instructions an input), then above 4 inputs
     std::unordered_map<std::uint64_t, std::uint32_t> param_leaf_;  // parameter uid -> node
     std::vector<std::uint32_t> param_ids_;                         // parameter leaves, in tape order
     detail::arena values_, grads_;
@@ -491,11 +518,11 @@ private:
 };
 
 /// Apply an op by reference or by name to exprs on one tape.
-expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at = {});
-inline expr apply(const op_def& op, std::initializer_list<expr> inputs, const attrs& at = {}) {
+expr apply(const op_def& op, std::span<const expr> inputs, const attrs& at = no_attrs);
+inline expr apply(const op_def& op, std::initializer_list<expr> inputs, const attrs& at = no_attrs) {
     return apply(op, std::span<const expr>(inputs.begin(), inputs.size()), at);
 }
-expr apply(std::string_view op_name, std::span<const expr> inputs, const attrs& at = {});
+expr apply(std::string_view op_name, std::span<const expr> inputs, const attrs& at = no_attrs);
 
 // ---- inline definitions ---------------------------------------------------------------------
 
