@@ -187,6 +187,15 @@ struct dropped_input {
     using state = nn::cell_state_t<Cell>;
     state operator()(const sg::expr& x, const state& s) const { return cell(drop(x), s); }
     state initial_state(sg::tape& t, std::size_t batch) const { return cell.initial_state(t, batch); }
+    // Without a mask, the wrapped cell's whole-sequence path (nn::unroll over [T, B, I]; for
+    // nn::lstm_cell one fused layer), found by argument-dependent lookup as hidden() is.
+    friend bool sequence_path_applies(const sg::tape& t, const dropped_input& c, const sg::shape& x, const state& s0) {
+        return !c.drop.active() && nn::sequence_path_applies(t, c.cell, x, s0);
+    }
+    friend std::vector<state> sequence_path(sg::tape& t, const dropped_input& c, const sg::expr& x, const state& s0,
+                                            int first_step) {
+        return nn::sequence_path(t, c.cell, x, s0, first_step);
+    }
 };
 
 // The state carried from one batch to the next, as exprs: per layer h, and c for an LSTM.
@@ -282,8 +291,9 @@ struct char_model {
     chunk forward(sg::tape& t, std::span<const int> ids, std::size_t batch, std::span<const sg::expr> carried) const {
         const sg::expr x = drop(t, emb(t, ids), batch);  // [T*B, E]
         const nn::stacked<nn::any_cell> rnn = stack(t, batch);
-        const std::vector<sg::expr> xs = sg::split(x, ids.size() / batch, 0);  // step k: [B, E]
-        const auto states = nn::unroll(t, rnn, std::span<const sg::expr>(xs), initial(rnn, t, carried, batch));
+        // The whole sequence [T, B, E]: the first layer runs as one fused layer where it can.
+        const sg::expr seq = sg::reshape(x, {ids.size() / batch, batch, x.shape()[1]});
+        const auto states = nn::unroll(t, rnn, seq, initial(rnn, t, carried, batch));
         const std::vector<sg::expr> hs = nn::hiddens(states);
         const sg::expr h = drop(t, sg::concat(hs, 0), batch);  // [T*B, H], time-major again
         // The output layer over every step at once, one GEMM. Tied: the embedding is its weight.

@@ -168,17 +168,17 @@ lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, 
     return run(project_embedded(table, ids), state0, first_step);
 }
 
-std::vector<lstm_state> detail::unroll_lstm(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
-                                            int first_step) {
-    const shape &s = sequence.shape(), &hs = s0.h.shape();
+bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& s, const lstm_state& s0) {
+    const shape& hs = s0.h.shape();
     bool checkpointed = false;
     for (const auto& x : t.plan().transforms()) checkpointed = checkpointed || x->checkpoint_segment();
-    // Anything unusual goes the per-step way, which names what is wrong where the user wrote it.
-    // So does batch 1: there the engine's per-step cell is faster (its W_hh gradient is one GEMM
-    // over all steps where the layer makes T rank-1 updates; bench/cells lstm_cell_steps).
-    if (!t.optimize() || checkpointed || s.rank() != 3 || s[0] == 0 || s[1] < 2 || s[2] != cell.input_size ||
-        !(hs == s0.c.shape()) || hs.rank() != 2 || hs[0] != s[1] || hs[1] != cell.hidden_size)
-        return {};
+    return t.optimize() && !checkpointed && s.rank() == 3 && s[0] > 0 && s[1] >= 2 && s[2] == cell.input_size &&
+           hs == s0.c.shape() && hs.rank() == 2 && hs[0] == s[1] && hs[1] == cell.hidden_size;
+}
+
+std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
+                                      int first_step) {
+    const shape& s = sequence.shape();
     const lstm_sequence r = lstm_layer(cell)(reshape(sequence, {s[0] * s[1], s[2]}), s0, first_step);
     std::vector<lstm_state> out;
     out.reserve(r.steps());

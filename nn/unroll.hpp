@@ -179,24 +179,39 @@ auto unroll(tape& t, const Cell& cell, std::span<const expr> xs) {
     if (xs.empty()) throw value_error("nn::unroll: no steps to infer the batch size from; pass an initial state");
     return unroll(t, cell, xs, cell.initial_state(t, xs[0].shape()[0]));
 }
-namespace detail {
-/// nn::lstm_cell over a whole sequence, run as a fused layer (nn/lstm_layer.cpp); empty when that
-/// path does not apply (graph optimisations off, checkpointing, shapes the per-step path reports).
-std::vector<lstm_state> unroll_lstm(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
-                                    int first_step);
-}  // namespace detail
+// ---- whole-sequence paths ------------------------------------------------------------------------
+//
+// unroll over a whole sequence [T, B, I] first asks the cell whether it runs such a sequence
+// itself (found by argument-dependent lookup, as hidden and blend are):
+// sequence_path_applies(t, cell, sequence_shape, s0) decides before anything is recorded, and
+// sequence_path(t, cell, sequence, s0, first_step) then returns the state of every step.
+// nn::lstm_cell has one (a fused layer, nn/lstm_layer.cpp); a stack of cells that have one runs
+// layer after layer on theirs; any_cell forwards to the cell it wraps; any other cell runs step by
+// step. Values, gradients, step marks and state edges are those of the step-by-step run.
+template <class Cell, class State>
+bool sequence_path_applies(const tape&, const Cell&, const shape&, const State&) {
+    return false;
+}
+template <class Cell, class State>
+std::vector<State> sequence_path(tape&, const Cell&, const expr&, const State&, int) {
+    return {};
+}
+/// nn::lstm_cell: with the graph optimisations on, not under checkpoint_bptt, at B >= 2 (at batch
+/// 1 the engine's per-step cell is faster: bench/cells lstm_cell_steps) and with the shapes the
+/// per-step path would accept (it names what is wrong where the user wrote it).
+bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& sequence, const lstm_state& s0);
+/// The fused layer (the projections of all steps one GEMM, then one lstm_step node per step, as
+/// nn::lstm_layer); the states are views of each step's record.
+std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
+                                      int first_step);
 
-/// The same over a whole sequence [T, B, I] on the tape. For nn::lstm_cell, with the graph
-/// optimisations on, the library runs it as one fused layer (the projections of all steps one
-/// GEMM, then one lstm_step node per step, as nn::lstm_layer): the same values and gradients
-/// (tests/nn/test_engine_opt.cpp), the same step marks and state edges, and states that are views
-/// of each step's record; checkpoint_bptt and batch 1 (where it is faster) keep the per-step cell.
+/// The same over a whole sequence [T, B, I] on the tape, on the cell's own sequence path where it
+/// has one (above): for nn::lstm_cell, a stack of them and any_cell wrapping either, with the
+/// graph optimisations on, one fused layer per layer (tests/nn/test_engine_opt.cpp,
+/// tests/nn/test_sequence_path.cpp hold values and gradients equal to the step-by-step run).
 template <class Cell, class State>
 std::vector<State> unroll(tape& t, const Cell& cell, const expr& sequence, State s0, int first_step = 0) {
-    if constexpr (std::is_same_v<Cell, lstm_cell> && std::is_same_v<State, lstm_state>) {
-        std::vector<lstm_state> fused = detail::unroll_lstm(t, cell, sequence, s0, first_step);
-        if (!fused.empty()) return fused;
-    }
+    if (sequence_path_applies(t, cell, sequence.shape(), s0)) return sequence_path(t, cell, sequence, s0, first_step);
     return unroll(t, cell, std::span<const expr>(unstack_steps(sequence)), std::move(s0), first_step);
 }
 
@@ -339,6 +354,14 @@ public:
     any_cell(Cell cell, std::type_identity<State>) {
         if constexpr (has_initial_state<Cell>)
             init_ = [cell](tape& t, std::size_t b) { return any_state(State(cell.initial_state(t, b))); };
+        seq_applies_ = [cell](const tape& t, const shape& x, const any_state& s) {
+            return s.type() == typeid(State) && sequence_path_applies(t, cell, x, s.get<State>());
+        };
+        seq_ = [cell](tape& t, const expr& x, const any_state& s, int first_step) {
+            std::vector<any_state> out;
+            for (auto& r : sequence_path(t, cell, x, s.get<State>(), first_step)) out.emplace_back(State(std::move(r)));
+            return out;
+        };
         step_ = [cell = std::move(cell)](const expr& x, const any_state& s) {
             return any_state(State(cell(x, s.get<State>())));
         };
@@ -347,9 +370,20 @@ public:
     /// The wrapped cell's zero state; value_error when it has no initial_state().
     any_state initial_state(tape& t, std::size_t batch) const;
 
+    /// The wrapped cell's whole-sequence path (see unroll), if it has one.
+    friend bool sequence_path_applies(const tape& t, const any_cell& c, const shape& x, const any_state& s0) {
+        return c.seq_applies_(t, x, s0);
+    }
+    friend std::vector<any_state> sequence_path(tape& t, const any_cell& c, const expr& x, const any_state& s0,
+                                                int first_step) {
+        return c.seq_(t, x, s0, first_step);
+    }
+
 private:
     std::function<any_state(const expr&, const any_state&)> step_;
     std::function<any_state(tape&, std::size_t)> init_;
+    std::function<bool(const tape&, const shape&, const any_state&)> seq_applies_;
+    std::function<std::vector<any_state>(tape&, const expr&, const any_state&, int)> seq_;
 };
 
 // ---- stacked -------------------------------------------------------------------------------------
@@ -436,6 +470,44 @@ public:
         return make_state(std::move(s));
     }
 };
+
+/// A stack whose first layer has a whole-sequence path runs it on that path and the layers above
+/// it step by step over its outputs, layer after layer (each layer above reads the views of the
+/// one below it per step, so truncate_bptt's windows stay separable: a layer's input gathered
+/// into one untimed sequence would couple them). Not with dropout between layers in training
+/// mode, whose fresh mask a step is drawn in step order.
+template <class Cell, class State>
+bool sequence_path_applies(const tape& t, const stacked<Cell, State>& st, const shape& sequence,
+                           const stacked_state<State>& s0) {
+    return !(st.dropout > 0 && t.training()) && s0.layers.size() == st.layers.size() &&
+           sequence_path_applies(t, st.layers[0], sequence, s0.layers[0]);
+}
+template <class Cell, class State>
+std::vector<stacked_state<State>> sequence_path(tape& t, const stacked<Cell, State>& st, const expr& sequence,
+                                                const stacked_state<State>& s0, int first_step) {
+    std::vector<State> s = sequence_path(t, st.layers[0], sequence, s0.layers[0], first_step);
+    std::vector<stacked_state<State>> out(s.size());
+    std::vector<expr> ins(s.size());  // the next layer's input of each step
+    for (std::size_t k = 0; k < s.size(); ++k) {
+        ins[k] = hidden(s[k]);
+        out[k].layers.push_back(std::move(s[k]));
+    }
+    for (std::size_t l = 1; l < st.layers.size(); ++l) {
+        s = unroll(t, st.layers[l], std::span<const expr>(ins), s0.layers[l], first_step);
+        for (std::size_t k = 0; k < s.size(); ++k) {
+            step_scope scope(t, first_step + static_cast<int>(k));
+            expr o = hidden(s[k]);
+            if (st.residual) {
+                detail::check_residual(l, ins[k], o);
+                o = o + ins[k];
+            }
+            ins[k] = o;
+            out[k].layers.push_back(std::move(s[k]));
+        }
+    }
+    for (std::size_t k = 0; k < out.size(); ++k) out[k].output = ins[k];
+    return out;
+}
 
 /// depth layers of Cell named <scope>.l0, <scope>.l1, ...: layer 0 is Cell(scope.sub("l0"),
 /// input_size, hidden_size, extra...), the others take hidden_size inputs. extra is passed to

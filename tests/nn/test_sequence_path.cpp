@@ -1,0 +1,150 @@
+#include <boost/test/unit_test.hpp>
+
+// Whole-sequence paths through nn::unroll (nn/unroll.hpp): a stack of nn::lstm_cell layers, plain
+// or residual, and the same layers wrapped in any_cell (as examples/char_lm builds them), run
+// layer after layer when unrolled over a [T, B, I] sequence, the first on the fused layer, the
+// others step by step over its outputs (also a GRU above an LSTM). Held equal to the
+// step-by-step run of the same cells (unroll over the list of steps): the loss and every
+// parameter's and the input's gradient, in double to 1e-12 and float to 1e-5, at 1 and 2 threads,
+// and under truncate_bptt and clip_state_gradient. A stack whose first layer has no such path
+// (GRU), or with dropout between layers in training mode, runs step by step.
+#include <random>
+#include <string>
+#include <vector>
+
+#include <xtensor/xmath.hpp>
+
+#include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/unroll.hpp>
+#include <seqgrad/seqgrad.hpp>
+
+#include "../test_util.hpp"
+
+namespace sg = seqgrad;
+using namespace seqgrad_test;
+namespace nn = seqgrad::nn;
+
+namespace {
+
+constexpr std::size_t T = 5, I = 6, H = 8;
+
+struct outcome {
+    double loss = 0;
+    std::vector<xt::xarray<double>> grads;
+    std::size_t fused_steps = 0;  // step nodes of fused layers (lstm_step or lstm_step_view)
+};
+
+enum class stack_kind { lstm, residual, any_lstm, any_gru_above, any_gru_first };
+
+template <class Stack, class State>
+sg::expr loss_of(sg::tape& t, const Stack& st, const sg::expr& seq, const State& s0, bool sequence_path) {
+    const std::vector<sg::expr> steps = nn::unstack_steps(seq);
+    const auto states = sequence_path ? nn::unroll(t, st, seq, s0)
+                                      : nn::unroll(t, st, std::span<const sg::expr>(steps), s0);
+    sg::expr l;
+    for (std::size_t k = 0; k < states.size(); ++k) {
+        const sg::expr e = sg::sum(sg::tanh(nn::hidden(states[k])) * static_cast<double>(k + 1));
+        l = l.valid() ? l + e : e;
+    }
+    return l;
+}
+
+outcome run(stack_kind kind, std::size_t B, sg::dtype dt, bool sequence_path, const sg::backward_plan& plan = {},
+            double dropout = 0) {
+    sg::parameter_store ps(dt);
+    std::mt19937_64 rng(11);
+    const std::size_t layers = 3;
+    std::vector<nn::lstm_cell> cells;
+    for (std::size_t l = 0; l < layers; ++l)
+        cells.emplace_back(sg::parameter_scope(ps, "l" + std::to_string(l)), l == 0 ? I : H, H, rng);
+    nn::gru_cell gru(sg::parameter_scope(ps, "gru"), H, H), gru0(sg::parameter_scope(ps, "gru0"), I, H);
+    for (const sg::parameter& p : ps.parameters()) p.assign(random_array(p.shape().to_vector(), rng, 0.6));
+    const sg::parameter x = ps.add("x", random_array({T, B, I}, rng));
+    sg::tape t(dt);
+    t.set_accumulate_into_parameters(false);
+    t.set_training(dropout > 0);
+    const sg::expr seq = t.param(x);
+    sg::expr loss;
+    if (kind == stack_kind::lstm || kind == stack_kind::residual) {
+        nn::stacked<nn::lstm_cell> st(cells, kind == stack_kind::residual);
+        st.dropout = dropout;
+        loss = loss_of(t, st, seq, st.initial_state(t, B), sequence_path);
+    } else {
+        std::vector<nn::any_cell> any;
+        for (std::size_t l = 0; l < layers; ++l)
+            if (kind == stack_kind::any_gru_above && l == 1) any.emplace_back(gru);
+            else if (kind == stack_kind::any_gru_first && l == 0) any.emplace_back(gru0);
+            else any.emplace_back(cells[l]);
+        nn::stacked<nn::any_cell> st(std::move(any));
+        loss = loss_of(t, st, seq, st.initial_state(t, B), sequence_path);
+    }
+    t.backward(loss, plan);
+    outcome o{t.item(loss), {}, 0};
+    for (std::uint32_t i = 0; i < t.size(); ++i) {
+        const auto* op = t.node_at(i).op;
+        o.fused_steps += op && (op->name == "lstm_step" || op->name == "lstm_step_view");
+    }
+    for (const sg::parameter& p : ps.parameters()) o.grads.push_back(t.param_grad(p));
+    return o;
+}
+
+void expect_equal(const outcome& a, const outcome& b, double tol) {
+    BOOST_TEST(std::abs(a.loss - b.loss) <= tol * (1 + std::abs(b.loss)));
+    BOOST_REQUIRE_EQUAL(a.grads.size(), b.grads.size());
+    double total = 0;
+    for (std::size_t k = 0; k < a.grads.size(); ++k) {
+        const double scale = 1 + xt::amax(xt::abs(b.grads[k]))();
+        BOOST_TEST(xt::amax(xt::abs(a.grads[k] - b.grads[k]))() <= tol * scale, "gradient " << k);
+        total += xt::sum(xt::abs(b.grads[k]))();
+    }
+    BOOST_TEST(total > 1.0);  // not trivially zero
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(sequence_path)
+
+BOOST_AUTO_TEST_CASE(a_stack_of_lstm_layers_runs_layer_after_layer_and_equals_the_step_run) {
+    const std::size_t before = sg::num_threads();
+    for (const std::size_t threads : {1u, 2u}) {
+        sg::set_num_threads(threads);
+        for (const stack_kind kind :
+             {stack_kind::lstm, stack_kind::residual, stack_kind::any_lstm, stack_kind::any_gru_above})
+            for (const std::size_t B : {3u, 9u})
+                for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+                    const double tol = dt == sg::dtype::f64 ? 1e-12 : 1e-5;
+                    const outcome steps = run(kind, B, dt, false), seq = run(kind, B, dt, true);
+                    BOOST_TEST_CONTEXT("kind " << int(kind) << " B " << B << " threads " << threads
+                                               << (dt == sg::dtype::f64 ? " f64" : " f32")) {
+                        BOOST_TEST(steps.fused_steps == 0u);  // the per-step cell: lstm_cell's own nodes
+                        BOOST_TEST(seq.fused_steps == T);     // the first layer's fused steps
+                        expect_equal(seq, steps, tol);
+                    }
+                }
+    }
+    sg::set_num_threads(before);
+}
+
+BOOST_AUTO_TEST_CASE(a_stack_runs_step_by_step_where_a_layer_has_no_sequence_path) {
+    const outcome steps = run(stack_kind::any_gru_first, 9, sg::dtype::f64, false),
+                  seq = run(stack_kind::any_gru_first, 9, sg::dtype::f64, true);
+    BOOST_TEST(seq.fused_steps == 0u);
+    expect_equal(seq, steps, 1e-12);
+    // Dropout between layers in training mode draws a fresh mask a step, in step order.
+    const outcome drop = run(stack_kind::lstm, 9, sg::dtype::f64, true, {}, 0.3);
+    BOOST_TEST(drop.fused_steps == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(truncation_and_state_clipping_over_a_stack) {
+    for (const auto& plan : {sg::truncate_bptt(2), sg::truncate_bptt(2, 3), sg::clip_state_gradient(0.02)})
+        for (const stack_kind kind : {stack_kind::lstm, stack_kind::residual}) {
+            const outcome steps = run(kind, 9, sg::dtype::f64, false, plan),
+                          seq = run(kind, 9, sg::dtype::f64, true, plan);
+            BOOST_TEST_CONTEXT("plan " << plan.transforms()[0]->name() << " kind " << int(kind)) {
+                BOOST_TEST(seq.fused_steps == T);
+                expect_equal(seq, steps, 1e-12);
+            }
+        }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
