@@ -23,10 +23,12 @@
 // PyTorch, without dropout (char_lm --dropout 0 --keep-best no).
 //
 // The recurrent layers are one nn::stacked<nn::any_cell> of --cell lstm, rnn or gru cells, run by
-// nn::unroll. The engine batches what does not depend on the recurrence (the input products of all
-// T steps are one GEMM, each weight gradient one GEMM) and nn::lstm_cell's pointwise part is one
-// fused node, so it trains at about 90% of the speed of the hand-fused nn::lstm_layer::embedded
-// here at batch 32 and as fast at batch 1 (bench/cells); a cell of your own plugs in the same way.
+// nn::unroll over the whole [T, B, E] sequence. The engine batches what does not depend on the
+// recurrence (the input products of all T steps are one GEMM, each weight gradient one GEMM) and
+// nn::lstm_cell's pointwise part is one fused node; an LSTM first layer runs as one fused layer
+// (its whole-sequence path, which the input-dropout wrapper below forwards when it draws no mask),
+// whose steps split across --threads in one parallel region. A cell of your own plugs in the same
+// way.
 //
 // Regularisation (training only): --dropout P on the embeddings and every layer's output, with one
 // mask per stream for the whole batch (--dropout-kind variational, Gal & Ghahramani 2016) or a
