@@ -18,9 +18,9 @@
 // cutoff at a quarter of the vocabulary is used): training evaluates the head and only the clusters that hold targets; validation uses
 // the exact log-probabilities of the targets, so the two softmaxes' perplexities compare.
 // --seconds stops training after that much training time (evaluation excluded): the way to compare
-// the two at equal time. The LSTM is nn::lstm_cell through nn::unroll, as a user's own cell would
-// run: the engine batches the input products of all steps into one GEMM (it ran as fast as the
-// hand-fused nn::lstm_layer here: 1,451 vs 1,480 tok/s, 100 steps each, side by side, loaded).
+// the two at equal time. The LSTM is nn::lstm_cell through nn::unroll over the whole sequence,
+// which the library runs as one fused layer (its whole-sequence path; a user's own cell runs step
+// by step with the input products of all steps batched into one GEMM by the engine).
 //
 // Output: a line per evaluation, then `result <name> <value> <unit>` lines: val_ppl, val_loss_nats
 // (at the end), best_val_ppl and best_val_loss_nats (the best evaluation: early stopping's figure),
@@ -197,10 +197,8 @@ struct word_model {
     sg::expr hidden(sg::tape& t, std::span<const int> ids, std::size_t batch, carried_state& state) const {
         sg::expr x = nn::dropout(emb(t, ids), o.dropout);
         const nn::lstm_state s0{t.input(state.h), t.input(state.c)};
-        std::vector<sg::expr> xs;
-        for (std::size_t k = 0; k < ids.size() / batch; ++k)
-            xs.push_back(sg::slice(x, 0, k * batch, (k + 1) * batch));  // step k: [B, E]
-        const auto states = nn::unroll(t, cell, std::span<const sg::expr>(xs), s0);
+        // The whole [T, B, E] sequence: nn::lstm_cell's whole-sequence path (one fused layer).
+        const auto states = nn::unroll(t, cell, sg::reshape(x, {ids.size() / batch, batch, x.shape()[1]}), s0);
         const sg::expr h = sg::concat(nn::hiddens(states), 0);
         const nn::lstm_state& last = states.back();
         state.h = t.value(last.h);
