@@ -68,4 +68,19 @@ inline void expect_near(const xt::xarray<double>& got, const xt::xarray<double>&
                    "entry " << i << ": " << got.data()[i] << " vs " << want.data()[i]);
 }
 
+/// Two runs of one model agree: the loss, and each gradient within tol scaled by 1 + its largest
+/// entry in `want`; and the gradients are not all trivially zero.
+inline void expect_same_run(double got_loss, const std::vector<xt::xarray<double>>& got, double want_loss,
+                            const std::vector<xt::xarray<double>>& want, double tol) {
+    BOOST_TEST(std::abs(got_loss - want_loss) <= tol * (1 + std::abs(want_loss)));
+    BOOST_REQUIRE_EQUAL(got.size(), want.size());
+    double total = 0;
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        const double scale = 1 + xt::amax(xt::abs(want[k]))();
+        BOOST_TEST(xt::amax(xt::abs(got[k] - want[k]))() <= tol * scale, "gradient " << k);
+        total += xt::sum(xt::abs(want[k]))();
+    }
+    BOOST_TEST(total > 1.0);
+}
+
 }  // namespace seqgrad_test
