@@ -185,9 +185,10 @@ auto unroll(tape& t, const Cell& cell, std::span<const expr> xs) {
 // itself (found by argument-dependent lookup, as hidden and blend are):
 // sequence_path_applies(t, cell, sequence_shape, s0) decides before anything is recorded, and
 // sequence_path(t, cell, sequence, s0, first_step) then returns the state of every step.
-// nn::lstm_cell has one (a fused layer, nn/lstm_layer.cpp); a stack of cells that have one runs
-// layer after layer on theirs; any_cell forwards to the cell it wraps; any other cell runs step by
-// step. Values, gradients, step marks and state edges are those of the step-by-step run.
+// nn::lstm_cell has one (a fused layer, nn/lstm_layer.cpp); a stack whose first layer has one
+// runs that layer there and the layers above step by step; any_cell forwards to the cell it wraps;
+// any other cell runs step by step. Values, gradients, step marks and state edges are those of the
+// step-by-step run.
 template <class Cell, class State>
 bool sequence_path_applies(const tape&, const Cell&, const shape&, const State&) {
     return false;
@@ -206,9 +207,10 @@ std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr
                                       int first_step);
 
 /// The same over a whole sequence [T, B, I] on the tape, on the cell's own sequence path where it
-/// has one (above): for nn::lstm_cell, a stack of them and any_cell wrapping either, with the
-/// graph optimisations on, one fused layer per layer (tests/nn/test_engine_opt.cpp,
-/// tests/nn/test_sequence_path.cpp hold values and gradients equal to the step-by-step run).
+/// has one (above): for nn::lstm_cell, a stack whose first layer is one and any_cell wrapping
+/// either, with the graph optimisations on, the (first) LSTM layer runs as one fused layer
+/// (tests/nn/test_engine_opt.cpp, tests/nn/test_sequence_path.cpp hold values and gradients equal
+/// to the step-by-step run).
 template <class Cell, class State>
 std::vector<State> unroll(tape& t, const Cell& cell, const expr& sequence, State s0, int first_step = 0) {
     if (sequence_path_applies(t, cell, sequence.shape(), s0)) return sequence_path(t, cell, sequence, s0, first_step);
