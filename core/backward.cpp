@@ -7,7 +7,6 @@
 // own gradient table and arena, in parallel; the passes' contributions to U are summed in window
 // order (so the result does not depend on scheduling or thread count); then U is swept.
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -477,17 +476,10 @@ private:
     std::vector<deferred_rows> deferred_rows_;
     std::vector<deferred_table> deferred_tables_;
     std::vector<char> deferred_flag_;
-    // hands_over's: the inputs' shapes of node shapes_of_ (inline up to 8 inputs: an add's backward
-    // in bench/overhead spent 60 instructions growing a vector).
-    std::array<seqgrad::shape, 8> shapes_inline_;
-    std::vector<seqgrad::shape> shapes_heap_;
-    std::span<const seqgrad::shape> shapes_;
+    detail::shape_scratch shape_room_;
+    std::span<const seqgrad::shape> shapes_;  // hands_over's: the inputs' shapes of node shapes_of_
     std::span<const seqgrad::shape> input_shapes(const detail::node& n, const std::uint32_t* ins) {
-        seqgrad::shape* out = shapes_inline_.data();
-        if (n.num_inputs > shapes_inline_.size()) {
-            shapes_heap_.resize(n.num_inputs);
-            out = shapes_heap_.data();
-        }
+        seqgrad::shape* out = shape_room_.room(n.num_inputs);
         for (std::size_t q = 0; q < n.num_inputs; ++q) out[q] = nodes_[ins[q]].shp;
         return {out, n.num_inputs};
     }

@@ -103,8 +103,7 @@ seqgrad::shape same_shape(const op_def&, std::span<const seqgrad::shape> in, con
 seqgrad::shape scalar_shape(const op_def&, std::span<const seqgrad::shape>, const attrs&) { return {}; }
 
 seqgrad::shape broadcast_shape(const op_def& op, std::span<const seqgrad::shape> in, const attrs&) {
-    if (in.size() == 2 && in[0] == in[1]) return in[0];  // the common case, answered without building a shape
-    bool same = true;
+    bool same = true;  // the common case, answered without building a shape
     for (const auto& s : in) same = same && s == in[0];
     if (same) return in[0];
     std::size_t rank = 0;

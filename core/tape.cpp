@@ -248,11 +248,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     if (op.arity >= 0 ? k != static_cast<std::size_t>(op.arity) : k == 0)
         throw op_error(op.name + ": takes " + (op.arity >= 0 ? std::to_string(op.arity) : std::string("one or more")) +
                        " input(s), got " + std::to_string(k));
-    seqgrad::shape* shapes = shape_inline_.data();  // the inputs' shapes, for infer_shape
-    if (k > shape_inline_.size()) {
-        shape_scratch_.resize(k);
-        shapes = shape_scratch_.data();
-    }
+    seqgrad::shape* shapes = shape_scratch_.room(k);  // the inputs' shapes, for infer_shape
     const std::span<const seqgrad::shape> in_shapes(shapes, k);
     const auto first = static_cast<std::uint32_t>(input_ids_.size());
     bool rg = false;

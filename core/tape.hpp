@@ -422,8 +422,7 @@ private:
     std::uint64_t gen_;
     std::vector<detail::node> nodes_;
     std::vector<std::uint32_t> input_ids_;
-    std::array<seqgrad::shape, 4> shape_inline_;                   // apply's inputs' shapes (a vector cost 30
-    std::vector<seqgrad::shape> shape_scratch_;                    // instructions an input), then above 4 inputs
+    detail::shape_scratch shape_scratch_;                          // apply's
     std::unordered_map<std::uint64_t, std::uint32_t> param_leaf_;  // parameter uid -> node
     std::vector<std::uint32_t> param_ids_;                         // parameter leaves, in tape order
     detail::arena values_, grads_;

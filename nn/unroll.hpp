@@ -445,15 +445,21 @@ public:
         expr in = x;
         for (std::size_t l = 0; l < layers.size(); ++l) {
             r.layers.push_back(layers[l](in, s.layers[l]));
-            expr out = hidden(r.layers.back());
-            if (residual && l > 0) {
-                detail::check_residual(l, in, out);
-                out = out + in;
-            }
+            const expr out = layer_output(l, in, r.layers.back());
             in = l + 1 < layers.size() ? nn::dropout(out, dropout) : out;
         }
         r.output = in;
         return r;
+    }
+
+    /// Layer l's output from its state: its hidden, plus its input for l > 0 when residual.
+    expr layer_output(std::size_t l, const expr& in, const State& s) const {
+        expr out = hidden(s);
+        if (residual && l > 0) {
+            detail::check_residual(l, in, out);
+            out = out + in;
+        }
+        return out;
     }
 
     /// A stack state from per-layer states (output: the top layer's hidden).
@@ -498,12 +504,7 @@ std::vector<stacked_state<State>> sequence_path(tape& t, const stacked<Cell, Sta
         s = unroll(t, st.layers[l], std::span<const expr>(ins), s0.layers[l], first_step);
         for (std::size_t k = 0; k < s.size(); ++k) {
             step_scope scope(t, first_step + static_cast<int>(k));
-            expr o = hidden(s[k]);
-            if (st.residual) {
-                detail::check_residual(l, ins[k], o);
-                o = o + ins[k];
-            }
-            ins[k] = o;
+            ins[k] = st.layer_output(l, ins[k], s[k]);
             out[k].layers.push_back(std::move(s[k]));
         }
     }
