@@ -3,10 +3,10 @@
 // Model: embedding(65, 128) -> recurrent cell (H 128) over T = 64 steps -> linear(H, 65) over all
 // steps -> cross-entropy summed over T x B; plain SGD (lr 0.1). One training step is forward +
 // backward + update on one tape reused with clear(). Models:
-//   fused        nn::lstm_layer over gathered rows as the issue measured it (the hand-fused
+//   fused        nn::detail::lstm_layer over gathered rows as the issue measured it (the hand-fused
 //                reference): on a tape with the graph optimisations off, so its input projection
 //                is one GEMM over the T*B gathered rows
-//   fused_embedded  nn::lstm_layer::embedded (projects the embedding table when it has fewer rows than the
+//   fused_embedded  nn::detail::lstm_layer::embedded (projects the embedding table when it has fewer rows than the
 //                   lookup); the engine does the same for the layer over gathered rows and for the
 //                   input-side products of any cell, so this is also what `fused` runs at with them on
 //   lstm_cell    nn::lstm_cell through nn::unroll over the sequence (the library runs it as one
@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/seqgrad.hpp>
 
 namespace sg = seqgrad;
@@ -193,11 +194,11 @@ std::unique_ptr<lm> make(const std::string& name, std::size_t B) {
     auto m = std::make_unique<lm>(B, rng);
     sg::parameter_scope s(m->ps, name);
     if (name == "fused") {
-        nn::lstm_layer layer{nn::lstm_cell(s, E, H, rng)};
+        nn::detail::lstm_layer layer{nn::lstm_cell(s, E, H, rng)};
         m->body = [layer, B](sg::tape&, const sg::expr& x) { return layer(x, B).hidden_all(); };
         m->engine = false;
     } else if (name == "fused_embedded") {
-        nn::lstm_layer layer{nn::lstm_cell(s, E, H, rng)};
+        nn::detail::lstm_layer layer{nn::lstm_cell(s, E, H, rng)};
         const sg::parameter emb = m->emb;
         m->body_ids = [layer, emb, B](sg::tape& t, const std::vector<int>& ids) {
             return layer.embedded(t.param(emb), ids, B).hidden_all();

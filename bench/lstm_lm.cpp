@@ -8,7 +8,7 @@
 // that as a fused layer (one GEMM for the input projections of all steps, done on the embedding
 // table itself when it has fewer rows than the lookup: V = 65 < T*B = 2048 for char_b32; one
 // lstm_step node per step). --layer also runs, in the same rounds, the model as it was written
-// before the cell got that path (nn::lstm_layer::embedded and hidden_all, called by hand) and
+// before the cell got that path (nn::detail::lstm_layer::embedded and hidden_all, called by hand) and
 // prints the cell's speed over it: `bench lstm_lm.<config>.t<n>.cell_over_layer` (the two take
 // turns running first from round to round: whichever runs second gains a few percent; use an
 // even number of rounds).
@@ -93,7 +93,7 @@ struct lm {
     sg::parameter_store ps{sg::dtype::f32};
     sg::parameter emb, w_out, b_out;
     nn::lstm_cell cell;
-    nn::lstm_layer layer;
+    nn::detail::lstm_layer layer;
     std::optional<nn::adaptive_softmax> adaptive;
 
     lm(const config& c, std::mt19937_64& rng)

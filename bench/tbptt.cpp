@@ -11,15 +11,16 @@
 // threads, each entry still one dot product, so the result does not depend on the count).
 //
 // Two builds of the same LSTM (same parameters, same loss):
-//   tbptt.*        nn::lstm_cell through nn::unroll (~23 nodes per step). Every node but the
+//   tbptt.*        nn::lstm_cell through nn::unroll over the list of steps (per-step cell). Every node but the
 //                  parameters belongs to a step, so all of the work lies inside the windows.
-//   tbptt_fused.*  nn::lstm_layer: the input projections of all steps hoisted into one [T*B, 4H]
-//                  GEMM node outside the steps, then one fused node per step. The hoisted node's
+//   tbptt_fused.*  the same cell through nn::unroll over the whole [T, B, I] sequence, which runs
+//                  it as the fused layer: the input projections of all steps hoisted into one
+//                  [T*B, 4H] GEMM node outside the steps, then one fused node per step. The hoisted node's
 //                  backward (the weight gradient over all T*B rows) and the window-order sum of
 //                  the windows' dense gradients into it run after the windows, so it gains less
-//                  from the second thread (Amdahl). Slower than the composed cell here (171 vs 119
-//                  ms on one thread): its W_hh gradient is a rank-16 update per step, where the
-//                  engine makes the composed cell's one GEMM per window.
+//                  from the second thread (Amdahl). Its backward is slower than the per-step cell's
+//                  here (150 vs 128 ms on one thread, 2026-12-03), its forward much faster (60
+//                  vs 147 ms).
 //
 //     tbptt                      # both
 //     tbptt --layer composed     # or fused
@@ -41,7 +42,6 @@
 #include <vector>
 
 #include <seqgrad/nn/cells.hpp>
-#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
@@ -87,14 +87,17 @@ double ms_since(clock_type::time_point t0) {
 sg::expr forward(sg::tape& t, const nn::lstm_cell& cell, bool fused, const std::vector<xt::xarray<float>>& xs,
                  const std::vector<xt::xarray<float>>& rs) {
     if (fused) {
-        // All T steps as one [T*B, I] input; the loss reads every h through one [T*B, H] matrix.
-        xt::xarray<float> x = xt::zeros<float>({T * B, I}), r = xt::zeros<float>({T * B, H});
+        // All T steps as one [T, B, I] sequence (unroll runs lstm_cell's fused layer on it); the
+        // loss reads every h through one [T*B, H] matrix.
+        xt::xarray<float> x = xt::zeros<float>({T, B, I}), r = xt::zeros<float>({T * B, H});
         for (std::size_t s = 0; s < T; ++s) {
             std::copy(xs[s].begin(), xs[s].end(), x.begin() + static_cast<std::ptrdiff_t>(s * B * I));
             std::copy(rs[s].begin(), rs[s].end(), r.begin() + static_cast<std::ptrdiff_t>(s * B * H));
         }
-        const nn::lstm_sequence seq = nn::lstm_layer(cell)(t.input(x), B);
-        return sg::sum(seq.hidden_all() * t.input(r));
+        const auto states = nn::unroll(t, cell, t.input(x), cell.initial_state(t, B));
+        std::vector<sg::expr> hs;
+        for (const auto& st : states) hs.push_back(st.h);
+        return sg::sum(sg::reshape(nn::stack_steps(hs), {T * B, H}) * t.input(r));
     }
     std::vector<sg::expr> inputs;
     for (std::size_t s = 0; s < T; ++s) {
@@ -163,8 +166,9 @@ int run(const char* prefix, bool fused, int reps) {
     const double b1 = *std::min_element(one.begin(), one.end()), b2 = *std::min_element(two.begin(), two.end());
     std::printf(
         "# %s: %zu steps, hidden %zu, batch %zu, input %zu; truncate_bptt(%zu): %zu windows%s; forward %.1f ms, %zu nodes\n",
-        fused ? "nn::lstm_layer (fused)" : "nn::lstm_cell + nn::unroll (composed)", T, H, B, I, K, windows,
-        parallel_ran ? ", run as parallel passes" : ", NOT run as parallel passes", forward_ms, t.size());
+        fused ? "nn::lstm_cell + nn::unroll over the sequence (fused layer)" : "nn::lstm_cell + nn::unroll (composed)",
+        T, H, B, I, K, windows, parallel_ran ? ", run as parallel passes" : ", NOT run as parallel passes", forward_ms,
+        t.size());
     std::printf("bench %s.backward_ms_1thread %.2f ms\n", prefix, b1);
     std::printf("bench %s.backward_ms_2threads %.2f ms\n", prefix, b2);
     std::printf("bench %s.window_parallel_speedup %.3f x\n", prefix, b1 / b2);

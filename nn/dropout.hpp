@@ -17,7 +17,7 @@
 //   embedding_dropout   whole rows of an embedding table: every occurrence of a word (ibid.)
 //   drop_connect        entries of a weight matrix, once per sequence: on w_hh this is the
 //                       weight-dropped LSTM of AWD-LSTM (Merity et al. 2017); weight_dropped_lstm
-//                       and lstm_layer(cell, weight_drop) wire it in
+//                       wires it in
 //   zoneout             state units keep their previous value (Krueger et al. 2017)
 // Stacked nets take dropout between layers through stacked::dropout, bidirectional layers on
 // their outputs through bidirectional::dropout (PyTorch's nn.LSTM(dropout=)).
@@ -53,7 +53,7 @@ private:
 };
 
 /// Drops whole rows of an embedding table [V, E] (words) with probability p, the rest scaled by
-/// 1 / (1 - p). Apply once per sequence, then gather (gather_rows, lstm_layer::embedded).
+/// 1 / (1 - p). Apply once per sequence, then gather (gather_rows or nn::embedding).
 expr embedding_dropout(const expr& table, double p);
 
 /// DropConnect on a weight (Wan et al. 2013): dropout of its entries with one mask per call. Call

@@ -11,13 +11,13 @@
 #include "dropout.hpp"
 #include "unroll.hpp"
 
-namespace seqgrad::nn {
+namespace seqgrad::nn::detail {
 namespace {
 
 std::string layer_name(const lstm_cell& cell) {
     const std::string& n = cell.w_ih.name();
     const auto dot = n.rfind('.');
-    return "nn::lstm_layer '" + (dot == std::string::npos ? std::string() : n.substr(0, dot)) + "'";
+    return "nn::lstm_cell '" + (dot == std::string::npos ? std::string() : n.substr(0, dot)) + "' (fused layer)";
 }
 
 void check_input(const lstm_cell& cell, const expr& x, std::size_t batch) {
@@ -168,6 +168,10 @@ lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, 
     return run(project_embedded(table, ids), state0, first_step);
 }
 
+}  // namespace seqgrad::nn::detail
+
+namespace seqgrad::nn {
+
 bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& s, const lstm_state& s0) {
     const shape& hs = s0.h.shape();
     bool checkpointed = false;
@@ -179,7 +183,7 @@ bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& s,
 std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
                                       int first_step) {
     const shape& s = sequence.shape();
-    const lstm_sequence r = lstm_layer(cell)(reshape(sequence, {s[0] * s[1], s[2]}), s0, first_step);
+    const detail::lstm_sequence r = detail::lstm_layer(cell)(reshape(sequence, {s[0] * s[1], s[2]}), s0, first_step);
     std::vector<lstm_state> out;
     out.reserve(r.steps());
     for (std::size_t k = 0; k < r.steps(); ++k) {

@@ -1,7 +1,9 @@
 #pragma once
-// A whole-sequence LSTM layer on the fused kernels of ops/recurrent.hpp, over an lstm_cell's
-// parameters: the same model runs either step by step through the composed cell (nn::unroll) or
-// here, and tests/nn/test_lstm_layer.cpp holds the two equal (values and gradients).
+// The fused LSTM layer behind nn::lstm_cell's whole-sequence path: nn::unroll(t, lstm_cell,
+// sequence [T, B, I], s0) runs it by itself (nn/unroll.hpp, sequence_path), so no user code
+// chooses it. Internal (namespace nn::detail): the tests hold it equal to the per-step cell
+// (tests/nn/test_lstm_layer.cpp, values and gradients), and the benches that compare against the
+// hand-called layer of before (bench/cells' reference, `lstm_lm --layer`, lstm_onednn) call it.
 //
 // Where the speed comes from: the inputs of all T steps are known before the recurrence runs, so
 //   1. their projections x W_ih^T + b_ih + b_hh are one GEMM over [T*B, I] (one node);
@@ -13,18 +15,12 @@
 //      lstm_run node, each thread taking its rows through every step in one parallel region, and
 //      each step's node is a view of its record (lstm_step_view); backward sweeps the steps as one
 //      call the same way (op_builder::chain), dW_hh of all steps one GEMM. Off with
-//      detail::set_recurrence_chains(false) (tests/nn/test_recurrence_chain.cpp holds both equal).
+//      seqgrad::detail::set_recurrence_chains(false) (tests/nn/test_recurrence_chain.cpp holds
+//      both equal).
 // A run of T steps adds T + 2 op nodes to the tape (the bias sum, the projection, one step node
 // per step), lstm_pack of w_hh at B > 1, lstm_run at B >= 8, and a zero-state constant. Each
 // step's node is marked with its step (step_scope), as nn::unroll marks them, so truncate_bptt
 // and clip_state_gradient cut and clip the same state edges as on the composed cell (tested).
-//
-//     nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), E, H);
-//     nn::lstm_layer lstm(cell);
-//     sg::expr x = emb(t, ids);                          // [T*B, E], time-major (row t*B + b)
-//     nn::lstm_sequence seq = lstm(x, B);                // zero initial state
-//     sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
-//     nn::lstm_state last = seq.final_state();           // carry into the next chunk
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -32,7 +28,7 @@
 #include "../core/tape.hpp"
 #include "cells.hpp"
 
-namespace seqgrad::nn {
+namespace seqgrad::nn::detail {
 
 /// The result of running an lstm_layer over T steps of a batch of B.
 struct lstm_sequence {
@@ -93,4 +89,4 @@ private:
     double weight_drop_ = 0;
 };
 
-}  // namespace seqgrad::nn
+}  // namespace seqgrad::nn::detail

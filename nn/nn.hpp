@@ -9,7 +9,6 @@
 #include "dropout.hpp"
 #include "init.hpp"
 #include "linear.hpp"
-#include "lstm_layer.hpp"
 #include "norm_cells.hpp"
 #include "seq2seq.hpp"
 #include "torch_state.hpp"

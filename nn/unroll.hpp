@@ -185,7 +185,7 @@ auto unroll(tape& t, const Cell& cell, std::span<const expr> xs) {
 // itself (found by argument-dependent lookup, as hidden and blend are):
 // sequence_path_applies(t, cell, sequence_shape, s0) decides before anything is recorded, and
 // sequence_path(t, cell, sequence, s0, first_step) then returns the state of every step.
-// nn::lstm_cell has one (a fused layer, nn/lstm_layer.cpp); a stack whose first layer has one
+// nn::lstm_cell has one (the fused layer, nn::detail::lstm_layer in nn/lstm_layer.hpp); a stack whose first layer has one
 // runs that layer there and the layers above step by step; any_cell forwards to the cell it wraps;
 // any other cell runs step by step. Values, gradients, step marks and state edges are those of the
 // step-by-step run.
@@ -202,7 +202,7 @@ std::vector<State> sequence_path(tape&, const Cell&, const expr&, const State&, 
 /// per-step path would accept (it names what is wrong where the user wrote it).
 bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& sequence, const lstm_state& s0);
 /// The fused layer (the projections of all steps one GEMM, then one lstm_step node per step, as
-/// nn::lstm_layer); the states are views of each step's record.
+/// nn::detail::lstm_layer); the states are views of each step's record.
 std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
                                       int first_step);
 

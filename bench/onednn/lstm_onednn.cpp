@@ -11,7 +11,7 @@
 //            they are zeroed each step. The zero initial state is passed as explicit zero
 //            src_iter/src_iter_c memories: with oneDNN 2.6.3, leaving them out (an empty memory
 //            descriptor, the documented way) gives a wrong diff_weights_iter.
-//   layer:   seqgrad's nn::lstm_layer (fused: one GEMM for the input projections of all steps,
+//   layer:   seqgrad's nn::detail::lstm_layer (fused: one GEMM for the input projections of all steps,
 //            at B >= 8 the forward of all steps one lstm_run node and the steps' backward one
 //            call, else one lstm_step node per step); tape.backward(hidden_all, dy).
 //   layer_nochains (--ab-chains): the same with detail::set_recurrence_chains(false), in the same
@@ -188,7 +188,7 @@ struct onednn_lstm {
 struct seqgrad_lstm {
     problem& p;
     bool unrolled;
-    nn::lstm_layer layer;
+    nn::detail::lstm_layer layer;
     sg::tape t{sg::dtype::f32};
     sg::expr out;
 

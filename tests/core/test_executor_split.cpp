@@ -51,7 +51,7 @@ double gemm_error(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
 
 // One training step of embedding -> LSTM -> linear -> cross-entropy (B = 64: the steps are split
 // by rows; the output and weight-gradient products and the softmax rows are split too), through
-// nn::lstm_layer or through nn::lstm_cell and nn::unroll (whose per-step product is split as a
+// nn::detail::lstm_layer or through nn::lstm_cell and nn::unroll (whose per-step product is split as a
 // step's work and whose lstm_pointwise splits its rows). Returns the loss followed by every
 // parameter gradient.
 std::vector<float> lm_step(bool through_cell) {
@@ -66,7 +66,7 @@ std::vector<float> lm_step(bool through_cell) {
     sg::parameter_store ps(sg::dtype::f32);
     auto emb = ps.add("emb", random({V, E})), w = ps.add("w", random({V, H})), bias = ps.add("b", random({V}));
     nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), E, H, rng);
-    nn::lstm_layer layer(cell);
+    nn::detail::lstm_layer layer(cell);
     std::vector<int> ids(T * B), targets(T * B);
     for (std::size_t i = 0; i < ids.size(); ++i) {
         ids[i] = static_cast<int>(rng() % V);

@@ -31,7 +31,7 @@ struct net {
     sg::expr loss(sg::tape& t) const {
         const std::vector<int> ids = {1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 3};
         const std::vector<int> targets = {2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 3, 4};
-        const nn::lstm_sequence seq = nn::lstm_layer(cell)(emb(t, ids), 2);
+        const nn::detail::lstm_sequence seq = nn::detail::lstm_layer(cell)(emb(t, ids), 2);
         const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));
         return sg::cross_entropy(logits, targets, sg::reduction::mean);
     }

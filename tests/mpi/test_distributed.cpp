@@ -49,7 +49,7 @@ struct model {
     sg::expr loss(sg::tape& t, const std::vector<int>& ids, const std::vector<int>& targets, xt::xarray<double>& h,
                   xt::xarray<double>& c) const {
         const nn::lstm_state s0{t.input(h), t.input(c)};
-        const nn::lstm_sequence seq = nn::lstm_layer(cell)(emb(t, ids), s0);
+        const nn::detail::lstm_sequence seq = nn::detail::lstm_layer(cell)(emb(t, ids), s0);
         h = t.value(seq.final_state().h);
         c = t.value(seq.final_state().c);
         const sg::expr logits = sg::matmul_add(out.bias, seq.hidden_all(), sg::T(out.weight));

@@ -9,6 +9,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/seqgrad.hpp>
 
 #include "../test_util.hpp"
@@ -157,7 +158,7 @@ BOOST_AUTO_TEST_CASE(weight_dropped_lstm_uses_one_dropped_w_hh_for_the_sequence)
     training(v, 21);
     std::vector<sg::expr> vs;
     for (const A& a : xs_v) vs.push_back(v.input(a));
-    const nn::lstm_sequence seq = nn::lstm_layer(cell, 0.5)(sg::concat(vs, 0), 2);
+    const nn::detail::lstm_sequence seq = nn::detail::lstm_layer(cell, 0.5)(sg::concat(vs, 0), 2);
     BOOST_TEST(xt::allclose(v.value(seq.final_state().h), u.value(ref.back().h), 1e-12, 1e-12));
 }
 

@@ -169,12 +169,12 @@ std::unique_ptr<model> make(const std::string& name, sg::dtype dt) {
             return readout(w_out, b_out, nn::unroll(t, cell, t.param(xs), cell.initial_state(t, B)));
         };
     } else if (name == "gathered") {
-        // A product of a whole lookup (nn::lstm_layer's input projection over gathered rows, no
+        // A product of a whole lookup (nn::detail::lstm_layer's input projection over gathered rows, no
         // per-step views): the engine multiplies the table at once, as lstm_layer::embedded does.
         sg::parameter emb = s.add("emb", random_array({4, I}, rng, 0.5));
         std::vector<int> ids(T * B);
         for (std::size_t r = 0; r < ids.size(); ++r) ids[r] = static_cast<int>((r * 5 + r / 4) % 4);
-        const nn::lstm_layer layer(nn::lstm_cell(s.sub("cell"), I, H, rng));
+        const nn::detail::lstm_layer layer(nn::lstm_cell(s.sub("cell"), I, H, rng));
         m->loss = [=](sg::tape& t) { return readout(w_out, b_out, layer(sg::gather_rows(t.param(emb), ids), B).hs()); };
     } else if (name == "bidirectional") {
         nn::bidirectional<nn::lstm_cell, user_lstm> bi{nn::lstm_cell(s.sub("fwd"), I, H, rng),

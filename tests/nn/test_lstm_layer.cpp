@@ -71,8 +71,8 @@ struct fixture {
         const sg::expr xs = t.param(x);
         outputs out;
         if (p == path::fused) {
-            nn::lstm_layer layer(cell);
-            nn::lstm_sequence seq = given_state ? layer(xs, s0) : layer(xs, B);
+            nn::detail::lstm_layer layer(cell);
+            nn::detail::lstm_sequence seq = given_state ? layer(xs, s0) : layer(xs, B);
             out.hs = seq.hs();
             out.c_last = seq.final_state().c;
         } else if (p == path::cell) {
@@ -294,7 +294,7 @@ BOOST_AUTO_TEST_CASE(transposed_weight_for_the_forward_products) {
 BOOST_AUTO_TEST_CASE(one_node_per_step_marked_with_its_step) {
     fixture f(7, 2, 3, 4, false, 3);
     sg::tape t(sg::dtype::f64);
-    nn::lstm_layer layer(f.cell);
+    nn::detail::lstm_layer layer(f.cell);
     const auto seq = layer(t.param(f.x), 2, 10);
     BOOST_TEST(seq.steps() == 7u);
     std::size_t ops = 0, steps = 0;
@@ -314,7 +314,7 @@ BOOST_AUTO_TEST_CASE(one_node_per_step_marked_with_its_step) {
 BOOST_AUTO_TEST_CASE(hidden_all_stacks_every_h) {
     fixture f(4, 3, 2, 5, true, 11);
     sg::tape t(sg::dtype::f64);
-    nn::lstm_layer layer(f.cell);
+    nn::detail::lstm_layer layer(f.cell);
     const auto seq = layer(t.param(f.x), nn::lstm_state{t.param(f.h0), t.param(f.c0)});
     const auto all = t.value(seq.hidden_all());
     for (std::size_t k = 0; k < 4; ++k)
@@ -335,10 +335,10 @@ BOOST_AUTO_TEST_CASE(embedded_inputs_equal_gathered_inputs) {
                 auto run = [&](bool embedded) {
                     f.ps.zero_grad();
                     sg::tape t(sg::dtype::f64);
-                    nn::lstm_layer layer(f.cell);
+                    nn::detail::lstm_layer layer(f.cell);
                     const sg::expr tab = t.param(table);
                     const nn::lstm_state s0{given ? t.param(f.h0) : sg::expr(), given ? t.param(f.c0) : sg::expr()};
-                    nn::lstm_sequence seq;
+                    nn::detail::lstm_sequence seq;
                     if (embedded) seq = given ? layer.embedded(tab, ids, s0) : layer.embedded(tab, ids, 2);
                     else seq = given ? layer(sg::gather_rows(tab, ids), s0) : layer(sg::gather_rows(tab, ids), 2);
                     const sg::expr all = seq.hidden_all();
@@ -357,7 +357,7 @@ BOOST_AUTO_TEST_CASE(embedded_inputs_equal_gathered_inputs) {
 BOOST_AUTO_TEST_CASE(bad_shapes_name_the_layer_and_the_op) {
     fixture f(2, 2, 3, 4, false, 5);
     sg::tape t(sg::dtype::f64);
-    nn::lstm_layer layer(f.cell);
+    nn::detail::lstm_layer layer(f.cell);
     auto message = [](auto&& fn) {
         try {
             fn();
@@ -367,7 +367,7 @@ BOOST_AUTO_TEST_CASE(bad_shapes_name_the_layer_and_the_op) {
         return std::string("no shape_error");
     };
     const std::string m1 = message([&] { layer(t.param(f.x), 3); });  // 4 rows are not T*3
-    BOOST_TEST(m1.find("nn::lstm_layer 'lstm'") != std::string::npos, m1);
+    BOOST_TEST(m1.find("nn::lstm_cell 'lstm' (fused layer)") != std::string::npos, m1);
     BOOST_TEST(m1.find("[4, 3]") != std::string::npos, m1);
     const std::string m2 = message([&] {
         sg::lstm_step(t.constant(0, {4, 16}), t.constant(0, {2, 2, 4}), t.constant(0, {16, 5}), 0);

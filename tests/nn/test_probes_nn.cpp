@@ -14,12 +14,12 @@ BOOST_AUTO_TEST_SUITE(probes_nn)
 BOOST_AUTO_TEST_CASE(lstm_sequence_step_out_of_range_is_a_value_error_with_the_range) {
     sg::parameter_store ps;
     nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), 2, 3);
-    nn::lstm_layer layer(cell);
+    nn::detail::lstm_layer layer(cell);
     sg::tape t;
     auto seq = layer(t.constant(0.5, {4 * 2, 2}), 2);  // T = 4, B = 2
     BOOST_TEST(seq.steps() == 4u);
     BOOST_TEST(seq.h(3).shape().str() == "[2, 3]");
-    for (auto f : {&nn::lstm_sequence::h, &nn::lstm_sequence::c}) {
+    for (auto f : {&nn::detail::lstm_sequence::h, &nn::detail::lstm_sequence::c}) {
         try {
             (seq.*f)(4);
             BOOST_FAIL("expected value_error");

@@ -66,7 +66,7 @@ struct model {
 
     // The loss; the step records of every run into `records` when given.
     sg::expr loss(sg::tape& t, std::vector<sg::expr>* records = nullptr) const {
-        const nn::lstm_layer layer(cell);
+        const nn::detail::lstm_layer layer(cell);
         const sg::expr xs = t.param(x);
         if (s.readout == 3) {
             const nn::lstm_state s0 = s.given ? nn::lstm_state{t.param(h0), t.param(c0)} : cell.initial_state(t, s.B);
@@ -77,7 +77,8 @@ struct model {
             }
             return l;
         }
-        const nn::lstm_sequence seq = s.given ? layer(xs, nn::lstm_state{t.param(h0), t.param(c0)}) : layer(xs, s.B);
+        const nn::detail::lstm_sequence seq = s.given ? layer(xs, nn::lstm_state{t.param(h0), t.param(c0)})
+                                                      : layer(xs, s.B);
         if (records) *records = seq.records;
         if (s.readout == 0) return sg::sum(seq.hidden_all() * t.input(r));
         if (s.readout == 1) {
@@ -85,7 +86,7 @@ struct model {
             return sg::sum(last.h * t.input(rc)) + sg::sum(last.c * last.c);
         }
         const auto hs = seq.hs();
-        const nn::lstm_sequence second = layer.run(layer.project(sg::tanh(xs)), seq.records.back());
+        const nn::detail::lstm_sequence second = layer.run(layer.project(sg::tanh(xs)), seq.records.back());
         if (records) records->insert(records->end(), second.records.begin(), second.records.end());
         return sg::sum(hs[1] * t.input(rc)) + sg::sum(second.hidden_all() * t.input(r));
     }
