@@ -47,9 +47,8 @@ public:
     std::size_t rank() const { return rank_; }
     /// Number of elements (1 for a scalar).
     std::size_t size() const {
-        std::size_t n = 1;
-        for (std::size_t i = 0; i < rank_; ++i) n *= d_[i];
-        return n;
+        static_assert(max_rank == 4);
+        return d_[0] * d_[1] * d_[2] * d_[3];  // the dimensions past the rank are 1
     }
     std::size_t operator[](std::size_t i) const { return d_[i]; }
     std::size_t& operator[](std::size_t i) { return d_[i]; }
@@ -63,12 +62,7 @@ public:
     }
     std::vector<std::size_t> to_vector() const { return {begin(), end()}; }
 
-    friend bool operator==(const shape& a, const shape& b) {
-        if (a.rank_ != b.rank_) return false;
-        for (std::size_t i = 0; i < a.rank_; ++i)
-            if (a.d_[i] != b.d_[i]) return false;
-        return true;
-    }
+    friend bool operator==(const shape& a, const shape& b) { return a.rank_ == b.rank_ && a.d_ == b.d_; }
     /// "[2, 3]"; a scalar prints as "[]".
     std::string str() const {
         std::string s = "[";
@@ -79,10 +73,13 @@ public:
 private:
     template <class It>
     void assign(It first, It last) {
+        d_.fill(1);
         rank_ = 0;
         for (; first != last; ++first) push_back(static_cast<std::size_t>(*first));
     }
-    std::array<std::size_t, max_rank> d_{};
+    // Past the rank every dimension is 1, so size() and == need no loop over the rank (both run
+    // several times per node).
+    std::array<std::size_t, max_rank> d_{1, 1, 1, 1};
     std::uint8_t rank_ = 0;
 };
 

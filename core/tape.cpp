@@ -248,9 +248,15 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     if (op.arity >= 0 ? k != static_cast<std::size_t>(op.arity) : k == 0)
         throw op_error(op.name + ": takes " + (op.arity >= 0 ? std::to_string(op.arity) : std::string("one or more")) +
                        " input(s), got " + std::to_string(k));
+    const auto first = static_cast<std::uint32_t>(input_ids_.size());
     seqgrad::shape* shapes = shape_scratch_.room(k);  // the inputs' shapes, for infer_shape
     const std::span<const seqgrad::shape> in_shapes(shapes, k);
-    const auto first = static_cast<std::uint32_t>(input_ids_.size());
+    bool shapes_set = false;  // filled only for a rule or view_offset that reads them
+    auto set_shapes = [&] {
+        if (shapes_set) return;
+        for (std::size_t j = 0; j < k; ++j) shapes[j] = nodes_[input_ids_[first + j]].shp;
+        shapes_set = true;
+    };
     bool rg = false;
     for (const expr& e : inputs) {
         std::uint32_t id;
@@ -269,15 +275,19 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
             }
         }
         input_ids_.push_back(id);
-        shapes[input_ids_.size() - 1 - first] = nodes_[id].shp;
         rg = rg || nodes_[id].requires_grad;
     }
     seqgrad::shape out;
     try {
         // The two common rules answered without the indirect call (bench/overhead's nodes).
-        if (op.infer_shape == &same_shape && k >= 1) out = shapes[0];
-        else if (op.infer_shape == &broadcast_shape && k == 2 && shapes[0] == shapes[1]) out = shapes[0];
-        else out = op.infer_shape(op, in_shapes, at);
+        const std::uint32_t* ins = input_ids_.data() + first;
+        if (op.infer_shape == &same_shape && k >= 1) out = nodes_[ins[0]].shp;
+        else if (op.infer_shape == &broadcast_shape && k == 2 && nodes_[ins[0]].shp == nodes_[ins[1]].shp)
+            out = nodes_[ins[0]].shp;
+        else {
+            set_shapes();
+            out = op.infer_shape(op, in_shapes, at);
+        }
         if (ckpt_) prepare_inputs(first, k);
         for (std::size_t j = 0; j < k; ++j)
             if (nodes_[input_ids_[first + j]].released) ensure_value(input_ids_[first + j]);  // saves.cpp
@@ -313,6 +323,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         segments_[seg].nodes.push_back(id);
     }
     if (optimize_ && op.view_offset) {
+        set_shapes();
         const std::size_t off = op.view_offset(in_shapes, at);
         if (off != op_def::no_view) {
             const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
