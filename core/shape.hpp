@@ -62,7 +62,9 @@ public:
     }
     std::vector<std::size_t> to_vector() const { return {begin(), end()}; }
 
-    friend bool operator==(const shape& a, const shape& b) { return a.rank_ == b.rank_ && a.d_ == b.d_; }
+    friend bool operator==(const shape& a, const shape& b) {
+        return a.rank_ == b.rank_ && a.d_ == b.d_;  // all four dimensions, no loop over the rank
+    }
     /// "[2, 3]"; a scalar prints as "[]".
     std::string str() const {
         std::string s = "[";
