@@ -6,9 +6,9 @@
 //   SEQGRAD_REGISTER_OP(my_square) = seqgrad::op_builder("my_square")
 //       .arity(1)
 //       .shape(seqgrad::same_shape)
-//       .forward([](auto& c) { auto x = c.in(0); auto y = c.out();
+//       .forward([](auto& c) { auto x = c.in(0); const auto& y = c.out();
 //                              for (std::size_t i = 0; i < y.size(); ++i) y[i] = x[i] * x[i]; })
-//       .backward([](auto& c) { auto x = c.in(0); auto gy = c.grad_out();
+//       .backward([](auto& c) { auto x = c.in(0); const auto& gy = c.grad_out();
 //                               c.emit(0, [&](std::size_t i) { return 2 * x[i] * gy[i]; }); })
 //       .saves(seqgrad::saves::inputs)
 //       .sample({{2, 3}});
@@ -115,7 +115,7 @@ struct forward_ctx {
     const attrs& at;
 
     tensor_ref<const T> in(std::size_t i) const;
-    tensor_ref<T> out() const { return output; }
+    const tensor_ref<T>& out() const { return output; }
 };
 
 namespace detail {
@@ -155,8 +155,8 @@ template <output_derivative K>
 struct output_derivative_backward {
     template <class C>
     void operator()(const C& c) const {
-        auto y = c.out();
-        auto gy = c.grad_out();
+        const auto& y = c.out();
+        const auto& gy = c.grad_out();
         c.emit(0, [&](std::size_t i) { return through<K>(gy[i], y[i]); });
     }
 };
@@ -196,34 +196,36 @@ struct backward_ctx {
     void (*unfold)(void* engine, std::size_t i) = nullptr;
 
     tensor_ref<const T> in(std::size_t i) const;
-    tensor_ref<const T> out() const { return output; }
-    tensor_ref<const T> grad_out() const { return grad_output; }
+    const tensor_ref<const T>& out() const { return output; }
+    const tensor_ref<const T>& grad_out() const { return grad_output; }
     bool needs(std::size_t i) const { return targets[i].data != nullptr; }
     tensor_ref<T> target(std::size_t i) const;
     bool accumulate(std::size_t i) const;
     template <class F>
     void emit(std::size_t i, F&& f) const {
-        tensor_ref<T> t = targets[i];
-        if (!t.data) return;
-        const std::size_t n = t.size();
+        // Fields read one by one, not the target copied whole: the engine has just written it,
+        // and a wide load over several recent stores stalls store-to-load forwarding.
+        T* const d = targets[i].data;
+        if (!d) return;
+        const std::size_t n = targets[i].size();
         if (folds && folds[i].y) [[unlikely]]
-            return detail::emit_folded(t.data, n, adds[i], folds[i], f);
+            return detail::emit_folded(d, n, adds[i], folds[i], f);
         if (adds[i])  // the engine's accumulation, done in the same pass
-            for (std::size_t k = 0; k < n; ++k) t.data[k] += static_cast<T>(f(k));
+            for (std::size_t k = 0; k < n; ++k) d[k] += static_cast<T>(f(k));
         else
-            for (std::size_t k = 0; k < n; ++k) t.data[k] = static_cast<T>(f(k));
+            for (std::size_t k = 0; k < n; ++k) d[k] = static_cast<T>(f(k));
     }
     /// emit(i, ...) of a contribution that is constant along rows of n entries (a row statistic's
     /// gradient spread back over its row): f(o) gives row o's value.
     template <class F>
     void emit_rows(std::size_t i, std::size_t n, F&& f) const {
         if (folds && folds[i].y) unfold(engine, i);
-        tensor_ref<T> t = targets[i];
-        if (!t.data) return;
-        const std::size_t rows = n ? t.size() / n : 0;
+        T* const d = targets[i].data;
+        if (!d) return;
+        const std::size_t rows = n ? targets[i].size() / n : 0;
         for (std::size_t o = 0; o < rows; ++o) {
             const T v = static_cast<T>(f(o));
-            T* __restrict r = t.data + o * n;
+            T* __restrict r = d + o * n;
             if (adds[i])
                 for (std::size_t k = 0; k < n; ++k) r[k] += v;
             else

@@ -29,7 +29,7 @@ shape last_axis_shape(const op_def& op, std::span<const shape> in, const attrs&)
 template <class C>
 void softmax_rows(const C& c, bool log) {
     auto x = c.in(0);
-    auto y = c.out();
+    const auto& y = c.out();
     const size_t n = x.shape.back(), rows = n ? x.size() / n : 0;
     for (size_t r = 0; r < rows; ++r) {
         const auto* xr = x.data + r * n;
@@ -66,7 +66,7 @@ shape masked_softmax_shape(const op_def& op, std::span<const shape> in, const at
 template <class C>
 void masked_softmax_rows(const C& c) {
     auto x = c.in(0);
-    auto y = c.out();
+    const auto& y = c.out();
     const size_t n = x.shape.back(), rows = n ? x.size() / n : 0, per_batch = rows / x.shape[0];
     for (size_t r = 0; r < rows; ++r) {
         const auto* xr = x.data + r * n;
@@ -85,8 +85,8 @@ void masked_softmax_rows(const C& c) {
 // d softmax: gx = y * (gy - sum(gy * y)) per row (masked positions have y = 0, so gx = 0 there).
 template <class C>
 void softmax_grad_rows(C& c) {
-    auto y = c.out();
-    auto gy = c.grad_out();
+    const auto& y = c.out();
+    const auto& gy = c.grad_out();
     const size_t n = y.shape.back();
     c.emit(0, [&, dot = decltype(gy[0] + 0)(0), row = size_t(-1)](size_t i) mutable {
         const size_t r = i / n;
@@ -142,8 +142,8 @@ struct activation_ops {
             .saves(saves::output)
             .forward([](auto& c) { softmax_rows(c, true); })
             .backward([](auto& c) {
-                auto y = c.out();
-                auto gy = c.grad_out();
+                const auto& y = c.out();
+                const auto& gy = c.grad_out();
                 const size_t n = y.shape.back();
                 c.emit(0, [&, sum = decltype(gy[0] + 0)(0), row = size_t(-1)](size_t i) mutable {
                     const size_t r = i / n;

@@ -27,7 +27,7 @@ struct conv_ops {
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto x = c.in(0), w = c.in(1);
-                auto y = c.out();
+                const auto& y = c.out();
                 const size_t steps = x.shape[0], B = x.shape[1], ci = x.shape[2], K = w.shape[0], co = w.shape[2];
                 std::fill(y.begin(), y.end(), T(0));
                 for (size_t k = 0; k < K && k < steps; ++k)
@@ -37,7 +37,7 @@ struct conv_ops {
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto x = c.in(0), w = c.in(1);
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 const size_t steps = x.shape[0], B = x.shape[1], ci = x.shape[2], K = w.shape[0], co = w.shape[2];
                 if (auto gx = c.target(0); gx.data) {
                     if (!c.accumulate(0)) std::fill(gx.begin(), gx.end(), T(0));

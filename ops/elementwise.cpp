@@ -33,7 +33,7 @@ struct elementwise_ops {
             .gradient_block([](std::span<const shape> in, const attrs&, size_t j) { return whole_gradient(in, j); })
             .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a + b; }); })
             .backward([](auto& c) {
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
                 emit_binary(c, 1, [&](size_t o, size_t, size_t) { return gy[o]; });
             })
@@ -52,7 +52,7 @@ struct elementwise_ops {
                                     })
                                     .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a - b; }); })
                                     .backward([](auto& c) {
-                                        auto gy = c.grad_out();
+                                        const auto& gy = c.grad_out();
                                         emit_binary(c, 0, [&](size_t o, size_t, size_t) { return gy[o]; });
                                         emit_binary(c, 1, [&](size_t o, size_t, size_t) { return -gy[o]; });
                                     })
@@ -67,7 +67,7 @@ struct elementwise_ops {
                                     .saves(saves::inputs)
                                     .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a * b; }); })
                                     .backward([](auto& c) {
-                                        auto gy = c.grad_out();
+                                        const auto& gy = c.grad_out();
                                         auto a = c.in(0), b = c.in(1);
                                         emit_binary(c, 0, [&](size_t o, size_t, size_t ib) { return gy[o] * b[ib]; });
                                         emit_binary(c, 1, [&](size_t o, size_t ia, size_t) { return gy[o] * a[ia]; });
@@ -85,7 +85,7 @@ struct elementwise_ops {
             .saves(saves::inputs)
             .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a / b; }); })
             .backward([](auto& c) {
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 auto a = c.in(0), b = c.in(1);
                 emit_binary(c, 0, [&](size_t o, size_t, size_t ib) { return gy[o] / b[ib]; });
                 emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return -gy[o] * a[ia] / (b[ib] * b[ib]); });
@@ -99,7 +99,7 @@ struct elementwise_ops {
                                     .saves(saves::nothing)
                                     .forward([](auto& c) { map_unary(c, [](auto x) { return -x; }); })
                                     .backward([](auto& c) {
-                                        auto gy = c.grad_out();
+                                        const auto& gy = c.grad_out();
                                         c.emit(0, [&](size_t i) { return -gy[i]; });
                                     })
                                     .sample({{2, 3}}));
@@ -116,7 +116,7 @@ struct elementwise_ops {
                 map_unary(c, [k](auto x) { return x + k; });
             })
             .backward([](auto& c) {
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 c.emit(0, [&](size_t i) { return gy[i]; });
             })
             .sample({{2, 3}}, attrs{.f = {0.5, 0}}));
@@ -133,7 +133,7 @@ struct elementwise_ops {
                                            .backward([](auto& c) {
                                                using T = std::remove_cvref_t<decltype(c.out()[0])>;
                                                const T k = static_cast<T>(c.at.f[0]);
-                                               auto gy = c.grad_out();
+                                               const auto& gy = c.grad_out();
                                                c.emit(0, [&](size_t i) { return gy[i] * k; });
                                            })
                                            .sample({{2, 3}}, attrs{.f = {-1.5, 0}}));
@@ -150,7 +150,7 @@ struct elementwise_ops {
                                     .forward([](auto& c) { map_unary(c, [](auto x) { return std::log(x); }); })
                                     .backward([](auto& c) {
                                         auto x = c.in(0);
-                                        auto gy = c.grad_out();
+                                        const auto& gy = c.grad_out();
                                         c.emit(0, [&](size_t i) { return gy[i] / x[i]; });
                                     })
                                     .sample({{2, 3}}, {}, {}, {domain::positive}));
@@ -161,7 +161,7 @@ struct elementwise_ops {
                                        .forward([](auto& c) { map_unary(c, [](auto x) { return x * x; }); })
                                        .backward([](auto& c) {
                                            auto x = c.in(0);
-                                           auto gy = c.grad_out();
+                                           const auto& gy = c.grad_out();
                                            c.emit(0, [&](size_t i) { return 2 * x[i] * gy[i]; });
                                        })
                                        .sample({{2, 3}}));
@@ -171,8 +171,8 @@ struct elementwise_ops {
                                      .saves(saves::output)
                                      .forward([](auto& c) { map_unary(c, [](auto x) { return std::sqrt(x); }); })
                                      .backward([](auto& c) {
-                                         auto y = c.out();
-                                         auto gy = c.grad_out();
+                                         const auto& y = c.out();
+                                         const auto& gy = c.grad_out();
                                          c.emit(0, [&](size_t i) { return gy[i] / (2 * y[i]); });
                                      })
                                      .sample({{2, 3}}, {}, {}, {domain::positive}));
@@ -190,7 +190,7 @@ struct elementwise_ops {
                                         using T = std::remove_cvref_t<decltype(c.out()[0])>;
                                         const T p = static_cast<T>(c.at.f[0]);
                                         auto x = c.in(0);
-                                        auto gy = c.grad_out();
+                                        const auto& gy = c.grad_out();
                                         c.emit(0, [&](size_t i) { return gy[i] * p * std::pow(x[i], p - 1); });
                                     })
                                     .sample({{2, 3}}, attrs{.f = {2.5, 0}}, {}, {domain::positive})

@@ -59,7 +59,7 @@ inline double vtanh(double x) { return std::tanh(x); }
 template <class C, class F>
 void map_unary(const C& c, F&& f) {
     auto x = c.in(0);
-    auto y = c.out();
+    const auto& y = c.out();
     for (std::size_t i = 0, n = y.size(); i < n; ++i) y[i] = f(x[i]);
 }
 
@@ -67,7 +67,7 @@ void map_unary(const C& c, F&& f) {
 template <class C, class F>
 void map_binary(const C& c, F&& f) {
     auto a = c.in(0), b = c.in(1);
-    auto y = c.out();
+    const auto& y = c.out();
     if (a.shape == y.shape && b.shape == y.shape)
         for (std::size_t i = 0, n = y.size(); i < n; ++i) y[i] = f(a[i], b[i]);
     else

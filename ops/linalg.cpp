@@ -52,7 +52,7 @@ struct linalg_ops {
             .print_attrs(matmul_attrs)
             .forward([](auto& c) {
                 auto a = c.in(0), b = c.in(1);
-                auto y = c.out();
+                const auto& y = c.out();
                 const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
                 const auto s = sizes(a.shape, b.shape, c.at);
                 gemm(ta, tb, s.m, s.n, s.k, decltype(y[0] + 0)(1), a.data, b.data, decltype(y[0] + 0)(0), y.data);
@@ -80,7 +80,7 @@ struct linalg_ops {
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto a = c.in(0), b = c.in(1);
-                auto y = c.out();
+                const auto& y = c.out();
                 const bool ta = c.at.i[0] != 0, tb = c.at.i[1] != 0;
                 const auto s = sizes(shape{a.shape[1], a.shape[2]}, shape{b.shape[1], b.shape[2]}, c.at);
                 for (size_t p = 0; p < a.shape[0]; ++p)
@@ -126,7 +126,7 @@ struct linalg_ops {
                                           .saves(saves::nothing)
                                           .forward([](auto& c) {
                                               auto x = c.in(0);
-                                              auto y = c.out();
+                                              const auto& y = c.out();
                                               detail::transpose(x.data, x.shape[0], x.shape[1], y.data);
                                           })
                                           .backward([](auto& c) {

@@ -60,7 +60,7 @@ struct loss_ops {
             })
             .forward([](auto& c) {
                 auto x = c.in(0);
-                auto y = c.out();
+                const auto& y = c.out();
                 const size_t n = x.shape[1];
                 parallel_rows(y.size(), 4.0 * double(n), [&](size_t lo, size_t hi) {
                     for (size_t r = lo; r < hi; ++r) {
@@ -78,7 +78,7 @@ struct loss_ops {
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
                 auto x = c.in(0);
-                auto y = c.out();
+                const auto& y = c.out();
                 auto g = c.grad_out();
                 auto tgt = c.target(0);
                 if (!tgt.data) return;

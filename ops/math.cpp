@@ -48,7 +48,7 @@ struct extreme_forward {
     template <class C>
     void operator()(const C& c) const {
         auto x = c.in(0);
-        auto y = c.out();
+        const auto& y = c.out();
         const auto v = view_of(x.shape, c.at.i[0]);
         for (size_t o = 0; o < v.outer; ++o)
             for (size_t i = 0; i < v.inner; ++i)
@@ -77,7 +77,7 @@ struct arg_forward {
     template <class C>
     void operator()(const C& c) const {
         auto x = c.in(0);
-        auto y = c.out();
+        const auto& y = c.out();
         const auto v = view_of(x.shape, c.at.i[0]);
         for (size_t o = 0; o < v.outer; ++o)
             for (size_t i = 0; i < v.inner; ++i)
@@ -121,7 +121,7 @@ struct math_ops {
             .saves(saves::inputs)
             .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a > b ? a : b; }); })
             .backward([](auto& c) {
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 auto a = c.in(0), b = c.in(1);
                 using T = scalar_of<decltype(c)>;
                 const auto share = [](T x, T y) { return x > y ? T(1) : x == y ? T(0.5) : T(0); };
@@ -140,7 +140,7 @@ struct math_ops {
             .saves(saves::inputs)
             .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a < b ? a : b; }); })
             .backward([](auto& c) {
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 auto a = c.in(0), b = c.in(1);
                 using T = scalar_of<decltype(c)>;
                 const auto share = [](T x, T y) { return x < y ? T(1) : x == y ? T(0.5) : T(0); };
@@ -194,7 +194,7 @@ struct math_ops {
             .forward([](auto& c) { map_unary(c, [](auto x) { return std::abs(x); }); })
             .backward([](auto& c) {
                 auto x = c.in(0);
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : x[i] < 0 ? -gy[i] : 0 * gy[i]; });
             })
             .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
@@ -213,7 +213,7 @@ struct math_ops {
                                           using T = scalar_of<decltype(c)>;
                                           const T lo = static_cast<T>(c.at.f[0]), hi = static_cast<T>(c.at.f[1]);
                                           auto x = c.in(0);
-                                          auto gy = c.grad_out();
+                                          const auto& gy = c.grad_out();
                                           c.emit(0, [&](size_t i) { return x[i] >= lo && x[i] <= hi ? gy[i] : T(0); });
                                       })
                                       .sample({{4, 5}}, attrs{.f = {-0.5, 0.5}}));
@@ -227,7 +227,7 @@ struct math_ops {
             .saves(saves::inputs)
             .forward([](auto& c) {
                 auto m = c.in(0), a = c.in(1), b = c.in(2);
-                auto y = c.out();
+                const auto& y = c.out();
                 for_each_broadcast3(y.shape, a.shape, b.shape, m.shape, [&](size_t o, size_t ia, size_t ib, size_t im) {
                     y[o] = m[im] > 0 ? a[ia] : b[ib];
                 });
@@ -235,7 +235,7 @@ struct math_ops {
             .backward([](auto& c) {
                 using T = scalar_of<decltype(c)>;
                 auto m = c.in(0), a = c.in(1), b = c.in(2);
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 c.emit(0, [](size_t) { return T(0); });
                 for (size_t j = 1; j <= 2; ++j) {
                     auto t = c.target(j);
@@ -255,7 +255,7 @@ struct math_ops {
                                           .print_attrs(keep_attrs)
                                           .forward([](auto& c) {
                                               auto x = c.in(0);
-                                              auto y = c.out();
+                                              const auto& y = c.out();
                                               const auto v = view_of(x.shape, c.at.i[0]);
                                               for (size_t o = 0; o < v.outer; ++o)
                                                   for (size_t i = 0; i < v.inner; ++i) {
@@ -270,7 +270,7 @@ struct math_ops {
                                           })
                                           .backward([](auto& c) {
                                               auto x = c.in(0);
-                                              auto y = c.out();
+                                              const auto& y = c.out();
                                               auto g = c.grad_out();
                                               const auto v = view_of(x.shape, c.at.i[0]);
                                               c.emit(0, [&](size_t idx) {
@@ -288,7 +288,7 @@ struct math_ops {
                                        .print_attrs(axis_attr)
                                        .forward([](auto& c) {
                                            auto x = c.in(0);
-                                           auto y = c.out();
+                                           const auto& y = c.out();
                                            const auto v = view_of(x.shape, c.at.i[0]);
                                            for (size_t o = 0; o < v.outer; ++o)
                                                for (size_t i = 0; i < v.inner; ++i) {
@@ -326,7 +326,7 @@ struct math_ops {
             })
             .backward([](auto& c) {
                 auto x = c.in(0);
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 c.emit(0, [&](size_t i) {
                     const auto e = std::exp(-std::abs(x[i]));  // sigmoid(x) without overflow
                     return gy[i] * (x[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
@@ -348,7 +348,7 @@ struct math_ops {
                                         using T = scalar_of<decltype(c)>;
                                         const T alpha = static_cast<T>(c.at.f[0]);
                                         auto x = c.in(0), y = c.out();
-                                        auto gy = c.grad_out();
+                                        const auto& gy = c.grad_out();
                                         c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : gy[i] * (y[i] + alpha); });
                                     })
                                     .sample({{3, 4}}, attrs{.f = {1.0, 0}}, {}, {domain::away_from_zero})
@@ -365,7 +365,7 @@ struct math_ops {
             .backward([](auto& c) {
                 using T = scalar_of<decltype(c)>;
                 auto x = c.in(0);
-                auto gy = c.grad_out();
+                const auto& gy = c.grad_out();
                 c.emit(0, [&](size_t i) {
                     const T v = x[i];
                     const T cdf = (1 + std::erf(v * T(inv_sqrt2))) / 2;
@@ -381,7 +381,7 @@ struct math_ops {
                                     .backward([](auto& c) {
                                         using T = scalar_of<decltype(c)>;
                                         auto x = c.in(0);
-                                        auto gy = c.grad_out();
+                                        const auto& gy = c.grad_out();
                                         c.emit(0, [&](size_t i) {
                                             return gy[i] * T(2 * inv_sqrt2pi * 1.41421356237309504880) *
                                                    std::exp(-x[i] * x[i]);
@@ -395,7 +395,7 @@ struct math_ops {
                                       .forward([](auto& c) { map_unary(c, [](auto x) { return std::log1p(x); }); })
                                       .backward([](auto& c) {
                                           auto x = c.in(0);
-                                          auto gy = c.grad_out();
+                                          const auto& gy = c.grad_out();
                                           c.emit(0, [&](size_t i) { return gy[i] / (1 + x[i]); });
                                       })
                                       .sample({{3, 4}})

@@ -38,7 +38,7 @@ struct norm_ops {
                                            .print_attrs([](const attrs& a) { return "eps=" + std::to_string(a.f[0]); })
                                            .forward([](auto& c) {
                                                auto x = c.in(0), g = c.in(1), b = c.in(2);
-                                               auto y = c.out();
+                                               const auto& y = c.out();
                                                const size_t n = x.shape.back(), rows = x.size() / n;
                                                for (size_t r = 0; r < rows; ++r) {
                                                    const auto* xr = x.data + r * n;
@@ -51,7 +51,7 @@ struct norm_ops {
                                            .backward([](auto& c) {
                                                using T = std::remove_cvref_t<decltype(c.out()[0])>;
                                                auto x = c.in(0), g = c.in(1);
-                                               auto gy = c.grad_out();
+                                               const auto& gy = c.grad_out();
                                                const size_t n = x.shape.back(), rows = x.size() / n;
                                                auto tx = c.target(0), tg = c.target(1), tb = c.target(2);
                                                if (tg.data) std::fill(tg.begin(), tg.end(), T(0));

@@ -44,7 +44,7 @@ struct random_ops {
                                             .print_attrs(mask_attrs)
                                             .forward([](auto& c) {
                                                 auto x = c.in(0);
-                                                auto y = c.out();
+                                                const auto& y = c.out();
                                                 each_mask(c, y.size(), [&](size_t i, auto m) { y[i] = x[i] * m; });
                                             })
                                             .backward([](auto& c) {

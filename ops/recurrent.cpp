@@ -126,7 +126,7 @@ template <size_t O, class C>
 void step_forward(const C& c) {
     using T = std::remove_cvref_t<decltype(c.out()[0])>;
     auto x = c.in(O + 0), prev = c.in(O + 1), w = c.in(O + 2);
-    auto y = c.out();
+    const auto& y = c.out();
     const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, row = static_cast<size_t>(c.at.i[0]);
     T* act = y.data + 2 * BH;
     // With w_hh^T (row-major [H, 4H], or packed by lstm_pack) the product reads it in
@@ -161,7 +161,7 @@ template <size_t O, class C>
 void step_backward(const C& c) {
     using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
     auto prev = c.in(O + 1), w = c.in(O + 2);
-    auto y = c.out();
+    const auto& y = c.out();
     auto g = c.grad_out();
     const size_t B = prev.shape[1], H = prev.shape[2], BH = B * H, G = 4 * H;
     if (c.num_inputs == O + 4 && c.needs(O + 3))
@@ -240,7 +240,7 @@ struct recurrent_ops {
                                            .forward([](auto& c) {
                                                using T = std::remove_cvref_t<decltype(c.out()[0])>;
                                                auto bias = c.in(0), a = c.in(1), b = c.in(2);
-                                               auto y = c.out();
+                                               const auto& y = c.out();
                                                const auto s = sizes(a.shape, b.shape, c.at);
                                                if (bias.size() == y.size())
                                                    std::memcpy(y.data, bias.data, y.size() * sizeof(T));
@@ -284,7 +284,7 @@ struct recurrent_ops {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 const size_t k = c.num_inputs;
                 auto cp = c.in(k - 1);
-                auto y = c.out();
+                const auto& y = c.out();
                 const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H;
                 T* act = y.data + 2 * BH;
                 const T *g0 = c.in(0).data, *g1 = k == 3 ? c.in(1).data : nullptr;
@@ -300,7 +300,7 @@ struct recurrent_ops {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
                 const size_t k = c.num_inputs, ci = k - 1;
                 auto cp = c.in(ci);
-                auto y = c.out();
+                const auto& y = c.out();
                 auto g = c.grad_out();
                 const size_t B = cp.shape[0], H = cp.shape[1], BH = B * H, G = 4 * H;
                 // Every gate summand gets the same gradient: computed into the first that needs
@@ -415,7 +415,7 @@ struct recurrent_ops {
             })
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                auto y = c.out();
+                const auto& y = c.out();
                 const size_t part = static_cast<size_t>(c.at.i[0]);
                 const size_t BH = c.in(0).shape[1] * c.in(0).shape[2];
                 // Records are independent: split across threads (the copies would otherwise run on

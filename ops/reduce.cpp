@@ -47,7 +47,7 @@ struct reduce_ops {
             .print_attrs(axis_attr)
             .forward([](auto& c) {
                 auto x = c.in(0);
-                auto y = c.out();
+                const auto& y = c.out();
                 const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
                 if (v.inner == 1) {  // along the last axis: one row sum per output (broadcast.hpp)
                     for (size_t o = 0; o < v.outer; ++o) y[o] = row_sum(x.data + o * v.n, v.n);

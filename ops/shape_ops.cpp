@@ -75,7 +75,7 @@ struct shape_ops {
                 return off;
             })
             .forward([](auto& c) {
-                auto y = c.out();
+                const auto& y = c.out();
                 const size_t axis = axis_of(y.shape, c.at.i[0]);
                 const auto vy = view_along(y.shape, axis);
                 size_t offset = 0;
@@ -137,7 +137,7 @@ struct shape_ops {
             })
             .forward([](auto& c) {
                 auto x = c.in(0);
-                auto y = c.out();
+                const auto& y = c.out();
                 const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
                 const size_t b = static_cast<size_t>(c.at.i[1]), w = y.shape.size() / std::max<size_t>(v.outer, 1);
                 for (size_t o = 0; o < v.outer; ++o)
@@ -185,7 +185,7 @@ struct shape_ops {
             })
             .forward([](auto& c) {
                 auto x = c.in(0);
-                auto y = c.out();
+                const auto& y = c.out();
                 for_each_broadcast(y.shape, x.shape, [&](size_t o, size_t i) { y[o] = x[i]; });
             })
             .backward([](auto& c) {
@@ -207,7 +207,7 @@ struct shape_ops {
             })
             .forward([](auto& c) {
                 auto t = c.in(0);
-                auto y = c.out();
+                const auto& y = c.out();
                 const size_t d = t.shape[1];
                 for (size_t r = 0; r < c.at.ints.size(); ++r)
                     std::memcpy(y.data + r * d, t.data + static_cast<size_t>(c.at.ints[r]) * d, d * sizeof(y[0]));
@@ -239,7 +239,7 @@ struct shape_ops {
                                      })
                                      .forward([](auto& c) {
                                          auto x = c.in(0);
-                                         auto y = c.out();
+                                         const auto& y = c.out();
                                          const size_t n = x.shape[1];
                                          for (size_t r = 0; r < y.size(); ++r)
                                              y[r] = x[r * n + static_cast<size_t>(c.at.ints[r])];
