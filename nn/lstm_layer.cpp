@@ -176,7 +176,7 @@ bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& s,
     const shape& hs = s0.h.shape();
     bool checkpointed = false;
     for (const auto& x : t.plan().transforms()) checkpointed = checkpointed || x->checkpoint_segment();
-    return t.optimize() && !checkpointed && s.rank() == 3 && s[0] > 0 && s[1] >= 2 && s[2] == cell.input_size &&
+    return t.optimize() && !checkpointed && s.rank() == 3 && s[0] > 0 && s[1] >= 1 && s[2] == cell.input_size &&
            hs == s0.c.shape() && hs.rank() == 2 && hs[0] == s[1] && hs[1] == cell.hidden_size;
 }
 
