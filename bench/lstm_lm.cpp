@@ -24,8 +24,10 @@
 // tail, which no real text does.
 //
 //     lstm_lm [--config NAME[,NAME...]] [--seconds 4] [--threads 1,2] [--rounds 1] [--cutoffs 2000,10000]
-//             [--no-torch] [--layer] [--openblas-threads]
+//             [--no-torch] [--layer] [--openblas-threads] [--no-chains] [--no-small-gemm] [--no-opt]
 //
+// --no-chains, --no-small-gemm and --no-opt turn one optimisation off throughout (the recurrence
+// chains, the own small-product kernel, the graph optimisations), for A/B runs.
 // Per config and thread count (set_num_threads(n): the executor decides what to split, BLAS
 // products included; --openblas-threads instead lets OpenBLAS thread every product itself with
 // set_blas_threads(n), the policy before the executor split products): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
@@ -290,7 +292,8 @@ int main(int argc, char** argv) {
     const char* usage =
         "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
         "[--threads 1,2] "
-        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--layer] [--openblas-threads] [--no-chains]\n";
+        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--layer] [--openblas-threads] [--no-chains] "
+        "[--no-small-gemm] [--no-opt]\n";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
@@ -308,7 +311,9 @@ int main(int argc, char** argv) {
         } else if (a == "--no-torch") torch = false;
         else if (a == "--layer") layer = true;
         else if (a == "--openblas-threads") openblas_threads = true;
-        else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);  // per-node backward, for A/B
+        else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);       // per-node backward, for A/B
+        else if (a == "--no-small-gemm") sg::detail::set_small_gemm_kernels(false);  // OpenBLAS for every product
+        else if (a == "--no-opt") sg::set_graph_optimizations(false);
         else {
             std::cerr << usage;
             return 2;
