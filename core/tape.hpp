@@ -225,6 +225,8 @@ public:
     /// backward), set before recording when it changes what is recorded: checkpoint_bptt.
     void set_plan(const backward_plan& p);
     const backward_plan& plan() const { return plan_; }
+    /// Steps per checkpoint segment of the plan (checkpoint_bptt), 0 when not checkpointing.
+    std::size_t checkpoint_segment() const { return ckpt_; }
     /// Gradient of a parameter leaf on this tape after backward (zeros if it had none).
     xt::xarray<double> param_grad(const parameter& p) const;
 

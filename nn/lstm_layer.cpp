@@ -100,10 +100,8 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
     // step) and each step's node is a view of its record, with lstm_step's gradient. Not under
     // checkpointing, which recomputes steps one segment at a time; switched off with the chains
     // (detail::set_recurrence_chains), their backward half.
-    bool checkpointed = false;
-    for (const auto& x : t.plan().transforms()) checkpointed = checkpointed || x->checkpoint_segment();
     const bool whole = transposed && B >= 8 && T > 1 && t.optimize() && seqgrad::detail::recurrence_chains() &&
-                       !checkpointed;
+                       t.checkpoint_segment() == 0;
     expr run;
     if (whole) {
         step_scope scope(t, first_step);  // a step's, so that products do not batch over its records
@@ -174,10 +172,9 @@ namespace seqgrad::nn {
 
 bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& s, const lstm_state& s0) {
     const shape& hs = s0.h.shape();
-    bool checkpointed = false;
-    for (const auto& x : t.plan().transforms()) checkpointed = checkpointed || x->checkpoint_segment();
-    return t.optimize() && !checkpointed && s.rank() == 3 && s[0] > 0 && s[1] >= 1 && s[2] == cell.input_size &&
-           hs == s0.c.shape() && hs.rank() == 2 && hs[0] == s[1] && hs[1] == cell.hidden_size;
+    return t.optimize() && t.checkpoint_segment() == 0 && s.rank() == 3 && s[0] > 0 && s[1] >= 1 &&
+           s[2] == cell.input_size && hs == s0.c.shape() && hs.rank() == 2 && hs[0] == s[1] &&
+           hs[1] == cell.hidden_size;
 }
 
 std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,

@@ -185,9 +185,9 @@ auto unroll(tape& t, const Cell& cell, std::span<const expr> xs) {
 // itself (found by argument-dependent lookup, as hidden and blend are):
 // sequence_path_applies(t, cell, sequence_shape, s0) decides before anything is recorded, and
 // sequence_path(t, cell, sequence, s0, first_step) then returns the state of every step.
-// nn::lstm_cell has one (the fused layer, nn::detail::lstm_layer in nn/lstm_layer.hpp); a stack whose first layer has one
-// runs that layer there and the layers above step by step; any_cell forwards to the cell it wraps;
-// any other cell runs step by step. Values, gradients, step marks and state edges are those of the
+// nn::lstm_cell has one (the fused layer, nn::detail::lstm_layer in nn/lstm_layer.hpp); a stack
+// whose first layer has one runs that layer there and the layers above step by step; any_cell
+// forwards to the cell it wraps; any other cell runs step by step. Values, gradients, step marks and state edges are those of the
 // step-by-step run.
 template <class Cell, class State>
 bool sequence_path_applies(const tape&, const Cell&, const shape&, const State&) {

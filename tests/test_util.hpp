@@ -82,5 +82,10 @@ inline void expect_same_run(double got_loss, const std::vector<xt::xarray<double
     }
     BOOST_TEST(total > 1.0);
 }
+/// The same for two outcomes of a test's run (any type with loss and grads).
+template <class Outcome>
+void expect_same_run(const Outcome& got, const Outcome& want, double tol) {
+    expect_same_run(got.loss, got.grads, want.loss, want.grads, tol);
+}
 
 }  // namespace seqgrad_test
