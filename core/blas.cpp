@@ -5,6 +5,9 @@
 #include <type_traits>
 
 #include <cblas.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace seqgrad {
 
@@ -63,6 +66,52 @@ void gemv_rows_add(std::size_t m, std::size_t n, const T* __restrict w, const T*
         y[r] += s;
     }
 }
+
+#if defined(__AVX512F__)
+// The four accumulators' sums in one vector (entries 0, 4, 8, 12): 3 shuffles and adds per level instead of a
+// horizontal sum each. Reducing each row's lanes separately (through memory, as GCC compiles the
+// generic version's loops over lanes) cost as much as the products at n = 128.
+// (The masked forms with a full mask: GCC 12 warns that the unmasked ones' undefined source "may be
+// used uninitialized".)
+inline __m512 sum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    constexpr __mmask16 all = 0xFFFF;
+    const auto lanes = [&](__m512 a, __m512 b, auto imm) {
+        return _mm512_mask_shuffle_f32x4(a, all, a, b, decltype(imm)::value);
+    };
+    const auto within = [&](__m512 a, auto imm) { return _mm512_mask_shuffle_ps(a, all, a, a, decltype(imm)::value); };
+    using lo = std::integral_constant<int, 0x44>;
+    using hi = std::integral_constant<int, 0xEE>;
+    const __m512 x = _mm512_add_ps(lanes(a0, a1, lo{}), lanes(a0, a1, hi{}));
+    const __m512 y = _mm512_add_ps(lanes(a2, a3, lo{}), lanes(a2, a3, hi{}));
+    __m512 z = _mm512_add_ps(lanes(x, y, std::integral_constant<int, 0x88>{}),
+                             lanes(x, y, std::integral_constant<int, 0xDD>{}));  // a row a lane
+    z = _mm512_add_ps(z, within(z, std::integral_constant<int, _MM_SHUFFLE(1, 0, 3, 2)>{}));
+    z = _mm512_add_ps(z, within(z, std::integral_constant<int, _MM_SHUFFLE(2, 3, 0, 1)>{}));
+    return z;  // the sums in entries 0, 4, 8 and 12
+}
+
+// The float GEMV on AVX-512, eight rows at a time: 1.5x the generic version at H = 128 and
+// 1.3x at 256 (w_hh's [4H, H] at B = 1; a driver, one thread).
+inline void gemv_rows_add(std::size_t m, std::size_t n, const float* __restrict w, const float* __restrict x,
+                          float* __restrict y) {
+    std::size_t r = 0;
+    if (n % 16 == 0)
+        for (; r + 8 <= m; r += 8) {
+            const float* wr = w + r * n;
+            __m512 a[8];
+            for (auto& v : a) v = _mm512_setzero_ps();
+            for (std::size_t j = 0; j < n; j += 16) {
+                const __m512 xv = _mm512_loadu_ps(x + j);
+                for (std::size_t q = 0; q < 8; ++q) a[q] = _mm512_fmadd_ps(_mm512_loadu_ps(wr + q * n + j), xv, a[q]);
+            }
+            const __m512i firsts = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+            const __m512 sums = _mm512_permutex2var_ps(sum4(a[0], a[1], a[2], a[3]), firsts,
+                                                       sum4(a[4], a[5], a[6], a[7]));
+            _mm512_mask_storeu_ps(y + r, 0xFF, _mm512_add_ps(_mm512_maskz_loadu_ps(0xFF, y + r), sums));
+        }
+    if (r < m) gemv_rows_add<float>(m - r, n, w + r * n, x, y + r);
+}
+#endif
 
 // y[N] += x[M] W[M, N], in blocks of C columns whose sums stay in registers over all M rows (W is
 // read once, y once).

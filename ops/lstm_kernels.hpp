@@ -86,8 +86,10 @@ void put(T* __restrict t, const T* __restrict src, size_t n, bool acc) {
 // ---- batch-1 products ------------------------------------------------------------------------
 // At B = 1 a step is two matrix-vector products over w_hh [4H, H] plus a rank-1 update of its
 // gradient, all bound by reading w_hh (and dw_hh) from L2. Forward's product is detail::gemm's
-// GEMV (core/blas.cpp); backward's two products are fused here into one pass over the rows,
-// ~1.7x faster than a GEMV and a separate rank-1 pass at H = 128.
+// GEMV (core/blas.cpp). A run of steps swept as one (step_chain) does the GEMV and leaves dW_hh to
+// one product over all steps; a step swept on its own (chains off, or a step whose neighbours are
+// not steps) fuses its two backward products here into one pass over the rows, ~1.7x faster than a
+// GEMV and a separate rank-1 pass at H = 128.
 
 // Columns [j0, j0 + C) of gemv_t_rank1, with the C sums of dh and C entries of h in registers.
 template <size_t C, class T>

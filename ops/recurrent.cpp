@@ -216,12 +216,15 @@ void step_backward(const C& c) {
     }
 }
 
-// Runs of steps (op_builder::chain) with lstm_pack's weight at B >= 8, where rows split.
-// (Defined after recurrent_ops, whose member it reads.)
+// Runs of steps (op_builder::chain): with lstm_pack's weight at B >= 8, where rows split; and at
+// B = 1 (no packed weight), where the chain's one product for dW_hh over all steps replaces a
+// rank-1 update a step that reads and writes all of dW_hh. (Defined after recurrent_ops, whose
+// member it reads.)
 template <size_t O>
 bool chain_accepts(const detail::node* nodes, const std::uint32_t* in, std::size_t k);
 template <size_t O, class C>
 void chain(const C& c) {
+    if (c.num_inputs == O + 3) return step_chain(c, O, static_cast<decltype(c.value(0).data)>(nullptr));
     const auto p = c.value(c.inputs[O + 3]);
     const size_t H = p.shape[1];
     step_chain(c, O, p.shape.rank() == 3 ? p.data + 4 * H * H : nullptr);
@@ -457,7 +460,8 @@ bool packed_weight(const C& c, size_t o) {
 }
 template <size_t O>
 bool chain_accepts(const detail::node* nodes, const std::uint32_t* in, std::size_t k) {
-    return k == O + 4 && nodes[in[O + 3]].op == &ops().lstm_pack && nodes[in[O + 1]].shp[1] >= 8;
+    const size_t B = nodes[in[O + 1]].shp[1];
+    return (k == O + 4 && nodes[in[O + 3]].op == &ops().lstm_pack && B >= 8) || (k == O + 3 && B == 1);
 }
 }  // namespace
 

@@ -126,6 +126,22 @@ BOOST_AUTO_TEST_CASE(small_products_on_the_own_kernel_equal_a_reference) {
     sg::detail::set_small_gemm_kernels(before);
 }
 
+// Matrix-vector products (m or n = 1: a recurrent step at B = 1) run on the own GEMV kernels, the
+// float one on AVX-512 in blocks of 8 rows where the inner size is a multiple of 16: rows and
+// inner sizes on and off those blocks, every transpose case, beta 0 and 1.
+BOOST_AUTO_TEST_CASE(matrix_vector_products_equal_a_reference) {
+    const std::size_t sizes[][2] = {{512, 128}, {1024, 256}, {8, 16}, {13, 16}, {7, 32}, {20, 24}, {1, 5}, {37, 100}};
+    for (const auto& s : sizes)
+        for (const bool ta : {false, true})
+            for (const bool tb : {false, true})
+                for (const bool add : {true, false}) {
+                    BOOST_TEST(gemm_error(ta, tb, 1, s[0], s[1], add) < 2e-6 * std::sqrt(double(s[1])),
+                               "m 1 n " << s[0] << " k " << s[1] << " ta " << ta << " tb " << tb << " add " << add);
+                    BOOST_TEST(gemm_error(ta, tb, s[0], 1, s[1], add) < 2e-6 * std::sqrt(double(s[1])),
+                               "m " << s[0] << " n 1 k " << s[1] << " ta " << ta << " tb " << tb << " add " << add);
+                }
+}
+
 // Products from a weight packed in column panels (detail::pack_panels, both stored layouts, panels
 // of 32 and a last one of 16 floats, 16 and 8 doubles) give the same bits as the own kernel on the
 // row-major weight, whole (1 and 2 threads, split into blocks of panels above 1e7 flops), over
