@@ -68,6 +68,9 @@ void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd) {
     // dW_hh += sum over steps of dpre_k^T h_prev_k as one GEMM with inner dimension n B (the
     // steps' dpre lie one after another; their h_prev are gathered): dW is read and written once
     // instead of once a step, which at H 256 (1 MB) does not stay in L2.
+    // A product over the whole run, not a step's: split across threads only from the threshold of
+    // whole products (at B = 1, char_b1's 8 MFLOP, splitting it made 2 threads 5% slower than 1).
+    const step_work whole(false);
     T* hp = scratch<T>(n * BH, 1);
     parallel_rows(n, double(BH), [&](size_t lo, size_t hi) {
         for (size_t k = lo; k < hi; ++k) std::memcpy(hp + k * BH, prev_of(k), BH * sizeof(T));
