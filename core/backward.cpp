@@ -379,6 +379,12 @@ private:
     template <class Keep>
     void sweep_range(std::uint32_t from, std::vector<void*>& g, arena& mem, Keep&& keep, bool chains = false) {
         for (std::uint32_t i = from + 1; i-- > 0;) {
+            // Nodes a few back, both lines of each: a long tape's nodes are not in L2 by now and
+            // the hardware prefetchers follow a descending sweep late (bench/overhead, 100,000 nodes).
+            if (i >= 8) {
+                __builtin_prefetch(&nodes_[i - 8]);
+                __builtin_prefetch(reinterpret_cast<const char*>(&nodes_[i - 8]) + 64);
+            }
             if (chains && nodes_[i].op && nodes_[i].op->chain_input >= 0)
                 if (const std::uint32_t first = chain(i, g, mem); first != no_chain) {
                     i = first;
