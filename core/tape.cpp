@@ -297,7 +297,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     }
     // The node a few ahead, for writing: a long tape's nodes do not stay in L2 between passes, and
     // a node's first stores otherwise wait on its line (bench/overhead at 100,000 nodes).
-    __builtin_prefetch(nodes_.data() + nodes_.size() + 8, 1);
+    if (nodes_.size() + 8 < nodes_.capacity()) __builtin_prefetch(nodes_.data() + nodes_.size() + 8, 1);
     detail::node& n = nodes_.emplace_back();
     const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
     n.op = &op;
