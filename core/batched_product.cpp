@@ -122,15 +122,16 @@ bool tape::transposed_product(std::uint32_t id) {
     if (w.step >= 0 || !w.value || !a.value || m < 2 || m > 64 || cols % (64 / sizeof(T)) != 0) return false;
     const T* wt = packed_transpose<T>(b);
     T* y = static_cast<T*>(n.value);
-    T beta = 0;
+    // The addend (a full one or a row, a bias) is added in the product's store instead of copied
+    // into y first.
+    const T* s = nullptr;
+    std::size_t lds = 0;
     if (op.product_c >= 0) {
         const detail::node& c = nodes_[ins[op.product_c]];
-        const T* cv = static_cast<const T*>(c.value);
-        const std::size_t step = c.shp.size() == m * cols ? cols : 0;  // full addend or a row
-        for (std::size_t r = 0; r < m; ++r) std::copy_n(cv + r * step, cols, y + r * cols);
-        beta = 1;
+        s = static_cast<const T*>(c.value);
+        lds = c.shp.size() == m * cols ? cols : 0;  // full addend or a row
     }
-    detail::gemm_packed(m, cols, k, static_cast<const T*>(a.value), wt, beta, y);
+    detail::gemm_packed(m, cols, k, static_cast<const T*>(a.value), wt, T(0), y, s, lds);
     ++opt_counts_.products_transposed;
     return true;
 }

@@ -230,19 +230,20 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
 }
 
 template <class T>
-void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* bp, T beta, T* c) {
+void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* bp, T beta, T* c, const T* s,
+                 std::size_t lds) {
     if (m == 0 || n == 0) return;
     constexpr std::size_t panel = 128 / sizeof(T);
     const std::size_t ways = std::min(split_ways(), n / panel);
     const double flops = 2.0 * double(m) * double(n) * double(k);
     if (!executor_threads_blas() || ways < 2 || flops < (step_work::active ? step_split_min_flops : split_min_flops)) {
-        small_gemm_packed(m, n, k, a, k, bp, 0, n, beta, c, n);
+        small_gemm_packed(m, n, k, a, k, bp, 0, n, beta, c, n, s, lds);
         return;
     }
     // Blocks of whole panels of columns: each thread reads its share of the weight only.
     parallel_for(ways, [&](std::size_t p) {
         const auto bound = [&](std::size_t q) { return q == ways ? n : (n * q / ways + panel / 2) / panel * panel; };
-        small_gemm_packed(m, n, k, a, k, bp, bound(p), bound(p + 1), beta, c, n);
+        small_gemm_packed(m, n, k, a, k, bp, bound(p), bound(p + 1), beta, c, n, s, lds);
     });
 }
 
@@ -271,8 +272,10 @@ template void gemm_block<float>(bool, bool, std::size_t, std::size_t, std::size_
                                 const float*, std::size_t, float, float*, std::size_t);
 template void gemm_block<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,
                                  const double*, std::size_t, double, double*, std::size_t);
-template void gemm_packed<float>(std::size_t, std::size_t, std::size_t, const float*, const float*, float, float*);
-template void gemm_packed<double>(std::size_t, std::size_t, std::size_t, const double*, const double*, double, double*);
+template void gemm_packed<float>(std::size_t, std::size_t, std::size_t, const float*, const float*, float, float*,
+                                 const float*, std::size_t);
+template void gemm_packed<double>(std::size_t, std::size_t, std::size_t, const double*, const double*, double, double*,
+                                  const double*, std::size_t);
 template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, const float*, float,
                           float*);
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, const double*,

@@ -42,9 +42,11 @@ void small_gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, 
                        std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc, const T* s = nullptr,
                        std::size_t lds = 0);
 /// The same over all columns, split in blocks of panels across the executor's threads when large
-/// enough (as gemm splits its products).
+/// enough (as gemm splits its products). With s: C = S + A op(B) as above (lds 0: one row of S
+/// added to every row, a bias).
 template <class T>
-void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* bp, T beta, T* c);
+void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* bp, T beta, T* c,
+                 const T* s = nullptr, std::size_t lds = 0);
 /// dst [cols, rows] = src [rows, cols] transposed, in cache blocks (a plain loop strides through
 /// dst one row per entry: several times slower at a weight's size).
 template <class T>

@@ -292,11 +292,14 @@ struct recurrent_ops {
                 T* act = y.data + 2 * BH;
                 const T *g0 = c.in(0).data, *g1 = k == 3 ? c.in(1).data : nullptr;
                 step_rows(B, H, [&](size_t lo, size_t hi) {  // rows are independent
-                    const size_t q0 = lo * 4 * H, q1 = hi * 4 * H;
-                    if (g1)
-                        for (size_t q = q0; q < q1; ++q) act[q] = g0[q] + g1[q];
-                    else std::memcpy(act + q0, g0 + q0, (q1 - q0) * sizeof(T));
-                    cell_forward(hi - lo, H, act + q0, cp.data + lo * H, y.data + lo * H, y.data + BH + lo * H);
+                    // A row at a time, so that the summed row is still in L1 for the activations.
+                    for (size_t b = lo; b < hi; ++b) {
+                        const size_t q0 = b * 4 * H, q1 = q0 + 4 * H;
+                        if (g1)
+                            for (size_t q = q0; q < q1; ++q) act[q] = g0[q] + g1[q];
+                        else std::memcpy(act + q0, g0 + q0, 4 * H * sizeof(T));
+                        cell_forward(1, H, act + q0, cp.data + b * H, y.data + b * H, y.data + BH + b * H);
+                    }
                 });
             })
             .backward([](auto& c) {
@@ -317,11 +320,12 @@ struct recurrent_ops {
                 for (size_t j = first + 1; j < ci; ++j)
                     if (c.needs(j)) copy = c.target(j).data;
                 step_rows(B, H, [&](size_t lo, size_t hi) {
-                    for (size_t b = lo; b < hi; ++b)
+                    for (size_t b = lo; b < hi; ++b) {
                         cell_backward_row<true>(H, y.data + 2 * BH + b * G, cp.data + b * H, y.data + BH + b * H,
                                                 g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G,
                                                 dpre + b * G, dcp + b * H, false);
-                    if (copy) std::memcpy(copy + lo * G, dpre + lo * G, (hi - lo) * G * sizeof(T));
+                        if (copy) std::memcpy(copy + b * G, dpre + b * G, G * sizeof(T));  // the row still in L1
+                    }
                 });
             })
             .sample({{2, 12}, {2, 3}})
