@@ -181,6 +181,14 @@ void check_packed(std::size_t m, std::size_t n, std::size_t k, bool trans) {
         for (std::size_t i = 0; i < m * n; ++i) s[i] = T(0.25) * T(i % 5);
         sg::detail::small_gemm_packed<T>(m, n, k, a.data(), k, p.data(), 0, n, T(0), out.data(), n, s.data(), n);
         BOOST_TEST((std::memcmp(ref1.data(), out.data(), m * n * sizeof(T)) == 0), "addend m " << m << " n " << n);
+        // A row of S added to every row (lds 0, a bias), through gemm_packed (split across threads
+        // when large): the bits of beta = 1 over C filled with that row.
+        std::vector<T> row(n), filled(m * n), biased(m * n, T(-3));
+        for (std::size_t j = 0; j < n; ++j) row[j] = T(0.5) - T(0.125) * T(j % 7);
+        for (std::size_t i = 0; i < m * n; ++i) filled[i] = row[i % n];
+        sg::detail::gemm_packed<T>(m, n, k, a.data(), p.data(), T(1), filled.data());
+        sg::detail::gemm_packed<T>(m, n, k, a.data(), p.data(), T(0), biased.data(), row.data(), 0);
+        BOOST_TEST((std::memcmp(filled.data(), biased.data(), m * n * sizeof(T)) == 0), "bias m " << m << " n " << n);
     }
     // Columns [cw, n) only: the others keep their values.
     constexpr std::size_t cw = 128 / sizeof(T);
