@@ -75,18 +75,14 @@ void gemv_rows_add(std::size_t m, std::size_t n, const T* __restrict w, const T*
 // used uninitialized".)
 inline __m512 sum4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
     constexpr __mmask16 all = 0xFFFF;
-    const auto lanes = [&](__m512 a, __m512 b, auto imm) {
-        return _mm512_mask_shuffle_f32x4(a, all, a, b, decltype(imm)::value);
-    };
-    const auto within = [&](__m512 a, auto imm) { return _mm512_mask_shuffle_ps(a, all, a, a, decltype(imm)::value); };
-    using lo = std::integral_constant<int, 0x44>;
-    using hi = std::integral_constant<int, 0xEE>;
-    const __m512 x = _mm512_add_ps(lanes(a0, a1, lo{}), lanes(a0, a1, hi{}));
-    const __m512 y = _mm512_add_ps(lanes(a2, a3, lo{}), lanes(a2, a3, hi{}));
-    __m512 z = _mm512_add_ps(lanes(x, y, std::integral_constant<int, 0x88>{}),
-                             lanes(x, y, std::integral_constant<int, 0xDD>{}));  // a row a lane
-    z = _mm512_add_ps(z, within(z, std::integral_constant<int, _MM_SHUFFLE(1, 0, 3, 2)>{}));
-    z = _mm512_add_ps(z, within(z, std::integral_constant<int, _MM_SHUFFLE(2, 3, 0, 1)>{}));
+    const __m512 x = _mm512_add_ps(_mm512_mask_shuffle_f32x4(a0, all, a0, a1, 0x44),
+                                   _mm512_mask_shuffle_f32x4(a0, all, a0, a1, 0xEE));
+    const __m512 y = _mm512_add_ps(_mm512_mask_shuffle_f32x4(a2, all, a2, a3, 0x44),
+                                   _mm512_mask_shuffle_f32x4(a2, all, a2, a3, 0xEE));
+    __m512 z = _mm512_add_ps(_mm512_mask_shuffle_f32x4(x, all, x, y, 0x88),
+                             _mm512_mask_shuffle_f32x4(x, all, x, y, 0xDD));  // a row a lane
+    z = _mm512_add_ps(z, _mm512_mask_shuffle_ps(z, all, z, z, _MM_SHUFFLE(1, 0, 3, 2)));
+    z = _mm512_add_ps(z, _mm512_mask_shuffle_ps(z, all, z, z, _MM_SHUFFLE(2, 3, 0, 1)));
     return z;  // the sums in entries 0, 4, 8 and 12
 }
 

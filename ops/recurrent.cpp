@@ -224,10 +224,12 @@ template <size_t O>
 bool chain_accepts(const detail::node* nodes, const std::uint32_t* in, std::size_t k);
 template <size_t O, class C>
 void chain(const C& c) {
-    if (c.num_inputs == O + 3) return step_chain(c, O, static_cast<decltype(c.value(0).data)>(nullptr));
-    const auto p = c.value(c.inputs[O + 3]);
-    const size_t H = p.shape[1];
-    step_chain(c, O, p.shape.rank() == 3 ? p.data + 4 * H * H : nullptr);
+    decltype(c.value(0).data) w_bwd = nullptr;  // lstm_pack's backward block; none at B = 1
+    if (c.num_inputs == O + 4) {
+        const auto p = c.value(c.inputs[O + 3]);
+        if (p.shape.rank() == 3) w_bwd = p.data + 4 * p.shape[1] * p.shape[1];
+    }
+    step_chain(c, O, w_bwd);
 }
 
 struct recurrent_ops {
