@@ -194,11 +194,20 @@ struct backward_ctx {
     /// activation's output a gradient of its own to write instead), or null when none is.
     detail::fold_slot<T>* folds = nullptr;
     void (*unfold)(void* engine, std::size_t i) = nullptr;
+    /// The node being differentiated (set by the engine).
+    const detail::node* self = nullptr;
 
     tensor_ref<const T> in(std::size_t i) const;
     const tensor_ref<const T>& out() const { return output; }
     const tensor_ref<const T>& grad_out() const { return grad_output; }
     bool needs(std::size_t i) const { return targets[i].data != nullptr; }
+    /// Record readers (op_def::record_reader), writing input i's gradient first: whether the
+    /// input's internal rows may be left unwritten (a record no other op reads, and the target is
+    /// its gradient itself, not scratch the engine adds in or clips).
+    bool internal_unwritten(std::size_t i) const;
+    /// A record's backward (op_def::record_state_rows): whether its output gradient's internal
+    /// rows were left unwritten and are to be read as zero.
+    bool output_internal_unwritten() const;
     tensor_ref<T> target(std::size_t i) const;
     bool accumulate(std::size_t i) const;
     template <class F>
@@ -259,6 +268,8 @@ struct chain_ctx {
 
     tensor_ref<const T> value(std::uint32_t id) const;
     const attrs& at(std::size_t k) const;
+    /// As backward_ctx::output_internal_unwritten, for node k of the run (grads[k]).
+    bool internal_unwritten(std::size_t k) const;
 };
 
 template <class T>
@@ -311,6 +322,16 @@ struct op_def {
     /// where input j's gradient lies in the output's gradient, as an offset, or no_view. With graph optimisations on, an input with no other reader is handed that
     /// block as its gradient (no copy; tape::grad of both nodes is unchanged).
     std::size_t (*gradient_block)(std::span<const seqgrad::shape> in, const attrs& at, std::size_t j) = nullptr;
+    /// Records (lstm_step's [6, B, H]): the output's first `record_state_rows` rows along axis 0
+    /// are the state readers see; the rest are internal (the activations the op's own backward
+    /// reads). 0: not a record. A record read only by record readers gets no gradient in its
+    /// internal rows from anyone: the first writer leaves them unwritten, the op's backward reads
+    /// them as zero (backward_ctx::internal_unwritten), and tape::grad shows zeros there.
+    int record_state_rows = 0;
+    /// The op's backward writes only the state rows of a record input's gradient (lstm_rows, the
+    /// previous state of lstm_step). Any other reader of a record, or a backward rooted at it,
+    /// makes its internal rows' gradient an ordinary one.
+    bool record_reader = false;
     /// See chain_ctx: the input that reads the previous step's node (-1: the op does not chain).
     int chain_input = -1;
     chain_accepts_fn chain_accepts = nullptr;
@@ -413,6 +434,15 @@ public:
     /// large target (see the top of this file); every other op writes plain contributions.
     op_builder& accumulates(bool on = true) {
         def_.accumulates = on;
+        return *this;
+    }
+    /// See op_def::record_state_rows and op_def::record_reader.
+    op_builder& record(int state_rows) {
+        def_.record_state_rows = state_rows;
+        return *this;
+    }
+    op_builder& record_reader(bool on = true) {
+        def_.record_reader = on;
         return *this;
     }
     op_builder& broadcasting(bool on = true) {

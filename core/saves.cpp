@@ -207,6 +207,7 @@ const void* tape::refold(std::uint32_t id) {
                       adds.get(),
                       nullptr,
                       nullptr};
+    c.self = &m;
     m.op->backward<T>()(c);
     grad_table_[id] = g;
     return g;

@@ -517,6 +517,15 @@ void tape::accumulate_param_grads() {
 
 void tape::mark_state(const expr& e) { nodes_[resolve(e)].is_state = true; }
 
+void tape::clear_internal(std::uint32_t id, const void* g) const {
+    // Logically const: the rows hold zeros; backward left them unwritten (op_def::record_state_rows).
+    const detail::node& n = nodes_[id];
+    const std::size_t from = n.shp.size() / n.shp[0] * static_cast<std::size_t>(n.op->record_state_rows);
+    void* p = const_cast<void*>(g);
+    if (dt_ == dtype::f32) std::fill(static_cast<float*>(p) + from, static_cast<float*>(p) + n.shp.size(), 0.0f);
+    else std::fill(static_cast<double*>(p) + from, static_cast<double*>(p) + n.shp.size(), 0.0);
+}
+
 gradient_ref tape::gradient_at(std::uint32_t id) const {
     const void* g = grad_of(id);
     if (!g) return {};

@@ -85,11 +85,14 @@ struct node {
     std::int32_t state_from = -1;  // values of this step read by the node are recurrent state (-1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
-    bool is_state = false;     // a recurrent state (tape::mark_state), for gradient-flow records
-    bool view = false;         // value aliases input 0's memory (op_def::view_offset)
-    bool memo_served = false;  // value read from a batched product (tape::batched_product)
-    bool evicted = false;      // checkpointing: value released with its segment (recomputable)
-    bool kept = false;         // checkpointing: value copied out of its segment (read across segments)
+    bool is_state = false;  // a recurrent state (tape::mark_state), for gradient-flow records
+    bool view = false;      // value aliases input 0's memory (op_def::view_offset)
+    // Seldom written, so bit-fields: the node stays 120 bytes (the tape's per-node cost is memory).
+    bool memo_served : 1 = false;  // value read from a batched product (tape::batched_product)
+    bool evicted : 1 = false;      // checkpointing: value released with its segment (recomputable)
+    bool kept : 1 = false;         // checkpointing: value copied out of its segment (read across segments)
+    // Read by an op that is not a record reader, or a backward's root (op_def::record_reader).
+    bool other_reader = false;
     // saves (op.hpp): read: an op has read the value; saved: a backward will (a consumer that
     // saves inputs, or the node's own op saving its output); aliased: a view points into it;
     // released: its memory went back to the tape's free list (recomputed when read again).
@@ -98,6 +101,9 @@ struct node {
     param_data* param = nullptr;      // parameter leaves
     std::uint64_t param_version = 0;  // parameter leaves: param->version when the tape read it
 };
+
+/// A record (op_def::record_state_rows) whose internal rows' gradient nobody writes.
+inline bool internal_unread(const node& m) { return m.op && m.op->record_state_rows > 0 && !m.other_reader; }
 
 template <class T>
 class backward_engine;
@@ -371,8 +377,12 @@ private:
     const void* grad_of(std::uint32_t id) const {
         const void* g = id < grad_table_.size() ? grad_table_[id] : nullptr;
         if (!g && id < folded_into_.size() && folded_into_[id] != not_folded) g = refold(id);
+        if (g && detail::internal_unread(nodes_[id])) clear_internal(id, g);
         return g;
     }
+    /// A record's internal rows that no reader wrote (op_def::record_state_rows): zeros, as the
+    /// record's backward read them.
+    void clear_internal(std::uint32_t id, const void* g) const;
     /// A folded activation's gradient (backward_fold.hpp), recomputed from its reader's backward.
     const void* refold(std::uint32_t id) const;
     template <class T>
@@ -408,6 +418,7 @@ private:
             detail::node& m = nodes_[input_ids_[first + j]];
             m.shared = m.shared || m.read;
             m.read = true;
+            m.other_reader = m.other_reader || !op.record_reader;
             m.saved = m.saved || in_saved;
         }
         nodes_.back().saved = requires_grad && (s & static_cast<unsigned>(saves::output));
@@ -555,6 +566,21 @@ template <class T>
 tensor_ref<const T> backward_ctx<T>::in(std::size_t i) const {
     const detail::node& n = nodes[inputs[i]];
     return {static_cast<const T*>(n.value), n.shp};
+}
+template <class T>
+bool backward_ctx<T>::internal_unwritten(std::size_t i) const {
+    if (!engine || adds[i] || !detail::internal_unread(nodes[inputs[i]])) return false;
+    // The engine's own gradient buffer, not scratch it adds in (or clips) afterwards.
+    const auto* s = static_cast<const detail::scratch_source<T>*>(engine);
+    return (*s->g)[inputs[i]] == targets[i].data;
+}
+template <class T>
+bool backward_ctx<T>::output_internal_unwritten() const {
+    return self && detail::internal_unread(*self);
+}
+template <class T>
+bool chain_ctx<T>::internal_unwritten(std::size_t k) const {
+    return detail::internal_unread(nodes[ids[k]]);
 }
 template <class T>
 tensor_ref<const T> chain_ctx<T>::value(std::uint32_t id) const {

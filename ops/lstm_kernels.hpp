@@ -75,6 +75,14 @@ void cell_backward_row(size_t H, const T* __restrict act, const T* __restrict c,
     }
 }
 
+// The same with gd null where no reader wrote the activations' rows of the record's gradient.
+template <class T>
+void cell_backward_row(size_t H, const T* act, const T* c, const T* cn, const T* gh, const T* gc, const T* gd, T* dpre,
+                       T* dcp, bool acc) {
+    if (gd) cell_backward_row<true>(H, act, c, cn, gh, gc, gd, dpre, dcp, acc);
+    else cell_backward_row<false>(H, act, c, cn, gh, gc, gd, dpre, dcp, acc);
+}
+
 // t (+)= src, t and src of n entries.
 template <class T>
 void put(T* __restrict t, const T* __restrict src, size_t n, bool acc) {

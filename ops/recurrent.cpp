@@ -179,16 +179,18 @@ void step_backward(const C& c) {
     }
     T* dcp = c.needs(O + 1) ? c.target(O + 1).data + BH : scratch<T>(BH, 2);
     const bool acc1 = c.accumulate(O + 1), acc2 = c.accumulate(O + 2);
-    if (c.needs(O + 1) && !acc1) std::fill(c.target(O + 1).data + 2 * BH, c.target(O + 1).end(), T(0));
+    if (c.needs(O + 1) && !acc1 && !c.internal_unwritten(O + 1))
+        std::fill(c.target(O + 1).data + 2 * BH, c.target(O + 1).end(), T(0));
+    // The activations' rows of the output gradient, unless no reader wrote them.
+    const T* gd = c.output_internal_unwritten() ? nullptr : g.data + 2 * BH;
     const bool fused_b1 = B == 1 && c.needs(O + 1) && c.needs(O + 2);
     // lstm_pack's second block: w_hh in panels for dh_prev = dpre w_hh.
     const T* w_bwd = packed_weight(c, O) && c.in(O + 3).shape.rank() == 3 ? c.in(O + 3).data + 4 * H * H : nullptr;
     // The rows of a step are independent up to dW_hh: dpre, dc_prev and dh_prev per block.
     step_rows(B, H, [&](size_t lo, size_t hi) {
         for (size_t b = lo; b < hi; ++b)
-            cell_backward_row<true>(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H,
-                                    g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G, dpre + b * G,
-                                    dcp + b * H, acc1);
+            cell_backward_row(H, y.data + 2 * BH + b * G, prev.data + BH + b * H, y.data + BH + b * H, g.data + b * H,
+                              g.data + BH + b * H, gd ? gd + b * G : nullptr, dpre + b * G, dcp + b * H, acc1);
         if (c.needs(O + 0) && c.accumulate(O + 0))
             put(c.target(O + 0).data + (row + lo) * G, dpre + lo * G, (hi - lo) * G, true);
         if (c.needs(O + 1) && !fused_b1 && w_bwd)
@@ -283,6 +285,7 @@ struct recurrent_ops {
     const op_def& lstm_pointwise = builtin(
         op_builder("lstm_pointwise")
             .arity(-1)
+            .record(2)
             .shape(lstm_pointwise_shape)
             .saves(saves::both)
             .forward([](auto& c) {
@@ -321,11 +324,13 @@ struct recurrent_ops {
                 T* copy = nullptr;  // the other summand's target, when it needs one
                 for (size_t j = first + 1; j < ci; ++j)
                     if (c.needs(j)) copy = c.target(j).data;
+                // The activations' rows of the output gradient, unless no reader wrote them.
+                const T* gd = c.output_internal_unwritten() ? nullptr : g.data + 2 * BH;
                 step_rows(B, H, [&](size_t lo, size_t hi) {
                     for (size_t b = lo; b < hi; ++b) {
-                        cell_backward_row<true>(H, y.data + 2 * BH + b * G, cp.data + b * H, y.data + BH + b * H,
-                                                g.data + b * H, g.data + BH + b * H, g.data + 2 * BH + b * G,
-                                                dpre + b * G, dcp + b * H, false);
+                        cell_backward_row(H, y.data + 2 * BH + b * G, cp.data + b * H, y.data + BH + b * H,
+                                          g.data + b * H, g.data + BH + b * H, gd ? gd + b * G : nullptr, dpre + b * G,
+                                          dcp + b * H, false);
                         if (copy) std::memcpy(copy + b * G, dpre + b * G, G * sizeof(T));  // the row still in L1
                     }
                 });
@@ -339,6 +344,8 @@ struct recurrent_ops {
     const op_def& lstm_step = builtin(
         op_builder("lstm_step")
             .arity(-1)
+            .record(2)
+            .record_reader()
             .shape(lstm_step_shape)
             .saves(saves::both)
             .accumulates()
@@ -392,6 +399,8 @@ struct recurrent_ops {
     const op_def& lstm_step_view = builtin(
         op_builder("lstm_step_view")
             .arity(-1)
+            .record(2)
+            .record_reader()
             .shape(lstm_step_view_shape)
             .saves(saves::both)
             .accumulates()
@@ -414,6 +423,7 @@ struct recurrent_ops {
     const op_def& lstm_rows = builtin(
         op_builder("lstm_rows")
             .arity(-1)
+            .record_reader()
             .shape(lstm_rows_shape)
             .saves(saves::nothing)
             .accumulates()
@@ -443,9 +453,9 @@ struct recurrent_ops {
                     for (size_t j = lo; j < hi; ++j) {
                         if (!c.needs(j)) continue;
                         auto t = c.target(j);
-                        if (!c.accumulate(j)) {
-                            std::fill(t.data, t.data + part * BH, T(0));
-                            std::fill(t.data + (part + 1) * BH, t.end(), T(0));
+                        if (!c.accumulate(j)) {  // the other state block, and the activations' unless unread
+                            std::fill(t.data + (1 - part) * BH, t.data + (2 - part) * BH, T(0));
+                            if (!c.internal_unwritten(j)) std::fill(t.data + 2 * BH, t.end(), T(0));
                         }
                         put(t.data + part * BH, g.data + j * BH, BH, c.accumulate(j));
                     }

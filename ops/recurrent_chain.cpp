@@ -48,20 +48,18 @@ void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd) {
             const bool record = k || s0.shape[0] == 6;
             T* dcp = tp ? tp + BH : scratch<T>(BH, 2);
             T* dpre = dpre_of(k);
-            for (size_t b = lo; b < hi; ++b) {
-                const T *act = y + 2 * BH + b * G, *cp = prev + BH + b * H, *cn = y + BH + b * H;
-                if (c.external[k])
-                    cell_backward_row<true>(H, act, cp, cn, g + b * H, g + BH + b * H, g + 2 * BH + b * G, dpre + b * G,
-                                            dcp + b * H, acc);
-                else  // written by the next step: no gradient of the activations themselves
-                    cell_backward_row<false>(H, act, cp, cn, g + b * H, g + BH + b * H, static_cast<const T*>(nullptr),
-                                             dpre + b * G, dcp + b * H, acc);
-            }
+            // The activations' gradient rows: none where only the next step or readers of the
+            // state wrote the record's gradient.
+            const T* gd = c.external[k] && !c.internal_unwritten(k) ? g + 2 * BH : nullptr;
+            for (size_t b = lo; b < hi; ++b)
+                cell_backward_row(H, y + 2 * BH + b * G, prev + BH + b * H, y + BH + b * H, g + b * H, g + BH + b * H,
+                                  gd ? gd + b * G : nullptr, dpre + b * G, dcp + b * H, acc);
             if (add_x) put(tx.data + (row(k) + lo) * G, dpre + lo * G, (hi - lo) * G, true);
             if (!tp) continue;
             if (w_bwd) small_gemm_packed(hi - lo, H, G, dpre + lo * G, G, w_bwd, 0, H, T(acc ? 1 : 0), tp + lo * H, H);
             else gemm(false, false, hi - lo, H, G, T(1), dpre + lo * G, w.data, T(acc ? 1 : 0), tp + lo * H);
-            if (record && !acc) std::fill(tp + 2 * BH + lo * G, tp + 2 * BH + hi * G, T(0));
+            if (record && !acc && !(k && c.internal_unwritten(k - 1)))
+                std::fill(tp + 2 * BH + lo * G, tp + 2 * BH + hi * G, T(0));
         }
     });
     if (!tw.data) return;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xview.hpp>
 
 #include <seqgrad/core/executor.hpp>
 #include <seqgrad/nn/cells.hpp>
@@ -35,7 +36,8 @@ struct setup {
     std::size_t T, B, I, H;
     bool given;  // initial state from parameters (its gradient is checked)
     // 0: every h through hidden_all; 1: the last state only; 2: views, then a second chunk;
-    // 3: nn::unroll of the cell over [T, B, I], tanh(h_t W) summed per step.
+    // 3: nn::unroll of the cell over [T, B, I], tanh(h_t W) summed per step; 4: as 0, plus
+    // sum(tanh(record of step 1)), an op other than the LSTM's reading the activations' rows.
     int readout;
 };
 
@@ -82,6 +84,7 @@ struct model {
                                                       : layer(xs, s.B);
         if (records) *records = seq.records;
         if (s.readout == 0) return sg::sum(seq.hidden_all() * t.input(r));
+        if (s.readout == 4) return sg::sum(seq.hidden_all() * t.input(r)) + sg::sum(sg::tanh(seq.records[1]));
         if (s.readout == 1) {
             const nn::lstm_state last = seq.final_state();
             return sg::sum(last.h * t.input(rc)) + sg::sum(last.c * last.c);
@@ -123,10 +126,10 @@ BOOST_AUTO_TEST_SUITE(recurrence_chain)
 
 BOOST_AUTO_TEST_CASE(a_run_of_steps_swept_as_one_equals_the_per_node_sweep) {
     const setup cases[] = {
-        {5, 9, 6, 16, false, 0},  {5, 9, 6, 16, true, 1},  {4, 8, 5, 8, true, 2},
-        {4, 9, 8, 16, true, 3},   {4, 64, 8, 64, true, 0},  // B * 8 H^2 >= 2e6: the steps' rows split across 2 threads
-        {3, 64, 8, 64, false, 2}, {5, 1, 6, 16, false, 0}, {5, 1, 6, 16, true, 1},
-        {4, 1, 5, 8, true, 2},    {4, 1, 8, 16, true, 3},
+        {5, 9, 6, 16, false, 0},  {5, 9, 6, 16, true, 1},  {4, 8, 5, 8, true, 2},   {4, 9, 8, 16, true, 3},
+        {4, 64, 8, 64, true, 0},  // B * 8 H^2 >= 2e6: the steps' rows split across 2 threads
+        {3, 64, 8, 64, false, 2}, {5, 1, 6, 16, false, 0}, {5, 1, 6, 16, true, 1},  {4, 1, 5, 8, true, 2},
+        {4, 1, 8, 16, true, 3},   {4, 9, 6, 16, true, 4},  {4, 1, 6, 16, false, 4},
     };
     const std::size_t before = sg::num_threads();
     for (const std::size_t threads : {1u, 2u}) {
@@ -147,6 +150,36 @@ BOOST_AUTO_TEST_CASE(a_run_of_steps_swept_as_one_equals_the_per_node_sweep) {
             }
     }
     sg::set_num_threads(before);
+}
+
+// A record read only by the LSTM's own ops (the next step, h and c views, hidden_all) gets no
+// gradient in its activations' rows: backward leaves them unwritten and tape::grad shows zeros.
+// Read by any other op, those rows carry that op's gradient: here d sum(tanh(record)) = 1 - tanh^2.
+BOOST_AUTO_TEST_CASE(activation_rows_of_a_records_gradient) {
+    for (const std::size_t B : {9u, 1u})
+        for (const int readout : {0, 4})
+            for (const mode md : {mode::plain, mode::per_node, mode::chained}) {
+                const setup s{4, B, 6, 16, true, readout};
+                const model m(s, sg::dtype::f64);
+                sg::detail::set_recurrence_chains(md == mode::chained);
+                sg::tape t(sg::dtype::f64);
+                t.set_optimize(md != mode::plain);
+                std::vector<sg::expr> records;
+                t.backward(m.loss(t, &records));
+                sg::detail::set_recurrence_chains(true);
+                BOOST_TEST_CONTEXT("B " << B << " readout " << readout << " mode " << int(md)) {
+                    for (std::size_t k = 0; k < records.size(); ++k) {
+                        const xt::xarray<double> g = t.grad(records[k]);
+                        const xt::xarray<double> act = xt::view(g, xt::range(2, 6), xt::all(), xt::all());
+                        BOOST_TEST(xt::amax(xt::abs(xt::view(g, xt::range(0, 2), xt::all(), xt::all())))() > 1e-6);
+                        if (readout == 4 && k == 1) {
+                            const xt::xarray<double> y = xt::view(t.value(records[k]), xt::range(2, 6), xt::all(),
+                                                                  xt::all());
+                            BOOST_TEST(xt::amax(xt::abs(act - (1.0 - xt::tanh(y) * xt::tanh(y))))() < 1e-15);
+                        } else BOOST_TEST(xt::amax(xt::abs(act))() == 0.0, "record " << k);
+                    }
+                }
+            }
 }
 
 // Transforms that need each step's edge keep the per-node sweep (of the runs' views).
@@ -207,7 +240,8 @@ BOOST_AUTO_TEST_CASE(a_step_view_of_another_runs_inputs_is_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(a_chained_run_passes_gradcheck) {
-    for (const setup& s : {setup{3, 8, 3, 8, true, 2}, setup{4, 9, 2, 16, true, 1}, setup{4, 1, 3, 8, true, 2}}) {
+    for (const setup& s : {setup{3, 8, 3, 8, true, 2}, setup{4, 9, 2, 16, true, 1}, setup{4, 1, 3, 8, true, 2},
+                           setup{3, 8, 3, 8, true, 4}}) {
         const model m(s, sg::dtype::f64);
         sg::tape t(sg::dtype::f64);
         t.backward(m.loss(t));
