@@ -132,16 +132,20 @@ void pack_panels(bool trans, std::size_t k, std::size_t n, const T* b, T* dst) {
     if (n % L)
         throw value_error("pack_panels: " + std::to_string(n) + " columns (expected a multiple of " +
                           std::to_string(L) + ")");
-    for (std::size_t j = 0; j < n;) {
-        const std::size_t w = j + CW <= n ? CW : L;
-        T* p = dst + j * k;
-        if (trans)  // b is [n, k]: read its rows in order, write the panel's columns
-            for (std::size_t l = 0; l < w; ++l)
-                for (std::size_t q = 0; q < k; ++q) p[q * w + l] = b[(j + l) * k + q];
-        else
-            for (std::size_t q = 0; q < k; ++q) std::memcpy(p + q * w, b + q * n + j, w * sizeof(T));
-        j += w;
-    }
+    // Panels of CW columns, the last L wide when n is not a multiple of CW; split across the
+    // executor's threads (a weight is packed once per tape, between the steps' regions).
+    const std::size_t full = n / CW, panels = full + (n % CW) / L;
+    parallel_rows(panels, double(CW * k), [&](std::size_t lo, std::size_t hi) {
+        for (std::size_t i = lo; i < hi; ++i) {
+            const std::size_t j = i < full ? i * CW : full * CW + (i - full) * L, w = i < full ? CW : L;
+            T* p = dst + j * k;
+            if (trans)  // b is [n, k]: read its rows in order, write the panel's columns
+                for (std::size_t l = 0; l < w; ++l)
+                    for (std::size_t q = 0; q < k; ++q) p[q * w + l] = b[(j + l) * k + q];
+            else
+                for (std::size_t q = 0; q < k; ++q) std::memcpy(p + q * w, b + q * n + j, w * sizeof(T));
+        }
+    });
 }
 
 template <class T>

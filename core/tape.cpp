@@ -503,12 +503,20 @@ void tape::accumulate_param_grads() {
         detail::param_data& d = *n.param;
         std::lock_guard<std::mutex> lock(d.grad_mutex);
         const std::size_t sz = d.shp.size();
+        // Split across the executor's threads: at a layer's size (a 1 MB weight) this pass is
+        // bound by memory, which one core does not saturate.
+        constexpr std::size_t block = 4096;
         auto add = [&](auto* dst) {
             using D = std::remove_pointer_t<decltype(dst)>;
-            if (dt_ == dtype::f32)
-                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const float*>(n.grad)[q]);
-            else
-                for (std::size_t q = 0; q < sz; ++q) dst[q] += static_cast<D>(static_cast<const double*>(n.grad)[q]);
+            detail::parallel_rows((sz + block - 1) / block, double(block), [&](std::size_t lo, std::size_t hi) {
+                const std::size_t q0 = lo * block, q1 = std::min(sz, hi * block);
+                if (dt_ == dtype::f32)
+                    for (std::size_t q = q0; q < q1; ++q)
+                        dst[q] += static_cast<D>(static_cast<const float*>(n.grad)[q]);
+                else
+                    for (std::size_t q = q0; q < q1; ++q)
+                        dst[q] += static_cast<D>(static_cast<const double*>(n.grad)[q]);
+            });
         };
         if (d.dt == dtype::f32) add(d.gf.data());
         else add(d.gd.data());

@@ -237,48 +237,54 @@ void chain(const C& c) {
 struct recurrent_ops {
     // y = c + op(a) op(b): c copied (rows broadcast) into y, then one GEMM with beta = 1.
     // dc = g (or its column sums), da and db as for matmul.
-    const op_def& matmul_add = builtin(op_builder("matmul_add")
-                                           .arity(3)
-                                           .shape(matmul_add_shape)
-                                           .saves(saves::inputs)
-                                           .accumulates()
-                                           .product(1, 2, 0)
-                                           .print_attrs(trans_attrs)
-                                           .forward([](auto& c) {
-                                               using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                                               auto bias = c.in(0), a = c.in(1), b = c.in(2);
-                                               const auto& y = c.out();
-                                               const auto s = sizes(a.shape, b.shape, c.at);
-                                               if (bias.size() == y.size())
-                                                   std::memcpy(y.data, bias.data, y.size() * sizeof(T));
-                                               else
-                                                   for (size_t r = 0; r < s.m; ++r)
-                                                       std::memcpy(y.data + r * s.n, bias.data, s.n * sizeof(T));
-                                               gemm(c.at.i[0] != 0, c.at.i[1] != 0, s.m, s.n, s.k, T(1), a.data, b.data,
-                                                    T(1), y.data);
-                                           })
-                                           .backward([](auto& c) {
-                                               using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
-                                               auto a = c.in(1), b = c.in(2);
-                                               auto g = c.grad_out();
-                                               const auto s = sizes(a.shape, b.shape, c.at);
-                                               if (c.needs(0)) {
-                                                   auto t = c.target(0);
-                                                   if (t.size() == g.size())
-                                                       put(t.data, g.data, g.size(), c.accumulate(0));
-                                                   else {
-                                                       if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
-                                                       for (size_t r = 0; r < s.m; ++r)
-                                                           for (size_t j = 0; j < s.n; ++j) t[j] += g[r * s.n + j];
-                                                   }
-                                               }
-                                               product_gradients(c, 1, 2, a.data, b.data, g.data, s);
-                                           })
-                                           .sample({{3, 5}, {3, 4}, {4, 5}})
-                                           .sample({{5}, {3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
-                                           .sample({{1, 5}, {4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
-                                           .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
-                                           .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
+    const op_def& matmul_add = builtin(
+        op_builder("matmul_add")
+            .arity(3)
+            .shape(matmul_add_shape)
+            .saves(saves::inputs)
+            .accumulates()
+            .product(1, 2, 0)
+            .print_attrs(trans_attrs)
+            .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                auto bias = c.in(0), a = c.in(1), b = c.in(2);
+                const auto& y = c.out();
+                const auto s = sizes(a.shape, b.shape, c.at);
+                // Across the threads, as the product is: a pass bound by memory.
+                parallel_rows(s.m, double(s.n), [&](size_t lo, size_t hi) {
+                    if (bias.size() == y.size())
+                        std::memcpy(y.data + lo * s.n, bias.data + lo * s.n, (hi - lo) * s.n * sizeof(T));
+                    else
+                        for (size_t r = lo; r < hi; ++r) std::memcpy(y.data + r * s.n, bias.data, s.n * sizeof(T));
+                });
+                gemm(c.at.i[0] != 0, c.at.i[1] != 0, s.m, s.n, s.k, T(1), a.data, b.data, T(1), y.data);
+            })
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
+                auto a = c.in(1), b = c.in(2);
+                auto g = c.grad_out();
+                const auto s = sizes(a.shape, b.shape, c.at);
+                if (c.needs(0)) {
+                    auto t = c.target(0);
+                    if (t.size() == g.size()) put(t.data, g.data, g.size(), c.accumulate(0));
+                    else {
+                        if (!c.accumulate(0)) std::fill(t.begin(), t.end(), T(0));
+                        // Column blocks across the threads; each sum in row order.
+                        constexpr size_t cb = 256;
+                        parallel_rows((s.n + cb - 1) / cb, double(s.m * cb), [&](size_t lo, size_t hi) {
+                            const size_t j0 = lo * cb, j1 = std::min(s.n, hi * cb);
+                            for (size_t r = 0; r < s.m; ++r)
+                                for (size_t j = j0; j < j1; ++j) t[j] += g[r * s.n + j];
+                        });
+                    }
+                }
+                product_gradients(c, 1, 2, a.data, b.data, g.data, s);
+            })
+            .sample({{3, 5}, {3, 4}, {4, 5}})
+            .sample({{5}, {3, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+            .sample({{1, 5}, {4, 3}, {4, 5}}, attrs{.i = {1, 0, 0, 0}})
+            .sample({{1, 5}, {1, 4}, {5, 4}}, attrs{.i = {0, 1, 0, 0}})
+            .sample({{3, 1}, {4, 3}, {1, 4}}, attrs{.i = {1, 1, 0, 0}}));
 
     // y = [h', c', activations] as lstm_step's record [6, B, H]; backward reads the activations.
     // Inputs: gates [B, 4H], or two summands of them (x and h projections: no add node), then c.
