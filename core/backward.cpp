@@ -517,8 +517,8 @@ backward_stats tape::run_backward(std::uint32_t root, const double* seed, const 
     backward_plan plan = plan_;
     for (const auto& x : given.transforms())
         if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
-    nodes_[root].other_reader = true;  // its seed may reach a record's internal rows
-    release_for_backward(root);        // saves: values no backward reads (core/saves.cpp)
+    if (has_records_) mark_record_readers(root);
+    release_for_backward(root);  // saves: values no backward reads (core/saves.cpp)
     if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
     return detail::backward_engine<double>(*this, plan).run(root, seed);
 }

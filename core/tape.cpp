@@ -81,6 +81,7 @@ void tape::clear() {
     grad_home_.clear();
     folded_into_.clear();
     max_group_ = -1;
+    has_records_ = false;
     memo_.clear();
     transposed_.clear();
     opt_counts_ = {};
@@ -301,6 +302,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
     detail::node& n = nodes_.emplace_back();
     const auto id = static_cast<std::uint32_t>(nodes_.size() - 1);
     n.op = &op;
+    if (op.record_state_rows) has_records_ = true;
     n.first_input = first;
     n.num_inputs = static_cast<std::uint32_t>(k);
     n.step = step_;
@@ -524,6 +526,18 @@ void tape::accumulate_param_grads() {
 }
 
 void tape::mark_state(const expr& e) { nodes_[resolve(e)].is_state = true; }
+
+void tape::mark_record_readers(std::uint32_t root) {
+    nodes_[root].other_reader = true;  // its seed may reach a record's internal rows
+    for (std::uint32_t i = 0; i <= root; ++i) {
+        const detail::node& n = nodes_[i];
+        if (!n.op || n.op->record_reader) continue;
+        for (std::uint32_t j = 0; j < n.num_inputs; ++j) {
+            detail::node& m = nodes_[input_ids_[n.first_input + j]];
+            if (m.op && m.op->record_state_rows) m.other_reader = true;
+        }
+    }
+}
 
 void tape::clear_internal(std::uint32_t id, const void* g) const {
     // Logically const: the rows hold zeros; backward left them unwritten (op_def::record_state_rows).

@@ -85,13 +85,13 @@ struct node {
     std::int32_t state_from = -1;  // values of this step read by the node are recurrent state (-1: none)
     node_kind kind = node_kind::op;
     bool requires_grad = false;
-    bool is_state = false;  // a recurrent state (tape::mark_state), for gradient-flow records
-    bool view = false;      // value aliases input 0's memory (op_def::view_offset)
-    // Seldom written, so bit-fields: the node stays 120 bytes (the tape's per-node cost is memory).
-    bool memo_served : 1 = false;  // value read from a batched product (tape::batched_product)
-    bool evicted : 1 = false;      // checkpointing: value released with its segment (recomputable)
-    bool kept : 1 = false;         // checkpointing: value copied out of its segment (read across segments)
-    // Read by an op that is not a record reader, or a backward's root (op_def::record_reader).
+    bool is_state = false;     // a recurrent state (tape::mark_state), for gradient-flow records
+    bool view = false;         // value aliases input 0's memory (op_def::view_offset)
+    bool memo_served = false;  // value read from a batched product (tape::batched_product)
+    bool evicted = false;      // checkpointing: value released with its segment (recomputable)
+    bool kept = false;         // checkpointing: value copied out of its segment (read across segments)
+    // A record read by an op that is not a record reader, or a backward's root
+    // (op_def::record_reader; set when backward starts, by mark_record_readers).
     bool other_reader = false;
     // saves (op.hpp): read: an op has read the value; saved: a backward will (a consumer that
     // saves inputs, or the node's own op saving its output); aliased: a view points into it;
@@ -380,6 +380,10 @@ private:
         if (g && detail::internal_unread(nodes_[id])) clear_internal(id, g);
         return g;
     }
+    /// Backward start, on a tape with records: other_reader for each record that an op other
+    /// than a record reader reads, or that is the root. One pass here instead of a flag written
+    /// for every input when recording (2 ns a node on bench/overhead).
+    void mark_record_readers(std::uint32_t root);
     /// A record's internal rows that no reader wrote (op_def::record_state_rows): zeros, as the
     /// record's backward read them.
     void clear_internal(std::uint32_t id, const void* g) const;
@@ -418,7 +422,6 @@ private:
             detail::node& m = nodes_[input_ids_[first + j]];
             m.shared = m.shared || m.read;
             m.read = true;
-            m.other_reader = m.other_reader || !op.record_reader;
             m.saved = m.saved || in_saved;
         }
         nodes_.back().saved = requires_grad && (s & static_cast<unsigned>(saves::output));
@@ -466,6 +469,7 @@ private:
     bool training_ = false;
     std::uint64_t seed_ = 0, draws_ = 0;
     bool accumulate_params_ = true;
+    bool has_records_ = false;  // a node's op is a record (op_def::record_state_rows)
     param_grad_hook param_hook_;
     bool optimize_;
     // Products of row blocks of one matrix by one b (the input projections of every step): the
