@@ -542,6 +542,7 @@ void tape::mark_record_readers(std::uint32_t root) {
 void tape::clear_internal(std::uint32_t id, const void* g) const {
     // Logically const: the rows hold zeros; backward left them unwritten (op_def::record_state_rows).
     const detail::node& n = nodes_[id];
+    if (n.shp.size() == 0) return;
     const std::size_t from = n.shp.size() / n.shp[0] * static_cast<std::size_t>(n.op->record_state_rows);
     void* p = const_cast<void*>(g);
     if (dt_ == dtype::f32) std::fill(static_cast<float*>(p) + from, static_cast<float*>(p) + n.shp.size(), 0.0f);
