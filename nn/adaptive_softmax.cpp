@@ -19,6 +19,17 @@ std::string list(const std::vector<std::size_t>& v) {
     return s + "}";
 }
 
+// Cluster i's projection size: in // div^(i+1) with Python's float floor division, as PyTorch
+// sizes tail[i]. That is not floor(in / d): 8 // 1.6 is 4 (fmod(8, 1.6) = 1.5999999999999996), while
+// 8 / 1.6 rounds to exactly 5; a state dict would not load into the other by name.
+std::size_t projection_size(std::size_t in, double div, std::size_t i) {
+    const double a = static_cast<double>(in), d = std::pow(div, static_cast<double>(i + 1));
+    const double mod = std::fmod(a, d), q = (a - mod) / d;  // CPython's float_divmod, a >= 0, d >= 1
+    double f = std::floor(q);
+    if (q - f > 0.5) f += 1.0;
+    return static_cast<std::size_t>(f);
+}
+
 // The cutoffs followed by n_classes, checked.
 std::vector<std::size_t> checked_cutoffs(const parameter_scope& scope, std::size_t in, std::size_t n_classes,
                                          std::vector<std::size_t> c, double div_value) {
@@ -34,7 +45,7 @@ std::vector<std::size_t> checked_cutoffs(const parameter_scope& scope, std::size
     if (in == 0) throw value_error(who + "in_features 0 (expected > 0)");
     if (!(div_value >= 1.0)) throw value_error(who + "div_value " + std::to_string(div_value) + " (expected >= 1)");
     for (std::size_t i = 0; i < c.size(); ++i)
-        if (std::floor(static_cast<double>(in) / std::pow(div_value, static_cast<double>(i + 1))) < 1.0)
+        if (projection_size(in, div_value, i) < 1)
             throw value_error(who + "cluster " + std::to_string(i) + " would project " + std::to_string(in) +
                               " features to in / div_value^" + std::to_string(i + 1) +
                               " < 1 (expected fewer clusters or a smaller div_value)");
@@ -57,7 +68,7 @@ adaptive_softmax::adaptive_softmax(const parameter_scope& scope, std::size_t in,
       head(scope.sub("head"), in, cutoffs.front() + cutoffs.size() - 1, head_bias, rng),
       name_("nn::adaptive_softmax '" + scope.prefix() + "'") {
     for (std::size_t i = 0; i + 1 < cutoffs.size(); ++i) {
-        const auto hsz = static_cast<std::size_t>(std::floor(static_cast<double>(in) / std::pow(div, double(i + 1))));
+        const std::size_t hsz = projection_size(in, div, i);
         const parameter_scope tail = scope.sub("tail." + std::to_string(i));
         tail_proj.emplace_back(tail.sub("0"), in, hsz, false, rng);
         tail_out.emplace_back(tail.sub("1"), hsz, cutoffs[i + 1] - cutoffs[i], false, rng);

@@ -39,12 +39,14 @@ struct adaptive_softmax {
     /// [in] -> [shortlist + clusters], named "<scope>.head" (bias only with head_bias).
     linear head;
     /// Per cluster i: "<scope>.tail.<i>.0" [in] -> [hsz_i] and "<scope>.tail.<i>.1" [hsz_i] -> [size_i],
-    /// where hsz_i = floor(in / div_value^(i+1)), as PyTorch's tail[i][0] and tail[i][1].
+    /// where hsz_i = in // div_value^(i+1) in Python's float floor division (PyTorch's rule: for
+    /// a div_value such as 1.6 it can be one less than floor(in / div_value^(i+1))), as PyTorch's
+    /// tail[i][0] and tail[i][1].
     std::vector<linear> tail_proj, tail_out;
 
     /// cutoffs: strictly increasing, each in [1, n_classes - 1] (a last entry equal to n_classes is
     /// dropped, as in "2000 / 10000" for V = 10000); value_error otherwise, or when a cluster's
-    /// projection size in / div_value^(i+1) rounds down to 0.
+    /// projection size hsz_i is 0.
     adaptive_softmax(const parameter_scope& scope, std::size_t in_features, std::size_t n_classes,
                      std::vector<std::size_t> cutoffs, double div_value = 4.0, bool head_bias = false);
     adaptive_softmax(const parameter_scope& scope, std::size_t in_features, std::size_t n_classes,

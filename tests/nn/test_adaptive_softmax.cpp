@@ -61,6 +61,25 @@ BOOST_AUTO_TEST_CASE(shapes_and_names_are_pytorchs) {
     BOOST_TEST(same.n_clusters() == 2u);
 }
 
+// PyTorch sizes tail i as in // div^(i+1) (Python's float floor division), which for a div_value
+// such as 1.6 is one less than floor(in / div^(i+1)). Expected sizes from PyTorch 1.13's
+// AdaptiveLogSoftmaxWithLoss(in, 20, [4, 8], div_value).
+BOOST_AUTO_TEST_CASE(tail_sizes_follow_pythons_floor_division) {
+    struct case_ {
+        std::size_t in;
+        double div;
+        std::size_t hsz0, hsz1;
+    };
+    for (const case_& c : {case_{8, 1.6, 4, 3}, case_{11, 1.1, 9, 9}, case_{16, 3.2, 4, 1}, case_{100, 4.0, 25, 6},
+                           case_{10, 2.5, 4, 1}}) {
+        sg::parameter_store ps;
+        nn::adaptive_softmax out(sg::parameter_scope(ps, "out"), c.in, 20, {4, 8}, c.div);
+        BOOST_TEST((ps.get("out.tail.0.0.weight").shape() == sg::shape{c.hsz0, c.in}), c.in << " // " << c.div);
+        BOOST_TEST((ps.get("out.tail.1.0.weight").shape() == sg::shape{c.hsz1, c.in}), c.in << " // " << c.div);
+        BOOST_TEST((ps.get("out.tail.1.1.weight").shape() == sg::shape{12, c.hsz1}));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(bad_arguments_throw_naming_the_module) {
     sg::parameter_store ps;
     auto make = [&](std::vector<std::size_t> c, double div) {
