@@ -99,6 +99,12 @@ vocab vocab::build(const std::vector<std::string>& tokens, std::size_t min_count
         if (t.empty())
             throw value_error("vocab::build: token " + std::to_string(i) + " of " + std::to_string(tokens.size()) +
                               " is empty; expected non-empty tokens");
+        // save writes tokens as they are and load checks UTF-8: refused here, a vocabulary could
+        // be saved and then not read back.
+        if (!valid_utf8(t))
+            throw value_error("vocab::build: token " + std::to_string(i) + " of " + std::to_string(tokens.size()) +
+                              " is not valid UTF-8; expected UTF-8 tokens (utf8_chars and words replace invalid "
+                              "bytes with U+FFFD)");
         if (t == unk_token || t == eos_token) continue;
         auto [it, fresh] = index.try_emplace(t, order.size());
         if (fresh) order.push_back({t, 0});
@@ -258,7 +264,9 @@ std::vector<std::string> words(std::string_view text, bool lowercase) {
     std::vector<std::string> out;
     std::string cur;
     const auto flush = [&] {
-        if (!cur.empty()) out.push_back(std::move(cur));
+        // The separators are ASCII, which never occurs inside a UTF-8 sequence: a word is invalid
+        // only where the text is, and gets utf8_chars' replacements there.
+        if (!cur.empty()) out.push_back(valid_utf8(cur) ? std::move(cur) : join_chars(utf8_chars(cur)));
         cur.clear();
     };
     for (char c : text) {

@@ -58,7 +58,8 @@ public:
     ///   model's output layer); 0 means unlimited. Must be 0 or >= 2.
     /// Ids are given by count, most frequent first; ties go to the token seen first in the
     /// stream, so the same input always yields the same ids.
-    /// Throws value_error for an empty token or a bad `max_size`.
+    /// Throws value_error for an empty token, a token that is not valid UTF-8 (`save` writes
+    /// UTF-8 and `load` checks it), or a bad `max_size`.
     static vocab build(const std::vector<std::string>& tokens, std::size_t min_count = 1, std::size_t max_size = 0);
 
     std::size_t size() const { return tokens_.size(); }
@@ -109,7 +110,8 @@ std::vector<std::string> utf8_chars(std::string_view text);
 /// the punctuation characters . , ! ? ; : " ( ) made a token of its own, so
 /// "Hello, world!" -> Hello , world !  Apostrophes and hyphens stay inside words ("don't",
 /// "well-known"). With `lowercase`, ASCII letters are lowered (other letters are kept as they
-/// are, since case mapping beyond ASCII needs locale data this library does not carry).
+/// are, since case mapping beyond ASCII needs locale data this library does not carry). Invalid
+/// UTF-8 inside a word is replaced as `utf8_chars` does ("caf\xE9" -> "caf" U+FFFD).
 std::vector<std::string> words(std::string_view text, bool lowercase = false);
 
 /// Concatenate characters back into text: the inverse of `utf8_chars` on valid UTF-8.

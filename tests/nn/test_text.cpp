@@ -113,6 +113,10 @@ BOOST_AUTO_TEST_CASE(vocab_build_orders_by_count_then_first_occurrence) {
 
     BOOST_CHECK_EXCEPTION(vocab::build(toks, 1, 1), value_error, says({"vocab::build", "1"}));
     BOOST_CHECK_EXCEPTION(vocab::build({"a", ""}), value_error, says({"vocab::build", "token 1"}));
+    // save writes tokens as they are and load checks UTF-8, so build refuses what load would.
+    BOOST_CHECK_EXCEPTION(vocab::build({"ok", "caf\xE9"}), value_error,
+                          says({"vocab::build", "token 1 of 2", "UTF-8"}));
+    BOOST_CHECK_EXCEPTION(vocab::build({"\xFF"}), value_error, says({"token 0", "UTF-8"}));
 }
 
 BOOST_AUTO_TEST_CASE(vocab_token_and_decode) {
@@ -250,6 +254,17 @@ BOOST_AUTO_TEST_CASE(words_separates_punctuation) {
     BOOST_TEST(words("The Cat, CAFE\xC3\x89", true) == (strings{"the", "cat", ",", "cafe\xC3\x89"}),
                boost::test_tools::per_element());
     BOOST_TEST(words(" \n ").empty());
+    // Latin-1 bytes in the text: replaced as utf8_chars does, so the vocabulary saves and loads.
+    BOOST_TEST(words("caf\xE9 ok \xE2\x82, \xC3\xA9t\xC3\xA9") ==
+                   (strings{"caf\xEF\xBF\xBD", "ok", "\xEF\xBF\xBD", ",", "\xC3\xA9t\xC3\xA9"}),
+               boost::test_tools::per_element());
+    {
+        temp_dir dir;
+        const auto v = vocab::build(words("caf\xE9 ok caf\xE9"));
+        v.save(dir.path / "w.vocab");
+        BOOST_TEST((vocab::load(dir.path / "w.vocab") == v));
+        BOOST_TEST(v.id("caf\xEF\xBF\xBD") == 2);
+    }
 
     BOOST_TEST(join_words({"Hello", ",", "world", "!"}) == "Hello, world!");
     for (const std::string s : {"He said: \"Go (now)?\" And left.", "Hi, (you)!", "well-known; don't \"quote\" me."})
