@@ -38,6 +38,10 @@ bool backward_engine<T>::fold_into(std::uint32_t i, std::size_t j, std::vector<v
     if (!z.requires_grad || !keep(zi, yi) || clips(z, y) || !(z.shp == y.shp)) return false;
     for (std::size_t q = 0; q < n.num_inputs; ++q)
         if (ins[q] == zi) return false;  // i writes z's gradient through another input as well
+    // Another activation of z folded into i (tanh(z) * sigmoid(z)): both would find z's gradient
+    // unset and write it, the second over the first. That one is swept on its own and adds in.
+    for (std::size_t q = 0; q < j; ++q)
+        if (folds[q].y && t_.input_ids_[nodes_[ins[q]].first_input] == zi) return false;
     T* t = static_cast<T*>(g[zi]);
     const bool adds = t != nullptr;
     if (!t) t = home_or_alloc(zi, z.shp.size(), g, mem, g[i]);  // z's gradient once folded() says so

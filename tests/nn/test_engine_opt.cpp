@@ -486,6 +486,38 @@ BOOST_AUTO_TEST_CASE(activations_fold_into_their_only_reader) {
     }
 }
 
+// Two activations of one input read by one op (tanh(x) * sigmoid(x)): one folds, the other is swept
+// on its own and adds to the first's gradient (both folded, the second overwrote the first).
+BOOST_AUTO_TEST_CASE(two_activations_of_one_input_in_one_reader) {
+    std::mt19937_64 rng(17);
+    const xt::xarray<double> xv = random_array({3, 5}, rng), vv = random_array({3, 5}, rng);
+    std::vector<xt::xarray<double>> grads[2];
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr x = t.input(xv, true), v = t.input(vv, true), p = sg::split(x, 5, 1)[2];
+        const sg::expr loss = sg::sum(sg::tanh(x) * sg::tanh(x)) + sg::sum(sg::sigmoid(x) * sg::tanh(x)) +
+                              sg::sum(sg::maximum(sg::relu(v), sg::exp(v))) + sg::sum(sg::exp(v) / sg::exp(v)) +
+                              sg::sum(sg::tanh(p) * sg::sigmoid(p));
+        t.backward(loss);
+        BOOST_TEST(t.optimizations().activations_folded == (on ? 5u : 0u));
+        grads[on] = {t.grad(x), t.grad(v)};
+    }
+    // By hand: d/dx [tanh^2 + s tanh] = 2 tanh (1 - tanh^2) + s (1 - s) tanh + s (1 - tanh^2), plus
+    // the same again on column 2 (p); exp(v) / exp(v) is constant, max(relu, exp) = exp.
+    const xt::xarray<double> th = xt::tanh(xv), sg_ = 1.0 / (1.0 + xt::exp(-xv));
+    xt::xarray<double> dx = 2.0 * th * (1.0 - th * th) + sg_ * (1.0 - sg_) * th + sg_ * (1.0 - th * th);
+    for (std::size_t r = 0; r < 3; ++r) {
+        const double t2 = th(r, 2), s2 = sg_(r, 2);
+        dx(r, 2) += s2 * (1.0 - s2) * t2 + s2 * (1.0 - t2 * t2);
+    }
+    const xt::xarray<double> dv = xt::exp(vv);
+    for (const bool on : {false, true}) {
+        BOOST_TEST(max_diff(grads[on][0], dx) <= 1e-14, "optimised " << on);
+        BOOST_TEST(max_diff(grads[on][1], dv) <= 1e-14, "optimised " << on);
+    }
+}
+
 // The same in the concurrent passes of truncated BPTT (overlapping windows, k2 > k1): the cell's
 // activations fold in every window that sweeps them, and each shows its owning window's gradient.
 BOOST_AUTO_TEST_CASE(activations_fold_in_truncation_windows) {
