@@ -44,6 +44,17 @@ private:
     std::vector<saved> saved_;
 };
 
+// Puts a perturbed entry back, also when the loss function throws on the perturbed value.
+struct entry_guard {
+    parameter& p;
+    double* at;
+    double x;
+    ~entry_guard() {
+        *at = x;
+        p.mark_modified();
+    }
+};
+
 std::vector<std::size_t> unravel(std::size_t flat, const shape& s) {
     std::vector<std::size_t> idx(s.rank());
     for (std::size_t k = s.rank(); k-- > 0;) {
@@ -63,6 +74,10 @@ std::string index_str(const std::vector<std::size_t>& idx) {
 
 gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::function<expr(tape&)>& loss,
                            const gradcheck_options& opts) {
+    if (!(opts.eps > 0) || !std::isfinite(opts.eps) || !(opts.atol >= 0) || !(opts.rtol >= 0))
+        throw value_error("gradcheck: eps " + std::to_string(opts.eps) + ", atol " + std::to_string(opts.atol) +
+                          ", rtol " + std::to_string(opts.rtol) +
+                          " (expected a finite eps > 0 and tolerances >= 0)");
     std::vector<parameter> params;
     std::size_t entries_to_check = 0;
     for (auto* s : stores)
@@ -120,14 +135,16 @@ gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::
         gradcheck_tensor tr{p.name(), p.shape(), 0, 0, 0, 0};
         for (std::size_t i : idx) {
             const double x = v.data()[i];
-            v.data()[i] = x + opts.eps;
-            p.mark_modified();
-            const double fp = evaluate();
-            v.data()[i] = x - opts.eps;
-            p.mark_modified();
-            const double fm = evaluate();
-            v.data()[i] = x;
-            p.mark_modified();
+            double fp = 0, fm = 0;
+            {
+                const entry_guard restore{p, v.data() + i, x};
+                v.data()[i] = x + opts.eps;
+                p.mark_modified();
+                fp = evaluate();
+                v.data()[i] = x - opts.eps;
+                p.mark_modified();
+                fm = evaluate();
+            }
             gradcheck_entry e;
             e.tensor = p.name();
             e.index = unravel(i, p.shape());

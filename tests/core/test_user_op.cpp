@@ -111,6 +111,41 @@ BOOST_AUTO_TEST_CASE(gradcheck_restores_float_store_exactly) {
     BOOST_TEST(p.grad<float>()(2) == 9.0f);
 }
 
+// A loss function that throws on a perturbed value (call 3: the first entry at x + eps; call 4:
+// at x - eps) or returns a non-scalar: the store comes back with its values, gradients and dtype.
+BOOST_AUTO_TEST_CASE(gradcheck_restores_the_store_when_the_loss_throws) {
+    for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32})
+        for (const int fail_at : {3, 4, 5}) {
+            sg::parameter_store ps(dt);
+            auto w = ps.add("w", xt::xarray<double>{0.1, 0.5});
+            const xt::xarray<double> before = w.value_as_double();
+            int calls = 0;
+            auto loss = [&](sg::tape& t) {
+                ++calls;
+                if (calls == fail_at && fail_at != 5) throw sg::value_error("boom");
+                const sg::expr x = t.param(w);
+                return calls == fail_at ? x : sg::sum(sg::square(x));  // 5: a non-scalar loss
+            };
+            BOOST_CHECK_THROW(sg::gradcheck(ps, loss), sg::error);
+            BOOST_TEST(ps.scalar_type() == dt);
+            BOOST_TEST(xt::all(xt::equal(w.value_as_double(), before)), "call " << fail_at);
+        }
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_refuses_a_step_or_tolerance_it_cannot_use) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto w = ps.add("w", xt::xarray<double>{0.1, 0.5});
+    auto loss = [&](sg::tape& t) { return sg::sum(sg::square(t.param(w))); };
+    for (const double eps : {0.0, -1e-6, std::nan(""), double(INFINITY)}) {
+        sg::gradcheck_options o;
+        o.eps = eps;
+        BOOST_CHECK_THROW(sg::gradcheck(ps, loss, o), sg::value_error);
+    }
+    sg::gradcheck_options o;
+    o.atol = -1;
+    BOOST_CHECK_THROW(sg::gradcheck(ps, loss, o), sg::value_error);
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_sampling_checks_k_entries_per_tensor) {
     sg::parameter_store ps(sg::dtype::f64);
     auto p = ps.add("big", xt::ones<double>({20, 30}) * 0.1);
