@@ -115,7 +115,8 @@ struct activation_ops {
     const op_def& relu = builtin(
         op_builder("relu")
             .shape(same_shape)
-            .forward([](auto& c) { map_unary(c, [](auto x) { return x > 0 ? x : decltype(x)(0); }); })
+            // !(x <= 0): a NaN stays NaN (PyTorch), not 0; its gradient is 0 (op.hpp's through).
+            .forward([](auto& c) { map_unary(c, [](auto x) { return !(x <= 0) ? x : decltype(x)(0); }); })
             .derivative_of_output<output_derivative::relu>()
             .sample({{3, 4}}, {}, {}, {domain::away_from_zero}));
 

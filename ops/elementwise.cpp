@@ -177,24 +177,26 @@ struct elementwise_ops {
                                      })
                                      .sample({{2, 3}}, {}, {}, {domain::positive}));
 
-    const op_def& pow = builtin(op_builder("pow")
-                                    .shape(same_shape)
-                                    .saves(saves::inputs)
-                                    .print_attrs([](const attrs& a) { return "p=" + std::to_string(a.f[0]); })
-                                    .forward([](auto& c) {
-                                        using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                                        const T p = static_cast<T>(c.at.f[0]);
-                                        map_unary(c, [p](auto x) { return std::pow(x, p); });
-                                    })
-                                    .backward([](auto& c) {
-                                        using T = std::remove_cvref_t<decltype(c.out()[0])>;
-                                        const T p = static_cast<T>(c.at.f[0]);
-                                        auto x = c.in(0);
-                                        const auto& gy = c.grad_out();
-                                        c.emit(0, [&](size_t i) { return gy[i] * p * std::pow(x[i], p - 1); });
-                                    })
-                                    .sample({{2, 3}}, attrs{.f = {2.5, 0}}, {}, {domain::positive})
-                                    .sample({{3}}, attrs{.f = {-1, 0}}, {}, {domain::positive}));
+    const op_def& pow = builtin(
+        op_builder("pow")
+            .shape(same_shape)
+            .saves(saves::inputs)
+            .print_attrs([](const attrs& a) { return "p=" + std::to_string(a.f[0]); })
+            .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                const T p = static_cast<T>(c.at.f[0]);
+                map_unary(c, [p](auto x) { return std::pow(x, p); });
+            })
+            .backward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
+                const T p = static_cast<T>(c.at.f[0]);
+                auto x = c.in(0);
+                const auto& gy = c.grad_out();
+                // x^0 is constant: 0, not 0 * inf at x = 0 (PyTorch's pow_backward).
+                c.emit(0, [&](size_t i) { return p == T(0) ? T(0) : gy[i] * p * std::pow(x[i], p - 1); });
+            })
+            .sample({{2, 3}}, attrs{.f = {2.5, 0}}, {}, {domain::positive})
+            .sample({{3}}, attrs{.f = {-1, 0}}, {}, {domain::positive}));
 };
 
 const elementwise_ops& ops() {

@@ -33,13 +33,17 @@ axis_view view_of(const shape& s, std::int64_t axis) {
 }
 
 // Index along the axis of the first extreme entry of row (o, i): the largest when Max, else the
-// smallest. Ties go to the first, as PyTorch's max(dim) backward does.
+// smallest. Ties go to the first, as PyTorch's max(dim) backward does; a NaN is the extreme (the
+// first one), as in PyTorch, so the answer does not depend on where in the row it sits.
 template <bool Max, class T>
 size_t extreme_at(const T* x, const axis_view& v, size_t o, size_t i) {
     const T* p = x + o * v.n * v.inner + i;
     size_t best = 0;
-    for (size_t j = 1; j < v.n; ++j)
-        if (Max ? p[j * v.inner] > p[best * v.inner] : p[j * v.inner] < p[best * v.inner]) best = j;
+    for (size_t j = 1; j < v.n; ++j) {
+        const T a = p[j * v.inner], b = p[best * v.inner];
+        if (b != b) break;
+        if (a != a || (Max ? a > b : a < b)) best = j;
+    }
     return best;
 }
 
@@ -111,7 +115,8 @@ constexpr double inv_sqrt2 = 0.70710678118654752440;
 constexpr double inv_sqrt2pi = 0.39894228040143267794;
 
 struct math_ops {
-    // maximum/minimum: the gradient goes to the larger (smaller) input, half to each on a tie.
+    // maximum/minimum: the gradient goes to the larger (smaller) input, half to each on a tie. A NaN
+    // in either input gives NaN and the gradient goes to both (PyTorch's torch.maximum).
     const op_def& maximum = builtin(
         op_builder("maximum")
             .arity(2)
@@ -119,12 +124,12 @@ struct math_ops {
             .broadcasting()
             .reduces_broadcast()
             .saves(saves::inputs)
-            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a > b ? a : b; }); })
+            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a > b || a != a ? a : b; }); })
             .backward([](auto& c) {
                 const auto& gy = c.grad_out();
                 auto a = c.in(0), b = c.in(1);
                 using T = scalar_of<decltype(c)>;
-                const auto share = [](T x, T y) { return x > y ? T(1) : x == y ? T(0.5) : T(0); };
+                const auto share = [](T x, T y) { return x < y ? T(0) : x == y ? T(0.5) : T(1); };
                 emit_binary(c, 0, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(a[ia], b[ib]); });
                 emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(b[ib], a[ia]); });
             })
@@ -138,12 +143,12 @@ struct math_ops {
             .broadcasting()
             .reduces_broadcast()
             .saves(saves::inputs)
-            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a < b ? a : b; }); })
+            .forward([](auto& c) { map_binary(c, [](auto a, auto b) { return a < b || a != a ? a : b; }); })
             .backward([](auto& c) {
                 const auto& gy = c.grad_out();
                 auto a = c.in(0), b = c.in(1);
                 using T = scalar_of<decltype(c)>;
-                const auto share = [](T x, T y) { return x < y ? T(1) : x == y ? T(0.5) : T(0); };
+                const auto share = [](T x, T y) { return x > y ? T(0) : x == y ? T(0.5) : T(1); };
                 emit_binary(c, 0, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(a[ia], b[ib]); });
                 emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return gy[o] * share(b[ib], a[ia]); });
             })

@@ -52,6 +52,46 @@ BOOST_AUTO_TEST_CASE(max_min_along_an_axis_with_indices) {
     expect_near(grad_of(A{{2, 7}, {1, 0}}, [](const sg::expr& v) { return sg::min(v, 0); }), A{{0, 0}, {1, 1}});
 }
 
+// A NaN gives NaN wherever it sits in the arguments (PyTorch): maximum and minimum in either
+// position (the gradient then goes to both inputs), max / min / argmax / argmin along an axis (the
+// first NaN is the extreme, and takes the gradient), relu (NaN out, gradient 0).
+BOOST_AUTO_TEST_CASE(nan_is_propagated_whatever_its_position) {
+    const double nan = std::nan("");
+    auto is_nan = [](const A& v) { return v.size() == 1 && std::isnan(v(0)); };
+    for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+        sg::tape t(dt);
+        const auto x = t.input(A{nan}, true), z = t.input(A{0.0}, true);
+        for (const sg::expr& e : {sg::maximum(x, z), sg::maximum(z, x), sg::minimum(x, z), sg::minimum(z, x)})
+            BOOST_TEST(is_nan(t.value(e)));
+        t.backward(sg::sum(sg::maximum(x, z)) + sg::sum(sg::minimum(z, x)) * 2.0);
+        expect_near(t.grad(x), A{3.0});
+        expect_near(t.grad(z), A{3.0});
+        sg::tape r(dt);
+        const auto v = r.input(A{nan, 2.0}, true);
+        const auto y = r.value(sg::relu(v));
+        BOOST_TEST((std::isnan(y(0)) && y(1) == 2.0));
+        r.backward(sg::sum(sg::relu(v * 1.0)));
+        expect_near(r.grad(v), A{0.0, 1.0});
+    }
+    sg::tape t(sg::dtype::f64);
+    const auto rows = t.input(A{{1, nan, 3}, {nan, 1, 3}, {3, 1, nan}, {nan, nan, 1}});
+    for (const sg::expr& e : {sg::max(rows, 1), sg::min(rows, 1)}) {
+        const A m = t.value(e);
+        for (std::size_t i = 0; i < 4; ++i) BOOST_TEST(std::isnan(m(i)), i);
+    }
+    expect_near(t.value(sg::argmax(rows, 1)), A{1, 0, 2, 0});
+    expect_near(t.value(sg::argmin(rows, 1)), A{1, 0, 2, 0});
+    expect_near(grad_of(A{{1, nan, 3}, {3, 1, nan}}, [](const sg::expr& v) { return sg::max(v, 1); }),
+                A{{0, 1, 0}, {0, 0, 1}});
+}
+
+// x^0 is constant: its gradient is 0, also at x = 0 (not 0 * inf), as PyTorch's.
+BOOST_AUTO_TEST_CASE(pow_zero_has_a_zero_gradient) {
+    expect_near(grad_of(A{0.0, 2.0, -1.5}, [](const sg::expr& v) { return sg::pow(v, 0.0); }), A{0, 0, 0});
+    expect_near(grad_of(A{0.0, 2.0}, [](const sg::expr& v) { return sg::pow(v, 1.0); }), A{1, 1});
+    expect_near(grad_of(A{3.0}, [](const sg::expr& v) { return sg::pow(v, 2.0); }), A{6});
+}
+
 BOOST_AUTO_TEST_CASE(abs_clamp_where) {
     sg::tape t(sg::dtype::f64);
     auto x = t.input(A{-2.0, -0.5, 0.0, 0.5, 2.0});
