@@ -76,8 +76,7 @@ gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::
                            const gradcheck_options& opts) {
     if (!(opts.eps > 0) || !std::isfinite(opts.eps) || !(opts.atol >= 0) || !(opts.rtol >= 0))
         throw value_error("gradcheck: eps " + std::to_string(opts.eps) + ", atol " + std::to_string(opts.atol) +
-                          ", rtol " + std::to_string(opts.rtol) +
-                          " (expected a finite eps > 0 and tolerances >= 0)");
+                          ", rtol " + std::to_string(opts.rtol) + " (expected a finite eps > 0 and tolerances >= 0)");
     std::vector<parameter> params;
     std::size_t entries_to_check = 0;
     for (auto* s : stores)
