@@ -44,6 +44,8 @@ public:
         if (r.requires_grad) {
             T* s = t_.grads_.alloc_n<T>(r.shp.size());
             for (std::size_t i = 0; i < r.shp.size(); ++i) s[i] = static_cast<T>(seed[i]);
+            // Named here, or the first op's backward would be blamed for the seed's NaN.
+            if (t_.check_finite_) t_.check_values(root, s, r.shp.size(), "seed gradient (given to backward)");
             g[root] = s;
             const int steps = k1_ ? num_steps(root) : 0;
             if (k1_ && r.step >= 0)

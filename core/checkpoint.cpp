@@ -11,6 +11,11 @@ namespace seqgrad {
 void tape::set_plan(const backward_plan& p) {
     std::size_t seg = 0;
     for (const auto& x : p.transforms()) seg = std::max(seg, x->checkpoint_segment());
+    for (const auto& x : p.transforms())  // refused here, before a whole sequence is recorded for nothing
+        if (seg && x->windows().first)
+            throw graph_error("tape::set_plan: " + x->name() +
+                              " does not combine with checkpoint_bptt (truncated windows already bound the "
+                              "memory a backward needs)");
     if (seg != ckpt_ && !nodes_.empty())
         throw graph_error(
             "tape::set_plan: checkpointing changes what the tape records; set the plan on an empty "

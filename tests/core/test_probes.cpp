@@ -47,6 +47,24 @@ BOOST_AUTO_TEST_CASE(check_finite_blames_a_nan_leaf_on_itself) {
     BOOST_TEST(t.item(sg::sum(t.param(w) * ok)) == 2.0);
 }
 
+BOOST_AUTO_TEST_CASE(check_finite_blames_a_nan_seed_on_the_seed) {
+    sg::tape t;
+    t.set_check_finite(true);
+    auto x = t.input(xt::xarray<double>{1.0, 2.0}, true);
+    auto y = sg::tanh(x) * 2.0;
+    const xt::xarray<double> seed{1.0, std::numeric_limits<double>::quiet_NaN()};
+    expect_error<sg::numeric_error>([&] { t.backward(y, seed); }, "seed gradient");
+}
+
+// checkpoint_bptt with truncate_bptt is refused when the plan is set, not at backward after a
+// whole sequence was recorded.
+BOOST_AUTO_TEST_CASE(a_plan_checkpointing_truncated_windows_is_refused_when_set) {
+    sg::tape t;
+    expect_error<sg::graph_error>([&] { t.set_plan(sg::checkpoint_bptt(2) | sg::truncate_bptt(3)); },
+                                  "does not combine with checkpoint_bptt");
+    t.set_plan(sg::checkpoint_bptt(2));  // alone, still fine
+}
+
 BOOST_AUTO_TEST_CASE(gradcheck_with_nothing_to_check_throws) {
     sg::parameter_store empty(sg::dtype::f64);
     auto loss = [](sg::tape& t) { return t.constant(1.0, {1}); };
