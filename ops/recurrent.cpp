@@ -46,6 +46,13 @@ shape lstm_pointwise_shape(const op_def& op, std::span<const shape> in, const at
     return {6, c[0], c[1]};
 }
 
+// "[row, row + n)", or "from row" where the end would not fit.
+std::string row_range(std::int64_t row, std::uint64_t n) {
+    const auto r = static_cast<std::uint64_t>(row);
+    if (n > UINT64_MAX - r) return "from " + std::to_string(r);
+    return "[" + std::to_string(r) + ", " + std::to_string(r + n) + ")";
+}
+
 shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
     if (in.size() != 3 && in.size() != 4) fail_shape(op, in, "expected x, prev, w_hh and optionally w_hh^T");
     const shape &x = in[0], &p = in[1], &w = in[2];
@@ -61,11 +68,12 @@ shape lstm_step_shape(const op_def& op, std::span<const shape> in, const attrs& 
         fail_shape(op, in,
                    "expected w_hh^T of shape [H, 4H] = [" + std::to_string(H) + ", " + std::to_string(4 * H) +
                        "] (or lstm_pack's [2, H, 4H])");
+    // Rows and steps come from size_t arguments: a huge one reads negative here.
     if (at.i[0] < 0 || static_cast<size_t>(at.i[0]) + B > x[0])
         fail_shape(op, in,
-                   "expected rows [" + std::to_string(at.i[0]) + ", " +
-                       std::to_string(at.i[0] + static_cast<std::int64_t>(B)) +
-                       ") of x to exist (B = " + std::to_string(B) + " rows per step)");
+                   "expected rows " + row_range(at.i[0], B) + " of x to exist (row " +
+                       std::to_string(static_cast<std::uint64_t>(at.i[0])) + ", B = " + std::to_string(B) +
+                       " rows per step, " + std::to_string(x[0]) + " rows in x)");
     return {6, B, H};
 }
 
@@ -83,11 +91,13 @@ shape lstm_run_shape(const op_def& op, std::span<const shape> in, const attrs& a
     const size_t B = s[1], H = s[2];
     if (!(in[3] == shape{H, 4 * H}) && !(in[3] == shape{2, H, 4 * H}))
         fail_shape(op, in, "expected lstm_pack(w_hh) as the fourth input");
-    if (at.i[1] < 1 || static_cast<size_t>(at.i[0]) + static_cast<size_t>(at.i[1]) * B > x[0])
+    if (at.i[1] < 1 || static_cast<size_t>(at.i[1]) > x[0] ||
+        static_cast<size_t>(at.i[0]) + static_cast<size_t>(at.i[1]) * B > x[0])
         fail_shape(op, in,
-                   "expected rows [" + std::to_string(at.i[0]) + ", " +
-                       std::to_string(at.i[0] + at.i[1] * std::int64_t(B)) + ") of x for " + std::to_string(at.i[1]) +
-                       " steps of B = " + std::to_string(B));
+                   "expected rows " + row_range(at.i[0], static_cast<std::uint64_t>(at.i[1]) * B) + " of x (row " +
+                       std::to_string(static_cast<std::uint64_t>(at.i[0])) + ", " +
+                       std::to_string(static_cast<std::uint64_t>(at.i[1])) + " steps (at least 1) of B = " +
+                       std::to_string(B) + " rows, " + std::to_string(x[0]) + " rows in x)");
     return {static_cast<size_t>(at.i[1]), 6, B, H};
 }
 

@@ -237,6 +237,19 @@ BOOST_AUTO_TEST_CASE(a_step_view_of_another_runs_inputs_is_refused) {
     BOOST_CHECK_EXCEPTION(sg::lstm_step_view(run, x2, v0, w, p, 8, 1), sg::value_error, refused);  // other x
     BOOST_CHECK_EXCEPTION(sg::lstm_step_view(run, x, v0, w, p, 0, 1), sg::value_error, refused);   // wrong row
     BOOST_CHECK_EXCEPTION(sg::lstm_step_view(run, x, s0, w, p, 8, 1), sg::value_error, refused);   // skips step 0
+    // Rows and steps beyond x, also huge ones (size_t arguments the op stores signed), named as given.
+    const auto says = [](std::string a, std::string b) {
+        return [=](const sg::shape_error& e) {
+            const std::string m = e.what();
+            return m.find(a) != std::string::npos && m.find(b) != std::string::npos;
+        };
+    };
+    BOOST_CHECK_EXCEPTION(sg::lstm_run(x, s0, w, p, SIZE_MAX - 1, 2), sg::shape_error,
+                          says("lstm_run", "row 18446744073709551614"));
+    BOOST_CHECK_EXCEPTION(sg::lstm_run(x, s0, w, p, 0, SIZE_MAX / 2), sg::shape_error,
+                          says("9223372036854775807 steps", "16 rows in x"));
+    BOOST_CHECK_EXCEPTION(sg::lstm_run(x, s0, w, p, 8, 2), sg::shape_error, says("rows [8, 24)", "16 rows in x"));
+    BOOST_CHECK_EXCEPTION(sg::lstm_step(x, s0, w, 9), sg::shape_error, says("lstm_step", "rows [9, 17)"));
 }
 
 BOOST_AUTO_TEST_CASE(a_chained_run_passes_gradcheck) {
