@@ -33,6 +33,10 @@ bool backward_engine<T>::fold_into(std::uint32_t i, std::size_t j, std::vector<v
     if (y.step != n.step || y.num_inputs != 1 || y.shared || y.is_state || y.view || g[yi] || n.op->product_a >= 0 ||
         clips(y, n) || home(yi, g))
         return false;
+    // A reader that broadcasts y without summing its gradient back (broadcast_to, where) writes
+    // y's gradient at its own, larger shape; the engine sums it to y's (the scratch path), which a
+    // fold would skip.
+    if (n.op->broadcasting && !n.op->reduces_broadcast && !(y.shp == n.shp)) return false;
     const std::uint32_t zi = t_.input_ids_[y.first_input];
     const detail::node& z = nodes_[zi];
     if (!z.requires_grad || !keep(zi, yi) || clips(z, y) || !(z.shp == y.shp)) return false;
