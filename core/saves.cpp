@@ -185,6 +185,9 @@ const void* tape::refold(std::uint32_t id) const {
 template <class T>
 const void* tape::refold(std::uint32_t id) {
     const std::uint32_t r = folded_into_[id];
+    // Overlapping truncation windows: a pass that does not own the step may have folded it, while
+    // the owning window's table, the one shown, gave the reader no gradient. Then neither has one.
+    if (r >= grad_table_.size() || !grad_table_[r]) return nullptr;
     const detail::node& n = nodes_[r];
     const std::uint32_t* ins = input_ids_.data() + n.first_input;
     const std::size_t k = n.num_inputs;

@@ -161,4 +161,44 @@ BOOST_AUTO_TEST_CASE(activations_fold_in_truncation_windows) {
     BOOST_TEST(xt::sum(xt::abs(grads[0][0]))() > 0.1);
 }
 
+// Overlapping windows (truncate_bptt(3, 5)): a step swept only by a window that does not own it
+// (step 2 here: its window [0, 3) gives it no gradient; [3, 6) folds its activations) shows no
+// gradient for them, as the plain graph; reading one crashed (the reader had no gradient to refold).
+BOOST_AUTO_TEST_CASE(a_fold_by_a_window_that_does_not_own_the_step) {
+    for (const bool clip : {false, true}) {
+        std::vector<bool> has[2];
+        std::vector<xt::xarray<double>> grads[2];
+        for (const bool on : {false, true}) {
+            sg::tape t(sg::dtype::f64);
+            t.set_optimize(on);
+            const sg::expr w = t.input(xt::xarray<double>{{0.9, -0.4}, {0.3, 0.8}}, true);
+            sg::expr h = t.input(xt::xarray<double>{{0.5, -0.3}}, true), total;
+            std::vector<sg::expr> shown;
+            for (int s = 0; s < 6; ++s) {
+                sg::expr term;
+                {
+                    sg::step_scope scope(t, s, s ? s - 1 : -1);
+                    const sg::expr r = sg::relu(sg::matmul(h, w)), y = sg::tanh(r);
+                    shown.insert(shown.end(), {r, y});
+                    h = y + sg::sigmoid(h);
+                    t.mark_state(h);
+                    if (s % 2 == 1) term = sg::sum(h);
+                }
+                if (term.valid()) total = total.valid() ? total + term : term;
+            }
+            t.backward(total, clip ? sg::truncate_bptt(3, 5) | sg::clip_state_gradient(0.1) : sg::truncate_bptt(3, 5));
+            for (const sg::expr& e : shown) {
+                has[on].push_back(t.has_grad(e));
+                grads[on].push_back(t.has_grad(e) ? t.grad(e) : xt::xarray<double>());
+            }
+            grads[on].push_back(t.grad(w));
+            if (on) BOOST_TEST(t.optimizations().activations_folded > 0u);
+        }
+        BOOST_TEST(has[0] == has[1], boost::test_tools::per_element());
+        BOOST_TEST(!has[0][4]);  // step 2's relu: no gradient in its own window
+        for (std::size_t q = 0; q < grads[0].size(); ++q)
+            if (grads[0][q].size()) BOOST_TEST(max_diff(grads[0][q], grads[1][q]) <= 1e-14, "gradient " << q);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
