@@ -549,6 +549,30 @@ void tape::clear_internal(std::uint32_t id, const void* g) const {
     else std::fill(static_cast<double*>(p) + from, static_cast<double*>(p) + n.shp.size(), 0.0);
 }
 
+const void* tape::grad_of(std::uint32_t id) const {
+    // A state view's own gradient lacks the recurrent part the plain graph shows (dL/dh_t).
+    if (nodes_[id].view)
+        if (const void* b = record_block_grad(id)) return b;
+    const void* g = id < grad_table_.size() ? grad_table_[id] : nullptr;
+    if (!g && id < folded_into_.size() && folded_into_[id] != not_folded) g = refold(id);
+    if (g && detail::internal_unread(nodes_[id])) clear_internal(id, g);
+    return g;
+}
+
+const void* tape::record_block_grad(std::uint32_t id) const {
+    const detail::node& n = nodes_[id];
+    if (!n.op || !n.op->record_reader || n.num_inputs != 1) return nullptr;
+    const std::uint32_t r = input_ids_[n.first_input];
+    const detail::node& rec = nodes_[r];
+    if (!rec.op || rec.op->record_state_rows == 0) return nullptr;
+    const void* g = grad_of(r);
+    const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
+    const auto *v = static_cast<const std::byte*>(n.value), *b = static_cast<const std::byte*>(rec.value);
+    // (With checkpointing a record may have been copied away from its views' memory.)
+    if (!g || !v || !b || v < b || v + n.shp.size() * elem > b + rec.shp.size() * elem) return nullptr;
+    return static_cast<const std::byte*>(g) + (v - b);
+}
+
 gradient_ref tape::gradient_at(std::uint32_t id) const {
     const void* g = grad_of(id);
     if (!g) return {};

@@ -374,12 +374,10 @@ private:
     void check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const;
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
     /// The gradient of node id from the last backward, or null.
-    const void* grad_of(std::uint32_t id) const {
-        const void* g = id < grad_table_.size() ? grad_table_[id] : nullptr;
-        if (!g && id < folded_into_.size() && folded_into_[id] != not_folded) g = refold(id);
-        if (g && detail::internal_unread(nodes_[id])) clear_internal(id, g);
-        return g;
-    }
+    const void* grad_of(std::uint32_t id) const;
+    /// A record's h or c as a record reader's view (nn::lstm_layer's states): its block of the
+    /// record's gradient (null if none). The next step reads the record, not the view.
+    const void* record_block_grad(std::uint32_t id) const;
     /// Backward start, on a tape with records: other_reader for each record that an op other
     /// than a record reader reads, or that is the root. One pass here instead of a flag written
     /// for every input when recording (2 ns a node on bench/overhead).

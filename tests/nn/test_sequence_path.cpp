@@ -113,6 +113,50 @@ BOOST_AUTO_TEST_CASE(a_stack_of_lstm_layers_runs_layer_after_layer_and_equals_th
     sg::set_num_threads(before);
 }
 
+// tape::grad of the states the fused layer returns (views of its step records, which the next step
+// reads whole): dL/dh_t and dL/dc_t with the recurrent part, as the step run shows them. The
+// views' own gradients held only what the loss read from them directly.
+BOOST_AUTO_TEST_CASE(the_states_gradients_equal_the_step_runs) {
+    for (const std::size_t B : {1, 3, 9})
+        for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+            std::vector<xt::xarray<double>> grads[2];
+            std::size_t fused = 0;
+            for (const bool sequence_path : {false, true}) {
+                sg::parameter_store ps(dt);
+                std::mt19937_64 rng(12);
+                nn::lstm_cell cell(sg::parameter_scope(ps, "l"), I, H, rng);
+                const xt::xarray<double> xv = random_array({T, B, I}, rng);
+                sg::tape t(dt);
+                const sg::expr seq = t.input(xv, true);
+                const std::vector<sg::expr> steps = nn::unstack_steps(seq);
+                const auto states = sequence_path ? nn::unroll(t, cell, seq, cell.initial_state(t, B))
+                                                  : nn::unroll(t, cell, std::span<const sg::expr>(steps),
+                                                               cell.initial_state(t, B));
+                sg::expr l;
+                for (std::size_t k = 0; k < T; ++k) {
+                    const sg::expr e = sg::sum(states[k].h * t.input(random_array({B, H}, rng))) +
+                                       sg::sum(states[k].c * t.input(random_array({B, H}, rng))) * 0.5;
+                    l = l.valid() ? l + e : e;
+                }
+                t.backward(l);
+                for (std::uint32_t i = 0; i < t.size(); ++i) {
+                    const auto* op = t.node_at(i).op;
+                    fused += sequence_path && op && (op->name == "lstm_step" || op->name == "lstm_step_view");
+                }
+                for (std::size_t k = 0; k < T; ++k) {
+                    BOOST_TEST(t.has_grad(states[k].h));
+                    grads[sequence_path].push_back(t.grad(states[k].h));
+                    grads[sequence_path].push_back(t.grad(states[k].c));
+                }
+                grads[sequence_path].push_back(t.grad(seq));
+            }
+            BOOST_TEST(fused == T);  // the fused path was taken
+            const double tol = dt == sg::dtype::f64 ? 1e-12 : 1e-5;
+            for (std::size_t q = 0; q < grads[0].size(); ++q)
+                BOOST_TEST(max_diff(grads[0][q], grads[1][q]) <= tol, "B " << B << ", gradient " << q);
+        }
+}
+
 BOOST_AUTO_TEST_CASE(a_stack_runs_step_by_step_where_a_layer_has_no_sequence_path) {
     const outcome steps = run(stack_kind::any_gru_first, 9, sg::dtype::f64, false),
                   seq = run(stack_kind::any_gru_first, 9, sg::dtype::f64, true);
