@@ -520,6 +520,9 @@ backward_stats tape::run_backward(std::uint32_t root, const double* seed, const 
     for (const auto& x : given.transforms())
         if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
     if (has_records_) mark_record_readers(root);
+    // Sized before the sweep: truncation windows' passes mark it concurrently (table_defers).
+    if (memo_.empty()) table_bypassed_.clear();
+    else table_bypassed_.assign(nodes_.size(), 0);
     release_for_backward(root);  // saves: values no backward reads (core/saves.cpp)
     if (dt_ == dtype::f32) return detail::backward_engine<float>(*this, plan).run(root, seed);
     return detail::backward_engine<double>(*this, plan).run(root, seed);

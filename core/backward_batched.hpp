@@ -257,6 +257,13 @@ bool backward_engine<T>::table_defers(std::uint32_t i, const detail::node& n, co
         }
     }
     deferred_tables_.push_back({memo, static_cast<const T*>(g), off / k_in, n.shp[0], c});
+    // The product's rows of the lookup, and the views in between, get no gradient from it
+    // (dE is formed from the table's summed rows): tape::grad refuses them instead of showing
+    // what other readers wrote.
+    for (std::uint32_t v = a; v < t_.table_bypassed_.size(); v = t_.input_ids_[nodes_[v].first_input]) {
+        std::atomic_ref<char>(t_.table_bypassed_[v]).store(1, std::memory_order_relaxed);
+        if (v == memo->base || !nodes_[v].view || nodes_[v].num_inputs == 0) break;
+    }
     return true;
 }
 

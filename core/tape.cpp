@@ -80,6 +80,7 @@ void tape::clear() {
     products_.clear();
     grad_home_.clear();
     folded_into_.clear();
+    table_bypassed_.clear();
     max_group_ = -1;
     has_records_ = false;
     memo_.clear();
@@ -466,12 +467,21 @@ template tensor_ref<const double> tape::data<double>(const expr&) const;
 
 xt::xarray<double> tape::grad(const expr& e) const {
     const auto& n = nodes_[resolve(e)];
+    if (e.id() < table_bypassed_.size() && table_bypassed_[e.id()])
+        throw graph_error("tape::grad: " + describe(e.id()) +
+                          ": its gradient was not formed: the graph optimisations sent the gradients of the "
+                          "products reading these looked-up rows to the table's rows instead "
+                          "(optimizations().table_products); the table's gradient is exact. To read this "
+                          "one, record the tape with set_optimize(false)");
     const void* g = grad_of(e.id());
     if (!g) return xt::zeros<double>(n.shp.to_vector());
     return to_array(g, n.shp, dt_);
 }
 
-bool tape::has_grad(const expr& e) const { return grad_of(resolve(e)) != nullptr; }
+bool tape::has_grad(const expr& e) const {
+    const auto id = resolve(e);
+    return (id < table_bypassed_.size() && table_bypassed_[id]) || grad_of(id) != nullptr;
+}
 
 std::string tape::short_name(std::uint32_t id) const {
     const auto& n = nodes_[id];

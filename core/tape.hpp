@@ -391,6 +391,7 @@ private:
     const void* refold(std::uint32_t id);
     static constexpr std::uint32_t not_folded = UINT32_MAX;
     std::vector<std::uint32_t> folded_into_;  // per node: the reader its backward was folded into
+    std::vector<char> table_bypassed_;        // per node: a lookup whose products' gradients went to the table
     // ---- checkpointing (checkpoint_bptt): values of timed op nodes live per segment of steps
     int segment_of(std::uint32_t id) const {
         const auto& n = nodes_[id];

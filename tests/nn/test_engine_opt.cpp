@@ -298,6 +298,43 @@ BOOST_AUTO_TEST_CASE(a_whole_lookup_is_projected_through_its_table) {
     }
 }
 
+// A lookup whose per-step products send their gradients to the table's rows (table_products) gets
+// none from them: tape::grad refuses it and the views between (it showed zeros or a partial
+// gradient), while the table's and the weight's gradients equal the plain graph's.
+BOOST_AUTO_TEST_CASE(a_lookup_bypassed_by_the_table_path_is_refused_by_grad) {
+    constexpr std::size_t steps = 3, rows = 2, in = 8, out = 3;
+    std::mt19937_64 rng(21);
+    const xt::xarray<double> ev = random_array({2, in}, rng), wv = random_array({out, in}, rng);
+    std::vector<xt::xarray<double>> rv;
+    for (std::size_t k = 0; k < steps; ++k) rv.push_back(random_array({rows, out}, rng));
+    const std::vector<int> ids = {0, 1, 1, 0, 1, 1};
+    xt::xarray<double> grads[2][2];
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr e = t.input(ev, true), w = t.input(wv, true), g = sg::gather_rows(e, ids);
+        const std::vector<sg::expr> xs = nn::unstack_steps(sg::reshape(g, {steps, rows, in}));
+        sg::expr loss;
+        for (std::size_t k = 0; k < steps; ++k) {
+            sg::step_scope scope(t, static_cast<int>(k));
+            const sg::expr term = sg::sum(sg::matmul(xs[k], w, false, true) * t.input(rv[k]));
+            loss = loss.valid() ? loss + term : term;
+        }
+        t.backward(loss);
+        grads[on][0] = t.grad(e);
+        grads[on][1] = t.grad(w);
+        if (!on) continue;
+        BOOST_TEST_REQUIRE(t.optimizations().table_products > 0u);
+        BOOST_TEST(t.has_grad(g));
+        for (const sg::expr& v : {g, xs[1], xs[2]})
+            BOOST_CHECK_EXCEPTION(t.grad(v), sg::graph_error, [](const sg::graph_error& x) {
+                const std::string m = x.what();
+                return m.find("tape::grad") != std::string::npos && m.find("set_optimize(false)") != std::string::npos;
+            });
+    }
+    for (std::size_t q = 0; q < 2; ++q) BOOST_TEST(max_diff(grads[0][q], grads[1][q]) <= 1e-12, "gradient " << q);
+}
+
 // Gradient-flow records see the same ||dL/dh_t|| whichever way the LSTM ran: through the fused
 // layer the next step reads the whole record, so the record's h block holds the state's gradient.
 BOOST_AUTO_TEST_CASE(gradient_flow_records_equal_with_the_fused_layer) {
