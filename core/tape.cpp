@@ -560,8 +560,8 @@ void tape::clear_internal(std::uint32_t id, const void* g) const {
 }
 
 const void* tape::grad_of(std::uint32_t id) const {
-    // A state view's own gradient lacks the recurrent part the plain graph shows (dL/dh_t).
-    if (nodes_[id].view)
+    // A state read from a record: its own gradient lacks the recurrent part (dL/dh_t).
+    if (nodes_[id].op && nodes_[id].op->record_reader)
         if (const void* b = record_block_grad(id)) return b;
     const void* g = id < grad_table_.size() ? grad_table_[id] : nullptr;
     if (!g && id < folded_into_.size() && folded_into_[id] != not_folded) g = refold(id);
@@ -571,16 +571,16 @@ const void* tape::grad_of(std::uint32_t id) const {
 
 const void* tape::record_block_grad(std::uint32_t id) const {
     const detail::node& n = nodes_[id];
-    if (!n.op || !n.op->record_reader || n.num_inputs != 1) return nullptr;
+    // The same whether the node is a view of the record or a copy (graph optimisations off).
+    if (!n.op || !n.op->record_reader || n.num_inputs != 1 || !n.op->view_offset) return nullptr;
     const std::uint32_t r = input_ids_[n.first_input];
     const detail::node& rec = nodes_[r];
     if (!rec.op || rec.op->record_state_rows == 0) return nullptr;
     const void* g = grad_of(r);
-    const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
-    const auto *v = static_cast<const std::byte*>(n.value), *b = static_cast<const std::byte*>(rec.value);
-    // (With checkpointing a record may have been copied away from its views' memory.)
-    if (!g || !v || !b || v < b || v + n.shp.size() * elem > b + rec.shp.size() * elem) return nullptr;
-    return static_cast<const std::byte*>(g) + (v - b);
+    const shape in[1] = {rec.shp};
+    const std::size_t off = n.op->view_offset(std::span<const shape>(in, 1), *n.at);
+    if (!g || off == op_def::no_view || off + n.shp.size() > rec.shp.size()) return nullptr;
+    return static_cast<const std::byte*>(g) + off * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
 }
 
 gradient_ref tape::gradient_at(std::uint32_t id) const {

@@ -375,8 +375,8 @@ private:
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }
     /// The gradient of node id from the last backward, or null.
     const void* grad_of(std::uint32_t id) const;
-    /// A record's h or c as a record reader's view (nn::lstm_layer's states): its block of the
-    /// record's gradient (null if none). The next step reads the record, not the view.
+    /// A record's h or c read by a record reader (nn::lstm_layer's states): its block of the
+    /// record's gradient (null if none). The next step reads the record, not the state.
     const void* record_block_grad(std::uint32_t id) const;
     /// Backward start, on a tape with records: other_reader for each record that an op other
     /// than a record reader reads, or that is the root. One pass here instead of a flag written

@@ -15,6 +15,7 @@
 #include <xtensor/xmath.hpp>
 
 #include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
@@ -139,6 +140,27 @@ BOOST_AUTO_TEST_CASE(the_states_gradients_equal_the_step_runs) {
                     l = l.valid() ? l + e : e;
                 }
                 t.backward(l);
+                if (sequence_path) {  // the fused layer called by hand, optimisations off and on: the same
+                    std::vector<xt::xarray<double>> by_hand[2];
+                    for (const bool on : {false, true}) {
+                        sg::tape p(dt);
+                        p.set_optimize(on);
+                        const auto run = nn::detail::lstm_layer(cell)(sg::reshape(p.input(xv, true), {T * B, I}), B);
+                        std::mt19937_64 r2(99);
+                        std::vector<sg::expr> shown;
+                        sg::expr lp;
+                        for (std::size_t k = 0; k < T; ++k) {
+                            shown.insert(shown.end(), {run.h(k), run.c(k)});
+                            const sg::expr e = sg::sum(shown[2 * k] * p.input(random_array({B, H}, r2)));
+                            lp = lp.valid() ? lp + e : e;
+                        }
+                        p.backward(lp);
+                        for (const sg::expr& e : shown) by_hand[on].push_back(p.grad(e));
+                    }
+                    for (std::size_t q = 0; q < 2 * T; ++q)
+                        BOOST_TEST(max_diff(by_hand[0][q], by_hand[1][q]) <= (dt == sg::dtype::f64 ? 1e-12 : 1e-5),
+                                   "B " << B << ", state " << q);
+                }
                 for (std::uint32_t i = 0; i < t.size(); ++i) {
                     const auto* op = t.node_at(i).op;
                     fused += sequence_path && op && (op->name == "lstm_step" || op->name == "lstm_step_view");
