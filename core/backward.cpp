@@ -260,7 +260,7 @@ private:
 
     void defer(std::uint32_t b, std::uint32_t a, const void* g, const detail::node& n) {
         if (deferred_flag_.empty()) deferred_flag_.assign(nodes_.size(), 0);
-        deferred_flag_[b] = 1;
+        deferred_flag_[b] |= 1;  // b may also be a product's deferred rows (flag 2)
         deferred_.push_back(
             {b, static_cast<const T*>(nodes_[a].value), static_cast<const T*>(g), n.shp[0], n.at->i[1] != 0});
     }

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <xtensor-blas/xlinalg.hpp>
+
 #include <seqgrad/core/blas.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
@@ -333,6 +335,29 @@ BOOST_AUTO_TEST_CASE(a_lookup_bypassed_by_the_table_path_is_refused_by_grad) {
             });
     }
     for (std::size_t q = 0; q < 2; ++q) BOOST_TEST(max_diff(grads[0][q], grads[1][q]) <= 1e-12, "gradient " << q);
+}
+
+// A view read as the rows of one product (y wo: its rows' gradient deferred, flag 2) and as the
+// weight of another (a y^T: its gradient deferred as a weight's, flag 1): the second deferral
+// overwrote the first's flag, so the rows came after y's gradient had gone on to x and were lost.
+BOOST_AUTO_TEST_CASE(a_view_deferred_as_rows_and_as_a_weight) {
+    std::mt19937_64 rng(22);
+    const xt::xarray<double> xv = random_array({2, 4}, rng), av = random_array({2, 4}, rng),
+                             wv = random_array({4, 4}, rng), r1 = random_array({2, 2}, rng),
+                             r2 = random_array({2, 4}, rng);
+    xt::xarray<double> grads[2];
+    for (const bool on : {false, true}) {
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(on);
+        const sg::expr x = t.input(xv, true), a = t.input(av, true), wo = t.input(wv, true);
+        const sg::expr y = sg::reshape(sg::reshape(x, {2, 1, 4}) * 1.5, {2, 4});
+        t.backward(sg::sum(sg::matmul(a, y, false, true) * t.input(r1)) + sg::sum(sg::matmul(y, wo) * t.input(r2)));
+        grads[on] = t.grad(x);
+    }
+    // By hand: dL/dx = 1.5 (r1^T a + r2 wo^T).
+    const xt::xarray<double> want = 1.5 *
+                                    (xt::linalg::dot(xt::transpose(r1), av) + xt::linalg::dot(r2, xt::transpose(wv)));
+    for (const bool on : {false, true}) BOOST_TEST(max_diff(grads[on], want) <= 1e-14, "optimised " << on);
 }
 
 // Gradient-flow records see the same ||dL/dh_t|| whichever way the LSTM ran: through the fused
