@@ -32,7 +32,8 @@ public:
         }
     }
 
-    backward_stats run(std::uint32_t root, const double* seed) {
+    template <class S>
+    backward_stats run(std::uint32_t root, const S* seed) {
         backward_stats st;
         const std::size_t n = nodes_.size();
         auto& g = t_.grad_table_;
@@ -43,7 +44,7 @@ public:
         detail::node& r = nodes_[root];
         if (r.requires_grad) {
             T* s = t_.grads_.alloc_n<T>(r.shp.size());
-            for (std::size_t i = 0; i < r.shp.size(); ++i) s[i] = static_cast<T>(seed[i]);
+            std::copy(seed, seed + r.shp.size(), s);  // converted where the seed's type is not T
             // Named here, or the first op's backward would be blamed for the seed's NaN.
             if (t_.check_finite_) t_.check_values(root, s, r.shp.size(), "seed gradient (given to backward)");
             g[root] = s;
@@ -508,7 +509,8 @@ private:
 
 namespace seqgrad {
 
-backward_stats tape::run_backward(std::uint32_t root, const double* seed, const backward_plan& given) {
+template <class S>
+backward_stats tape::run_backward(std::uint32_t root, const S* seed, const backward_plan& given) {
     check_params_current("backward");
     detail::sync_fp_mode();
     for (const auto& x : given.transforms())
@@ -537,12 +539,20 @@ backward_stats tape::backward(const expr& root, const backward_plan& plan) {
     return run_backward(id, &one, plan);
 }
 
-backward_stats tape::backward(const expr& root, const xt::xarray<double>& seed, const backward_plan& plan) {
+std::uint32_t tape::seeded_root(const expr& root, const seqgrad::shape& seed) const {
     const auto id = resolve(root);
-    if (seqgrad::shape(seed.shape()) != nodes_[id].shp)
-        throw shape_error("backward: seed of shape " + seqgrad::shape(seed.shape()).str() + " for root " +
-                          describe(id) + " of shape " + nodes_[id].shp.str() + " (expected equal shapes)");
-    return run_backward(id, seed.data(), plan);
+    if (seed != nodes_[id].shp)
+        throw shape_error("backward: seed of shape " + seed.str() + " for root " + describe(id) + " of shape " +
+                          nodes_[id].shp.str() + " (expected equal shapes)");
+    return id;
+}
+
+backward_stats tape::backward(const expr& root, const xt::xarray<double>& seed, const backward_plan& plan) {
+    return run_backward(seeded_root(root, seqgrad::shape(seed.shape())), seed.data(), plan);
+}
+
+backward_stats tape::backward(const expr& root, const xt::xarray<float>& seed, const backward_plan& plan) {
+    return run_backward(seeded_root(root, seqgrad::shape(seed.shape())), seed.data(), plan);
 }
 
 }  // namespace seqgrad

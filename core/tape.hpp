@@ -228,8 +228,9 @@ public:
     /// recomputes from scratch (tape gradients are reset; parameter gradients add up again).
     /// The plan adds transforms (truncation, clipping, records; see transforms.hpp).
     backward_stats backward(const expr& root, const backward_plan& plan = {});
-    /// The same from a non-scalar root, with the seed gradient d(loss)/d(root).
+    /// The same from a non-scalar root, with the seed d(loss)/d(root) (float: an f32 tape's, unconverted).
     backward_stats backward(const expr& root, const xt::xarray<double>& seed, const backward_plan& plan = {});
+    backward_stats backward(const expr& root, const xt::xarray<float>& seed, const backward_plan& plan = {});
     /// Keep parameter-leaf gradients on the tape instead of adding them to the store (for
     /// reductions in a fixed order across tapes: call accumulate_param_grads() later).
     void set_accumulate_into_parameters(bool on) { accumulate_params_ = on; }
@@ -369,7 +370,9 @@ private:
     friend class detail::backward_engine;
     template <class T>
     friend struct detail::scratch_source;
-    backward_stats run_backward(std::uint32_t root, const double* seed, const backward_plan& plan);
+    template <class S>
+    backward_stats run_backward(std::uint32_t root, const S* seed, const backward_plan& plan);
+    std::uint32_t seeded_root(const expr& root, const seqgrad::shape& seed) const;
     template <class T>
     void check_values(std::uint32_t id, const T* p, std::size_t n, const char* what) const;
     expr make_expr(std::uint32_t id) { return expr(this, id, slot_, gen_); }

@@ -112,6 +112,28 @@ BOOST_AUTO_TEST_CASE(backward_from_non_scalar_needs_a_seed) {
     BOOST_CHECK_THROW(t.backward(y, xt::xarray<double>{1.0}), sg::shape_error);
 }
 
+// A float seed (an f32 model's output gradient) is taken as the same values in double would be, on
+// either tape type, and refused for a wrong shape the same way.
+BOOST_AUTO_TEST_CASE(a_float_seed_gives_the_gradient_of_the_same_seed_in_double) {
+    const xt::xarray<float> fs{0.1f, -2.5f, 1e-3f};
+    const xt::xarray<double> ds = xt::cast<double>(fs);
+    for (const sg::dtype dt : {sg::dtype::f32, sg::dtype::f64}) {
+        xt::xarray<double> g[2];
+        for (int k = 0; k < 2; ++k) {
+            sg::tape t(dt);
+            auto x = t.input(xt::xarray<double>{1.0, 2.0, -1.5}, true);
+            auto y = sg::tanh(x) * 3.0;
+            if (k) t.backward(y, fs);
+            else t.backward(y, ds);
+            g[k] = t.grad(x);
+            BOOST_CHECK_THROW(t.backward(y, xt::xarray<float>{1.0f}), sg::shape_error);
+        }
+        BOOST_TEST((g[0] == g[1]));
+        const double expect = 3.0 * (1.0 - std::tanh(1.0) * std::tanh(1.0)) * 0.1f;
+        BOOST_TEST(std::abs(g[1](0) - expect) < (dt == sg::dtype::f32 ? 1e-7 : 1e-15));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(chain_of_a_million_nodes_backpropagates_without_recursion) {
     sg::tape t(sg::dtype::f64);
     auto x = t.input(xt::xarray<double>{0.5}, true);
