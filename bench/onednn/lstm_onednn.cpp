@@ -18,12 +18,15 @@
 //            rounds, for an A/B on this noisy kind of machine; --no-chains turns them off throughout.
 //   unroll:  nn::lstm_cell through nn::unroll over the sequence (a cell as a user writes one; the
 //            library runs it as the fused layer), the same backward.
+//   onednn_reorder (--with-reorder): oneDNN with the user's weights reordered into the primitives'
+//            layouts in every step, as training pays after each update (the floors of issue 12 and
+//            ../shared/peers read oneDNN without it).
 // Threads: omp_set_num_threads(n) for oneDNN, sg::set_num_threads(n) for seqgrad (the executor
 // decides what to split). Sides alternate in windows (0.3 s pauses so idle OpenMP spinners sleep);
 // figures are medians over windows; every ratio is seqgrad / oneDNN (> 1: seqgrad faster).
 //
 //     lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] [--windows 3]
-//                 [--no-unroll] [--no-chains] [--ab-chains]
+//                 [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder]
 //
 // First a check per config: seqgrad's h and gradients against oneDNN's (max relative error).
 #include <omp.h>
@@ -93,6 +96,8 @@ struct onednn_lstm {
     std::vector<float> wl_user, wi_user, bias_user;
     std::unordered_map<int, memory> fwd_args, bwd_args;
     memory::dims wl_dims, wi_dims, bias_dims;
+    memory user[3], in_layout[6];  // weights: the user's (ldgoi, ldgo), the forward's and backward's layouts
+    dnnl::reorder reorders[6];
 
     explicit onednn_lstm(const problem& p) {
         const memory::dim T = memory::dim(p.c.T), B = memory::dim(p.c.B), I = memory::dim(p.c.I),
@@ -120,14 +125,16 @@ struct onednn_lstm {
         wi_user.assign(p.cell.w_hh.value<float>().begin(), p.cell.w_hh.value<float>().end());
         for (std::size_t i = 0; i < 4 * p.c.H; ++i)
             bias_user.push_back(p.cell.b_ih.value<float>().data()[i] + p.cell.b_hh.value<float>().data()[i]);
-        memory user_wl({wl_dims, dt::f32, tag::ldgoi}, eng, wl_user.data());
-        memory user_wi({wi_dims, dt::f32, tag::ldgoi}, eng, wi_user.data());
-        memory user_bias({bias_dims, dt::f32, tag::ldgo}, eng, bias_user.data());
-        auto moved = [&](memory& from, const memory::desc& d) {
-            memory to(d, eng);
-            dnnl::reorder(from, to).execute(s, from, to);
-            return to;
-        };
+        user[0] = memory({wl_dims, dt::f32, tag::ldgoi}, eng, wl_user.data());
+        user[1] = memory({wi_dims, dt::f32, tag::ldgoi}, eng, wi_user.data());
+        user[2] = memory({bias_dims, dt::f32, tag::ldgo}, eng, bias_user.data());
+        const memory::desc layouts[6] = {fpd.weights_layer_desc(), fpd.weights_iter_desc(), fpd.bias_desc(),
+                                         bpd.weights_layer_desc(), bpd.weights_iter_desc(), bpd.bias_desc()};
+        for (int i = 0; i < 6; ++i) {
+            in_layout[i] = memory(layouts[i], eng);
+            reorders[i] = dnnl::reorder(user[i % 3], in_layout[i]);
+        }
+        reorder_weights_in();
         memory src(src_md, eng), iter(iter_md, eng), iter_c(iter_md, eng), diff_dst(dst_md, eng);
         std::memcpy(src.get_data_handle(), p.px.value<float>().data(), src_md.get_size());
         std::memset(iter.get_data_handle(), 0, iter_md.get_size());
@@ -143,9 +150,9 @@ struct onednn_lstm {
         fwd_args = {{DNNL_ARG_SRC_LAYER, src},
                     {DNNL_ARG_SRC_ITER, iter},
                     {DNNL_ARG_SRC_ITER_C, iter_c},
-                    {DNNL_ARG_WEIGHTS_LAYER, moved(user_wl, fpd.weights_layer_desc())},
-                    {DNNL_ARG_WEIGHTS_ITER, moved(user_wi, fpd.weights_iter_desc())},
-                    {DNNL_ARG_BIAS, moved(user_bias, fpd.bias_desc())},
+                    {DNNL_ARG_WEIGHTS_LAYER, in_layout[0]},
+                    {DNNL_ARG_WEIGHTS_ITER, in_layout[1]},
+                    {DNNL_ARG_BIAS, in_layout[2]},
                     {DNNL_ARG_DST_LAYER, dst},
                     {DNNL_ARG_WORKSPACE, ws}};
         bwd_args = {{DNNL_ARG_SRC_LAYER, src},
@@ -153,9 +160,9 @@ struct onednn_lstm {
                     {DNNL_ARG_SRC_ITER_C, iter_c},
                     {DNNL_ARG_DIFF_SRC_ITER, memory(iter_md, eng)},
                     {DNNL_ARG_DIFF_SRC_ITER_C, memory(iter_md, eng)},
-                    {DNNL_ARG_WEIGHTS_LAYER, moved(user_wl, bpd.weights_layer_desc())},
-                    {DNNL_ARG_WEIGHTS_ITER, moved(user_wi, bpd.weights_iter_desc())},
-                    {DNNL_ARG_BIAS, moved(user_bias, bpd.bias_desc())},
+                    {DNNL_ARG_WEIGHTS_LAYER, in_layout[3]},
+                    {DNNL_ARG_WEIGHTS_ITER, in_layout[4]},
+                    {DNNL_ARG_BIAS, in_layout[5]},
                     {DNNL_ARG_DST_LAYER, dst},
                     {DNNL_ARG_DIFF_DST_LAYER, diff_dst},
                     {DNNL_ARG_DIFF_SRC_LAYER, diff_src},
@@ -163,6 +170,13 @@ struct onednn_lstm {
                     {DNNL_ARG_DIFF_WEIGHTS_ITER, diff_wi},
                     {DNNL_ARG_DIFF_BIAS, diff_bias},
                     {DNNL_ARG_WORKSPACE, ws}};
+        s.wait();
+    }
+
+    // User weights -> the primitives' layouts: what training pays after each update of the weights
+    // (--with-reorder); the figures the floors are read against leave it out, as ../shared/peers does.
+    void reorder_weights_in() {
+        for (int i = 0; i < 6; ++i) reorders[i].execute(s, user[i % 3], in_layout[i]);
         s.wait();
     }
 
@@ -284,7 +298,8 @@ int main(int argc, char** argv) {
     double seconds = 1;
     int windows = 3;
     bool with_unroll = true;
-    bool ab_chains = false;  // also the layer without its sequence-level paths, in the same rounds
+    bool ab_chains = false;     // also the layer without its sequence-level paths, in the same rounds
+    bool with_reorder = false;  // also oneDNN with its weights reordered in every step
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) only = argv[++i];
@@ -296,9 +311,10 @@ int main(int argc, char** argv) {
         else if (a == "--no-unroll") with_unroll = false;
         else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);  // per-node backward, for A/B
         else if (a == "--ab-chains") ab_chains = true;
+        else if (a == "--with-reorder") with_reorder = true;
         else {
             std::cerr << "usage: lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] "
-                         "[--windows 3] [--no-unroll] [--no-chains] [--ab-chains]\n";
+                         "[--windows 3] [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder]\n";
             return 2;
         }
     }
@@ -326,6 +342,16 @@ int main(int argc, char** argv) {
                                      layer.step();
                                      sg::detail::set_recurrence_chains(true);
                                  }});
+            if (with_reorder)
+                sides.push_back({"onednn_reorder", [&] {
+                                     od.reorder_weights_in();
+                                     od.step();
+                                 }});
+            auto side = [&](const std::string& name) {
+                std::size_t j = 0;
+                while (sides[j].first != name) ++j;
+                return j;
+            };
             const double tokens = double(c.T * c.B);
             for (int n : threads) {
                 omp_set_num_threads(n);
@@ -354,8 +380,15 @@ int main(int argc, char** argv) {
                     std::printf("%s%s_over_onednn %.3f x\n", key.c_str(), sides[j].first.c_str(), median(ratios[j]));
                 if (ab_chains) {  // within each round: the layer over itself without the chains
                     std::vector<double> ab;
-                    for (std::size_t w = 0; w < ratios[1].size(); ++w) ab.push_back(ratios[1][w] / ratios.back()[w]);
+                    const auto& off = ratios[side("layer_nochains")];
+                    for (std::size_t w = 0; w < ratios[1].size(); ++w) ab.push_back(ratios[1][w] / off[w]);
                     std::printf("%slayer_over_nochains %.3f x\n", key.c_str(), median(ab));
+                }
+                if (with_reorder) {  // the layer over oneDNN paying a reorder of its weights each step
+                    std::vector<double> rr;
+                    const auto& re = ratios[side("onednn_reorder")];
+                    for (std::size_t w = 0; w < ratios[1].size(); ++w) rr.push_back(ratios[1][w] / re[w]);
+                    std::printf("%slayer_over_onednn_reorder %.3f x\n", key.c_str(), median(rr));
                 }
                 std::fflush(stdout);
             }
