@@ -25,6 +25,10 @@ public:
         for (const auto& x : plan.transforms()) {
             const auto [k1, k2] = x->windows();
             if (k1) {
+                if (k2 && k2 < k1)  // truncate_bptt refuses these; a user's transform may return them
+                    throw value_error("backward: " + x->name() + " partitions into windows of " + std::to_string(k1) +
+                                      " steps sending gradients back " + std::to_string(k2) +
+                                      " steps (expected k2 >= k1, or 0 for k2 = k1)");
                 k1_ = k1;
                 k2_ = std::max(k1, k2);
             }
@@ -58,13 +62,16 @@ public:
                 throw graph_error(
                     "backward: checkpoint_bptt does not combine with truncate_bptt (truncated windows "
                     "already bound the memory a backward needs)");
-            if (k1_ == 0 || k2_ >= static_cast<std::size_t>(steps) || steps <= static_cast<int>(k1_)) {
+            // Full BPTT where every window reaches step 0 (window_lo): k2 >= the steps rounded up
+            // to whole windows, so a shorter last window is cut the same for every k2.
+            const std::size_t windows = k1_ ? (static_cast<std::size_t>(steps) + k1_ - 1) / k1_ : 0;
+            if (k1_ == 0 || k2_ >= windows * k1_ || steps <= static_cast<int>(k1_)) {
                 // Checkpointed tapes sweep once, segment after segment (groups run in that sweep).
                 if (t_.ckpt_ || !grouped(root, st))
                     sweep_range(
                         root, g, t_.grads_, [](std::uint32_t, std::uint32_t) { return true; }, true);
             } else {
-                st.windows = (static_cast<std::size_t>(steps) + k1_ - 1) / k1_;
+                st.windows = windows;
                 st.parallel = truncated(root, st.windows);
             }
         }
@@ -406,7 +413,8 @@ private:
 
     // ---- truncated BPTT ---------------------------------------------------------------------------
 
-    /// Window w: losses at steps [w*k1, (w+1)*k1) send gradients back to steps >= (w+1)*k1 - k2.
+    /// Window w: losses at steps [w*k1, (w+1)*k1) send gradients back to steps >= (w+1)*k1 - k2
+    /// (k2 - k1 steps before the window, a last shorter window too: with k2 = k1, windows apart).
     int window_lo(std::size_t w) const {
         return std::max(0, static_cast<int>((w + 1) * k1_) - static_cast<int>(std::max(k2_, k1_)));
     }
@@ -521,6 +529,11 @@ backward_stats tape::run_backward(std::uint32_t root, const S* seed, const backw
     backward_plan plan = plan_;
     for (const auto& x : given.transforms())
         if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
+    for (const auto& x : plan.transforms())
+        if (ckpt_ && x->reads_step_gradients())
+            throw graph_error("backward: " + x->name() +
+                              " reads the time steps' gradients after the sweep; checkpoint_bptt releases them "
+                              "during it (record the gradient flow on a tape without checkpointing)");
     if (has_records_) mark_record_readers(root);
     // Sized before the sweep: truncation windows' passes mark it concurrently (table_defers).
     if (memo_.empty()) table_bypassed_.clear();

@@ -122,6 +122,7 @@ class flow_record final : public transform {
 public:
     explicit flow_record(gradient_flow& out) : out_(&out) {}
     std::string name() const override { return "record_gradient_flow"; }
+    bool reads_step_gradients() const override { return true; }
     void after_sweep(const tape& t) const override {
         auto& norm = out_->norm;
         norm.clear();

@@ -108,8 +108,11 @@ public:
     virtual bool edits_state_edges() const { return false; }
     /// A contribution crossing a recorded state edge, before it is added to the state's gradient.
     virtual void on_state_edge(const state_edge&, gradient_ref) const {}
-    /// After the sweep: every node's gradient is final and readable (tape::grad, gradient_at).
+    /// After the sweep: every node's gradient is final and readable (tape::grad, gradient_at),
+    /// but for time-stepped nodes' on a checkpointed tape, released during the sweep.
     virtual void after_sweep(const tape&) const {}
+    /// Whether after_sweep reads time-stepped nodes' gradients: refused on a checkpointed tape.
+    virtual bool reads_step_gradients() const { return false; }
     /// Whether on_parameters changes the gradients (data_parallel refuses such plans: clipping
     /// belongs to the gradient summed over the parts).
     virtual bool edits_parameters() const { return false; }
@@ -147,7 +150,9 @@ backward_plan make_transform(Args&&... args) {
 // ---- built-in transforms -------------------------------------------------------------------------
 
 /// Truncated BPTT: every k1 steps, the losses of those k1 steps send gradients back at most k2
-/// steps (k1 <= k2; k2 = 0 means k2 = k1). k2 >= the number of steps is full BPTT, exactly.
+/// steps (k1 <= k2; k2 = 0 means k2 = k1): window w, steps [w k1, (w + 1) k1), reaches back to step
+/// (w + 1) k1 - k2, k2 - k1 steps before it, a last shorter window too. k2 >= the number of steps
+/// rounded up to a multiple of k1 is full BPTT, exactly.
 backward_plan truncate_bptt(std::size_t k1, std::size_t k2 = 0);
 /// Scale this pass's parameter gradients so their global L2 norm is at most max_norm (see
 /// clip_by_global_norm for the rules, shared with optim::clip_global_norm).
@@ -157,7 +162,7 @@ backward_plan clip_value(double c);
 /// Clamp, elementwise, the gradient flowing back along every recorded state edge (Graves 2013) to
 /// [-c, c]: both directions of a bidirectional layer, every layer of a stack.
 backward_plan clip_state_gradient(double c);
-/// Fill `out` with ||dL/dh_t|| per step (see gradient_flow).
+/// Fill `out` with ||dL/dh_t|| per step (see gradient_flow); refused on a checkpointed tape.
 backward_plan record_gradient_flow(gradient_flow& out);
 /// Memory-bounded full BPTT (Chen et al. 2016; Gruslys et al. 2016): while recording, the values
 /// of time-stepped nodes live in one block per `segment` steps, released once recording is two
@@ -175,7 +180,8 @@ backward_plan record_gradient_flow(gradient_flow& out);
 /// (equal up to rounding; bitwise equal with set_graph_optimizations(false)). Reading a released
 /// value (tape::value, or an op recorded later) recomputes its segment. Gradients of time-stepped
 /// nodes are released with their segment (tape::grad of one reads zeros): parameters, leaves and
-/// untimed nodes keep theirs. It does not combine with truncate_bptt or group_scope passes.
+/// untimed nodes keep theirs. It does not combine with truncate_bptt, group_scope passes or
+/// record_gradient_flow (refused).
 backward_plan checkpoint_bptt(std::size_t segment);
 
 // ---- the clipping kernels (one implementation, used by the plans and by optim/clip.hpp) ----------

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <xtensor/xarray.hpp>
@@ -86,6 +87,18 @@ inline void expect_same_run(double got_loss, const std::vector<xt::xarray<double
 template <class Outcome>
 void expect_same_run(const Outcome& got, const Outcome& want, double tol) {
     expect_same_run(got.loss, got.grads, want.loss, want.grads, tol);
+}
+
+/// f() throws an E whose message contains needle.
+template <class E, class F>
+void expect_error(F&& f, const std::string& needle) {
+    try {
+        f();
+        BOOST_FAIL("expected an error mentioning '" + needle + "'");
+    } catch (const E& e) {
+        BOOST_TEST_INFO(e.what());
+        BOOST_TEST(std::string(e.what()).find(needle) != std::string::npos);
+    }
 }
 
 }  // namespace seqgrad_test

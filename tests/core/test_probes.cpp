@@ -13,21 +13,12 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
 namespace fs = std::filesystem;
 
-namespace {
-template <class E, class F>
-void expect_error(F&& f, const std::string& needle) {
-    try {
-        f();
-        BOOST_FAIL("expected an error mentioning '" + needle + "'");
-    } catch (const E& e) {
-        BOOST_TEST_INFO(e.what());
-        BOOST_TEST(std::string(e.what()).find(needle) != std::string::npos);
-    }
-}
-}  // namespace
+using seqgrad_test::expect_error;
 
 BOOST_AUTO_TEST_SUITE(probes)
 

@@ -11,6 +11,8 @@
 #include <seqgrad/nn/decoding.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace nn = seqgrad::nn;
 
 namespace {
@@ -44,16 +46,7 @@ private:
     std::size_t bad_step_;
 };
 
-template <class E, class F>
-void expect_error(F&& f, const std::string& needle) {
-    try {
-        f();
-        BOOST_FAIL("expected an error mentioning '" + needle + "'");
-    } catch (const E& e) {
-        BOOST_TEST_INFO(e.what());
-        BOOST_TEST(std::string(e.what()).find(needle) != std::string::npos);
-    }
-}
+using seqgrad_test::expect_error;
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(decoding_input)
