@@ -4,8 +4,10 @@
 // products in every transpose form, shape ops, reductions, softmax and losses, lookups; random
 // recurrent cells with step marks and state edges, bidirectional groups, nn cells per step, over
 // a sequence and the fused layer by hand), and a random backward plan (truncation, clipping,
-// checkpointing). Written as a differential fuzzer of the graph optimisations.
+// checkpointing). Written as a differential fuzzer of the graph optimisations. Builder::ext, when
+// set, draws more ops among step_op's (engine_diff_families.hpp); unset, the graphs are unchanged.
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -150,8 +152,10 @@ struct Builder {
         }
     }
     // one random op on the pool
+    std::function<void()> ext;  // when set, 7 draws in 31 call it
     void step_op() {
-        int op = r.I(24);
+        int op = r.I(ext ? 31 : 24);
+        if (op >= 24) return ext();
         int ia = pick();
         sg::expr a = pool[ia].e;
         auto sa = shp(a);
@@ -574,7 +578,7 @@ struct Builder {
     }
 };
 
-sg::backward_plan plan_of(const Cfg& c) {
+inline sg::backward_plan plan_of(const Cfg& c) {
     switch (c.plan) {
     case 1: return sg::truncate_bptt(c.k1);
     case 2: return sg::truncate_bptt(c.k1, c.k2);
