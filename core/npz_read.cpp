@@ -2,10 +2,13 @@
 // or a wrong value on a corrupt file), zip64 aware.
 #include "io.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include "npz_format.hpp"
@@ -412,6 +415,16 @@ void load_npz(parameter_store& ps, const std::string& path, load_options opts) {
         if (shape(m.dims) != p.shape() || m.count != p.size())
             where{"load_npz", path, m.key + ".npy"}.fail("shape " + dims_str(m.dims) + " in file, parameter '" +
                                                          p.name() + "' has " + p.shape().str());
+        if (m.f8 && p.scalar_type() == dtype::f32)  // a finite double beyond float's range would load as inf
+            for (std::size_t i = 0; i < m.count; ++i) {
+                const double v = std::bit_cast<double>(get_le(m.data + 8 * i, 8));
+                if (std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max()) {
+                    std::ostringstream msg;
+                    msg << "'<f8' value " << v << " at index " << i << " does not fit parameter '" << p.name()
+                        << "' of type f32";
+                    where{"load_npz", path, m.key + ".npy"}.fail(msg.str());
+                }
+            }
         plan.emplace_back(&m, p);
         found.insert(p.name());
     }

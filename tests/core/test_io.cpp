@@ -57,6 +57,22 @@ BOOST_AUTO_TEST_CASE(loading_converts_between_float_and_double) {
     BOOST_TEST(snapshot(d_back) == snapshot(f));
     sg::load_npz(f_back, dir / "d.npz");  // double -> float rounds like the store does
     BOOST_TEST(snapshot(f_back) == snapshot(f));
+    // A finite double beyond float's range is refused (it loaded as inf), the store untouched; an
+    // inf, and a double that only underflows, load.
+    sg::parameter_store wide(sg::dtype::f64), narrow(sg::dtype::f32);
+    wide.add("a", xt::xarray<double>{1.0});
+    const sg::parameter w = wide.add("w", xt::xarray<double>{0.5, -1e39, 1e-50});
+    narrow.add("a", xt::xarray<double>{2.0});
+    narrow.add("w", xt::xarray<double>{1.0, 2.0, 3.0});
+    sg::save_npz(wide, dir / "wide.npz");
+    const auto before = snapshot(narrow);
+    check_io_error([&] { sg::load_npz(narrow, dir / "wide.npz"); },
+                   {"load_npz", "'w.npy'", "'<f8' value -1e+39 at index 1 does not fit parameter 'w' of type f32"});
+    BOOST_TEST(snapshot(narrow) == before);
+    w.value<double>()(1) = -std::numeric_limits<double>::infinity();
+    sg::save_npz(wide, dir / "wide.npz");
+    sg::load_npz(narrow, dir / "wide.npz");
+    BOOST_TEST(std::isinf(narrow.get("w").value<float>()(1)));
 }
 
 BOOST_AUTO_TEST_CASE(write_npz_and_read_npz_round_trip_arbitrary_arrays) {
