@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <iomanip>
+#include <limits>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -11,6 +12,12 @@
 
 namespace seqgrad {
 namespace {
+
+// The larger error, NaN if either is (std::max keeps its first argument against a NaN: a report
+// of a NaN gradient read "max abs 0").
+double worse(double a, double b) {
+    return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::max(a, b);
+}
 
 // Switches stores to double for the check and puts values, gradients and dtype back afterwards,
 // also when the loss function throws.
@@ -156,22 +163,25 @@ gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::
             sum2 += (e.analytic + e.numeric) * (e.analytic + e.numeric);
             ++tr.checked;
             tr.failed += !e.passed;
-            tr.max_abs_err = std::max(tr.max_abs_err, e.abs_err);
+            tr.max_abs_err = worse(tr.max_abs_err, e.abs_err);
             // Relative error only where the gradient is not itself below the absolute tolerance.
-            if (std::max(std::abs(e.analytic), std::abs(e.numeric)) > opts.atol)
-                tr.max_rel_err = std::max(tr.max_rel_err, e.rel_err);
+            if (std::isnan(e.rel_err) || std::max(std::abs(e.analytic), std::abs(e.numeric)) > opts.atol)
+                tr.max_rel_err = worse(tr.max_rel_err, e.rel_err);
             entries.push_back(std::move(e));
         }
         r.checked += tr.checked;
         r.failed += tr.failed;
-        r.max_abs_err = std::max(r.max_abs_err, tr.max_abs_err);
-        r.max_rel_err = std::max(r.max_rel_err, tr.max_rel_err);
+        r.max_abs_err = worse(r.max_abs_err, tr.max_abs_err);
+        r.max_rel_err = worse(r.max_rel_err, tr.max_rel_err);
         r.tensors.push_back(tr);
     }
     r.global_rel_err = sum2 > 0 ? std::sqrt(diff2 / sum2) : std::sqrt(diff2);
     // Failures: the largest violations of the tolerance. A pass: the largest errors, so the report
     // shows how close it came; exact entries (often 0 vs 0) say nothing and are left out.
-    auto excess = [&](const gradcheck_entry& e) { return e.abs_err - (opts.atol + opts.rtol * std::abs(e.numeric)); };
+    auto excess = [&](const gradcheck_entry& e) {  // NaN first (a strict weak order)
+        const double x = e.abs_err - (opts.atol + opts.rtol * std::abs(e.numeric));
+        return std::isnan(x) ? std::numeric_limits<double>::infinity() : x;
+    };
     if (r.failed) {
         std::erase_if(entries, [](const gradcheck_entry& e) { return e.passed; });
         std::stable_sort(entries.begin(), entries.end(), [&](auto& a, auto& b) { return excess(a) > excess(b); });
@@ -258,8 +268,8 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
         r.reports.push_back(gradcheck(inputs, loss, opts));
         const auto& g = r.reports.back();
         r.passed = r.passed && g.passed;
-        r.max_abs_err = std::max(r.max_abs_err, g.max_abs_err);
-        r.max_rel_err = std::max(r.max_rel_err, g.max_rel_err);
+        r.max_abs_err = worse(r.max_abs_err, g.max_abs_err);
+        r.max_rel_err = worse(r.max_rel_err, g.max_rel_err);
     }
     return r;
 }

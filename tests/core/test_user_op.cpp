@@ -75,6 +75,33 @@ BOOST_AUTO_TEST_CASE(gradcheck_detects_a_wrong_gradient) {
     BOOST_TEST(os.str().find("FAIL") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_nan_gradient_shows_in_the_reports_maxima) {
+    // Its maxima read 0 (std::max keeps its first argument against a NaN): "max abs 0 ... FAIL".
+    static const sg::op_def& nan_grad = sg::register_op(
+        sg::op_builder("user_nan_gradient")
+            .shape(sg::same_shape)
+            .forward([](auto& c) {
+                for (std::size_t i = 0; i < c.out().size(); ++i) c.out()[i] = 2 * c.in(0)[i];
+            })
+            .backward([](auto& c) {
+                auto gy = c.grad_out();
+                c.emit(0, [&](std::size_t i) { return i == 1 ? std::nan("") : 2 * gy[i]; });
+            })
+            .sample({{3}}));
+    sg::parameter_store ps(sg::dtype::f64);
+    auto p = ps.add("p", xt::xarray<double>{0.5, 1.0, -1.0});
+    auto r = sg::gradcheck(ps, [&](sg::tape& t) { return sg::sum(sg::apply(nan_grad, {t.param(p)})); });
+    BOOST_TEST(!r.passed);
+    BOOST_TEST(r.failed == 1u);
+    BOOST_TEST(std::isnan(r.max_abs_err));
+    BOOST_TEST(std::isnan(r.max_rel_err));
+    BOOST_TEST_REQUIRE(r.tensors.size() == 1u);
+    BOOST_TEST(std::isnan(r.tensors[0].max_abs_err));
+    BOOST_TEST_REQUIRE(r.worst.size() == 1u);
+    BOOST_TEST(std::isnan(r.worst[0].analytic));
+    BOOST_TEST(std::isnan(sg::gradcheck_op(nan_grad).max_abs_err));
+}
+
 BOOST_AUTO_TEST_CASE(a_passing_report_lists_the_largest_errors) {
     // relu(p) * c: entries with p < 0 have gradient 0 both ways (error exactly 0) and are left out;
     // the rest come largest absolute error first.
