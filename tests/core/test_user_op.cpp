@@ -102,6 +102,29 @@ BOOST_AUTO_TEST_CASE(a_nan_gradient_shows_in_the_reports_maxima) {
     BOOST_TEST(std::isnan(sg::gradcheck_op(nan_grad).max_abs_err));
 }
 
+BOOST_AUTO_TEST_CASE(gradcheck_op_fails_a_backward_reading_what_saves_leaves_out) {
+    // x^2 whose backward reads x: declared saves::output it passed the check (its inputs were
+    // leaves, never released) and crashed in a model, where x was released before backward.
+    auto square = [](sg::saves declared, const char* name) {
+        return sg::op_builder(name)
+            .shape(sg::same_shape)
+            .saves(declared)
+            .forward([](auto& c) {
+                for (std::size_t i = 0; i < c.out().size(); ++i) c.out()[i] = c.in(0)[i] * c.in(0)[i];
+            })
+            .backward([](auto& c) {
+                auto x = c.in(0);
+                auto gy = c.grad_out();
+                c.emit(0, [&](std::size_t i) { return 2 * x[i] * gy[i]; });
+            })
+            .sample({{4, 3}});
+    };
+    static const sg::op_def& wrong = sg::register_op(square(sg::saves::output, "user_square_saves_output"));
+    static const sg::op_def& right = sg::register_op(square(sg::saves::inputs, "user_square_saves_inputs"));
+    BOOST_TEST(!sg::gradcheck_op(wrong).passed);
+    BOOST_TEST(sg::gradcheck_op(right).passed);
+}
+
 BOOST_AUTO_TEST_CASE(a_passing_report_lists_the_largest_errors) {
     // relu(p) * c: entries with p < 0 have gradient 0 both ways (error exactly 0) and are left out;
     // the rest come largest absolute error first.
