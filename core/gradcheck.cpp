@@ -214,6 +214,10 @@ xt::xarray<double> sample_values(const shape& s, domain d, std::mt19937_64& rng)
 }
 }  // namespace
 
+// Float kernels' gradients against the double kernels', relative to 1 + the largest: float
+// rounding over a sample's few entries stays near 1e-6; a wrong float path is off by O(1).
+constexpr double float_kernel_tol = 1e-4;
+
 op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint64_t seed) {
     op_check r;
     r.op = op.name;
@@ -274,6 +278,33 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
         r.passed = r.passed && g.passed;
         r.max_abs_err = worse(r.max_abs_err, g.max_abs_err);
         r.max_rel_err = worse(r.max_rel_err, g.max_rel_err);
+        // The float kernels (what training runs; gradcheck runs the double ones) against the
+        // double ones on the same float-rounded inputs and weights.
+        std::vector<xt::xarray<double>> by_type[2];
+        for (const dtype dt : {dtype::f64, dtype::f32}) {
+            parameter_store st(dt);
+            std::vector<parameter> qs;
+            for (std::size_t i = 0; i < ps.size(); ++i)
+                qs.push_back(
+                    st.add(ps[i].name(), xt::xarray<double>(xt::cast<double>(xt::cast<float>(ps[i].value<double>())))));
+            tape t(dt);
+            std::vector<expr> xs;
+            for (auto& q : qs) xs.push_back(t.param(q));
+            const expr y = t.apply(op, xs, at);
+            const xt::xarray<double> w = xt::cast<double>(xt::cast<float>(weights));
+            t.backward(t.apply(find_op("sum"), {t.apply(find_op("mul"), {y, t.input(w)})}));
+            for (auto& q : qs) by_type[dt == dtype::f32].push_back(q.grad_as_double());
+        }
+        for (std::size_t i = 0; i < ps.size(); ++i) {
+            const double scale = 1 + xt::amax(xt::abs(by_type[0][i]))(),
+                         err = xt::amax(xt::abs(by_type[1][i] - by_type[0][i]))();
+            if (!(err <= float_kernel_tol * scale)) {
+                r.passed = false;
+                r.how = "float kernel: gradient of input " + std::to_string(i) +
+                        " differs from the double kernel's by " + std::to_string(err) + " (scale " +
+                        std::to_string(scale) + ")";
+            }
+        }
     }
     return r;
 }

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <type_traits>
 
 #include <seqgrad/seqgrad.hpp>
 
@@ -123,6 +124,29 @@ BOOST_AUTO_TEST_CASE(gradcheck_op_fails_a_backward_reading_what_saves_leaves_out
     static const sg::op_def& right = sg::register_op(square(sg::saves::inputs, "user_square_saves_inputs"));
     BOOST_TEST(!sg::gradcheck_op(wrong).passed);
     BOOST_TEST(sg::gradcheck_op(right).passed);
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_op_checks_the_float_kernels_against_the_double_ones) {
+    // gradcheck differentiates in double: a float backward off by 1.5x (what f32 models train
+    // with) passed; now compared with the double kernel's gradient and named.
+    static const sg::op_def& off = sg::register_op(sg::op_builder("user_square_float_off")
+                                                       .shape(sg::same_shape)
+                                                       .forward([](auto& c) {
+                                                           for (std::size_t i = 0; i < c.out().size(); ++i)
+                                                               c.out()[i] = c.in(0)[i] * c.in(0)[i];
+                                                       })
+                                                       .backward([](auto& c) {
+                                                           auto x = c.in(0);
+                                                           auto gy = c.grad_out();
+                                                           using T = std::remove_cvref_t<decltype(gy[0])>;
+                                                           const T k = std::is_same_v<T, float> ? 3 : 2;
+                                                           c.emit(0, [&](std::size_t i) { return k * x[i] * gy[i]; });
+                                                       })
+                                                       .sample({{3}}));
+    const auto r = sg::gradcheck_op(off);
+    BOOST_TEST(!r.passed);
+    BOOST_TEST(r.how.find("float kernel: gradient of input 0 differs") != std::string::npos, r.how);
+    BOOST_TEST(sg::gradcheck_op(user_softplus).passed);
 }
 
 BOOST_AUTO_TEST_CASE(a_passing_report_lists_the_largest_errors) {
