@@ -160,7 +160,8 @@ backward_plan clip_global_norm(double max_norm);
 /// Clamp this pass's parameter gradients to [-c, c] (c > 0; +inf leaves them alone).
 backward_plan clip_value(double c);
 /// Clamp, elementwise, the gradient flowing back along every recorded state edge (Graves 2013) to
-/// [-c, c]: both directions of a bidirectional layer, every layer of a stack.
+/// [-c, c]: both directions of a bidirectional layer, every layer of a stack. Each reading op's
+/// contribution is clamped on its own (a GRU reads h in two: up to 2c crosses its edge).
 backward_plan clip_state_gradient(double c);
 /// Fill `out` with ||dL/dh_t|| per step (see gradient_flow); refused on a checkpointed tape.
 backward_plan record_gradient_flow(gradient_flow& out);
