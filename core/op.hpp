@@ -328,6 +328,12 @@ struct op_def {
     /// internal rows from anyone: the first writer leaves them unwritten, the op's backward reads
     /// them as zero (backward_ctx::internal_unwritten), and tape::grad shows zeros there.
     int record_state_rows = 0;
+    /// Records: the loss's gradient with respect to state block s as tape::grad shows it, where it
+    /// is more than the block's own gradient (an LSTM's c' also reaches the loss through
+    /// h' = o tanh(c') inside the node): written to out from the record's value and gradient;
+    /// false: the block's own gradient is the whole of it.
+    bool (*state_gradient)(bool f32, const seqgrad::shape& record, const void* value, const void* grad, int s,
+                           void* out) = nullptr;
     /// The op's backward writes only the state rows of a record input's gradient (lstm_rows, the
     /// previous state of lstm_step). Any other reader of a record, or a backward rooted at it,
     /// makes its internal rows' gradient an ordinary one.
@@ -437,8 +443,9 @@ public:
         return *this;
     }
     /// See op_def::record_state_rows and op_def::record_reader.
-    op_builder& record(int state_rows) {
+    op_builder& record(int state_rows, decltype(op_def::state_gradient) state_gradient = nullptr) {
         def_.record_state_rows = state_rows;
+        def_.state_gradient = state_gradient;
         return *this;
     }
     op_builder& record_reader(bool on = true) {

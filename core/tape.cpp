@@ -580,7 +580,14 @@ const void* tape::record_block_grad(std::uint32_t id) const {
     const shape in[1] = {rec.shp};
     const std::size_t off = n.op->view_offset(std::span<const shape>(in, 1), *n.at);
     if (!g || off == op_def::no_view || off + n.shp.size() > rec.shp.size()) return nullptr;
-    return static_cast<const std::byte*>(g) + off * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
+    const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double), block = rec.shp.size() / rec.shp[0];
+    if (rec.op->state_gradient && rec.value && off % block == 0 && n.shp.size() == block) {
+        // Computed when asked, in this backward's gradient memory (reset by the next one).
+        void* out = const_cast<detail::arena&>(grads_).alloc(block * elem);
+        if (rec.op->state_gradient(dt_ == dtype::f32, rec.shp, rec.value, g, static_cast<int>(off / block), out))
+            return out;
+    }
+    return static_cast<const std::byte*>(g) + off * elem;
 }
 
 gradient_ref tape::gradient_at(std::uint32_t id) const {

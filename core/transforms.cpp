@@ -101,6 +101,10 @@ private:
 // the two are equal. The base is the furthest view ancestor with a gradient of its own: a record
 // may itself be a view of a node that takes none (lstm_run's records, nn/lstm_layer.cpp).
 gradient_ref state_gradient(const tape& t, std::uint32_t id) {
+    // A state read from a record (lstm_rows): its block of the record's, as tape::grad shows it
+    // (an LSTM's c with the path through h' inside the step).
+    if (const auto* op = t.node_at(id).op; op && op->record_reader)
+        if (const gradient_ref g = t.gradient_at(id); g.data) return g;
     std::uint32_t base = id;
     for (std::uint32_t a = id; t.node_at(a).view;) {
         a = t.inputs_of(a)[0];

@@ -16,6 +16,25 @@ using namespace detail;
 using namespace detail::lstm;
 using std::size_t;
 
+// dL/dc' of an LSTM record [6, B, H] = [h'; c'; i, f, g, o]: what c's readers sent back plus the
+// path through h' = o tanh(c') (as the step's backward forms it, cell_backward_row's dct).
+template <class T>
+void lstm_c_gradient(const shape& r, const T* v, const T* g, T* out) {
+    const size_t B = r[1], H = r[2], BH = B * H;
+    for (size_t b = 0; b < B; ++b)
+        for (size_t j = 0; j < H; ++j) {
+            const T tc = vtanh(v[BH + b * H + j]), o = v[2 * BH + b * 4 * H + 3 * H + j];
+            out[b * H + j] = g[BH + b * H + j] + g[b * H + j] * o * (1 - tc * tc);
+        }
+}
+
+bool lstm_state_gradient(bool f32, const shape& r, const void* v, const void* g, int s, void* out) {
+    if (s != 1 || r.rank() != 3 || r[0] != 6) return false;  // h' (s = 0): its own gradient is all of it
+    if (f32) lstm_c_gradient(r, static_cast<const float*>(v), static_cast<const float*>(g), static_cast<float*>(out));
+    else lstm_c_gradient(r, static_cast<const double*>(v), static_cast<const double*>(g), static_cast<double*>(out));
+    return true;
+}
+
 // ---- shape rules -------------------------------------------------------------------------------
 
 shape matmul_add_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
@@ -301,7 +320,7 @@ struct recurrent_ops {
     const op_def& lstm_pointwise = builtin(
         op_builder("lstm_pointwise")
             .arity(-1)
-            .record(2)
+            .record(2, lstm_state_gradient)
             .shape(lstm_pointwise_shape)
             .saves(saves::both)
             .forward([](auto& c) {
@@ -360,7 +379,7 @@ struct recurrent_ops {
     const op_def& lstm_step = builtin(
         op_builder("lstm_step")
             .arity(-1)
-            .record(2)
+            .record(2, lstm_state_gradient)
             .record_reader()
             .shape(lstm_step_shape)
             .saves(saves::both)
@@ -415,7 +434,7 @@ struct recurrent_ops {
     const op_def& lstm_step_view = builtin(
         op_builder("lstm_step_view")
             .arity(-1)
-            .record(2)
+            .record(2, lstm_state_gradient)
             .record_reader()
             .shape(lstm_step_view_shape)
             .saves(saves::both)

@@ -179,6 +179,55 @@ BOOST_AUTO_TEST_CASE(the_states_gradients_equal_the_step_runs) {
         }
 }
 
+// tape::grad of c_t is dL/dc_t: what the next step sends back plus the path through
+// h_t = o tanh(c_t) inside the step's node, as an LSTM written from plain ops shows it (where c_t is
+// a node of its own). The per-step cell and the fused layer showed the first part only.
+BOOST_AUTO_TEST_CASE(the_cell_states_gradient_is_dl_dc) {
+    constexpr std::size_t B = 9;
+    std::mt19937_64 draw(5);
+    std::vector<xt::xarray<double>> weights;
+    for (std::size_t k = 0; k < 2 * T; ++k) weights.push_back(random_array({B, H}, draw));
+    for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+        std::vector<xt::xarray<double>> dc[3];  // plain ops, per-step cell, fused layer
+        for (int way = 0; way < 3; ++way) {
+            sg::parameter_store ps(dt);
+            std::mt19937_64 rng(12);
+            nn::lstm_cell cell(sg::parameter_scope(ps, "l"), I, H, rng);
+            sg::tape t(dt);
+            const sg::expr seq = t.input(random_array({T, B, I}, rng), true);
+            const std::vector<sg::expr> steps = nn::unstack_steps(seq);
+            std::vector<nn::lstm_state> states;
+            if (way == 0) {
+                sg::expr h = t.constant(0.0, {B, H}), c = h;
+                for (std::size_t k = 0; k < T; ++k) {
+                    const auto q = sg::split(sg::matmul(steps[k], sg::transpose(t.param(cell.w_ih))) +
+                                                 t.param(cell.b_ih) + sg::matmul(h, sg::transpose(t.param(cell.w_hh))) +
+                                                 t.param(cell.b_hh),
+                                             4, 1);
+                    c = sg::sigmoid(q[1]) * c + sg::sigmoid(q[0]) * sg::tanh(q[2]);
+                    h = sg::sigmoid(q[3]) * sg::tanh(c);
+                    states.push_back({h, c});
+                }
+            } else {
+                states = way == 1 ? nn::unroll(t, cell, std::span<const sg::expr>(steps), cell.initial_state(t, B))
+                                  : nn::unroll(t, cell, seq, cell.initial_state(t, B));
+            }
+            sg::expr l;
+            for (std::size_t k = 0; k < T; ++k) {
+                const sg::expr e = sg::sum(states[k].h * t.input(weights[2 * k])) +
+                                   sg::sum(states[k].c * t.input(weights[2 * k + 1])) * 0.5;
+                l = l.valid() ? l + e : e;
+            }
+            t.backward(l);
+            for (std::size_t k = 0; k < T; ++k) dc[way].push_back(t.grad(states[k].c));
+        }
+        const double tol = dt == sg::dtype::f64 ? 1e-12 : 1e-5;
+        for (int way = 1; way < 3; ++way)
+            for (std::size_t k = 0; k < T; ++k)
+                BOOST_TEST(max_diff(dc[way][k], dc[0][k]) <= tol, "way " << way << ", step " << k);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_stack_runs_step_by_step_where_a_layer_has_no_sequence_path) {
     const outcome steps = run(stack_kind::any_gru_first, 9, sg::dtype::f64, false),
                   seq = run(stack_kind::any_gru_first, 9, sg::dtype::f64, true);
