@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(vocab_load_rejects_corrupt_files) {
     BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\na\\q\n"), io_error, says({"line 4", "escape"}));
     BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\n\xC3\n"), io_error, says({"UTF-8"}));
     BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\r\n<unk>\r\n<eos>\r\nthe\r\n"), io_error,
-                          says({"vocab::load"}));
+                          says({"vocab::load", "line 1", "raw carriage return (file converted to CRLF?)"}));
 }
 
 // ---- tokenisers -------------------------------------------------------------------------------
