@@ -243,17 +243,18 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
         at.ints = s.ints;
         xt::xarray<double> weights;
         // Random weights make every output entry matter (sum(softmax(x)) alone is constant).
-        auto loss = [&](tape& t) {
+        auto loss_of = [&](tape& t, const std::vector<parameter>& in) {
             // The inputs through -(-x), a value the tape may release, poisoned when released: a
             // backward reading what its saves() declaration leaves out then sees NaN and fails
             // here (from parameter leaves, never released, it passed, then crashed in a model).
             t.set_poison_released(true);
             std::vector<expr> xs;
-            for (auto& p : ps) xs.push_back(t.apply(find_op("neg"), {t.apply(find_op("neg"), {t.param(p)})}));
+            for (auto& p : in) xs.push_back(t.apply(find_op("neg"), {t.apply(find_op("neg"), {t.param(p)})}));
             expr y = t.apply(op, xs, at);
             if (weights.size() != y.shape().size()) weights = sample_values(y.shape(), domain::any, rng);
             return t.apply(find_op("sum"), {t.apply(find_op("mul"), {y, t.input(weights)})});
         };
+        auto loss = [&](tape& t) { return loss_of(t, ps); };
         if (op.constant_output || !op.differentiable()) {
             tape t(dtype::f64);
             expr l = loss(t);
@@ -281,6 +282,7 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
         // The float kernels (what training runs; gradcheck runs the double ones) against the
         // double ones on the same float-rounded inputs and weights.
         std::vector<xt::xarray<double>> by_type[2];
+        weights = xt::cast<double>(xt::cast<float>(weights));
         for (const dtype dt : {dtype::f64, dtype::f32}) {
             parameter_store st(dt);
             std::vector<parameter> qs;
@@ -288,11 +290,7 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
                 qs.push_back(
                     st.add(ps[i].name(), xt::xarray<double>(xt::cast<double>(xt::cast<float>(ps[i].value<double>())))));
             tape t(dt);
-            std::vector<expr> xs;
-            for (auto& q : qs) xs.push_back(t.param(q));
-            const expr y = t.apply(op, xs, at);
-            const xt::xarray<double> w = xt::cast<double>(xt::cast<float>(weights));
-            t.backward(t.apply(find_op("sum"), {t.apply(find_op("mul"), {y, t.input(w)})}));
+            t.backward(loss_of(t, qs));
             for (auto& q : qs) by_type[dt == dtype::f32].push_back(q.grad_as_double());
         }
         for (std::size_t i = 0; i < ps.size(); ++i) {
