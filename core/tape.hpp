@@ -270,11 +270,9 @@ public:
     // ---- time steps, checks, inspection -------------------------------------------------------
     /// Nodes added from now on belong to time step s (-1: none); with state_from >= 0, what they
     /// read from step state_from is the recurrent state passed on to them: those reads are the
-    /// graph's state edges (see transforms.hpp). nn::unroll sets both for every step.
-    void set_step(int s, int state_from = -1) {
-        step_ = s;
-        state_from_ = state_from;
-    }
+    /// graph's state edges (see transforms.hpp). nn::unroll sets both for every step. Throws
+    /// value_error for a step below -1, or a state_from that is not another step >= 0 of a timed one.
+    void set_step(int s, int state_from = -1);
     int step() const { return step_; }
     int state_from() const { return state_from_; }
     /// Nodes added from now on belong to independent part g (-1: none), e.g. the two directions of

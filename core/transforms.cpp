@@ -163,6 +163,19 @@ double squared_norm(const gradient_ref& g) {
 }
 }  // namespace
 
+// Defined with the transforms whose windows and edges it declares: a step below -1 was taken for
+// an untimed node (truncate_bptt then cut nothing, silently), and a state read from the step itself
+// made every edge inside the step a state edge.
+void tape::set_step(int s, int state_from) {
+    if (s < -1 || state_from < -1 || (state_from >= 0 && (s < 0 || state_from == s)))
+        throw value_error("step_scope (tape::set_step): step " + std::to_string(s) + ", state_from " +
+                          std::to_string(state_from) +
+                          " (expected a step >= 0, or -1 for none, and state_from -1 or the step >= 0, "
+                          "other than this one, whose state this step reads)");
+    step_ = s;
+    state_from_ = state_from;
+}
+
 backward_plan truncate_bptt(std::size_t k1, std::size_t k2) {
     if (k1 == 0) throw value_error("truncate_bptt: k1 must be at least 1");
     if (k2 == 0) k2 = k1;

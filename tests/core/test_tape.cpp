@@ -6,6 +6,8 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
 
 BOOST_AUTO_TEST_SUITE(tape)
@@ -176,6 +178,24 @@ BOOST_AUTO_TEST_CASE(step_marks_follow_the_scope) {
     b = sg::tanh(x);
     BOOST_TEST(t.node_at(a.id()).step == 4);
     BOOST_TEST(t.node_at(b.id()).step == -1);
+}
+
+// A step below -1 made nodes untimed (truncate_bptt(2) then returned full BPTT's gradient), and a
+// state read from the step itself made every edge inside it a state edge: both refused, the
+// scope's previous step kept.
+BOOST_AUTO_TEST_CASE(step_scope_refuses_steps_below_minus_one_and_a_state_from_itself) {
+    sg::tape t;
+    const std::pair<int, int> bad[] = {{-5, -6}, {-2, -1}, {3, -2}, {-1, 0}, {2, 2}};
+    for (const auto& [s, from] : bad) {
+        BOOST_TEST_CONTEXT("step " << s << ", state_from " << from) {
+            seqgrad_test::expect_error<sg::value_error>([&] { sg::step_scope sc(t, s, from); },
+                                                        "step_scope (tape::set_step): step " + std::to_string(s));
+        }
+        BOOST_TEST(t.step() == -1);
+        BOOST_TEST(t.state_from() == -1);
+    }
+    sg::step_scope ok(t, 0, 1);  // a reverse-direction step reads the state of the one after
+    BOOST_TEST(t.state_from() == 1);
 }
 
 BOOST_AUTO_TEST_CASE(check_finite_names_the_first_node_with_a_nan) {
