@@ -138,6 +138,12 @@ BOOST_AUTO_TEST_CASE(losses) {
     expect_near(t.value(sg::cross_entropy(logits, targets, sg::reduction::none)), A{l0, 0.0, l2});
     BOOST_TEST(std::abs(t.item(sg::cross_entropy(logits, targets)) - (l0 + l2)) < 1e-12);
     BOOST_TEST(std::abs(t.item(sg::cross_entropy(logits, targets, sg::reduction::mean)) - (l0 + l2) / 2) < 1e-12);
+    const int none_kept[] = {-1, -1, -1};  // the documented 0 (PyTorch: NaN), and no gradient
+    auto z = t.input(A{{0.0, 1.0}, {2.0, 3.0}, {4.0, 5.0}}, true);
+    const sg::expr empty_mean = sg::cross_entropy(z, none_kept, sg::reduction::mean);
+    BOOST_TEST(t.item(empty_mean) == 0.0);
+    t.backward(empty_mean);
+    expect_near(t.grad(z), xt::zeros<double>({3, 2}));
     auto p = t.input(A{1.0, 2.0, 4.0});
     auto y = t.input(A{1.0, 0.0, 1.0});
     BOOST_TEST(std::abs(t.item(sg::mse_loss(p, y)) - 13.0 / 3.0) < 1e-12);  // (0 + 4 + 9) / 3
