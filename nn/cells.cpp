@@ -53,7 +53,11 @@ void check_step(const char* who, const parameter& w_ih, std::size_t in, std::siz
     if (!ok)
         throw shape_error(std::string("nn::") + who + " '" + cell_name(w_ih) + "': input x " + xs.str() + ", " +
                           state_name + " " + hs.str() + " (expected x [B, " + std::to_string(in) + "] and " +
-                          state_name + " [B, " + std::to_string(hid) + "] with the same B)");
+                          state_name + " [B, " + std::to_string(hid) + "] with the same B" +
+                          (xs.rank() == 2 ? std::string()
+                                          : "; nn::unroll gives a cell one step of a time-major sequence [T, B, " +
+                                                std::to_string(in) + "]") +
+                          ")");
 }
 
 // x W_ih^T + b_ih and h W_hh^T + b_hh.

@@ -255,6 +255,13 @@ BOOST_AUTO_TEST_CASE(shape_errors_name_the_cell_and_shapes) {
     BOOST_CHECK_THROW(gru(t.constant(0.0, {3, 3}), h), sg::shape_error);  // batch mismatch
     BOOST_CHECK_THROW(lstm(t.constant(0.0, {2, 3}), {h, t.constant(0.0, {2, 5})}), sg::shape_error);
     BOOST_CHECK_THROW(lstm(t.constant(0.0, {3}), lstm.initial_state(t, 2)), sg::shape_error);  // rank 1
+    // A sequence [T, I] without its batch axis: unroll hands the cell x [I]; the message says so.
+    seqgrad_test::expect_error<sg::shape_error>(
+        [&] {
+            nn::unroll(t, lstm, t.constant(0.0, {5, 3}), lstm.initial_state(t, 2));
+        },
+        "input x [3], h [2, 4] (expected x [B, 3] and h [B, 4] with the same B; nn::unroll gives a cell one step "
+        "of a time-major sequence [T, B, 3])");
 }
 
 // Every cell, unrolled over 1, 2 and 7 steps under both losses: gradients with respect to the
