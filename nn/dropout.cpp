@@ -44,13 +44,19 @@ locked_dropout::locked_dropout(tape& t, double p, const shape& mask_shape) : p_(
 
 expr locked_dropout::operator()(const expr& x) const {
     if (!active_) return x;
+    // The mask repeats every mask_.size() entries of x, so each entry of x keeps one mask entry
+    // (its row of the mask) at every step only when x's trailing dims are the mask's, except the
+    // one under the mask's first, which may be a multiple of it (rows of the mask stacked). Rows
+    // counted across a leading axis (x [T, B', H] for a [B, H] mask with B' not a multiple of B,
+    // or x [N, 3] for a [6] mask) would give a step-dependent mask.
     const shape xs = x.shape();
     bool ok = xs.rank() >= mask_.rank() && xs.size() % mask_.size() == 0;
-    for (std::size_t k = 1; ok && k < mask_.rank(); ++k) ok = xs.back(k - 1) == mask_.back(k - 1);
-    if (ok && mask_.rank() > 0) ok = (xs.size() / xs.back(0)) % (mask_.size() / mask_.back(0)) == 0;
+    for (std::size_t k = 0; ok && k + 1 < mask_.rank(); ++k) ok = xs.back(k) == mask_.back(k);
+    if (ok && mask_.rank() > 0) ok = xs.back(mask_.rank() - 1) % mask_.back(mask_.rank() - 1) == 0;
     if (!ok)
         throw shape_error("nn::locked_dropout: input " + xs.str() + " does not repeat the mask " + mask_.str() +
-                          " (expected the mask's shape, or rows of it stacked, e.g. [T*B, H] for a [B, H] mask)");
+                          " (expected x's trailing dims to be the mask's, the first of them a multiple of the "
+                          "mask's first: rows of the mask stacked, e.g. [T*B, H] or [T, B, H] for a [B, H] mask)");
     return random_mask(x, mask_spec{seed_, draw_, p_, 1 / (1 - p_), 1, mask_.size()});
 }
 

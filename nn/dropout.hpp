@@ -40,8 +40,9 @@ class locked_dropout {
 public:
     locked_dropout() = default;
     locked_dropout(tape& t, double p, const shape& mask_shape);
-    /// x * mask / (1 - p); shape_error unless x's trailing dims are mask_shape's (leading dims
-    /// repeat the mask).
+    /// x * mask / (1 - p); shape_error unless x's trailing dims are mask_shape's, the first of them
+    /// possibly a multiple of mask_shape's first (leading dims and stacked rows repeat the mask, so
+    /// every entry of x meets one mask entry at every step).
     expr operator()(const expr& x) const;
     bool active() const { return active_; }
 

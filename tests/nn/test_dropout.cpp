@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <xtensor/xview.hpp>
@@ -100,6 +101,30 @@ BOOST_AUTO_TEST_CASE(variational_dropout_reuses_one_mask_at_every_step) {
     BOOST_TEST(!(a == b));
     BOOST_CHECK_THROW(locked(t.input(ones({B, H + 1}))), sg::shape_error);
     BOOST_CHECK_THROW(locked(t.input(ones({B + 1, H}))), sg::shape_error);
+}
+
+BOOST_AUTO_TEST_CASE(variational_dropout_refuses_inputs_that_would_not_reuse_the_mask) {
+    // The mask repeats every mask.size() entries of x. For x [T, 3, 3] and a [2, 3] mask, or rows
+    // of 3 and a [6] mask, an entry of x would meet a different mask entry at each step.
+    sg::tape t(sg::dtype::f64);
+    training(t);
+    const nn::locked_dropout rows(t, 0.5, {2, 3}), flat(t, 0.5, {6});
+    try {
+        rows(t.input(ones({4, 3, 3})));
+        BOOST_FAIL("expected shape_error");
+    } catch (const sg::shape_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST(m.find("locked_dropout") != std::string::npos, m);
+        BOOST_TEST(m.find("[4, 3, 3]") != std::string::npos, m);
+        BOOST_TEST(m.find("[2, 3]") != std::string::npos, m);
+    }
+    BOOST_CHECK_THROW(flat(t.input(ones({4, 3}))), sg::shape_error);
+    // Rows of the mask stacked are accepted, and every row of x meets the same mask row each step.
+    const A y = t.value(rows(t.input(ones({5, 4, 3}))));
+    for (std::size_t k = 0; k < 5; ++k)
+        for (std::size_t b = 0; b < 4; ++b)
+            BOOST_TEST((xt::view(y, k, b, xt::all()) == xt::view(y, 0, b % 2, xt::all())));
+    BOOST_TEST((t.value(flat(t.input(ones({2, 12})))).shape() == std::vector<std::size_t>{2, 12}));
 }
 
 BOOST_AUTO_TEST_CASE(embedding_dropout_drops_whole_words) {
