@@ -91,10 +91,12 @@ expr zoneout(const expr& prev, const expr& next, double z) {
         throw shape_error("nn::zoneout: previous state " + prev.shape().str() + ", next " + next.shape().str() +
                           " (expected equal shapes)");
     tape& t = next.owner();
-    const expr delta = prev - next;
-    if (!t.training()) return next + delta * z;
-    // A 0/1 mask that keeps (takes prev) with probability z: drop probability 1 - z, unscaled.
-    return next + random_mask(delta, mask_spec{t.seed(), t.next_draw(), 1 - z, 1.0, 1, 0});
+    if (!t.training()) return next + (prev - next) * z;
+    // A 0/1 mask that keeps (takes prev) with probability z: drop probability 1 - z, unscaled. For
+    // z <= 2^-54, 1 - z rounds to 1 (which random_mask refuses): no entry is kept at the mask's
+    // resolution (2^-53), as with z = 0.
+    if (1 - z >= 1) return next;
+    return next + random_mask(prev - next, mask_spec{t.seed(), t.next_draw(), 1 - z, 1.0, 1, 0});
 }
 
 lstm_state zoneout(const lstm_state& prev, const lstm_state& next, double z_h, double z_c) {

@@ -202,6 +202,10 @@ BOOST_AUTO_TEST_CASE(zoneout_keeps_the_previous_value_with_probability_z) {
     // Each call draws a fresh mask.
     BOOST_TEST(!(t.value(nn::zoneout(prev, next, 0.3)) == y));
     BOOST_CHECK_THROW(nn::zoneout(prev, t.input(ones({100, 3})), 0.3), sg::shape_error);
+    // A tiny z is in [0, 1) too: 1 - z rounds to 1, so nothing is kept (random_mask refused the
+    // drop probability 1 with an error naming neither zoneout nor z).
+    BOOST_TEST((t.value(nn::zoneout(prev, next, 1e-17)) == next_v));
+    BOOST_TEST((t.value(nn::zoneout(prev, next, 0x1p-54)) == next_v));
 }
 
 BOOST_AUTO_TEST_CASE(zoneout_cell_wraps_a_cell_for_unroll) {
