@@ -185,6 +185,19 @@ BOOST_AUTO_TEST_CASE(weight_dropped_lstm_uses_one_dropped_w_hh_for_the_sequence)
     for (const A& a : xs_v) vs.push_back(v.input(a));
     const nn::detail::lstm_sequence seq = nn::detail::lstm_layer(cell, 0.5)(sg::concat(vs, 0), 2);
     BOOST_TEST(xt::allclose(v.value(seq.final_state().h), u.value(ref.back().h), 1e-12, 1e-12));
+
+    // A c that is not [B, H] is refused as lstm_cell refuses it (f * c broadcast [1, H] and [H]).
+    const sg::expr x = t.input(xs_v[0]), h = t.input(A(xt::zeros<double>({2, 6})));
+    for (const std::vector<std::size_t>& c : {std::vector<std::size_t>{1, 6}, {6}, {2, 7}}) {
+        try {
+            wd(x, {h, t.input(A(xt::zeros<double>(c)))});
+            BOOST_ERROR("expected shape_error");
+        } catch (const sg::shape_error& e) {
+            const std::string m = e.what();
+            BOOST_TEST(m.find("weight_dropped_lstm") != std::string::npos, m);
+            BOOST_TEST(m.find("c " + sg::shape(c).str()) != std::string::npos, m);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(zoneout_keeps_the_previous_value_with_probability_z) {
