@@ -1,6 +1,7 @@
 #pragma once
 // Typed exceptions. Every message names the op or module, the shapes involved and what was
 // expected, in release builds too.
+#include <charconv>
 #include <stdexcept>
 #include <string>
 
@@ -34,5 +35,15 @@ struct numeric_error : error {
 struct io_error : error {
     using error::error;
 };
+
+namespace detail {
+/// v in a message: the shortest decimal that reads back as v (std::to_string's six decimals print
+/// 1e-9 as 0.000000 and 1 + 1e-9 as 1.000000).
+inline std::string number(double v) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
+}  // namespace detail
 
 }  // namespace seqgrad

@@ -82,8 +82,8 @@ std::string index_str(const std::vector<std::size_t>& idx) {
 gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::function<expr(tape&)>& loss,
                            const gradcheck_options& opts) {
     if (!(opts.eps > 0) || !std::isfinite(opts.eps) || !(opts.atol >= 0) || !(opts.rtol >= 0))
-        throw value_error("gradcheck: eps " + std::to_string(opts.eps) + ", atol " + std::to_string(opts.atol) +
-                          ", rtol " + std::to_string(opts.rtol) + " (expected a finite eps > 0 and tolerances >= 0)");
+        throw value_error("gradcheck: eps " + detail::number(opts.eps) + ", atol " + detail::number(opts.atol) +
+                          ", rtol " + detail::number(opts.rtol) + " (expected a finite eps > 0 and tolerances >= 0)");
     std::vector<parameter> params;
     std::size_t entries_to_check = 0;
     for (auto* s : stores)
@@ -299,8 +299,8 @@ op_check gradcheck_op(const op_def& op, const gradcheck_options& opts, std::uint
             if (!(err <= float_kernel_tol * scale)) {
                 r.passed = false;
                 r.how = "float kernel: gradient of input " + std::to_string(i) +
-                        " differs from the double kernel's by " + std::to_string(err) + " (scale " +
-                        std::to_string(scale) + ")";
+                        " differs from the double kernel's by " + detail::number(err) + " (scale " +
+                        detail::number(scale) + ")";
             }
         }
     }

@@ -43,7 +43,8 @@ std::vector<std::size_t> checked_cutoffs(const parameter_scope& scope, std::size
                           " classes (expected a strictly increasing, non-empty list of values in [1, " +
                           std::to_string(n_classes) + "), optionally ending with " + std::to_string(n_classes) + ")");
     if (in == 0) throw value_error(who + "in_features 0 (expected > 0)");
-    if (!(div_value >= 1.0)) throw value_error(who + "div_value " + std::to_string(div_value) + " (expected >= 1)");
+    if (!(div_value >= 1.0))
+        throw value_error(who + "div_value " + seqgrad::detail::number(div_value) + " (expected >= 1)");
     for (std::size_t i = 0; i < c.size(); ++i)
         if (projection_size(in, div_value, i) < 1)
             throw value_error(who + "cluster " + std::to_string(i) + " would project " + std::to_string(in) +

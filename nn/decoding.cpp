@@ -84,7 +84,7 @@ hypothesis greedy(decoder_model& m, const greedy_options& o) {
 hypothesis sample(decoder_model& m, const sample_options& o, std::mt19937_64& rng) {
     check_length("sample", o.max_length);
     if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
-        throw value_error("nn::sample: temperature " + std::to_string(o.temperature) + " (expected finite and >= 0)");
+        throw value_error("nn::sample: temperature " + detail::number(o.temperature) + " (expected finite and >= 0)");
     const int eos = m.eos_token();
     const std::size_t V = m.vocab_size();
     hypothesis h;
@@ -129,7 +129,7 @@ std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o) {
     check_length("beam_search", o.max_length);
     if (o.width == 0) throw value_error("nn::beam_search: width 0 (expected >= 1)");
     if (!(o.length_penalty >= 0))
-        throw value_error("nn::beam_search: length_penalty " + std::to_string(o.length_penalty) + " (expected >= 0)");
+        throw value_error("nn::beam_search: length_penalty " + detail::number(o.length_penalty) + " (expected >= 0)");
     const int eos = m.eos_token();
     const std::size_t V = m.vocab_size();
     struct candidate {

@@ -14,7 +14,7 @@ namespace {
 
 void check_p(const char* who, double p) {
     if (!(p >= 0 && p < 1))
-        throw value_error(std::string("nn::") + who + ": expected a probability in [0, 1), got " + std::to_string(p));
+        throw value_error(std::string("nn::") + who + ": expected a probability in [0, 1), got " + detail::number(p));
 }
 
 bool active(const char* who, const expr& x, double p) {

@@ -94,7 +94,7 @@ const norm_ops& ops() {
 void detail::register_norm_ops() { ops(); }
 
 expr layer_norm(const expr& x, const expr& gamma, const expr& beta, double eps) {
-    if (!(eps > 0)) throw value_error("layer_norm: expected eps > 0, got " + std::to_string(eps));
+    if (!(eps > 0)) throw value_error("layer_norm: expected eps > 0, got " + detail::number(eps));
     return apply(ops().layer_norm, {x, gamma, beta}, attrs{.f = {eps, 0}});
 }
 

@@ -71,7 +71,7 @@ bool mask_keeps(std::uint64_t seed, std::uint64_t draw, std::uint64_t j, double 
 
 expr random_mask(const expr& x, const mask_spec& s) {
     if (!(s.drop >= 0 && s.drop < 1))
-        throw value_error("random_mask: expected a drop probability in [0, 1), got " + std::to_string(s.drop));
+        throw value_error("random_mask: expected a drop probability in [0, 1), got " + detail::number(s.drop));
     if (s.period > 0 && x.shape().size() % (s.period * std::max<std::size_t>(s.inner, 1)) != 0)
         throw shape_error("random_mask: input shape " + x.shape().str() + " has " + std::to_string(x.shape().size()) +
                           " entries, expected a multiple of the mask's " + std::to_string(s.period) + " x " +

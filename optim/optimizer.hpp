@@ -19,7 +19,6 @@
 // Not thread-safe: call step() when no backward pass is writing into the same store. The store
 // must outlive the optimiser and must not be moved from while the optimiser uses it.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -60,17 +59,11 @@ void optim_visit(dtype dt, F&& f) {
     else f(double{});
 }
 
-inline std::string optim_number(double v) {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    return std::string(buf, r.ptr);
-}
-
 /// Throw value_error("<who>: <what> must be <expected>, got <v>") unless ok.
 inline void optim_require(bool ok, std::string_view who, std::string_view what, double v, std::string_view expected) {
     if (!ok)
         throw value_error(std::string(who) + ": " + std::string(what) + " must be " + std::string(expected) + ", got " +
-                          optim_number(v));
+                          detail::number(v));
 }
 inline void optim_require_lr(std::string_view who, double lr) {
     optim_require(lr >= 0 && std::isfinite(lr), who, "learning rate", lr, "finite and >= 0");

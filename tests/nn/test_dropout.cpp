@@ -279,6 +279,11 @@ BOOST_AUTO_TEST_CASE(bad_probabilities_are_value_errors) {
     BOOST_CHECK_THROW(nn::locked_dropout(t, 1.5, {2, 2}), sg::value_error);
     BOOST_CHECK_THROW(nn::zoneout(x, x, 1.0), sg::value_error);
     BOOST_CHECK_THROW(nn::embedding_dropout(t.input(ones({2, 2, 2})), 0.1), sg::shape_error);
+    // The value as given: std::to_string printed 1 + 1e-9 as 1.000000 and -1e-9 as -0.000000.
+    seqgrad_test::expect_error<sg::value_error>([&] { nn::dropout(x, 1 + 1e-9); }, "got 1.000000001");
+    seqgrad_test::expect_error<sg::value_error>([&] { nn::dropout(x, -1e-9); }, "got -1e-09");
+    seqgrad_test::expect_error<sg::value_error>(
+        [&] { sg::layer_norm(x, t.input(ones({2})), t.input(ones({2})), -1e-12); }, "expected eps > 0, got -1e-12");
 }
 
 BOOST_AUTO_TEST_CASE(stacked_and_bidirectional_take_dropout_between_layers) {
