@@ -14,6 +14,20 @@ void check_length(const char* who, std::size_t max_length) {
     if (max_length == 0) throw value_error(std::string("nn::") + who + ": max_length 0 (expected >= 1)");
 }
 
+// The model's vocabulary size and EOS, checked before the first step: with an EOS outside
+// 0 .. V-1, exhaustive_search would read its log-probability out of bounds and the other
+// decoders could never finish a hypothesis.
+int checked_eos(const decoder_model& m, const char* who) {
+    const std::size_t V = m.vocab_size();
+    if (V == 0) throw value_error(std::string("nn::") + who + ": decoder_model::vocab_size() is 0 (expected >= 1)");
+    const int eos = m.eos_token();
+    if (eos < 0 || static_cast<std::size_t>(eos) >= V)
+        throw value_error(std::string("nn::") + who + ": decoder_model::eos_token() is " + std::to_string(eos) +
+                          " for " + std::to_string(V) + " tokens (expected a token id in [0, " + std::to_string(V) +
+                          "))");
+    return eos;
+}
+
 // One step's log-probabilities [rows, V], checked: a [rows, 0] result would leave nothing to pick,
 // and a NaN (or +Inf) would be picked or sorted arbitrarily.
 xt::xarray<double> step_checked(decoder_model& m, std::span<const int> prev, const char* who) {
@@ -63,7 +77,7 @@ double length_normalised(double log_prob, std::size_t n, double alpha) {
 
 hypothesis greedy(decoder_model& m, const greedy_options& o) {
     check_length("greedy", o.max_length);
-    const int eos = m.eos_token();
+    const int eos = checked_eos(m, "greedy");
     hypothesis h;
     m.begin(1);
     int prev = m.start_token();
@@ -85,7 +99,7 @@ hypothesis sample(decoder_model& m, const sample_options& o, std::mt19937_64& rn
     check_length("sample", o.max_length);
     if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
         throw value_error("nn::sample: temperature " + detail::number(o.temperature) + " (expected finite and >= 0)");
-    const int eos = m.eos_token();
+    const int eos = checked_eos(m, "sample");
     const std::size_t V = m.vocab_size();
     hypothesis h;
     m.begin(1);
@@ -130,7 +144,7 @@ std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o) {
     if (o.width == 0) throw value_error("nn::beam_search: width 0 (expected >= 1)");
     if (!(o.length_penalty >= 0))
         throw value_error("nn::beam_search: length_penalty " + detail::number(o.length_penalty) + " (expected >= 0)");
-    const int eos = m.eos_token();
+    const int eos = checked_eos(m, "beam_search");
     const std::size_t V = m.vocab_size();
     struct candidate {
         double log_prob;
@@ -200,9 +214,9 @@ std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o) {
 
 std::vector<hypothesis> exhaustive_search(decoder_model& m, const exhaustive_options& o) {
     check_length("exhaustive_search", o.max_length);
-    const int eos = m.eos_token();
     const std::size_t V = m.vocab_size();
     if (V < 2) throw value_error("nn::exhaustive_search: vocabulary of " + std::to_string(V) + " (expected >= 2)");
+    const int eos = checked_eos(m, "exhaustive_search");
     // Non-EOS tokens, in id order.
     std::vector<int> alphabet;
     for (std::size_t v = 0; v < V; ++v)

@@ -37,7 +37,8 @@ public:
     virtual ~decoder_model() = default;
     /// V: the number of tokens step() scores.
     virtual std::size_t vocab_size() const = 0;
-    /// The token that ends a sequence (vocab::eos_id by default).
+    /// The token that ends a sequence (vocab::eos_id by default); one of 0 .. V-1 (the decoders
+    /// throw value_error otherwise).
     virtual int eos_token() const { return vocab::eos_id; }
     /// The "previous token" of the first step (EOS by default: vocab has no begin token).
     virtual int start_token() const { return vocab::eos_id; }

@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <seqgrad/nn/decoding.hpp>
 #include <seqgrad/seqgrad.hpp>
@@ -44,6 +45,16 @@ private:
     int bad_;
     double bad_value_;
     std::size_t bad_step_;
+};
+
+// fixed_model with another end-of-sequence token.
+class eos_model : public fixed_model {
+public:
+    eos_model(std::size_t vocab, int eos) : fixed_model(vocab), eos_(eos) {}
+    int eos_token() const override { return eos_; }
+
+private:
+    int eos_;
 };
 
 using seqgrad_test::expect_error;
@@ -87,6 +98,25 @@ BOOST_AUTO_TEST_CASE(minus_infinity_is_probability_zero) {
     BOOST_TEST(h.tokens.size() == 1u);
     BOOST_TEST(h.tokens[0] == 2);
     BOOST_TEST(std::abs(h.log_prob - std::log(3.0 / 10.0)) < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(an_eos_token_outside_the_vocabulary_is_a_value_error) {
+    // exhaustive_search appended the EOS to hypotheses and read its log-probability out of bounds
+    // (eos 7 of 3 tokens: the hypothesis "7" came first with log_prob 1.6e-322); the others ran to
+    // max_length, never able to finish.
+    std::mt19937_64 rng(1);
+    for (int eos : {3, 7, -1}) BOOST_TEST_CONTEXT("eos " << eos) {
+            eos_model m(3, eos);
+            const std::string what = "decoder_model::eos_token() is " + std::to_string(eos) + " for 3 tokens";
+            expect_error<seqgrad::value_error>([&] { nn::exhaustive_search(m, {.max_length = 2}); },
+                                               "nn::exhaustive_search: " + what);
+            expect_error<seqgrad::value_error>([&] { nn::greedy(m, {}); }, "nn::greedy: " + what);
+            expect_error<seqgrad::value_error>([&] { nn::sample(m, {}, rng); }, "nn::sample: " + what);
+            expect_error<seqgrad::value_error>([&] { nn::beam_search(m, {}); }, "nn::beam_search: " + what);
+        }
+    eos_model last(3, 2);  // any token of the vocabulary may end sequences
+    BOOST_TEST(nn::greedy(last, {.max_length = 4}).tokens == std::vector<int>{2}, boost::test_tools::per_element());
+    BOOST_TEST(nn::exhaustive_search(last, {.max_length = 2}).size() == 1u + 2u + 4u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
