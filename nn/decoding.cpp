@@ -14,6 +14,14 @@ void check_length(const char* who, std::size_t max_length) {
     if (max_length == 0) throw value_error(std::string("nn::") + who + ": max_length 0 (expected >= 1)");
 }
 
+// alpha of log_prob / n^alpha: NaN would make every score NaN, +Inf every score of n >= 2 tokens -0,
+// and beam search's bound on a live hypothesis holds for alpha >= 0 only.
+void check_penalty(const char* who, double alpha) {
+    if (!(alpha >= 0) || !std::isfinite(alpha))
+        throw value_error(std::string("nn::") + who + ": length_penalty " + detail::number(alpha) +
+                          " (expected finite and >= 0)");
+}
+
 // The model's vocabulary size and EOS, checked before the first step: with an EOS outside
 // 0 .. V-1, exhaustive_search would read its log-probability out of bounds and the other
 // decoders could never finish a hypothesis.
@@ -142,8 +150,7 @@ hypothesis sample(decoder_model& m, const sample_options& o, std::mt19937_64& rn
 std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o) {
     check_length("beam_search", o.max_length);
     if (o.width == 0) throw value_error("nn::beam_search: width 0 (expected >= 1)");
-    if (!(o.length_penalty >= 0))
-        throw value_error("nn::beam_search: length_penalty " + detail::number(o.length_penalty) + " (expected >= 0)");
+    check_penalty("beam_search", o.length_penalty);
     const int eos = checked_eos(m, "beam_search");
     const std::size_t V = m.vocab_size();
     struct candidate {
@@ -214,6 +221,7 @@ std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o) {
 
 std::vector<hypothesis> exhaustive_search(decoder_model& m, const exhaustive_options& o) {
     check_length("exhaustive_search", o.max_length);
+    check_penalty("exhaustive_search", o.length_penalty);
     const std::size_t V = m.vocab_size();
     if (V < 2) throw value_error("nn::exhaustive_search: vocabulary of " + std::to_string(V) + " (expected >= 2)");
     const int eos = checked_eos(m, "exhaustive_search");

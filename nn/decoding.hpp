@@ -88,7 +88,7 @@ hypothesis sample(decoder_model& m, const sample_options& o, std::mt19937_64& rn
 struct beam_options {
     std::size_t width = 5;
     std::size_t max_length = 50;
-    /// alpha of the score log_prob / n^alpha (0: none); >= 0.
+    /// alpha of the score log_prob / n^alpha (0: none); finite and >= 0 (value_error otherwise).
     double length_penalty = 0.0;
 };
 /// Beam search. Each step extends the `width` live hypotheses by every token and ranks the
@@ -103,6 +103,7 @@ std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o = {}
 
 struct exhaustive_options {
     std::size_t max_length = 4;
+    /// alpha, as for beam_search: finite and >= 0 (value_error otherwise).
     double length_penalty = 0.0;
     /// value_error when there are more hypotheses than this ((V-1)^max_length grows fast).
     std::size_t max_hypotheses = 200000;

@@ -119,4 +119,18 @@ BOOST_AUTO_TEST_CASE(an_eos_token_outside_the_vocabulary_is_a_value_error) {
     BOOST_TEST(nn::exhaustive_search(last, {.max_length = 2}).size() == 1u + 2u + 4u);
 }
 
+BOOST_AUTO_TEST_CASE(a_length_penalty_that_is_not_finite_and_non_negative_is_a_value_error) {
+    // exhaustive_search took any alpha: NaN gave NaN scores (sorted by a comparison NaN breaks) and
+    // -1 a ranking beam_search refuses; +Inf made every score of two tokens or more -0.
+    fixed_model m(3);
+    for (double alpha : {std::nan(""), -1.0, std::numeric_limits<double>::infinity()})
+        BOOST_TEST_CONTEXT("alpha " << alpha) {
+            expect_error<seqgrad::value_error>(
+                [&] { nn::exhaustive_search(m, {.max_length = 2, .length_penalty = alpha}); },
+                "nn::exhaustive_search: length_penalty");
+            expect_error<seqgrad::value_error>([&] { nn::beam_search(m, {.width = 2, .length_penalty = alpha}); },
+                                               "nn::beam_search: length_penalty");
+        }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
