@@ -122,6 +122,11 @@ hypothesis sample(decoder_model& m, const sample_options& o, std::mt19937_64& rn
             const std::size_t k = o.top_k == 0 ? V : std::min(o.top_k, V);
             std::stable_sort(order.begin(), order.end(),
                              [&](std::size_t a, std::size_t b) { return lp(0, a) > lp(0, b); });
+            // The weights below are relative to the best token: with it at -Inf they would be NaN.
+            if (lp(0, order[0]) == -std::numeric_limits<double>::infinity())
+                throw numeric_error("nn::sample: decoder_model::step gave every token log-probability -Inf at step " +
+                                    std::to_string(h.tokens.size() + 1) +
+                                    " (expected at least one token with probability > 0 to draw from)");
             double total = 0;
             for (std::size_t i = 0; i < k; ++i)
                 total += w[i] = std::exp((lp(0, order[i]) - lp(0, order[0])) / o.temperature);

@@ -82,7 +82,9 @@ struct sample_options {
     std::size_t max_length = 50;
 };
 /// Ancestral sampling: each token drawn from the (tempered, top-k) next-token distribution. The
-/// returned log_prob is under the model's own distribution (temperature 1, no top-k).
+/// returned log_prob is under the model's own distribution (temperature 1, no top-k). A step where
+/// every token has log-probability -Inf leaves nothing to draw: numeric_error (at temperature 0,
+/// greedy's rule takes the lowest id).
 hypothesis sample(decoder_model& m, const sample_options& o, std::mt19937_64& rng);
 
 struct beam_options {

@@ -57,6 +57,24 @@ private:
     int eos_;
 };
 
+// fixed_model until step `dead` (0-based), where no token is possible: every log-probability -Inf.
+class dead_end_model : public fixed_model {
+public:
+    dead_end_model(std::size_t vocab, std::size_t dead) : fixed_model(vocab), dead_(dead) {}
+    void begin(std::size_t rows) override {
+        fixed_model::begin(rows);
+        steps_ = 0;
+    }
+    xt::xarray<double> step(std::span<const int> previous) override {
+        xt::xarray<double> lp = fixed_model::step(previous);
+        if (steps_++ >= dead_) lp.fill(-std::numeric_limits<double>::infinity());
+        return lp;
+    }
+
+private:
+    std::size_t dead_, steps_ = 0;
+};
+
 using seqgrad_test::expect_error;
 }  // namespace
 
@@ -131,6 +149,23 @@ BOOST_AUTO_TEST_CASE(a_length_penalty_that_is_not_finite_and_non_negative_is_a_v
             expect_error<seqgrad::value_error>([&] { nn::beam_search(m, {.width = 2, .length_penalty = alpha}); },
                                                "nn::beam_search: length_penalty");
         }
+}
+
+BOOST_AUTO_TEST_CASE(sampling_where_no_token_is_possible_is_a_numeric_error) {
+    // A row of -Inf only has nothing to draw from: sample divided -Inf by -Inf, drew from
+    // uniform_real_distribution(0, NaN) and returned the last token (greedy's rule gives the first).
+    const std::size_t V = 4;
+    dead_end_model m(V, 1);
+    std::mt19937_64 rng(1);
+    for (std::size_t k : {std::size_t{0}, std::size_t{2}}) BOOST_TEST_CONTEXT("top_k " << k) {
+            expect_error<seqgrad::numeric_error>(
+                [&] { nn::sample(m, {.temperature = 1.0, .top_k = k, .max_length = 3}, rng); },
+                "nn::sample: decoder_model::step gave every token log-probability -Inf at step 2");
+        }
+    // Temperature 0 is greedy, which takes the lowest id among the tied tokens.
+    const auto s = nn::sample(m, {.temperature = 0.0, .max_length = 2}, rng);
+    BOOST_TEST(s.tokens == (std::vector<int>{3, 0}), boost::test_tools::per_element());
+    BOOST_TEST(s.tokens == nn::greedy(m, {.max_length = 2}).tokens, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
