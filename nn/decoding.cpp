@@ -174,8 +174,10 @@ std::vector<hypothesis> beam_search(decoder_model& m, const beam_options& o) {
         for (std::size_t r = 0; r < live.size(); ++r)
             for (std::size_t v = 0; v < V; ++v) cands.push_back({live[r].log_prob + lp(r, v), r, static_cast<int>(v)});
         // The loop below reads at most 2 * width candidates: `width` live ones and at most one EOS
-        // per live row. Ties go to the earlier (row, token), as a stable sort would give them.
-        const auto top = cands.begin() + static_cast<std::ptrdiff_t>(std::min(cands.size(), 2 * o.width));
+        // per live row. Ties go to the earlier (row, token), as a stable sort would give them. (A
+        // width of half size_t's range or more would wrap 2 * width: such a beam reads them all.)
+        const std::size_t reads = o.width >= cands.size() ? cands.size() : std::min(cands.size(), 2 * o.width);
+        const auto top = cands.begin() + static_cast<std::ptrdiff_t>(reads);
         std::partial_sort(cands.begin(), top, cands.end(), [V](const candidate& a, const candidate& b) {
             if (a.log_prob != b.log_prob) return a.log_prob > b.log_prob;
             return a.row * V + static_cast<std::size_t>(a.token) < b.row * V + static_cast<std::size_t>(b.token);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -162,6 +163,20 @@ BOOST_AUTO_TEST_CASE(beam_wide_enough_for_every_hypothesis_equals_exhaustive_sea
                 }
                 BOOST_TEST(beam.front().tokens == all.front().tokens, boost::test_tools::per_element());
             }
+        }
+}
+
+BOOST_AUTO_TEST_CASE(a_width_near_the_top_of_size_t_prunes_nothing) {
+    // beam_search sorted the first 2 * width candidates: for width 2^63 + 1 that wrapped to 2, and
+    // the search kept 2 of the 40 hypotheses (best log_prob -3.9 instead of -1.4 on a seq2seq model).
+    table_model m(4, random_table(3, 4));
+    const auto all = nn::exhaustive_search(m, {.max_length = 3});
+    for (std::size_t width : {std::numeric_limits<std::size_t>::max() / 2 + 2, std::numeric_limits<std::size_t>::max()})
+        BOOST_TEST_CONTEXT("width " << width) {
+            const auto beam = nn::beam_search(m, {.width = width, .max_length = 3});
+            BOOST_REQUIRE_EQUAL(beam.size(), all.size());
+            for (std::size_t i = 0; i < all.size(); ++i)
+                BOOST_TEST(beam[i].score == all[i].score, boost::test_tools::tolerance(1e-12));
         }
 }
 
