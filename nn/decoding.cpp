@@ -266,7 +266,13 @@ std::vector<hypothesis> exhaustive_search(decoder_model& m, const exhaustive_opt
             if (i == 0) break;
         }
     }
-    sort_by_score(all);
+    // Enumerated by the number of non-EOS tokens, a finished hypothesis of max_length tokens comes
+    // before the cut ones of that length whatever its ids: order ties as documented instead.
+    std::stable_sort(all.begin(), all.end(), [](const hypothesis& a, const hypothesis& b) {
+        if (a.score != b.score) return a.score > b.score;
+        if (a.tokens.size() != b.tokens.size()) return a.tokens.size() < b.tokens.size();
+        return a.tokens < b.tokens;
+    });
     return all;
 }
 

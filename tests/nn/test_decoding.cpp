@@ -180,6 +180,19 @@ BOOST_AUTO_TEST_CASE(a_width_near_the_top_of_size_t_prunes_nothing) {
         }
 }
 
+BOOST_AUTO_TEST_CASE(exhaustive_search_breaks_ties_by_length_then_token_ids) {
+    // Every token 1/3: all hypotheses of one length tie (and with alpha 1 all of them). The finished
+    // "0 EOS" and "2 EOS" were listed before the cut "0 0", as they were enumerated.
+    table_model m(3, [](const std::vector<int>&) { return std::vector<double>(3, 1.0 / 3); });
+    for (double alpha : {0.0, 1.0}) BOOST_TEST_CONTEXT("alpha " << alpha) {
+            const auto all = nn::exhaustive_search(m, {.max_length = 2, .length_penalty = alpha});
+            const std::vector<std::vector<int>> want = {{EOS}, {0, 0}, {0, EOS}, {0, 2}, {2, 0}, {2, EOS}, {2, 2}};
+            BOOST_REQUIRE_EQUAL(all.size(), want.size());
+            for (std::size_t i = 0; i < want.size(); ++i)
+                BOOST_TEST(all[i].tokens == want[i], boost::test_tools::per_element());
+        }
+}
+
 BOOST_AUTO_TEST_CASE(a_narrow_beam_never_beats_exhaustive_and_often_beats_greedy) {
     int better = 0, worse = 0, optimal = 0;
     for (std::uint64_t seed = 1; seed <= 40; ++seed) {
