@@ -177,9 +177,18 @@ void vocab::save(const std::filesystem::path& path) const {
 
 vocab vocab::load(const std::filesystem::path& path) {
     const std::string where = "vocab::load: '" + path.string() + "'";
+    // A directory opens as a stream and throws std::ios_base::failure on the first read.
+    std::error_code dir_ec;
+    if (std::filesystem::is_directory(path, dir_ec))
+        throw io_error(where + ": is a directory; expected a vocabulary file written by vocab::save");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw io_error(where + ": cannot open file");
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::string text;
+    try {
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    } catch (const std::exception& e) {
+        throw io_error(where + ": read error (" + e.what() + ")");
+    }
     if (in.bad()) throw io_error(where + ": read error");
     if (text.empty()) throw io_error(where + ": file is empty; expected a vocabulary written by vocab::save");
     if (text.back() != '\n') throw io_error(where + ": file does not end with a newline (truncated?)");

@@ -84,7 +84,7 @@ public:
     void save(const std::filesystem::path& path) const;
     /// Read a file written by `save`. Checks everything (header, count, escapes, UTF-8, the two
     /// special tokens at ids 0 and 1, no duplicates, no truncation) and throws io_error naming
-    /// the file, the line and the problem on a missing, empty or corrupt file.
+    /// the file, the line and the problem on a missing, empty or corrupt file (or a directory).
     static vocab load(const std::filesystem::path& path);
 
     bool operator==(const vocab& other) const { return tokens_ == other.tokens_; }
