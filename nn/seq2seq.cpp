@@ -81,6 +81,15 @@ namespace detail {
 
 std::vector<int> row_ids(std::span<const std::size_t> rows) { return {rows.begin(), rows.end()}; }
 
+void check_ids(const char* who, const char* what, std::span<const std::vector<int>> seqs, std::size_t vocab) {
+    for (std::size_t r = 0; r < seqs.size(); ++r)
+        for (std::size_t k = 0; k < seqs[r].size(); ++k)
+            if (seqs[r][k] < 0 || static_cast<std::size_t>(seqs[r][k]) >= vocab)
+                throw value_error(std::string("nn::seq2seq::") + who + ": " + what + " " + std::to_string(r) +
+                                  ", position " + std::to_string(k) + ": id " + std::to_string(seqs[r][k]) +
+                                  " (expected ids in [0, " + std::to_string(vocab) + "))");
+}
+
 attention_memory tile_memory(const expr& values, const expr& keys, std::size_t rows) {
     attention_memory m;
     const shape& v = values.shape();

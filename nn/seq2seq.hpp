@@ -123,6 +123,9 @@ struct seq2seq_output {
 namespace detail {
 /// The rows of a [B, D] matrix for a std::size_t index list, as ints for gather_rows.
 std::vector<int> row_ids(std::span<const std::size_t> rows);
+/// value_error "nn::seq2seq::<who>: <what> r, position k: id i (expected ids in [0, vocab))" for
+/// the first id out of range (the embeddings, looking ids up step by step, know neither r nor k).
+void check_ids(const char* who, const char* what, std::span<const std::vector<int>> seqs, std::size_t vocab);
 /// Attention memory tiled to `rows` copies of row 0 (one source decoded as a beam).
 attention_memory tile_memory(const expr& values, const expr& keys, std::size_t rows);
 }  // namespace detail
@@ -188,6 +191,8 @@ public:
     /// Teacher-forced forward pass over ragged pairs (ids; targets without their <eos>).
     seq2seq_output forward(tape& t, std::span<const std::vector<int>> sources,
                            std::span<const std::vector<int>> targets) const {
+        detail::check_ids("forward", "source", sources, options.source_vocab);
+        detail::check_ids("forward", "target", targets, options.target_vocab);
         return forward(t, seq2seq_batch::make(sources, targets));
     }
     seq2seq_output forward(tape& t, const seq2seq_batch& b) const {
@@ -234,6 +239,7 @@ public:
     /// A decoder_model over one source, for greedy / sample / beam_search / exhaustive_search.
     /// It holds a tape of its own (the store's scalar type) and refers to this model.
     std::unique_ptr<decoder_model> decoder(const std::vector<int>& source) const {
+        detail::check_ids("decoder", "source", std::span<const std::vector<int>>(&source, 1), options.source_vocab);
         return std::make_unique<session>(*this, source);
     }
 

@@ -14,6 +14,8 @@
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "../test_util.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
 
@@ -68,6 +70,30 @@ BOOST_AUTO_TEST_CASE(batch_layout_pads_sources_and_ends_targets_with_eos) {
     sg::parameter_store ps;
     BOOST_CHECK_THROW(nn::seq2seq<nn::gru_cell>(sg::parameter_scope(ps, "m"), {.source_vocab = 1, .target_vocab = 5}),
                       sg::value_error);
+}
+
+BOOST_AUTO_TEST_CASE(ids_outside_the_vocabularies_name_the_sequence_and_the_position) {
+    // The embeddings look ids up one step at a time, so their error gave an id's row within the step
+    // as its "position": source {2, 6} said "id 6 at position 0", source 1's last id "position 1".
+    using seqgrad_test::expect_error;
+    sg::parameter_store ps(sg::dtype::f64);
+    nn::seq2seq<nn::lstm_cell> m(sg::parameter_scope(ps, "m"), small_options(true, true));  // vocabs 6 and 5
+    sg::tape t(sg::dtype::f64);
+    expect_error<sg::value_error>(
+        [&] {
+            m.forward(t, seqs{{2, 3}, {4, 3, 9}}, seqs{{2}, {3}});
+        },
+        "nn::seq2seq::forward: source 1, position 2: id 9 (expected ids in [0, 6))");
+    expect_error<sg::value_error>(
+        [&] {
+            m.forward(t, seqs{{2}, {3}}, seqs{{2}, {3, -1, 4}});
+        },
+        "nn::seq2seq::forward: target 1, position 1: id -1 (expected ids in [0, 5))");
+    expect_error<sg::value_error>(
+        [&] {
+            m.decoder({2, 6});
+        },
+        "nn::seq2seq::decoder: source 0, position 1: id 6 (expected ids in [0, 6))");
 }
 
 BOOST_AUTO_TEST_CASE(a_ragged_batch_scores_every_pair_as_if_it_were_alone) {
