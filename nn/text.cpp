@@ -206,6 +206,8 @@ vocab vocab::load(const std::filesystem::path& path) {
     // Header: "seqgrad-vocab 1 <size>".
     const std::string_view head = lines[0];
     if (head.ends_with('\r')) throw bad(0, "raw carriage return (file converted to CRLF?)");  // not "bad size '3\r'"
+    if (head.starts_with("\xEF\xBB\xBF"))  // else "bad header" quoting an invisible U+FEFF
+        throw bad(0, "byte-order mark (U+FEFF) before the header (file saved as UTF-8 with BOM?)");
     const std::string prefix = std::string(vocab_magic) + " 1 ";
     if (!head.starts_with(prefix))
         throw bad(0, "bad header '" + std::string(head.substr(0, 40)) + "'; expected '" + prefix +

@@ -188,6 +188,9 @@ BOOST_AUTO_TEST_CASE(vocab_load_rejects_corrupt_files) {
     BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\n<unk>\n<eos>\n\xC3\n"), io_error, says({"UTF-8"}));
     BOOST_CHECK_EXCEPTION(load_bytes("seqgrad-vocab 1 3\r\n<unk>\r\n<eos>\r\nthe\r\n"), io_error,
                           says({"vocab::load", "line 1", "raw carriage return (file converted to CRLF?)"}));
+    // A byte-order mark printed invisibly: "bad header 'seqgrad-vocab 1 3'; expected 'seqgrad-vocab 1 <size>'".
+    BOOST_CHECK_EXCEPTION(load_bytes("\xEF\xBB\xBFseqgrad-vocab 1 3\n<unk>\n<eos>\nthe\n"), io_error,
+                          says({"vocab::load", "line 1", "byte-order mark"}));
     // A directory opened fine and then failed to read: std::ios_base::failure "basic_filebuf::underflow
     // error reading the file: Is a directory", naming neither vocab::load nor the path.
     BOOST_CHECK_EXCEPTION(vocab::load(dir.path), io_error, says({"vocab::load", dir.path.string(), "directory"}));
