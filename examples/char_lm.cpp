@@ -170,7 +170,7 @@ options parse_args(int argc, char** argv) {
                         {"--resume", cli::text(o.resume)},
                         {"--prime", cli::text(o.prime)}},
                        usage);
-    if (!o.data.empty() && o.data == o.checkpoint) throw cli::usage_error{"--checkpoint: would overwrite --data"};
+    cli::check_outputs("--checkpoint", o.checkpoint, {"", ".vocab"}, "--data", o.data);  // before any training
     if (o.tie && o.embed != o.hidden)
         throw cli::usage_error{"--tie: the output layer reuses the [V, E] embedding, so --embed (" +
                                std::to_string(o.embed) + ") must equal --hidden (" + std::to_string(o.hidden) + ")"};

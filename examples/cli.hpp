@@ -127,6 +127,22 @@ inline setter yes_no(bool& field) {
     };
 }
 
+/// Checks, before any work, that the files an option writes (its value `path` plus each of
+/// `suffixes`; none when empty) are not directories and not the input file `input` under another
+/// spelling ("./t.txt" and "t.txt", or a link): usage_error naming the option otherwise.
+inline void check_outputs(const std::string& option, const std::string& path,
+                          std::initializer_list<const char*> suffixes, const std::string& input_option,
+                          const std::string& input) {
+    if (path.empty()) return;
+    for (const char* suffix : suffixes) {
+        const std::string out = path + suffix;
+        if (std::filesystem::is_directory(out)) throw usage_error{option + ": '" + out + "' is a directory"};
+        std::error_code ec;
+        if (!input.empty() && (input == out || std::filesystem::equivalent(input, out, ec)))
+            throw usage_error{option + ": '" + out + "' would overwrite " + input_option + " '" + input + "'"};
+    }
+}
+
 // ---- the shared main() ------------------------------------------------------------------------
 
 /// Creates the folder for an example's output files (and its parents), so that a bad path fails

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -75,4 +76,30 @@ BOOST_AUTO_TEST_CASE(char_lm_exit_codes) {
     BOOST_TEST(run("--weight-drop 0.2 --cell gru").status == 2);
     BOOST_TEST(run("--data /nonexistent/text.txt").status == 1);
     BOOST_TEST(run("--resume /nonexistent/lm.npz --steps 1").status == 1);
+}
+
+BOOST_AUTO_TEST_CASE(char_lm_checkpoint_never_overwrites_the_data_nor_trains_for_nothing) {
+    if (!built()) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_char_lm_out_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "lm.npz");
+    const std::string text = (dir / "t.txt").string();
+    {
+        std::FILE* f = std::fopen(text.c_str(), "w");
+        for (int i = 0; i < 200; ++i) std::fputs("the quick brown fox. ", f);
+        std::fclose(f);
+    }
+    const auto size = fs::file_size(text);
+    const std::string tiny = " --steps 1 --hidden 4 --embed 4 --seq 4 --batch 2 --sample 0 --eval-every 0";
+    // The data under another spelling, or as the checkpoint's vocabulary: a bad command line.
+    const std::string other = (dir / "." / "t.txt").string();
+    BOOST_TEST(run("--data " + text + " --checkpoint " + other + tiny).status == 2);
+    BOOST_TEST(run("--data " + text + " --checkpoint " + (dir / "t").string() + tiny).status == 0);
+    BOOST_TEST(run("--data " + (dir / "t.vocab").string() + " --checkpoint " + (dir / "t").string() + tiny).status ==
+               2);
+    BOOST_TEST(fs::file_size(text) == size);
+    // A directory as the checkpoint: refused before training, not after it.
+    const outcome d = run("--data " + text + " --checkpoint " + (dir / "lm.npz").string() + tiny);
+    BOOST_TEST(d.status == 2);
+    BOOST_TEST(d.out.find("step 1/1") == std::string::npos);
+    fs::remove_all(dir);
 }
