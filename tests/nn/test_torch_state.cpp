@@ -146,4 +146,18 @@ BOOST_AUTO_TEST_CASE(bad_mappings_are_value_errors) {
     expect_error<sg::value_error>([&] { nn::torch_names(m.ps, clash); }, {"both map to torch name 'x.weight'"});
 }
 
+BOOST_AUTO_TEST_CASE(a_double_beyond_float_range_is_an_error_not_inf) {
+    tiny m;  // float32 parameters, as load_npz refuses such a value
+    const auto path = temp("big.npz");
+    std::map<std::string, A> file;
+    for (auto& [ours, theirs] : nn::torch_names(m.ps, m.mapping)) file[theirs] = m.ps.get(ours).value_as_double();
+    file["proj.weight"](1, 2) = 1e300;
+    sg::write_npz(path, file);  // '<f8', as numpy.savez of a float64 state_dict
+    const auto before = m.ps.get("out.weight").value_as_double();
+    expect_error<sg::io_error>([&] { nn::load_torch_state(m.ps, path, m.mapping); },
+                               {"member 'proj.weight'", "1e+300 at index 5", "'out.weight' of type f32"});
+    BOOST_TEST((m.ps.get("out.weight").value_as_double() == before));
+    fs::remove(path);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
