@@ -198,6 +198,13 @@ name_set load_names(const fs::path& dir, double held_out, std::uint64_t seed) {
             labels.push_back(label);
         }
     }
+    // Empty files name no language, and a language whose names are all held out trains on none.
+    if (d.languages.size() < 2)
+        throw sg::io_error(dir.string() + ": expected at least two <language>.txt files with names, found " +
+                           std::to_string(d.languages.size()));
+    if (d.train.empty())
+        throw sg::io_error(dir.string() + ": no names left to train on (--held-out " + std::to_string(held_out) +
+                           " holds out every name)");
     return d;
 }
 
