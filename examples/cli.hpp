@@ -23,6 +23,7 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace seqgrad::cli {
@@ -141,6 +142,12 @@ inline void check_outputs(const std::string& option, const std::string& path,
         if (!input.empty() && (input == out || std::filesystem::equivalent(input, out, ec)))
             throw usage_error{option + ": '" + out + "' would overwrite " + input_option + " '" + input + "'"};
     }
+}
+
+/// check_outputs for options that each write the one file they name (none when empty).
+inline void check_outputs(std::initializer_list<std::pair<const char*, std::string>> outputs,
+                          const std::string& input_option, const std::string& input) {
+    for (const auto& [option, path] : outputs) check_outputs(option, path, {""}, input_option, input);
 }
 
 // ---- the shared main() ------------------------------------------------------------------------

@@ -63,7 +63,6 @@ namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
 namespace plot = seqgrad::plot;
 namespace cli = seqgrad::cli;
-
 namespace {
 
 using tokens = std::vector<std::string>;
@@ -552,6 +551,7 @@ options parse_args(int argc, char** argv) {
                         {"--dtype", cli::one_of(o.dtype, {"f32", "f64"})}},
                        usage);
     if (o.batch == 0) o.batch = o.data.empty() ? 64 : 32;
+    cli::check_outputs({{"--save", o.save}, {"--hyps", o.hyps}, {"--batches", o.batches}}, "--data", o.data);
     return o;
 }
 
