@@ -455,10 +455,10 @@ int run(const options& o) {
     const std::vector<std::string> chars = nn::utf8_chars(text);
     const nn::vocab voc = nn::vocab::build(chars);
     const auto [train_ids, val_ids] = nn::split_ids(voc.encode(chars), 0.9);
-    if (train_ids.size() < o.batch + 1 || val_ids.size() < 2)
+    if (train_ids.size() <= o.batch || val_ids.size() < 2)
         throw sg::io_error("--data '" + o.data + "': too short for --batch " + std::to_string(o.batch) +
-                           ": its first 90% has " + std::to_string(train_ids.size()) + " characters (needs " +
-                           std::to_string(o.batch + 1) + "), its last 10% " + std::to_string(val_ids.size()) +
+                           ": its first 90% has " + std::to_string(train_ids.size()) + " characters (needs more than " +
+                           std::to_string(o.batch) + "), its last 10% " + std::to_string(val_ids.size()) +
                            " (needs 2)");
     const nn::lm_batcher train(train_ids, o.batch, o.seq);
     const nn::lm_batcher val(val_ids, std::min(o.batch, val_ids.size() - 1), o.seq);

@@ -235,7 +235,7 @@ int run(const options& o) {
     const std::vector<std::string> tokens = tokenize(text, o.lowercase);
     const nn::vocab voc = nn::vocab::build(tokens, o.min_count, o.max_vocab);
     const auto [train_ids, val_ids] = nn::split_ids(voc.encode(tokens), 0.9);
-    if (train_ids.size() < o.batch + 1 || val_ids.size() < 2)
+    if (train_ids.size() <= o.batch || val_ids.size() < 2)
         throw sg::io_error("--data '" + o.data + "': too short for --batch " + std::to_string(o.batch) + " (" +
                            std::to_string(tokens.size()) + " words)");
     const nn::lm_batcher train(train_ids, o.batch, o.seq);

@@ -325,7 +325,7 @@ lm_batcher::lm_batcher(std::vector<int> ids, std::size_t batch, std::size_t seq)
     len_ = ids_.empty() ? 0 : (ids_.size() - 1) / batch;
     if (len_ == 0)
         throw value_error("lm_batcher: stream too short for one batch: " + sizes +
-                          "; expected N >= B + 1 = " + std::to_string(batch + 1));
+                          "; expected N > B (one id more than the streams)");
     ids_.resize(batch * len_ + 1);
 }
 

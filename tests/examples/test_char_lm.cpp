@@ -103,3 +103,16 @@ BOOST_AUTO_TEST_CASE(char_lm_checkpoint_never_overwrites_the_data_nor_trains_for
     BOOST_TEST(d.out.find("step 1/1") == std::string::npos);
     fs::remove_all(dir);
 }
+
+BOOST_AUTO_TEST_CASE(char_lm_largest_batch_is_too_short_data_not_a_wrapped_bound) {
+    if (!built()) return;
+    // --batch 2^64 - 1: --batch + 1 wrapped to 0, so the data passed char_lm's length check.
+    FILE* p = popen((binary.string() + " --batch 18446744073709551615 --steps 1 2>&1").c_str(), "r");
+    BOOST_REQUIRE(p);
+    std::string out;
+    std::array<char, 4096> buf{};
+    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
+    pclose(p);
+    BOOST_TEST(out.find("too short for --batch 18446744073709551615") != std::string::npos, out);
+    BOOST_TEST(out.find("= 0") == std::string::npos, out);
+}

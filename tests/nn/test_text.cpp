@@ -334,6 +334,9 @@ BOOST_AUTO_TEST_CASE(lm_batcher_even_split_and_errors) {
     BOOST_CHECK_EXCEPTION(lm_batcher(ints{}, 1, 1), value_error, says({"N = 0"}));
     BOOST_CHECK_EXCEPTION(lm_batcher(ids, 0, 3), value_error, says({"B = 0"}));
     BOOST_CHECK_EXCEPTION(lm_batcher(ids, 2, 0), value_error, says({"T = 0"}));
+    // The largest B: the bound is stated without computing B + 1, which wrapped to 0.
+    const std::size_t huge = std::numeric_limits<std::size_t>::max();
+    BOOST_CHECK_EXCEPTION(lm_batcher(ids, huge, 3), value_error, says({"expected N > B"}));
     // Just long enough: one step per row.
     BOOST_TEST(lm_batcher(ints{1, 2, 3, 4}, 3, 5).get(0).targets == (ints{2, 3, 4}), boost::test_tools::per_element());
 }
