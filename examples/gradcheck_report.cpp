@@ -2,7 +2,7 @@
 // prints one row per op. Exits non-zero if any op fails.
 //
 //   ./gradcheck_report            # all ops
-//   ./gradcheck_report matmul tanh  # only these
+//   ./gradcheck_report matmul tanh  # only these (a name of no registered op: exit 2)
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
@@ -15,6 +15,14 @@ namespace sg = seqgrad;
 
 int main(int argc, char** argv) {
     std::vector<std::string> only(argv + 1, argv + argc);
+    for (const std::string& name : only) {  // a misspelt name would otherwise be skipped silently
+        const auto ops = sg::op_registry::instance().all();
+        if (std::none_of(ops.begin(), ops.end(), [&](const sg::op_def* op) { return op->name == name; })) {
+            std::fprintf(stderr, "gradcheck_report: no registered op '%s' (usage: gradcheck_report [op ...])\n",
+                         name.c_str());
+            return 2;
+        }
+    }
     std::printf("%-16s %8s %14s %14s  %s\n", "op", "samples", "max abs err", "max rel err", "result");
     std::size_t failed = 0, total = 0;
     for (const sg::op_def* op : sg::op_registry::instance().all()) {
