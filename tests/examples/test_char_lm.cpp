@@ -3,7 +3,6 @@
 // input to its exit codes. Skipped when the examples are not built (SEQGRAD_BUILD_EXAMPLES=OFF).
 #include <boost/test/unit_test.hpp>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -11,38 +10,22 @@
 #include <filesystem>
 #include <string>
 
+#include "example_run.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path binary = fs::path(SEQGRAD_BINARY_DIR) / "char_lm";
+using seqgrad_example::outcome;
 
-struct outcome {
-    int status = -1;
-    std::string out;
-};
-
-outcome run(const std::string& args) {
-    outcome r;
-    FILE* p = popen((binary.string() + " " + args + " 2>/dev/null").c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);
-    const int s = pclose(p);
-    r.status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
-    return r;
-}
+outcome run(const std::string& args) { return seqgrad_example::run("char_lm", args, false); }
 
 double result(const outcome& r, const std::string& name) {
     const auto at = r.out.find("result " + name + " ");
     return at == std::string::npos ? -1 : std::stod(r.out.substr(at + name.size() + 8));
 }
 
-bool built() {
-    if (fs::exists(binary)) return true;
-    BOOST_TEST_MESSAGE("skipped: " << binary << " not built");
-    return false;
-}
+bool built() { return seqgrad_example::built("char_lm"); }
 
 const std::string small = " --steps 200 --hidden 64 --embed 16 --seq 32 --batch 16 --lr 0.005 --eval-every 0";
 
@@ -107,12 +90,7 @@ BOOST_AUTO_TEST_CASE(char_lm_checkpoint_never_overwrites_the_data_nor_trains_for
 BOOST_AUTO_TEST_CASE(char_lm_largest_batch_is_too_short_data_not_a_wrapped_bound) {
     if (!built()) return;
     // --batch 2^64 - 1: --batch + 1 wrapped to 0, so the data passed char_lm's length check.
-    FILE* p = popen((binary.string() + " --batch 18446744073709551615 --steps 1 2>&1").c_str(), "r");
-    BOOST_REQUIRE(p);
-    std::string out;
-    std::array<char, 4096> buf{};
-    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out.append(buf.data(), n);
-    pclose(p);
+    const std::string out = seqgrad_example::run("char_lm", "--batch 18446744073709551615 --steps 1").out;
     BOOST_TEST(out.find("too short for --batch 18446744073709551615") != std::string::npos, out);
     BOOST_TEST(out.find("= 0") == std::string::npos, out);
 }

@@ -3,38 +3,29 @@
 // Skipped when the examples are not built.
 #include <boost/test/unit_test.hpp>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include "example_run.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path binary = fs::path(SEQGRAD_BINARY_DIR) / "seq2seq_attention";
-
+// The exit status, and what it printed in out.
 int run(const std::string& args, std::string* out) {
-    FILE* p = popen((binary.string() + " " + args + " 2>&1").c_str(), "r");
-    if (!p) return -1;
-    std::array<char, 4096> buf{};
-    out->clear();
-    for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) out->append(buf.data(), n);
-    const int s = pclose(p);
-    return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+    const auto r = seqgrad_example::run("seq2seq_attention", args);
+    *out = r.out;
+    return r.status;
 }
 
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(seq2seq_attention_outputs_are_checked_before_training) {
-    if (!fs::exists(binary)) {
-        BOOST_TEST_MESSAGE("skipped: " << binary << " not built");
-        return;
-    }
+    if (!seqgrad_example::built("seq2seq_attention")) return;
     const fs::path dir = fs::temp_directory_path() / ("seqgrad_s2s_" + std::to_string(::getpid()));
     fs::create_directories(dir / "weights.npz");
     const fs::path data = dir / "pairs.tsv";
