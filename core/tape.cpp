@@ -290,6 +290,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
             set_shapes();
             out = op.infer_shape(op, in_shapes, at);
         }
+        if (optimize_ && op.view_offset) set_shapes(), detail::check_view_offset(op, in_shapes, at, out);
         if (ckpt_) prepare_inputs(first, k);
         for (std::size_t j = 0; j < k; ++j)
             if (nodes_[input_ids_[first + j]].released) ensure_value(input_ids_[first + j]);  // saves.cpp

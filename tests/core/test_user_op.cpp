@@ -231,4 +231,29 @@ BOOST_AUTO_TEST_CASE(gradcheck_sampling_checks_k_entries_per_tensor) {
     BOOST_TEST(report.checked == 7u);
 }
 
+BOOST_AUTO_TEST_CASE(a_view_past_its_input_is_refused) {
+    // The last entry as a view of two: with graph optimisations on, the node read one entry past
+    // its input's memory (whatever lay there) and no error said so.
+    static const sg::op_def& tail = sg::register_op(
+        sg::op_builder("user_tail_view")
+            .shape([](const sg::op_def&, std::span<const sg::shape>, const sg::attrs&) { return sg::shape{2}; })
+            .saves(sg::saves::nothing)
+            .view([](std::span<const sg::shape> in, const sg::attrs&) { return in[0].size() - 1; })
+            .forward([](auto& c) { c.out()[0] = c.out()[1] = c.in(0)[c.in(0).size() - 1]; })
+            .backward([](auto& c) { c.emit(0, [](std::size_t) { return 0.0; }); })
+            .sample({{3}}));
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(xt::xarray<double>{1.0, 2.0, 3.0});
+    try {
+        sg::apply(tail, {x});
+        BOOST_FAIL("no error");
+    } catch (const sg::op_error& e) {
+        BOOST_TEST(std::string(e.what()).find("user_tail_view: its view offset 2 and output shape [2] point past "
+                                              "input 0 of shape [3]") != std::string::npos,
+                   e.what());
+    }
+    auto y = sg::sum(x);  // the tape is still usable
+    BOOST_TEST(t.item(y) == 6.0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
