@@ -27,6 +27,10 @@ bool backward_engine<T>::hands_over(std::uint32_t i, std::size_t j, std::vector<
     }
     const std::size_t off = n.op->gradient_block(shapes_, *n.at, j);
     if (off == op_def::no_view) return false;
+    if (off > n.shp.size() || m.shp.size() > n.shp.size() - off)  // a declaration past the output's gradient
+        throw op_error(n.op->name + ": its gradient block " + std::to_string(off) + " for input " + std::to_string(j) +
+                       " of shape " + m.shp.str() + " points past the output's gradient of shape " + n.shp.str() +
+                       " (expected offset + input size <= " + std::to_string(n.shp.size()) + ")");
     T* block = static_cast<T*>(g[i]) + off;
     // An input with a home of its own keeps it (the batched GEMMs read it there), unless the
     // block is that home (plan_homes forwarded it).

@@ -256,4 +256,33 @@ BOOST_AUTO_TEST_CASE(a_view_past_its_input_is_refused) {
     BOOST_TEST(t.item(y) == 6.0);
 }
 
+BOOST_AUTO_TEST_CASE(a_gradient_block_past_the_output_is_refused) {
+    // A copy whose gradient_block points past its output's gradient: backward handed that memory
+    // to its input as its gradient, silently wrong (0 and 0 here, for 2x = 2 and 4).
+    static const sg::op_def& copy = sg::register_op(
+        sg::op_builder("user_copy_far_block")
+            .shape(sg::same_shape)
+            .saves(sg::saves::nothing)
+            .gradient_block([](std::span<const sg::shape>, const sg::attrs&, std::size_t) { return std::size_t(1000); })
+            .forward([](auto& c) {
+                for (std::size_t i = 0; i < c.out().size(); ++i) c.out()[i] = c.in(0)[i];
+            })
+            .backward([](auto& c) {
+                auto g = c.grad_out();
+                c.emit(0, [&](std::size_t i) { return g[i]; });
+            })
+            .sample({{2}}));
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(xt::xarray<double>{1.0, 2.0}, true);
+    auto loss = sg::sum(sg::apply(copy, {sg::mul(x, x)}));
+    try {
+        t.backward(loss);
+        BOOST_FAIL("no error");
+    } catch (const sg::op_error& e) {
+        BOOST_TEST(std::string(e.what()).find("user_copy_far_block: its gradient block 1000 for input 0 of shape [2] "
+                                              "points past the output's gradient of shape [2]") != std::string::npos,
+                   e.what());
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
