@@ -55,6 +55,18 @@ const op_def& op_registry::add(op_def def) {
     if (!def.forward_f || !def.forward_d) throw op_error("register_op '" + def.name + "': no forward");
     if (def.arity == 0 || def.arity < -1)
         throw op_error("register_op '" + def.name + "': arity must be >= 1, or -1 for one-or-more");
+    // Input indices the engine reads on every node (products, chains): past the arity they read
+    // other nodes' inputs (a segfault, or another input's value).
+    const auto check_input = [&](int j, const char* what) {
+        if (j < -1 || (def.arity >= 0 && j >= def.arity))
+            throw op_error("register_op '" + def.name + "': " + what + " names input " + std::to_string(j) +
+                           " (expected -1 for none, or an input index below the arity, " + std::to_string(def.arity) +
+                           ")");
+    };
+    check_input(def.product_a, "product (a)");
+    check_input(def.product_b, "product (b)");
+    check_input(def.product_c, "product (c)");
+    check_input(def.chain_input, "chain");
     for (const auto& s : def.samples)
         if (def.arity >= 0 && s.inputs.size() != static_cast<std::size_t>(def.arity))
             throw op_error("register_op '" + def.name + "': a sample has " + std::to_string(s.inputs.size()) +

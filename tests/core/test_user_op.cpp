@@ -285,4 +285,28 @@ BOOST_AUTO_TEST_CASE(a_gradient_block_past_the_output_is_refused) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_product_or_chain_input_past_the_arity_is_refused) {
+    // A matmul of two inputs declared .product(0, 2): registered, it gave right gradients on one
+    // tape and then segfaulted in gradcheck_op (the engine read input 2 of a two-input node).
+    auto op = [](const char* name) {
+        return sg::op_builder(name)
+            .arity(2)
+            .shape(sg::same_shape)
+            .forward([](auto&) {})
+            .backward([](auto&) {})
+            .sample({{2, 2}, {2, 2}});
+    };
+    for (auto [builder, what] : {std::pair{op("user_product_b_2").product(0, 2), "product (b) names input 2"},
+                                 std::pair{op("user_product_a_3").product(3, 1), "product (a) names input 3"},
+                                 std::pair{op("user_product_c_2").product(0, 1, 2), "product (c) names input 2"},
+                                 std::pair{op("user_product_b_neg").product(0, -2), "product (b) names input -2"}})
+        try {
+            sg::register_op(std::move(builder));
+            BOOST_FAIL("no error for " << what);
+        } catch (const sg::op_error& e) {
+            BOOST_TEST(std::string(e.what()).find(what) != std::string::npos, e.what());
+        }
+    BOOST_CHECK_NO_THROW(sg::register_op(op("user_product_in_range").product(0, 1)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
