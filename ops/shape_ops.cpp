@@ -178,9 +178,15 @@ struct shape_ops {
             .saves(saves::nothing)
             .print_attrs([](const attrs& a) { return "shape=" + a.shp.str(); })
             .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
+                // The target is not an input: a mismatch names the one input and the target.
                 const shape both[2] = {in[0], at.shp};
-                if (broadcast_shape(op, both, at) != at.shp)
-                    fail_shape(op, in, "cannot broadcast to " + at.shp.str() + " (NumPy rules)");
+                bool ok;
+                try {
+                    ok = broadcast_shape(op, both, at) == at.shp;
+                } catch (const shape_error&) {
+                    ok = false;
+                }
+                if (!ok) fail_shape(op, in, "cannot broadcast to " + at.shp.str() + " (NumPy rules)");
                 return at.shp;
             })
             .forward([](auto& c) {
