@@ -68,9 +68,10 @@ const op_def& op_registry::add(op_def def) {
     check_input(def.product_c, "product (c)");
     check_input(def.chain_input, "chain");
     for (const auto& s : def.samples)
-        if (def.arity >= 0 && s.inputs.size() != static_cast<std::size_t>(def.arity))
+        if (def.arity >= 0 ? s.inputs.size() != static_cast<std::size_t>(def.arity) : s.inputs.empty())
             throw op_error("register_op '" + def.name + "': a sample has " + std::to_string(s.inputs.size()) +
-                           " inputs, the op takes " + std::to_string(def.arity));
+                           " inputs, the op takes " +
+                           (def.arity >= 0 ? std::to_string(def.arity) : std::string("one or more")));
     std::lock_guard<std::mutex> lock(detail::registry_mutex());
     for (const auto& o : ops_)
         if (o->name == def.name) throw op_error("register_op: an op named '" + def.name + "' is already registered");

@@ -309,4 +309,21 @@ BOOST_AUTO_TEST_CASE(a_product_or_chain_input_past_the_arity_is_refused) {
     BOOST_CHECK_NO_THROW(sg::register_op(op("user_product_in_range").product(0, 1)));
 }
 
+BOOST_AUTO_TEST_CASE(a_sample_without_inputs_is_refused_for_one_or_more) {
+    // An arity(-1) op (one or more inputs) with a sample of none registered; gradcheck_op then
+    // threw "gradcheck: nothing to check ... give it a store" instead of naming the sample.
+    try {
+        sg::register_op(sg::op_builder("user_any_empty_sample")
+                            .arity(-1)
+                            .shape(sg::same_shape)
+                            .forward([](auto&) {})
+                            .backward([](auto&) {})
+                            .sample({}));
+        BOOST_FAIL("no error");
+    } catch (const sg::op_error& e) {
+        BOOST_TEST(std::string(e.what()).find("a sample has 0 inputs, the op takes one or more") != std::string::npos,
+                   e.what());
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
