@@ -186,7 +186,8 @@ BOOST_AUTO_TEST_CASE(step_marks_follow_the_scope) {
 BOOST_AUTO_TEST_CASE(step_scope_refuses_steps_below_minus_one_and_a_state_from_itself) {
     sg::tape t;
     const std::pair<int, int> bad[] = {{-5, -6}, {-2, -1}, {3, -2}, {-1, 0}, {2, 2}};
-    for (const auto& [s, from] : bad) {
+    for (const auto& b : bad) {
+        const int s = b.first, from = b.second;  // not a structured binding: Clang 14 cannot capture one
         BOOST_TEST_CONTEXT("step " << s << ", state_from " << from) {
             seqgrad_test::expect_error<sg::value_error>([&] { sg::step_scope sc(t, s, from); },
                                                         "step_scope (tape::set_step): step " + std::to_string(s));
