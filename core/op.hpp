@@ -562,9 +562,9 @@ seqgrad::shape scalar_shape(const op_def&, std::span<const seqgrad::shape> in, c
 #define SEQGRAD_REGISTER_OP(var) \
     const seqgrad::op_def& var = seqgrad::detail::op_registrar {}
 namespace seqgrad::detail {
-/// Throws op_error when op's view offset for these shapes points past input 0 (a user op's
-/// op_builder::view declaration that reading through would read past the input's memory).
-void check_view_offset(const op_def& op, std::span<const shape> in, const attrs& at, const shape& out);
+/// op's view offset for these shapes (op_def::no_view: none); op_error when it points past input 0
+/// (a user op's op_builder::view declaration that reading through would read past its memory).
+std::size_t checked_view_offset(const op_def& op, std::span<const shape> in, const attrs& at, const shape& out);
 struct op_registrar {
     const op_def& operator=(op_builder&& b) const { return register_op(std::move(b)); }
     const op_def& operator=(op_builder& b) const { return register_op(std::move(b)); }

@@ -35,12 +35,13 @@ void accumulate_not_declared(const op_def& op) {
                    "': its backward read accumulate(), which only ops registered with .accumulates() may do; "
                    "write plain contributions (emit, or overwrite target(i)) and the engine adds them");
 }
-void check_view_offset(const op_def& op, std::span<const shape> in, const attrs& at, const shape& out) {
+std::size_t checked_view_offset(const op_def& op, std::span<const shape> in, const attrs& at, const shape& out) {
     const std::size_t off = op.view_offset(in, at), n = in[0].size();
     if (off != op_def::no_view && (off > n || out.size() > n - off))
         throw op_error(op.name + ": its view offset " + std::to_string(off) + " and output shape " + out.str() +
                        " point past input 0 of shape " + in[0].str() +
                        " (expected offset + output size <= " + std::to_string(n) + ")");
+    return off;
 }
 }  // namespace detail
 

@@ -280,6 +280,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         rg = rg || nodes_[id].requires_grad;
     }
     seqgrad::shape out;
+    std::size_t off = op_def::no_view;  // a view's offset into input 0, checked before the node exists
     try {
         // The two common rules answered without the indirect call (bench/overhead's nodes).
         const std::uint32_t* ins = input_ids_.data() + first;
@@ -290,7 +291,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
             set_shapes();
             out = op.infer_shape(op, in_shapes, at);
         }
-        if (optimize_ && op.view_offset) set_shapes(), detail::check_view_offset(op, in_shapes, at, out);
+        if (optimize_ && op.view_offset) set_shapes(), off = detail::checked_view_offset(op, in_shapes, at, out);
         if (ckpt_) prepare_inputs(first, k);
         for (std::size_t j = 0; j < k; ++j)
             if (nodes_[input_ids_[first + j]].released) ensure_value(input_ids_[first + j]);  // saves.cpp
@@ -329,19 +330,15 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
         segment_arena(seg, false);
         segments_[seg].nodes.push_back(id);
     }
-    if (optimize_ && op.view_offset) {
-        set_shapes();
-        const std::size_t off = op.view_offset(in_shapes, at);
-        if (off != op_def::no_view) {
-            const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
-            n.value = static_cast<std::byte*>(nodes_[input_ids_[first]].value) + off * elem;
-            n.view = true;
-            for (std::uint32_t b = input_ids_[first];; b = input_ids_[nodes_[b].first_input]) {
-                nodes_[b].aliased = true;  // its memory is read through the view
-                if (!nodes_[b].view) break;
-            }
-            return make_expr(id);
+    if (off != op_def::no_view) {
+        const std::size_t elem = dt_ == dtype::f32 ? sizeof(float) : sizeof(double);
+        n.value = static_cast<std::byte*>(nodes_[input_ids_[first]].value) + off * elem;
+        n.view = true;
+        for (std::uint32_t b = input_ids_[first];; b = input_ids_[nodes_[b].first_input]) {
+            nodes_[b].aliased = true;  // its memory is read through the view
+            if (!nodes_[b].view) break;
         }
+        return make_expr(id);
     }
     const std::size_t bytes = size * (dt_ == dtype::f32 ? sizeof(float) : sizeof(double));
     nodes_[id].value = seg >= 0 ? segments_[seg].values->alloc(bytes) : alloc_value(bytes);

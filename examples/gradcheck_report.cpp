@@ -15,8 +15,8 @@ namespace sg = seqgrad;
 
 int main(int argc, char** argv) {
     std::vector<std::string> only(argv + 1, argv + argc);
+    const auto ops = sg::op_registry::instance().all();
     for (const std::string& name : only) {  // a misspelt name would otherwise be skipped silently
-        const auto ops = sg::op_registry::instance().all();
         if (std::none_of(ops.begin(), ops.end(), [&](const sg::op_def* op) { return op->name == name; })) {
             std::fprintf(stderr, "gradcheck_report: no registered op '%s' (usage: gradcheck_report [op ...])\n",
                          name.c_str());

@@ -45,8 +45,18 @@ std::string cell_name(const parameter& w_ih) {
 }
 
 // x [B, I] and state [B, H] on one batch size; shape_error naming the cell otherwise.
-void check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x, const expr& h,
-                const char* state_name) {
+
+// x W_ih^T + b_ih and h W_hh^T + b_hh.
+std::pair<expr, expr> projections(const expr& x, const expr& h, const parameter& w_ih, const parameter& w_hh,
+                                  const parameter& b_ih, const parameter& b_hh) {
+    // One node each, bias added in the product's output (the engine batches the x side over steps).
+    return {matmul_add(b_ih, x, T(w_ih)), matmul_add(b_hh, h, T(w_hh))};
+}
+
+}  // namespace
+
+void detail::check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x,
+                        const expr& h, const char* state_name) {
     const shape xs = x.shape();
     const shape hs = h.shape();
     const bool ok = xs.rank() == 2 && xs[1] == in && hs.rank() == 2 && hs[1] == hid && hs[0] == xs[0];
@@ -59,15 +69,6 @@ void check_step(const char* who, const parameter& w_ih, std::size_t in, std::siz
                                                 std::to_string(in) + "]") +
                           ")");
 }
-
-// x W_ih^T + b_ih and h W_hh^T + b_hh.
-std::pair<expr, expr> projections(const expr& x, const expr& h, const parameter& w_ih, const parameter& w_hh,
-                                  const parameter& b_ih, const parameter& b_hh) {
-    // One node each, bias added in the product's output (the engine batches the x side over steps).
-    return {matmul_add(b_ih, x, T(w_ih)), matmul_add(b_hh, h, T(w_hh))};
-}
-
-}  // namespace
 
 expr blend(const expr& mask, const expr& new_state, const expr& old_state) {
     return mask * new_state + (1.0 - mask) * old_state;
@@ -95,7 +96,7 @@ void rnn_cell::reset_parameters(std::mt19937_64& rng) const { reset(*this, rng);
 expr rnn_cell::initial_state(tape& t, std::size_t batch) const { return t.constant(0.0, {batch, hidden_size}); }
 
 expr rnn_cell::operator()(const expr& x, const expr& h) const {
-    check_step("rnn_cell", w_ih, input_size, hidden_size, x, h, "h");
+    detail::check_step("rnn_cell", w_ih, input_size, hidden_size, x, h, "h");
     auto [xi, hh] = projections(x, h, w_ih, w_hh, b_ih, b_hh);
     return activation == rnn_activation::tanh ? tanh(xi + hh) : relu(xi + hh);
 }
@@ -118,8 +119,8 @@ lstm_state lstm_cell::initial_state(tape& t, std::size_t batch) const {
 }
 
 lstm_state lstm_cell::operator()(const expr& x, const lstm_state& s) const {
-    check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.h, "h");
-    check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.c, "c");
+    detail::check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.h, "h");
+    detail::check_step("lstm_cell", w_ih, input_size, hidden_size, x, s.c, "c");
     auto [xi, hh] = projections(x, s.h, w_ih, w_hh, b_ih, b_hh);
     // The pointwise part (the projections' sum, gates, c', h') is one fused kernel that keeps its
     // activations for backward: one pass each way instead of a dozen ops (ops/recurrent.hpp).
@@ -143,7 +144,7 @@ void gru_cell::reset_parameters(std::mt19937_64& rng) const { reset(*this, rng);
 expr gru_cell::initial_state(tape& t, std::size_t batch) const { return t.constant(0.0, {batch, hidden_size}); }
 
 expr gru_cell::operator()(const expr& x, const expr& h) const {
-    check_step("gru_cell", w_ih, input_size, hidden_size, x, h, "h");
+    detail::check_step("gru_cell", w_ih, input_size, hidden_size, x, h, "h");
     auto [xi, hh] = projections(x, h, w_ih, w_hh, b_ih, b_hh);
     const std::vector<expr> a = split(xi, 3, -1), b = split(hh, 3, -1);
     const expr r = sigmoid(a[0] + b[0]), z = sigmoid(a[1] + b[1]);

@@ -109,4 +109,11 @@ struct gru_cell {
     expr operator()(const expr& x, const expr& h) const;
 };
 
+namespace detail {
+/// A cell's step input x [B, I] and state (`state_name`, e.g. "h") [B, H]: shape_error naming
+/// the cell (`who` and its parameters' prefix) otherwise.
+void check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x, const expr& h,
+                const char* state_name);
+}  // namespace detail
+
 }  // namespace seqgrad::nn

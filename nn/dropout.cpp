@@ -14,7 +14,8 @@ namespace {
 
 void check_p(const char* who, double p) {
     if (!(p >= 0 && p < 1))
-        throw value_error(std::string("nn::") + who + ": expected a probability in [0, 1), got " + detail::number(p));
+        throw value_error(std::string("nn::") + who + ": expected a probability in [0, 1), got " +
+                          seqgrad::detail::number(p));
 }
 
 bool active(const char* who, const expr& x, double p) {
@@ -72,13 +73,9 @@ weight_dropped_lstm::weight_dropped_lstm(tape& t, const lstm_cell& c, double p)
     : cell(c), w_hh(drop_connect(t.param(c.w_hh), p)) {}
 
 lstm_state weight_dropped_lstm::operator()(const expr& x, const lstm_state& s) const {
-    // c too: f * c would broadcast a [1, H] or [H] c silently (lstm_cell refuses it).
-    if (x.shape().rank() != 2 || x.shape()[1] != cell.input_size ||
-        s.h.shape() != shape{x.shape()[0], cell.hidden_size} || s.c.shape() != s.h.shape())
-        throw shape_error("nn::weight_dropped_lstm '" + cell.w_ih.name() + "': input x " + x.shape().str() + ", h " +
-                          s.h.shape().str() + ", c " + s.c.shape().str() + " (expected x [B, " +
-                          std::to_string(cell.input_size) + "] and h and c [B, " + std::to_string(cell.hidden_size) +
-                          "])");
+    // c too, as lstm_cell: f * c would broadcast a [1, H] or [H] c silently.
+    detail::check_step("weight_dropped_lstm", cell.w_ih, cell.input_size, cell.hidden_size, x, s.h, "h");
+    detail::check_step("weight_dropped_lstm", cell.w_ih, cell.input_size, cell.hidden_size, x, s.c, "c");
     const expr gates = matmul(x, T(cell.w_ih)) + cell.b_ih + (matmul(s.h, T(w_hh)) + cell.b_hh);
     const std::vector<expr> q = split(gates, 4, -1);
     const expr i = sigmoid(q[0]), f = sigmoid(q[1]), g = tanh(q[2]), o = sigmoid(q[3]);

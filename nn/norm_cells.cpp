@@ -22,14 +22,6 @@ void check_sizes(const char* who, const parameter_scope& scope, std::size_t in, 
                           ", hidden size " + std::to_string(hid) + " (expected both > 0)");
 }
 
-void check_step(const char* who, const parameter& w_ih, std::size_t in, std::size_t hid, const expr& x, const expr& h) {
-    const shape xs = x.shape(), hs = h.shape();
-    if (!(xs.rank() == 2 && xs[1] == in && hs.rank() == 2 && hs[1] == hid && hs[0] == xs[0]))
-        throw shape_error(std::string("nn::") + who + " '" + w_ih.name() + "': input x " + xs.str() + ", state " +
-                          hs.str() + " (expected x [B, " + std::to_string(in) + "] and state [B, " +
-                          std::to_string(hid) + "] with the same B)");
-}
-
 // LN(a W^T; gain) with no shift (the cells add their biases after).
 expr normed(const expr& a, const parameter& w, const parameter& gain, double eps) {
     tape& t = a.owner();
@@ -67,8 +59,8 @@ lstm_state layer_norm_lstm_cell::initial_state(tape& t, std::size_t batch) const
 }
 
 lstm_state layer_norm_lstm_cell::operator()(const expr& x, const lstm_state& s) const {
-    check_step("layer_norm_lstm_cell", w_ih, input_size, hidden_size, x, s.h);
-    check_step("layer_norm_lstm_cell", w_ih, input_size, hidden_size, x, s.c);
+    detail::check_step("layer_norm_lstm_cell", w_ih, input_size, hidden_size, x, s.h, "h");
+    detail::check_step("layer_norm_lstm_cell", w_ih, input_size, hidden_size, x, s.c, "c");
     tape& t = x.owner();
     const expr gates = normed(x, w_ih, g_ih, eps) + normed(s.h, w_hh, g_hh, eps) + t.param(b);
     const std::vector<expr> q = split(gates, 4, -1);
@@ -103,7 +95,7 @@ expr layer_norm_gru_cell::initial_state(tape& t, std::size_t batch) const {
 }
 
 expr layer_norm_gru_cell::operator()(const expr& x, const expr& h) const {
-    check_step("layer_norm_gru_cell", w_ih, input_size, hidden_size, x, h);
+    detail::check_step("layer_norm_gru_cell", w_ih, input_size, hidden_size, x, h, "h");
     tape& t = x.owner();
     const expr a_all = normed(x, w_ih, g_ih, eps) + t.param(b_ih);
     const expr u_all = normed(h, w_hh, g_hh, eps) + t.param(b_hh);
