@@ -97,6 +97,7 @@ struct lm {
     nn::lstm_cell cell;
     nn::detail::lstm_layer layer;
     std::optional<nn::adaptive_softmax> adaptive;
+    sg::optim::sgd sgd{ps, 0.1};
 
     lm(const config& c, std::mt19937_64& rng)
         : cfg(c),
@@ -130,34 +131,9 @@ struct lm {
             loss = sg::cross_entropy(logits, targets, sg::reduction::sum);
         }
         t.backward(loss);
-        clip_and_update(0.1f, 5.0);
+        sg::optim::clip_global_norm(ps, 5.0);  // as torch.nn.utils.clip_grad_norm_
+        sgd.step();                            // and zeroes the gradients
         return t.item(loss);
-    }
-
-    // torch.nn.utils.clip_grad_norm_(max_norm) then SGD: scale = max_norm / (norm + 1e-6) when
-    // below 1; gradients are zeroed in the same pass.
-    void clip_and_update(float lr, double max_norm) {
-        double sq = 0;
-        for (const sg::parameter& p : ps.parameters()) {
-            const auto& g = p.grad<float>();
-            double acc[8] = {};
-            std::size_t n = g.size(), i = 0;
-            for (; i + 8 <= n; i += 8)
-                for (int k = 0; k < 8; ++k) acc[k] += double(g.data()[i + k]) * g.data()[i + k];
-            for (; i < n; ++i) acc[0] += double(g.data()[i]) * g.data()[i];
-            for (double a : acc) sq += a;
-        }
-        const double norm = std::sqrt(sq), coef = max_norm / (norm + 1e-6);
-        const float step = lr * static_cast<float>(std::min(coef, 1.0));
-        for (const sg::parameter& p : ps.parameters()) {
-            float* v = p.value<float>().data();
-            float* g = p.grad<float>().data();
-            for (std::size_t i = 0, n = p.size(); i < n; ++i) {
-                v[i] -= step * g[i];
-                g[i] = 0;
-            }
-            p.mark_modified();
-        }
     }
 };
 

@@ -235,12 +235,16 @@ clip_result clip_by_global_norm(std::span<const gradient_ref> grads, double max_
     r.norm = std::sqrt(sq);
     if (!(r.norm > max_norm) || !std::isfinite(r.norm)) return r;
     const double scale = max_norm / (r.norm + 1e-6);
-    for (const auto& g : grads)
-        g.visit([scale](auto span) {
+    auto apply = [&](std::size_t k) {
+        grads[k].visit([scale](auto span) {
             using T = typename decltype(span)::value_type;
             const T s = static_cast<T>(scale);
             for (auto& v : span) v *= s;
         });
+    };
+    if (total >= (std::size_t(1) << 16)) detail::parallel_for(grads.size(), apply);
+    else
+        for (std::size_t k = 0; k < grads.size(); ++k) apply(k);
     r.clipped = true;
     return r;
 }

@@ -126,7 +126,8 @@ protected:
     }
 
     /// Update one trainable parameter from its gradient (do not zero it: step() does). `s` exists,
-    /// and s.steps counts this update (1 on the parameter's first update).
+    /// and s.steps counts this update (1 on the parameter's first update). step() may call it for
+    /// different parameters at the same time on the executor's threads: touch only p and s.
     virtual void update(const parameter& p, detail::optim_state& s) = 0;
     /// Called once when a parameter's state is made, after its buffers were zero-filled.
     virtual void init_state(detail::optim_state&) {}
@@ -181,20 +182,35 @@ inline void optimizer::step(bool zero_grad) {
             throw shape_error(name_ + ": parameter '" + d.name + "' has a gradient of " + std::to_string(ng) +
                               " entries for a value of " + std::to_string(nv));
     }
+    // States are made here, on the calling thread; then each parameter's update and zeroing is an
+    // item of its own, run across the executor's threads when the store is large (a word model's
+    // embedding and output layer are 10 MB each, a pass bound by memory). Updates are independent
+    // and elementwise: the same bits for any thread count.
+    std::vector<detail::optim_state*> states(ps.size(), nullptr);
+    std::size_t total = 0;
     for (std::size_t i = 0; i < ps.size(); ++i) {
         const parameter p = ps[i];
-        auto& d = p.data();
-        if (d.trainable) {
-            auto& s = state_for(i, p);
-            ++s.steps;
-            update(p, s);
-            p.mark_modified();  // a tape still holding the old value refuses it (see tape::param)
+        total += p.size();
+        if (p.data().trainable) {
+            states[i] = &state_for(i, p);
+            ++states[i]->steps;
         }
+    }
+    auto one = [&](std::size_t i) {
+        const parameter p = ps[i];
+        auto& d = p.data();
+        if (states[i]) update(p, *states[i]);
         if (zero_grad) {
             if (d.dt == dtype::f32) std::fill(d.gf.begin(), d.gf.end(), 0.0f);
             else std::fill(d.gd.begin(), d.gd.end(), 0.0);
         }
-    }
+    };
+    if (total >= (std::size_t(1) << 16)) detail::parallel_for(ps.size(), one);
+    else
+        for (std::size_t i = 0; i < ps.size(); ++i) one(i);
+    // A tape still holding an old value refuses it (see tape::param).
+    for (std::size_t i = 0; i < ps.size(); ++i)
+        if (states[i]) ps[i].mark_modified();
     ++steps_;
 }
 

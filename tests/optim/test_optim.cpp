@@ -327,6 +327,62 @@ BOOST_AUTO_TEST_CASE(state_is_made_once_and_lazily) {
     }
 }
 
+// A store large enough for step() to split its parameters across threads: two steps give the
+// same bits on 1 and 2 threads, every gradient is zeroed, a frozen parameter keeps its value, and
+// sampled entries match the same optimiser run on a one-entry store (each update is elementwise).
+BOOST_AUTO_TEST_CASE(large_store_same_on_one_and_two_threads) {
+    const std::size_t sizes[3] = {50000, 30001, 3};
+    auto grad_at = [](std::size_t k, std::size_t i, int step) {
+        return std::sin(0.37 * double(i) + double(k) + 1.3 * step) * (1.0 + double(i % 7));
+    };
+    auto value_at = [](std::size_t k, std::size_t i) { return std::cos(0.11 * double(i) + double(k)); };
+    const std::size_t threads_before = sg::num_threads();
+    for (auto& [name, f] : all_optimizers()) {
+        BOOST_TEST_CONTEXT(name) {
+            std::vector<xt::xarray<float>> after[2];
+            for (int threads : {1, 2}) {
+                sg::set_num_threads(static_cast<std::size_t>(threads));
+                sg::parameter_store ps(sg::dtype::f32);
+                std::vector<sg::parameter> w;
+                for (std::size_t k = 0; k < 3; ++k) {
+                    xt::xarray<double> v = xt::zeros<double>({sizes[k]});
+                    for (std::size_t i = 0; i < sizes[k]; ++i) v(i) = value_at(k, i);
+                    w.push_back(ps.add("w" + std::to_string(k), v));
+                }
+                auto frozen = ps.add("frozen", xt::xarray<double>{4.0});
+                frozen.set_trainable(false);
+                auto opt = f(ps);
+                for (int step = 0; step < 2; ++step) {
+                    for (std::size_t k = 0; k < 3; ++k)
+                        for (std::size_t i = 0; i < sizes[k]; ++i)
+                            w[k].grad<float>()(i) = static_cast<float>(grad_at(k, i, step));
+                    frozen.grad<float>()(0) = 1.0f;
+                    opt->step();
+                    for (std::size_t k = 0; k < 3; ++k) BOOST_TEST(xt::all(xt::equal(w[k].grad<float>(), 0.0f)));
+                    BOOST_TEST(frozen.grad<float>()(0) == 0.0f);
+                }
+                BOOST_TEST(frozen.value<float>()(0) == 4.0f);
+                for (std::size_t k = 0; k < 3; ++k) after[threads - 1].push_back(w[k].value<float>());
+            }
+            sg::set_num_threads(threads_before);
+            for (std::size_t k = 0; k < 3; ++k) BOOST_TEST(xt::all(xt::equal(after[0][k], after[1][k])));
+            for (std::size_t k = 0; k < 3; ++k)
+                for (std::size_t i : {std::size_t(0), std::size_t(12345) % sizes[k], sizes[k] - 1}) {
+                    sg::parameter_store one(sg::dtype::f32);
+                    auto u = one.add("u", xt::xarray<double>{value_at(k, i)});
+                    auto opt = f(one);
+                    for (int step = 0; step < 2; ++step) {
+                        u.grad<float>()(0) = static_cast<float>(grad_at(k, i, step));
+                        opt->step();
+                    }
+                    const double got = after[1][k](i), want = u.value<float>()(0);
+                    BOOST_TEST(std::abs(got - want) <= 1e-6 * (1.0 + std::abs(want)),
+                               "w" << k << "[" << i << "] = " << got << ", one-entry store " << want);
+                }
+        }
+    }
+}
+
 // A gradient whose size differs from its value's throws shape_error before anything moves.
 BOOST_AUTO_TEST_CASE(bad_gradient_shape) {
     sg::parameter_store ps(sg::dtype::f64);
@@ -476,6 +532,36 @@ BOOST_AUTO_TEST_CASE(global_norm_no_op) {
     set_grad(w, {std::numeric_limits<double>::infinity(), 1.0});
     BOOST_TEST(std::isinf(so::clip_global_norm(ps, 1.0)));
     BOOST_TEST(w.grad_as_double()(1) == 1.0);
+}
+
+// A store large enough for the norm and the scaling to split across threads: the same bits on
+// 1 and 2 threads, and the norm equals the sum of squares taken here in double.
+BOOST_AUTO_TEST_CASE(global_norm_large_store_same_on_one_and_two_threads) {
+    std::vector<xt::xarray<float>> grads[2];
+    double norms[2] = {};
+    double want = 0;
+    const std::size_t threads_before = sg::num_threads();
+    for (int threads : {1, 2}) {
+        sg::set_num_threads(static_cast<std::size_t>(threads));
+        sg::parameter_store ps(sg::dtype::f32);
+        std::vector<sg::parameter> w = {ps.add("a", sg::shape{70000}), ps.add("b", sg::shape{300, 100})};
+        want = 0;
+        for (std::size_t k = 0; k < w.size(); ++k) {
+            auto& g = w[k].grad<float>();
+            for (std::size_t i = 0; i < g.size(); ++i) {
+                g.data()[i] = static_cast<float>(std::sin(0.01 * double(i) + double(k)));
+                want += double(g.data()[i]) * double(g.data()[i]);
+            }
+        }
+        norms[threads - 1] = so::clip_global_norm(ps, 1.0);
+        for (auto& p : w) grads[threads - 1].push_back(p.grad<float>());
+    }
+    sg::set_num_threads(threads_before);
+    BOOST_TEST(norms[0] == norms[1]);
+    BOOST_TEST(std::abs(norms[0] - std::sqrt(want)) <= 1e-9 * std::sqrt(want));
+    for (std::size_t k = 0; k < 2; ++k) BOOST_TEST(xt::all(xt::equal(grads[0][k], grads[1][k])));
+    // Scaled to norm 1: the first entry of b is sin(1) / norm.
+    BOOST_TEST(std::abs(grads[1][1].data()[0] - std::sin(1.0) / norms[0]) <= 1e-6);
 }
 
 BOOST_AUTO_TEST_CASE(value) {
