@@ -94,7 +94,8 @@ public:
     /// Updated parameters are marked modified (in place, same storage): a tape built before the
     /// step that is still alive then refuses to run backward or read them again (graph_error), so
     /// build a new tape (or clear() the old one) per step. An override must keep the default
-    /// argument.
+    /// argument. In a store of 64K entries or more the parameters are updated (and zeroed) as
+    /// separate items across the executor's threads (set_num_threads): the same bits on any count.
     virtual void step(bool zero_grad = true);
 
     double learning_rate() const noexcept { return lr_; }
