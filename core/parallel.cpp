@@ -1,18 +1,27 @@
 #include "parallel.hpp"
 
 #include <memory>
+#include <string>
 
 namespace seqgrad {
 
 double data_parallel(std::size_t parts, const std::function<expr(tape&, std::size_t)>& f, dtype dt,
                      const backward_plan& plan) {
     if (parts == 0) throw value_error("data_parallel: expected at least one part");
-    for (const auto& x : plan.transforms())
+    for (const auto& x : plan.transforms()) {
         if (x->edits_parameters())
             throw value_error("data_parallel: " + x->name() +
                               " changes parameter gradients, which belongs to the "
                               "summed gradient; call optim::clip_global_norm or optim::clip_value after "
                               "data_parallel instead of passing it in the plan");
+        // Its after_sweep would run on every part's tape, concurrently, each writing one output:
+        // a data race, and at best one part's steps instead of the batch's.
+        if (x->reads_step_gradients())
+            throw value_error("data_parallel: " + x->name() + " reads the time steps' gradients of one tape (each of " +
+                              std::to_string(parts) +
+                              " parts would write its own, concurrently); record it on one tape over the whole "
+                              "batch instead of passing it in the plan");
+    }
     std::vector<std::unique_ptr<tape>> tapes(parts);
     std::vector<double> losses(parts, 0.0);
     auto run = [&](std::size_t i) {

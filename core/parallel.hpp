@@ -13,7 +13,8 @@ namespace seqgrad {
 /// parameter gradients are then added into the stores in part order, so the result does not depend
 /// on the thread count or the schedule. Returns the sum of the parts' losses.
 /// Clipping belongs to the summed gradient: apply optim::clip_global_norm afterwards (a plan
-/// with clipping is rejected here).
+/// with clipping is rejected here). A plan that reads the steps' gradients after the sweep
+/// (record_gradient_flow) is rejected too: it describes one tape, and each part has its own.
 double data_parallel(std::size_t parts, const std::function<expr(tape&, std::size_t)>& f, dtype dt = dtype::f32,
                      const backward_plan& plan = {});
 

@@ -316,6 +316,44 @@ BOOST_AUTO_TEST_CASE(data_parallel_equals_one_tape_within_1e12) {
     sg::set_num_threads(2);
 }
 
+BOOST_AUTO_TEST_CASE(data_parallel_refuses_a_plan_recording_the_gradient_flow) {
+    // record_gradient_flow describes one tape: each part ran it on its own, concurrently, into the
+    // same output (a data race), which kept one part's norms: h_t = tanh(h_{t-1} w) on rows
+    // (1, 2) and (-1, 0.5) with losses sum(h_3) and 3 sum(h_3) recorded 4.24264 (3 sqrt 2, part 1
+    // alone) for the last step, where the batch's ||dL/dh_3|| is sqrt(2 + 18) = 4.47214.
+    sg::parameter_store ps(sg::dtype::f64);
+    const sg::parameter w = ps.add("w", A{{0.5, -0.3}, {0.2, 0.7}});
+    auto part = [&](sg::tape& t, std::size_t i) {
+        sg::expr h = t.input(i == 0 ? A{{1.0, 2.0}} : A{{-1.0, 0.5}});
+        for (int s = 0; s < 4; ++s) {
+            sg::step_scope scope(t, s, s > 0 ? s - 1 : -1);
+            h = sg::tanh(sg::matmul(h, t.param(w)));
+            t.mark_state(h);
+        }
+        return sg::sum(h * (i == 0 ? 1.0 : 3.0));
+    };
+    sg::gradient_flow flow;
+    for (std::size_t threads : {1u, 2u}) {
+        sg::set_num_threads(threads);
+        expect_error<sg::value_error>(
+            [&] { sg::data_parallel(2, part, sg::dtype::f64, sg::record_gradient_flow(flow)); },
+            "data_parallel: record_gradient_flow reads the time steps' gradients of one tape");
+        BOOST_TEST(flow.norm.empty());
+        BOOST_TEST(xt::amax(xt::abs(w.grad<double>()))() == 0.0);  // refused before any part ran
+    }
+    // On one tape over the whole batch it reads the batch's norms.
+    sg::tape t(sg::dtype::f64);
+    sg::expr h = t.input(A{{1.0, 2.0}, {-1.0, 0.5}});
+    for (int s = 0; s < 4; ++s) {
+        sg::step_scope scope(t, s, s > 0 ? s - 1 : -1);
+        h = sg::tanh(sg::matmul(h, t.param(w)));
+        t.mark_state(h);
+    }
+    t.backward(sg::sum(h * t.input(A{{1.0, 1.0}, {3.0, 3.0}})), sg::record_gradient_flow(flow));
+    BOOST_TEST_REQUIRE(flow.norm.size() == 4u);
+    BOOST_TEST(std::abs(flow.norm[3] - std::sqrt(20.0)) < 1e-12);
+}
+
 BOOST_AUTO_TEST_CASE(tbptt_stream_carries_values_and_refuses_stale_chunks) {
     rnn_fixture f(8);
     sg::tbptt_stream stream(sg::dtype::f64);
