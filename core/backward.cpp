@@ -469,9 +469,9 @@ private:
     // ---- after the sweep ----------------------------------------------------------------------------
 
     void finish_parameters(backward_stats& st) {
-        bool edits = false;
-        for (const auto& x : plan_.transforms()) edits = edits || x->edits_parameters();
-        if (edits) {
+        // Every transform's on_parameters runs, not only where one edits: a transform that only
+        // reads the gradients (edits_parameters false) was otherwise never called.
+        if (!plan_.empty()) {
             std::vector<parameter_gradient> grads;
             for (std::uint32_t id : t_.param_ids_) {
                 const auto& n = nodes_[id];

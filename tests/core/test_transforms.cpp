@@ -279,6 +279,44 @@ BOOST_AUTO_TEST_CASE(bad_plans_are_rejected) {
                                   "short_windows partitions into windows of 4 steps sending gradients back 2");
 }
 
+BOOST_AUTO_TEST_CASE(a_transform_that_only_reads_parameter_gradients_sees_them) {
+    // on_parameters ran only when some transform of the plan said edits_parameters: a user's
+    // transform reading the gradients (and rightly saying it edits nothing) was never called alone,
+    // and was called once clip_value joined the plan.
+    struct gradient_norms : sg::transform {
+        std::vector<double>* out;
+        explicit gradient_norms(std::vector<double>* o) : out(o) {}
+        std::string name() const override { return "gradient_norms"; }
+        void on_parameters(std::span<const sg::parameter_gradient> ps, sg::backward_stats&) const override {
+            out->clear();
+            for (const auto& p : ps)
+                out->push_back(p.grad.visit([](auto span) {
+                    double sq = 0;
+                    for (auto v : span) sq += double(v) * v;
+                    return std::sqrt(sq);
+                }));
+        }
+    };
+    sg::parameter_store ps(sg::dtype::f64);
+    const auto p = ps.add("p", A{1.0, 1.0});
+    const auto q = ps.add("q", A{1.0});
+    sg::tape t(sg::dtype::f64);
+    const sg::expr pp = t.param(p), qq = t.param(q);  // in this order on the tape
+    const auto loss = sg::sum(pp * t.input(A{3.0, 4.0})) + sg::sum(qq * 12.0);
+    std::vector<double> norms;
+    for (const auto& plan :
+         {sg::make_transform<gradient_norms>(&norms), sg::truncate_bptt(3) | sg::make_transform<gradient_norms>(&norms),
+          sg::make_transform<gradient_norms>(&norms) | sg::clip_global_norm(1.0)}) {
+        norms.clear();
+        ps.zero_grad();
+        t.backward(loss, plan);
+        BOOST_TEST_REQUIRE(norms.size() == 2u);
+        BOOST_TEST(norms[0] == 5.0);  // before the clipping that follows it in the pipeline
+        BOOST_TEST(norms[1] == 12.0);
+    }
+    BOOST_TEST(std::abs(p.grad<double>()(1) - 4.0 / (13.0 + 1e-6)) < 1e-15);  // the clip came after
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(execution)
