@@ -11,12 +11,9 @@
 namespace seqgrad {
 
 namespace {
-std::string num(double v) {
-    std::string s = std::to_string(v);
-    while (s.size() > 1 && s.back() == '0') s.pop_back();
-    if (!s.empty() && s.back() == '.') s.pop_back();
-    return s;
-}
+// The shortest decimal that reads back as v: to_string's six decimals named clip_value(1e-8)
+// "clip_value(0)" and refused a threshold of -1e-9 as "got -0".
+std::string num(double v) { return detail::number(v); }
 void require_threshold(const char* who, double v) {
     if (!(v > 0))
         throw value_error(std::string(who) + ": expected a positive threshold (+inf: no clipping), got " + num(v));

@@ -268,6 +268,12 @@ BOOST_AUTO_TEST_CASE(bad_plans_are_rejected) {
     BOOST_CHECK_THROW(sg::clip_value(0), sg::value_error);
     BOOST_CHECK_THROW(sg::truncate_bptt(2) | sg::truncate_bptt(3), sg::value_error);
     BOOST_CHECK_THROW(sg::set_num_threads(0), sg::value_error);
+    // Thresholds in names and messages read back as given (six decimals made 1e-8 "0", -1e-9 "-0").
+    BOOST_TEST(sg::clip_value(1e-8).transforms()[0]->name() == "clip_value(1e-08)");
+    BOOST_TEST(sg::clip_state_gradient(2.5e-7).transforms()[0]->name() == "clip_state_gradient(2.5e-07)");
+    BOOST_TEST(sg::clip_global_norm(5.0).transforms()[0]->name() == "clip_global_norm(5)");
+    expect_error<sg::value_error>([] { sg::clip_global_norm(-1e-9); },
+                                  "clip_global_norm: expected a positive threshold (+inf: no clipping), got -1e-09");
     // A user's transform partitioning with k2 < k1 (truncate_bptt refuses it when built; this one
     // was run as k2 = k1): refused by name at backward.
     struct short_windows : sg::transform {
