@@ -145,12 +145,12 @@ void attention::check_query(const attention_memory& m, const expr& q, std::size_
     const shape& s = q.shape();
     if (s.rank() != rank || s[0] != m.batch || s.back() != query_size)
         throw shape_error(who(*this) + ": query " + s.str() + " for memory [" + std::to_string(m.batch) + ", " +
-                          std::to_string(m.steps) + ", " + std::to_string(memory_size) + "] (expected " +
-                          (rank == 2 ? "[" : "[B, T, ") + std::to_string(m.batch) + ", " + std::to_string(query_size) +
-                          "]" + (rank == 3 ? " with B = " + std::to_string(m.batch) : std::string()) + ")");
+                          std::to_string(m.steps) + ", " + std::to_string(memory_size) + "] (expected [" +
+                          std::to_string(m.batch) + (rank == 3 ? ", T, " : ", ") + std::to_string(query_size) + "])");
 }
 
 expr attention::scores(const attention_memory& m, const expr& q) const {
+    check_query(m, q, 3);
     const shape& s = q.shape();  // [B, R, Dq]
     const std::size_t B = s[0], R = s[1], S = m.steps, A = attention_size;
     tape& t = q.owner();
@@ -170,7 +170,6 @@ expr attention::scores(const attention_memory& m, const expr& q) const {
 }
 
 attention_output attention::all_steps(const attention_memory& m, const expr& queries) const {
-    check_query(m, queries, 3);
     expr e = scores(m, queries);
     expr alpha = m.masked() ? masked_softmax(e, m.lengths) : softmax(e);
     return {bmm(alpha, m.values), alpha};

@@ -270,6 +270,21 @@ BOOST_AUTO_TEST_CASE(errors_name_the_module_the_shapes_and_the_expectation) {
     BOOST_TEST(bad_q.find("query [2, 4]") != std::string::npos, bad_q);
     BOOST_TEST(bad_q.find("expected [2, 3]") != std::string::npos, bad_q);
     BOOST_CHECK_THROW(att.all_steps(m, t.constant(0.0, {3, 2, 3})), sg::shape_error);
+    // all_steps asked for "[B, T, 2, 3] with B = 2" (four dimensions) where [2, T, 3] is meant.
+    const std::string bad_qs = message([&] { att.all_steps(m, t.constant(0.0, {2, 3})); });
+    BOOST_TEST(bad_qs.find("nn::attention 'att' (general): query [2, 3] for memory [2, 4, 5] (expected [2, T, 3])") !=
+                   std::string::npos,
+               bad_qs);
+    // scores, public too, checked nothing: a [B, Dq] query failed in reshape, naming neither the
+    // module nor the expected shape.
+    for (const sg::shape& q : {sg::shape{2, 3}, sg::shape{3, 1, 3}, sg::shape{2, 1, 4}}) {
+        const std::string bad_s = message([&] { att.scores(m, t.constant(0.0, q)); });
+        BOOST_TEST(bad_s.find("nn::attention 'att' (general): query " + q.str() +
+                              " for memory [2, 4, 5] (expected "
+                              "[2, T, 3])") != std::string::npos,
+                   bad_s);
+    }
+    BOOST_TEST(att.scores(m, t.constant(0.0, {2, 6, 3})).shape() == (sg::shape{2, 6, 4}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
