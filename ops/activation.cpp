@@ -67,7 +67,8 @@ template <class C>
 void masked_softmax_rows(const C& c) {
     auto x = c.in(0);
     const auto& y = c.out();
-    const size_t n = x.shape.back(), rows = n ? x.size() / n : 0, per_batch = rows / x.shape[0];
+    // No rows when B = 0 (the divisor), nor when S = 0.
+    const size_t n = x.shape.back(), rows = n ? x.size() / n : 0, per_batch = rows ? rows / x.shape[0] : 1;
     for (size_t r = 0; r < rows; ++r) {
         const auto* xr = x.data + r * n;
         auto* yr = y.data + r * n;

@@ -42,6 +42,23 @@ BOOST_AUTO_TEST_CASE(masked_softmax_rejects_bad_lengths) {
     BOOST_CHECK_THROW(sg::masked_softmax(t.constant(0.0, {3}), too_few), sg::shape_error);
 }
 
+BOOST_AUTO_TEST_CASE(masked_softmax_of_an_empty_batch_is_empty) {
+    // B = 0 (no lengths) divided by zero in the forward kernel: SIGFPE, not a [0, 3] result.
+    for (auto dt : {sg::dtype::f32, sg::dtype::f64}) {
+        sg::tape t(dt);
+        const sg::expr x = t.input(xt::xarray<double>(xt::zeros<double>({0, 3})), true);
+        const sg::expr y = sg::masked_softmax(x, std::span<const int>());
+        BOOST_TEST(y.shape() == (sg::shape{0, 3}));
+        BOOST_TEST(t.value(y).size() == 0u);
+        t.backward(y, xt::xarray<double>(xt::zeros<double>({0, 3})));
+        BOOST_TEST(t.grad(x).size() == 0u);
+        const int lengths[] = {2, 0};  // and a [2, 0, 3]: no rows either
+        BOOST_TEST(
+            t.value(sg::masked_softmax(t.input(xt::xarray<double>(xt::zeros<double>({2, 0, 3}))), lengths)).size() ==
+            0u);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_masked_score_far_above_the_valid_one_changes_nothing) {
     // dot attention, one row, S = 2, length 1: the valid position scores 0.5, the masked one 1e10.
     sg::parameter_store ps(sg::dtype::f64);
