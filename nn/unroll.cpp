@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "../ops/math.hpp"
+
 namespace seqgrad::nn {
 
 expr step_mask(tape& t, std::span<const std::size_t> lengths, std::size_t step) {
@@ -98,6 +100,14 @@ std::size_t active_rows(std::span<const std::size_t> lengths, std::size_t k) {
     std::size_t n = 0;
     for (std::size_t len : lengths) n += k < len;
     return n;
+}
+
+expr masked_input(const expr& m, const expr& x) {
+    const shape s = x.shape();  // a copy: node storage moves as nodes are added
+    if (s.rank() == 2) return where(m, x, x.owner().constant(0.0));
+    shape ms{s[0]};  // the mask as [B, 1, ...] of x's rank, so that it broadcasts along rows
+    for (std::size_t d = 1; d < s.rank(); ++d) ms.push_back(1);
+    return where(reshape(m, ms), x, x.owner().constant(0.0));
 }
 
 void any_state_error(const std::string& what) { throw value_error("nn::any_state: " + what); }

@@ -22,9 +22,10 @@
 //
 // Variable-length batches. xs[k] is [B, F] for every step; row b is valid for the first
 // lengths[b] steps. At a step where some rows have finished, the new state is
-// blend(mask, cell(x, s), s) with a [B, 1] 0/1 mask: a finished row keeps its state bit for bit,
-// and no gradient reaches anything through its discarded update (inputs after its end, or
-// parameters through them). Steps where every row is valid skip the blend, and steps where none
+// blend(mask, cell(x', s), s) with a [B, 1] 0/1 mask, where x' is x with the finished rows
+// zeroed: a finished row keeps its state bit for bit, and no gradient reaches anything through
+// its discarded update (inputs after its end, or parameters through them), whatever the padding
+// holds (NaN or Inf included). Steps where every row is valid skip the blend, and steps where none
 // is skip the cell. Outputs at padded positions still exist (a carried state); give them a target
 // of -1 (mask_targets / step_targets) so cross_entropy ignores them.
 //
@@ -132,6 +133,8 @@ namespace detail {
 void check_sequence(const char* who, std::span<const expr> xs, std::span<const std::size_t> lengths);
 /// How many rows are valid at step k.
 std::size_t active_rows(std::span<const std::size_t> lengths, std::size_t k);
+/// x [B, ...] with the rows whose step mask m [B, 1] is 0 replaced by zeros.
+expr masked_input(const expr& m, const expr& x);
 
 // The one loop behind every unroll: forward or reverse, masked when lengths is non-empty.
 // states[k] is the state after reading position k, in time order either way.
@@ -154,8 +157,12 @@ std::vector<State> run(tape& t, const Cell& cell, std::span<const expr> xs, Stat
             out[k] = s;
             continue;
         }
-        State next = cell(xs[k], s);
-        if (masked && active < lengths.size()) next = blend(step_mask(t, lengths, k), next, s);
+        // Where some rows have finished, the cell reads zeros in them, not their padding: a NaN or
+        // Inf there would otherwise reach the kept state (0 * NaN) and the parameters' gradients.
+        const bool partial = masked && active < lengths.size();
+        const expr m = partial ? step_mask(t, lengths, k) : expr();
+        State next = cell(partial ? masked_input(m, xs[k]) : xs[k], s);
+        if (partial) next = blend(m, next, s);
         s = next;
         t.mark_state(hidden(s));  // for record_gradient_flow: ||dL/dh_t|| per step
         out[k] = s;

@@ -1,13 +1,24 @@
 // nn defects found by probing, kept as tests.
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
+#include <limits>
+#include <random>
 #include <string>
+#include <vector>
 
+#include <xtensor/xview.hpp>
+
+#include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
+
+#include "../test_util.hpp"
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+using seqgrad_test::random_array;
 
 BOOST_AUTO_TEST_SUITE(probes_nn)
 
@@ -27,6 +38,67 @@ BOOST_AUTO_TEST_CASE(lstm_sequence_step_out_of_range_is_a_value_error_with_the_r
             const std::string msg = e.what();
             BOOST_TEST_INFO(msg);
             BOOST_TEST(msg.find("(4): step out of range (the sequence has 4 steps: 0 .. 3)") != std::string::npos);
+        }
+    }
+}
+
+// What padding holds past a row's end is never read: NaN or Inf there gives the values and
+// gradients of zero padding, bit for bit (the cell once read it, and 0 * NaN reached the kept
+// state and every gradient). Both directions of a bidirectional layer, and inputs of rank 3.
+BOOST_AUTO_TEST_CASE(padding_past_a_rows_end_is_never_read) {
+    const std::size_t T = 5, b3 = 3, I = 3, H = 4;
+    std::mt19937_64 rng(16);
+    sg::parameter_store model(sg::dtype::f64);
+    const nn::lstm_cell lstm(sg::parameter_scope(model, "lstm"), I, H, rng);
+    const nn::gru_cell fwd(sg::parameter_scope(model, "fwd"), I, H, rng),
+        bwd(sg::parameter_scope(model, "bwd"), I, H, rng);
+    const nn::rnn_cell pairs(sg::parameter_scope(model, "pairs"), 2 * I, H, nn::rnn_activation::tanh, rng);
+    const auto pair_cell = [&](const sg::expr& x, const sg::expr& h) { return pairs(sg::reshape(x, {b3, 2 * I}), h); };
+    const std::vector<std::size_t> lengths{T, 2, 0};
+    std::vector<xt::xarray<double>> xs, x3s;
+    for (std::size_t k = 0; k < T; ++k) {
+        xs.push_back(random_array({b3, I}, rng));
+        x3s.push_back(random_array({b3, 2, I}, rng));
+    }
+    struct outcome {
+        double loss;
+        std::vector<xt::xarray<double>> grads;  // parameters, then the inputs
+    };
+    auto run = [&](double pad) {
+        model.zero_grad();
+        sg::tape t(sg::dtype::f64);
+        std::vector<sg::expr> in, in3;
+        for (std::size_t k = 0; k < T; ++k) {
+            xt::xarray<double> x = xs[k], x3 = x3s[k];
+            for (std::size_t r = 0; r < b3; ++r)
+                if (k >= lengths[r]) {
+                    xt::view(x, r) = pad;
+                    xt::view(x3, r) = pad;
+                }
+            in.push_back(t.input(x, true));
+            in3.push_back(t.input(x3, true));
+        }
+        const auto s = nn::unroll_masked(t, lstm, in, lstm.initial_state(t, b3), lengths);
+        const auto bi = nn::bidirectional<nn::gru_cell>{fwd, bwd}(t, in, lengths);
+        const auto p = nn::unroll_masked(t, pair_cell, in3, t.constant(0.5, {b3, H}), lengths);
+        sg::expr loss = sg::sum(sg::square(s.back().h)) + sg::sum(s.back().c) + sg::sum(sg::square(p.back()));
+        for (std::size_t k = 0; k < T; ++k) loss = loss + sg::sum(sg::square(bi.outputs[k]));
+        t.backward(loss);
+        outcome o{t.item(loss), {}};
+        for (const auto& q : model.parameters()) o.grads.push_back(q.grad_as_double());
+        for (const auto* v : {&in, &in3})
+            for (const sg::expr& e : *v) o.grads.push_back(t.grad(e));
+        return o;
+    };
+    const outcome zero = run(0.0);
+    BOOST_TEST_REQUIRE(std::isfinite(zero.loss));
+    for (const double pad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+        const outcome o = run(pad);
+        BOOST_TEST_CONTEXT("padding " << pad) {
+            BOOST_TEST(o.loss == zero.loss);
+            BOOST_TEST_REQUIRE(o.grads.size() == zero.grads.size());
+            for (std::size_t k = 0; k < o.grads.size(); ++k)
+                BOOST_TEST((o.grads[k] == zero.grads[k]), "gradient " << k);  // NaN compares unequal
         }
     }
 }
