@@ -119,6 +119,17 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
     return seq;
 }
 
+// The given state is read inside the first step, its state coming from the step before, as the
+// per-step cell reads it: a state carried over from an earlier run (the last step of the chunk
+// before) is then a state edge that clip_state_gradient clips and truncate_bptt cuts, not an
+// untimed node between two steps (which clipped nothing and made truncate_bptt(k1, k2) throw).
+namespace {
+expr initial_in_step(tape& t, int first_step, const auto& make) {
+    step_scope scope(t, first_step, first_step - 1);
+    return make();
+}
+}  // namespace
+
 expr lstm_layer::initial(const lstm_state& s0, std::size_t rows) const {
     const shape &hs = s0.h.shape(), &cs = s0.c.shape();
     if (hs.rank() != 2 || !(hs == cs) || hs[1] != cell_.hidden_size || hs[0] == 0 || rows % hs[0] != 0)
@@ -138,7 +149,7 @@ lstm_sequence lstm_layer::operator()(const expr& x, std::size_t batch, int first
 lstm_sequence lstm_layer::operator()(const expr& x, const lstm_state& s0, int first_step) const {
     const shape& hs = s0.h.shape();
     if (hs.rank() == 2 && hs[0] > 0) check_input(cell_, x, hs[0]);
-    const expr state0 = initial(s0, x.shape()[0]);
+    const expr state0 = initial_in_step(x.owner(), first_step, [&] { return initial(s0, x.shape()[0]); });
     return run(project(x), state0, first_step);
 }
 
@@ -162,7 +173,7 @@ lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, 
 
 lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, const lstm_state& s0,
                                    int first_step) const {
-    const expr state0 = initial(s0, ids.size());
+    const expr state0 = initial_in_step(table.owner(), first_step, [&] { return initial(s0, ids.size()); });
     return run(project_embedded(table, ids), state0, first_step);
 }
 

@@ -18,6 +18,7 @@
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+using seqgrad_test::max_diff;
 using seqgrad_test::random_array;
 
 BOOST_AUTO_TEST_SUITE(probes_nn)
@@ -99,6 +100,50 @@ BOOST_AUTO_TEST_CASE(padding_past_a_rows_end_is_never_read) {
             BOOST_TEST_REQUIRE(o.grads.size() == zero.grads.size());
             for (std::size_t k = 0; k < o.grads.size(); ++k)
                 BOOST_TEST((o.grads[k] == zero.grads[k]), "gradient " << k);  // NaN compares unequal
+        }
+    }
+}
+
+// A stateful model runs nn::lstm_cell over one chunk [T, B, I] after another on one tape, each
+// from the state the chunk before ended in. On the fused layer (optimisations on) the carried
+// state was read by untimed nodes, so clip_state_gradient did not clip the edge between the
+// chunks and truncate_bptt(k1, k2) threw a graph_error; the step-by-step run (off) did both.
+BOOST_AUTO_TEST_CASE(a_state_carried_between_chunks_is_a_state_edge_on_the_fused_layer) {
+    const std::size_t T = 5, I = 3;
+    for (const std::size_t B : {2u, 8u}) {
+        const std::size_t H = B == 8 ? 8 : 5;  // B = 8, H % 4 == 0: the lstm_run path
+        std::mt19937_64 rng(17);
+        sg::parameter_store model(sg::dtype::f64);
+        const nn::lstm_cell cell(sg::parameter_scope(model, "lstm"), I, H, rng);
+        const auto st = nn::make_stacked<nn::lstm_cell>(sg::parameter_scope(model, "stack"), 2, I, H, true, rng);
+        const xt::xarray<double> x1 = random_array({T, B, I}, rng), x2 = random_array({T, B, I}, rng);
+        auto grads = [&](bool optimize, const sg::backward_plan& plan) {
+            model.zero_grad();
+            sg::tape t(sg::dtype::f64);
+            t.set_optimize(optimize);
+            const auto a = nn::unroll(t, cell, t.input(x1), cell.initial_state(t, B));
+            const auto b = nn::unroll(t, cell, t.input(x2), a.back(), static_cast<int>(T));
+            const auto c = nn::unroll(t, st, t.input(x1), st.initial_state(t, B));
+            const auto d = nn::unroll(t, st, t.input(x2), c.back(), static_cast<int>(T));
+            sg::expr loss = t.constant(0.0);
+            for (std::size_t k = 0; k < T; ++k)
+                loss = loss + sg::sum(sg::square(b[k].h)) + sg::sum(b[k].c) + sg::sum(sg::square(d[k].output));
+            t.backward(loss, plan);
+            std::vector<xt::xarray<double>> g;
+            for (const auto& p : model.parameters()) g.push_back(p.grad_as_double());
+            return g;
+        };
+        const sg::backward_plan plans[] = {sg::clip_state_gradient(0.03), sg::truncate_bptt(2, 4),
+                                           sg::truncate_bptt(3) | sg::clip_state_gradient(0.03)};
+        for (std::size_t p = 0; p < std::size(plans); ++p) {
+            BOOST_TEST_CONTEXT("B " << B << ", plan " << p) {
+                const auto off = grads(false, plans[p]);
+                std::vector<xt::xarray<double>> on;
+                BOOST_REQUIRE_NO_THROW(on = grads(true, plans[p]));
+                BOOST_REQUIRE_EQUAL(on.size(), off.size());
+                for (std::size_t k = 0; k < on.size(); ++k)
+                    BOOST_TEST(max_diff(on[k], off[k]) <= 1e-12 * (1 + xt::amax(xt::abs(off[k]))()), "gradient " << k);
+            }
         }
     }
 }
