@@ -268,7 +268,9 @@ struct seq2seq_states {
 /// Encoder-decoder: the encoder reads source (masked by source_lengths when given, so each row's
 /// final state is the one at its own last token), bridge maps its final state to the decoder's
 /// initial state (identity by default: same state type), and the decoder reads target_inputs
-/// (teacher forcing). Decoder steps are marked after the encoder's, from first_step + T_source.
+/// (teacher forcing). Decoder steps are marked after the encoder's, from first_step + T_source;
+/// the bridge runs in the decoder's first step, so the encoder-to-decoder edge is a state edge
+/// (clipped by clip_state_gradient, cut by truncate_bptt) like any other.
 template <class Enc, class Dec, class State, class Bridge = std::identity>
 auto encode_decode(tape& t, const Enc& encoder, const Dec& decoder, std::span<const expr> source,
                    std::span<const expr> target_inputs, State s0, std::span<const std::size_t> source_lengths = {},
@@ -277,8 +279,15 @@ auto encode_decode(tape& t, const Enc& encoder, const Dec& decoder, std::span<co
     seq2seq_states<State, dec_state> r;
     r.encoder = source_lengths.empty() ? unroll(t, encoder, source, s0, first_step)
                                        : unroll_masked(t, encoder, source, s0, source_lengths, first_step);
-    dec_state d0 = std::invoke(bridge, r.encoder.empty() ? s0 : r.encoder.back());
-    r.decoder = unroll(t, decoder, target_inputs, std::move(d0), first_step + static_cast<int>(source.size()));
+    const int decoder_first = first_step + static_cast<int>(source.size());
+    dec_state d0 = [&]() -> dec_state {
+        // The bridge's nodes belong to the decoder's first step, its state from the encoder's last:
+        // untimed, they would hide that state edge from clip_state_gradient and make
+        // truncate_bptt(k1, k2) throw.
+        step_scope scope(t, decoder_first, decoder_first - 1);
+        return std::invoke(bridge, r.encoder.empty() ? s0 : r.encoder.back());
+    }();
+    r.decoder = unroll(t, decoder, target_inputs, std::move(d0), decoder_first);
     return r;
 }
 

@@ -148,4 +148,50 @@ BOOST_AUTO_TEST_CASE(a_state_carried_between_chunks_is_a_state_edge_on_the_fused
     }
 }
 
+// encode_decode ran its bridge (encoder state -> decoder state) outside any step: a bridge that
+// computes (here tanh) made truncate_bptt(k1, k2) throw a graph_error, and clip_state_gradient
+// did not clip the encoder-to-decoder edge. Held equal to the same model written by hand, the
+// bridge inside the decoder's first step.
+BOOST_AUTO_TEST_CASE(encode_decode_runs_its_bridge_in_the_decoders_first_step) {
+    const std::size_t T = 5, B = 2, I = 3, H = 4;
+    std::mt19937_64 rng(18);
+    sg::parameter_store model(sg::dtype::f64);
+    const nn::gru_cell enc(sg::parameter_scope(model, "enc"), I, H, rng),
+        dec(sg::parameter_scope(model, "dec"), I, H, rng);
+    const xt::xarray<double> x = random_array({T, B, I}, rng, 2.0);
+    const auto bridge = [](const sg::expr& h) { return sg::tanh(h * 3.0); };
+    auto grads = [&](bool by_hand, const sg::backward_plan& plan) {
+        model.zero_grad();
+        sg::tape t(sg::dtype::f64);
+        const std::vector<sg::expr> xs = nn::unstack_steps(t.input(x));
+        std::vector<sg::expr> ds;
+        if (by_hand) {
+            const auto es = nn::unroll(t, enc, xs, enc.initial_state(t, B));
+            std::size_t k = 0;
+            const auto cell = [&](const sg::expr& xk, const sg::expr& h) { return dec(xk, k++ == 0 ? bridge(h) : h); };
+            ds = nn::unroll(t, cell, xs, es.back(), static_cast<int>(T));
+        } else {
+            ds = nn::encode_decode(t, enc, dec, xs, xs, enc.initial_state(t, B), {}, bridge).decoder;
+        }
+        sg::expr loss = t.constant(0.0);
+        for (const sg::expr& d : ds) loss = loss + sg::sum(sg::square(d));
+        t.backward(loss, plan);
+        std::vector<xt::xarray<double>> g;
+        for (const auto& p : model.parameters()) g.push_back(p.grad_as_double());
+        return g;
+    };
+    const sg::backward_plan plans[] = {sg::truncate_bptt(2, 4), sg::clip_state_gradient(0.01),
+                                       sg::truncate_bptt(3) | sg::clip_state_gradient(0.01)};
+    for (std::size_t p = 0; p < std::size(plans); ++p) {
+        BOOST_TEST_CONTEXT("plan " << p) {
+            const auto want = grads(true, plans[p]);
+            std::vector<xt::xarray<double>> got;
+            BOOST_REQUIRE_NO_THROW(got = grads(false, plans[p]));
+            BOOST_REQUIRE_EQUAL(got.size(), want.size());
+            for (std::size_t k = 0; k < got.size(); ++k)
+                BOOST_TEST(max_diff(got[k], want[k]) <= 1e-12 * (1 + xt::amax(xt::abs(want[k]))()), "gradient " << k);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
