@@ -331,7 +331,7 @@ BOOST_AUTO_TEST_CASE(state_is_made_once_and_lazily) {
 // same bits on 1 and 2 threads, every gradient is zeroed, a frozen parameter keeps its value, and
 // sampled entries match the same optimiser run on a one-entry store (each update is elementwise).
 BOOST_AUTO_TEST_CASE(large_store_same_on_one_and_two_threads) {
-    const std::size_t sizes[3] = {50000, 30001, 3};
+    const std::size_t sizes[3] = {700000, 400001, 3};  // 1.1M entries: split from 2^20
     auto grad_at = [](std::size_t k, std::size_t i, int step) {
         return std::sin(0.37 * double(i) + double(k) + 1.3 * step) * (1.0 + double(i % 7));
     };
@@ -544,7 +544,7 @@ BOOST_AUTO_TEST_CASE(global_norm_large_store_same_on_one_and_two_threads) {
     for (int threads : {1, 2}) {
         sg::set_num_threads(static_cast<std::size_t>(threads));
         sg::parameter_store ps(sg::dtype::f32);
-        std::vector<sg::parameter> w = {ps.add("a", sg::shape{70000}), ps.add("b", sg::shape{300, 100})};
+        std::vector<sg::parameter> w = {ps.add("a", sg::shape{1100000}), ps.add("b", sg::shape{300, 100})};
         want = 0;
         for (std::size_t k = 0; k < w.size(); ++k) {
             auto& g = w[k].grad<float>();
