@@ -60,6 +60,16 @@ inline void sync_fp_mode() noexcept {
 /// independent; results must not depend on which thread runs which item. Returns whether the
 /// items ran as a parallel region. Work inside an item is not split further (see split_ways).
 bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f);
+/// Passes over whole buffers (an optimiser's step, gradient clipping) split into items across the
+/// threads from this many entries in all: below, waking a thread costs more than such a pass
+/// saves (a char LM's 150K entries trained 5-10% slower on 2 threads than on 1 split from 64K).
+constexpr std::size_t min_split_entries = std::size_t(1) << 20;
+/// parallel_for(n, f) when `entries` reaches min_split_entries, else f(0) ... f(n - 1) in order here.
+inline void parallel_for_entries(std::size_t n, std::size_t entries, const std::function<void(std::size_t)>& f) {
+    if (entries >= min_split_entries) parallel_for(n, f);
+    else
+        for (std::size_t i = 0; i < n; ++i) f(i);
+}
 /// Bracket a parallel region by hand (reference counted across threads; see set_blas_threads).
 void enter_parallel_region();
 void leave_parallel_region() noexcept;

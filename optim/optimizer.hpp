@@ -186,8 +186,7 @@ inline void optimizer::step(bool zero_grad) {
     // States are made here, on the calling thread; then each parameter's update and zeroing is an
     // item of its own, run across the executor's threads when the store is large (a word model's
     // embedding and output layer are 10 MB each, a pass bound by memory). Updates are independent
-    // and elementwise: the same bits for any thread count. Below 2^20 entries waking a thread costs
-    // more than it saves (a char LM's 150K entries: 2 threads 10% slower than 1 at batch 1).
+    // and elementwise: the same bits for any thread count.
     std::vector<detail::optim_state*> states(ps.size(), nullptr);
     std::size_t total = 0;
     for (std::size_t i = 0; i < ps.size(); ++i) {
@@ -207,9 +206,7 @@ inline void optimizer::step(bool zero_grad) {
             else std::fill(d.gd.begin(), d.gd.end(), 0.0);
         }
     };
-    if (total >= (std::size_t(1) << 20)) detail::parallel_for(ps.size(), one);
-    else
-        for (std::size_t i = 0; i < ps.size(); ++i) one(i);
+    detail::parallel_for_entries(ps.size(), total, one);
     // A tape still holding an old value refuses it (see tape::param).
     for (std::size_t i = 0; i < ps.size(); ++i)
         if (states[i]) ps[i].mark_modified();
