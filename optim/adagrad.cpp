@@ -12,11 +12,12 @@ const adagrad_options& checked(const adagrad_options& o) {
 }
 
 template <class T>
-void adagrad_kernel(T* w, const T* g, T* sum, std::size_t n, const adagrad_options& o, double lr, std::size_t t) {
+void adagrad_kernel(T* w, T* g, T* sum, std::size_t n, const adagrad_options& o, double lr, std::size_t t, bool zero) {
     const T clr = T(lr / (1 + double(t - 1) * o.lr_decay)), eps = T(o.eps), wd = T(o.weight_decay);
     const bool decay = o.weight_decay != 0;
     for (std::size_t i = 0; i < n; ++i) {
         T d = g[i];
+        if (zero) g[i] = T(0);
         if (decay) d += wd * w[i];
         sum[i] += d * d;
         w[i] -= clr * d / (std::sqrt(sum[i]) + eps);
@@ -32,11 +33,12 @@ void adagrad::init_state(detail::optim_state& s) {
     else std::fill(s.d.begin(), s.d.end(), opt_.initial_accumulator_value);
 }
 
-void adagrad::update(const parameter& p, detail::optim_state& s) {
+void adagrad::run(const parameter& p, detail::optim_state& s, bool zero_grad) {
     detail::optim_visit(p.scalar_type(), [&](auto zero) {
         using T = decltype(zero);
         auto& w = p.value<T>();
-        adagrad_kernel<T>(w.data(), p.grad<T>().data(), s.buffer<T>(0), w.size(), opt_, learning_rate(), s.steps);
+        adagrad_kernel<T>(w.data(), p.grad<T>().data(), s.buffer<T>(0), w.size(), opt_, learning_rate(), s.steps,
+                          zero_grad);
     });
 }
 

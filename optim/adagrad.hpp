@@ -35,10 +35,12 @@ public:
     }
 
 protected:
-    void update(const parameter& p, detail::optim_state& s) override;
+    void update(const parameter& p, detail::optim_state& s) override { run(p, s, false); }
+    void update_and_zero(const parameter& p, detail::optim_state& s) override { run(p, s, true); }
     void init_state(detail::optim_state& s) override;
 
 private:
+    void run(const parameter& p, detail::optim_state& s, bool zero_grad);
     adagrad_options opt_;
 };
 

@@ -126,10 +126,22 @@ protected:
         detail::optim_require_lr(name_, lr);
     }
 
-    /// Update one trainable parameter from its gradient (do not zero it: step() does). `s` exists,
-    /// and s.steps counts this update (1 on the parameter's first update). step() may call it for
-    /// different parameters at the same time on the executor's threads: touch only p and s.
+    /// Update one trainable parameter from its gradient (do not zero it). `s` exists, and s.steps
+    /// counts this update (1 on the parameter's first update). step() may call it for different
+    /// parameters at the same time on the executor's threads: touch only p and s.
     virtual void update(const parameter& p, detail::optim_state& s) = 0;
+    /// update(), then set p's gradient to zero: what step(true) calls. The built-in optimisers
+    /// override it to zero each entry in the pass that reads it, since a second pass over a word
+    /// model's tens of MB of gradients costs as much as the update's own traffic of them.
+    virtual void update_and_zero(const parameter& p, detail::optim_state& s) {
+        update(p, s);
+        zero_gradient(p);
+    }
+    static void zero_gradient(const parameter& p) {
+        auto& d = p.data();
+        if (d.dt == dtype::f32) std::fill(d.gf.begin(), d.gf.end(), 0.0f);
+        else std::fill(d.gd.begin(), d.gd.end(), 0.0);
+    }
     /// Called once when a parameter's state is made, after its buffers were zero-filled.
     virtual void init_state(detail::optim_state&) {}
 
@@ -199,11 +211,12 @@ inline void optimizer::step(bool zero_grad) {
     }
     auto one = [&](std::size_t i) {
         const parameter p = ps[i];
-        auto& d = p.data();
-        if (states[i]) update(p, *states[i]);
-        if (zero_grad) {
-            if (d.dt == dtype::f32) std::fill(d.gf.begin(), d.gf.end(), 0.0f);
-            else std::fill(d.gd.begin(), d.gd.end(), 0.0);
+        if (!states[i]) {
+            if (zero_grad) zero_gradient(p);
+        } else if (zero_grad) {
+            update_and_zero(p, *states[i]);
+        } else {
+            update(p, *states[i]);
         }
     };
     detail::parallel_for_entries(ps.size(), total, one);

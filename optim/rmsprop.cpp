@@ -15,12 +15,13 @@ const rmsprop_options& checked(const rmsprop_options& o) {
 std::size_t buffers(const rmsprop_options& o) { return 1 + (o.momentum > 0) + o.centered; }
 
 template <class T>
-void rmsprop_kernel(T* w, const T* g, T* v, T* b, T* a, std::size_t n, const rmsprop_options& o, double lr_d) {
+void rmsprop_kernel(T* w, T* g, T* v, T* b, T* a, std::size_t n, const rmsprop_options& o, double lr_d, bool zero) {
     const T lr = T(lr_d), alpha = T(o.alpha), k = T(1 - o.alpha), eps = T(o.eps), wd = T(o.weight_decay),
             mu = T(o.momentum);
     const bool decay = o.weight_decay != 0;
     for (std::size_t i = 0; i < n; ++i) {
         T d = g[i];
+        if (zero) g[i] = T(0);
         if (decay) d += wd * w[i];
         v[i] = alpha * v[i] + k * d * d;
         T den;
@@ -43,13 +44,14 @@ void rmsprop_kernel(T* w, const T* g, T* v, T* b, T* a, std::size_t n, const rms
 rmsprop::rmsprop(parameter_store& ps, const rmsprop_options& options)
     : optimizer(ps, "rmsprop", checked(options).lr, buffers(options)), opt_(options) {}
 
-void rmsprop::update(const parameter& p, detail::optim_state& s) {
+void rmsprop::run(const parameter& p, detail::optim_state& s, bool zero_grad) {
     detail::optim_visit(p.scalar_type(), [&](auto zero) {
         using T = decltype(zero);
         auto& w = p.value<T>();
         T* b = opt_.momentum > 0 ? s.buffer<T>(1) : nullptr;
         T* a = opt_.centered ? s.buffer<T>(opt_.momentum > 0 ? 2 : 1) : nullptr;
-        rmsprop_kernel<T>(w.data(), p.grad<T>().data(), s.buffer<T>(0), b, a, w.size(), opt_, learning_rate());
+        rmsprop_kernel<T>(w.data(), p.grad<T>().data(), s.buffer<T>(0), b, a, w.size(), opt_, learning_rate(),
+                          zero_grad);
     });
 }
 

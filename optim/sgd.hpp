@@ -37,9 +37,11 @@ public:
     }
 
 protected:
-    void update(const parameter& p, detail::optim_state& s) override;
+    void update(const parameter& p, detail::optim_state& s) override { run(p, s, false); }
+    void update_and_zero(const parameter& p, detail::optim_state& s) override { run(p, s, true); }
 
 private:
+    void run(const parameter& p, detail::optim_state& s, bool zero_grad);
     sgd_options opt_;
 };
 

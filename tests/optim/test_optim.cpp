@@ -302,6 +302,52 @@ BOOST_AUTO_TEST_CASE(step_false_keeps_grads) {
     }
 }
 
+// step() zeroes each gradient in the update's own pass (update_and_zero): three steps give the
+// same bits as step(false) followed by zeroing by hand, in float and double.
+BOOST_AUTO_TEST_CASE(fused_zeroing_same_bits_as_separate) {
+    for (auto& [name, f] : all_optimizers()) {
+        for (const sg::dtype dt : {sg::dtype::f32, sg::dtype::f64}) {
+            BOOST_TEST_CONTEXT(name << (dt == sg::dtype::f32 ? " f32" : " f64")) {
+                sg::parameter_store a(dt), b(dt);
+                const xt::xarray<double> w0{{0.3, -1.7, 2.2}, {0.9, 0.0, -0.4}};
+                auto wa = a.add("w", w0), wb = b.add("w", w0);
+                auto oa = f(a), ob = f(b);
+                for (int k = 0; k < 3; ++k) {
+                    const xt::xarray<double> g = xt::xarray<double>{{0.5, -1.0, 0.25}, {2.0, -0.125, 0.75}} * (k + 1.0);
+                    set_grad(wa, g);
+                    set_grad(wb, g);
+                    oa->step();
+                    ob->step(false);
+                    set_grad(wb, xt::zeros<double>(g.shape()));
+                    BOOST_TEST(wa.value_as_double() == wb.value_as_double());
+                    BOOST_TEST(xt::all(xt::equal(wa.grad_as_double(), 0.0)));
+                }
+            }
+        }
+    }
+}
+
+// A user's optimiser overrides update() only: step() still zeroes its gradients afterwards.
+BOOST_AUTO_TEST_CASE(user_optimizer_gradients_zeroed) {
+    struct halve : so::optimizer {
+        explicit halve(sg::parameter_store& ps) : so::optimizer(ps, "halve", 0.5, 0) {}
+        void update(const sg::parameter& p, sg::detail::optim_state&) override {
+            p.value<double>() -= learning_rate() * p.grad<double>();
+        }
+    };
+    sg::parameter_store ps(sg::dtype::f64);
+    auto w = ps.add("w", xt::xarray<double>{1.0, -2.0});
+    halve opt(ps);
+    set_grad(w, {0.5, -1.0});
+    opt.step();
+    BOOST_TEST(w.value_as_double() == (xt::xarray<double>{0.75, -1.5}));
+    BOOST_TEST(w.grad_as_double() == (xt::xarray<double>{0.0, 0.0}));
+    set_grad(w, {1.0, 1.0});
+    opt.step(false);
+    BOOST_TEST(w.value_as_double() == (xt::xarray<double>{0.25, -2.0}));
+    BOOST_TEST(w.grad_as_double() == (xt::xarray<double>{1.0, 1.0}));
+}
+
 // After the first step the state buffers are not reallocated; a parameter added later gets state
 // on the next step.
 BOOST_AUTO_TEST_CASE(state_is_made_once_and_lazily) {
