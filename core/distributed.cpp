@@ -88,10 +88,58 @@ void require(const comm& c, const char* who) {
     if (!c.valid()) throw value_error(std::string("dist::") + who + ": on an empty comm (a rank outside the group)");
 }
 
+// Collective: throws value_error on every rank unless every rank's store is rank 0's parameter for
+// parameter (scalar type, count, shapes; with trainable_only, of the trainable ones alone). The
+// collectives move runs of entries: stores that differ would copy or sum unrelated entries, or fail
+// inside MPI without a word about which parameter.
+void require_same_layout(const parameter_store& ps, const comm& c, bool trainable_only, const std::string& who) {
+    std::vector<std::size_t> index;  // store index of each parameter described
+    for (std::size_t i = 0; i < ps.size(); ++i)
+        if (!trainable_only || ps[i].trainable()) index.push_back(i);
+    constexpr std::size_t fields = 1 + max_rank;  // per parameter: rank, then every dimension (1 past it)
+    std::vector<std::uint64_t> mine{static_cast<std::uint64_t>(ps.scalar_type()), index.size()};
+    for (std::size_t i : index) {
+        const seqgrad::shape& s = ps[i].shape();
+        mine.push_back(s.rank());
+        for (std::size_t k = 0; k < max_rank; ++k) mine.push_back(k < s.rank() ? s[k] : 1);
+    }
+    std::uint64_t n = mine.size();
+    detail::wait(detail::ibcast(&n, sizeof n, 0, c.handle()));
+    std::vector<std::uint64_t> first = c.rank() == 0 ? mine : std::vector<std::uint64_t>(n);
+    detail::wait(detail::ibcast(first.data(), n * sizeof(std::uint64_t), 0, c.handle()));
+    const char* what = trainable_only ? " trainable parameters" : " parameters";
+    std::string why;
+    if (first[0] != mine[0]) {
+        why = std::string("a ") + to_string(ps.scalar_type()) + " store here, a " +
+              to_string(static_cast<dtype>(first[0])) + " one on rank 0";
+    } else {
+        const std::size_t common = std::min<std::size_t>(first[1], index.size());
+        for (std::size_t k = 0; k < common && why.empty(); ++k) {
+            const std::uint64_t* a = mine.data() + 2 + k * fields;
+            const std::uint64_t* b = first.data() + 2 + k * fields;
+            if (std::equal(a, a + fields, b)) continue;
+            seqgrad::shape theirs;
+            for (std::size_t d = 0; d < b[0]; ++d) theirs.push_back(b[1 + d]);
+            why = "parameter '" + ps[index[k]].name() + "' (" + std::to_string(k) + " of the" + what + ") is " +
+                  ps[index[k]].shape().str() + " here, " + theirs.str() + " on rank 0";
+        }
+        if (why.empty() && first[1] != index.size())
+            why = std::to_string(index.size()) + what + " here, " + std::to_string(first[1]) + " on rank 0";
+    }
+    const double differ = sum(why.empty() ? 0.0 : 1.0, c);
+    if (differ == 0) return;
+    if (why.empty())
+        why = "the store of " + std::to_string(static_cast<long>(differ)) + " rank(s) differs from rank 0's";
+    throw value_error("dist::" + who + ": rank " + std::to_string(c.rank()) + " of " + std::to_string(c.size()) + ": " +
+                      why + "; every rank must hold the same" + what +
+                      ", in the same order, with the same shapes and scalar type");
+}
+
 }  // namespace
 
 void broadcast(parameter_store& ps, const comm& c, int root) {
     require(c, "broadcast");
+    require_same_layout(ps, c, false, "broadcast");
     std::vector<int> reqs;
     for (const parameter& p : ps.parameters())
         reqs.push_back(detail::ibcast(storage(p), p.size() * scalar_bytes(p.scalar_type()), root, c.handle()));
@@ -300,10 +348,11 @@ struct reducer::impl {
     }
 };
 
-reducer::reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes)
-    : p_(new impl{ps, c, ps.scalar_type(), ps.size(), 0.0, {}, {}, {}, {}, {}, {}, {}}) {
+reducer::reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes) {
     require(c, "reducer");
     if (bucket_bytes == 0) throw value_error("dist::reducer: bucket_bytes must be > 0");
+    require_same_layout(ps, c, true, "reducer");
+    p_ = new impl{ps, c, ps.scalar_type(), ps.size(), 0.0, {}, {}, {}, {}, {}, {}, {}};
     impl& m = *p_;
     m.weight = 1.0 / c.size();
     const std::size_t es = scalar_bytes(m.dt);

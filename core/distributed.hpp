@@ -95,7 +95,9 @@ int guard(const std::function<int()>& body);
 /// the cores before MPI is initialised).
 std::size_t threads_per_rank();
 
-/// Every parameter's value (trainable or not) from rank `root` to all ranks of c.
+/// Every parameter's value (trainable or not) from rank `root` to all ranks of c. Throws value_error
+/// on every rank, naming the first parameter that differs, unless every rank's store has rank 0's
+/// parameters (count, order, shapes, scalar type).
 void broadcast(parameter_store& ps, const comm& c, int root = 0);
 /// Whether every rank of c holds bitwise the same values as rank 0 (collective).
 bool identical(const parameter_store& ps, const comm& c);
@@ -149,6 +151,8 @@ public:
         std::size_t ready_in_backward = 0;  // buckets sent before backward ended, summed over steps
     };
 
+    /// Collective. Throws value_error on every rank, naming the first parameter that differs, unless
+    /// every rank's store has rank 0's trainable parameters (count, order, shapes, scalar type).
     reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes = std::size_t(256) << 10);
     ~reducer();
     reducer(const reducer&) = delete;

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -264,6 +265,58 @@ BOOST_AUTO_TEST_CASE(bad_use_is_an_error) {
     BOOST_CHECK_THROW(red.attach(t), sg::value_error);  // the step was not finished
     BOOST_CHECK_THROW(t.backward(sg::sum(t.param(stray))), sg::value_error);
     BOOST_CHECK_THROW(red.set_weight(std::nan("")), sg::value_error);
+}
+
+// The collectives move runs of entries: a rank whose store differs from rank 0's must be an error on
+// every rank, naming the parameter, not a sum of unrelated entries or an MPI abort.
+BOOST_AUTO_TEST_CASE(stores_that_differ_across_ranks_are_an_error) {
+    const dist::comm w = dist::comm::world();
+    const bool odd = w.size() > 1 && w.rank() == w.size() - 1;  // the last rank, when there are several
+    auto make = [&](std::size_t a, std::size_t b, sg::dtype dt) {
+        auto ps = std::make_unique<sg::parameter_store>(dt);
+        ps->add("a", sg::shape{a});
+        ps->add("b", sg::shape{b});
+        return ps;
+    };
+    auto says = [](const std::string& part) {
+        return [part](const sg::value_error& e) {
+            const std::string what = e.what();
+            BOOST_TEST_INFO(what);
+            BOOST_TEST(what.find(part) != std::string::npos);
+            return true;
+        };
+    };
+    // Matching stores: rank r's gradients r + 1, summed with weight 1.
+    const auto same = make(2, 3, sg::dtype::f64);
+    for (std::size_t i = 0; i < 2; ++i) {
+        auto& g = (*same)[i].grad<double>();
+        std::fill(g.begin(), g.end(), w.rank() + 1.0);
+    }
+    dist::reducer red(*same, w);
+    red.set_weight(1);
+    red.reduce_store();
+    BOOST_TEST((*same)[1].grad<double>()(2) == w.size() * (w.size() + 1) / 2.0);
+    dist::broadcast(*same, w);
+    if (w.size() == 1) return;
+    // The same 5 entries cut [3] + [2] on the last rank, [2] + [3] elsewhere.
+    const auto cut = make(odd ? 3 : 2, odd ? 2 : 3, sg::dtype::f64);
+    const std::string where = odd ? "parameter 'a' (0 of the trainable parameters) is [3] here, [2] on rank 0"
+                                  : "the store of 1 rank(s) differs from rank 0's";
+    BOOST_CHECK_EXCEPTION(dist::reducer(*cut, w), sg::value_error,
+                          says("dist::reducer: rank " + std::to_string(w.rank())));
+    BOOST_CHECK_EXCEPTION(dist::reducer(*cut, w), sg::value_error, says(where));
+    BOOST_CHECK_EXCEPTION(dist::broadcast(*cut, w), sg::value_error, says("dist::broadcast"));
+    BOOST_TEST((*cut)[0].value<double>()(0) == 0.0);  // nothing copied
+    // Another scalar type on the last rank.
+    const auto f32 = make(2, 3, odd ? sg::dtype::f32 : sg::dtype::f64);
+    BOOST_CHECK_EXCEPTION(dist::reducer(*f32, w), sg::value_error,
+                          says(odd ? "a float32 store here, a float64 one on rank 0" : "differs from rank 0's"));
+    // 'b' frozen on the last rank: a different set to sum, the same values to broadcast.
+    const auto frozen = make(2, 3, sg::dtype::f64);
+    (*frozen)[1].set_trainable(!odd);
+    BOOST_CHECK_EXCEPTION(dist::reducer(*frozen, w), sg::value_error,
+                          says(odd ? "1 trainable parameters here, 2 on rank 0" : "differs from rank 0's"));
+    BOOST_CHECK_NO_THROW(dist::broadcast(*frozen, w));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
