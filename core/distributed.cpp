@@ -139,6 +139,9 @@ void require_same_layout(const parameter_store& ps, const comm& c, bool trainabl
 
 void broadcast(parameter_store& ps, const comm& c, int root) {
     require(c, "broadcast");
+    if (root < 0 || root >= c.size())
+        throw value_error("dist::broadcast: root " + std::to_string(root) + " of " + std::to_string(c.size()) +
+                          " ranks (expected 0 <= root < ranks)");
     require_same_layout(ps, c, false, "broadcast");
     std::vector<int> reqs;
     for (const parameter& p : ps.parameters())

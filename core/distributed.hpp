@@ -96,8 +96,8 @@ int guard(const std::function<int()>& body);
 std::size_t threads_per_rank();
 
 /// Every parameter's value (trainable or not) from rank `root` to all ranks of c. Throws value_error
-/// on every rank, naming the first parameter that differs, unless every rank's store has rank 0's
-/// parameters (count, order, shapes, scalar type).
+/// unless 0 <= root < c.size(), and on every rank, naming the first parameter that differs, unless
+/// every rank's store has rank 0's parameters (count, order, shapes, scalar type).
 void broadcast(parameter_store& ps, const comm& c, int root = 0);
 /// Whether every rank of c holds bitwise the same values as rank 0 (collective).
 bool identical(const parameter_store& ps, const comm& c);

@@ -265,6 +265,12 @@ BOOST_AUTO_TEST_CASE(bad_use_is_an_error) {
     BOOST_CHECK_THROW(red.attach(t), sg::value_error);  // the step was not finished
     BOOST_CHECK_THROW(t.backward(sg::sum(t.param(stray))), sg::value_error);
     BOOST_CHECK_THROW(red.set_weight(std::nan("")), sg::value_error);
+    // A root that is no rank of the comm: an error naming broadcast, not an MPI abort.
+    BOOST_CHECK_EXCEPTION(dist::broadcast(m.ps, w, w.size()), sg::value_error, [&](const sg::value_error& e) {
+        return std::string(e.what()) == "dist::broadcast: root " + std::to_string(w.size()) + " of " +
+                                            std::to_string(w.size()) + " ranks (expected 0 <= root < ranks)";
+    });
+    BOOST_CHECK_THROW(dist::broadcast(m.ps, w, -1), sg::value_error);
 }
 
 // The collectives move runs of entries: a rank whose store differs from rank 0's must be an error on
