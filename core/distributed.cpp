@@ -259,6 +259,15 @@ struct reducer::impl {
             throw value_error(std::string("dist::reducer::") + who +
                               ": the store changed since the reducer was made "
                               "(parameters added or converted); make a new reducer");
+        // The sums are read from and written to the gradients' buffers, s.size entries each.
+        for (const auto& s : slots) {
+            const auto& d = s.p.data();
+            const std::size_t ng = d.dt == dtype::f32 ? d.gf.size() : d.gd.size();
+            if (ng != s.size)
+                throw shape_error(std::string("dist::reducer::") + who + ": parameter '" + d.name +
+                                  "' has a gradient of " + std::to_string(ng) + " entries for a value of " +
+                                  std::to_string(s.size));
+        }
     }
 
     void begin(const char* who) {

@@ -170,6 +170,8 @@ public:
     /// (bitwise the same on every rank). Parameters the tape did not reach count as zero.
     void finish();
     /// Not overlapped: replaces the store's gradients by their weighted sum over ranks.
+    /// attach() and reduce_store() throw shape_error, before sending anything, if a trainable
+    /// parameter's gradient no longer has its value's size (replaced by the user).
     void reduce_store();
     const stats& statistics() const { return stats_; }
     /// Zeroes the counts and times (not buckets and bytes).

@@ -271,6 +271,19 @@ BOOST_AUTO_TEST_CASE(bad_use_is_an_error) {
                                             std::to_string(w.size()) + " ranks (expected 0 <= root < ranks)";
     });
     BOOST_CHECK_THROW(dist::broadcast(m.ps, w, -1), sg::value_error);
+    // A gradient the user replaced by one of another size: an error naming it, as optimizer::step
+    // gives, not a read and a write of 1000 entries in a buffer of 2.
+    sg::parameter_store small(sg::dtype::f64);
+    const sg::parameter q = small.add("q", sg::shape{1000});
+    dist::reducer red_small(small, w);
+    q.grad<double>() = xt::zeros<double>({2});
+    BOOST_CHECK_EXCEPTION(red_small.reduce_store(), sg::shape_error, [](const sg::shape_error& e) {
+        return std::string(e.what()) ==
+               "dist::reducer::reduce_store: parameter 'q' has a gradient of 2 entries for a value of 1000";
+    });
+    sg::tape t2(sg::dtype::f64);
+    BOOST_CHECK_THROW(red_small.attach(t2), sg::shape_error);
+    BOOST_TEST(q.grad<double>().size() == 2u);
 }
 
 // The collectives move runs of entries: a rank whose store differs from rank 0's must be an error on
