@@ -71,7 +71,8 @@ public:
     static comm world();
     int rank() const;
     int size() const;
-    /// Ranks on the same machine as this one, and this rank's index among them.
+    /// Ranks on the same machine as this one, and this rank's index among them: found when the comm
+    /// was made (environment, split), so any rank may ask alone (not a collective).
     int local_size() const;
     int local_rank() const;
     /// Collective: ranks passing the same colour >= 0 form a new comm (ordered as in this one);

@@ -37,6 +37,29 @@ void check(int rc, const char* what) {
     throw value_error(std::string("dist: ") + what + " failed: " + std::string(msg, len));
 }
 
+// Per communicator: the ranks on this machine and this rank's index among them. Finding them is a
+// collective (MPI_Comm_split_type), so it is done where every rank takes part anyway: at init() for
+// the world and at split() for a new communicator. Asking later is then local: one rank alone may
+// ask (rank 0 printing it) without the others being in the same call.
+struct node_info {
+    std::int64_t comm;
+    int size, rank;
+};
+std::vector<node_info> nodes;
+
+const node_info& learn_node(std::int64_t c) {
+    for (const node_info& n : nodes)
+        if (n.comm == c) return n;
+    MPI_Comm local;
+    check(MPI_Comm_split_type(to_mpi(c), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
+    node_info n{c, 0, 0};
+    MPI_Comm_size(local, &n.size);
+    MPI_Comm_rank(local, &n.rank);
+    MPI_Comm_free(&local);
+    nodes.push_back(n);
+    return nodes.back();
+}
+
 }  // namespace
 
 bool available() { return true; }
@@ -44,10 +67,12 @@ bool available() { return true; }
 bool init(int& argc, char**& argv) {
     int done = 0;
     MPI_Initialized(&done);
-    if (done) return false;
-    int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    return true;
+    if (!done) {
+        int provided = 0;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    }
+    learn_node(world());
+    return !done;
 }
 
 void finalize() {
@@ -82,25 +107,16 @@ int size(std::int64_t c) {
     return s;
 }
 
-// f(comm, &out) on the ranks of c that share this node's memory.
-template <class F>
-int on_node(std::int64_t c, F f) {
-    MPI_Comm local;
-    MPI_Comm_split_type(to_mpi(c), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
-    int v = 0;
-    f(local, &v);
-    MPI_Comm_free(&local);
-    return v;
-}
+// Known since init() or split(); a communicator seqgrad did not make is learnt here (a collective).
+int local_size(std::int64_t c) { return learn_node(c).size; }
 
-int local_size(std::int64_t c) { return on_node(c, MPI_Comm_size); }
-
-int local_rank(std::int64_t c) { return on_node(c, MPI_Comm_rank); }
+int local_rank(std::int64_t c) { return learn_node(c).rank; }
 
 std::int64_t split(std::int64_t c, int colour) {
     MPI_Comm out;
     check(MPI_Comm_split(to_mpi(c), colour < 0 ? MPI_UNDEFINED : colour, 0, &out), "MPI_Comm_split");
-    return out == MPI_COMM_NULL ? -1 : MPI_Comm_c2f(out);
+    if (out == MPI_COMM_NULL) return -1;
+    return learn_node(MPI_Comm_c2f(out)).comm;
 }
 
 void barrier(std::int64_t c) { check(MPI_Barrier(to_mpi(c)), "MPI_Barrier"); }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 
 #include <xtensor/xview.hpp>
 
@@ -336,6 +337,32 @@ BOOST_AUTO_TEST_CASE(stores_that_differ_across_ranks_are_an_error) {
     BOOST_CHECK_EXCEPTION(dist::reducer(*frozen, w), sg::value_error,
                           says(odd ? "1 trainable parameters here, 2 on rank 0" : "differs from rank 0's"));
     BOOST_CHECK_NO_THROW(dist::broadcast(*frozen, w));
+}
+
+// How many ranks share the machine is no collective: rank 0 may ask alone (to print it) while the
+// others go on to the next collective. (CTest starts every rank on this machine.)
+BOOST_AUTO_TEST_CASE(local_size_asked_by_one_rank) {
+    const dist::comm w = dist::comm::world();
+    int local = -1, index = -1;
+    std::size_t threads = 0;
+    if (w.rank() == 0) {
+        local = w.local_size();
+        index = w.local_rank();
+        threads = dist::threads_per_rank();
+    }
+    BOOST_TEST(dist::sum(1.0, w) == w.size());
+    if (w.rank() == 0) {
+        BOOST_TEST(local == w.size());
+        BOOST_TEST(index == 0);
+        const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+        BOOST_TEST(threads == std::max<std::size_t>(1, cores / static_cast<std::size_t>(w.size())));
+    }
+    const dist::comm part = w.split(w.rank() % 2);  // even and odd ranks; the last of each asks alone
+    if (part.rank() == part.size() - 1) {
+        BOOST_TEST(part.local_size() == part.size());
+        BOOST_TEST(part.local_rank() == part.size() - 1);
+    }
+    BOOST_TEST(dist::sum(1.0, part) == part.size());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
