@@ -298,9 +298,10 @@ struct math_ops {
                                            for (size_t o = 0; o < v.outer; ++o)
                                                for (size_t i = 0; i < v.inner; ++i) {
                                                    const size_t base = o * v.n * v.inner + i;
-                                                   decltype(x[0] + 0) s = 0;
+                                                   double s = 0;  // float sums drift (accurate_sum)
                                                    for (size_t j = 0; j < v.n; ++j)
-                                                       y[base + j * v.inner] = s += x[base + j * v.inner];
+                                                       y[base + j * v.inner] = static_cast<scalar_of<decltype(c)>>(
+                                                           s += x[base + j * v.inner]);
                                                }
                                        })
                                        .backward([](auto& c) {
@@ -311,10 +312,10 @@ struct math_ops {
                                            for (size_t o = 0; o < v.outer; ++o)
                                                for (size_t i = 0; i < v.inner; ++i) {
                                                    const size_t base = o * v.n * v.inner + i;
-                                                   decltype(g[0] + 0) s = 0;
+                                                   double s = 0;
                                                    for (size_t j = v.n; j-- > 0;) {
                                                        s += g[base + j * v.inner];
-                                                       t[base + j * v.inner] = s;
+                                                       t[base + j * v.inner] = static_cast<scalar_of<decltype(c)>>(s);
                                                    }
                                                }
                                        })

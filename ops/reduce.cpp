@@ -27,10 +27,9 @@ struct reduce_ops {
                                     .shape(scalar_shape)
                                     .saves(saves::nothing)
                                     .forward([](auto& c) {
+                                        using T = std::remove_cvref_t<decltype(c.out()[0])>;
                                         auto x = c.in(0);
-                                        decltype(x[0] + 0) s = 0;
-                                        for (size_t i = 0; i < x.size(); ++i) s += x[i];
-                                        c.out()[0] = s;
+                                        c.out()[0] = static_cast<T>(accurate_sum(x.data, x.size()));
                                     })
                                     .backward([](auto& c) {
                                         const auto g = c.grad_out()[0];
@@ -45,20 +44,28 @@ struct reduce_ops {
             .shape(sum_axis_shape)
             .saves(saves::nothing)
             .print_attrs(axis_attr)
+            // Sums accumulate in double (kernels.hpp's accurate_sum): along the last axis one
+            // row sum per output; along another axis, blocks of columns summed down the axis.
             .forward([](auto& c) {
+                using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto x = c.in(0);
                 const auto& y = c.out();
                 const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
-                if (v.inner == 1) {  // along the last axis: one row sum per output (broadcast.hpp)
-                    for (size_t o = 0; o < v.outer; ++o) y[o] = row_sum(x.data + o * v.n, v.n);
+                if (v.inner == 1) {
+                    for (size_t o = 0; o < v.outer; ++o) y[o] = static_cast<T>(accurate_sum(x.data + o * v.n, v.n));
                     return;
                 }
-                std::fill(y.begin(), y.end(), 0);
+                constexpr size_t block = 64;
+                double acc[block];
                 for (size_t o = 0; o < v.outer; ++o)
-                    for (size_t j = 0; j < v.n; ++j) {
-                        const auto* xr = x.data + (o * v.n + j) * v.inner;
-                        auto* yr = y.data + o * v.inner;
-                        for (size_t i = 0; i < v.inner; ++i) yr[i] += xr[i];
+                    for (size_t i0 = 0; i0 < v.inner; i0 += block) {
+                        const size_t w = std::min(block, v.inner - i0);
+                        std::fill(acc, acc + w, 0.0);
+                        for (size_t j = 0; j < v.n; ++j) {
+                            const auto* xr = x.data + (o * v.n + j) * v.inner + i0;
+                            for (size_t i = 0; i < w; ++i) acc[i] += xr[i];
+                        }
+                        for (size_t i = 0; i < w; ++i) y[o * v.inner + i0 + i] = static_cast<T>(acc[i]);
                     }
             })
             .backward([](auto& c) {

@@ -133,6 +133,23 @@ BOOST_AUTO_TEST_CASE(cumsum_along_axes) {
     expect_near(grad_of(A{{1, 2, 3}}, [](const sg::expr& v) { return sg::cumsum(v, -1); }), A{{3, 2, 1}});
 }
 
+// A float running sum drifts: the cumsum of 10^5 entries of 0.1f ended at 9998.557 and its
+// gradient (the reversed running sum of the output's gradient) likewise. Both accumulate in
+// double now, as PyTorch's CPU cumsum does (10000.0).
+BOOST_AUTO_TEST_CASE(float_cumsum_does_not_drift) {
+    constexpr std::size_t n = 100000;
+    sg::tape t(sg::dtype::f32);
+    auto x = t.input(A(xt::ones<double>({n}) * 0.1), true);
+    const auto y = sg::cumsum(x, 0);
+    const A v = t.value(y);
+    BOOST_TEST(v(n - 1) == 10000.0, boost::test_tools::tolerance(1e-6));
+    BOOST_TEST(v(n / 2 - 1) == 5000.0, boost::test_tools::tolerance(1e-6));
+    t.backward(sg::sum(y * t.input(A(xt::ones<double>({n}) * 0.1))));
+    const A g = t.grad(x);
+    BOOST_TEST(g(0) == 10000.0, boost::test_tools::tolerance(1e-6));
+    BOOST_TEST(g(n / 2) == 5000.0, boost::test_tools::tolerance(1e-6));
+}
+
 BOOST_AUTO_TEST_CASE(smooth_activations) {
     sg::tape t(sg::dtype::f64);
     auto x = t.input(A{-1.0, 0.0, 0.5, 2.0});
