@@ -92,7 +92,11 @@ struct loss_ops {
                             std::fill(dr, dr + n, T(0));
                             continue;
                         }
-                        const T lse = y[r] + xr[t], gr = g[r];
+                        // Where the target's logit is -inf the loss is inf and loss + logit is
+                        // NaN: the row's log-sum-exp is computed again (the gradient is finite).
+                        T lse = y[r] + xr[t];
+                        if (lse != lse) lse = row_logsumexp(xr, n);
+                        const T gr = g[r];
                         for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
                         dr[t] -= gr;
                     }

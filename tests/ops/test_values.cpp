@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 
 #include <seqgrad/seqgrad.hpp>
 
@@ -171,6 +172,24 @@ BOOST_AUTO_TEST_CASE(cross_entropy_gradient_is_softmax_minus_onehot) {
     const int target[] = {0};
     t.backward(sg::cross_entropy(logits, target));
     expect_near(t.grad(logits), A{{0.25 - 1.0, 0.75}});
+}
+
+// A target whose logit is -inf: the loss is inf and the gradient softmax - onehot stays finite
+// (PyTorch: [1/4, -1, 3/4] below). The backward rebuilt the row's log-sum-exp as loss + logit =
+// inf - inf and gave NaN across the row.
+BOOST_AUTO_TEST_CASE(cross_entropy_gradient_at_a_minus_infinite_target_logit) {
+    const double inf = std::numeric_limits<double>::infinity();
+    for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+        sg::tape t(dt);
+        auto logits = t.input(A{{0.0, -inf, std::log(3.0)}, {0.0, 0.0, std::log(2.0)}}, true);
+        const int targets[] = {1, 2};
+        const sg::expr loss = sg::cross_entropy(logits, targets, sg::reduction::none);
+        const A v = t.value(loss);
+        BOOST_TEST(v(0) == inf);
+        BOOST_TEST(v(1) == std::log(2.0), boost::test_tools::tolerance(1e-6));
+        t.backward(sg::sum(loss));
+        expect_near(t.grad(logits), A{{0.25, -1.0, 0.75}, {0.25, 0.25, -0.5}}, 1e-6);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
