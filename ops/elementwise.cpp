@@ -7,7 +7,8 @@ namespace {
 using namespace detail;
 using std::size_t;
 
-std::string scalar_attr(const attrs& a) { return "c=" + std::to_string(a.f[0]); }
+// Constants print as the shortest decimal that reads back (detail::number), not six decimals.
+std::string scalar_attr(const attrs& a) { return "c=" + number(a.f[0]); }
 
 // An input of a sum whose gradient is the sum's gradient unchanged (no broadcast to undo): the
 // engine may hand it that gradient instead of a copy (op_def::gradient_block). Input j has the
@@ -181,7 +182,7 @@ struct elementwise_ops {
         op_builder("pow")
             .shape(same_shape)
             .saves(saves::inputs)
-            .print_attrs([](const attrs& a) { return "p=" + std::to_string(a.f[0]); })
+            .print_attrs([](const attrs& a) { return "p=" + number(a.f[0]); })
             .forward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 const T p = static_cast<T>(c.at.f[0]);

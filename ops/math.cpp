@@ -108,7 +108,7 @@ void for_each_broadcast3(const shape& out, const shape& a, const shape& b, const
     });
 }
 
-std::string clamp_attrs(const attrs& a) { return "lo=" + std::to_string(a.f[0]) + ", hi=" + std::to_string(a.f[1]); }
+std::string clamp_attrs(const attrs& a) { return "lo=" + number(a.f[0]) + ", hi=" + number(a.f[1]); }
 std::string keep_attrs(const attrs& a) { return "axis=" + std::to_string(a.i[0]) + (a.i[1] ? ", keepdims" : ""); }
 
 constexpr double inv_sqrt2 = 0.70710678118654752440;
@@ -344,7 +344,7 @@ struct math_ops {
     const op_def& elu = builtin(op_builder("elu")
                                     .shape(same_shape)
                                     .saves(saves::both)
-                                    .print_attrs([](const attrs& a) { return "alpha=" + std::to_string(a.f[0]); })
+                                    .print_attrs([](const attrs& a) { return "alpha=" + number(a.f[0]); })
                                     .forward([](auto& c) {
                                         using T = scalar_of<decltype(c)>;
                                         const T alpha = static_cast<T>(c.at.f[0]);
@@ -427,7 +427,7 @@ expr argmin(const expr& x, int axis, bool keepdims) { return apply(ops().argmin,
 expr abs(const expr& x) { return apply(ops().abs, {x}); }
 expr clamp(const expr& x, double lo, double hi) {
     if (!(lo <= hi))
-        throw value_error("clamp: expected lo <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
+        throw value_error("clamp: expected lo <= hi, got lo " + detail::number(lo) + ", hi " + detail::number(hi));
     return apply(ops().clamp, {x}, attrs{.f = {lo, hi}});
 }
 expr where(const expr& cond, const expr& a, const expr& b) { return apply(ops().where, {cond, a, b}); }

@@ -37,7 +37,7 @@ struct norm_ops {
                                            .arity(3)
                                            .shape(layer_norm_shape)
                                            .saves(saves::inputs)
-                                           .print_attrs([](const attrs& a) { return "eps=" + std::to_string(a.f[0]); })
+                                           .print_attrs([](const attrs& a) { return "eps=" + number(a.f[0]); })
                                            .forward([](auto& c) {
                                                auto x = c.in(0), g = c.in(1), b = c.in(2);
                                                const auto& y = c.out();

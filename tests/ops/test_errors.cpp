@@ -56,6 +56,21 @@ BOOST_AUTO_TEST_CASE(shape_mismatch_in_every_shape_rule) {
     expect_error<sg::value_error>([&] { (void)sg::gather_rows(m23, bad_ids); }, {"gather_rows", "7", "[2, 3]"});
 }
 
+// Constants print as the shortest decimal that reads back (detail::number), in graph dumps and
+// messages alike: std::to_string's six decimals printed mul_scalar(x, 1e-8) as "c=0.000000",
+// pow(x, 1/3) as "p=0.333333", and refused clamp(x, 1e-7, -1e-7) as "got lo 0.000000, hi -0.000000".
+BOOST_AUTO_TEST_CASE(constants_print_exactly) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{1.0});
+    BOOST_TEST(t.describe(sg::mul_scalar(x, 1e-8).id()) == "mul_scalar(n0, c=1e-08)");
+    BOOST_TEST(t.describe(sg::add_scalar(x, 2.5e-7).id()) == "add_scalar(n0, c=2.5e-07)");
+    BOOST_TEST(t.describe(sg::pow(x, 1.0 / 3).id()) == "pow(n0, p=0.3333333333333333)");
+    BOOST_TEST(t.describe(sg::clamp(x, -1e-7, 0.5).id()) == "clamp(n0, lo=-1e-07, hi=0.5)");
+    BOOST_TEST(t.describe(sg::elu(x, 1e-9).id()) == "elu(n0, alpha=1e-09)");
+    expect_error<sg::value_error>([&] { (void)sg::clamp(x, 1e-7, -1e-7); },
+                                  {"clamp: expected lo <= hi, got lo 1e-07, hi -1e-07"});
+}
+
 BOOST_AUTO_TEST_CASE(cross_entropy_targets_out_of_range) {
     sg::tape t(sg::dtype::f64);
     auto logits = t.input(A{{1, 2, 3}, {4, 5, 6}});
