@@ -1,13 +1,14 @@
 #include "shape_ops.hpp"
 
-#include <cstring>
-
 #include "kernels.hpp"
 
 namespace seqgrad {
 namespace {
 using namespace detail;
 using std::size_t;
+
+// Copies use std::copy_n, not memcpy: an empty parameter is read in place, and its data pointer
+// is null (memcpy from null is undefined even for 0 bytes).
 
 std::string slice_attrs(const attrs& a) {
     return "axis=" + std::to_string(a.i[0]) + ", " + std::to_string(a.i[1]) + ":" + std::to_string(a.i[2]);
@@ -39,7 +40,7 @@ struct shape_ops {
             .print_attrs([](const attrs& a) { return "shape=" + a.shp.str(); })
             .view([](std::span<const shape>, const attrs&) { return std::size_t(0); })
             .gradient_block([](std::span<const shape>, const attrs&, size_t) { return size_t(0); })
-            .forward([](auto& c) { std::memcpy(c.out().data, c.in(0).data, c.in(0).size() * sizeof(c.out()[0])); })
+            .forward([](auto& c) { std::copy_n(c.in(0).data, c.in(0).size(), c.out().data); })
             .backward([](auto& c) {
                 auto g = c.grad_out();
                 c.emit(0, [&](size_t i) { return g[i]; });
@@ -83,7 +84,7 @@ struct shape_ops {
                     auto x = c.in(j);
                     const size_t w = x.shape[axis] * vy.inner;
                     for (size_t o = 0; o < vy.outer; ++o)
-                        std::memcpy(y.data + o * vy.n * vy.inner + offset, x.data + o * w, w * sizeof(y[0]));
+                        std::copy_n(x.data + o * w, w, y.data + o * vy.n * vy.inner + offset);
                     offset += w;
                 }
             })
@@ -140,8 +141,7 @@ struct shape_ops {
                 const auto& y = c.out();
                 const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
                 const size_t b = static_cast<size_t>(c.at.i[1]), w = y.shape.size() / std::max<size_t>(v.outer, 1);
-                for (size_t o = 0; o < v.outer; ++o)
-                    std::memcpy(y.data + o * w, x.data + (o * v.n + b) * v.inner, w * sizeof(y[0]));
+                for (size_t o = 0; o < v.outer; ++o) std::copy_n(x.data + (o * v.n + b) * v.inner, w, y.data + o * w);
             })
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
@@ -202,34 +202,35 @@ struct shape_ops {
             .sample({{2, 1}}, attrs{.shp = {2, 4}}));
 
     // ints = row ids. Backward scatters the rows of the gradient back into the table.
-    const op_def& gather_rows = builtin(
-        op_builder("gather_rows")
-            .saves(saves::nothing)
-            .accumulates()
-            .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
-                if (in[0].rank() != 2) fail_shape(op, in, "expected a table of rank 2 [rows, width]");
-                check_ids(op, in, at.ints, in[0][0], "row id");
-                return shape{at.ints.size(), in[0][1]};
-            })
-            .forward([](auto& c) {
-                auto t = c.in(0);
-                const auto& y = c.out();
-                const size_t d = t.shape[1];
-                for (size_t r = 0; r < c.at.ints.size(); ++r)
-                    std::memcpy(y.data + r * d, t.data + static_cast<size_t>(c.at.ints[r]) * d, d * sizeof(y[0]));
-            })
-            .backward([](auto& c) {
-                auto tgt = c.target(0);
-                auto g = c.grad_out();
-                if (!tgt.data) return;
-                if (!c.accumulate(0)) std::fill(tgt.begin(), tgt.end(), 0);
-                const size_t d = g.shape[1];
-                for (size_t r = 0; r < c.at.ints.size(); ++r) {
-                    auto* dst = tgt.data + static_cast<size_t>(c.at.ints[r]) * d;
-                    for (size_t k = 0; k < d; ++k) dst[k] += g[r * d + k];
-                }
-            })
-            .sample({{5, 3}}, {}, {4, 0, 4, 2}));
+    const op_def& gather_rows = builtin(op_builder("gather_rows")
+                                            .saves(saves::nothing)
+                                            .accumulates()
+                                            .shape([](const op_def& op, std::span<const shape> in, const attrs& at) {
+                                                if (in[0].rank() != 2)
+                                                    fail_shape(op, in, "expected a table of rank 2 [rows, width]");
+                                                check_ids(op, in, at.ints, in[0][0], "row id");
+                                                return shape{at.ints.size(), in[0][1]};
+                                            })
+                                            .forward([](auto& c) {
+                                                auto t = c.in(0);
+                                                const auto& y = c.out();
+                                                const size_t d = t.shape[1];
+                                                for (size_t r = 0; r < c.at.ints.size(); ++r)
+                                                    std::copy_n(t.data + static_cast<size_t>(c.at.ints[r]) * d, d,
+                                                                y.data + r * d);
+                                            })
+                                            .backward([](auto& c) {
+                                                auto tgt = c.target(0);
+                                                auto g = c.grad_out();
+                                                if (!tgt.data) return;
+                                                if (!c.accumulate(0)) std::fill(tgt.begin(), tgt.end(), 0);
+                                                const size_t d = g.shape[1];
+                                                for (size_t r = 0; r < c.at.ints.size(); ++r) {
+                                                    auto* dst = tgt.data + static_cast<size_t>(c.at.ints[r]) * d;
+                                                    for (size_t k = 0; k < d; ++k) dst[k] += g[r * d + k];
+                                                }
+                                            })
+                                            .sample({{5, 3}}, {}, {4, 0, 4, 2}));
 
     // ints = one column per row.
     const op_def& pick = builtin(op_builder("pick")
@@ -267,7 +268,7 @@ struct shape_ops {
             .constant_output()
             .saves(saves::nothing)
             .no_gradient()
-            .forward([](auto& c) { std::memcpy(c.out().data, c.in(0).data, c.in(0).size() * sizeof(c.out()[0])); })
+            .forward([](auto& c) { std::copy_n(c.in(0).data, c.in(0).size(), c.out().data); })
             .sample({{2, 3}}));
 };
 

@@ -145,6 +145,28 @@ BOOST_AUTO_TEST_CASE(shape_ops) {
     expect_near(t.value(sg::stop_gradient(x)), t.value(x));
 }
 
+// A parameter with no entries is read in place from its store, where an empty array's data is a
+// null pointer: concat, stop_gradient and gather_rows passed it to memcpy (with a count of 0,
+// undefined behaviour that the sanitizer build aborts on). They copy with std::copy_n now.
+BOOST_AUTO_TEST_CASE(shape_ops_copy_from_a_parameter_without_entries) {
+    for (const sg::dtype dt : {sg::dtype::f32, sg::dtype::f64}) {
+        sg::parameter_store ps(dt);
+        const auto empty = ps.add("empty", A(xt::zeros<double>({2, 0})));
+        sg::tape t(dt);
+        auto e = t.param(empty);
+        auto x = t.input(A{{1, 2, 3}, {4, 5, 6}}, true);
+        const int rows[] = {1, 0, 1};
+        const sg::expr joined = sg::concat({e, x, e}, 1), kept = sg::stop_gradient(e);
+        const sg::expr picked = sg::gather_rows(e, rows);
+        expect_near(t.value(joined), A{{1, 2, 3}, {4, 5, 6}});
+        BOOST_TEST(t.value(kept).size() == 0u);
+        BOOST_TEST(t.value(picked).shape(0) == 3u);
+        BOOST_TEST(t.value(picked).size() == 0u);
+        t.backward(sg::sum(joined * joined));
+        expect_near(t.grad(x), A{{2, 4, 6}, {8, 10, 12}});
+    }
+}
+
 BOOST_AUTO_TEST_CASE(losses) {
     sg::tape t(sg::dtype::f64);
     // Row 0: logits [0, ln 3] -> p = [1/4, 3/4]; target 1: loss -ln(3/4). Row 1 ignored.
