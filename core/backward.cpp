@@ -517,6 +517,11 @@ private:
 
 namespace seqgrad {
 
+void tape::set_param_grad_hook(param_grad_hook h, bool final) {
+    param_hook_ = std::move(h);
+    hook_final_ = final && param_hook_;
+}
+
 template <class S>
 backward_stats tape::run_backward(std::uint32_t root, const S* seed, const backward_plan& given) {
     check_params_current("backward");
@@ -529,11 +534,17 @@ backward_stats tape::run_backward(std::uint32_t root, const S* seed, const backw
     backward_plan plan = plan_;
     for (const auto& x : given.transforms())
         if (!x->checkpoint_segment()) plan = plan | backward_plan(x);
-    for (const auto& x : plan.transforms())
+    for (const auto& x : plan.transforms()) {
         if (ckpt_ && x->reads_step_gradients())
             throw graph_error("backward: " + x->name() +
                               " reads the time steps' gradients after the sweep; checkpoint_bptt releases them "
                               "during it (record the gradient flow on a tape without checkpointing)");
+        if (hook_final_ && x->edits_parameters())
+            throw graph_error("backward: " + x->name() +
+                              " would edit the parameter gradients after the sweep, but this tape's hook (a "
+                              "dist::reducer) takes them during it; clip the summed gradient after "
+                              "reducer::finish() (optim::clip_global_norm, optim::clip_value) instead");
+    }
     if (has_records_) mark_record_readers(root);
     // Sized before the sweep: truncation windows' passes mark it concurrently (table_defers).
     if (memo_.empty()) table_bypassed_.clear();

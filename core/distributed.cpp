@@ -405,7 +405,7 @@ void reducer::attach(tape& t) {
     p_->tape_dt = t.scalar_type();
     t.set_accumulate_into_parameters(false);
     impl* m = p_;
-    t.set_param_grad_hook([m](const parameter& p, const void* g) { m->hook(p, g); });
+    t.set_param_grad_hook([m](const parameter& p, const void* g) { m->hook(p, g); }, true);
 }
 
 void reducer::finish() {

@@ -165,7 +165,8 @@ public:
     /// Starts a step on tape t: its parameter gradients go to the buckets as soon as backward has
     /// finished each (tape::set_param_grad_hook), not to the store, and a bucket is sent (MPI
     /// non-blocking reduce) as soon as it is full and every bucket before it was sent. The reducer
-    /// must outlive the tape's backward.
+    /// must outlive the tape's backward. Clipping belongs to the sum: that tape's backward refuses
+    /// a plan that clips (graph_error); call optim::clip_global_norm after finish().
     void attach(tape& t);
     /// Waits for every bucket and adds the weighted sum over ranks into the store's gradients
     /// (bitwise the same on every rank). Parameters the tape did not reach count as zero.

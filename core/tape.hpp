@@ -237,12 +237,13 @@ public:
     /// Add this tape's parameter-leaf gradients (from the last backward) into the store.
     void accumulate_param_grads();
     /// Called during backward once per parameter leaf that gets a gradient, as soon as that
-    /// gradient is final (the sweep has passed every node reading the parameter), with the leaf's
-    /// gradient: parameter-shaped, in the tape's scalar type (float or double). It runs before the
-    /// plan's clipping and before the gradient is added to the store, so that work on finished
-    /// gradients (sending them to other processes: dist::reducer) overlaps the rest of the sweep.
+    /// gradient is final (the sweep has passed every node reading it), with the leaf's gradient
+    /// (parameter-shaped, the tape's scalar type), before the plan's clipping and before the store
+    /// gets it: work on finished gradients (dist::reducer sends them) overlaps the rest of the
+    /// sweep. With `final` (the hook takes the step's result: dist::reducer), backward refuses a
+    /// plan that edits parameter gradients (clipping), whose edit would reach no one.
     using param_grad_hook = std::function<void(const parameter& p, const void* grad)>;
-    void set_param_grad_hook(param_grad_hook h) { param_hook_ = std::move(h); }
+    void set_param_grad_hook(param_grad_hook h, bool final = false);
     /// Mark e as the recurrent state of its time step (nn::unroll does this for every step).
     void mark_state(const expr& e);
     /// A plan of transforms that applies to every backward of this tape (before the one passed to
@@ -471,6 +472,7 @@ private:
     bool accumulate_params_ = true;
     bool has_records_ = false;  // a node's op is a record (op_def::record_state_rows)
     param_grad_hook param_hook_;
+    bool hook_final_ = false;
     bool optimize_;
     // Products of row blocks of one matrix by one b (the input projections of every step): the
     // second such product computes all rows of the matrix at once; later ones read their rows.

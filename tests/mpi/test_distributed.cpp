@@ -287,6 +287,38 @@ BOOST_AUTO_TEST_CASE(bad_use_is_an_error) {
     BOOST_TEST(q.grad<double>().size() == 2u);
 }
 
+// A clipping plan on a tape whose gradients the reducer sends during the sweep would clip only the
+// tape's copy, after the unclipped ones were summed: refused, naming the transform and the fix.
+// Clipping the sum after finish() gives rank count * (3, 4) clipped to norm 1: (0.6, 0.8).
+BOOST_AUTO_TEST_CASE(clipping_plan_on_a_reduced_tape_is_refused) {
+    const dist::comm w = dist::comm::world();
+    sg::parameter_store ps(sg::dtype::f64);
+    const sg::parameter p = ps.add("p", xt::xarray<double>{1.0, 1.0});
+    dist::reducer red(ps, w);
+    red.set_weight(1);
+    auto loss = [&](sg::tape& t) { return sg::sum(t.param(p) * t.input(xt::xarray<double>{3.0, 4.0})); };
+    sg::tape t(sg::dtype::f64);
+    red.attach(t);
+    BOOST_CHECK_EXCEPTION(t.backward(loss(t), sg::clip_global_norm(1.0)), sg::graph_error,
+                          [](const sg::graph_error& e) {
+                              const std::string what = e.what();
+                              BOOST_TEST_INFO(what);
+                              return what.find("clip_global_norm(1)") != std::string::npos &&
+                                     what.find("reducer::finish()") != std::string::npos;
+                          });
+    red.finish();  // nothing was sent: every rank refused the same plan
+    BOOST_TEST(p.grad<double>() == (xt::xarray<double>{0.0, 0.0}));
+    sg::tape t2(sg::dtype::f64);
+    red.attach(t2);
+    BOOST_CHECK_THROW(t2.backward(loss(t2), sg::clip_value(0.5)), sg::graph_error);
+    t2.backward(loss(t2));
+    red.finish();
+    BOOST_TEST(sg::optim::clip_global_norm(ps, 1.0) == 5.0 * w.size(), boost::test_tools::tolerance(1e-12));
+    const auto g = p.grad<double>();
+    BOOST_TEST(g(0) == 0.6, boost::test_tools::tolerance(1e-5));
+    BOOST_TEST(g(1) == 0.8, boost::test_tools::tolerance(1e-5));
+}
+
 // The collectives move runs of entries: a rank whose store differs from rank 0's must be an error on
 // every rank, naming the parameter, not a sum of unrelated entries or an MPI abort.
 BOOST_AUTO_TEST_CASE(stores_that_differ_across_ranks_are_an_error) {
