@@ -196,8 +196,7 @@ std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr
     out.reserve(r.steps());
     for (std::size_t k = 0; k < r.steps(); ++k) {
         step_scope scope(t, first_step + static_cast<int>(k));
-        out.push_back({lstm_rows({r.records[k]}, 0), lstm_rows({r.records[k]}, 1)});  // views
-        t.mark_state(out.back().h);  // gradient-flow records read its block of the record's gradient
+        out.push_back({lstm_rows({r.records[k]}, 0), lstm_rows({r.records[k]}, 1)});  // views (unroll marks h)
     }
     return out;
 }

@@ -140,7 +140,8 @@ expr masked_input(const expr& m, const expr& x);
 // states[k] is the state after reading position k, in time order either way.
 template <class Cell, class State>
 std::vector<State> run(tape& t, const Cell& cell, std::span<const expr> xs, State s,
-                       std::span<const std::size_t> lengths, bool reverse, int first_step, const char* who) {
+                       std::span<const std::size_t> lengths, bool reverse, int first_step, const char* who,
+                       bool mark = true) {
     static_assert(std::is_invocable_r_v<State, const Cell&, const expr&, const State&>,
                   "seqgrad::nn: a cell must be callable as State cell(const expr& x, const State& s)");
     const bool masked = !lengths.empty();
@@ -164,7 +165,7 @@ std::vector<State> run(tape& t, const Cell& cell, std::span<const expr> xs, Stat
         State next = cell(partial ? masked_input(m, xs[k]) : xs[k], s);
         if (partial) next = blend(m, next, s);
         s = next;
-        t.mark_state(hidden(s));  // for record_gradient_flow: ||dL/dh_t|| per step
+        if (mark) t.mark_state(hidden(s));  // for record_gradient_flow: ||dL/dh_t|| per step
         out[k] = s;
     }
     return out;
@@ -194,8 +195,8 @@ auto unroll(tape& t, const Cell& cell, std::span<const expr> xs) {
 // sequence_path(t, cell, sequence, s0, first_step) then returns the state of every step.
 // nn::lstm_cell has one (the fused layer, nn::detail::lstm_layer in nn/lstm_layer.hpp); a stack
 // whose first layer has one runs that layer there and the layers above step by step; any_cell
-// forwards to the cell it wraps; any other cell runs step by step. Values, gradients, step marks and state edges are those of the
-// step-by-step run.
+// forwards to the cell it wraps; any other cell runs step by step. Values, gradients, step marks, state edges and
+// marked states (unroll marks each step's hidden(state), a sequence_path none) are those of the step-by-step run.
 template <class Cell, class State>
 bool sequence_path_applies(const tape&, const Cell&, const shape&, const State&) {
     return false;
@@ -204,25 +205,25 @@ template <class Cell, class State>
 std::vector<State> sequence_path(tape&, const Cell&, const expr&, const State&, int) {
     return {};
 }
-/// nn::lstm_cell: with the graph optimisations on, not under checkpoint_bptt, at any batch size
-/// (at batch 1 too since 2026-12-03d: the layer's GEMV steps measured as fast as the per-step
-/// cell or up to 4% faster, bench/cells lstm_cell against lstm_cell_steps), and with the shapes the
-/// per-step path would accept (it names what is wrong where the user wrote it).
+/// nn::lstm_cell: with the graph optimisations on, not under checkpoint_bptt, at any batch size (at batch 1 too since
+/// 2026-12-03d: the layer's GEMV steps measured as fast as the per-step cell or up to 4% faster, bench/cells
+/// lstm_cell against lstm_cell_steps), and with the shapes the per-step path would accept (it names what is wrong).
 bool sequence_path_applies(const tape& t, const lstm_cell& cell, const shape& sequence, const lstm_state& s0);
 /// The fused layer (the projections of all steps one GEMM, then one lstm_step node per step, as
 /// nn::detail::lstm_layer); the states are views of each step's record.
 std::vector<lstm_state> sequence_path(tape& t, const lstm_cell& cell, const expr& sequence, const lstm_state& s0,
                                       int first_step);
 
-/// The same over a whole sequence [T, B, I] on the tape, on the cell's own sequence path where it
-/// has one (above): for nn::lstm_cell, a stack whose first layer is one and any_cell wrapping
-/// either, with the graph optimisations on, the (first) LSTM layer runs as one fused layer
-/// (tests/nn/test_engine_opt.cpp, tests/nn/test_sequence_path.cpp hold values and gradients equal
-/// to the step-by-step run).
+/// The same over a whole sequence [T, B, I] on the tape, on the cell's own sequence path where it has one (above):
+/// for nn::lstm_cell, a stack whose first layer is one and any_cell wrapping either, with the graph optimisations
+/// on, the (first) LSTM layer runs as one fused layer (tests/nn/test_engine_opt.cpp, test_sequence_path.cpp).
 template <class Cell, class State>
 std::vector<State> unroll(tape& t, const Cell& cell, const expr& sequence, State s0, int first_step = 0) {
-    if (sequence_path_applies(t, cell, sequence.shape(), s0)) return sequence_path(t, cell, sequence, s0, first_step);
-    return unroll(t, cell, std::span<const expr>(unstack_steps(sequence)), std::move(s0), first_step);
+    if (!sequence_path_applies(t, cell, sequence.shape(), s0))
+        return unroll(t, cell, std::span<const expr>(unstack_steps(sequence)), std::move(s0), first_step);
+    std::vector<State> out = sequence_path(t, cell, sequence, s0, first_step);
+    for (const State& s : out) t.mark_state(hidden(s));  // a stack's output only, as step by step
+    return out;
 }
 
 /// unroll over a variable-length batch: row b reads xs[0 .. lengths[b]) and then keeps its state
@@ -496,11 +497,10 @@ public:
     }
 };
 
-/// A stack whose first layer has a whole-sequence path runs it on that path and the layers above
-/// it step by step over its outputs, layer after layer (each layer above reads the views of the
-/// one below it per step, so truncate_bptt's windows stay separable: a layer's input gathered
-/// into one untimed sequence would couple them). Not with dropout between layers in training
-/// mode, whose fresh mask a step is drawn in step order.
+/// A stack whose first layer has a whole-sequence path runs it on that path and the layers above it step by step
+/// over its outputs, layer after layer (each layer above reads the views of the one below it per step, so
+/// truncate_bptt's windows stay separable: a layer's input gathered into one untimed sequence would couple them).
+/// Not with dropout between layers in training mode, whose fresh mask a step is drawn in step order.
 template <class Cell, class State>
 bool sequence_path_applies(const tape& t, const stacked<Cell, State>& st, const shape& sequence,
                            const stacked_state<State>& s0) {
@@ -518,7 +518,7 @@ std::vector<stacked_state<State>> sequence_path(tape& t, const stacked<Cell, Sta
         out[k].layers.push_back(std::move(s[k]));
     }
     for (std::size_t l = 1; l < st.layers.size(); ++l) {
-        s = unroll(t, st.layers[l], std::span<const expr>(ins), s0.layers[l], first_step);
+        s = detail::run(t, st.layers[l], ins, s0.layers[l], {}, false, first_step, "unroll", false);  // unmarked
         for (std::size_t k = 0; k < s.size(); ++k) {
             step_scope scope(t, first_step + static_cast<int>(k));
             ins[k] = st.layer_output(l, ins[k], s[k]);

@@ -250,4 +250,39 @@ BOOST_AUTO_TEST_CASE(truncation_and_state_clipping_over_a_stack) {
         }
 }
 
+// record_gradient_flow reads the marked state of each step: for a stack, its output (the top layer), as the
+// step-by-step run marks it. The fused first layer and the layers above it marked their own states too, so the
+// sequence path summed every layer's ||dL/dh_t||: with loss = sum(output at T - 1), step T - 1 read
+// sqrt(||1||^2 + ||dL/dh^0||^2) instead of ||1|| = sqrt(B H).
+BOOST_AUTO_TEST_CASE(gradient_flow_reads_the_stacks_output_on_either_path) {
+    const std::size_t B = 3;
+    for (const bool residual : {false, true}) {
+        std::vector<double> flows[2];
+        for (const bool sequence_path : {false, true}) {
+            sg::parameter_store ps(sg::dtype::f64);
+            std::mt19937_64 rng(5);
+            const auto st = nn::make_stacked<nn::lstm_cell>(sg::parameter_scope(ps, "s"), 2, I, H, residual, rng);
+            const xt::xarray<double> xv = random_array({T, B, I}, rng);
+            sg::tape t(sg::dtype::f64);
+            const sg::expr seq = t.input(xv);
+            const std::vector<sg::expr> steps = nn::unstack_steps(seq);
+            const auto states = sequence_path
+                                    ? nn::unroll(t, st, seq, st.initial_state(t, B))
+                                    : nn::unroll(t, st, std::span<const sg::expr>(steps), st.initial_state(t, B));
+            sg::gradient_flow flow;
+            t.backward(sg::sum(states.back().output), sg::record_gradient_flow(flow));
+            flows[sequence_path] = flow.norm;
+        }
+        BOOST_TEST_CONTEXT("residual " << residual) {
+            BOOST_TEST_REQUIRE(flows[0].size() == T);
+            BOOST_TEST_REQUIRE(flows[1].size() == T);
+            BOOST_TEST(std::abs(flows[1][T - 1] - std::sqrt(double(B * H))) < 1e-12);
+            for (std::size_t k = 0; k < T; ++k) {
+                if (!residual) BOOST_TEST(flows[0][k] > 1e-4, "step " << k);  // residual: the output is not carried
+                BOOST_TEST(std::abs(flows[1][k] - flows[0][k]) <= 1e-12 * flows[0][k], "step " << k);
+            }
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
