@@ -253,8 +253,8 @@ std::vector<State> generate(tape& t, const Cell& cell, const expr& x0, State s0,
             if constexpr (std::is_invocable_v<Feedback&, const State&, std::size_t>) x = next_input(out.back(), k);
             else x = next_input(out.back());
         }
-        State next = cell(x, k == 0 ? s0 : out.back());
-        out.push_back(std::move(next));
+        out.push_back(cell(x, k == 0 ? s0 : out.back()));
+        t.mark_state(hidden(out.back()));  // for record_gradient_flow, as unroll marks its steps
     }
     return out;
 }

@@ -147,6 +147,19 @@ BOOST_AUTO_TEST_CASE(gradient_flow_covers_both_directions_and_stacks) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(gradient_flow_covers_generate) {
+    // One-to-many: h_k = 3 h_{k-1} + x_k over 4 steps, each input a constant (the feedback reads
+    // no state), loss = sum(h_3): dL/dh_k = 3^(3-k), as unroll's run of the same steps reads. The
+    // steps of generate were not marked as states: the record came back empty.
+    sg::tape t(sg::dtype::f64);
+    const auto hs = nn::generate(t, linear_cell{}, t.input(scalar(1.0)), t.input(scalar(0.0), true), 4,
+                                 [&](const sg::expr&) { return t.input(scalar(1.0)); });
+    sg::gradient_flow flow;
+    t.backward(sg::sum(hs[3]), sg::record_gradient_flow(flow));
+    BOOST_TEST_REQUIRE(flow.norm.size() == 4u);
+    for (int k = 0; k < 4; ++k) BOOST_TEST(flow.norm[k] == std::pow(3.0, 3 - k), "step " << k);
+}
+
 BOOST_AUTO_TEST_CASE(a_user_transform_composes_with_the_built_ins) {
     // h_k = 3 h_{k-1} + x over 5 steps from h0 (an untimed leaf); loss = sum(h_4) + sum(w) for a
     // parameter w. Scaling every state edge by 0.5: dL/dh_k = (1.5)^(4-k); four edges are crossed.
