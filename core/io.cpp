@@ -3,6 +3,7 @@
 #include "io.hpp"
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -47,7 +48,7 @@ using namespace detail::npz;
 
 // ---- writing ----------------------------------------------------------------------------------
 
-// A writer killed mid-save (SIGKILL, power loss) leaves "<path>.tmp.<pid>" behind. Each save
+// A writer killed mid-save (SIGKILL, power loss) leaves "<path>.tmp.<pid>.<n>" behind. Each save
 // removes those of processes that no longer exist (kill(pid, 0) fails with ESRCH), so at most
 // one per live writer remains. A pid reused by another live process keeps its file: never wrong,
 // at worst left until that process ends.
@@ -59,8 +60,11 @@ void remove_stale_temporaries(const std::string& path) {
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         const std::string name = it->path().filename().string();
         if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
-        const std::string digits = name.substr(prefix.size());
-        if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const std::string rest = name.substr(prefix.size()), digits = rest.substr(0, rest.find('.'));
+        const std::string count = digits.size() < rest.size() ? rest.substr(digits.size() + 1) : "";
+        if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos ||
+            count.find_first_not_of("0123456789") != std::string::npos)
+            continue;
         const auto pid = static_cast<pid_t>(std::stol(digits));
         if (pid <= 0 || pid == ::getpid()) continue;
         if (::kill(pid, 0) != 0 && errno == ESRCH) {
@@ -70,11 +74,14 @@ void remove_stale_temporaries(const std::string& path) {
     }
 }
 
-// Writes to "<path>.tmp.<pid>", syncs it and renames it over path; removes it on any failure.
+// Writes to "<path>.tmp.<pid>.<n>", syncs it and renames it over path; removes it on any failure. n
+// numbers the saves of this process: two threads saving to one path write two temporaries (one
+// "<path>.tmp.<pid>" renamed the other's half-written file, or failed to find its own).
 void atomic_write(const std::string& path, const char* who, const std::function<void(std::ostream&)>& body) {
+    static std::atomic<std::uint64_t> saves{0};
     const where w{who, path, {}};
     remove_stale_temporaries(path);
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
     bool created = false;
     try {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

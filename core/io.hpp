@@ -15,7 +15,7 @@
 // corrupt or truncated file raises io_error naming the file, the member and what is wrong; it
 // never crashes or reads out of bounds.
 //
-// Saving is atomic: the archive goes to "<path>.tmp.<pid>" in the same directory, is flushed,
+// Saving is atomic: the archive goes to "<path>.tmp.<pid>.<n>" in the same directory, is flushed,
 // synced and closed, and is then renamed over <path>. On any failure the temporary is removed,
 // io_error is thrown, and an existing file at <path> is left as it was. A writer killed mid-save
 // leaves its temporary behind; the next save to the same path removes the temporaries of

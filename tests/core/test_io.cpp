@@ -1,6 +1,8 @@
 // Checkpoint files (.npz): round trips, conversions, names and shapes, atomic saves, NumPy interop.
 #include "io_helpers.hpp"
 
+#include <thread>
+
 BOOST_AUTO_TEST_SUITE(io)
 
 BOOST_AUTO_TEST_CASE(crc32_matches_the_standard_check_value) {
@@ -231,6 +233,37 @@ BOOST_AUTO_TEST_CASE(saving_is_atomic) {
     check_io_error([&] { sg::save_npz(ps, dir / "d.npz"); }, {"cannot rename"});
     BOOST_TEST(fs::is_directory(dir / "d.npz"));
     BOOST_TEST(dir.entries() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(threads_saving_to_one_path_each_write_a_whole_file) {
+    // Two threads of one process saving to the same path shared the temporary "<path>.tmp.<pid>":
+    // one renamed it away while the other was still writing it, which then failed ("cannot rename
+    // ... No such file or directory", 48 times in 50) or could have renamed a mixed file.
+    temp_dir dir;
+    sg::parameter_store a, b;
+    a.add("w", pattern(sg::shape{200, 200}, 1.0));
+    b.add("w", pattern(sg::shape{300, 100}, 2.0));
+    b.add("v", pattern(sg::shape{7}, 3.0));
+    const std::string path = dir / "m.npz";
+    std::atomic<int> failures{0};
+    const auto saver = [&](const sg::parameter_store& ps) {
+        for (int i = 0; i < 20; ++i) {
+            try {
+                sg::save_npz(ps, path);
+            } catch (const sg::io_error&) {
+                ++failures;
+            }
+        }
+    };
+    std::thread ta(saver, std::cref(a)), tb(saver, std::cref(b));
+    ta.join();
+    tb.join();
+    BOOST_TEST(failures.load() == 0);
+    BOOST_TEST(dir.entries() == 1u);  // no temporary left behind
+    const auto arrays = sg::read_npz(path);
+    const sg::parameter_store& last = arrays.size() == 1u ? a : b;
+    BOOST_TEST_REQUIRE(arrays.size() == last.size());
+    for (const auto& p : last.parameters()) BOOST_TEST((arrays.at(p.name()) == p.value_as_double()), p.name());
 }
 
 BOOST_AUTO_TEST_CASE(numpy_reads_what_seqgrad_writes) {

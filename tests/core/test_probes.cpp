@@ -97,12 +97,15 @@ BOOST_AUTO_TEST_CASE(a_save_removes_temporaries_of_dead_writers) {
     const std::string dead = path + ".tmp." + std::to_string(child);
     const std::string alive = path + ".tmp." + std::to_string(::getppid());  // our parent lives on
     const std::string other = (dir / "other.npz.tmp.1").string();            // another file's
-    for (const auto& f : {dead, alive, other}) std::ofstream(f) << "half a checkpoint";
+    const std::string dead_n = dead + ".4", alive_n = alive + ".4";          // numbered per save
+    for (const auto& f : {dead, alive, other, dead_n, alive_n}) std::ofstream(f) << "half a checkpoint";
     sg::parameter_store ps;
     ps.add("w", xt::xarray<double>{1.0});
     sg::save_npz(ps, path);
     BOOST_TEST(!fs::exists(dead));
+    BOOST_TEST(!fs::exists(dead_n));
     BOOST_TEST(fs::exists(alive));
+    BOOST_TEST(fs::exists(alive_n));
     BOOST_TEST(fs::exists(other));
     BOOST_TEST(fs::exists(path));
     fs::remove_all(dir);
