@@ -321,4 +321,21 @@ BOOST_AUTO_TEST_CASE(learns_to_reverse_short_sequences) {
     BOOST_TEST(beam_ok >= 45);
 }
 
+BOOST_AUTO_TEST_CASE(gradient_flow_covers_the_decoder_with_and_without_input_feeding) {
+    // Steps 0 .. S-1 are the encoder's, S .. S+T-1 the decoder's (S = 4, T = 5 here). The
+    // input-feeding decoder ran its own loop and marked no state: the record stopped at the encoder
+    // (4 entries instead of 9), as if no gradient reached the decoder.
+    for (bool feeding : {true, false})
+        for (bool bi : {true, false}) BOOST_TEST_CONTEXT("input feeding " << feeding << ", bidirectional " << bi) {
+                sg::parameter_store ps(sg::dtype::f64);
+                nn::seq2seq<nn::lstm_cell> m(sg::parameter_scope(ps, "m"), small_options(feeding, bi));
+                sg::tape t(sg::dtype::f64);
+                const auto out = m.forward(t, sources, targets);
+                sg::gradient_flow flow;
+                t.backward(out.loss, sg::record_gradient_flow(flow));
+                BOOST_TEST_REQUIRE(flow.norm.size() == 9u);
+                for (std::size_t k = 0; k < 9; ++k) BOOST_TEST(flow.norm[k] > 1e-3, "step " << k);
+            }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
