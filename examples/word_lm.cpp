@@ -271,10 +271,13 @@ int run(const options& o) {
             best_val = val;
             best_step = step;
         }
-        std::cout << "step " << step << "  " << std::fixed << std::setprecision(1) << train_seconds << " s  train ppl "
-                  << std::exp(loss_sum / double(std::max<std::size_t>(loss_count, 1))) << "  val ppl " << std::exp(val)
-                  << "  " << std::setprecision(0) << double(tokens_done) / train_seconds << " tok/s"
-                  << std::defaultfloat << std::setprecision(6) << std::endl;
+        // Before any training step (--steps 0) there is no train loss and no speed: not "ppl 1.0", "-nan tok/s".
+        std::cout << "step " << step << "  " << std::fixed << std::setprecision(1) << train_seconds << " s";
+        if (loss_count > 0) std::cout << "  train ppl " << std::exp(loss_sum / double(loss_count));
+        std::cout << "  val ppl " << std::exp(val);
+        if (train_seconds > 0)
+            std::cout << "  " << std::setprecision(0) << double(tokens_done) / train_seconds << " tok/s";
+        std::cout << std::defaultfloat << std::setprecision(6) << std::endl;
         loss_sum = 0;
         loss_count = 0;
     };
@@ -305,7 +308,7 @@ int run(const options& o) {
     std::cout << "result val_ppl " << std::exp(val) << " ppl\nresult val_loss_nats " << val
               << " nats\nresult best_val_ppl " << std::exp(best_val) << " ppl (step " << best_step
               << ")\nresult best_val_loss_nats " << best_val << " nats\nresult tokens_per_s "
-              << double(tokens_done) / train_seconds << " tok/s\nresult steps " << step
+              << (train_seconds > 0 ? double(tokens_done) / train_seconds : 0.0) << " tok/s\nresult steps " << step
               << " steps\nresult train_seconds " << train_seconds << " s\n";
     return 0;
 }

@@ -1,0 +1,80 @@
+// word_lm end to end on small hostile inputs, as a user runs it: an empty file, one word, only line
+// breaks, invalid UTF-8, a frequency cut-off above every count, and --steps 0. Skipped when the
+// examples are not built (SEQGRAD_BUILD_EXAMPLES=OFF).
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "example_run.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using seqgrad_example::outcome;
+
+const std::string tiny = " --hidden 8 --embed 8 --batch 2 --seq 4 --eval-every 0";
+
+outcome run(const std::string& args) { return seqgrad_example::run("word_lm", args + tiny); }
+
+std::string result(const outcome& r, const std::string& name) {
+    const auto at = r.out.find("result " + name + " ");
+    if (at == std::string::npos) return "(none)";
+    const auto begin = at + name.size() + 8;
+    return r.out.substr(begin, r.out.find(' ', begin) - begin);
+}
+
+// A text file in a fresh folder, removed with it.
+struct text_file {
+    fs::path dir = fs::temp_directory_path() / ("seqgrad_word_lm_" + std::to_string(::getpid()));
+    std::string path;
+    explicit text_file(const std::string& bytes) {
+        fs::create_directories(dir);
+        path = (dir / "text.txt").string();
+        std::ofstream(path, std::ios::binary) << bytes;
+    }
+    ~text_file() { fs::remove_all(dir); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(word_lm_before_any_step_reports_no_nan) {
+    // --steps 0 evaluated the untrained model and printed "train ppl 1.0" (exp of 0 / 1) and
+    // "result tokens_per_s -nan" (0 tokens in 0 seconds).
+    if (!seqgrad_example::built("word_lm")) return;
+    const outcome r = run("--steps 0");
+    BOOST_TEST(r.status == 0);
+    BOOST_TEST(result(r, "steps") == "0");
+    BOOST_TEST(result(r, "tokens_per_s") == "0");
+    BOOST_TEST(r.out.find("nan") == std::string::npos, r.out);
+    BOOST_TEST(r.out.find("train ppl") == std::string::npos, r.out);
+    BOOST_TEST(std::stod(result(r, "val_loss_nats")) > 1.0);  // an untrained model over ~950 words
+}
+
+BOOST_AUTO_TEST_CASE(word_lm_on_hostile_text) {
+    if (!seqgrad_example::built("word_lm")) return;
+    for (const std::string text : {"", "hello\n", "\n\n\n\n"}) {
+        const text_file f(text);
+        const outcome r = run("--steps 2 --data " + f.path);
+        BOOST_TEST(r.status == 1, "'" << text << "'");
+        BOOST_TEST(r.out.find("too short for --batch 2") != std::string::npos, r.out);
+    }
+    // Invalid bytes become U+FFFD ("\xff\xfe" and "\x80\x80" the same two-character word), so with
+    // min count 2 the vocabulary is <unk>, <eos>, a, b, c and that word: 24 words with the <eos>s.
+    const text_file bad("\xff\xfe caf\xe9 \x80\x80 a b c d e f g h i j k l m n o p\n a b c\n");
+    const outcome r = run("--steps 2 --data " + bad.path);
+    BOOST_TEST(r.status == 0, r.out);
+    BOOST_TEST(r.out.find("24 words (with <eos>), vocabulary 6 (min count 2)") != std::string::npos, r.out);
+    // A cut-off above every count leaves only <unk> and <eos>, for either softmax.
+    for (const std::string softmax : {"full", "adaptive"}) {
+        const outcome u = run("--steps 2 --min-count 100 --softmax " + softmax + " --data " + bad.path);
+        BOOST_TEST(u.status == 0, u.out);
+        BOOST_TEST(u.out.find("vocabulary 2 (min count 100), train 22 (95.5% <unk>)") != std::string::npos, u.out);
+        BOOST_TEST(std::stod(result(u, "val_loss_nats")) < std::log(2.0) + 0.5);
+    }
+}
