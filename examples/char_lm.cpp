@@ -37,12 +37,11 @@
 // With --keep-best yes (the default) the run ends with the parameters of its best validation (the
 // final figures, checkpoint and sample are the best model's; result last_val_loss_nats is the last).
 //
-// Checkpoints. --checkpoint PATH saves every --save-every steps and at the end: PATH is an .npz
-// (numpy.load reads it) with every parameter by name plus "train.step", the steps done; PATH.vocab
-// holds the vocabulary. Both are written atomically. --resume PATH loads them (the vocabulary must
-// equal the data's, the options must give the same parameter names and shapes) and trains on from
-// the saved step up to --steps. Adam's moments and the carried state are not saved: they restart
-// from zero, so a resumed run differs slightly from an uninterrupted one.
+// Checkpoints. --checkpoint PATH saves every --save-every steps and at the end: PATH is an .npz (numpy.load reads it)
+// with every parameter by name plus "train.step", the steps done (a whole number up to 2^24); PATH.vocab holds the
+// vocabulary. Both are written atomically. --resume PATH loads them (the vocabulary must equal the data's, the options
+// must give the same parameter names and shapes) and trains on from the saved step up to --steps. Adam's moments and
+// the carried state are not saved: they restart from zero, so a resumed run differs slightly from an uninterrupted one.
 //
 // Output: progress (one updating line on a terminal, else a line every --eval-every steps), then
 // `result <name> <value> <unit>` lines (val_loss_nats, val_loss_bits, tokens_per_s: training
@@ -401,8 +400,7 @@ void save_checkpoint(char_model& m, const nn::vocab& voc, const std::string& pat
     sg::save_npz(m.ps, path);  // atomic: a crash leaves the previous checkpoint whole
 }
 
-// Returns the saved step count. Throws io_error if the files are missing or corrupt, or do not fit
-// this model (vocabulary, parameter names or shapes).
+// The saved step; io_error if the files are missing, corrupt or unfit for this model (vocabulary, names, shapes).
 std::size_t load_checkpoint(char_model& m, const nn::vocab& voc, const std::string& path) {
     try {
         if (!std::filesystem::is_regular_file(path)) throw sg::io_error("no checkpoint file '" + path + "'");
@@ -412,10 +410,13 @@ std::size_t load_checkpoint(char_model& m, const nn::vocab& voc, const std::stri
                                path + ".vocab) differs from that of the data (" + std::to_string(voc.size()) +
                                " tokens); resume with the same --data");
         sg::load_npz(m.ps, path);  // names and shapes must match: the same --cell, --layers, --hidden, --embed
+        const double s = m.step.value_as_double()(0);  // float32; an edited -1 or NaN resumed at step 2^63
+        if (!(s >= 0 && s <= 16777216.0 && s == std::floor(s)))
+            throw sg::io_error("'" + path + "': train.step " + std::to_string(s) + " is not a count in [0, 2^24]");
+        return static_cast<std::size_t>(s);
     } catch (const sg::io_error& e) {
         throw sg::io_error(std::string("--resume: ") + e.what());
     }
-    return static_cast<std::size_t>(std::llround(m.step.value_as_double()(0)));
 }
 
 // ---- progress --------------------------------------------------------------------------------

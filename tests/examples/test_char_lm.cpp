@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+
+#include <seqgrad/core/io.hpp>
 
 #include "example_run.hpp"
 
@@ -84,6 +87,31 @@ BOOST_AUTO_TEST_CASE(char_lm_checkpoint_never_overwrites_the_data_nor_trains_for
     const outcome d = run("--data " + text + " --checkpoint " + (dir / "lm.npz").string() + tiny);
     BOOST_TEST(d.status == 2);
     BOOST_TEST(d.out.find("step 1/1") == std::string::npos);
+    fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(char_lm_resume_refuses_a_step_count_that_is_not_one) {
+    // train.step is a float32 in the checkpoint: an edited -1, 2.5 or NaN was rounded and cast to an
+    // unsigned count, and NaN or -1 "resumed at step 9223372036854775808", trained nothing and saved that.
+    if (!built()) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_char_lm_step_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string ckpt = (dir / "lm.npz").string();
+    const std::string tiny = " --hidden 4 --embed 4 --seq 4 --batch 2 --sample 0 --eval-every 0";
+    BOOST_TEST_REQUIRE(run("--steps 2 --checkpoint " + ckpt + tiny).status == 0);
+    auto arrays = seqgrad::read_npz(ckpt);
+    BOOST_TEST(arrays.at("train.step")(0) == 2.0);
+    const outcome ok = run("--steps 3 --resume " + ckpt + tiny);
+    BOOST_TEST(ok.status == 0);
+    BOOST_TEST(ok.out.find("resumed from " + ckpt + " at step 2") != std::string::npos, ok.out);
+    for (const double bad : {-1.0, 2.5, std::nan(""), 1e30}) {
+        arrays.at("train.step")(0) = bad;
+        seqgrad::write_npz(ckpt, arrays, seqgrad::dtype::f32);
+        const outcome r = seqgrad_example::run("char_lm", "--steps 3 --resume " + ckpt + tiny);
+        BOOST_TEST(r.status == 1, "train.step " << bad << ": " << r.out);
+        BOOST_TEST(r.out.find("train.step") != std::string::npos, r.out);
+        BOOST_TEST(r.out.find("is not a count in [0, 2^24]") != std::string::npos, r.out);
+    }
     fs::remove_all(dir);
 }
 
