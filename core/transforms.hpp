@@ -43,9 +43,10 @@ namespace seqgrad {
 class tape;
 
 /// Filled by record_gradient_flow: ||dL/dh_t|| for every time step t, over the nodes marked as
-/// recurrent states with tape::mark_state (nn::unroll and nn::generate mark each step's hidden state; both
-/// directions of a bidirectional layer count at the position they read). Steps without a marked
-/// state, or that the gradient did not reach, read 0.
+/// recurrent states with tape::mark_state (nn::unroll and nn::generate mark each step's
+/// nn::flow_state: its hidden state, a stack's top layer's; both directions of a bidirectional
+/// layer count at the position they read). Steps without a marked state, or that the gradient did
+/// not reach, read 0.
 struct gradient_flow {
     std::vector<double> norm;
 };

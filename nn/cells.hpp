@@ -45,6 +45,13 @@ struct lstm_state {
 /// stacked, bidirectional and the helpers of nn/unroll.hpp.
 inline expr hidden(const expr& s) { return s; }
 inline expr hidden(const lstm_state& s) { return s.h; }
+/// The part of a state that record_gradient_flow reads (nn::unroll marks it with tape::mark_state each step):
+/// hidden(s), but for a stack its top layer's own state, which the next step reads (with residual connections the
+/// stack's output is not read by the next step, so its gradient held only the loss's own).
+template <class State>
+expr flow_state(const State& s) {
+    return hidden(s);
+}
 
 /// mask * new_state + (1 - mask) * old_state, with mask [B, 1] of zeros and ones: rows whose mask
 /// is 0 keep their old state exactly (0 * a + 1 * b == b), and no gradient reaches new_state

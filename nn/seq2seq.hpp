@@ -212,7 +212,7 @@ public:
                 const expr x = concat({target_embedding(t, step_ids(b.decoder_inputs, k, B)), feed}, 1);
                 s = decoder_cell(x, s);
                 const expr h = hidden(s);
-                t.mark_state(h);  // for record_gradient_flow, as unroll marks the steps without feeding
+                t.mark_state(flow_state(s));  // for record_gradient_flow, as unroll marks the steps without feeding
                 const attention_output o = attention(mem, h);
                 feed = tanh(combine(concat({o.context, h}, 1)));
                 r.step_weights.push_back(o.weights);

@@ -13,27 +13,23 @@
 //     nn::stacked<nn::lstm_cell> deep = nn::make_stacked<nn::lstm_cell>(scope, 3, I, H, true);
 //     auto bi     = nn::bidirectional<nn::gru_cell>{fwd, bwd}(t, xs, f0, b0, lengths);
 //
-// Every unroll marks each step on the tape (step_scope around the step's nodes, numbered from
-// first_step) and records where its state comes from (the step read before it), so graph
-// transforms find the windows (truncated BPTT) by the step marks and the state edges
-// (state-gradient clipping, user transforms) as recorded. The backward direction of a
-// bidirectional run marks each node with the position it reads, so its state edges run from k + 1
-// to k.
+// Every unroll marks each step on the tape (step_scope around the step's nodes, numbered from first_step) and records
+// where its state comes from (the step read before it), so graph transforms find the windows (truncated BPTT) by the
+// step marks and the state edges (state-gradient clipping, user transforms) as recorded. The backward direction of a
+// bidirectional run marks each node with the position it reads, so its state edges run from k + 1 to k.
 //
-// Variable-length batches. xs[k] is [B, F] for every step; row b is valid for the first
-// lengths[b] steps. At a step where some rows have finished, the new state is
-// blend(mask, cell(x', s), s) with a [B, 1] 0/1 mask, where x' is x with the finished rows
-// zeroed: a finished row keeps its state bit for bit, and no gradient reaches anything through
-// its discarded update (inputs after its end, or parameters through them), whatever the padding
-// holds (NaN or Inf included). Steps where every row is valid skip the blend, and steps where none
-// is skip the cell. Outputs at padded positions still exist (a carried state); give them a target
-// of -1 (mask_targets / step_targets) so cross_entropy ignores them.
+// Variable-length batches. xs[k] is [B, F] for every step; row b is valid for the first lengths[b] steps. At a step
+// where some rows have finished, the new state is blend(mask, cell(x', s), s) with a [B, 1] 0/1 mask, where x' is x
+// with the finished rows zeroed: a finished row keeps its state bit for bit, and no gradient reaches anything through
+// its discarded update (inputs after its end, or parameters through them), whatever the padding holds (NaN or Inf
+// included). Steps where every row is valid skip the blend, and steps where none is skip the cell. Outputs at padded
+// positions still exist (a carried state); give them a target of -1 (mask_targets / step_targets) so cross_entropy
+// ignores them.
 //
-// Genericity: templates over the cell type (zero overhead; the cell is inlined in the loop) plus
-// one small type-erased cell, any_cell, whose state any_state carries its own hidden/blend. A
-// stack of layers of one cell type is stacked<lstm_cell>; a stack mixing types is
-// stacked<any_cell>. stacked is itself a cell, so everything here (masks, generate,
-// bidirectional, encoder-decoder) works on deep models unchanged.
+// Genericity: templates over the cell type (zero overhead; the cell is inlined in the loop) plus one small type-erased
+// cell, any_cell, whose state any_state carries its own hidden/blend. A stack of layers of one cell type is
+// stacked<lstm_cell>; a stack mixing types is stacked<any_cell>. stacked is itself a cell, so everything here (masks,
+// generate, bidirectional, encoder-decoder) works on deep models unchanged.
 #include <any>
 #include <concepts>
 #include <cstddef>
@@ -165,7 +161,7 @@ std::vector<State> run(tape& t, const Cell& cell, std::span<const expr> xs, Stat
         State next = cell(partial ? masked_input(m, xs[k]) : xs[k], s);
         if (partial) next = blend(m, next, s);
         s = next;
-        if (mark) t.mark_state(hidden(s));  // for record_gradient_flow: ||dL/dh_t|| per step
+        if (mark) t.mark_state(flow_state(s));  // for record_gradient_flow: ||dL/dh_t|| per step
         out[k] = s;
     }
     return out;
@@ -222,7 +218,7 @@ std::vector<State> unroll(tape& t, const Cell& cell, const expr& sequence, State
     if (!sequence_path_applies(t, cell, sequence.shape(), s0))
         return unroll(t, cell, std::span<const expr>(unstack_steps(sequence)), std::move(s0), first_step);
     std::vector<State> out = sequence_path(t, cell, sequence, s0, first_step);
-    for (const State& s : out) t.mark_state(hidden(s));  // a stack's output only, as step by step
+    for (const State& s : out) t.mark_state(flow_state(s));  // one per step, as step by step
     return out;
 }
 
@@ -254,7 +250,7 @@ std::vector<State> generate(tape& t, const Cell& cell, const expr& x0, State s0,
             else x = next_input(out.back());
         }
         out.push_back(cell(x, k == 0 ? s0 : out.back()));
-        t.mark_state(hidden(out.back()));  // for record_gradient_flow, as unroll marks its steps
+        t.mark_state(flow_state(out.back()));  // for record_gradient_flow, as unroll marks its steps
     }
     return out;
 }
@@ -418,6 +414,10 @@ struct stacked_state {
 template <class State>
 expr hidden(const stacked_state<State>& s) {
     return s.output;
+}
+template <class State>
+expr flow_state(const stacked_state<State>& s) {
+    return flow_state(s.layers.back());
 }
 template <class State>
 stacked_state<State> blend(const expr& mask, const stacked_state<State>& a, const stacked_state<State>& b) {
