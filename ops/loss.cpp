@@ -129,6 +129,9 @@ expr mse_loss(const expr& prediction, const expr& target, reduction r) {
     if (!(prediction.shape() == target.shape()))
         throw shape_error("mse_loss: prediction " + prediction.shape().str() + " and target " + target.shape().str() +
                           " (expected equal shapes)");
+    if (r == reduction::mean && prediction.shape().size() == 0)
+        throw shape_error("mse_loss: prediction " + prediction.shape().str() +
+                          " has no entries (expected at least one for reduction::mean)");
     expr sq = square(prediction - target);
     if (r == reduction::none) return sq;
     return r == reduction::sum ? sum(sq) : mean(sq);

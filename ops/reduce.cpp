@@ -103,9 +103,13 @@ expr mean(const expr& x) {
     return mul_scalar(sum(x), 1.0 / static_cast<double>(xs.size()));
 }
 expr mean(const expr& x, int axis, bool keepdims) {
-    auto s = sum(x, axis, keepdims);
     const shape xs = x.shape();
-    const size_t n = xs[axis < 0 ? axis + static_cast<int>(xs.rank()) : axis];
+    const int rank = static_cast<int>(xs.rank());
+    if (axis < -rank || axis >= rank)  // checked here so that the error names mean, not sum_axis
+        throw shape_error("mean: axis " + std::to_string(axis) + " out of range for input " + xs.str() + " (expected " +
+                          std::to_string(-rank) + " <= axis < " + std::to_string(rank) + ")");
+    auto s = sum(x, axis, keepdims);
+    const size_t n = xs[axis < 0 ? axis + rank : axis];
     if (n == 0)
         throw shape_error("mean: axis " + std::to_string(axis) + " of shape " + xs.str() +
                           " has no entries (expected at least one)");

@@ -80,6 +80,18 @@ BOOST_AUTO_TEST_CASE(cross_entropy_targets_out_of_range) {
     BOOST_TEST(t.size() == 1u);  // nothing half-added
 }
 
+// Composite functions name themselves, not the op they are built on, and add nothing on error.
+BOOST_AUTO_TEST_CASE(composites_name_themselves) {
+    sg::tape t(sg::dtype::f64);
+    auto x = t.input(A{{1, 2, 3}, {4, 5, 6}});
+    expect_error<sg::shape_error>([&] { (void)sg::mean(x, 5); }, {"mean: axis 5", "[2, 3]", "-2 <= axis < 2"});
+    expect_error<sg::shape_error>([&] { (void)sg::mean(x, -3); }, {"mean: axis -3"});
+    auto e = t.input(xt::xarray<double>::from_shape({0, 3}));
+    expect_error<sg::shape_error>([&] { (void)sg::mse_loss(e, e); }, {"mse_loss", "[0, 3]", "reduction::mean"});
+    BOOST_TEST(t.size() == 2u);
+    BOOST_TEST(t.value(sg::mean(x, -1)) == (A{2.0, 5.0}));
+}
+
 BOOST_AUTO_TEST_CASE(unknown_op_and_wrong_arity) {
     sg::tape t(sg::dtype::f64);
     auto x = t.input(A{1.0});
