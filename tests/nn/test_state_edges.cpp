@@ -130,27 +130,13 @@ BOOST_AUTO_TEST_CASE(gradient_flow_covers_both_directions_and_stacks) {
         for (int k = 0; k < 3; ++k)
             BOOST_TEST(std::abs(flow.norm[k] - std::hypot(std::pow(3.0, 2 - k), std::pow(3.0, k))) < 1e-12);
     }
-    // Stack: the marked state is the top layer's (nn::flow_state), here also the stack's output.
-    {
+    // Stack, plain and residual: the marked state is the top layer's own (nn::flow_state), which
+    // carries its state with weight 1: dL/dtop_k = 1 at every step. A residual stack's output is
+    // top_k + l1_k, which the next step does not read (its gradient read 0 before step 3).
+    for (const bool residual : {false, true}) {
         sg::tape t(sg::dtype::f64);
         const auto xs = ones(t, 4);
-        nn::stacked<linear_cell> stack({linear_cell{}, linear_cell{1.0}});
-        nn::stacked_state<sg::expr> s0;
-        s0.layers = {t.input(scalar(0.0), true), t.input(scalar(0.0), true)};
-        s0.output = s0.layers[1];
-        const auto states = nn::unroll(t, stack, std::span<const sg::expr>(xs), s0);
-        sg::gradient_flow flow;
-        t.backward(sg::sum(states[3].output), sg::record_gradient_flow(flow));
-        // The top layer carries its state with weight 1: dL/dtop_k = 1 at every step.
-        BOOST_TEST_REQUIRE(flow.norm.size() == 4u);
-        for (int k = 0; k < 4; ++k) BOOST_TEST(flow.norm[k] == 1.0);
-    }
-    // Residual: the output is top_k + l1_k, which the next step does not read; the marked state is
-    // the top layer's own, dL/dtop_k = 1 again (the output's gradient read 0 before step 3).
-    {
-        sg::tape t(sg::dtype::f64);
-        const auto xs = ones(t, 4);
-        nn::stacked<linear_cell> stack({linear_cell{}, linear_cell{1.0}}, true);
+        nn::stacked<linear_cell> stack({linear_cell{}, linear_cell{1.0}}, residual);
         nn::stacked_state<sg::expr> s0;
         s0.layers = {t.input(scalar(0.0), true), t.input(scalar(0.0), true)};
         s0.output = s0.layers[1];
@@ -158,7 +144,7 @@ BOOST_AUTO_TEST_CASE(gradient_flow_covers_both_directions_and_stacks) {
         sg::gradient_flow flow;
         t.backward(sg::sum(states[3].output), sg::record_gradient_flow(flow));
         BOOST_TEST_REQUIRE(flow.norm.size() == 4u);
-        for (int k = 0; k < 4; ++k) BOOST_TEST(flow.norm[k] == 1.0, "step " << k);
+        for (int k = 0; k < 4; ++k) BOOST_TEST(flow.norm[k] == 1.0, "residual " << residual << ", step " << k);
     }
 }
 
