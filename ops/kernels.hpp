@@ -81,33 +81,36 @@ void map_binary(const C& c, F&& f) {
 /// broadcasts along the innermost axis is summed by lane_sum.
 template <class T, class G>
 void reduce_binary(const shape& os, const shape& as, const shape& bs, std::size_t j, T* t, std::size_t n, G& g) {
-    std::fill(t, t + n, T(0));
-    const bcast_plan pa = plan_broadcast(as, os), pb = plan_broadcast(bs, os);
-    const auto& d = pa.dims;
-    const std::size_t len = d[3];
-    auto run = [&](auto SA, auto SB) {
-        constexpr std::size_t sa = decltype(SA)::value, sb = decltype(SB)::value;
-        std::size_t o = 0;
-        for (std::size_t i0 = 0; i0 < d[0]; ++i0)
-            for (std::size_t i1 = 0; i1 < d[1]; ++i1)
-                for (std::size_t i2 = 0; i2 < d[2]; ++i2, o += len) {
-                    const std::size_t ia = i0 * pa.stride[0] + i1 * pa.stride[1] + i2 * pa.stride[2];
-                    const std::size_t ib = i0 * pb.stride[0] + i1 * pb.stride[1] + i2 * pb.stride[2];
-                    T* q = t + (j == 0 ? ia : ib);
-                    if ((j == 0 ? sa : sb) == 0) {
-                        *q += lane_sum<T>(len, [&](std::size_t i3) { return g(o + i3, ia + i3 * sa, ib + i3 * sb); });
-                    } else {
-                        for (std::size_t i3 = 0; i3 < len; ++i3) q[i3] += g(o + i3, ia + i3 * sa, ib + i3 * sb);
+    accumulate(t, n, n ? os.size() / n : 0, [&](auto* acc) {  // in double for long float sums
+        using A = std::remove_pointer_t<decltype(acc)>;
+        const bcast_plan pa = plan_broadcast(as, os), pb = plan_broadcast(bs, os);
+        const auto& d = pa.dims;
+        const std::size_t len = d[3];
+        auto run = [&](auto SA, auto SB) {
+            constexpr std::size_t sa = decltype(SA)::value, sb = decltype(SB)::value;
+            std::size_t o = 0;
+            for (std::size_t i0 = 0; i0 < d[0]; ++i0)
+                for (std::size_t i1 = 0; i1 < d[1]; ++i1)
+                    for (std::size_t i2 = 0; i2 < d[2]; ++i2, o += len) {
+                        const std::size_t ia = i0 * pa.stride[0] + i1 * pa.stride[1] + i2 * pa.stride[2];
+                        const std::size_t ib = i0 * pb.stride[0] + i1 * pb.stride[1] + i2 * pb.stride[2];
+                        A* q = acc + (j == 0 ? ia : ib);
+                        if ((j == 0 ? sa : sb) == 0) {
+                            *q += lane_sum<A>(len,
+                                              [&](std::size_t i3) { return A(g(o + i3, ia + i3 * sa, ib + i3 * sb)); });
+                        } else {
+                            for (std::size_t i3 = 0; i3 < len; ++i3) q[i3] += g(o + i3, ia + i3 * sa, ib + i3 * sb);
+                        }
                     }
-                }
-    };
-    using zero = std::integral_constant<std::size_t, 0>;
-    using one = std::integral_constant<std::size_t, 1>;
-    const std::size_t sa = pa.stride[3], sb = pb.stride[3];
-    if (sa && sb) run(one{}, one{});
-    else if (sa) run(one{}, zero{});
-    else if (sb) run(zero{}, one{});
-    else run(zero{}, zero{});
+        };
+        using zero = std::integral_constant<std::size_t, 0>;
+        using one = std::integral_constant<std::size_t, 1>;
+        const std::size_t sa = pa.stride[3], sb = pb.stride[3];
+        if (sa && sb) run(one{}, one{});
+        else if (sa) run(one{}, zero{});
+        else if (sb) run(zero{}, one{});
+        else run(zero{}, zero{});
+    });
 }
 
 /// Emit the contribution to input j of a broadcasting binary op: g(o, ia, ib) at each output

@@ -108,6 +108,25 @@ BOOST_AUTO_TEST_CASE(float_sums_do_not_drift) {
     expect_near(t.value(sg::sum(tenths(2, 500000), -1, true)), col({50000.0, 50000.0}), 0.01);
 }
 
+// A broadcast input's gradient sums the output's over the rows that read it: over 500,000 rows of
+// 0.1 in float that must read 5e4 (a float running sum read 1% off). add's sum is its own
+// (reduce_binary), where's the engine's (sum_to_shape); rows of a [2, 1] column, and a bias row.
+BOOST_AUTO_TEST_CASE(float_broadcast_gradients_do_not_drift) {
+    sg::tape t(sg::dtype::f32);
+    const std::size_t n = 500000;
+    auto x = t.input(A(xt::zeros<double>({n, std::size_t(2)})));
+    auto xt_ = t.input(A(xt::zeros<double>({std::size_t(2), n})));
+    auto b = t.input(A{0.0, 0.0}, true), c = t.input(A(xt::zeros<double>({2, 1})), true),
+         w = t.input(A{0.0, 0.0}, true);
+    auto picks_w = t.input(A(xt::zeros<double>({n, std::size_t(2)})));  // 0: where takes w everywhere
+    auto loss = sg::sum(sg::mul_scalar(x + b, 0.1)) + sg::sum(sg::mul_scalar(xt_ + c, 0.1)) +
+                sg::sum(sg::mul_scalar(sg::where(picks_w, x, w), 0.1));
+    t.backward(loss);
+    expect_near(t.grad(b), A{50000.0, 50000.0}, 0.01);
+    expect_near(t.grad(c), col({50000.0, 50000.0}), 0.01);
+    expect_near(t.grad(w), A{50000.0, 50000.0}, 0.01);
+}
+
 // A row sum's gradient spread back over its rows, as the input's only gradient and added to one
 // that arrived first (the engine's accumulation in the same pass), in both orders.
 BOOST_AUTO_TEST_CASE(row_sum_gradient_with_and_without_an_earlier_contribution) {
