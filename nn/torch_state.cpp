@@ -80,6 +80,24 @@ const char* expected_names(torch_module kind) {
     return "";
 }
 
+bool is_rnn(torch_module k) {
+    return k == torch_module::rnn_cell || k == torch_module::rnn_stacked || k == torch_module::rnn_bidirectional;
+}
+
+// A member of an rnn mapping's module that only nn.LSTM(proj_size > 0) has (weight_hr_l<k>, the
+// projection of h): io_error, before the shape checks, whose message would name only the
+// narrower weight_hh.
+void refuse_projection(const std::string& who, const std::string& key, std::span<const torch_mapping> mapping) {
+    for (const torch_mapping& m : mapping) {
+        const std::string tprefix = m.torch_prefix.empty() ? std::string() : m.torch_prefix + ".";
+        if (is_rnn(m.kind) && key.compare(0, tprefix.size(), tprefix) == 0 &&
+            key.compare(tprefix.size(), 11, "weight_hr_l") == 0)
+            throw io_error(who + "member '" + key + "' is the projection of an nn.LSTM with proj_size > 0, which " +
+                           kind_name(m.kind) + " '" + m.scope +
+                           "' does not support (seqgrad's lstm_cell has no projection; expected proj_size=0)");
+    }
+}
+
 std::string list(const std::vector<std::string>& names) {
     std::string s;
     for (std::size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", '" : "'") + names[i] + "'";
@@ -129,6 +147,8 @@ torch_load_report load_torch_state(parameter_store& ps, const std::string& path,
     const std::string who = "load_torch_state: '" + path + "': ";
     std::map<std::string, std::string> to_seqgrad;
     for (auto& [sg_name, t_name] : names) to_seqgrad.emplace(t_name, sg_name);
+
+    for (const auto& member : file.floats) refuse_projection(who, member.first, mapping);
 
     torch_load_report r;
     std::vector<std::pair<parameter, const xt::xarray<double>*>> plan;

@@ -26,7 +26,8 @@
 //   embedding          nn.Embedding                             S.weight     <-> P.weight
 // The layouts are PyTorch's already (gates i, f, g, o for the LSTM; r, z, n for the GRU; Linear
 // weight [out, in]), so values are copied as they are. An empty prefix is the root module.
-// Parameters of the store outside the mapped scopes are neither loaded nor saved.
+// Parameters of the store outside the mapped scopes are neither loaded nor saved. Not supported:
+// nn.LSTM(proj_size > 0), whose weight_hr_l<k> is refused by name.
 #include <span>
 #include <string>
 #include <vector>

@@ -131,6 +131,26 @@ BOOST_AUTO_TEST_CASE(mismatches_are_clear_errors_and_change_nothing) {
     fs::remove(path);
 }
 
+// nn.LSTM(3, 4, proj_size=2) has weight_hh_l0 [16, 2] and weight_hr_l0 [2, 4]: refused by name,
+// strict or not (the error used to name only weight_hh's shape).
+BOOST_AUTO_TEST_CASE(a_projected_torch_lstm_is_refused_by_name) {
+    sg::parameter_store ps;
+    nn::lstm_cell cell{sg::parameter_scope(ps, "lstm"), 3, 4};
+    const std::vector<nn::torch_mapping> mapping = {{"rnn", "lstm", nn::torch_module::rnn_cell}};
+    const auto path = temp("proj.npz");
+    const A before = cell.w_ih.value_as_double();
+    sg::write_npz(path, {{"rnn.weight_ih_l0", xt::zeros<double>({16, 3})},
+                         {"rnn.weight_hh_l0", xt::zeros<double>({16, 2})},
+                         {"rnn.bias_ih_l0", xt::zeros<double>({16})},
+                         {"rnn.bias_hh_l0", xt::zeros<double>({16})},
+                         {"rnn.weight_hr_l0", xt::zeros<double>({2, 4})}});
+    for (const bool strict : {true, false})
+        expect_error<sg::io_error>([&] { nn::load_torch_state(ps, path, mapping, {.strict = strict}); },
+                                   {"member 'rnn.weight_hr_l0'", "proj_size > 0", "rnn_cell 'lstm'"});
+    BOOST_TEST((cell.w_ih.value_as_double() == before));
+    fs::remove(path);
+}
+
 BOOST_AUTO_TEST_CASE(bad_mappings_are_value_errors) {
     tiny m;
     const std::vector<nn::torch_mapping> no_scope = {{"lstm", "nothing_here", nn::torch_module::rnn_cell}};
