@@ -183,11 +183,26 @@ torch_load_report load_torch_state(parameter_store& ps, const std::string& path,
     }
     std::set<std::string> loaded;
     for (auto& [p, v] : plan) loaded.insert(p.name());
-    for (auto& [sg_name, t_name] : names)
-        if (!loaded.count(sg_name)) r.missing.push_back(sg_name + " (torch '" + t_name + "')");
+    bool no_bias = false;  // an rnn bias missing where its layer's weights are in the file
+    for (auto& [sg_name, t_name] : names) {
+        if (loaded.count(sg_name)) continue;
+        r.missing.push_back(sg_name + " (torch '" + t_name + "')");
+        // Only rnn kinds name a parameter b_ih or b_hh (torch <P>bias_ih<tail>, tail _l<k>[_reverse]):
+        // bias=False when both weights of that layer and direction are in the file.
+        const std::string_view leaf = std::string_view(sg_name).substr(sg_name.size() < 4 ? 0 : sg_name.size() - 4);
+        const auto at = t_name.rfind("bias_");
+        if ((leaf == "b_ih" || leaf == "b_hh") && at != std::string::npos) {
+            const std::string base = t_name.substr(0, at), tail = t_name.substr(at + 7);
+            if (file.floats.count(base + "weight_ih" + tail) && file.floats.count(base + "weight_hh" + tail))
+                no_bias = true;
+        }
+    }
     if (opts.strict && !r.missing.empty())
-        throw io_error(who + "parameter(s) " + list(r.missing) +
-                       " missing from the file (load_options{.strict = false} keeps their values)");
+        throw io_error(who + "parameter(s) " + list(r.missing) + " missing from the file" +
+                       (no_bias ? " (the weights of their layers are: a torch module built with bias=False, but "
+                                  "seqgrad's cells always add b_ih and b_hh; set them to zero, nn::zeros, then load "
+                                  "with load_options{.strict = false}, which keeps their values)"
+                                : " (load_options{.strict = false} keeps their values)"));
     if (opts.strict && !r.ignored.empty())
         throw io_error(who + "member(s) " + list(r.ignored) +
                        " map to no parameter (check the torch prefixes; load_options{.strict = false} ignores them)");

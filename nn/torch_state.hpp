@@ -27,7 +27,9 @@
 // The layouts are PyTorch's already (gates i, f, g, o for the LSTM; r, z, n for the GRU; Linear
 // weight [out, in]), so values are copied as they are. An empty prefix is the root module.
 // Parameters of the store outside the mapped scopes are neither loaded nor saved. Not supported:
-// nn.LSTM(proj_size > 0), whose weight_hr_l<k> is refused by name.
+// nn.LSTM(proj_size > 0), whose weight_hr_l<k> is refused by name; a module built with bias=False
+// has no biases to load (the cells always add b_ih and b_hh): zero them (nn::zeros) and load with
+// load_options{.strict = false}, which the strict error suggests.
 #include <span>
 #include <string>
 #include <vector>

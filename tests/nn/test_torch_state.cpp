@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
+#include <cmath>
 #include <filesystem>
 #include <string>
 
@@ -148,6 +149,41 @@ BOOST_AUTO_TEST_CASE(a_projected_torch_lstm_is_refused_by_name) {
         expect_error<sg::io_error>([&] { nn::load_torch_state(ps, path, mapping, {.strict = strict}); },
                                    {"member 'rnn.weight_hr_l0'", "proj_size > 0", "rnn_cell 'lstm'"});
     BOOST_TEST((cell.w_ih.value_as_double() == before));
+    fs::remove(path);
+}
+
+// nn.LSTM(3, 4, bias=False) has no biases: the strict error says how to load it (it used to
+// suggest strict = false alone, which keeps the cell's random biases: outputs off by ~0.7 against
+// torch's).
+BOOST_AUTO_TEST_CASE(a_bias_free_torch_module_gets_an_error_that_says_how) {
+    sg::parameter_store ps;
+    nn::lstm_cell cell{sg::parameter_scope(ps, "lstm"), 3, 4};
+    const std::vector<nn::torch_mapping> mapping = {{"rnn", "lstm", nn::torch_module::rnn_cell}};
+    const auto path = temp("no_bias.npz");
+    const A w_ih = xt::ones<double>({16, 3}) * 0.25, w_hh = xt::ones<double>({16, 4}) * 0.5;
+    sg::write_npz(path, {{"rnn.weight_ih_l0", w_ih}, {"rnn.weight_hh_l0", w_hh}});
+    expect_error<sg::io_error>([&] { nn::load_torch_state(ps, path, mapping); },
+                               {"'lstm.b_ih (torch 'rnn.bias_ih_l0')'", "bias=False", "nn::zeros"});
+    // Following the message gives torch's bias-free cell.
+    nn::zeros(cell.b_ih);
+    nn::zeros(cell.b_hh);
+    const auto r = nn::load_torch_state(ps, path, mapping, {.strict = false});
+    BOOST_TEST(r.loaded.size() == 2u);
+    BOOST_TEST(r.missing.size() == 2u);
+    sg::tape t;
+    const sg::expr h = cell(t.constant(1.0, {1, 3}), cell.initial_state(t, 1)).h;
+    // Every gate pre-activation is 3 * 0.25 = 0.75: h = sigmoid(.75) * tanh(sigmoid(.75) * tanh(.75)).
+    const double s = 1.0 / (1.0 + std::exp(-0.75));
+    BOOST_TEST(t.value(h)(0, 2) == s * std::tanh(s * std::tanh(0.75)), boost::test_tools::tolerance(1e-6));
+
+    // Biases missing with one of their layer's weights missing too are not called bias=False.
+    sg::write_npz(path, {{"rnn.weight_ih_l0", w_ih}});
+    try {
+        nn::load_torch_state(ps, path, mapping);
+        BOOST_FAIL("expected an io_error");
+    } catch (const sg::io_error& e) {
+        BOOST_TEST(std::string(e.what()).find("bias=False") == std::string::npos, e.what());
+    }
     fs::remove(path);
 }
 
