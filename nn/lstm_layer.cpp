@@ -162,17 +162,25 @@ expr lstm_layer::project_embedded(const expr& table, std::span<const int> ids) c
     return project(gather_rows(table, ids));
 }
 
+namespace {
+void check_ids(const lstm_cell& cell, std::span<const int> ids, std::size_t batch) {
+    if (batch == 0 || ids.empty() || ids.size() % batch != 0)
+        throw shape_error(layer_name(cell) + ": " + std::to_string(ids.size()) + " ids with batch " +
+                          std::to_string(batch) + " (expected T*B ids, time-major, T >= 1, B >= 1)");
+}
+}  // namespace
+
 lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, std::size_t batch,
                                    int first_step) const {
-    if (batch == 0 || ids.empty() || ids.size() % batch != 0)
-        throw shape_error(layer_name(cell_) + ": " + std::to_string(ids.size()) + " ids with batch " +
-                          std::to_string(batch) + " (expected T*B ids, time-major, T >= 1, B >= 1)");
+    check_ids(cell_, ids, batch);
     const expr proj = project_embedded(table, ids);
     return run(proj, table.owner().constant(0.0, {2, batch, cell_.hidden_size}), first_step);
 }
 
 lstm_sequence lstm_layer::embedded(const expr& table, std::span<const int> ids, const lstm_state& s0,
                                    int first_step) const {
+    const shape& hs = s0.h.shape();
+    if (hs.rank() == 2 && hs[0] > 0) check_ids(cell_, ids, hs[0]);  // as operator()(x, s0) checks x
     const expr state0 = initial_in_step(table.owner(), first_step, [&] { return initial(s0, ids.size()); });
     return run(project_embedded(table, ids), state0, first_step);
 }

@@ -384,6 +384,14 @@ BOOST_AUTO_TEST_CASE(bad_shapes_name_the_layer_and_the_op) {
         sg::matmul_add(t.constant(0, {2, 3}), t.constant(0, {3, 4}), t.constant(0, {4, 5}));
     });
     BOOST_TEST(m5.find("matmul_add") != std::string::npos, m5);
+    // No ids from a given state: refused as from a batch size and as x [0, I] is (it returned a
+    // sequence of 0 steps).
+    const nn::lstm_state s0 = f.cell.initial_state(t, 2);
+    const sg::expr table = t.input(xt::xarray<double>(xt::zeros<double>({5, 3})));
+    const std::string m6 = message([&] { layer.embedded(table, std::span<const int>(), s0); });
+    BOOST_TEST(m6.find("0 ids with batch 2") != std::string::npos, m6);
+    const std::string m7 = message([&] { layer(t.input(xt::xarray<double>(xt::zeros<double>({0, 3}))), s0); });
+    BOOST_TEST(m7.find("input x [0, 3] with batch 2") != std::string::npos, m7);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
