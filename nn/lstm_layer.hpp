@@ -11,14 +11,17 @@
 //      its backward two products plus one pass; no slices, no per-gate nodes;
 //   3. all hidden states come out as one [T*B, H] matrix (hidden_all), so an output projection
 //      over every step is one GEMM too (matmul_add(bias, hs, T(w))).
-//   4. at B >= 8 (where a step's rows split across threads) the forward of all steps is one
+//   4. at B >= 8 (where a step's rows split across threads) and T > 1, with H % 4 == 0, the
+//      library's small-product kernels, the tape's optimisations on and no checkpointing (the
+//      conditions are lstm_layer::run's), the forward of all steps is one
 //      lstm_run node, each thread taking its rows through every step in one parallel region, and
 //      each step's node is a view of its record (lstm_step_view); backward sweeps the steps as one
 //      call the same way (op_builder::chain), dW_hh of all steps one GEMM. Off with
 //      seqgrad::detail::set_recurrence_chains(false) (tests/nn/test_recurrence_chain.cpp holds
 //      both equal).
 // A run of T steps adds T + 2 op nodes to the tape (the bias sum, the projection, one step node
-// per step), lstm_pack of w_hh at B > 1, lstm_run at B >= 8, and a zero-state constant. Each
+// per step), lstm_pack of w_hh at B > 1 with H % 4 == 0 and the small-product kernels on, lstm_run
+// where 4. applies, and a zero-state constant. Each
 // step's node is marked with its step (step_scope), as nn::unroll marks them, so truncate_bptt
 // and clip_state_gradient cut and clip the same state edges as on the composed cell (tested).
 #include <cstddef>
