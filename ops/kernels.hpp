@@ -167,13 +167,6 @@ void product_gradients(const C& c, std::size_t ia, std::size_t ib, const T* a, c
 
 inline std::string axis_attr(const attrs& a) { return "axis=" + std::to_string(a.i[0]); }
 
-/// The sum of n entries, accumulated in double whatever T is (PyTorch's CPU accumulation type for
-/// float): a float running sum drifts by up to n ulps (10^6 entries of 0.1f read 100958, not 1e5).
-template <class T>
-double accurate_sum(const T* r, std::size_t n) {
-    return lane_sum<double>(n, [r](std::size_t i) { return static_cast<double>(r[i]); });
-}
-
 /// Resolve a possibly negative axis against a rank, or fail naming the op.
 inline std::size_t resolve_axis(const op_def& op, std::span<const shape> in, std::int64_t axis, std::size_t rank) {
     const std::int64_t r = static_cast<std::int64_t>(rank);

@@ -298,7 +298,7 @@ struct math_ops {
                                            for (size_t o = 0; o < v.outer; ++o)
                                                for (size_t i = 0; i < v.inner; ++i) {
                                                    const size_t base = o * v.n * v.inner + i;
-                                                   double s = 0;  // float sums drift (accurate_sum)
+                                                   double s = 0;  // float sums drift in float
                                                    for (size_t j = 0; j < v.n; ++j)
                                                        y[base + j * v.inner] = static_cast<scalar_of<decltype(c)>>(
                                                            s += x[base + j * v.inner]);

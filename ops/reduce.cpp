@@ -27,9 +27,8 @@ struct reduce_ops {
                                     .shape(scalar_shape)
                                     .saves(saves::nothing)
                                     .forward([](auto& c) {
-                                        using T = std::remove_cvref_t<decltype(c.out()[0])>;
                                         auto x = c.in(0);
-                                        c.out()[0] = static_cast<T>(accurate_sum(x.data, x.size()));
+                                        sum_to_shape(x.data, x.shape, shape{}, c.out().data);
                                     })
                                     .backward([](auto& c) {
                                         const auto g = c.grad_out()[0];
@@ -44,29 +43,13 @@ struct reduce_ops {
             .shape(sum_axis_shape)
             .saves(saves::nothing)
             .print_attrs(axis_attr)
-            // Sums accumulate in double (kernels.hpp's accurate_sum): along the last axis one
-            // row sum per output; along another axis, blocks of columns summed down the axis.
+            // The engine's un-broadcasting sum (broadcast.hpp): x summed into x's shape with the
+            // axis kept as 1, the layout of y with or without keepdims; long float sums in double.
             .forward([](auto& c) {
-                using T = std::remove_cvref_t<decltype(c.out()[0])>;
                 auto x = c.in(0);
-                const auto& y = c.out();
-                const auto v = view_along(x.shape, axis_of(x.shape, c.at.i[0]));
-                if (v.inner == 1) {
-                    for (size_t o = 0; o < v.outer; ++o) y[o] = static_cast<T>(accurate_sum(x.data + o * v.n, v.n));
-                    return;
-                }
-                constexpr size_t block = 64;
-                double acc[block];
-                for (size_t o = 0; o < v.outer; ++o)
-                    for (size_t i0 = 0; i0 < v.inner; i0 += block) {
-                        const size_t w = std::min(block, v.inner - i0);
-                        std::fill(acc, acc + w, 0.0);
-                        for (size_t j = 0; j < v.n; ++j) {
-                            const auto* xr = x.data + (o * v.n + j) * v.inner + i0;
-                            for (size_t i = 0; i < w; ++i) acc[i] += xr[i];
-                        }
-                        for (size_t i = 0; i < w; ++i) y[o * v.inner + i0 + i] = static_cast<T>(acc[i]);
-                    }
+                shape kept = x.shape;
+                kept[axis_of(x.shape, c.at.i[0])] = 1;
+                sum_to_shape(x.data, x.shape, kept, c.out().data);
             })
             .backward([](auto& c) {
                 auto g = c.grad_out();
