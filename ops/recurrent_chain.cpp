@@ -10,6 +10,14 @@
 #include "lstm_kernels.hpp"
 
 namespace seqgrad::detail::lstm {
+namespace {
+template <class T>
+bool all_zero(const T* p, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+        if (p[i] != T(0)) return false;
+    return true;
+}
+}  // namespace
 
 template <class T>
 void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd) {
@@ -69,11 +77,17 @@ void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd) {
     // A product over the whole run, not a step's: split across threads only from the threshold of
     // whole products (at B = 1, char_b1's 8 MFLOP, splitting it made 2 threads 5% slower than 1).
     const step_work whole(false);
+    // A zero initial h (a sequence's usual start) adds nothing: its step is left out of the sum.
+    const size_t k0 = all_zero(s0.data, BH) ? 1 : 0;
+    if (k0 == n) {
+        if (!adds[2]) std::fill(tw.begin(), tw.end(), T(0));
+        return;
+    }
     T* hp = scratch<T>(n * BH, 1);
-    parallel_rows(n, double(BH), [&](size_t lo, size_t hi) {
-        for (size_t k = lo; k < hi; ++k) std::memcpy(hp + k * BH, prev_of(k), BH * sizeof(T));
+    parallel_rows(n - k0, double(BH), [&](size_t lo, size_t hi) {
+        for (size_t k = lo + k0; k < hi + k0; ++k) std::memcpy(hp + (k - k0) * BH, prev_of(k), BH * sizeof(T));
     });
-    gemm(true, false, G, H, n * B, T(1), dpre_of(0), hp, T(adds[2] ? 1 : 0), tw.data);
+    gemm(true, false, G, H, (n - k0) * B, T(1), dpre_of(k0), hp, T(adds[2] ? 1 : 0), tw.data);
 }
 
 template <class T>
@@ -81,11 +95,15 @@ void run_forward(const T* x, size_t row0, const T* s0, size_t B, size_t H, size_
     const size_t BH = B * H, G = 4 * H, R = 6 * BH;
     step_rows(B, H, [&](size_t lo, size_t hi) {
         const size_t m = hi - lo;
+        // A zero initial h (a sequence's usual start) makes the first product zero: left out.
+        const bool zero_start = all_zero(s0 + lo * H, m * H);
         for (size_t k = 0; k < steps; ++k) {
             T* rec = y + k * R;
             const T* prev = k ? rec - R : s0;
             T* act = rec + 2 * BH + lo * G;
-            small_gemm_packed(m, G, H, prev + lo * H, H, wt, 0, G, T(1), act, G, x + (row0 + k * B + lo) * G, G);
+            const T* xk = x + (row0 + k * B + lo) * G;
+            if (k == 0 && zero_start) std::memcpy(act, xk, m * G * sizeof(T));
+            else small_gemm_packed(m, G, H, prev + lo * H, H, wt, 0, G, T(1), act, G, xk, G);
             cell_forward(m, H, act, prev + BH + lo * H, rec + lo * H, rec + BH + lo * H);
         }
     });

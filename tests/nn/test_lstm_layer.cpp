@@ -181,6 +181,19 @@ BOOST_AUTO_TEST_CASE(fused_equals_composed_cell_at_batch_1_wide) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(zero_initial_h_or_c_alone) {
+    // At B >= 8 the layer runs as one node (lstm_run) whose first product and weight-gradient
+    // term are left out where the initial h is zero; a zero c alone, or a zero h with a non-zero
+    // c, must give the composed cell's values.
+    for (const bool zero_h : {true, false}) {
+        BOOST_TEST_CONTEXT("zero " << (zero_h ? "h0" : "c0")) {
+            fixture f(4, 8, 3, 8, true, 91);
+            (zero_h ? f.h0 : f.c0).assign(xt::xarray<double>(xt::zeros<double>({std::size_t(8), std::size_t(8)})));
+            expect_equal(f, f.evaluate(path::fused), f.evaluate(path::composed), 1e-10);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(fused_equals_composed_under_truncated_bptt) {
     // The step marks put each lstm_step where the composed cell's nodes are: truncation cuts the
     // same state edges.
