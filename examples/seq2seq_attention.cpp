@@ -362,7 +362,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         const auto out = model.forward(t, src, tgt);
         const sg::expr loss = out.loss * (1.0 / double(out.tokens));
         t.backward(loss);
-        sg::optim::clip_global_norm(ps, o.clip);
+        if (o.clip > 0) sg::optim::clip_global_norm(ps, o.clip);
         adam.step();
         ++step, seen += src.size();
         epoch_loss += t.item(loss) * double(out.tokens), epoch_tokens += double(out.tokens);
@@ -486,7 +486,7 @@ Trains an encoder-decoder with attention, decodes greedily and with beam search,
   --input-feeding 0|1   feed the attentional vector to the next decoder step (default: 1 for --data, 0 for dates)
   --batch N             pairs per step; 0: 64 for dates, 32 for --data (0)
   --lr X                Adam learning rate (2e-3)
-  --clip X              clip the global gradient norm to X (5)
+  --clip X              clip the global gradient norm to X; 0 turns clipping off (5)
   --epochs N            epochs over --data (20)
   --steps N             stop after N steps; 0: no limit (0)
   --minutes X           stop after X minutes of training (9)

@@ -48,3 +48,24 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_outputs_are_checked_before_training) {
     }
     fs::remove_all(dir);
 }
+
+// --clip 0 turns clipping off, as in the other examples; it passed 0 to optim::clip_global_norm,
+// which refuses a threshold of 0, so the first training step failed (exit 1).
+BOOST_AUTO_TEST_CASE(seq2seq_attention_clip_0_trains_without_clipping) {
+    if (!seqgrad_example::built("seq2seq_attention")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_s2s_clip_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path data = dir / "pairs.tsv";
+    {
+        std::ofstream f(data);
+        for (int i = 0; i < 40; ++i) f << "go " << i << ".\tva " << i << ".\tattribution\n";
+    }
+    std::string out;
+    const int status = run("--data " + data.string() + " --clip 0 --epochs 1 --hidden 4 --embedding 4 --out " +
+                               (dir / "out").string(),
+                           &out);
+    BOOST_TEST(status == 0, out);
+    BOOST_TEST(out.find("epoch 1") != std::string::npos, out);
+    BOOST_TEST(out.find("result engfra.bleu ") != std::string::npos, out);
+    fs::remove_all(dir);
+}
