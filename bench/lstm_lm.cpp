@@ -33,7 +33,7 @@
 // set_blas_threads(n), the policy before the executor split products): `bench lstm_lm.<config>.t<n>.tokens_per_s`, the effective GFLOP/s of
 // the training step (forward + backward = 3x the forward FLOPs of the GEMMs, counting for the
 // adaptive softmax only the cluster rows actually evaluated), and next to it the SGEMM GFLOP/s of
-// the output layer's forward product ([T*B, H] x [H, V]^T, or the adaptive head's [H, 2,002]) timed
+// the output layer's forward product ([T*B, H] x [H, V]^T, or the adaptive head's [H, 2,001]) timed
 // at the same thread count in the same run, and their ratio: a figure that does not depend on
 // which kernels OpenBLAS picked. Then the 2-thread / 1-thread ratio and, for the adaptive config,
 // its ratio to word_b20's tokens/s. --rounds N repeats every measurement N times in turn (configs
@@ -62,8 +62,11 @@
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "examples/cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -257,44 +260,58 @@ double core_capacity(int n) {
     return rate(n) / rate(1);
 }
 
-}  // namespace
+const char* const usage =
+    "usage: lstm_lm [--config NAME[,NAME...]] [--seconds s] [--threads 1,2] [--rounds n] [--cutoffs 2000,10000]\n"
+    "               [--no-torch] [--layer] [--openblas-threads] [--no-chains] [--no-small-gemm] [--no-opt]\n"
+    "  configs: char_b1, char_b32, word_b20, word_b20_adaptive, word_b20_adaptive_1k4k (all)\n";
 
-int main(int argc, char** argv) {
-    std::string only;
+struct options {
+    std::vector<std::string> only;  // empty: every config
     double seconds = 4;
     bool torch = true, layer = false, openblas_threads = false;
     std::vector<int> threads = {1, 2};
     int rounds = 1;
-    const char* usage =
-        "usage: lstm_lm [--config char_b1|char_b32|word_b20|word_b20_adaptive|word_b20_adaptive_1k4k] [--seconds s] "
-        "[--threads 1,2] "
-        "[--rounds n] [--cutoffs 2000,10000] [--no-torch] [--layer] [--openblas-threads] [--no-chains] "
-        "[--no-small-gemm] [--no-opt]\n";
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--config" && i + 1 < argc) only = argv[++i];
-        else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
-        else if (a == "--cutoffs" && i + 1 < argc) {
-            configs[3].cutoffs.clear();
-            std::stringstream ss(argv[++i]);
-            for (std::string item; std::getline(ss, item, ',');) configs[3].cutoffs.push_back(std::stoul(item));
-        } else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
-        else if (a == "--threads" && i + 1 < argc) {
-            threads.clear();
-            std::stringstream ss(argv[++i]);
-            for (std::string item; std::getline(ss, item, ',');)
-                threads.push_back(std::max(1, std::atoi(item.c_str())));
-        } else if (a == "--no-torch") torch = false;
-        else if (a == "--layer") layer = true;
-        else if (a == "--openblas-threads") openblas_threads = true;
-        else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);       // per-node backward, for A/B
-        else if (a == "--no-small-gemm") sg::detail::set_small_gemm_kernels(false);  // OpenBLAS for every product
-        else if (a == "--no-opt") sg::set_graph_optimizations(false);
-        else {
-            std::cerr << usage;
-            return 2;
-        }
-    }
+};
+
+options parse_args(int argc, char** argv) {
+    options o;
+    std::vector<std::string> names;
+    for (const config& c : configs) names.push_back(c.name);
+    std::vector<std::size_t> cutoffs = configs[3].cutoffs;
+    cli::parse_options(argc, argv,
+                       {{"--config", cli::list_of(o.only, names)},
+                        {"--seconds", cli::number(o.seconds, 0.0, true)},
+                        {"--threads", cli::number_list(o.threads, 1)},
+                        {"--rounds", cli::number(o.rounds, 1)},
+                        {"--cutoffs", cli::number_list(cutoffs, std::size_t{1})}},
+                       usage,
+                       {{"--no-torch", [&] { o.torch = false; }},
+                        {"--layer", [&] { o.layer = true; }},
+                        {"--openblas-threads", [&] { o.openblas_threads = true; }},
+                        {"--no-chains", [] { sg::detail::set_recurrence_chains(false); }},       // per-node backward
+                        {"--no-small-gemm", [] { sg::detail::set_small_gemm_kernels(false); }},  // OpenBLAS only
+                        {"--no-opt", [] { sg::set_graph_optimizations(false); }}});
+    for (std::size_t i = 0; i < o.threads.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (o.threads[i] == o.threads[j])
+                throw cli::usage_error{"--threads: " + std::to_string(o.threads[i]) + " given twice"};
+    // As nn::adaptive_softmax takes them: increasing, below V, optionally ending with V.
+    const std::size_t V = configs[3].V;
+    bool increasing = cutoffs[0] < V;
+    for (std::size_t i = 1; i < cutoffs.size(); ++i)
+        increasing = increasing && cutoffs[i] > cutoffs[i - 1] && (cutoffs[i] < V || i + 1 == cutoffs.size());
+    if (!increasing || cutoffs.back() > V)
+        throw cli::usage_error{"--cutoffs: expected strictly increasing values below " + std::to_string(V) +
+                               ", optionally ending with " + std::to_string(V)};
+    configs[3].cutoffs = cutoffs;
+    return o;
+}
+
+int run(const options& o) {
+    const double seconds = o.seconds;
+    const bool torch = o.torch, layer = o.layer, openblas_threads = o.openblas_threads;
+    const std::vector<int>& threads = o.threads;
+    const int rounds = o.rounds;
     std::cout << "bench blas.core " << sg::blas_core_name() << "\n";
     const int most = *std::max_element(threads.begin(), threads.end());
     if (most > 1)
@@ -302,12 +319,7 @@ int main(int argc, char** argv) {
                   << most << " threads over 1, now; " << most << " on idle cores)" << std::endl;
     std::vector<const config*> chosen;
     for (const config& c : configs)
-        if (only.empty() || ("," + only + ",").find("," + c.name + ",") != std::string::npos) chosen.push_back(&c);
-    if (chosen.empty()) {
-        std::cerr << "lstm_lm: unknown config '" << only
-                  << "' (char_b1, char_b32, word_b20, word_b20_adaptive, word_b20_adaptive_1k4k)\n";
-        return 2;
-    }
+        if (o.only.empty() || std::find(o.only.begin(), o.only.end(), c.name) != o.only.end()) chosen.push_back(&c);
     // Per config and thread count, every round's figures; the rounds alternate configs and counts,
     // so ratios between figures of one round compare measurements taken moments apart.
     using key_t = std::pair<std::string, int>;
@@ -386,4 +398,9 @@ int main(int argc, char** argv) {
         if (runs.count({c->name, 1}))
             std::cout << key << ".ratio " << median_tok({c->name, 1}) / theirs << " x" << std::endl;
     }
+    return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("lstm_lm", argc, argv, parse_args, run); }

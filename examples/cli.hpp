@@ -120,6 +120,57 @@ inline setter one_of(std::string& field, std::initializer_list<const char*> choi
     };
 }
 
+/// The comma-separated items of text ("1,,2" has three, the second empty).
+inline std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> items;
+    for (std::size_t start = 0;;) {
+        const auto comma = text.find(',', start);
+        items.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) return items;
+        start = comma + 1;
+    }
+}
+
+/// A comma-separated list of numbers, each at least `min` (more than `min` when `above`), none
+/// empty ("--threads: expected a comma-separated list of integers >= 1, got '1,,2'").
+template <class T>
+setter number_list(std::vector<T>& field, T min, bool above = false) {
+    return [&field, min, above](const std::string& n, const std::string& v) {
+        std::vector<T> values;
+        try {
+            for (const auto& item : split_commas(v)) values.push_back(parse_number(n, item, min, above));
+        } catch (const usage_error&) {
+            std::ostringstream msg;
+            msg << n << ": expected a comma-separated list of " << (std::is_integral_v<T> ? "integers " : "numbers ")
+                << (above ? "> " : ">= ") << min << ", got '" << v << "'";
+            throw usage_error{msg.str()};
+        }
+        field = std::move(values);
+    };
+}
+
+/// A comma-separated list of words, each one of `choices`, none repeated ("--config: 'char_b2' is
+/// not one of char_b1, char_b32 or word_b20, in 'char_b1,char_b2'").
+inline setter list_of(std::vector<std::string>& field, std::vector<std::string> choices) {
+    return [&field, words = std::move(choices)](const std::string& n, const std::string& v) {
+        std::vector<std::string> picked;
+        for (const auto& item : split_commas(v)) {
+            bool known = false;
+            for (const auto& w : words) known = known || item == w;
+            if (!known) {
+                std::string list;
+                for (std::size_t i = 0; i < words.size(); ++i)
+                    list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+                throw usage_error{n + ": '" + item + "' is not one of " + list + ", in '" + v + "'"};
+            }
+            for (const auto& p : picked)
+                if (p == item) throw usage_error{n + ": '" + item + "' given twice, in '" + v + "'"};
+            picked.push_back(item);
+        }
+        field = std::move(picked);
+    };
+}
+
 /// yes or no.
 inline setter yes_no(bool& field) {
     return [&field](const std::string& n, const std::string& v) {

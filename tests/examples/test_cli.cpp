@@ -112,3 +112,36 @@ BOOST_AUTO_TEST_CASE(an_output_folder_that_cannot_be_made_is_named) {
         BOOST_TEST(std::string(e.what()).starts_with("cannot create the output folder '/dev/null/plots': "));
     }
 }
+
+// Lists (the bench programs' --threads 1,2 and --config a,b): every item checked, none empty.
+BOOST_AUTO_TEST_CASE(lists_check_every_item) {
+    std::vector<int> threads{1, 2};
+    std::vector<std::string> configs;
+    const auto parse_lists = [&](std::vector<std::string> words) {
+        argv_of a(std::move(words));
+        cli::parse_options(a.argc(), a.argv(),
+                           {{"--threads", cli::number_list(threads, 1)},
+                            {"--config", cli::list_of(configs, {"char_b1", "char_b32", "word_b20"})}},
+                           "usage\n");
+    };
+    const auto list_error = [&](std::vector<std::string> words) -> std::string {
+        try {
+            parse_lists(std::move(words));
+        } catch (const cli::usage_error& e) {
+            return e.message;
+        }
+        return "";
+    };
+    parse_lists({"--threads", "4,1", "--config=word_b20,char_b1"});
+    BOOST_TEST(threads == (std::vector<int>{4, 1}));
+    BOOST_TEST(configs == (std::vector<std::string>{"word_b20", "char_b1"}));
+    for (const char* bad : {"1,,2", "", "1,", "x", "0,1", "1.5", "-1"})
+        BOOST_TEST(list_error({"--threads", bad}) ==
+                   "--threads: expected a comma-separated list of integers >= 1, got '" + std::string(bad) + "'");
+    BOOST_TEST(list_error({"--config", "char_b1,char_b2"}) ==
+               "--config: 'char_b2' is not one of char_b1, char_b32 or word_b20, in 'char_b1,char_b2'");
+    BOOST_TEST(list_error({"--config", ""}) == "--config: '' is not one of char_b1, char_b32 or word_b20, in ''");
+    BOOST_TEST(list_error({"--config", "word_b20,word_b20"}) ==
+               "--config: 'word_b20' given twice, in 'word_b20,word_b20'");
+    BOOST_TEST(threads == (std::vector<int>{4, 1}));  // a refused list leaves the field as it was
+}
