@@ -40,8 +40,11 @@
 #include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "examples/cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -260,35 +263,48 @@ double tokens_per_s(lm& model, double seconds) {
     return double(steps * n) / elapsed;
 }
 
-}  // namespace
+const char* const usage =
+    "usage: cells [--batch B] [--seconds s] [--rounds r] [--models a,b,...] [--no-opt]\n"
+    "  models: fused, fused_embedded, lstm_cell, lstm_cell_steps, gru_cell, user_lstm, mgu, peephole, ln_lstm (all)\n";
 
-int main(int argc, char** argv) {
+struct options {
     std::vector<std::size_t> batches{1, 32};
     double seconds = 2;
     std::vector<std::string> models{"fused", "fused_embedded", "lstm_cell", "lstm_cell_steps", "gru_cell", "user_lstm",
                                     "mgu",   "peephole",       "ln_lstm"};
     bool opt = true;
     int rounds = 3;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--batch" && i + 1 < argc) batches = {std::stoul(argv[++i])};
-        else if (a == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
-        else if (a == "--no-opt") opt = false;
-        else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::stoi(argv[++i]));
-        else if (a == "--models" && i + 1 < argc) {
-            models.clear();
-            std::stringstream ss(argv[++i]);
-            for (std::string m; std::getline(ss, m, ',');) models.push_back(m);
-        } else {
-            std::cerr << "usage: cells [--batch B] [--seconds s] [--rounds r] [--models a,b,...] [--no-opt]\n";
-            return 2;
-        }
-    }
+};
+
+options parse_args(int argc, char** argv) {
+    options o;
+    const std::vector<std::string> all = o.models;
+    cli::parse_options(argc, argv,
+                       {{"--batch",
+                         [&](const std::string& n, const std::string& v) {
+                             o.batches = {cli::parse_number(n, v, std::size_t{1})};
+                         }},
+                        {"--seconds", cli::number(o.seconds, 0.0, true)},
+                        {"--rounds", cli::number(o.rounds, 1)},
+                        {"--models", cli::list_of(o.models, all)}},
+                       usage, {{"--no-opt", [&] { o.opt = false; }}});
+    return o;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+int run(const options& o) {
+    const std::vector<std::string>& models = o.models;
+    const double seconds = o.seconds;
+    const int rounds = o.rounds;
     sg::set_blas_threads(1);
     sg::set_num_threads(1);
-    sg::set_graph_optimizations(opt);
+    sg::set_graph_optimizations(o.opt);
     std::cout << "bench blas.core " << sg::blas_core_name() << "\n";
-    for (std::size_t B : batches) {
+    for (std::size_t B : o.batches) {
         std::vector<std::unique_ptr<lm>> built;
         for (const auto& name : models) {
             built.push_back(make(name, B));
@@ -302,14 +318,20 @@ int main(int argc, char** argv) {
         std::vector<std::vector<double>> runs(models.size());
         for (int r = 0; r < rounds; ++r)
             for (std::size_t k = 0; k < models.size(); ++k) runs[k].push_back(tokens_per_s(*built[k], seconds));
+        // The ratio's reference first, wherever `fused` stands in the list.
         double ref = 0;
+        for (std::size_t k = 0; k < models.size(); ++k)
+            if (models[k] == "fused") ref = median(runs[k]);
         for (std::size_t k = 0; k < models.size(); ++k) {
-            std::sort(runs[k].begin(), runs[k].end());
-            const double v = runs[k][runs[k].size() / 2];
-            if (models[k] == "fused") ref = v;
+            const double v = median(runs[k]);
             const std::string key = "bench cells.b" + std::to_string(B) + "." + models[k];
             std::cout << key << ".tokens_per_s " << v << " tok/s\n";
             if (ref > 0) std::cout << key << ".ratio " << v / ref << " x" << std::endl;
         }
     }
+    return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("cells", argc, argv, parse_args, run); }
