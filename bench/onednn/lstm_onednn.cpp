@@ -39,7 +39,6 @@
 #include <functional>
 #include <iostream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -51,8 +50,11 @@
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "examples/cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
@@ -283,47 +285,51 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-std::vector<std::string> split_list(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
-    return out;
-}
+const char* const usage =
+    "usage: lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] [--windows 3]\n"
+    "                   [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder]\n";
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    std::string only = "char_b1,char_b32,word_b20";
+struct options {
+    std::vector<std::string> names{"char_b1", "char_b32", "word_b20"};
     std::vector<int> threads = {1, 2};
     double seconds = 1;
     int windows = 3;
     bool with_unroll = true;
     bool ab_chains = false;     // also the layer without its sequence-level paths, in the same rounds
     bool with_reorder = false;  // also oneDNN with its weights reordered in every step
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--config" && i + 1 < argc) only = argv[++i];
-        else if (a == "--threads" && i + 1 < argc) {
-            threads.clear();
-            for (const auto& s : split_list(argv[++i])) threads.push_back(std::max(1, std::stoi(s)));
-        } else if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
-        else if (a == "--windows" && i + 1 < argc) windows = std::max(1, std::atoi(argv[++i]));
-        else if (a == "--no-unroll") with_unroll = false;
-        else if (a == "--no-chains") sg::detail::set_recurrence_chains(false);  // per-node backward, for A/B
-        else if (a == "--ab-chains") ab_chains = true;
-        else if (a == "--with-reorder") with_reorder = true;
-        else {
-            std::cerr << "usage: lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] "
-                         "[--windows 3] [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder]\n";
-            return 2;
-        }
-    }
+};
+
+options parse_args(int argc, char** argv) {
+    options o;
+    const std::vector<std::string> all = o.names;
+    cli::parse_options(argc, argv,
+                       {{"--config", cli::list_of(o.names, all)},
+                        {"--threads", cli::number_list(o.threads, 1)},
+                        {"--seconds", cli::number(o.seconds, 0.0)},
+                        {"--windows", cli::number(o.windows, 1)}},
+                       usage,
+                       {{"--no-unroll", [&] { o.with_unroll = false; }},
+                        {"--no-chains", [] { sg::detail::set_recurrence_chains(false); }},  // per-node backward
+                        {"--ab-chains", [&] { o.ab_chains = true; }},
+                        {"--with-reorder", [&] { o.with_reorder = true; }}});
+    for (std::size_t i = 0; i < o.threads.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (o.threads[i] == o.threads[j])
+                throw cli::usage_error{"--threads: " + std::to_string(o.threads[i]) + " given twice"};
+    return o;
+}
+
+int run(const options& o) {
+    const std::vector<int>& threads = o.threads;
+    const double seconds = o.seconds;
+    const int windows = o.windows;
+    const bool with_unroll = o.with_unroll, ab_chains = o.ab_chains, with_reorder = o.with_reorder;
     const dnnl_version_t* v = dnnl_version();
     std::printf("bench blas.core %s\nbench onednn.version %d.%d.%d\n", sg::blas_core_name(), v->major, v->minor,
                 v->patch);
     // Before oneDNN's first region: a team of the default size would leave idle spinners behind.
     omp_set_num_threads(threads[0]);
-    const std::vector<std::string> names = split_list(only);
+    const std::vector<std::string>& names = o.names;
     int rc = 0;
     try {
         for (const config& c : configs) {
@@ -399,3 +405,7 @@ int main(int argc, char** argv) {
     }
     return rc;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("lstm_onednn", argc, argv, parse_args, run); }
