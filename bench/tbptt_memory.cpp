@@ -31,8 +31,11 @@
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "examples/cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 
 namespace {
 
@@ -53,20 +56,28 @@ double current_rss_mb() {
     return static_cast<double>(resident) * 4096.0 / (1024.0 * 1024.0);
 }
 
-}  // namespace
+const char* const usage = "usage: tbptt_memory [--steps N] [--k K] (N >= 10 K, N <= 10^9)\n";
 
-int main(int argc, char** argv) {
+struct options {
     std::size_t steps = 100000, k = 50;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--steps" && i + 1 < argc) steps = std::strtoul(argv[++i], nullptr, 10);
-        else if (a == "--k" && i + 1 < argc) k = std::strtoul(argv[++i], nullptr, 10);
-        else steps = 0;
-        if (steps == 0 || k == 0 || steps < 10 * k) {
-            std::fprintf(stderr, "usage: tbptt_memory [--steps N] [--k K] (N >= 10 K)\n");
-            return 2;
-        }
-    }
+};
+
+options parse_args(int argc, char** argv) {
+    options o;
+    cli::parse_options(argc, argv,
+                       {{"--steps", cli::number(o.steps, std::size_t{1})}, {"--k", cli::number(o.k, std::size_t{1})}},
+                       usage);
+    // The stream holds steps + 1 tokens; a count near 2^64 would wrap that to none.
+    if (o.steps > 1'000'000'000)
+        throw cli::usage_error{"--steps: expected at most 1000000000, got " + std::to_string(o.steps)};
+    if (o.steps / 10 < o.k)
+        throw cli::usage_error{"--steps " + std::to_string(o.steps) + " with --k " + std::to_string(o.k) +
+                               ": expected steps >= 10 k"};
+    return o;
+}
+
+int run(const options& o) {
+    const std::size_t steps = o.steps, k = o.k;
     sg::set_blas_threads(1);
     sg::set_num_threads(1);
 
@@ -146,3 +157,7 @@ int main(int argc, char** argv) {
     std::printf("bench tbptt_memory.stale_chunk_error %d\n", stale_error ? 1 : 0);
     return stale_error ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("tbptt_memory", argc, argv, parse_args, run); }
