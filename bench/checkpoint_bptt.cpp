@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,8 +26,11 @@
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "examples/cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 
 namespace {
 double peak_rss_mb() {
@@ -37,33 +41,33 @@ double peak_rss_mb() {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-}  // namespace
+const char* const usage =
+    "usage: checkpoint_bptt [--steps T] [--segment S] [--batch B] [--hidden H] [--no-opt] [--f64]\n"
+    "  --segment 0 (the default): plain BPTT\n";
 
-int main(int argc, char** argv) {
-    std::size_t steps = 10000, segment = 0, batch = 16, hidden = 256, in = 32;
+struct options {
+    std::size_t steps = 10000, segment = 0, batch = 16, hidden = 256;
     bool opt = true, f64 = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto next = [&]() -> std::size_t {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "checkpoint_bptt: %s needs a value\n", a.c_str());
-                std::exit(2);
-            }
-            return std::strtoul(argv[++i], nullptr, 10);
-        };
-        if (a == "--steps") steps = next();
-        else if (a == "--segment") segment = next();
-        else if (a == "--batch") batch = next();
-        else if (a == "--hidden") hidden = next();
-        else if (a == "--no-opt") opt = false;
-        else if (a == "--f64") f64 = true;
-        else {
-            std::fprintf(
-                stderr,
-                "usage: checkpoint_bptt [--steps T] [--segment S] [--batch B] [--hidden H] [--no-opt] [--f64]\n");
-            return 2;
-        }
-    }
+};
+
+options parse_args(int argc, char** argv) {
+    options o;
+    const std::size_t one = 1;
+    cli::parse_options(argc, argv,
+                       {{"--steps", cli::number(o.steps, one)},
+                        {"--segment", cli::number(o.segment, std::size_t{0})},
+                        {"--batch", cli::number(o.batch, one)},
+                        {"--hidden", cli::number(o.hidden, one)}},
+                       usage, {{"--no-opt", [&] { o.opt = false; }}, {"--f64", [&] { o.f64 = true; }}});
+    if (o.steps > static_cast<std::size_t>(std::numeric_limits<int>::max()))  // step scopes are ints
+        throw cli::usage_error{"--steps: expected at most " + std::to_string(std::numeric_limits<int>::max()) +
+                               ", got " + std::to_string(o.steps)};
+    return o;
+}
+
+int run(const options& o) {
+    const std::size_t steps = o.steps, segment = o.segment, batch = o.batch, hidden = o.hidden, in = 32;
+    const bool opt = o.opt, f64 = o.f64;
     sg::set_num_threads(1);
     sg::set_graph_optimizations(opt);
     const sg::dtype dt = f64 ? sg::dtype::f64 : sg::dtype::f32;
@@ -116,3 +120,7 @@ int main(int argc, char** argv) {
     std::printf("bench checkpoint_bptt.peak_rss_mb %.1f\n", peak_rss_mb());
     return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("checkpoint_bptt", argc, argv, parse_args, run); }
