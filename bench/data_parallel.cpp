@@ -30,8 +30,11 @@
 #include <seqgrad/optim/optim.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "examples/cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
@@ -78,22 +81,30 @@ std::vector<char> parameter_bytes(const sg::parameter_store& ps) {
     return out;
 }
 
-}  // namespace
+const char* const usage = "usage: data_parallel [--parts N (dividing 32)] [--blocks N] [--steps N]\n";
 
-int main(int argc, char** argv) {
+struct options {
     std::size_t parts = 2, blocks = 8, steps = 10;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&] { return i + 1 < argc ? static_cast<std::size_t>(std::max(1, std::atoi(argv[++i]))) : 0; };
-        if (a == "--parts") parts = value();
-        else if (a == "--blocks") blocks = value();
-        else if (a == "--steps") steps = value();
-        else parts = 0;
-        if (parts == 0 || blocks == 0 || steps == 0 || B % parts != 0) {
-            std::fprintf(stderr, "usage: data_parallel [--parts N (dividing 32)] [--blocks N] [--steps N]\n");
-            return 2;
-        }
-    }
+};
+
+options parse_args(int argc, char** argv) {
+    options o;
+    const std::size_t one = 1;
+    cli::parse_options(argc, argv,
+                       {{"--parts", cli::number(o.parts, one)},
+                        {"--blocks", cli::number(o.blocks, one)},
+                        {"--steps", cli::number(o.steps, one)}},
+                       usage);
+    if (B % o.parts != 0)
+        throw cli::usage_error{"--parts: expected a divisor of the batch, " + std::to_string(B) + ", got " +
+                               std::to_string(o.parts)};
+    if (o.blocks > 100000 || o.steps > 100000)  // 3 * blocks * steps + 6 batches of tokens are made up front
+        throw cli::usage_error{std::string(o.blocks > 100000 ? "--blocks" : "--steps") + ": expected at most 100000"};
+    return o;
+}
+
+int run(const options& o) {
+    const std::size_t parts = o.parts, blocks = o.blocks, steps = o.steps;
     sg::set_blas_threads(1);
     std::printf("bench blas.core %s\n", sg::blas_core_name());
 
@@ -173,3 +184,7 @@ int main(int argc, char** argv) {
     std::printf("bench data_parallel.bitwise_equal %d\n", equal ? 1 : 0);
     return equal ? 0 : 1;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("data_parallel", argc, argv, parse_args, run); }
