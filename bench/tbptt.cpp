@@ -45,8 +45,11 @@
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "examples/cli.hpp"
+
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
+namespace cli = seqgrad::cli;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
@@ -181,27 +184,32 @@ int run(const char* prefix, bool fused, int reps) {
     return equal ? 0 : 1;
 }
 
-}  // namespace
+const char* const usage = "usage: tbptt [--layer fused|composed|both] [--reps N]\n";
 
-int main(int argc, char** argv) {
+struct options {
     std::string layer = "both";
     int reps = 9;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--layer" && i + 1 < argc) layer = argv[++i];
-        else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-        else {
-            std::fprintf(stderr, "usage: tbptt [--layer fused|composed|both] [--reps N]\n");
-            return 2;
-        }
-    }
-    if (layer != "fused" && layer != "composed" && layer != "both") {
-        std::fprintf(stderr, "tbptt: --layer expects fused, composed or both, got '%s'\n", layer.c_str());
-        return 2;
-    }
+};
+
+options parse_args(int argc, char** argv) {
+    options o;
+    cli::parse_options(argc, argv,
+                       {{"--layer", cli::one_of(o.layer, {"fused", "composed", "both"})},
+                        {"--reps", cli::number(o.reps, 1)}},
+                       usage);
+    return o;
+}
+
+int run_all(const options& o) {
+    const std::string& layer = o.layer;
+    const int reps = o.reps;
     std::printf("bench blas.core %s\n", sg::blas_core_name());
     int status = 0;
     if (layer != "fused") status |= run("tbptt", false, reps);
     if (layer != "composed") status |= run("tbptt_fused", true, reps);
     return status;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::main("tbptt", argc, argv, parse_args, run_all); }
