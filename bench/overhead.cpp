@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include <cblas.h>
@@ -16,12 +17,24 @@
 namespace sg = seqgrad;
 using clock_type = std::chrono::steady_clock;
 
+// The middle figure, or the mean of the middle two for an even count (10 and 22 below).
 static double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-int main() {
+int main(int argc, char** argv) {
+    // No options: --help prints the usage, anything else is refused (exit 2) rather than ignored
+    // by a run that takes a while.
+    if (argc > 1) {
+        const std::string a = argv[1];
+        if (a == "--help" || a == "-h") {
+            std::printf("usage: overhead (no options)\n");
+            return 0;
+        }
+        std::fprintf(stderr, "overhead: unknown option '%s' (usage: overhead, no options)\n", a.c_str());
+        return 2;
+    }
     std::printf("bench blas.core %s\n", sg::blas_core_name());
     std::printf("bench blas.threads %d\n", sg::blas_threads());
 
