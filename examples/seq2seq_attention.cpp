@@ -319,7 +319,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
     std::ofstream batch_log;
     if (!o.batches.empty() && !dates) {
         batch_log.open(o.batches);
-        if (!batch_log.is_open()) throw sg::io_error("seq2seq_attention: cannot write '" + o.batches + "'");
+        if (!batch_log.is_open()) throw sg::io_error("cannot write '" + o.batches + "'");
     }
     const auto t0 = std::chrono::steady_clock::now();
     const std::size_t eval_every = o.eval_every ? o.eval_every : dates ? 250 : 200;
@@ -355,7 +355,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         for (const example* e : batches.back()) src.push_back(e->src_ids), tgt.push_back(e->tgt_ids);
         if (batch_log.is_open()) {
             for (const example* e : batches.back()) batch_log << e->index << (e == batches.back().back() ? '\n' : ' ');
-            if (!batch_log) throw sg::io_error("seq2seq_attention: cannot write '" + o.batches + "'");
+            if (!batch_log) throw sg::io_error("cannot write '" + o.batches + "'");
         }
         batches.pop_back();
         t.clear();
@@ -385,10 +385,11 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
         if (out_of_time) break;
     }
     const double train_min = minutes_since(t0);
+    // A write error shows when the buffer goes out: at the latest, when the file is closed.
+    if (batch_log.is_open() && (batch_log.close(), !batch_log)) throw sg::io_error("cannot write '" + o.batches + "'");
     if (!o.save.empty()) sg::save_npz(ps, o.save);
-    std::cout << std::defaultfloat << std::setprecision(6);
-    std::cout << "result " << task << ".train_minutes " << train_min << " min\n";
-    std::cout << "result " << task << ".train_steps " << step << " steps\n";
+    std::cout << std::defaultfloat << std::setprecision(6) << "result " << task << ".train_minutes " << train_min
+              << " min\nresult " << task << ".train_steps " << step << " steps\n";
 
     if (dates) {
         const double g = exact(test, test.size(), false), b = exact(test, test.size(), true);
@@ -427,10 +428,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
                 h << line(e.src) << '\t' << line(greedy_out[k]) << '\t' << line(beam_out[k]) << '\n';
                 ++k;
             }
-            if (!h) {
-                std::cerr << "seq2seq_attention: cannot write '" << o.hyps << "'\n";
-                return 1;
-            }
+            if (h.close(), !h) throw sg::io_error("cannot write '" + o.hyps + "'");  // flushed, as for --batches
         }
         std::cout << "result engfra.bleu_greedy " << corpus_bleu(to_words(greedy_out), word_refs) << " bleu\n";
         std::cout << "result engfra.bleu " << corpus_bleu(to_words(beam_out), word_refs) << " bleu\n";

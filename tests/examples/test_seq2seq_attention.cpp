@@ -69,3 +69,26 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_clip_0_trains_without_clipping) {
     BOOST_TEST(out.find("result engfra.bleu ") != std::string::npos, out);
     fs::remove_all(dir);
 }
+
+// A write error of --hyps or --batches shows only when the stream's buffer goes out: the example
+// checked the stream before that (at the latest, on closing), so a full disk left a short file
+// and exit 0. /dev/full fails every write.
+BOOST_AUTO_TEST_CASE(seq2seq_attention_write_errors_of_hyps_and_batches_are_reported) {
+    if (!seqgrad_example::built("seq2seq_attention") || !fs::is_character_file("/dev/full")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_s2s_full_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path data = dir / "pairs.tsv";
+    {
+        std::ofstream f(data);
+        for (int i = 0; i < 40; ++i) f << "go " << i << ".\tva " << i << ".\tattribution\n";
+    }
+    for (const char* option : {"--hyps", "--batches"}) {
+        std::string out;
+        const int status = run("--data " + data.string() + " " + option +
+                                   " /dev/full --epochs 1 --hidden 4 --embedding 4 --out " + (dir / "out").string(),
+                               &out);
+        BOOST_TEST(status == 1, option << ": " << out);
+        BOOST_TEST(out.find("seq2seq_attention: cannot write '/dev/full'") != std::string::npos, out);
+    }
+    fs::remove_all(dir);
+}
