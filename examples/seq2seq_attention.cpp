@@ -11,9 +11,9 @@
 // "May 9, 1995", "9th of may 1995", "19950509", ...; two-digit years mean 1950-2049) and the model
 // writes it as ISO 8601 ("1995-05-09"). Dates are split by a hash of the day: 80% train, 10%
 // validation (progress and early stopping), 10% test, so test dates are never seen in training.
-// Training draws fresh examples and stops when greedy decoding gets all 300 validation dates right
-// at two evaluations in a row (every 250 steps), or after --minutes (default 9). Reports exact match on 1,000 test dates with greedy and with beam
-// search: `result dates.exact_match <fraction>` is the beam figure.
+// Training draws fresh examples and stops when greedy decoding gets all 300 validation dates right at
+// two evaluations in a row (every 250 steps), or after --minutes (default 9). Reports exact match on
+// 1,000 test dates with greedy and beam search: `result dates.exact_match <fraction>` is the beam's.
 //
 // English -> French (--data FILE): tab-separated lines "english<TAB>french<TAB>attribution" (only
 // the first two columns are read; the attribution column stays in the file). Sentences are
@@ -29,10 +29,10 @@
 // --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py
 // --load takes them, and this example's --load takes the twin's --save, so one set of weights can
 // be decoded both ways); --load FILE starts from such weights (with --epochs 0: decode only);
-// --hyps FILE writes each test sentence's source, greedy and beam output, tab-separated;
-// --batches FILE writes each training step's pairs (their positions among the training pairs, one
-// line a step), which the twin's --batches replays: with --load of the same weights both then take
-// the same steps, and their weights after --steps N can be compared.
+// with --data, --hyps FILE writes each test sentence's source, greedy and beam output, tab-separated,
+// and --batches FILE each training step's pairs (their positions among the training pairs, a line a
+// step), which the twin's --batches replays: with --load of the same weights both then take the
+// same steps, and their weights after --steps N can be compared.
 //
 // Both tasks write the attention weights of four test examples as <task>_attention_<k>.svg (a
 // heat map: rows = output tokens, columns = input tokens) and .csv, in the current directory or
@@ -497,8 +497,8 @@ Trains an encoder-decoder with attention, decodes greedily and with beam search,
   --out DIR             where to write the attention maps (.)
   --save FILE           write the trained weights (.npz)
   --load FILE           start from saved weights (with --epochs 0: decode only)
-  --hyps FILE           write each test sentence's source, greedy and beam output
-  --batches FILE        write each step's training pairs (their positions), for the PyTorch twin
+  --hyps FILE           write each test sentence's source, greedy and beam output (--data only)
+  --batches FILE        write each step's training pairs (positions), for the PyTorch twin (--data only)
   --help                this text
 )";
 
@@ -549,6 +549,8 @@ options parse_args(int argc, char** argv) {
                         {"--dtype", cli::one_of(o.dtype, {"f32", "f64"})}},
                        usage);
     if (o.batch == 0) o.batch = o.data.empty() ? 64 : 32;
+    if (o.data.empty() && !(o.hyps + o.batches).empty())  // the dates task writes neither: refused, not ignored
+        throw cli::usage_error{(o.hyps.empty() ? "--batches" : "--hyps") + std::string(": only with --data")};
     cli::check_outputs({{"--save", o.save}, {"--hyps", o.hyps}, {"--batches", o.batches}}, "--data", o.data);
     return o;
 }

@@ -92,3 +92,22 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_write_errors_of_hyps_and_batches_are_repo
     }
     fs::remove_all(dir);
 }
+
+// --hyps and --batches belong to --data: the dates task ignored them, wrote nothing and exited 0
+// after training. They are refused before training.
+BOOST_AUTO_TEST_CASE(seq2seq_attention_hyps_and_batches_need_data) {
+    if (!seqgrad_example::built("seq2seq_attention")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_s2s_dates_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    for (const std::string option : {"--hyps", "--batches"}) {
+        std::string out;
+        const fs::path file = dir / "written.txt";
+        const int status = run(option + " " + file.string() + " --steps 1 --hidden 4 --embedding 4 --batch 2 --out " +
+                                   (dir / "out").string(),
+                               &out);
+        BOOST_TEST(status == 2, option << ": " << out);
+        BOOST_TEST(out.find(option + ": only with --data") != std::string::npos, out);
+        BOOST_TEST(out.find("result dates") == std::string::npos, out);
+    }
+    fs::remove_all(dir);
+}
