@@ -15,16 +15,14 @@
 // two evaluations in a row (every 250 steps), or after --minutes (default 9). Reports exact match on
 // 1,000 test dates with greedy and beam search: `result dates.exact_match <fraction>` is the beam's.
 //
-// English -> French (--data FILE): tab-separated lines "english<TAB>french<TAB>attribution" (only
-// the first two columns are read; the attribution column stays in the file). Sentences are
-// lowercased and split into words (nn::words) or characters (--level char). English sentences are
-// split by a seeded hash: 90% train, 10% test; every French translation of a test sentence is a
-// reference for BLEU. Trains for --epochs (default 20) or --minutes. Reports corpus BLEU-4 (with
-// brevity penalty, multiple references) of greedy and beam outputs, token accuracy (teacher
-// forced argmax, <eos> included) on the test pairs, and teacher-forced cross-entropy per target
-// token on the test and on the training pairs (test_loss, train_loss: less seed noise than BLEU).
-// bench/torch_seq2seq.py trains the same model in PyTorch with the same settings, split and
-// metrics (bench/engfra_seeds.py runs both over several seeds).
+// English -> French (--data FILE): tab-separated lines "english<TAB>french<TAB>attribution" (only the first two columns
+// are read; the attribution column stays in the file). Sentences are lowercased and split into words (nn::words) or
+// characters (--level char). English sentences are split by a seeded hash: 90% train, 10% test; every French
+// translation of a test sentence is a reference for BLEU. Trains for --epochs (default 20) or --minutes. Reports corpus
+// BLEU-4 (with brevity penalty, multiple references) of greedy and beam outputs, token accuracy (teacher forced argmax,
+// <eos> included) on the test pairs, and teacher-forced cross-entropy per target token on the test and on the training
+// pairs (test_loss, train_loss: less seed noise than BLEU). bench/torch_seq2seq.py trains the same model in PyTorch
+// with the same settings, split and metrics (bench/engfra_seeds.py runs both over several seeds).
 //
 // --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py
 // --load takes them, and this example's --load takes the twin's --save, so one set of weights can
@@ -188,9 +186,9 @@ tokens tokenise(std::string s, bool chars) {
 }
 
 // Train pairs, and test pairs with every translation of their English sentence as references.
-bool read_pairs(const options& o, std::vector<example>& train, std::vector<example>& test) {
+void read_pairs(const options& o, std::vector<example>& train, std::vector<example>& test) {
     std::ifstream in(o.data);
-    if (!in) return false;
+    if (!in || std::filesystem::is_directory(o.data)) throw sg::io_error("cannot read pairs from '" + o.data + "'");
     std::map<std::string, std::vector<tokens>> refs;
     std::vector<std::string> test_keys;
     std::string line;
@@ -211,7 +209,9 @@ bool read_pairs(const options& o, std::vector<example>& train, std::vector<examp
         }
     }
     for (std::size_t i = 0; i < test.size(); ++i) test[i].refs = refs[test_keys[i]];
-    return !train.empty() && !test.empty();
+    const std::string n = std::to_string(train.size()) + " training and " + std::to_string(test.size()) + " test";
+    if (train.empty() || test.empty())  // read: say what is missing (a test sentence is 1 in 10, by a hash)
+        throw sg::io_error("'" + o.data + "': " + n + " pairs (expected 'english<TAB>french' lines, some of each)");
 }
 
 // ---- metrics -----------------------------------------------------------------------------------
@@ -568,7 +568,7 @@ int run_task(const options& o) {
         std::mt19937_64 all(7);
         for (auto& e : date_set(0, 20000, all)) train.push_back(std::move(e));  // for the vocabularies
     } else {
-        if (!read_pairs(o, train, test)) throw sg::io_error("cannot read pairs from '" + o.data + "'");
+        read_pairs(o, train, test);
         next_pool = [&](std::mt19937_64& rng) {
             std::vector<example> p = train;
             std::shuffle(p.begin(), p.end(), rng);

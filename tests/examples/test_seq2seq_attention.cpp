@@ -111,3 +111,26 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_hyps_and_batches_need_data) {
     }
     fs::remove_all(dir);
 }
+
+// A --data file that was read but holds no pair, or no test pair (1 English sentence in 10 is held
+// out, by a hash), was reported as unreadable ("cannot read pairs from ..."); now what it lacks.
+BOOST_AUTO_TEST_CASE(seq2seq_attention_data_without_pairs_says_what_it_lacks) {
+    if (!seqgrad_example::built("seq2seq_attention")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_s2s_few_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::pair<const char*, const char*> cases[] = {{"go.\tva.\n", "1 training and 0 test pairs"},
+                                                         {"no tab here\n", "0 training and 0 test pairs"}};
+    for (const auto& c : cases) {
+        const fs::path data = dir / "pairs.tsv";
+        std::ofstream(data) << c.first;
+        std::string out;
+        BOOST_TEST(run("--data " + data.string() + " --epochs 1 --hidden 4 --out " + (dir / "out").string(), &out) ==
+                   1);
+        BOOST_TEST(out.find(c.second) != std::string::npos, out);
+        BOOST_TEST(out.find("cannot read") == std::string::npos, out);
+    }
+    std::string out;  // a file that cannot be read is still reported so
+    BOOST_TEST(run("--data " + (dir / "missing.tsv").string(), &out) == 1);
+    BOOST_TEST(out.find("cannot read pairs from") != std::string::npos, out);
+    fs::remove_all(dir);
+}
