@@ -6,14 +6,13 @@
 //     seq2seq_attention --data ../shared/data/eng-fra-5k.tsv --level char
 //     seq2seq_attention --minutes 1 --out /tmp/att       # a short run, pictures elsewhere
 //
-// Dates (no data argument): generated in code, character level. A date between 1950-01-01 and
-// 2049-12-31 is written in one of 14 human formats ("tuesday 9 may 1995", "09.05.95",
-// "May 9, 1995", "9th of may 1995", "19950509", ...; two-digit years mean 1950-2049) and the model
-// writes it as ISO 8601 ("1995-05-09"). Dates are split by a hash of the day: 80% train, 10%
-// validation (progress and early stopping), 10% test, so test dates are never seen in training.
-// Training draws fresh examples and stops when greedy decoding gets all 300 validation dates right at
-// two evaluations in a row (every 250 steps), or after --minutes (default 9). Reports exact match on
-// 1,000 test dates with greedy and beam search: `result dates.exact_match <fraction>` is the beam's.
+// Dates (no data argument): generated in code, character level. A date between 1950-01-01 and 2049-12-31 is written in
+// one of 14 human formats ("tuesday 9 may 1995", "09.05.95", "May 9, 1995", "9th of may 1995", "19950509", ...;
+// two-digit years mean 1950-2049) and the model writes it as ISO 8601 ("1995-05-09"). Dates are split by a hash of the
+// day: 80% train, 10% validation (progress and early stopping), 10% test, so test dates are never seen in training.
+// Training draws fresh examples and stops when greedy decoding gets all 300 validation dates right at two evaluations
+// in a row (every 250 steps), or after --minutes (default 9). Reports exact match on 1,000 test dates with greedy and
+// beam search: `result dates.exact_match <fraction>` is the beam's.
 //
 // English -> French (--data FILE): tab-separated lines "english<TAB>french<TAB>attribution" (only the first two columns
 // are read; the attribution column stays in the file). Sentences are lowercased and split into words (nn::words) or
@@ -24,17 +23,16 @@
 // pairs (test_loss, train_loss: less seed noise than BLEU). bench/torch_seq2seq.py trains the same model in PyTorch
 // with the same settings, split and metrics (bench/engfra_seeds.py runs both over several seeds).
 //
-// --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py
-// --load takes them, and this example's --load takes the twin's --save, so one set of weights can
-// be decoded both ways); --load FILE starts from such weights (with --epochs 0: decode only);
-// with --data, --hyps FILE writes each test sentence's source, greedy and beam output, tab-separated,
-// and --batches FILE each training step's pairs (their positions among the training pairs, a line a
-// step), which the twin's --batches replays: with --load of the same weights both then take the
-// same steps, and their weights after --steps N can be compared.
+// --save FILE writes the trained weights as .npz (numpy.load reads them; bench/torch_seq2seq.py --load takes them, and
+// this example's --load takes the twin's --save, so one set of weights can be decoded both ways); --load FILE starts
+// from such weights (with --epochs 0: decode only); with --data, --hyps FILE writes each test sentence's source, greedy
+// and beam output, tab-separated, and --batches FILE each training step's pairs (their positions among the training
+// pairs, a line a step), which the twin's --batches replays: with --load of the same weights both then take the same
+// steps, and their weights after --steps N can be compared.
 //
-// Both tasks write the attention weights of four test examples as <task>_attention_<k>.svg (a
-// heat map: rows = output tokens, columns = input tokens) and .csv, in the current directory or
-// --out DIR. Exit codes: 0 done, 1 data missing or unreadable, 2 bad command line.
+// Both tasks write the attention weights of four test examples as <task>_attention_<k>.svg (a heat map: rows = output
+// tokens, columns = input tokens) and .csv, in the current directory or --out DIR. Exit codes: 0 done, 1 data missing
+// or unreadable, 2 bad command line.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -482,7 +480,7 @@ Trains an encoder-decoder with attention, decodes greedily and with beam search,
   --layers N            layers of encoder and decoder (1)
   --bidirectional 0|1   bidirectional encoder (1)
   --input-feeding 0|1   feed the attentional vector to the next decoder step (default: 1 for --data, 0 for dates)
-  --batch N             pairs per step; 0: 64 for dates, 32 for --data (0)
+  --batch N             pairs per step; 0: 64 for dates (at most 4096), 32 for --data (0)
   --lr X                Adam learning rate (2e-3)
   --clip X              clip the global gradient norm to X; 0 turns clipping off (5)
   --epochs N            epochs over --data (20)
@@ -549,6 +547,8 @@ options parse_args(int argc, char** argv) {
                         {"--dtype", cli::one_of(o.dtype, {"f32", "f64"})}},
                        usage);
     if (o.batch == 0) o.batch = o.data.empty() ? 64 : 32;
+    if (o.data.empty() && o.batch > 4096)  // the dates task draws 64 batches of fresh dates at a time
+        throw cli::usage_error{"--batch: expected at most 4096 for the dates task, got " + std::to_string(o.batch)};
     if (o.data.empty() && !(o.hyps + o.batches).empty())  // the dates task writes neither: refused, not ignored
         throw cli::usage_error{(o.hyps.empty() ? "--batches" : "--hyps") + std::string(": only with --data")};
     cli::check_outputs({{"--save", o.save}, {"--hyps", o.hyps}, {"--batches", o.batches}}, "--data", o.data);

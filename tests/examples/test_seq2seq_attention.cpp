@@ -134,3 +134,14 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_data_without_pairs_says_what_it_lacks) {
     BOOST_TEST(out.find("cannot read pairs from") != std::string::npos, out);
     fs::remove_all(dir);
 }
+
+// The dates task draws 64 batches of fresh dates at a time: --batch 2^58 wrapped that count to 0
+// and crashed on an empty list of batches (SIGSEGV), and 10^8 would ask for 6.4e9 dates. Refused.
+BOOST_AUTO_TEST_CASE(seq2seq_attention_dates_batch_is_bounded) {
+    if (!seqgrad_example::built("seq2seq_attention")) return;
+    for (const char* batch : {"288230376151711744", "4097"}) {
+        std::string out;
+        BOOST_TEST(run(std::string("--steps 1 --hidden 4 --embedding 4 --batch ") + batch, &out) == 2, out);
+        BOOST_TEST(out.find("--batch: expected at most 4096 for the dates task") != std::string::npos, out);
+    }
+}
