@@ -80,6 +80,14 @@ void remove_stale_temporaries(const std::string& path) {
 void atomic_write(const std::string& path, const char* who, const std::function<void(std::ostream&)>& body) {
     static std::atomic<std::uint64_t> saves{0};
     const where w{who, path, {}};
+    // The rename replaces whatever the destination is: a device or FIFO (--save /dev/null, run as
+    // root) would become a regular file. Only a regular file (or nothing yet) is replaced.
+    std::error_code st;
+    const fs::file_status status = fs::status(path, st);
+    if (fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status))
+        w.fail(
+            "exists and is not a regular file (a save writes a temporary file and renames it over the "
+            "destination, which would replace it)");
     remove_stale_temporaries(path);
     const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
     bool created = false;

@@ -1,4 +1,6 @@
 // Checkpoint files (.npz): round trips, conversions, names and shapes, atomic saves, NumPy interop.
+#include <sys/stat.h>
+
 #include "io_helpers.hpp"
 
 #include <thread>
@@ -233,6 +235,20 @@ BOOST_AUTO_TEST_CASE(saving_is_atomic) {
     check_io_error([&] { sg::save_npz(ps, dir / "d.npz"); }, {"cannot rename"});
     BOOST_TEST(fs::is_directory(dir / "d.npz"));
     BOOST_TEST(dir.entries() == 2u);
+}
+
+// The rename replaced any destination: a FIFO (or a device: --save /dev/null run as root) became
+// a regular file holding the archive. Such a destination is refused and left as it was.
+BOOST_AUTO_TEST_CASE(saving_over_a_fifo_or_device_is_refused) {
+    temp_dir dir;
+    sg::parameter_store ps;
+    build(ps);
+    const std::string fifo = dir / "pipe.npz";
+    BOOST_TEST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    check_io_error([&] { sg::save_npz(ps, fifo); }, {"save_npz", "pipe.npz", "not a regular file"});
+    check_io_error([&] { sg::write_npz(fifo, {{"a", xt::xarray<double>{1.0}}}); }, {"not a regular file"});
+    BOOST_TEST(fs::is_fifo(fifo));
+    BOOST_TEST(dir.entries() == 1u);  // no temporary left either
 }
 
 BOOST_AUTO_TEST_CASE(threads_saving_to_one_path_each_write_a_whole_file) {
