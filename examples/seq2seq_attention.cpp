@@ -334,7 +334,7 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
                 std::cout << "epoch " << epoch << "  " << std::fixed << std::setprecision(2) << minutes_since(t0)
                           << " min  loss " << std::setprecision(4) << epoch_loss / epoch_tokens << std::endl;
             epoch_loss = epoch_tokens = 0;
-            if (!dates && epoch++ == o.epochs) break;
+            if ((!dates || o.epochs == 0) && epoch++ == o.epochs) break;  // dates: only 0 counts
             pool = next_pool(rng);
             for (auto& e : pool) e.src_ids = sv.encode(e.src), e.tgt_ids = tv.encode(e.tgt);
             std::vector<const example*> order;
@@ -483,7 +483,7 @@ Trains an encoder-decoder with attention, decodes greedily and with beam search,
   --batch N             pairs per step; 0: 64 for dates (at most 4096), 32 for --data (0)
   --lr X                Adam learning rate (2e-3)
   --clip X              clip the global gradient norm to X; 0 turns clipping off (5)
-  --epochs N            epochs over --data (20)
+  --epochs N            epochs over --data (20); 0 (either task): no training, decode only
   --steps N             stop after N steps; 0: no limit (0)
   --minutes X           stop after X minutes of training (9)
   --eval-every N        steps between evaluations; 0: 250 for dates, 200 for --data (0)

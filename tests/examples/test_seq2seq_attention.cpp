@@ -145,3 +145,14 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_dates_batch_is_bounded) {
         BOOST_TEST(out.find("--batch: expected at most 4096 for the dates task") != std::string::npos, out);
     }
 }
+
+// --load FILE --epochs 0 decodes only, as --help says; the dates task ignored --epochs and trained
+// (until every validation date was right twice, or --minutes), changing the loaded weights.
+BOOST_AUTO_TEST_CASE(seq2seq_attention_epochs_0_does_not_train_the_dates) {
+    if (!seqgrad_example::built("seq2seq_attention")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_s2s_e0_" + std::to_string(::getpid()));
+    std::string out;
+    BOOST_TEST(run("--epochs 0 --steps 3 --hidden 4 --embedding 4 --out " + dir.string(), &out) == 0, out);
+    BOOST_TEST(out.find("result dates.train_steps 0 steps") != std::string::npos, out);
+    fs::remove_all(dir);
+}
