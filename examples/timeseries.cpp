@@ -34,7 +34,7 @@
 // Output: progress every --eval-every steps, `result` lines, and for test sequence 0 a chart of
 // truth vs one-step predictions vs the free-running forecast (timeseries_prediction.svg/.csv) and
 // the learning curve (timeseries_loss.svg), written to the current directory or --out DIR.
-// Exit codes: 0 done, 1 cannot write the output, 2 bad command line.
+// Exit codes: 0 done, 1 cannot write the output or the training diverged, 2 bad command line.
 #include <unistd.h>
 
 #include <algorithm>
@@ -230,6 +230,10 @@ int run(const options& o) {
         const sg::expr prediction = model.one_step(t, s);
         const sg::expr loss = sg::mse_loss(prediction, steps_input(t, s, 1, T));
         t.backward(loss);
+        // A diverged run is an error (exit 1), not results and charts of nan (as char_lm and word_lm).
+        if (!std::isfinite(t.item(loss)))
+            throw sg::numeric_error("training diverged at step " + std::to_string(step) + ": train mse " +
+                                    std::to_string(t.item(loss)) + " (try a smaller --lr or --noise)");
         if (o.clip > 0) sg::optim::clip_global_norm(ps, o.clip);
         opt.set_learning_rate(o.lr * (1 - 0.9 * static_cast<double>(step - 1) / static_cast<double>(o.steps)));
         opt.step();

@@ -1,0 +1,31 @@
+// timeseries from the command line: a diverged training is an error (exit 1), not results of nan.
+// Skipped when the examples are not built.
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "example_run.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+// A run of a second or less: 10 values per sequence, 4 sequences, hidden 4.
+const std::string small = " --seq 10 --horizon 3 --steps 20 --test 4 --hidden 4 --batch 4 --eval-every 10";
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(timeseries_stops_on_a_diverged_training) {
+    if (!seqgrad_example::built("timeseries")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_timeseries_" + std::to_string(::getpid()));
+    const auto r = seqgrad_example::run("timeseries", "--lr 1e30 --out " + dir.string() + small);
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.out.find("timeseries: training diverged at step ") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("nan mse") == std::string::npos, r.out);  // no result lines of nan
+    BOOST_TEST(!fs::exists(dir / "timeseries_loss.svg"));
+    const auto ok = seqgrad_example::run("timeseries", "--out " + dir.string() + small);
+    BOOST_TEST(ok.status == 0, ok.out);
+    BOOST_TEST(ok.out.find("result timeseries.mse ") != std::string::npos, ok.out);
+    fs::remove_all(dir);
+}
