@@ -29,7 +29,8 @@
 // per-language recall, and a confusion matrix of the held-out names as names_confusion.svg (rows:
 // true language, columns: predicted, each row normalised to sum to 1) and names_confusion.csv
 // (the counts), written to the current directory or --out DIR.
-// Exit codes: 0 done, 1 data missing or unreadable or output not writable, 2 bad command line.
+// Exit codes: 0 done, 1 data missing or unreadable, output not writable or the training diverged,
+// 2 bad command line.
 #include <unistd.h>
 
 #include <algorithm>
@@ -342,6 +343,11 @@ int run(const options& o, const name_set& d) {
             const sg::expr logits = model.logits(t, b);
             const sg::expr loss = sg::cross_entropy(logits, b.labels, sg::reduction::mean);
             t.backward(loss);
+            // A diverged run is an error (exit 1), not results of nan (as char_lm and word_lm).
+            if (!std::isfinite(t.item(loss)))
+                throw sg::numeric_error("training diverged in epoch " + std::to_string(epoch) + ", batch " +
+                                        std::to_string(i + 1) + ": loss " + std::to_string(t.item(loss)) +
+                                        " (try a smaller --lr)");
             if (o.clip > 0) sg::optim::clip_global_norm(ps, o.clip);
             opt.step();
             loss_sum += t.item(loss) * static_cast<double>(b.labels.size());

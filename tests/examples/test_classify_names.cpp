@@ -31,3 +31,23 @@ BOOST_AUTO_TEST_CASE(classify_names_needs_two_languages_and_names_to_train_on) {
     BOOST_TEST(two.out.find("nan") == std::string::npos, two.out);
     fs::remove_all(dir);
 }
+
+// A diverged training is an error (exit 1), not a loss of nan and results of a classifier of nan.
+BOOST_AUTO_TEST_CASE(classify_names_stops_on_a_diverged_training) {
+    if (!seqgrad_example::built("classify_names")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_names_nan_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "data");
+    std::ofstream(dir / "data" / "English.txt") << "Smith\nJones\nBrown\nGreen\nWhite\n";
+    std::ofstream(dir / "data" / "Czech.txt") << "Novak\nSvoboda\nDvorak\nCerny\nHorak\n";
+    const std::string small = " --epochs 2 --batch 2 --hidden 4 --embed 4 --data " + (dir / "data").string() +
+                              " --out " + (dir / "out").string();
+    const auto r = seqgrad_example::run("classify_names", "--lr 1e300" + small);
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.out.find("classify_names: training diverged in epoch 1, batch ") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("result ") == std::string::npos, r.out);  // no results of a classifier of nan
+    BOOST_TEST(!fs::exists(dir / "out" / "names_confusion.csv"));
+    const auto ok = seqgrad_example::run("classify_names", small.substr(1));
+    BOOST_TEST(ok.status == 0, ok.out);
+    BOOST_TEST(ok.out.find("result names.accuracy ") != std::string::npos, ok.out);
+    fs::remove_all(dir);
+}
