@@ -422,7 +422,7 @@ int run(const options& o, const name_set& d) {
 int main(int argc, char** argv) {
     return cli::main("classify_names", argc, argv, parse_args, [](const options& o) {
         sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
-        cli::make_output_folder(o.out);   // fail now, not after training
+        cli::make_output_folder(o.out, {"names_confusion.svg", "names_confusion.csv"});  // fail now, not after training
         const fs::path dir = find_data(o.data);
         std::printf("reading %s\n", dir.string().c_str());
         const name_set d = load_names(dir, o.held_out, o.seed);

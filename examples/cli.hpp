@@ -9,6 +9,9 @@
 //         return o;
 //     }
 //     int main(int argc, char** argv) { return cli::main("example", argc, argv, parse_args, run); }
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -203,12 +206,26 @@ inline void check_outputs(std::initializer_list<std::pair<const char*, std::stri
 
 // ---- the shared main() ------------------------------------------------------------------------
 
-/// Creates the folder for an example's output files (and its parents), so that a bad path fails
-/// before any training; std::runtime_error naming the folder otherwise.
-inline void make_output_folder(const std::string& path) {
+/// Creates the folder for an example's output files (and its parents), and checks that a file can
+/// be written in it and that none of `files` (the names the example writes there) is a directory,
+/// so that a bad path fails before any training; std::runtime_error naming the folder or the file
+/// otherwise.
+inline void make_output_folder(const std::string& path, std::initializer_list<const char*> files = {}) {
+    namespace fs = std::filesystem;
     std::error_code ec;
-    if (!std::filesystem::create_directories(path, ec) && ec)
+    if (!fs::create_directories(path, ec) && ec)
         throw std::runtime_error("cannot create the output folder '" + path + "': " + ec.message());
+    // An existing folder may take no files (read-only, /proc): try one, as the plots will.
+    const fs::path probe = fs::path(path) / (".write_test.tmp." + std::to_string(::getpid()));
+    std::FILE* f = std::fopen(probe.c_str(), "wb");
+    if (!f)
+        throw std::runtime_error("cannot write in the output folder '" + path +
+                                 "': " + std::generic_category().message(errno));
+    std::fclose(f);
+    fs::remove(probe, ec);
+    for (const char* name : files)
+        if (const fs::path file = fs::path(path) / name; fs::is_directory(file, ec))
+            throw std::runtime_error("cannot write '" + file.string() + "': it is a directory");
 }
 
 /// The main() of every example: run(parse(argc, argv)). A usage_error prints "<name>: <message>

@@ -432,7 +432,9 @@ int run(const options& o) {
     sg::set_blas_threads(1);  // products of [20, 100] x [100, 100]: one thread is fastest
     sg::set_num_threads(1);   // each training is serial; the runs themselves are spread over --jobs threads
     const auto wall = std::chrono::steady_clock::now();
-    cli::make_output_folder(o.out);
+    cli::make_output_folder(o.out, {"adding_gradient_flow.csv", "adding_gradient_flow.svg", "adding_test_mse.csv",
+                                    "adding_test_mse.svg", "adding_gradient_flow_trained.csv",
+                                    "adding_gradient_flow_trained.svg"});  // fail now, not after training
     std::mt19937_64 test_rng(20240917);
     const batch_data test = draw(o.test, o.T, test_rng);
     const batch_data flow_batch = draw(std::min<std::size_t>(o.test, 100), o.T, test_rng);

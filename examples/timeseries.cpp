@@ -331,7 +331,9 @@ int run(const options& o) {
 int main(int argc, char** argv) {
     return cli::main("timeseries", argc, argv, parse_args, [](const options& o) {
         sg::set_blas_threads(o.threads);  // one thread is fastest for products this small
-        cli::make_output_folder(o.out);   // fail now, not after training
+        // Fail now, not after training.
+        cli::make_output_folder(o.out,
+                                {"timeseries_prediction.svg", "timeseries_prediction.csv", "timeseries_loss.svg"});
         return o.cell == "gru" ? run<nn::gru_cell>(o) : run<nn::lstm_cell>(o);
     });
 }

@@ -2,7 +2,10 @@
 // the option, flags in command-line order, and the exit codes of the shared main().
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -144,4 +147,30 @@ BOOST_AUTO_TEST_CASE(lists_check_every_item) {
     BOOST_TEST(list_error({"--config", "word_b20,word_b20"}) ==
                "--config: 'word_b20' given twice, in 'word_b20,word_b20'");
     BOOST_TEST(threads == (std::vector<int>{4, 1}));  // a refused list leaves the field as it was
+}
+
+BOOST_AUTO_TEST_CASE(an_output_folder_that_takes_no_files_is_named_before_any_work) {
+    namespace fs = std::filesystem;
+    auto error_of = [](const std::string& path, std::initializer_list<const char*> files) -> std::string {
+        try {
+            cli::make_output_folder(path, files);
+        } catch (const std::runtime_error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    // A folder that exists but takes no files: the plots at the end of a run would fail there.
+    if (fs::is_directory("/proc"))
+        BOOST_TEST(error_of("/proc", {}).starts_with("cannot write in the output folder '/proc': "),
+                   error_of("/proc", {}));
+    // A file the example writes that is a folder: the first plots would be written, then this one fail.
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_out_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "b.csv");
+    BOOST_TEST(error_of(dir.string(), {"a.svg", "b.csv"}) ==
+               "cannot write '" + (dir / "b.csv").string() + "': it is a directory");
+    BOOST_TEST(error_of(dir.string(), {"a.svg"}) == "");
+    BOOST_TEST(error_of((dir / "new" / "sub").string(), {"a.svg"}) == "");
+    // b.csv and new: no probe file left behind.
+    BOOST_TEST(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);
+    fs::remove_all(dir);
 }

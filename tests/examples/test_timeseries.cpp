@@ -1,5 +1,5 @@
-// timeseries from the command line: a diverged training is an error (exit 1), not results of nan.
-// Skipped when the examples are not built.
+// timeseries from the command line: a diverged training is an error (exit 1), not results of nan;
+// an output folder that takes no files fails before training. Skipped when the examples are not built.
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
@@ -27,5 +27,27 @@ BOOST_AUTO_TEST_CASE(timeseries_stops_on_a_diverged_training) {
     const auto ok = seqgrad_example::run("timeseries", "--out " + dir.string() + small);
     BOOST_TEST(ok.status == 0, ok.out);
     BOOST_TEST(ok.out.find("result timeseries.mse ") != std::string::npos, ok.out);
+    fs::remove_all(dir);
+}
+
+// A folder that takes no files, or an output file that is a folder, fails the run before training,
+// not after it (with the first chart written).
+BOOST_AUTO_TEST_CASE(timeseries_refuses_an_unwritable_output_before_training) {
+    if (!seqgrad_example::built("timeseries")) return;
+    if (fs::is_directory("/proc")) {
+        const auto r = seqgrad_example::run("timeseries", "--out /proc" + small);
+        BOOST_TEST(r.status == 1);
+        BOOST_TEST(r.out.find("timeseries: cannot write in the output folder '/proc': ") != std::string::npos, r.out);
+        BOOST_TEST(r.out.find("step ") == std::string::npos, r.out);  // no training
+    }
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_timeseries_dir_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "timeseries_prediction.csv");
+    const auto r = seqgrad_example::run("timeseries", "--out " + dir.string() + small);
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.out.find("timeseries: cannot write '" + (dir / "timeseries_prediction.csv").string() +
+                          "': it is a directory") != std::string::npos,
+               r.out);
+    BOOST_TEST(r.out.find("step ") == std::string::npos, r.out);
+    BOOST_TEST(!fs::exists(dir / "timeseries_prediction.svg"));
     fs::remove_all(dir);
 }
