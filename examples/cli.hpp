@@ -11,6 +11,7 @@
 //     int main(int argc, char** argv) { return cli::main("example", argc, argv, parse_args, run); }
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -180,6 +181,18 @@ inline setter yes_no(bool& field) {
         if (v != "yes" && v != "no") throw usage_error{n + ": expected yes or no, got '" + v + "'"};
         field = v == "yes";
     };
+}
+
+/// Checks, before any work, that `count` (the value of `option`) items of `per_item` values each fit
+/// in one array of floats, e.g. --batch sequences of --seq values: usage_error naming the option and
+/// the largest count otherwise ("--batch: expected an integer <= 576460752303423487 with --seq 4,
+/// got '4611686018427387904'"), where their product would wrap around to a small allocation that the
+/// example then writes past.
+inline void check_count(const std::string& option, std::size_t count, std::size_t per_item, const std::string& with) {
+    const std::size_t most = std::vector<float>().max_size() / std::max<std::size_t>(per_item, 1);
+    if (count > most)
+        throw usage_error{option + ": expected an integer <= " + std::to_string(most) + " with " + with + ", got '" +
+                          std::to_string(count) + "'"};
 }
 
 /// Checks, before any work, that the files an option writes (its value `path` plus each of

@@ -161,6 +161,10 @@ options parse_args(int argc, char** argv) {
                                     o.T = 30, o.steps = 300, o.test = 200, o.eval_every = 100;
                                 }}});
     if (o.jobs == 0) o.jobs = std::max(1u, std::thread::hardware_concurrency());
+    // Sequences of --T steps of 2 values.
+    cli::check_count("--T", o.T, 2, "2 values a step");
+    cli::check_count("--batch", o.batch, 2 * o.T, "--T " + std::to_string(o.T));
+    cli::check_count("--test", o.test, 2 * o.T, "--T " + std::to_string(o.T));
     return o;
 }
 

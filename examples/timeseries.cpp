@@ -116,6 +116,8 @@ options parse_args(int argc, char** argv) {
                        usage);
     if (o.horizon >= o.seq)
         throw cli::usage_error{"--horizon: must be less than --seq (" + std::to_string(o.seq) + ")"};
+    cli::check_count("--batch", o.batch, o.seq, "--seq " + std::to_string(o.seq));  // sequences of --seq values
+    cli::check_count("--test", o.test, o.seq, "--seq " + std::to_string(o.seq));
     return o;
 }
 

@@ -1,5 +1,6 @@
 // timeseries from the command line: a diverged training is an error (exit 1), not results of nan;
-// an output folder that takes no files fails before training. Skipped when the examples are not built.
+// an output folder that takes no files fails before training; sizes whose product wraps around are
+// a bad command line. Skipped when the examples are not built.
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
@@ -50,4 +51,19 @@ BOOST_AUTO_TEST_CASE(timeseries_refuses_an_unwritable_output_before_training) {
     BOOST_TEST(r.out.find("step ") == std::string::npos, r.out);
     BOOST_TEST(!fs::exists(dir / "timeseries_prediction.svg"));
     fs::remove_all(dir);
+}
+
+// --batch (or --test) sequences of --seq values made a product that wrapped around to 0: the
+// sequences were drawn into an empty vector (a segmentation fault).
+BOOST_AUTO_TEST_CASE(timeseries_refuses_sizes_whose_product_wraps_around) {
+    if (!seqgrad_example::built("timeseries")) return;
+    const std::string wraps = "4611686018427387904";  // 2^62: times 4 values is 2^64
+    const auto batch = seqgrad_example::run("timeseries", "--seq 4 --horizon 1 --steps 1 --test 2 --batch " + wraps);
+    BOOST_TEST(batch.status == 2);
+    BOOST_TEST(batch.out.find("timeseries: --batch: expected an integer <= 576460752303423487 with --seq 4, got '" +
+                              wraps + "'") != std::string::npos,
+               batch.out);
+    const auto test = seqgrad_example::run("timeseries", "--seq 4 --horizon 1 --steps 1 --test " + wraps);
+    BOOST_TEST(test.status == 2);
+    BOOST_TEST(test.out.find("timeseries: --test: expected an integer <= ") != std::string::npos, test.out);
 }

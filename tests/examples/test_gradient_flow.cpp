@@ -1,0 +1,24 @@
+// gradient_flow from the command line: sizes whose product wraps around are a bad command line
+// (exit 2), not a segmentation fault. Skipped when the examples are not built.
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "example_run.hpp"
+
+// --test sequences of --T steps of 2 values: 2^24 * 2^40 * 2 = 2^65 wrapped around to 0, and the
+// test set was drawn into an empty vector.
+BOOST_AUTO_TEST_CASE(gradient_flow_refuses_sizes_whose_product_wraps_around) {
+    if (!seqgrad_example::built("gradient_flow")) return;
+    const auto test = seqgrad_example::run("gradient_flow", "--T 1099511627776 --test 16777216 --steps 1 --jobs 1");
+    BOOST_TEST(test.status == 2);
+    BOOST_TEST(test.out.find("gradient_flow: --test: expected an integer <= 1048575 with --T 1099511627776, got "
+                             "'16777216'") != std::string::npos,
+               test.out);
+    const auto batch = seqgrad_example::run("gradient_flow", "--quick --batch 576460752303423488");
+    BOOST_TEST(batch.status == 2);
+    BOOST_TEST(batch.out.find("gradient_flow: --batch: expected an integer <= ") != std::string::npos, batch.out);
+    const auto T = seqgrad_example::run("gradient_flow", "--T 9223372036854775808");  // 2 T wraps around to 0
+    BOOST_TEST(T.status == 2);
+    BOOST_TEST(T.out.find("gradient_flow: --T: expected an integer <= ") != std::string::npos, T.out);
+}
