@@ -240,7 +240,8 @@ std::vector<batch> make_batches(const std::vector<std::vector<int>>& seqs, const
     std::vector<std::size_t> order(seqs.size());
     std::iota(order.begin(), order.end(), 0);
     if (rng) std::shuffle(order.begin(), order.end(), *rng);
-    const std::size_t pool = 32 * batch_size;
+    // 32 batches, or all the names when that is fewer (32 * batch_size may wrap around to 0).
+    const std::size_t pool = batch_size > order.size() / 32 ? order.size() : 32 * batch_size;
     std::vector<batch> out;
     for (std::size_t p = 0; p < order.size(); p += pool) {
         const std::size_t end = std::min(order.size(), p + pool);

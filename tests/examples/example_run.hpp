@@ -22,10 +22,13 @@ inline std::filesystem::path binary(const std::string& name) {
     return std::filesystem::path(SEQGRAD_BINARY_DIR) / name;
 }
 
-/// Example `name` run with `args` (a shell word list), with its stderr in `out` or discarded.
-inline outcome run(const std::string& name, const std::string& args, bool with_stderr = true) {
+/// Example `name` run with `args` (a shell word list), with its stderr in `out` or discarded; under
+/// coreutils' timeout when `timeout_s` > 0 (status 124 if it ran longer: a hang fails, not hangs, a test).
+inline outcome run(const std::string& name, const std::string& args, bool with_stderr = true, int timeout_s = 0) {
     outcome r;
-    FILE* p = popen((binary(name).string() + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+    const std::string prefix = timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : "";
+    FILE* p = popen((prefix + binary(name).string() + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(),
+                    "r");
     if (!p) return r;
     std::array<char, 4096> buf{};
     for (std::size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) r.out.append(buf.data(), n);

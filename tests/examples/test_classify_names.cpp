@@ -51,3 +51,21 @@ BOOST_AUTO_TEST_CASE(classify_names_stops_on_a_diverged_training) {
     BOOST_TEST(ok.out.find("result names.accuracy ") != std::string::npos, ok.out);
     fs::remove_all(dir);
 }
+
+// --batch 2^59: the pool of 32 batches, 32 * 2^59 names, wrapped around to 0 and make_batches
+// looped for ever. A batch larger than the data is one batch of all the names.
+BOOST_AUTO_TEST_CASE(classify_names_takes_a_batch_larger_than_the_data) {
+    if (!seqgrad_example::built("classify_names")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_names_batch_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "data");
+    std::ofstream(dir / "data" / "English.txt") << "Smith\nJones\nBrown\nGreen\nWhite\n";
+    std::ofstream(dir / "data" / "Czech.txt") << "Novak\nSvoboda\nDvorak\nCerny\nHorak\n";
+    const std::string args = "--epochs 1 --hidden 4 --embed 4 --data " + (dir / "data").string() + " --out " +
+                             (dir / "out").string() + " --batch ";
+    for (const std::string batch : {"576460752303423488", "18446744073709551615"}) {
+        const auto r = seqgrad_example::run("classify_names", args + batch, true, 20);
+        BOOST_TEST(r.status == 0, "--batch " << batch << ": status " << r.status << " (124: timed out)\n" << r.out);
+        BOOST_TEST(r.out.find("result names.accuracy ") != std::string::npos, r.out);
+    }
+    fs::remove_all(dir);
+}
