@@ -180,9 +180,16 @@ inline std::vector<double> nice_ticks(double lo, double hi, int target, double* 
             step = m * mag;
             break;
         }
+    // Tick k is (first + k) step, at most target + 2 of them: adding step again and again never
+    // advanced where step is below the spacing of doubles at lo (y values 1e20 and the next
+    // double), and the loop ran until memory ran out. Ticks that round to the same double are one.
     std::vector<double> t;
-    for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
-        t.push_back(std::fabs(v) < step * 1e-9 ? 0.0 : v);
+    const double first = std::ceil(lo / step - 1e-9);
+    for (int k = 0; k <= std::max(target, 1) + 2; ++k) {
+        const double v = (first + k) * step;
+        if (!(v <= hi + step * 1e-9)) break;
+        if (t.empty() || v > t.back()) t.push_back(std::fabs(v) < step * 1e-9 ? 0.0 : v);
+    }
     if (step_out) *step_out = step;
     return t;
 }
