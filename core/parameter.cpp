@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cfloat>
 #include <cmath>
+#include <iterator>
+#include <sstream>
 
 namespace seqgrad {
 
@@ -54,6 +57,17 @@ void parameter::assign(const xt::xarray<double>& v) const {
     if (shape_of(v) != d.shp)
         throw shape_error("parameter '" + d.name + "': assign of shape " + shape_of(v).str() + ", expected " +
                           d.shp.str());
+    // A finite value beyond float's range would become inf (a conversion C++ leaves undefined):
+    // refused before anything is written. Infinities and NaN are kept as given.
+    if (d.dt == dtype::f32)
+        if (const auto it = std::find_if(v.begin(), v.end(),
+                                         [](double x) { return std::isfinite(x) && std::abs(x) > FLT_MAX; });
+            it != v.end()) {
+            std::ostringstream msg;
+            msg << "parameter '" << d.name << "': assign of " << *it << " (entry " << std::distance(v.begin(), it)
+                << "), beyond the range of float (expected |x| <= " << FLT_MAX << ")";
+            throw value_error(msg.str());
+        }
     // In place: a live tape that read the parameter keeps a pointer into this storage.
     if (d.dt == dtype::f64) std::copy(v.begin(), v.end(), d.vd.begin());
     else std::transform(v.begin(), v.end(), d.vf.begin(), [](double x) { return static_cast<float>(x); });

@@ -68,7 +68,8 @@ public:
     /// Copy of the value converted to double, whatever the store's type.
     xt::xarray<double> value_as_double() const;
     /// Set the value from any array of the right shape (converted to the store's type), in place,
-    /// and mark it modified.
+    /// and mark it modified. value_error, with nothing written, for a finite value beyond the range
+    /// of a float parameter (it would become inf); infinities and NaN are kept as given.
     void assign(const xt::xarray<double>& v) const;
     /// Record that the value changed. Tapes that read the parameter before refuse to use it after
     /// (graph_error from backward, tape::param, a new op reading the leaf, or reading the leaf's

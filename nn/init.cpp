@@ -79,15 +79,16 @@ void constant(const parameter& p, double value) {
 void zeros(const parameter& p) { constant(p, 0.0); }
 
 void uniform(const parameter& p, double a, double b, std::mt19937_64& rng) {
-    if (!(a <= b))
+    if (!(a <= b) || !std::isfinite(a) || !std::isfinite(b))
         throw value_error("nn::uniform: bounds [" + std::to_string(a) + ", " + std::to_string(b) + ") for '" +
-                          p.name() + "' (expected a <= b)");
+                          p.name() + "' (expected finite a <= b)");
     p.assign(draw(p, std::uniform_real_distribution<double>(a, b), rng));
 }
 
 void normal(const parameter& p, double mean, double stddev, std::mt19937_64& rng) {
-    if (!(stddev >= 0))
-        throw value_error("nn::normal: stddev " + std::to_string(stddev) + " for '" + p.name() + "' (expected >= 0)");
+    if (!(stddev >= 0) || !std::isfinite(stddev) || !std::isfinite(mean))
+        throw value_error("nn::normal: mean " + std::to_string(mean) + ", stddev " + std::to_string(stddev) + " for '" +
+                          p.name() + "' (expected finite, stddev >= 0)");
     p.assign(draw(p, std::normal_distribution<double>(mean, stddev), rng));
 }
 

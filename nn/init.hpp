@@ -25,9 +25,11 @@ namespace seqgrad::nn {
 void constant(const parameter& p, double value);
 /// Every entry zero.
 void zeros(const parameter& p);
-/// Entries drawn from U(a, b).
+/// Entries drawn from U(a, b). value_error unless a <= b, both finite; also (parameter::assign)
+/// when a float parameter cannot hold the draws.
 void uniform(const parameter& p, double a, double b, std::mt19937_64& rng);
-/// Entries drawn from N(mean, stddev^2).
+/// Entries drawn from N(mean, stddev^2). value_error unless mean and stddev >= 0 are finite; also
+/// (parameter::assign) when a float parameter cannot hold the draws.
 void normal(const parameter& p, double mean, double stddev, std::mt19937_64& rng);
 
 /// Glorot & Bengio (2010): U(-g*sqrt(6/(fan_in+fan_out)), +g*sqrt(...)), variance

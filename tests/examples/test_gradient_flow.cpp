@@ -1,5 +1,6 @@
 // gradient_flow from the command line: sizes whose product wraps around are a bad command line
-// (exit 2), not a segmentation fault. Skipped when the examples are not built.
+// (exit 2), not a segmentation fault; a --gain whose weights a float cannot hold is an error (exit 1),
+// not results of nan. Skipped when the examples are not built.
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -21,4 +22,13 @@ BOOST_AUTO_TEST_CASE(gradient_flow_refuses_sizes_whose_product_wraps_around) {
     const auto T = seqgrad_example::run("gradient_flow", "--T 9223372036854775808");  // 2 T wraps around to 0
     BOOST_TEST(T.status == 2);
     BOOST_TEST(T.out.find("gradient_flow: --T: expected an integer <= ") != std::string::npos, T.out);
+}
+
+// --gain 1e40: W_hh ~ N(0, 1e40^2 / H) in float was inf, and every figure of the exploding RNN nan.
+BOOST_AUTO_TEST_CASE(gradient_flow_refuses_weights_beyond_float) {
+    if (!seqgrad_example::built("gradient_flow")) return;
+    const auto r = seqgrad_example::run("gradient_flow", "--quick --models exploding --steps 1 --jobs 1 --gain 1e40");
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.out.find("gradient_flow: parameter 'rnn.w_hh': assign of ") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("nan") == std::string::npos, r.out);
 }

@@ -213,4 +213,40 @@ BOOST_AUTO_TEST_CASE(orthogonal_per_gate_on_column_blocks_when_in_out) {
     }
 }
 
+// A float parameter cannot hold a finite draw beyond FLT_MAX: it became inf (and the model's values
+// nan), e.g. examples/gradient_flow --gain 1e40 through nn::normal(w_hh, 0, gain / sqrt(H)). Now
+// value_error naming the parameter, with the value left as it was; infinite arguments are refused.
+BOOST_AUTO_TEST_CASE(draws_beyond_the_range_of_float_are_refused) {
+    sg::parameter_store ps;  // float
+    std::mt19937_64 rng(5);
+    const sg::parameter w = ps.add("rnn.w_hh", sg::shape{4, 4});
+    nn::constant(w, 0.5);
+    auto error_of = [](auto&& f) -> std::string {
+        try {
+            f();
+        } catch (const sg::value_error& e) {
+            return e.what();
+        }
+        return "no value_error";
+    };
+    const std::string big = error_of([&] { nn::normal(w, 0.0, 1e39, rng); });
+    BOOST_TEST(big.starts_with("parameter 'rnn.w_hh': assign of "), big);
+    BOOST_TEST(big.find("beyond the range of float") != std::string::npos, big);
+    BOOST_TEST(xt::all(xt::equal(w.value_as_double(), 0.5)));  // nothing written
+    BOOST_TEST(error_of([&] { nn::uniform(w, -1e39, 1e39, rng); }).find("beyond the range of float") !=
+               std::string::npos);
+    BOOST_TEST(error_of([&] { nn::constant(w, -4e38); }).find("assign of -4e+38") != std::string::npos);
+    BOOST_TEST(error_of([&] { nn::normal(w, 0.0, INFINITY, rng); }) ==
+               "nn::normal: mean 0.000000, stddev inf for 'rnn.w_hh' (expected finite, stddev >= 0)");
+    BOOST_TEST(error_of([&] { nn::uniform(w, 0.0, INFINITY, rng); }) ==
+               "nn::uniform: bounds [0.000000, inf) for 'rnn.w_hh' (expected finite a <= b)");
+    // Infinities given on purpose are kept; a double parameter holds 1e39.
+    nn::constant(w, -INFINITY);
+    BOOST_TEST(xt::all(xt::equal(w.value_as_double(), -INFINITY)));
+    sg::parameter_store pd(sg::dtype::f64);
+    const sg::parameter d = pd.add("d", sg::shape{2});
+    nn::constant(d, 1e39);
+    BOOST_TEST(d.value_as_double()(0) == 1e39);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
