@@ -4,7 +4,7 @@
 //
 // The data is the classic surname set of ../shared/data/names: one file per language ("Czech.txt"),
 // one surname per line, UTF-8. The label of a name is its file's name. Each name is read as a
-// sequence of Unicode characters (nn::utf8_chars: "Dvořák" is 6 characters, not 7 bytes).
+// sequence of Unicode characters (nn::utf8_chars: "Dvořák" is 6 characters, not 8 bytes).
 //
 //     classify_names                                   # LSTM, hidden 128: ~20 s of CPU, about a minute on 2 busy cores
 //     classify_names --cell gru --epochs 6
