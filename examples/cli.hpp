@@ -22,6 +22,7 @@
 #include <initializer_list>
 #include <iostream>
 #include <map>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -243,7 +244,8 @@ inline void make_output_folder(const std::string& path, std::initializer_list<co
 
 /// The main() of every example: run(parse(argc, argv)). A usage_error prints "<name>: <message>
 /// (see --help)" and returns 2; any other exception (unreadable data, an unwritable output file,
-/// a diverged training) prints "<name>: <what>" and returns 1; otherwise run's status.
+/// a diverged training) prints "<name>: <what>" and returns 1, std::bad_alloc as "<name>: out of
+/// memory (...)"; otherwise run's status.
 template <class Parse, class Run>
 int main(const char* name, int argc, char** argv, Parse&& parse, Run&& run) {
     try {
@@ -253,6 +255,12 @@ int main(const char* name, int argc, char** argv, Parse&& parse, Run&& run) {
         std::fflush(stdout);  // what was printed so far comes before the message
         std::cerr << name << ": " << e.message << " (see --help)\n";
         return 2;
+    } catch (const std::bad_alloc& e) {  // std::bad_array_new_length too: "std::bad_alloc" alone says little
+        std::cout << std::flush;
+        std::fflush(stdout);
+        std::cerr << name << ": out of memory (" << e.what()
+                  << "): the sizes on the command line need more memory than there is\n";
+        return 1;
     } catch (const std::exception& e) {
         std::cout << std::flush;
         std::fflush(stdout);  // what was printed so far comes before the message

@@ -1,6 +1,6 @@
 // timeseries from the command line: a diverged training is an error (exit 1), not results of nan;
 // an output folder that takes no files fails before training; sizes whose product wraps around are
-// a bad command line. Skipped when the examples are not built.
+// a bad command line, and running out of memory says so. Skipped when the examples are not built.
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
@@ -66,4 +66,17 @@ BOOST_AUTO_TEST_CASE(timeseries_refuses_sizes_whose_product_wraps_around) {
     const auto test = seqgrad_example::run("timeseries", "--seq 4 --horizon 1 --steps 1 --test " + wraps);
     BOOST_TEST(test.status == 2);
     BOOST_TEST(test.out.find("timeseries: --test: expected an integer <= ") != std::string::npos, test.out);
+}
+
+// A size no machine holds (w_ih alone 1.6 PB: no allocation can succeed, whatever the overcommit
+// policy) is reported as out of memory, not as a bare "std::bad_alloc".
+BOOST_AUTO_TEST_CASE(timeseries_reports_running_out_of_memory) {
+    if (!seqgrad_example::built("timeseries")) return;
+    const auto r = seqgrad_example::run("timeseries",
+                                        "--seq 10 --horizon 3 --steps 1 --test 2 --batch 2 --hidden "
+                                        "100000000000000");
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.out.find("timeseries: out of memory (std::bad_alloc): the sizes on the command line need more "
+                          "memory than there is") != std::string::npos,
+               r.out);
 }
