@@ -143,6 +143,13 @@ std::uint64_t fnv1a(std::string_view s) {
     return h;
 }
 
+// s without the spaces, tabs and carriage returns around it: a name as the model reads it, from
+// the data files and from --predict ("Nakamura, Dostoevsky").
+std::string trimmed(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
 // The folder of <language>.txt files: --data if given, else the usual places.
 fs::path find_data(const std::string& given) {
     std::vector<fs::path> candidates;
@@ -177,9 +184,8 @@ name_set load_names(const fs::path& dir, double held_out, std::uint64_t seed) {
         std::vector<std::string> names;
         std::unordered_set<std::string> seen;
         for (std::string line; std::getline(in, line);) {
-            const auto b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
-            if (b == std::string::npos) continue;
-            std::string n = line.substr(b, e - b + 1);
+            std::string n = trimmed(line);
+            if (n.empty()) continue;
             if (seen.insert(n).second) names.push_back(std::move(n));
         }
         if (names.empty()) continue;
@@ -398,7 +404,8 @@ int run(const options& o, const name_set& d) {
 
     // Classify the names given with --predict: the three most likely languages of each.
     std::stringstream list(o.predict);
-    for (std::string name; std::getline(list, name, ',');) {
+    for (std::string item; std::getline(list, item, ',');) {
+        const std::string name = trimmed(item);
         if (name.empty()) continue;
         t.clear();
         const std::vector<std::vector<int>> one = {voc.encode(nn::utf8_chars(name))};

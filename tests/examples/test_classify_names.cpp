@@ -69,3 +69,23 @@ BOOST_AUTO_TEST_CASE(classify_names_takes_a_batch_larger_than_the_data) {
     }
     fs::remove_all(dir);
 }
+
+// --predict "Smith, Smith": the second name was read with its space, a character the model never
+// saw before the name, and printed and scored as " Smith". Names are trimmed as the data's are.
+BOOST_AUTO_TEST_CASE(classify_names_trims_the_names_to_predict) {
+    if (!seqgrad_example::built("classify_names")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_names_predict_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "data");
+    std::ofstream(dir / "data" / "English.txt") << "Smith\nJones\nBrown\nGreen\nWhite\n";
+    std::ofstream(dir / "data" / "Czech.txt") << "Novak\nSvoboda\nDvorak\nCerny\nHorak\n";
+    const auto r = seqgrad_example::run("classify_names", "--epochs 2 --hidden 4 --embed 4 --data " +
+                                                              (dir / "data").string() + " --out " +
+                                                              (dir / "out").string() + " --predict 'Smith, Smith ,  '");
+    BOOST_TEST(r.status == 0, r.out);
+    const auto first = r.out.find("\nSmith "), second = r.out.find("\nSmith ", first + 1);
+    BOOST_TEST_REQUIRE(second != std::string::npos, r.out);
+    const auto line = [&](std::size_t at) { return r.out.substr(at, r.out.find('\n', at + 1) - at); };
+    BOOST_TEST(line(first) == line(second));  // the same name, the same probabilities
+    BOOST_TEST(r.out.find("\n Smith") == std::string::npos, r.out);
+    fs::remove_all(dir);
+}
