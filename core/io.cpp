@@ -235,17 +235,27 @@ void write_npz(const std::string& path, const std::map<std::string, xt::xarray<d
 }
 
 void save_npz(const parameter_store& ps, const std::string& path) {
-    write_archive(path, "save_npz", ps.size(), [&](std::size_t i) {
+    detail::write_arrays(path, "save_npz", ps.size(), [&](std::size_t i) {
         const parameter p = ps[i];
-        const std::vector<std::size_t> dims = p.shape().to_vector();
-        std::string bytes = p.scalar_type() == dtype::f32
-                                ? encode_npy(dims, p.value<float>().data(), p.size(), dtype::f32)
-                                : encode_npy(dims, p.value<double>().data(), p.size(), dtype::f64);
-        return std::pair{p.name() + ".npy", std::move(bytes)};
+        const void* data = p.scalar_type() == dtype::f32 ? static_cast<const void*>(p.value<float>().data())
+                                                         : static_cast<const void*>(p.value<double>().data());
+        return detail::npy_array{p.name(), p.shape().to_vector(), p.scalar_type(), data};
     });
 }
 
 namespace detail {
+void write_arrays(const std::string& path, const char* who, std::size_t count,
+                  const std::function<npy_array(std::size_t)>& array) {
+    write_archive(path, who, count, [&](std::size_t i) {
+        const npy_array a = array(i);
+        std::size_t n = 1;
+        for (std::size_t d : a.dims) n *= d;
+        return std::pair{a.key + ".npy", a.dt == dtype::f32
+                                             ? encode_npy(a.dims, static_cast<const float*>(a.data), n, dtype::f32)
+                                             : encode_npy(a.dims, static_cast<const double*>(a.data), n, dtype::f64)};
+    });
+}
+
 void write_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
     write_archive(path, "write_zip", members.size(), [&](std::size_t i) { return members[i]; });
 }

@@ -22,6 +22,7 @@
 // processes that no longer exist.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -83,6 +84,20 @@ struct npz_contents {
     std::map<std::string, std::string> other;
 };
 npz_contents read_npz_members(const std::string& path, const char* who);
+
+/// One array for write_arrays: member `key` + ".npy" of shape `dims`, holding prod(dims) values
+/// read from `data`, floats stored as '<f4' when dt is f32, doubles as '<f8' when it is f64.
+struct npy_array {
+    std::string key;
+    std::vector<std::size_t> dims;
+    dtype dt = dtype::f64;
+    const void* data = nullptr;
+};
+/// Atomically write an .npz of `count` arrays, asking `array(i)` for each in turn so that one
+/// encoded member at a time is in memory; `who` names the caller in io_error messages. What
+/// save_npz and optimizer::save_state use: each array keeps its own scalar type.
+void write_arrays(const std::string& path, const char* who, std::size_t count,
+                  const std::function<npy_array(std::size_t)>& array);
 
 /// Atomically write a stored zip whose members are the given (name, raw bytes) pairs, in order.
 /// What write_npz uses underneath; exposed so tests can build hand-made members.

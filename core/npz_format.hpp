@@ -64,6 +64,14 @@ struct where {
     }
 };
 
+// "'a', 'b', ... (12 in all)": at most 8 names of a list, quoted and safe to print.
+inline std::string name_list(const std::vector<std::string>& names) {
+    std::string s;
+    for (std::size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", '" : "'") + printable(names[i]) + "'";
+    if (names.size() > 8) s += ", ... (" + std::to_string(names.size()) + " in all)";
+    return s;
+}
+
 inline std::string dims_str(const std::vector<std::size_t>& d) {
     std::string s = "[";
     for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);

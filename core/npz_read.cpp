@@ -350,13 +350,6 @@ void decode_integer(const npz_member& m, double* out, const where& w) {
 
 bool is_float(const npz_member& m) { return m.unsupported.empty() && (m.type == elem::f4 || m.type == elem::f8); }
 
-std::string name_list(const std::vector<std::string>& names) {
-    std::string s;
-    for (std::size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", '" : "'") + printable(names[i]) + "'";
-    if (names.size() > 8) s += ", ... (" + std::to_string(names.size()) + " in all)";
-    return s;
-}
-
 }  // namespace
 
 std::map<std::string, xt::xarray<double>> read_npz(const std::string& path, bool skip_unsupported) {

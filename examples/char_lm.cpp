@@ -39,9 +39,14 @@
 //
 // Checkpoints. --checkpoint PATH saves every --save-every steps and at the end: PATH is an .npz (numpy.load reads it)
 // with every parameter by name plus "train.step", the steps done (a whole number up to 2^24); PATH.vocab holds the
-// vocabulary. Both are written atomically. --resume PATH loads them (the vocabulary must equal the data's, the options
-// must give the same parameter names and shapes) and trains on from the saved step up to --steps. Adam's moments and
-// the carried state are not saved: they restart from zero, so a resumed run differs slightly from an uninterrupted one.
+// vocabulary, PATH.optim Adam's state (optimizer::save_state: moments, step counts). Each is written atomically, PATH
+// last. --resume PATH loads them (the vocabulary must equal the data's, the options must give the same parameter
+// names and shapes, PATH.optim's step count must be PATH's) and trains on from the saved step up to --steps. The
+// state carried between batches is not saved: it restarts from zero, so a resumed run takes exactly the
+// uninterrupted run's steps only from a step where the batches wrap around (a multiple of the batches per epoch).
+// --keep-best weighs only the resumed part's validations, and its final checkpoint holds the best parameters beside
+// the last step's Adam state. A checkpoint without PATH.optim (from an older char_lm) resumes with fresh moments, and
+// a note says so.
 //
 // Output: progress (one updating line on a terminal, else a line every --eval-every steps), then
 // `result <name> <value> <unit>` lines (val_loss_nats, val_loss_bits, tokens_per_s: training
@@ -82,6 +87,7 @@
 
 #include "cli.hpp"
 #include "data/builtin_corpus.hpp"
+#include "lm_checkpoint.hpp"
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
@@ -124,9 +130,9 @@ Trains a character-level language model, reports validation loss, prints a sampl
   --clip X            clip the global gradient norm to X; 0 turns clipping off (5)
   --seed N            seed of the initial weights and of sampling (1)
   --eval-every N      validate (and, when not on a terminal, report) every N steps; 0: only at the end (250)
-  --checkpoint PATH   save parameters and step to PATH (.npz) and the vocabulary to PATH.vocab
+  --checkpoint PATH   save parameters and step to PATH (.npz), the vocabulary to PATH.vocab, Adam's state to PATH.optim
   --save-every N      checkpoint every N steps, and always at the end (500)
-  --resume PATH       load a checkpoint and go on from its step
+  --resume PATH       load a checkpoint (PATH, PATH.vocab, PATH.optim) and go on from its step
   --sample N          characters to generate after training; 0: none (300)
   --temperature X     sampling temperature, > 0 (0.8)
   --prime TEXT        text fed to the model before sampling ("The ")
@@ -169,7 +175,8 @@ options parse_args(int argc, char** argv) {
                         {"--resume", cli::text(o.resume)},
                         {"--prime", cli::text(o.prime)}},
                        usage);
-    cli::check_outputs("--checkpoint", o.checkpoint, {"", ".vocab"}, "--data", o.data);  // before any training
+    cli::check_outputs("--checkpoint", o.checkpoint, {"", ".vocab", ".optim"}, "--data",
+                       o.data);  // before any training
     if (o.tie && o.embed != o.hidden)
         throw cli::usage_error{"--tie: the output layer reuses the [V, E] embedding, so --embed (" +
                                std::to_string(o.embed) + ") must equal --hidden (" + std::to_string(o.hidden) + ")"};
@@ -392,33 +399,6 @@ std::string sample(const char_model& m, const nn::vocab& voc, const std::string&
     return text;
 }
 
-// ---- checkpoints -----------------------------------------------------------------------------
-
-void save_checkpoint(char_model& m, const nn::vocab& voc, const std::string& path, std::size_t step) {
-    voc.save(path + ".vocab");
-    m.step.assign(xt::xarray<double>({static_cast<double>(step)}));
-    sg::save_npz(m.ps, path);  // atomic: a crash leaves the previous checkpoint whole
-}
-
-// The saved step; io_error if the files are missing, corrupt or unfit for this model (vocabulary, names, shapes).
-std::size_t load_checkpoint(char_model& m, const nn::vocab& voc, const std::string& path) {
-    try {
-        if (!std::filesystem::is_regular_file(path)) throw sg::io_error("no checkpoint file '" + path + "'");
-        const nn::vocab saved = nn::vocab::load(path + ".vocab");
-        if (!(saved == voc))
-            throw sg::io_error("the vocabulary of '" + path + "' (" + std::to_string(saved.size()) + " tokens, in " +
-                               path + ".vocab) differs from that of the data (" + std::to_string(voc.size()) +
-                               " tokens); resume with the same --data");
-        sg::load_npz(m.ps, path);  // names and shapes must match: the same --cell, --layers, --hidden, --embed
-        const double s = m.step.value_as_double()(0);  // float32; an edited -1 or NaN resumed at step 2^63
-        if (!(s >= 0 && s <= 16777216.0 && s == std::floor(s)))
-            throw sg::io_error("'" + path + "': train.step " + std::to_string(s) + " is not a count in [0, 2^24]");
-        return static_cast<std::size_t>(s);
-    } catch (const sg::io_error& e) {
-        throw sg::io_error(std::string("--resume: ") + e.what());
-    }
-}
-
 // ---- progress --------------------------------------------------------------------------------
 
 std::string duration(double seconds) {
@@ -467,7 +447,7 @@ int run(const options& o) {
     std::mt19937_64 rng(o.seed);
     char_model model(voc.size(), o, rng);
     std::size_t step = 0;
-    if (!o.resume.empty()) step = load_checkpoint(model, voc, o.resume);
+    if (!o.resume.empty()) step = sg::examples::load_checkpoint(model.ps, model.step, voc, o.resume);
     // Under mpirun: rank 0's parameters everywhere, each rank a share of the B streams (dealt anew
     // every epoch), gradients summed across ranks while backward runs; rank 0 prints and saves.
     // One process: all the streams, unshuffled, as without MPI.
@@ -495,6 +475,7 @@ int run(const options& o) {
 
     if (!o.checkpoint.empty() && lead) voc.save(o.checkpoint + ".vocab");  // if unwritable, fails before training
     sg::optim::adam opt(model.ps, o.lr);
+    if (!o.resume.empty()) sg::examples::load_optimizer_state(opt, o.resume, step, o.lr, "char_lm");
     sg::tbptt_stream stream;  // one tape, reused step after step; the state carried as values
     stream.tape().set_training(true);
     double train_seconds = 0, loss_sum = 0, last_val = -1;
@@ -556,7 +537,7 @@ int run(const options& o) {
             last_draw = clock::now();
         }
         if (!o.checkpoint.empty() && lead && step % o.save_every == 0 && step < o.steps)
-            save_checkpoint(model, voc, o.checkpoint, step);
+            sg::examples::save_checkpoint(model.ps, model.step, opt, voc, o.checkpoint, step);
     }
     last_val = evaluate(model, val);
     report(true);
@@ -569,8 +550,8 @@ int run(const options& o) {
                   << step << " had " << fixed(end_val, 4) << ")\n";
     }
     if (!o.checkpoint.empty() && lead) {
-        save_checkpoint(model, voc, o.checkpoint, step);
-        std::cout << "saved " << o.checkpoint << " (+ .vocab) at step " << step << "\n";
+        sg::examples::save_checkpoint(model.ps, model.step, opt, voc, o.checkpoint, step);
+        std::cout << "saved " << o.checkpoint << " (+ .vocab, .optim) at step " << step << "\n";
     }
 
     const double tok_s = train_seconds > 0 ? static_cast<double>(tokens) / train_seconds : 0;

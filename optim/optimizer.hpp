@@ -18,6 +18,30 @@
 //
 // Not thread-safe: call step() when no backward pass is writing into the same store. The store
 // must outlive the optimiser and must not be moved from while the optimiser uses it.
+//
+// Resuming exactly (torch's optimizer.state_dict() / load_state_dict()): save the parameters and
+// the optimiser's state side by side, and load both into a fresh store and optimiser of the same
+// kind and options; the steps that follow are bit for bit those of an uninterrupted run.
+//
+//     seqgrad::save_npz(ps, "model.npz");         // the parameters
+//     opt.save_state("model.npz.optim");          // moments, step counts, learning rate
+//     ...
+//     seqgrad::load_npz(ps2, "model.npz");
+//     seqgrad::optim::adam opt2(ps2, 1e-3);        // same kind and options as opt
+//     opt2.load_state("model.npz.optim");
+//
+// The state is a file of its own rather than members of the parameters' .npz: a model file stays
+// what load_npz (strict), nn::load_torch_state and numpy users read as a model, a state file can
+// be dropped to restart the moments, and neither needs to know the other's layout. The two files
+// are written one after the other, each atomically; steps() in the state file lets a caller check
+// that they belong together (examples/char_lm.cpp does). State file format: an .npz with
+//     "optimizer/<name>"   [3] '<f8': steps(), learning_rate(), buffers per parameter
+//     "<param>/steps"      [1] '<f8': that parameter's update count (whole, >= 1)
+//     "<param>/state"      [buffers, size] in the state's scalar type ('<f4' or '<f8'): row k is
+//                          buffer k (adam: m, v; sgd: momentum; adagrad: sum; rmsprop: v, then b
+//                          if momentum > 0, then a if centered) flattened in C order
+// for every parameter that has state, keyed by the parameter's full name, never its index.
+// Hyper-parameters (betas, momentum, eps, ...) are not saved: they are the constructor's options.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -106,6 +130,9 @@ public:
     }
     /// Number of step() calls so far (what apply_schedule() passes to a schedule).
     std::size_t steps() const noexcept { return steps_; }
+    /// Set steps(): for a run resumed from parameters saved without the optimiser's state, so that
+    /// schedules go on from the saved step (load_state restores it from the file).
+    void set_steps(std::size_t n) noexcept { steps_ = n; }
     /// "sgd", "adam", ...: the name used in error messages.
     const std::string& name() const noexcept { return name_; }
     parameter_store& store() const noexcept { return *ps_; }
@@ -113,6 +140,26 @@ public:
     /// Forget all per-parameter state (momentum, moments, per-parameter step counts); the next
     /// step() starts each parameter afresh. steps() is left as it is.
     void reset_state() { state_.clear(); }
+    /// Write the state (see the top of this file) to an .npz file at `path`, atomically as save_npz:
+    /// on any failure io_error is thrown, naming optimizer::save_state and the file, and an existing
+    /// file at `path` is left as it was. Parameters without state (frozen, or added since the last
+    /// step) are left out.
+    void save_state(const std::string& path) const;
+    /// Replace the state with the one save_state wrote to `path`: every parameter's buffers and
+    /// update count, steps() and the learning rate (as torch's load_state_dict restores its lr; set
+    /// another with set_learning_rate afterwards). Schedules (schedule.hpp) are functions of steps(),
+    /// so apply_schedule goes on from where the saved run was. Buffers saved from a float store load
+    /// into a double one and the reverse, converted as load_npz converts parameters. Everything is
+    /// checked before anything changes; io_error naming optimizer::load_state (and this optimiser's
+    /// name), the file, the member or parameter and what was expected, for: a corrupt or unreadable
+    /// file, a member that is not '<f4'/'<f8', no "optimizer/<name>" member (another kind's state
+    /// names that kind), a buffer count other than this optimiser's (other options, e.g. rmsprop
+    /// centered or not), a member naming no parameter of the store, a trainable parameter without
+    /// state while others have some, a size other than the parameter's, a step count that is not a
+    /// whole number in [1, 2^53] (steps() and the buffer count: [0, 2^53]), a learning rate that is
+    /// negative or not finite, and a finite value too large for a float store. After a failed load
+    /// the optimiser is exactly as it was.
+    void load_state(const std::string& path);
     /// The state of the parameter at `index` in the store, or nullptr if it has none yet.
     /// For inspection and serialisation; its layout is each optimiser's own.
     const detail::optim_state* state(std::size_t index) const {

@@ -9,7 +9,9 @@
 //         opt.step();
 //     }
 //
-// Any callable taking a std::size_t step and returning a number is a schedule.
+// Any callable taking a std::size_t step and returning a number is a schedule. The built-in ones
+// keep no position of their own: apply_schedule reads opt.steps(), which optimizer::load_state
+// restores, so a resumed run goes on with the rates of the run it was saved from.
 #include <concepts>
 #include <cstddef>
 

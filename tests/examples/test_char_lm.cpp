@@ -122,3 +122,55 @@ BOOST_AUTO_TEST_CASE(char_lm_largest_batch_is_too_short_data_not_a_wrapped_bound
     BOOST_TEST(out.find("too short for --batch 18446744073709551615") != std::string::npos, out);
     BOOST_TEST(out.find("= 0") == std::string::npos, out);
 }
+
+BOOST_AUTO_TEST_CASE(char_lm_resumed_run_equals_uninterrupted_run) {
+    // --seq beyond each stream's length: one batch per epoch, so the carried state (not saved) restarts
+    // every step and the parameters and Adam's state alone decide the run; resumed, it must take the
+    // uninterrupted run's steps bit for bit. Before PATH.optim, Adam's moments restarted from zero.
+    if (!built()) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_char_lm_resume_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string text = (dir / "t.txt").string();
+    {
+        std::FILE* f = std::fopen(text.c_str(), "w");
+        for (int i = 0; i < 200; ++i) std::fputs("the quick brown fox. ", f);
+        std::fclose(f);
+    }
+    const std::string opts = " --data " + text +
+                             " --hidden 8 --embed 4 --seq 200 --batch 32 --sample 0 --eval-every 0 --keep-best no";
+    const std::string whole = (dir / "whole.npz").string(), half = (dir / "half.npz").string();
+    const outcome w = run("--steps 4 --checkpoint " + whole + opts);
+    BOOST_TEST_REQUIRE(w.status == 0, w.out);
+    BOOST_TEST_REQUIRE(run("--steps 2 --checkpoint " + half + opts).status == 0);
+    BOOST_TEST(fs::is_regular_file(half + ".optim"));
+    const std::string old = (dir / "old.npz").string(), mixed = (dir / "mixed.npz").string();
+    for (const std::string& copy : {old, mixed})
+        for (const std::string ext : {"", ".vocab"}) fs::copy_file(half + ext, copy + ext);
+    const outcome r = run("--steps 4 --resume " + half + " --checkpoint " + half + opts);
+    BOOST_TEST_REQUIRE(r.status == 0, r.out);
+    BOOST_TEST(r.out.find("resumed from " + half + " at step 2") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("note:") == std::string::npos, r.out);
+    BOOST_TEST(result(r, "val_loss_nats") == result(w, "val_loss_nats"));
+    const auto same = [](const std::string& a, const std::string& b) {
+        const auto x = seqgrad::read_npz(a), y = seqgrad::read_npz(b);
+        bool all = x.size() == y.size() && !x.empty();
+        for (const auto& [key, v] : x) all = all && y.count(key) && y.at(key) == v;
+        return all;
+    };
+    BOOST_TEST(same(whole, half));
+    BOOST_TEST(same(whole + ".optim", half + ".optim"));
+
+    // A checkpoint of an older char_lm (no PATH.optim) resumes with fresh moments, and says so.
+    const outcome o = run("--steps 4 --resume " + old + " --checkpoint " + old + opts);
+    BOOST_TEST(o.status == 0, o.out);
+    BOOST_TEST(o.out.find("note: no " + old + ".optim") != std::string::npos, o.out);
+    BOOST_TEST(!same(whole, old));
+    // A PATH.optim of another step (a save cut short between the files) is refused.
+    fs::copy_file(whole + ".optim", mixed + ".optim");
+    const outcome m = seqgrad_example::run("char_lm", "--steps 4 --resume " + mixed + opts);
+    BOOST_TEST(m.status == 1, m.out);
+    BOOST_TEST(m.out.find("holds the optimiser's state after 4 steps, '" + mixed + "' is at step 2") !=
+                   std::string::npos,
+               m.out);
+    fs::remove_all(dir);
+}
