@@ -2,6 +2,7 @@
 // Execution helpers built on the executor: data-parallel training within one process, and
 // streaming truncated BPTT over long sequences.
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "tape.hpp"
@@ -42,6 +43,12 @@ public:
     void carry(std::initializer_list<expr> state) { carry(std::span<const expr>(state.begin(), state.size())); }
     /// Drop the carried state (e.g. at a document boundary).
     void reset() { carried_.clear(); }
+    /// The carried state's values, as the next begin() will input them (empty before the first
+    /// carry and after reset()): what a checkpoint saves so that a resumed stream goes on from the
+    /// same state rather than from zeros.
+    const std::vector<xt::xarray<double>>& carried() const { return carried_; }
+    /// Replace the carried state with values carried() gave (e.g. loaded from a checkpoint).
+    void set_carried(std::vector<xt::xarray<double>> state) { carried_ = std::move(state); }
     seqgrad::tape& tape() { return tape_; }
     std::size_t chunks() const { return chunks_; }
 

@@ -39,14 +39,14 @@
 //
 // Checkpoints. --checkpoint PATH saves every --save-every steps and at the end: PATH is an .npz (numpy.load reads it)
 // with every parameter by name plus "train.step", the steps done (a whole number up to 2^24); PATH.vocab holds the
-// vocabulary, PATH.optim Adam's state (optimizer::save_state: moments, step counts). Each is written atomically, PATH
-// last. --resume PATH loads them (the vocabulary must equal the data's, the options must give the same parameter
-// names and shapes, PATH.optim's step count must be PATH's) and trains on from the saved step up to --steps. The
-// state carried between batches is not saved: it restarts from zero, so a resumed run takes exactly the
-// uninterrupted run's steps only from a step where the batches wrap around (a multiple of the batches per epoch).
-// --keep-best weighs only the resumed part's validations, and its final checkpoint holds the best parameters beside
-// the last step's Adam state. A checkpoint without PATH.optim (from an older char_lm) resumes with fresh moments, and
-// a note says so.
+// vocabulary, PATH.optim Adam's state (optimizer::save_state: moments, step counts), PATH.carry the state carried
+// between batches. Each is written atomically, PATH last. --resume PATH loads them (the vocabulary must equal the
+// data's, the options must give the same parameter names and shapes, PATH.optim's step count must be PATH's) and trains
+// on from the saved step up to --steps, the same steps an uninterrupted run takes. Under mpirun each rank carries only
+// its share of the streams, so no PATH.carry is saved, and a resume mid-epoch starts the carried state from zeros. A
+// checkpoint of an older char_lm (no PATH.optim, PATH.carry) resumes with fresh moments and state, and a note says so.
+// --keep-best weighs only the resumed part's validations; its final checkpoint holds the best parameters beside the
+// last step's Adam state and carried state.
 //
 // Output: progress (one updating line on a terminal, else a line every --eval-every steps), then
 // `result <name> <value> <unit>` lines (val_loss_nats, val_loss_bits, tokens_per_s: training
@@ -130,9 +130,10 @@ Trains a character-level language model, reports validation loss, prints a sampl
   --clip X            clip the global gradient norm to X; 0 turns clipping off (5)
   --seed N            seed of the initial weights and of sampling (1)
   --eval-every N      validate (and, when not on a terminal, report) every N steps; 0: only at the end (250)
-  --checkpoint PATH   save parameters and step to PATH (.npz), the vocabulary to PATH.vocab, Adam's state to PATH.optim
+  --checkpoint PATH   save parameters and step to PATH (.npz), the vocabulary, Adam's state and the carried state
+                      to PATH.vocab, PATH.optim and PATH.carry
   --save-every N      checkpoint every N steps, and always at the end (500)
-  --resume PATH       load a checkpoint (PATH, PATH.vocab, PATH.optim) and go on from its step
+  --resume PATH       load a checkpoint (PATH and the files beside it) and go on from its step as if never stopped
   --sample N          characters to generate after training; 0: none (300)
   --temperature X     sampling temperature, > 0 (0.8)
   --prime TEXT        text fed to the model before sampling ("The ")
@@ -175,7 +176,7 @@ options parse_args(int argc, char** argv) {
                         {"--resume", cli::text(o.resume)},
                         {"--prime", cli::text(o.prime)}},
                        usage);
-    cli::check_outputs("--checkpoint", o.checkpoint, {"", ".vocab", ".optim"}, "--data",
+    cli::check_outputs("--checkpoint", o.checkpoint, {"", ".vocab", ".optim", ".carry"}, "--data",
                        o.data);  // before any training
     if (o.tie && o.embed != o.hidden)
         throw cli::usage_error{"--tie: the output layer reuses the [V, E] embedding, so --embed (" +
@@ -475,9 +476,16 @@ int run(const options& o) {
 
     if (!o.checkpoint.empty() && lead) voc.save(o.checkpoint + ".vocab");  // if unwritable, fails before training
     sg::optim::adam opt(model.ps, o.lr);
-    if (!o.resume.empty()) sg::examples::load_optimizer_state(opt, o.resume, step, o.lr, "char_lm");
     sg::tbptt_stream stream;  // one tape, reused step after step; the state carried as values
     stream.tape().set_training(true);
+    const bool one = world.size() == 1;  // holds every stream's carried state (a rank holds its share)
+    if (!o.resume.empty()) {
+        sg::examples::load_optimizer_state(opt, o.resume, step, o.lr, "char_lm");
+        const std::size_t carried = o.layers * (o.cell == "lstm" ? 2 : 1);  // h, and c for an LSTM, per layer
+        if (one)
+            stream.set_carried(sg::examples::load_carried(o.resume, step, step % train.num_batches() == 0, carried,
+                                                          {o.batch, o.hidden}));
+    }
     double train_seconds = 0, loss_sum = 0, last_val = -1;
     double best_val = std::numeric_limits<double>::infinity();
     std::size_t best_step = 0;
@@ -537,7 +545,8 @@ int run(const options& o) {
             last_draw = clock::now();
         }
         if (!o.checkpoint.empty() && lead && step % o.save_every == 0 && step < o.steps)
-            sg::examples::save_checkpoint(model.ps, model.step, opt, voc, o.checkpoint, step);
+            sg::examples::save_checkpoint(model.ps, model.step, opt, voc, o.checkpoint, step,
+                                          one ? &stream.carried() : nullptr);
     }
     last_val = evaluate(model, val);
     report(true);
@@ -550,8 +559,10 @@ int run(const options& o) {
                   << step << " had " << fixed(end_val, 4) << ")\n";
     }
     if (!o.checkpoint.empty() && lead) {
-        sg::examples::save_checkpoint(model.ps, model.step, opt, voc, o.checkpoint, step);
-        std::cout << "saved " << o.checkpoint << " (+ .vocab, .optim) at step " << step << "\n";
+        sg::examples::save_checkpoint(model.ps, model.step, opt, voc, o.checkpoint, step,
+                                      one ? &stream.carried() : nullptr);
+        std::cout << "saved " << o.checkpoint << " (+ .vocab, .optim" << (one ? ", .carry" : "") << ") at step " << step
+                  << "\n";
     }
 
     const double tok_s = train_seconds > 0 ? static_cast<double>(tokens) / train_seconds : 0;

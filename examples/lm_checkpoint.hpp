@@ -1,14 +1,18 @@
 #pragma once
 // Checkpoints of the language-model examples (char_lm): PATH, an .npz of every parameter by name
 // plus a frozen one-entry parameter holding the steps done; PATH.vocab, the vocabulary; PATH.optim,
-// the optimiser's state (optimizer::save_state: moments, per-parameter step counts, steps()), so
-// that a resumed run takes the same steps as an uninterrupted one. Each file is written
-// atomically, PATH last: a save cut short between them leaves PATH at the older step, and
-// load_optimizer_state refuses a PATH.optim of another step rather than mix the two.
+// the optimiser's state (optimizer::save_state: moments, per-parameter step counts, steps());
+// PATH.carry, the state carried from one batch to the next ("train.step", then "state.0", ... as
+// '<f8'). With all four a resumed run takes the same steps as an uninterrupted one. Each file is
+// written atomically, PATH last: a save cut short between them leaves PATH at the older step;
+// load_optimizer_state then refuses a PATH.optim of another step rather than mix the two, and
+// load_carried starts from zeros, saying so.
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <seqgrad/core/io.hpp>
 #include <seqgrad/nn/text.hpp>
@@ -16,10 +20,18 @@
 
 namespace seqgrad::examples {
 
+/// `carried`: the state carried between batches, saved to PATH.carry; null saves none (under
+/// mpirun, where rank 0 holds only its own streams' state).
 inline void save_checkpoint(parameter_store& ps, const parameter& step_param, const optim::optimizer& opt,
-                            const nn::vocab& voc, const std::string& path, std::size_t step) {
+                            const nn::vocab& voc, const std::string& path, std::size_t step,
+                            const std::vector<xt::xarray<double>>* carried) {
     voc.save(path + ".vocab");
     opt.save_state(path + ".optim");
+    if (carried) {
+        std::map<std::string, xt::xarray<double>> a{{"train.step", xt::xarray<double>({double(step)})}};
+        for (std::size_t i = 0; i < carried->size(); ++i) a.emplace("state." + std::to_string(i), (*carried)[i]);
+        write_npz(path + ".carry", a);  // '<f8': float values exactly
+    }
     step_param.assign(xt::xarray<double>({static_cast<double>(step)}));
     save_npz(ps, path);  // atomic: a crash leaves the previous checkpoint whole
 }
@@ -68,6 +80,38 @@ inline void load_optimizer_state(optim::optimizer& opt, const std::string& path,
                            " (a save cut short?); remove " + file + " to resume with fresh moments");
     }
     opt.set_learning_rate(lr);  // this run's --lr, not the saved one
+}
+
+/// The carried state saved in PATH.carry if it is that of `step` and holds `count` arrays of shape
+/// `dims`; otherwise, with a note on stdout saying why, none (the stream starts from zeros). Does
+/// nothing at step 0 of an epoch (`wraps`), where the stream restarts from zeros anyway.
+inline std::vector<xt::xarray<double>> load_carried(const std::string& path, std::size_t step, bool wraps,
+                                                    std::size_t count, const std::vector<std::size_t>& dims) {
+    const std::string file = path + ".carry";
+    const auto none = [&](const std::string& why) {
+        std::cout << "note: " << why << ": the state carried between batches restarts from zeros at step " << step
+                  << ", so the run differs slightly from an uninterrupted one\n";
+        return std::vector<xt::xarray<double>>{};
+    };
+    if (wraps) return {};
+    if (!std::filesystem::exists(file)) return none("no " + file);
+    std::map<std::string, xt::xarray<double>> a;
+    try {
+        a = read_npz(file);
+    } catch (const io_error& e) {
+        return none(e.what());
+    }
+    if (!a.count("train.step") || a.at("train.step").size() != 1 || a.at("train.step")(0) != double(step))
+        return none("'" + file + "' is not of step " + std::to_string(step));
+    std::vector<xt::xarray<double>> out;
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto it = a.find("state." + std::to_string(i));
+        if (it == a.end() || std::vector<std::size_t>(it->second.shape().begin(), it->second.shape().end()) != dims)
+            return none("'" + file + "' does not hold this model's state (other --batch, --hidden, --layers?)");
+        out.push_back(it->second);
+    }
+    if (a.size() != count + 1) return none("'" + file + "' holds more arrays than this model's state");
+    return out;
 }
 
 }  // namespace seqgrad::examples

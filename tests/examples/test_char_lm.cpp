@@ -124,9 +124,9 @@ BOOST_AUTO_TEST_CASE(char_lm_largest_batch_is_too_short_data_not_a_wrapped_bound
 }
 
 BOOST_AUTO_TEST_CASE(char_lm_resumed_run_equals_uninterrupted_run) {
-    // --seq beyond each stream's length: one batch per epoch, so the carried state (not saved) restarts
-    // every step and the parameters and Adam's state alone decide the run; resumed, it must take the
-    // uninterrupted run's steps bit for bit. Before PATH.optim, Adam's moments restarted from zero.
+    // Resumed mid-epoch (6 batches of 20 characters per stream), char_lm must take the uninterrupted
+    // run's steps bit for bit: parameters, Adam's state (PATH.optim) and the carried state (PATH.carry)
+    // all come back. Before PATH.optim and PATH.carry, moments and state restarted from zeros.
     if (!built()) return;
     const fs::path dir = fs::temp_directory_path() / ("seqgrad_char_lm_resume_" + std::to_string(::getpid()));
     fs::create_directories(dir);
@@ -137,7 +137,7 @@ BOOST_AUTO_TEST_CASE(char_lm_resumed_run_equals_uninterrupted_run) {
         std::fclose(f);
     }
     const std::string opts = " --data " + text +
-                             " --hidden 8 --embed 4 --seq 200 --batch 32 --sample 0 --eval-every 0 --keep-best no";
+                             " --hidden 8 --embed 4 --seq 20 --batch 32 --sample 0 --eval-every 0 --keep-best no";
     const std::string whole = (dir / "whole.npz").string(), half = (dir / "half.npz").string();
     const outcome w = run("--steps 4 --checkpoint " + whole + opts);
     BOOST_TEST_REQUIRE(w.status == 0, w.out);
@@ -159,11 +159,15 @@ BOOST_AUTO_TEST_CASE(char_lm_resumed_run_equals_uninterrupted_run) {
     };
     BOOST_TEST(same(whole, half));
     BOOST_TEST(same(whole + ".optim", half + ".optim"));
+    BOOST_TEST(same(whole + ".carry", half + ".carry"));
 
-    // A checkpoint of an older char_lm (no PATH.optim) resumes with fresh moments, and says so.
+    // A checkpoint of an older char_lm (no PATH.optim, PATH.carry) resumes from zeros, and says so.
     const outcome o = run("--steps 4 --resume " + old + " --checkpoint " + old + opts);
     BOOST_TEST(o.status == 0, o.out);
     BOOST_TEST(o.out.find("note: no " + old + ".optim") != std::string::npos, o.out);
+    BOOST_TEST(o.out.find("note: no " + old + ".carry: the state carried between batches restarts from zeros") !=
+                   std::string::npos,
+               o.out);
     BOOST_TEST(!same(whole, old));
     // A PATH.optim of another step (a save cut short between the files) is refused.
     fs::copy_file(whole + ".optim", mixed + ".optim");
