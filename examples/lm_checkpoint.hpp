@@ -1,5 +1,5 @@
 #pragma once
-// Checkpoints of the language-model examples (char_lm): PATH, an .npz of every parameter by name
+// Checkpoints of the language-model examples (char_lm, word_lm): PATH, an .npz of every parameter by name
 // plus a frozen one-entry parameter holding the steps done; PATH.vocab, the vocabulary; PATH.optim,
 // the optimiser's state (optimizer::save_state: moments, per-parameter step counts, steps());
 // PATH.carry, the state carried from one batch to the next ("train.step", then "state.0", ... as

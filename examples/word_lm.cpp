@@ -22,10 +22,16 @@
 // which the library runs as one fused layer (its whole-sequence path; a user's own cell runs step
 // by step with the input products of all steps batched into one GEMM by the engine).
 //
+// Checkpoints are char_lm's (examples/lm_checkpoint.hpp): --checkpoint PATH saves every --save-every
+// steps and at the end PATH (every parameter by name plus "train.step"), PATH.vocab, PATH.optim
+// (Adam's state: moments, step counts) and PATH.carry (the LSTM state carried between batches);
+// --resume PATH loads them and trains on from the saved step up to --steps, taking exactly the
+// steps of an uninterrupted run (--seconds counts the resumed run's time only).
+//
 // Output: a line per evaluation, then `result <name> <value> <unit>` lines: val_ppl, val_loss_nats
 // (at the end), best_val_ppl and best_val_loss_nats (the best evaluation: early stopping's figure),
 // tokens_per_s (training tokens per second of training time), steps, train_seconds.
-// Exit codes: 0 done, 1 unreadable data, 2 bad command line.
+// Exit codes: 0 done, 1 unreadable data or checkpoint, 2 bad command line.
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -56,6 +62,7 @@
 #include "data/builtin_corpus.hpp"
 
 #include "cli.hpp"
+#include "lm_checkpoint.hpp"
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
@@ -67,7 +74,8 @@ namespace {
 struct options {
     std::string data;
     std::size_t embed = 256, hidden = 256, seq = 35, batch = 20, min_count = 2, max_vocab = 0;
-    std::size_t steps = 1000000, eval_every = 500;
+    std::size_t steps = 1000000, eval_every = 500, save_every = 500;
+    std::string checkpoint, resume;
     double seconds = 0, lr = 2e-3, clip = 1, dropout = 0.3, div_value = 4;
     std::string softmax = "full";
     std::vector<std::size_t> cutoffs = {2000, 10000};
@@ -94,6 +102,10 @@ Trains a word-level LSTM language model and reports validation perplexity.
   --dropout P              dropout on the embeddings and the LSTM output, training only (0.3)
   --threads N              threads (1): the executor splits products, softmax rows and steps
   --seed N                 initial weights and dropout masks (1)
+  --checkpoint PATH        save parameters and step to PATH (.npz), the vocabulary, Adam's state and the carried
+                           state to PATH.vocab, PATH.optim and PATH.carry
+  --save-every N           checkpoint every N steps, and always at the end (500)
+  --resume PATH            load a checkpoint and go on from its step as if never stopped
 )";
 
 options parse_args(int argc, char** argv) {
@@ -129,8 +141,12 @@ options parse_args(int argc, char** argv) {
         {"--dropout", cli::probability(o.dropout)},
         {"--threads", cli::number(o.threads, decltype(o.threads){1})},
         {"--seed", cli::number<std::uint64_t>(o.seed, 0)},
+        {"--checkpoint", cli::text(o.checkpoint)},
+        {"--save-every", cli::number<std::size_t>(o.save_every, 1)},
+        {"--resume", cli::text(o.resume)},
     };
     cli::parse_options(argc, argv, table, usage);
+    cli::check_outputs("--checkpoint", o.checkpoint, {"", ".vocab", ".optim", ".carry"}, "--data", o.data);
     if (o.max_vocab == 1) throw usage_error{"--max-vocab: expected 0 or >= 2 (<unk> and <eos> always count), got 1"};
     return o;
 }
@@ -169,6 +185,7 @@ struct word_model {
     nn::lstm_cell cell;
     std::optional<nn::linear> full;
     std::optional<nn::adaptive_softmax> adaptive;
+    sg::parameter step;  // training steps done: frozen (never trained), saved in checkpoints
 
     word_model(std::size_t vocab_size, const options& opt, std::mt19937_64& rng)
         : o(opt),
@@ -186,6 +203,8 @@ struct word_model {
             if (c.empty()) c.push_back(std::max<std::size_t>(1, V / 4));
             adaptive.emplace(sg::parameter_scope(ps, "out"), o.hidden, V, c, o.div_value, false, rng);
         }
+        step = ps.add("train.step", sg::shape{1});
+        step.set_trainable(false);
     }
 
     carried_state zero_state() const {
@@ -245,6 +264,8 @@ int run(const options& o) {
 
     std::mt19937_64 rng(o.seed);
     word_model model(voc.size(), o, rng);
+    std::size_t step = 0;
+    if (!o.resume.empty()) step = sg::examples::load_checkpoint(model.ps, model.step, voc, o.resume);
     std::cout << "data: " << (o.data.empty() ? "built-in corpus" : o.data) << ", " << tokens.size()
               << " words (with <eos>), vocabulary " << voc.size() << " (min count " << o.min_count << "), train "
               << train_ids.size() << " (" << std::fixed << std::setprecision(1)
@@ -256,15 +277,27 @@ int run(const options& o) {
         for (std::size_t c : model.adaptive->cutoffs) std::cout << " " << c;
         std::cout << ", div " << o.div_value << ")";
     }
-    std::cout << ", " << model.ps.num_elements() << " parameters; batch " << o.batch << " x seq " << o.seq
+    std::cout << ", " << model.ps.num_elements() - 1 << " parameters; batch " << o.batch << " x seq " << o.seq
               << ", Adam lr " << o.lr << ", clip " << o.clip << ", dropout " << o.dropout << ", threads " << o.threads
               << std::endl;
+    if (!o.resume.empty()) std::cout << "resumed from " << o.resume << " at step " << step << std::endl;
 
+    if (!o.checkpoint.empty()) voc.save(o.checkpoint + ".vocab");  // if unwritable, fails before training
     sg::optim::adam opt(model.ps, o.lr);
     carried_state state = model.zero_state();
+    if (!o.resume.empty()) {
+        sg::examples::load_optimizer_state(opt, o.resume, step, o.lr, "word_lm");
+        const auto c = sg::examples::load_carried(o.resume, step, step % train.num_batches() == 0, 2,
+                                                  {o.batch, o.hidden});
+        if (!c.empty()) state = {c[0], c[1]};
+    }
+    const auto save = [&] {
+        const std::vector<xt::xarray<double>> carried = {state.h, state.c};
+        sg::examples::save_checkpoint(model.ps, model.step, opt, voc, o.checkpoint, step, &carried);
+    };
     double train_seconds = 0, loss_sum = 0, val = 0, best_val = std::numeric_limits<double>::infinity();
     std::size_t best_step = 0;
-    std::size_t step = 0, tokens_done = 0, loss_count = 0;
+    std::size_t tokens_done = 0, loss_count = 0;
     const auto report = [&] {
         val = evaluate(model, valid);
         if (val < best_val) {
@@ -303,8 +336,13 @@ int run(const options& o) {
         ++step;
         if (!std::isfinite(loss_sum)) throw sg::numeric_error("training diverged at step " + std::to_string(step));
         if (o.eval_every > 0 && step % o.eval_every == 0) report();
+        if (!o.checkpoint.empty() && step % o.save_every == 0 && step < o.steps) save();
     }
     if (o.eval_every == 0 || step % o.eval_every != 0) report();
+    if (!o.checkpoint.empty()) {
+        save();
+        std::cout << "saved " << o.checkpoint << " (+ .vocab, .optim, .carry) at step " << step << "\n";
+    }
     std::cout << "result val_ppl " << std::exp(val) << " ppl\nresult val_loss_nats " << val
               << " nats\nresult best_val_ppl " << std::exp(best_val) << " ppl (step " << best_step
               << ")\nresult best_val_loss_nats " << best_val << " nats\nresult tokens_per_s "

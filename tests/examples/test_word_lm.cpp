@@ -10,6 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include <seqgrad/core/io.hpp>
+
 #include "example_run.hpp"
 
 namespace fs = std::filesystem;
@@ -76,5 +78,26 @@ BOOST_AUTO_TEST_CASE(word_lm_on_hostile_text) {
         BOOST_TEST(u.status == 0, u.out);
         BOOST_TEST(u.out.find("vocabulary 2 (min count 100), train 22 (95.5% <unk>)") != std::string::npos, u.out);
         BOOST_TEST(std::stod(result(u, "val_loss_nats")) < std::log(2.0) + 0.5);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(word_lm_resumed_run_equals_uninterrupted_run) {
+    // Stopped after 2 steps (mid-epoch) and resumed, word_lm must take the uninterrupted run's steps bit
+    // for bit: parameters, Adam's state and the LSTM state carried between batches all come back.
+    if (!seqgrad_example::built("word_lm")) return;
+    const text_file f("");  // for its folder
+    const std::string whole = (f.dir / "whole.npz").string(), half = (f.dir / "half.npz").string();
+    const outcome w = run("--steps 4 --checkpoint " + whole);
+    BOOST_TEST_REQUIRE(w.status == 0, w.out);
+    BOOST_TEST_REQUIRE(run("--steps 2 --checkpoint " + half).status == 0);
+    const outcome r = run("--steps 4 --resume " + half + " --checkpoint " + half);
+    BOOST_TEST_REQUIRE(r.status == 0, r.out);
+    BOOST_TEST(r.out.find("resumed from " + half + " at step 2") != std::string::npos, r.out);
+    BOOST_TEST(r.out.find("note:") == std::string::npos, r.out);
+    BOOST_TEST(result(r, "val_loss_nats") == result(w, "val_loss_nats"));
+    for (const std::string ext : {"", ".optim", ".carry"}) {
+        const auto a = seqgrad::read_npz(whole + ext), b = seqgrad::read_npz(half + ext);
+        BOOST_TEST(a.size() == b.size(), ext);
+        for (const auto& [key, v] : a) BOOST_TEST((b.count(key) && b.at(key) == v), ext << " " << key);
     }
 }
