@@ -12,6 +12,9 @@
 #include <string>
 
 #include <seqgrad/core/io.hpp>
+#include <seqgrad/optim/adam.hpp>
+
+#include "../../examples/lm_checkpoint.hpp"
 
 #include "example_run.hpp"
 
@@ -143,9 +146,8 @@ BOOST_AUTO_TEST_CASE(char_lm_resumed_run_equals_uninterrupted_run) {
     BOOST_TEST_REQUIRE(w.status == 0, w.out);
     BOOST_TEST_REQUIRE(run("--steps 2 --checkpoint " + half + opts).status == 0);
     BOOST_TEST(fs::is_regular_file(half + ".optim"));
-    const std::string old = (dir / "old.npz").string(), mixed = (dir / "mixed.npz").string();
-    for (const std::string& copy : {old, mixed})
-        for (const std::string ext : {"", ".vocab"}) fs::copy_file(half + ext, copy + ext);
+    const std::string old = (dir / "old.npz").string();
+    for (const std::string ext : {"", ".vocab"}) fs::copy_file(half + ext, old + ext);
     const outcome r = run("--steps 4 --resume " + half + " --checkpoint " + half + opts);
     BOOST_TEST_REQUIRE(r.status == 0, r.out);
     BOOST_TEST(r.out.find("resumed from " + half + " at step 2") != std::string::npos, r.out);
@@ -169,12 +171,18 @@ BOOST_AUTO_TEST_CASE(char_lm_resumed_run_equals_uninterrupted_run) {
                    std::string::npos,
                o.out);
     BOOST_TEST(!same(whole, old));
-    // A PATH.optim of another step (a save cut short between the files) is refused.
-    fs::copy_file(whole + ".optim", mixed + ".optim");
-    const outcome m = seqgrad_example::run("char_lm", "--steps 4 --resume " + mixed + opts);
-    BOOST_TEST(m.status == 1, m.out);
-    BOOST_TEST(m.out.find("holds the optimiser's state after 4 steps, '" + mixed + "' is at step 2") !=
-                   std::string::npos,
-               m.out);
+    // A PATH.optim of another step (a save cut short between the files) is refused: checked in this
+    // process, on a store named as the checkpoint, since each char_lm run spends ~0.3 s starting MPI.
+    seqgrad::parameter_store ps;
+    for (const auto& [key, v] : seqgrad::read_npz(half)) ps.add(key, v).set_trainable(key != "train.step");
+    seqgrad::optim::adam opt(ps);
+    fs::copy_file(whole + ".optim", half + ".optim", fs::copy_options::overwrite_existing);
+    try {
+        seqgrad::examples::load_optimizer_state(opt, half, 2, 0.002, "char_lm");
+        BOOST_ERROR("a PATH.optim of step 4 was loaded for a checkpoint of step 2");
+    } catch (const seqgrad::io_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST(m.find("holds the optimiser's state after 4 steps, '" + half + "' is at step 2") != m.npos, m);
+    }
     fs::remove_all(dir);
 }
