@@ -95,7 +95,7 @@ Trains a word-level LSTM language model and reports validation perplexity.
   --lowercase yes|no       lower-case ASCII letters first (no)
   --embed N --hidden N     sizes (256, 256)
   --seq T --batch B        BPTT length and parallel streams (35, 20)
-  --steps N                stop after N training steps (1000000)
+  --steps N                stop after N training steps in all, counting a resumed checkpoint's (1000000)
   --seconds S              stop after S seconds of training time; 0: no limit (0)
   --eval-every N           validate every N steps; 0: only at the end (500)
   --lr X --clip X          Adam learning rate, global-norm clip (0 = off) (2e-3, 1)
