@@ -12,8 +12,8 @@ batching and training recipe, so that the two validation losses can be compared.
 - Batching as nn::lm_batcher: B streams of L = (N - 1) // B positions, batches of T steps (the last
   one may be shorter), hidden state carried between batches (detached), reset to zeros when the
   training stream wraps around.
-- Adam (lr), clip_grad_norm_(clip), one thread (torch.set_num_threads(1)). PyTorch's default
-  initialisation, which is also seqgrad's.
+- Adam (lr), clip_grad_norm_(clip), one thread (torch.set_num_threads(1), and OpenBLAS and OpenMP at one
+  thread; --threads N sets all three to N). PyTorch's default initialisation, which is also seqgrad's.
 - Validation: mean cross-entropy per character over the whole validation stream, batched with
   min(B, N_val - 1) streams, state carried, no gradients.
 
@@ -26,6 +26,7 @@ Exits with status 2 and a message when torch is not installed.
 """
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -74,6 +75,10 @@ def main():
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    # torch.set_num_threads does not reach OpenBLAS, which Debian's torch calls through libblas and which
+    # starts one thread per core: set its count (and OpenMP's) before torch loads it.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
     try:
         import torch
         from torch import nn

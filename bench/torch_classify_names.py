@@ -7,7 +7,7 @@ after every epoch, clip_grad_norm_; the same defaults, the same held-out split (
 deduplicate, order by FNV-1a 64 of "<seed>:<name>", hold out the first round(fraction * n), at
 least one), the same vocabulary rule (training characters, most frequent first, <unk> = 0,
 <eos> = 1) and the same length-bucketed batching. One thread
-(torch.set_num_threads(1)), as the seqgrad side. Prints
+(torch.set_num_threads(1), and OpenBLAS and OpenMP at one thread), as the seqgrad side. Prints
     result names.accuracy <v> fraction
     result names.balanced_accuracy <v> fraction
     result names.train_seconds <v> s            (wall clock)
@@ -84,6 +84,10 @@ def main():
     ap.add_argument("--held-out", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    # torch.set_num_threads does not reach OpenBLAS, which Debian's torch calls through libblas and which
+    # starts one thread per core: set its count (and OpenMP's) before torch loads it.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     try:
         import torch
         from torch import nn

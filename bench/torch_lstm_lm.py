@@ -3,11 +3,12 @@
 
 embedding(V, E) -> nn.LSTM(E, H), 1 layer -> linear(H, V) -> cross-entropy summed over T x B;
 SGD lr 0.1 after clip_grad_norm_(5); random tokens; zero initial state per batch. One thread
-(torch.set_num_threads(1)), as the seqgrad side. Prints
+(torch.set_num_threads(1), and OpenBLAS and OpenMP at one thread), as the seqgrad side. Prints
     bench lstm_lm.<config>.torch_tokens_per_s <v> tok/s
 Exits with status 2 and a message when torch is not installed.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -23,6 +24,10 @@ def main():
     ap.add_argument("--config", choices=sorted(CONFIGS), required=True)
     ap.add_argument("--seconds", type=float, default=4.0)
     args = ap.parse_args()
+    # torch.set_num_threads does not reach OpenBLAS, which Debian's torch calls through libblas and which
+    # starts one thread per core: set its count (and OpenMP's) before torch loads it.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     try:
         import torch
         from torch import nn

@@ -24,10 +24,12 @@ and this twin can decode each other's trained weights (--load W --epochs 0 decod
 writes each test sentence's source, greedy and beam output, tab-separated, as the example does;
 --batches FILE replays the training steps the example's --batches wrote (instead of --epochs; the
 loss is printed per epoch's worth of steps, as the example prints it).
-One thread (torch.set_num_threads(1)). Prints `result engfra.torch.<name> <value> <unit>` lines.
+One thread (torch.set_num_threads(1), and OpenBLAS and OpenMP at one thread). Prints
+`result engfra.torch.<name> <value> <unit>` lines.
 Exits with status 2 and a message when torch is not installed.
 """
 import argparse
+import os
 import math
 import random
 import sys
@@ -120,6 +122,10 @@ def main():
     ap.add_argument("--hyps", default="", help="file for the decoded test outputs: source, greedy, beam per line")
     ap.add_argument("--batches", default="", help="replay the training steps the example's --batches wrote")
     args = ap.parse_args()
+    # torch.set_num_threads does not reach OpenBLAS, which Debian's torch calls through libblas and which
+    # starts one thread per core: set its count (and OpenMP's) before torch loads it.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     try:
         import torch
         from torch import nn
