@@ -30,10 +30,17 @@ FIGURES = ["bleu", "bleu_greedy", "token_accuracy", "test_loss", "train_loss"]
 
 
 def seeds_of(text):
+    """"1-3" or "1,2,5-7" -> the seeds, in order; argparse reports a malformed or empty list."""
     out = []
     for part in text.split(","):
         lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seeds as 1-3 or 1,2,5-7, not {text!r}") from None
+        if last < first:
+            raise argparse.ArgumentTypeError(f"empty range {part!r} in {text!r}")
+        out += list(range(first, last + 1))
     return out
 
 
@@ -51,15 +58,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--example", required=True, help="the built examples/seq2seq_attention")
     ap.add_argument("--data", required=True)
-    ap.add_argument("--seeds", default="1-3", help="e.g. 1-3 or 1,2,5-7")
+    ap.add_argument("--seeds", type=seeds_of, default="1-3", help="e.g. 1-3 or 1,2,5-7")
     ap.add_argument("--jobs", type=int, choices=[1, 2], default=1)
     ap.add_argument("--logs", default="")
     args = ap.parse_args()
+    if not (os.path.isfile(args.example) and os.access(args.example, os.X_OK)):
+        ap.error(f"--example: {args.example} is not an executable file (build seq2seq_attention first)")
+    if not os.path.isfile(args.data):
+        ap.error(f"--data: no file {args.data}")
     logs = args.logs or tempfile.mkdtemp(prefix="engfra_seeds_")
     os.makedirs(logs, exist_ok=True)
     twin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_seq2seq.py")
     rows = []
-    for s in seeds_of(args.seeds):
+    for s in args.seeds:
         ours, theirs = os.path.join(logs, f"seqgrad_{s}.log"), os.path.join(logs, f"torch_{s}.log")
         cmds = [([args.example, "--data", args.data, "--seed", str(s), "--minutes", "1000", "--out", logs], ours),
                 (["/usr/bin/python3", twin, "--data", args.data, "--seed", str(s)], theirs)]
