@@ -223,9 +223,12 @@ double sgemm_gflops(const config& c, double seconds) {
 
 // Runs the PyTorch script and returns its figure, or a negative number when it did not run.
 double torch_tokens_per_s(const config& c, double seconds) {
+    std::ostringstream secs;  // all digits: std::to_string would pass 0.000000 for a positive --seconds below 5e-7
+    secs.precision(17);
+    secs << seconds;
     const std::string cmd = "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 /usr/bin/python3 " +
                             std::string(SEQGRAD_SOURCE_DIR) + "/bench/torch_lstm_lm.py --config " + c.torch_name +
-                            " --seconds " + std::to_string(seconds) + " 2>&1";
+                            " --seconds " + secs.str() + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return -1;
     double v = -1;
