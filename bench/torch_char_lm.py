@@ -22,7 +22,7 @@ Prints `result val_loss_nats <v> nats`, `result val_loss_bits <v> bits` and
 
     /usr/bin/python3 bench/torch_char_lm.py --data ../shared/data/tinyshakespeare.txt --steps 1500
 
-Exits with status 2 and a message when torch is not installed.
+Exits 1 when the data is missing, 2 when torch is not installed.
 """
 import argparse
 import math
@@ -75,6 +75,11 @@ def main():
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    if args.threads < 1:
+        ap.error(f"--threads: expected at least 1, not {args.threads}")
+    if not os.path.isfile(args.data):
+        print(f"torch_char_lm: no file {args.data} (pass --data FILE)", file=sys.stderr)
+        return 1
     # torch.set_num_threads does not reach OpenBLAS, which Debian's torch calls through libblas and which
     # starts one thread per core: set its count (and OpenMP's) before torch loads it.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -26,7 +26,7 @@ writes each test sentence's source, greedy and beam output, tab-separated, as th
 loss is printed per epoch's worth of steps, as the example prints it).
 One thread (torch.set_num_threads(1), and OpenBLAS and OpenMP at one thread). Prints
 `result engfra.torch.<name> <value> <unit>` lines.
-Exits with status 2 and a message when torch is not installed.
+Exits 1 when a file it is given is missing, 2 when torch is not installed.
 """
 import argparse
 import os
@@ -122,6 +122,10 @@ def main():
     ap.add_argument("--hyps", default="", help="file for the decoded test outputs: source, greedy, beam per line")
     ap.add_argument("--batches", default="", help="replay the training steps the example's --batches wrote")
     args = ap.parse_args()
+    for flag, path in (("--data", args.data), ("--load", args.load), ("--batches", args.batches)):
+        if path and not os.path.isfile(path):
+            print(f"torch_seq2seq: no file {path} ({flag})", file=sys.stderr)
+            return 1
     # torch.set_num_threads does not reach OpenBLAS, which Debian's torch calls through libblas and which
     # starts one thread per core: set its count (and OpenMP's) before torch loads it.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
