@@ -39,8 +39,11 @@
 // its ratio to word_b20's tokens/s. --rounds N repeats every measurement N times in turn (configs
 // alternate, so a change of machine load hits all of them): the figures are medians over rounds,
 // and every ratio is the median of the ratios of figures taken in the same round.
-// The PyTorch figure (bench/torch_lstm_lm.py, nn.LSTM, 1 thread, run as a subprocess) follows as
-// `...torch_tokens_per_s` with the ratio to seqgrad's 1-thread figure; the adaptive config has none.
+// The PyTorch figures (bench/torch_lstm_lm.py, nn.LSTM, run as a subprocess) follow: one thread,
+// `...torch_tokens_per_s`, with the ratio to seqgrad's 1-thread figure; with 2 in --threads also its
+// best use of two cores (../shared/PEERS.md: its own pool at 1, OpenBLAS at 2),
+// `...torch_blas2_tokens_per_s`, and `...best_over_torch_best`: seqgrad's faster thread count over
+// PyTorch's faster set-up. The adaptive config has none.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -222,13 +225,13 @@ double sgemm_gflops(const config& c, double seconds) {
 }
 
 // Runs the PyTorch script and returns its figure, or a negative number when it did not run.
-double torch_tokens_per_s(const config& c, double seconds) {
+double torch_tokens_per_s(const config& c, double seconds, int blas_threads) {
     std::ostringstream secs;  // all digits: std::to_string would pass 0.000000 for a positive --seconds below 5e-7
     secs.precision(17);
     secs << seconds;
     const std::string cmd = "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 /usr/bin/python3 " +
                             std::string(SEQGRAD_SOURCE_DIR) + "/bench/torch_lstm_lm.py --config " + c.torch_name +
-                            " --seconds " + secs.str() + " 2>&1";
+                            " --seconds " + secs.str() + " --blas-threads " + std::to_string(blas_threads) + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) return -1;
     double v = -1;
@@ -392,7 +395,7 @@ int run(const options& o) {
         std::cout << std::flush;
         if (!torch || c->torch_name.empty()) continue;
         sg::set_num_threads(1);
-        const double theirs = torch_tokens_per_s(*c, seconds);
+        const double theirs = torch_tokens_per_s(*c, seconds, 1);
         if (theirs <= 0) {
             std::cout << "lstm_lm." << c->name << ": PyTorch figure skipped (torch missing or the script failed)\n";
             continue;
@@ -400,6 +403,16 @@ int run(const options& o) {
         std::cout << key << ".torch_tokens_per_s " << theirs << " tok/s\n";
         if (runs.count({c->name, 1}))
             std::cout << key << ".ratio " << median_tok({c->name, 1}) / theirs << " x" << std::endl;
+        if (!runs.count({c->name, 2})) continue;
+        const double blas2 = torch_tokens_per_s(*c, seconds, 2);
+        if (blas2 <= 0) {
+            std::cout << "lstm_lm." << c->name << ": PyTorch two-core figure skipped (the script failed)\n";
+            continue;
+        }
+        double ours = median_tok({c->name, 2});
+        if (runs.count({c->name, 1})) ours = std::max(ours, median_tok({c->name, 1}));
+        std::cout << key << ".torch_blas2_tokens_per_s " << blas2 << " tok/s\n"
+                  << key << ".best_over_torch_best " << ours / std::max(theirs, blas2) << " x" << std::endl;
     }
     return 0;
 }

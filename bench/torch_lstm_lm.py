@@ -2,8 +2,10 @@
 """PyTorch twin of bench/lstm_lm.cpp: training throughput of an LSTM language model.
 
 embedding(V, E) -> nn.LSTM(E, H), 1 layer -> linear(H, V) -> cross-entropy summed over T x B;
-SGD lr 0.1 after clip_grad_norm_(5); random tokens; zero initial state per batch. One thread
-(torch.set_num_threads(1), and OpenBLAS and OpenMP at one thread), as the seqgrad side. Prints
+SGD lr 0.1 after clip_grad_norm_(5); random tokens; zero initial state per batch. PyTorch's own
+pool at one thread (torch.set_num_threads(1), OpenMP at 1) and OpenBLAS at --blas-threads (1):
+with 1, one thread as seqgrad's one-thread side; with 2, PyTorch's best use of two cores
+(../shared/PEERS.md: its own pool at 2 as well oversubscribes them and runs 2-5x slower). Prints
     bench lstm_lm.<config>.torch_tokens_per_s <v> tok/s
 Exits with status 2 and a message when torch is not installed.
 """
@@ -23,13 +25,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", choices=sorted(CONFIGS), required=True)
     ap.add_argument("--seconds", type=float, default=4.0, help="timed seconds, at least one step (4)")
+    ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads (1)")
     args = ap.parse_args()
     if not 0 < args.seconds < float("inf"):
         ap.error(f"--seconds: expected a positive number of seconds, not {args.seconds}")
+    if args.blas_threads < 1:
+        ap.error(f"--blas-threads: expected an integer >= 1, not {args.blas_threads}")
     # torch.set_num_threads does not reach OpenBLAS, which Debian's torch calls through libblas and which
     # starts one thread per core: set its count (and OpenMP's) before torch loads it.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+        os.environ[var] = str(args.blas_threads) if var == "OPENBLAS_NUM_THREADS" else "1"
     try:
         import torch
         from torch import nn
