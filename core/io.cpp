@@ -74,22 +74,45 @@ void remove_stale_temporaries(const std::string& path) {
     }
 }
 
-// Writes to "<path>.tmp.<pid>.<n>", syncs it and renames it over path; removes it on any failure. n
-// numbers the saves of this process: two threads saving to one path write two temporaries (one
-// "<path>.tmp.<pid>" renamed the other's half-written file, or failed to find its own).
-void atomic_write(const std::string& path, const char* who, const std::function<void(std::ostream&)>& body) {
+// The file a save to `path` writes: the end of its chain of symbolic links, followed as open(2)
+// follows them, so that a save through a link updates the file it names (as numpy.save and
+// torch.save do) instead of replacing the link with a file of its own. A dangling link is
+// followed too: its target is created, as open(O_CREAT) would. A relative target is relative to
+// the link's directory; the directory is not normalised lexically, since ".." after a linked
+// directory means its physical parent.
+fs::path resolve_links(const fs::path& path, const where& w) {
+    fs::path p = path;
+    for (int hops = 0;; ++hops) {
+        std::error_code ec;
+        if (!fs::is_symlink(fs::symlink_status(p, ec))) return p;
+        if (hops == 40) w.fail("too many levels of symbolic links (a cycle?)");  // Linux's ELOOP limit
+        const fs::path to = fs::read_symlink(p, ec);
+        if (ec) w.fail("cannot read the symbolic link '" + p.string() + "': " + ec.message());
+        p = to.is_absolute() ? to : p.parent_path() / to;
+    }
+}
+
+}  // namespace
+
+// Writes to "<target>.tmp.<pid>.<n>", syncs it and renames it over target (path with its links
+// resolved: the temporary sits in the target's directory, on its file system, so the rename is
+// atomic); removes it on any failure. n numbers the saves of this process: two threads saving to
+// one path write two temporaries (one "<path>.tmp.<pid>" renamed the other's half-written file,
+// or failed to find its own).
+void detail::atomic_write(const std::string& path, const char* who, const std::function<void(std::ostream&)>& body) {
     static std::atomic<std::uint64_t> saves{0};
     const where w{who, path, {}};
+    const std::string target = resolve_links(path, w).string();
     // The rename replaces whatever the destination is: a device or FIFO (--save /dev/null, run as
     // root) would become a regular file. Only a regular file (or nothing yet) is replaced.
     std::error_code st;
-    const fs::file_status status = fs::status(path, st);
+    const fs::file_status status = fs::status(target, st);
     if (fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status))
         w.fail(
             "exists and is not a regular file (a save writes a temporary file and renames it over the "
             "destination, which would replace it)");
-    remove_stale_temporaries(path);
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
+    remove_stale_temporaries(target);
+    const std::string tmp = target + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
     bool created = false;
     try {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -108,7 +131,7 @@ void atomic_write(const std::string& path, const char* who, const std::function<
         }
         ::close(fd);
         std::error_code ec;
-        fs::rename(tmp, path, ec);
+        fs::rename(tmp, target, ec);
         if (ec) w.fail("cannot rename '" + tmp + "' to the destination: " + ec.message());
     } catch (...) {
         std::error_code ec;
@@ -116,13 +139,15 @@ void atomic_write(const std::string& path, const char* who, const std::function<
         throw;
     }
     // Make the rename itself durable; failing here loses nothing already written.
-    fs::path dir = fs::path(path).parent_path();
+    fs::path dir = fs::path(target).parent_path();
     int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
         (void)::fsync(dfd);
         ::close(dfd);
     }
 }
+
+namespace {
 
 // A stored (uncompressed) zip written member by member, so only one member is in memory.
 class zip_writer {
@@ -183,7 +208,7 @@ using member_source = std::function<std::pair<std::string, std::string>(std::siz
 
 void write_archive(const std::string& path, const char* who, std::size_t n, const member_source& member) {
     const where w{who, path, {}};
-    atomic_write(path, who, [&](std::ostream& os) {
+    detail::atomic_write(path, who, [&](std::ostream& os) {
         zip_writer z(os, w);
         for (std::size_t i = 0; i < n; ++i) {
             auto [name, bytes] = member(i);

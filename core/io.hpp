@@ -19,10 +19,14 @@
 // synced and closed, and is then renamed over <path>. On any failure the temporary is removed,
 // io_error is thrown, and an existing file at <path> is left as it was. A writer killed mid-save
 // leaves its temporary behind; the next save to the same path removes the temporaries of
-// processes that no longer exist.
+// processes that no longer exist. A symbolic link at <path> is written through, as numpy.save
+// and torch.save do: <path> stands for the end of its chain of links (the temporary goes in that
+// file's directory), the link stays a link and the file it names gets the new content. A dangling
+// link's target is created, as open(2) would create it.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <string>
 #include <utility>
@@ -98,6 +102,12 @@ struct npy_array {
 /// save_npz and optimizer::save_state use: each array keeps its own scalar type.
 void write_arrays(const std::string& path, const char* who, std::size_t count,
                   const std::function<npy_array(std::size_t)>& array);
+
+/// Write a file atomically: `body` writes it to a temporary in the destination's directory, which
+/// is synced and renamed over the destination; on failure io_error names `who` and `path`. A
+/// symbolic link at `path` is written through, as open(2) would: the file it names is replaced,
+/// and a dangling link's target is created. Every save (npz, vocabulary) goes through here.
+void atomic_write(const std::string& path, const char* who, const std::function<void(std::ostream&)>& body);
 
 /// Atomically write a stored zip whose members are the given (name, raw bytes) pairs, in order.
 /// What write_npz uses underneath; exposed so tests can build hand-made members.

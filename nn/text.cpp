@@ -1,13 +1,13 @@
 #include "text.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iterator>
 #include <system_error>
+
+#include "../core/io.hpp"
 
 namespace seqgrad::nn {
 
@@ -151,28 +151,12 @@ std::vector<std::string> vocab::decode(const std::vector<int>& ids) const {
 }
 
 void vocab::save(const std::filesystem::path& path) const {
-    static std::atomic<unsigned> counter{0};
-    auto tmp = path;
-    tmp += ".tmp-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "-" +
-           std::to_string(counter++);
-    const auto fail = [&](const std::string& what) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
-        throw io_error("vocab::save: " + what);
-    };
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) fail("cannot create temporary file '" + tmp.string() + "' next to '" + path.string() + "'");
+    // The save of every file format, so a vocabulary is written as atomically as a checkpoint
+    // and through a symbolic link as they are.
+    seqgrad::detail::atomic_write(path.string(), "vocab::save", [&](std::ostream& out) {
         out << vocab_magic << " 1 " << tokens_.size() << '\n';
         for (const auto& t : tokens_) out << escape(t) << '\n';
-        out.flush();
-        if (!out) fail("writing '" + tmp.string() + "' failed (disk full?)");
-        out.close();
-        if (!out) fail("closing '" + tmp.string() + "' failed");
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) fail("cannot rename '" + tmp.string() + "' to '" + path.string() + "': " + ec.message());
+    });
 }
 
 vocab vocab::load(const std::filesystem::path& path) {

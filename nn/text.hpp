@@ -80,7 +80,8 @@ public:
     /// line in id order. A backslash is written "\\", a newline "\n" and a carriage return
     /// "\r", so character vocabularies (which contain "\n") survive. The write is atomic: a
     /// temporary file in the same directory is renamed over `path`, so a crash never leaves a
-    /// half-written vocabulary. Throws io_error if the file cannot be written.
+    /// half-written vocabulary; a symbolic link at `path` is written through, as save_npz does.
+    /// Throws io_error if the file cannot be written.
     void save(const std::filesystem::path& path) const;
     /// Read a file written by `save`. Checks everything (header, count, escapes, UTF-8, the two
     /// special tokens at ids 0 and 1, no duplicates, no truncation) and throws io_error naming

@@ -251,6 +251,40 @@ BOOST_AUTO_TEST_CASE(saving_over_a_fifo_or_device_is_refused) {
     BOOST_TEST(dir.entries() == 1u);  // no temporary left either
 }
 
+// The rename replaced a symbolic link with a regular file, leaving the file it named with the old
+// content (numpy.save and torch.save write through the link). A save writes through the chain of
+// links, in the target's directory; a dangling link's target is created, as open(2) would.
+BOOST_AUTO_TEST_CASE(saving_through_a_symbolic_link_updates_the_file_it_names) {
+    temp_dir dir;
+    sg::parameter_store ps, small;
+    build(ps);
+    small.add("only", pattern(sg::shape{2}, 9.0));
+    fs::create_directory(dir / "real");
+    const std::string target = dir / "real/m.npz", link = dir / "m.npz", chain = dir / "chain.npz";
+    sg::save_npz(ps, target);
+    fs::create_symlink("real/m.npz", link);  // relative: to the link's directory
+    fs::create_symlink(link, chain);         // absolute, to a link
+    sg::save_npz(small, chain);
+    BOOST_TEST(fs::is_symlink(link));
+    BOOST_TEST(fs::is_symlink(chain));
+    const auto arrays = sg::read_npz(target);
+    BOOST_TEST_REQUIRE(arrays.size() == 1u);
+    BOOST_TEST((arrays.at("only") == small.get("only").value_as_double()));
+    BOOST_TEST(dir.entries() == 3u);  // real/, the two links: no temporary left in either folder
+    BOOST_TEST(std::distance(fs::directory_iterator(dir / "real"), {}) == 1);
+
+    const std::string dangling = dir / "dangling.npz";
+    fs::create_symlink("real/new.npz", dangling);
+    sg::write_npz(dangling, {{"a", xt::xarray<double>{1.5, -2.0}}});
+    BOOST_TEST(fs::is_symlink(dangling));
+    BOOST_TEST((sg::read_npz(dir / "real/new.npz").at("a") == xt::xarray<double>{1.5, -2.0}));
+
+    fs::create_symlink("loop_b.npz", dir / "loop_a.npz");
+    fs::create_symlink("loop_a.npz", dir / "loop_b.npz");
+    check_io_error([&] { sg::save_npz(ps, dir / "loop_a.npz"); }, {"save_npz", "too many levels of symbolic links"});
+    BOOST_TEST(fs::is_symlink(dir / "loop_a.npz"));
+}
+
 BOOST_AUTO_TEST_CASE(threads_saving_to_one_path_each_write_a_whole_file) {
     // Two threads of one process saving to the same path shared the temporary "<path>.tmp.<pid>":
     // one renamed it away while the other was still writing it, which then failed ("cannot rename

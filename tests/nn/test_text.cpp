@@ -156,6 +156,13 @@ BOOST_AUTO_TEST_CASE(vocab_save_load_round_trip) {
     BOOST_TEST(dir.files() == 1u);
     BOOST_TEST(vocab::load(file).tokens() == (strings{"<unk>", "<eos>", "x"}), boost::test_tools::per_element());
 
+    // Saving through a symbolic link writes the file it names (the link was replaced by a file).
+    const auto link = dir.path / "link.vocab";
+    fs::create_symlink("chars.vocab", link);
+    v.save(link);
+    BOOST_TEST(fs::is_symlink(link));
+    BOOST_TEST((vocab::load(file) == v));
+
     // A directory that does not exist: io_error, not a crash.
     BOOST_CHECK_EXCEPTION(v.save(dir.path / "no" / "such" / "dir.vocab"), io_error, says({"vocab::save"}));
 }
