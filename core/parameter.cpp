@@ -20,6 +20,19 @@ void check_type(const detail::param_data& d, const char* what) {
         throw value_error("parameter '" + d.name + "': " + what + "<" + to_string(dtype_of<T>()) + "> asked of a " +
                           to_string(d.dt) + " parameter");
 }
+
+// A finite value beyond float's range would become inf (a conversion C++ leaves undefined): what
+// writes doubles into float storage (assign, to(f32)) refuses it before anything is written.
+// Infinities and NaN are kept as given.
+void check_fits_float(const std::string& name, const char* what, const xt::xarray<double>& v) {
+    const auto it = std::find_if(v.begin(), v.end(),
+                                 [](double x) { return std::isfinite(x) && std::abs(x) > FLT_MAX; });
+    if (it == v.end()) return;
+    std::ostringstream msg;
+    msg << "parameter '" << name << "': " << what << " of " << *it << " (entry " << std::distance(v.begin(), it)
+        << "), beyond the range of float (expected |x| <= " << FLT_MAX << ")";
+    throw value_error(msg.str());
+}
 }  // namespace
 
 template <class T>
@@ -57,17 +70,7 @@ void parameter::assign(const xt::xarray<double>& v) const {
     if (shape_of(v) != d.shp)
         throw shape_error("parameter '" + d.name + "': assign of shape " + shape_of(v).str() + ", expected " +
                           d.shp.str());
-    // A finite value beyond float's range would become inf (a conversion C++ leaves undefined):
-    // refused before anything is written. Infinities and NaN are kept as given.
-    if (d.dt == dtype::f32)
-        if (const auto it = std::find_if(v.begin(), v.end(),
-                                         [](double x) { return std::isfinite(x) && std::abs(x) > FLT_MAX; });
-            it != v.end()) {
-            std::ostringstream msg;
-            msg << "parameter '" << d.name << "': assign of " << *it << " (entry " << std::distance(v.begin(), it)
-                << "), beyond the range of float (expected |x| <= " << FLT_MAX << ")";
-            throw value_error(msg.str());
-        }
+    if (d.dt == dtype::f32) check_fits_float(d.name, "assign", v);
     // In place: a live tape that read the parameter keeps a pointer into this storage.
     if (d.dt == dtype::f64) std::copy(v.begin(), v.end(), d.vd.begin());
     else std::transform(v.begin(), v.end(), d.vf.begin(), [](double x) { return static_cast<float>(x); });
@@ -132,6 +135,10 @@ std::size_t parameter_store::num_elements() const {
 }
 
 void parameter_store::to(dtype dt) {
+    // Every parameter is checked before any is converted: a refused to() leaves the store as it was.
+    if (dt == dtype::f32)
+        for (auto& p : params_)
+            if (p->dt == dtype::f64) check_fits_float(p->name, "to(f32)", p->vd);
     for (auto& p : params_) {
         if (p->dt == dt) continue;
         if (dt == dtype::f64) {

@@ -119,7 +119,9 @@ public:
 
     dtype scalar_type() const { return dt_; }
     /// Convert every value to the given scalar type (gradients are reset to zero). Converted
-    /// parameters count as modified (see parameter::mark_modified).
+    /// parameters count as modified (see parameter::mark_modified). to(f32) throws value_error,
+    /// naming the parameter, the value and its entry, with nothing converted, when a finite value
+    /// is beyond the range of float (it would become inf), as parameter::assign does.
     void to(dtype dt);
 
     void zero_grad();

@@ -4,8 +4,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <string>
 
 #include <seqgrad/nn/init.hpp>
@@ -135,6 +137,34 @@ BOOST_AUTO_TEST_CASE(gradcheck_leaves_outer_tapes_stale_not_dangling) {
     auto r = sg::gradcheck(ps, [&](sg::tape& t) { return sg::sum(sg::tanh(t.param(w))); });
     BOOST_TEST(r.passed);
     expect_stale([&] { outer.value(leaf); }, "w");
+}
+
+// to(f32) turned a finite double beyond float's range into inf without a word (assign refuses
+// it). It is refused, naming the parameter, the value and its entry, before any parameter of the
+// store is converted.
+BOOST_AUTO_TEST_CASE(to_f32_refuses_a_value_beyond_float_and_converts_nothing) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto a = ps.add("a", xt::xarray<double>{0.25, -1.5});
+    auto big = ps.add("layer.big", xt::xarray<double>{1.0, -1e39, 3.0});
+    const auto va = a.version(), vb = big.version();
+    try {
+        ps.to(sg::dtype::f32);
+        BOOST_ERROR("to(f32) of -1e39 did not throw");
+    } catch (const sg::value_error& e) {
+        BOOST_TEST(std::string(e.what()) ==
+                   "parameter 'layer.big': to(f32) of -1e+39 (entry 1), beyond the range of float (expected |x| <= "
+                   "3.40282e+38)");
+    }
+    BOOST_TEST((ps.scalar_type() == sg::dtype::f64 && a.scalar_type() == sg::dtype::f64));
+    BOOST_TEST((big.scalar_type() == sg::dtype::f64));
+    BOOST_TEST((a.value<double>() == xt::xarray<double>{0.25, -1.5}));
+    BOOST_TEST((big.value<double>() == xt::xarray<double>{1.0, -1e39, 3.0}));
+    BOOST_TEST((a.version() == va && big.version() == vb));
+    // Infinities and NaN are kept, as assign keeps them; FLT_MAX itself fits.
+    big.assign(xt::xarray<double>{std::numeric_limits<double>::infinity(), 3.4028234663852886e38, -2.0});
+    ps.to(sg::dtype::f32);
+    BOOST_TEST(std::isinf(big.value<float>()(0)));
+    BOOST_TEST(big.value<float>()(1) == std::numeric_limits<float>::max());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
