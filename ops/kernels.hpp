@@ -175,10 +175,18 @@ inline std::size_t resolve_axis(const op_def& op, std::span<const shape> in, std
     return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
 }
 
+/// The axis of a reduction (sum, mean, max, min, argmax, argmin, logsumexp, cumsum): as
+/// resolve_axis, except that a rank-0 input takes axis 0 or -1 (and resolves to 0), as PyTorch's
+/// reductions do: a scalar is reduced along one implicit axis of length 1, giving itself.
+inline std::size_t resolve_reduce_axis(const op_def& op, std::span<const shape> in, std::int64_t axis) {
+    return resolve_axis(op, in, axis, in[0].rank() == 0 ? 1 : in[0].rank());
+}
+
 /// Sizes before, along and after an axis: a row-major tensor viewed as [outer, n, inner].
 struct axis_view {
     std::size_t outer = 1, n = 1, inner = 1;
 };
+/// A rank-0 shape is one entry along the (implicit) axis: {1, 1, 1}.
 inline axis_view view_along(const shape& s, std::size_t axis) {
     axis_view v;
     for (std::size_t k = 0; k < s.rank(); ++k) {

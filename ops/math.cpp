@@ -12,19 +12,32 @@ using scalar_of = std::remove_cvref_t<decltype(std::declval<C>().out()[0])>;
 
 // ---- along an axis: i[0] = axis, i[1] = keepdims; x viewed as [outer, n, inner] ---------------
 
-shape reduce_axis_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
-    const size_t axis = resolve_axis(op, in, at.i[0], in[0].rank());
-    if (in[0][axis] == 0) fail_shape(op, in, "expected a non-empty axis " + std::to_string(at.i[0]));
+// x's shape without the axis, or with it as 1 when keepdims.
+shape keep_or_drop(const shape& x, size_t axis, bool keepdims) {
     shape out;
-    for (size_t k = 0; k < in[0].rank(); ++k) {
-        if (k != axis) out.push_back(in[0][k]);
-        else if (at.i[1]) out.push_back(1);
+    for (size_t k = 0; k < x.rank(); ++k) {
+        if (k != axis) out.push_back(x[k]);
+        else if (keepdims) out.push_back(1);
     }
     return out;
 }
 
+// The shape of a reduction that has no value over an empty axis (max, min, argmax, argmin); a
+// rank-0 input is its own reduction (resolve_reduce_axis).
+shape reduce_axis_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    const size_t axis = resolve_reduce_axis(op, in, at.i[0]);
+    if (in[0].rank() != 0 && in[0][axis] == 0)
+        fail_shape(op, in, "expected a non-empty axis " + std::to_string(at.i[0]));
+    return keep_or_drop(in[0], axis, at.i[1] != 0);
+}
+
+// logsumexp over an empty axis is log(0) = -inf, as in PyTorch (the gradient, of shape x, is empty).
+shape logsumexp_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    return keep_or_drop(in[0], resolve_reduce_axis(op, in, at.i[0]), at.i[1] != 0);
+}
+
 shape cumsum_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
-    resolve_axis(op, in, at.i[0], in[0].rank());
+    resolve_reduce_axis(op, in, at.i[0]);
     return in[0];
 }
 
@@ -162,7 +175,8 @@ struct math_ops {
                                          .forward(extreme_forward<true>{})
                                          .backward(extreme_backward<true>{})
                                          .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
-                                         .sample({{2, 3, 4}}, attrs{.i = {-2, 1, 0, 0}}));
+                                         .sample({{2, 3, 4}}, attrs{.i = {-2, 1, 0, 0}})
+                                         .sample(std::vector<shape>{shape{}}, attrs{.i = {-1, 0, 0, 0}}));
 
     const op_def& min_axis = builtin(op_builder("min_axis")
                                          .shape(reduce_axis_shape)
@@ -255,7 +269,7 @@ struct math_ops {
 
     // y = m + log(sum exp(x - m)); dx = gy * exp(x - y).
     const op_def& logsumexp = builtin(op_builder("logsumexp")
-                                          .shape(reduce_axis_shape)
+                                          .shape(logsumexp_shape)
                                           .saves(saves::both)
                                           .print_attrs(keep_attrs)
                                           .forward([](auto& c) {
@@ -265,6 +279,11 @@ struct math_ops {
                                               for (size_t o = 0; o < v.outer; ++o)
                                                   for (size_t i = 0; i < v.inner; ++i) {
                                                       const auto* p = x.data + o * v.n * v.inner + i;
+                                                      using T = std::remove_cvref_t<decltype(p[0])>;
+                                                      if (v.n == 0) {  // log of an empty sum, log(0)
+                                                          y[o * v.inner + i] = -std::numeric_limits<T>::infinity();
+                                                          continue;
+                                                      }
                                                       auto m = p[0];
                                                       for (size_t j = 1; j < v.n; ++j) m = std::max(m, p[j * v.inner]);
                                                       decltype(m) s = 0;
@@ -284,7 +303,8 @@ struct math_ops {
                                               });
                                           })
                                           .sample({{3, 4}}, attrs{.i = {1, 0, 0, 0}})
-                                          .sample({{2, 3, 4}}, attrs{.i = {0, 1, 0, 0}}));
+                                          .sample({{2, 3, 4}}, attrs{.i = {0, 1, 0, 0}})
+                                          .sample(std::vector<shape>{shape{}}, attrs{.i = {0, 0, 0, 0}}));
 
     // dx[k] = gy[k] + gy[k + 1] + ... along the axis.
     const op_def& cumsum = builtin(op_builder("cumsum")

@@ -5,6 +5,11 @@
 // At points where a function has no derivative the gradient follows PyTorch: abs'(0) = 0;
 // clamp passes the gradient where lo <= x <= hi (bounds included); maximum/minimum split it
 // evenly between tied inputs; max/min along an axis send it to the first maximal entry.
+//
+// As in PyTorch, the reductions along an axis (max, min, argmax, argmin, logsumexp, cumsum, and
+// sum and mean of ops/reduce.hpp) take axis 0 or -1 on a rank-0 input, which is then its own
+// result (one implicit axis of length 1). Along an empty axis logsumexp is -inf (log 0); max,
+// min, argmax and argmin have no value there and throw shape_error.
 #include "../core/tape.hpp"
 
 namespace seqgrad {
@@ -25,7 +30,7 @@ expr clamp(const expr& x, double lo, double hi);
 /// a where cond > 0, else b (a mask of zeros and ones selects a at its ones); all three
 /// broadcast. No gradient reaches cond.
 expr where(const expr& cond, const expr& a, const expr& b);
-/// log(sum(exp(x))) along an axis, computed from the maximum (no overflow).
+/// log(sum(exp(x))) along an axis, computed from the maximum (no overflow); -inf along an empty axis.
 expr logsumexp(const expr& x, int axis, bool keepdims = false);
 /// Running sum along an axis: y[k] = x[0] + ... + x[k].
 expr cumsum(const expr& x, int axis);

@@ -9,7 +9,7 @@ using namespace detail;
 using std::size_t;
 
 shape sum_axis_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
-    const size_t axis = resolve_axis(op, in, at.i[0], in[0].rank());
+    const size_t axis = resolve_reduce_axis(op, in, at.i[0]);
     shape out;
     for (size_t k = 0; k < in[0].rank(); ++k) {
         if (k != axis) out.push_back(in[0][k]);
@@ -18,8 +18,9 @@ shape sum_axis_shape(const op_def& op, std::span<const shape> in, const attrs& a
     return out;
 }
 
+// The resolved axis; 0 for a rank-0 input (its implicit axis, see resolve_reduce_axis).
 size_t axis_of(const shape& s, std::int64_t a) {
-    return static_cast<size_t>(a < 0 ? a + static_cast<std::int64_t>(s.rank()) : a);
+    return s.rank() == 0 ? 0 : static_cast<size_t>(a < 0 ? a + static_cast<std::int64_t>(s.rank()) : a);
 }
 
 struct reduce_ops {
@@ -48,7 +49,7 @@ struct reduce_ops {
             .forward([](auto& c) {
                 auto x = c.in(0);
                 shape kept = x.shape;
-                kept[axis_of(x.shape, c.at.i[0])] = 1;
+                if (kept.rank() != 0) kept[axis_of(x.shape, c.at.i[0])] = 1;
                 sum_to_shape(x.data, x.shape, kept, c.out().data);
             })
             .backward([](auto& c) {
@@ -63,7 +64,8 @@ struct reduce_ops {
             })
             .sample({{3, 4}}, attrs{.i = {0, 0, 0, 0}})
             .sample({{3, 4}}, attrs{.i = {1, 1, 0, 0}})
-            .sample({{2, 3, 4}}, attrs{.i = {-2, 0, 0, 0}}));
+            .sample({{2, 3, 4}}, attrs{.i = {-2, 0, 0, 0}})
+            .sample(std::vector<shape>{shape{}}, attrs{.i = {-1, 1, 0, 0}}));
 };
 
 const reduce_ops& ops() {
@@ -87,12 +89,12 @@ expr mean(const expr& x) {
 }
 expr mean(const expr& x, int axis, bool keepdims) {
     const shape xs = x.shape();
-    const int rank = static_cast<int>(xs.rank());
+    const int rank = std::max(static_cast<int>(xs.rank()), 1);  // a scalar has one implicit axis
     if (axis < -rank || axis >= rank)  // checked here so that the error names mean, not sum_axis
         throw shape_error("mean: axis " + std::to_string(axis) + " out of range for input " + xs.str() + " (expected " +
                           std::to_string(-rank) + " <= axis < " + std::to_string(rank) + ")");
     auto s = sum(x, axis, keepdims);
-    const size_t n = xs[axis < 0 ? axis + rank : axis];
+    const size_t n = xs.rank() == 0 ? 1 : xs[axis < 0 ? axis + rank : axis];
     if (n == 0)
         throw shape_error("mean: axis " + std::to_string(axis) + " of shape " + xs.str() +
                           " has no entries (expected at least one)");

@@ -231,4 +231,54 @@ BOOST_AUTO_TEST_CASE(causal_convolution_sees_only_the_past) {
     BOOST_CHECK_THROW(sg::conv1d_causal(t.input(x2), t.input(A(xt::zeros<double>({2, 3, 2})))), sg::shape_error);
 }
 
+// PyTorch reduces a 0-d tensor along dim 0 or -1 (to itself, gradient 1) and rejects dim 1; these
+// threw "axis 0 out of range for rank 0". logsumexp over an empty axis is -inf (log 0) in
+// PyTorch, with an empty gradient; it threw "expected a non-empty axis".
+BOOST_AUTO_TEST_CASE(reductions_of_a_scalar_and_logsumexp_of_an_empty_axis) {
+    using F = std::function<sg::expr(const sg::expr&, int)>;
+    const std::vector<std::pair<const char*, F>> reductions = {
+        {"sum", [](const sg::expr& x, int a) { return sg::sum(x, a); }},
+        {"sum keepdims", [](const sg::expr& x, int a) { return sg::sum(x, a, true); }},
+        {"mean", [](const sg::expr& x, int a) { return sg::mean(x, a); }},
+        {"max", [](const sg::expr& x, int a) { return sg::max(x, a); }},
+        {"min", [](const sg::expr& x, int a) { return sg::min(x, a, true); }},
+        {"logsumexp", [](const sg::expr& x, int a) { return sg::logsumexp(x, a); }},
+        {"cumsum", [](const sg::expr& x, int a) { return sg::cumsum(x, a); }},
+    };
+    for (const auto& r : reductions) {
+        const F f = r.second;
+        for (int axis : {0, -1}) {
+            BOOST_TEST_CONTEXT(r.first << " axis " << axis) {
+                sg::tape t(sg::dtype::f64);
+                auto x = t.input(A(3.0), true);
+                auto y = f(x, axis);
+                BOOST_TEST(y.shape().rank() == 0u);
+                BOOST_TEST(t.item(y) == 3.0);
+                t.backward(sg::sum(y));
+                BOOST_TEST(t.grad(x)() == 1.0);
+            }
+        }
+        sg::tape t(sg::dtype::f64);
+        auto x = t.input(A(3.0));
+        BOOST_CHECK_THROW(f(x, 1), sg::shape_error);
+    }
+    sg::tape t(sg::dtype::f64);
+    auto s = t.input(A(-2.5));
+    BOOST_TEST(t.item(sg::argmax(s, 0)) == 0.0);
+    BOOST_TEST(t.item(sg::argmin(s, -1)) == 0.0);
+
+    for (auto dt : {sg::dtype::f32, sg::dtype::f64}) {
+        sg::tape u(dt);
+        auto e = u.input(A(xt::zeros<double>({2, 0})), true);
+        auto l = sg::logsumexp(e, 1);
+        BOOST_TEST(l.shape().str() == "[2]");
+        const A v = u.value(l);
+        BOOST_TEST((std::isinf(v(0)) && v(0) < 0 && std::isinf(v(1)) && v(1) < 0));
+        BOOST_TEST(sg::logsumexp(e, 1, true).shape().str() == "[2, 1]");
+        u.backward(sg::sum(sg::exp(l)));  // exp(-inf) = 0: a finite loss
+        BOOST_TEST(u.grad(e).size() == 0u);
+        BOOST_CHECK_THROW(sg::max(e, 1), sg::shape_error);  // no value, as torch.max refuses
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
