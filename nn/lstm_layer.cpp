@@ -80,11 +80,14 @@ lstm_sequence lstm_layer::run(const expr& projections, const expr& state0, int f
     tape& t = projections.owner();
     const shape& s = state0.shape();
     const std::size_t H = cell_.hidden_size;
+    // T = 0 is refused as x of no rows is (check_input) and as torch.nn.LSTM refuses it: a run of
+    // no steps has no output, and hidden_all() or final_state() would fail later, far from the cause.
     if (s.rank() != 3 || (s[0] != 2 && s[0] != 6) || s[2] != H || s[1] == 0 || projections.shape().rank() != 2 ||
-        projections.shape()[1] != 4 * H || projections.shape()[0] % s[1] != 0)
+        projections.shape()[1] != 4 * H || projections.shape()[0] == 0 || projections.shape()[0] % s[1] != 0)
         throw shape_error(layer_name(cell_) + ": projections " + projections.shape().str() + ", state " + s.str() +
-                          " (expected projections [T*B, " + std::to_string(4 * H) + "] and a state [2, B, " +
-                          std::to_string(H) + "] or a step record [6, B, " + std::to_string(H) + "])");
+                          " (expected projections [T*B, " + std::to_string(4 * H) +
+                          "] with T >= 1 and a state [2, B, " + std::to_string(H) + "] or a step record [6, B, " +
+                          std::to_string(H) + "])");
     const std::size_t B = s[1], T = projections.shape()[0] / B;
     const expr w_hh = drop_connect(t.param(cell_.w_hh), weight_drop_);  // one mask for the sequence
     lstm_sequence seq;

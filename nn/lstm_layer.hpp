@@ -81,7 +81,8 @@ public:
 
     /// The building blocks of the calls above. project(x) is x W_ih^T + b_ih + b_hh for every row
     /// ([N, 4H], one GEMM); run() is the recurrence over such projections from state0, a state
-    /// [2, B, H] (h over c) or a previous record [6, B, H].
+    /// [2, B, H] (h over c) or a previous record [6, B, H]; shape_error when the projections are
+    /// not [T*B, 4H] for some T >= 1.
     expr project(const expr& x) const;
     lstm_sequence run(const expr& projections, const expr& state0, int first_step = 0) const;
 

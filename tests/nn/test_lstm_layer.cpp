@@ -405,6 +405,12 @@ BOOST_AUTO_TEST_CASE(bad_shapes_name_the_layer_and_the_op) {
     BOOST_TEST(m6.find("0 ids with batch 2") != std::string::npos, m6);
     const std::string m7 = message([&] { layer(t.input(xt::xarray<double>(xt::zeros<double>({0, 3}))), s0); });
     BOOST_TEST(m7.find("input x [0, 3] with batch 2") != std::string::npos, m7);
+    // Projections of no steps: refused where they are given, as x [0, I] is, not a sequence of 0
+    // steps whose hidden_all() and final_state() then threw "no steps".
+    const std::string m8 = message([&] { layer.run(t.constant(0, {0, 16}), t.constant(0, {2, 2, 4})); });
+    BOOST_TEST(m8 ==
+               "nn::lstm_cell 'lstm' (fused layer): projections [0, 16], state [2, 2, 4] (expected projections "
+               "[T*B, 16] with T >= 1 and a state [2, B, 4] or a step record [6, B, 4])");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
