@@ -8,9 +8,9 @@
 //     plot::line_chart_svg("loss.svg", {{"train", steps, train_loss}, {"valid", steps, valid_loss}},
 //                          "loss", "step", "nats", /*log_y=*/true);
 //
-// Every file is written atomically: the text goes to "<path>.tmp.<pid>" in the same directory,
-// which is then renamed over <path>; on failure the temporary is removed and seqgrad::io_error
-// names the path. Labels may hold any text: it is XML-escaped and invalid UTF-8 becomes U+FFFD.
+// Every file is written atomically, as the library's saves (core/io.hpp): the text goes to a
+// temporary in the destination's directory, renamed over it (through a symbolic link, to the file
+// it names); on failure the temporary is removed and seqgrad::io_error names the path. Labels may hold any text: it is XML-escaped and invalid UTF-8 becomes U+FFFD.
 // NaN and infinite values never break a picture: a heat-map cell shows them hatched grey, a line
 // chart leaves a gap (as it does for y <= 0 on a log scale), and CSV files write nan / inf.
 #include <algorithm>
@@ -18,15 +18,12 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
-#include <unistd.h>
-
 #include <seqgrad/core/errors.hpp>
+#include <seqgrad/core/io.hpp>
 
 namespace seqgrad::plot {
 
@@ -118,22 +115,11 @@ inline std::string csv_field(std::string_view s) {
     return out + "\"";
 }
 
-/// Write text to path through a temporary in the same directory and a rename.
+/// Write text to path atomically, as the library's saves (core/io.hpp detail::atomic_write: a
+/// temporary in the destination's directory renamed over it, a symbolic link written through).
 inline void write_file_atomic(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    auto fail = [&](const std::string& why) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
-        throw io_error("plot: cannot write '" + path + "': " + why);
-    };
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail(std::generic_category().message(errno));
-    const bool wrote = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0;
-    const int err = errno;
-    if (std::fclose(f) != 0 || !wrote) fail(std::generic_category().message(wrote ? errno : err));
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) fail(ec.message());
+    seqgrad::detail::atomic_write(path, "plot",
+                                  [&](std::ostream& os) { os.write(text.data(), std::streamsize(text.size())); });
 }
 
 /// A colour for t in [0, 1] as "#rrggbb".

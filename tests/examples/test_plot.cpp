@@ -1,7 +1,8 @@
-// examples/plot.hpp: a line chart of y values one double apart at 1e20 is drawn (its tick loop added
-// a step below the spacing of doubles there, never advanced, and grew a vector until memory ran out).
-// The chart is drawn in a child process with its memory and time bounded, so that the old loop
-// fails the test instead of taking the machine's memory.
+// examples/plot.hpp: its files go through the library's atomic writer (a symbolic link written
+// through); a line chart of y values one double apart at 1e20 is drawn (its tick loop added a step
+// below the spacing of doubles there, never advanced, and grew a vector until memory ran out). The
+// chart is drawn in a child process with its memory and time bounded, so that the old loop fails
+// the test instead of taking the machine's memory.
 #include <boost/test/unit_test.hpp>
 
 #include <sys/resource.h>
@@ -89,5 +90,31 @@ BOOST_AUTO_TEST_CASE(line_chart_of_values_a_double_apart_is_drawn) {
     BOOST_TEST(step == 5.0);
     BOOST_TEST(near(plot::detail::nice_ticks(-0.3, 0.7, 8, &step), (std::vector<double>{-0.2, 0, 0.2, 0.4, 0.6})));
     BOOST_TEST(step == 0.2);
+    fs::remove_all(dir);
+}
+
+// plot's files go through the library's atomic writer: a link is written through (the file it names
+// gets the new text, the link stays a link), and a folder that does not exist is an io_error naming
+// plot and the path, with nothing left behind.
+BOOST_AUTO_TEST_CASE(csv_through_a_symbolic_link_updates_the_file_it_names) {
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_plot_link_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::ofstream(dir / "real.csv") << "old\n";
+    fs::create_symlink("real.csv", dir / "link.csv");
+    plot::write_csv((dir / "link.csv").string(), {"a", "b"}, {{1.0, 2.5}});
+    BOOST_TEST(fs::is_symlink(dir / "link.csv"));
+    std::stringstream text;
+    text << std::ifstream(dir / "real.csv").rdbuf();
+    BOOST_TEST(text.str() == "a,b\n1,2.5\n");
+    const std::string missing = (dir / "no" / "x.csv").string();
+    std::string what;
+    try {
+        plot::write_csv(missing, {"a"}, {{1.0}});
+    } catch (const seqgrad::io_error& e) {
+        what = e.what();
+    }
+    BOOST_TEST(what.starts_with("plot: '" + missing + "': "), what);
+    BOOST_TEST(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);
     fs::remove_all(dir);
 }
