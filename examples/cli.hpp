@@ -21,6 +21,7 @@
 #include <functional>
 #include <initializer_list>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <new>
 #include <sstream>
@@ -39,12 +40,24 @@ struct usage_error {
 };
 
 /// text as a T of at least `min` (more than `min` when `above`); usage_error naming the option
-/// otherwise ("--hidden: expected an integer >= 1, got 'abc'").
+/// otherwise ("--hidden: expected an integer >= 1, got 'abc'"; "--seed: out of range: expected an integer
+/// <= 18446744073709551615, got '18446744073709551616'" past T's range).
 template <class T>
 T parse_number(const std::string& name, const std::string& text, T min, bool above = false) {
     T v{};
     const char* end = text.data() + text.size();
     auto [p, ec] = std::from_chars(text.data(), end, v);
+    // A whole number past T's range is not a bad form: name the bound it passed, not "expected >= min".
+    if constexpr (std::is_integral_v<T>) {
+        if (ec == std::errc::result_out_of_range && p == end) {
+            const bool low = text.front() == '-';
+            std::ostringstream msg;
+            msg << name << ": out of range: expected an integer " << (low ? ">= " : "<= ")
+                << +(low ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max()) << ", got '" << text
+                << "'";
+            throw usage_error{msg.str()};
+        }
+    }
     if (ec != std::errc() || p != end || !(above ? v > min : v >= min) || !std::isfinite(static_cast<double>(v))) {
         std::ostringstream msg;
         msg << name << ": expected " << (std::is_integral_v<T> ? "an integer " : "a number ") << (above ? "> " : ">= ")

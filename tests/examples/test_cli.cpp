@@ -90,6 +90,17 @@ BOOST_AUTO_TEST_CASE(bad_values_name_the_option_and_the_expectation) {
     BOOST_TEST(error_of({"--quick=1"}) == "unknown option '--quick'");
 }
 
+// A whole number past the type's range is named as such, with the bound, not as a bad form.
+BOOST_AUTO_TEST_CASE(values_past_the_type_say_out_of_range) {
+    BOOST_TEST(error_of({"--seed", "18446744073709551616"}) ==
+               "--seed: out of range: expected an integer <= 18446744073709551615, got '18446744073709551616'");
+    BOOST_TEST(error_of({"--hidden=99999999999999999999999"}) ==
+               "--hidden: out of range: expected an integer <= " + std::to_string(SIZE_MAX) +
+                   ", got '99999999999999999999999'");
+    BOOST_TEST(parse({"--seed", "18446744073709551615"}).seed == UINT64_MAX);
+    BOOST_TEST(error_of({"--seed", "-1"}) == "--seed: expected an integer >= 0, got '-1'");  // a form, not a range
+}
+
 BOOST_AUTO_TEST_CASE(main_maps_errors_to_exit_codes) {
     argv_of a({"--hidden", "0"});
     const auto run = [](const opts& o) { return o.hidden == 8 ? 0 : 3; };
