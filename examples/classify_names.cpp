@@ -163,6 +163,9 @@ fs::path find_data(const std::string& given) {
     for (const auto& c : candidates) {
         std::error_code ec;
         if (fs::is_directory(c, ec)) return c.lexically_normal();
+        // A file given as --data (one language's list, say) is there, just not a folder: "no data found" misleads.
+        if (!given.empty() && fs::exists(c, ec))
+            throw sg::io_error("--data '" + given + "' is not a folder; pass the folder of <language>.txt files");
     }
     std::string tried;
     for (const auto& c : candidates) tried += "\n  " + c.string();

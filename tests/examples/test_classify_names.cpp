@@ -89,3 +89,18 @@ BOOST_AUTO_TEST_CASE(classify_names_trims_the_names_to_predict) {
     BOOST_TEST(r.out.find("\n Smith") == std::string::npos, r.out);
     fs::remove_all(dir);
 }
+
+// --data naming a file (one language's list rather than their folder) says so, not "no names data found".
+BOOST_AUTO_TEST_CASE(classify_names_data_that_is_a_file_is_named_as_not_a_folder) {
+    if (!seqgrad_example::built("classify_names")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_names_file_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "English.txt") << "Smith\nJones\n";
+    const auto r = seqgrad_example::run("classify_names", "--data " + (dir / "English.txt").string() +
+                                                              " --epochs 1 --out " + (dir / "out").string());
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.out.find("--data '" + (dir / "English.txt").string() + "' is not a folder") != std::string::npos,
+               r.out);
+    BOOST_TEST(r.out.find("no names data found") == std::string::npos, r.out);
+    fs::remove_all(dir);
+}
