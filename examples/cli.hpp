@@ -237,7 +237,7 @@ inline void check_outputs(std::initializer_list<std::pair<const char*, std::stri
 /// be written in it and that none of `files` (the names the example writes there) is a directory,
 /// so that a bad path fails before any training; std::runtime_error naming the folder or the file
 /// otherwise.
-inline void make_output_folder(const std::string& path, std::initializer_list<const char*> files = {}) {
+inline void make_output_folder(const std::string& path, const std::vector<std::string>& files = {}) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::create_directories(path, ec) && ec)
@@ -250,9 +250,18 @@ inline void make_output_folder(const std::string& path, std::initializer_list<co
                                  "': " + std::generic_category().message(errno));
     std::fclose(f);
     fs::remove(probe, ec);
-    for (const char* name : files)
+    for (const auto& name : files)
         if (const fs::path file = fs::path(path) / name; fs::is_directory(file, ec))
             throw std::runtime_error("cannot write '" + file.string() + "': it is a directory");
+}
+
+/// The names <stem>_1<suffix> .. <stem>_n<suffix>, each suffix in turn: the numbered files an example
+/// writes, for make_output_folder to check before training (numbered("map", 2, {".svg"}) is map_1.svg, map_2.svg).
+inline std::vector<std::string> numbered(const std::string& stem, int n, std::initializer_list<const char*> suffixes) {
+    std::vector<std::string> names;
+    for (int k = 1; k <= n; ++k)
+        for (const char* suffix : suffixes) names.push_back(stem + "_" + std::to_string(k) + suffix);
+    return names;
 }
 
 /// The main() of every example: run(parse(argc, argv)). A usage_error prints "<name>: <message>

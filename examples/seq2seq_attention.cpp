@@ -590,7 +590,7 @@ int run_task(const options& o) {
     mo.bidirectional = o.bidirectional != 0;
     mo.score = nn::attention_score_from_string(o.score);
     mo.input_feeding = o.input_feeding < 0 ? !dates : o.input_feeding != 0;
-    cli::make_output_folder(o.out);
+    cli::make_output_folder(o.out, cli::numbered(dates ? "dates_attention" : "engfra_attention", 4, {".svg", ".csv"}));
     return o.cell == "gru" ? run<nn::gru_cell>(o, mo, sv, tv, next_pool, train, valid, test, dates)
                            : run<nn::lstm_cell>(o, mo, sv, tv, next_pool, train, valid, test, dates);
 }

@@ -162,7 +162,7 @@ BOOST_AUTO_TEST_CASE(lists_check_every_item) {
 
 BOOST_AUTO_TEST_CASE(an_output_folder_that_takes_no_files_is_named_before_any_work) {
     namespace fs = std::filesystem;
-    auto error_of = [](const std::string& path, std::initializer_list<const char*> files) -> std::string {
+    auto error_of = [](const std::string& path, const std::vector<std::string>& files) -> std::string {
         try {
             cli::make_output_folder(path, files);
         } catch (const std::runtime_error& e) {
@@ -181,6 +181,12 @@ BOOST_AUTO_TEST_CASE(an_output_folder_that_takes_no_files_is_named_before_any_wo
                "cannot write '" + (dir / "b.csv").string() + "': it is a directory");
     BOOST_TEST(error_of(dir.string(), {"a.svg"}) == "");
     BOOST_TEST(error_of((dir / "new" / "sub").string(), {"a.svg"}) == "");
+    // A numbered series of files (seq2seq_attention's maps): each is checked.
+    fs::create_directories(dir / "new" / "m_2.csv");
+    BOOST_TEST(cli::numbered("m", 2, {".svg", ".csv"}) ==
+               (std::vector<std::string>{"m_1.svg", "m_1.csv", "m_2.svg", "m_2.csv"}));
+    BOOST_TEST(error_of((dir / "new").string(), cli::numbered("m", 2, {".svg", ".csv"})) ==
+               "cannot write '" + (dir / "new" / "m_2.csv").string() + "': it is a directory");
     // b.csv and new: no probe file left behind.
     BOOST_TEST(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);
     fs::remove_all(dir);

@@ -156,3 +156,18 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_epochs_0_does_not_train_the_dates) {
     BOOST_TEST(out.find("result dates.train_steps 0 steps") != std::string::npos, out);
     fs::remove_all(dir);
 }
+
+// An attention map's name that is a directory in --out fails before training (as --save does), not
+// after it when the map is written.
+BOOST_AUTO_TEST_CASE(seq2seq_attention_maps_are_checked_before_training) {
+    if (!seqgrad_example::built("seq2seq_attention")) return;
+    const fs::path dir = fs::temp_directory_path() / ("seqgrad_s2s_maps_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "out" / "dates_attention_3.csv");
+    std::string out;
+    BOOST_TEST(run("--minutes 0.001 --hidden 4 --embedding 4 --out " + (dir / "out").string(), &out) == 1);
+    BOOST_TEST(out.find("cannot write '" + (dir / "out" / "dates_attention_3.csv").string() + "': it is a directory") !=
+                   std::string::npos,
+               out);
+    BOOST_TEST(out.find("result dates.") == std::string::npos, out);  // no training, no results
+    fs::remove_all(dir);
+}
