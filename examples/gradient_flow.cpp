@@ -55,12 +55,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -476,11 +478,14 @@ int run(const options& o) {
         if (o.runs == "both" || (o.runs == "clipped") == clip)
             for (const auto& kind : o.models) jobs.emplace_back(kind, clip);
     std::vector<run_result> results(jobs.size());
+    std::vector<std::exception_ptr> out_of_memory(jobs.size());  // rethrown after the join, for cli::main to report
     std::atomic<std::size_t> next{0};
     auto worker = [&] {
         for (std::size_t i; (i = next++) < jobs.size();) {
             try {
                 results[i] = train(o, jobs[i].first, jobs[i].second, test, flow_batch);
+            } catch (const std::bad_alloc&) {  // the sizes, not this run: "failed: std::bad_alloc" would say little
+                out_of_memory[i] = std::current_exception();
             } catch (const std::exception& e) {
                 results[i].label = jobs[i].first + (jobs[i].second ? "_clipped" : "");
                 results[i].error = e.what();
@@ -490,6 +495,8 @@ int run(const options& o) {
     std::vector<std::thread> threads;
     for (std::size_t j = 0; j < std::min(o.jobs, jobs.size()); ++j) threads.emplace_back(worker);
     for (auto& th : threads) th.join();
+    for (const auto& e : out_of_memory)
+        if (e) std::rethrow_exception(e);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
 
     // Learning curves and gradient flow after training.

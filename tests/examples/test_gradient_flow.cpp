@@ -1,8 +1,11 @@
 // gradient_flow from the command line: sizes whose product wraps around are a bad command line
 // (exit 2), not a segmentation fault; a --gain whose weights a float cannot hold is an error (exit 1),
-// not results of nan. Skipped when the examples are not built.
+// not results of nan; a worker running out of memory says so. Skipped when the examples are not built.
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 
 #include "example_run.hpp"
@@ -31,4 +34,22 @@ BOOST_AUTO_TEST_CASE(gradient_flow_refuses_weights_beyond_float) {
     BOOST_TEST(r.status == 1);
     BOOST_TEST(r.out.find("gradient_flow: parameter 'rnn.w_hh': assign of ") != std::string::npos, r.out);
     BOOST_TEST(r.out.find("nan") == std::string::npos, r.out);
+}
+
+// A training that runs out of memory on a worker thread (--batch 2^50 sequences: 2^53 floats a batch;
+// the test set and the flow batch on the main thread stay small) is reported as out of memory, as on
+// the main thread, not as "tanh failed: std::bad_alloc".
+BOOST_AUTO_TEST_CASE(gradient_flow_reports_a_worker_running_out_of_memory) {
+    if (!seqgrad_example::built("gradient_flow")) return;
+    const auto dir = std::filesystem::temp_directory_path() / ("seqgrad_flow_oom_" + std::to_string(::getpid()));
+    const auto r = seqgrad_example::run("gradient_flow",
+                                        "--T 2 --batch 1125899906842624 --test 2 --steps 1 --jobs 1 "
+                                        "--models tanh --runs plain --hidden 2 --out " +
+                                            dir.string());
+    BOOST_TEST(r.status == 1);
+    BOOST_TEST(r.out.find("gradient_flow: out of memory (std::bad_alloc): the sizes on the command line need more "
+                          "memory than there is") != std::string::npos,
+               r.out);
+    BOOST_TEST(r.out.find("failed: std::bad_alloc") == std::string::npos, r.out);
+    std::filesystem::remove_all(dir);
 }
