@@ -6,7 +6,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -411,7 +410,7 @@ void load_npz(parameter_store& ps, const std::string& path, load_options opts) {
         if (m.f8 && p.scalar_type() == dtype::f32)  // a finite double beyond float's range would load as inf
             for (std::size_t i = 0; i < m.count; ++i) {
                 const double v = std::bit_cast<double>(get_le(m.data + 8 * i, 8));
-                if (std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max()) {
+                if (detail::beyond_float(v)) {
                     std::ostringstream msg;
                     msg << "'<f8' value " << v << " at index " << i << " does not fit parameter '" << p.name()
                         << "' of type f32";

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cfloat>
 #include <cmath>
-#include <iterator>
 #include <sstream>
 
 namespace seqgrad {
@@ -25,11 +24,10 @@ void check_type(const detail::param_data& d, const char* what) {
 // writes doubles into float storage (assign, to(f32)) refuses it before anything is written.
 // Infinities and NaN are kept as given.
 void check_fits_float(const std::string& name, const char* what, const xt::xarray<double>& v) {
-    const auto it = std::find_if(v.begin(), v.end(),
-                                 [](double x) { return std::isfinite(x) && std::abs(x) > FLT_MAX; });
-    if (it == v.end()) return;
+    const std::size_t i = detail::first_beyond_float(v.data(), v.size());
+    if (i == v.size()) return;
     std::ostringstream msg;
-    msg << "parameter '" << name << "': " << what << " of " << *it << " (entry " << std::distance(v.begin(), it)
+    msg << "parameter '" << name << "': " << what << " of " << v.data()[i] << " (entry " << i
         << "), beyond the range of float (expected |x| <= " << FLT_MAX << ")";
     throw value_error(msg.str());
 }

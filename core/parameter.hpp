@@ -2,7 +2,10 @@
 // Trainable tensors live outside any tape, in a parameter_store (a model). Each has a
 // hierarchical name ("encoder.lstm0.w_ih") used for save/load and in messages.
 #include <atomic>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +25,17 @@ namespace seqgrad {
 enum class weight_layout : std::uint8_t { out_in, in_out };
 
 namespace detail {
+/// Whether v is finite but beyond float's range: written into float storage it would become inf (a
+/// conversion C++ leaves undefined). Every path that puts doubles into float parameters or state
+/// (assign, to(f32), load_npz, load_torch_state, optimizer::load_state) refuses such a value.
+inline bool beyond_float(double v) { return std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max(); }
+/// The index of the first value of v[0, n) beyond_float, or n if none.
+inline std::size_t first_beyond_float(const double* v, std::size_t n) {
+    std::size_t i = 0;
+    while (i < n && !beyond_float(v[i])) ++i;
+    return i;
+}
+
 struct param_data {
     std::string name;
     seqgrad::shape shp;

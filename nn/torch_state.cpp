@@ -1,7 +1,6 @@
 #include "torch_state.hpp"
 
 #include <cmath>
-#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -171,14 +170,12 @@ torch_load_report load_torch_state(parameter_store& ps, const std::string& path,
                            ", parameter '" + p.name() + "' has " + p.shape().str() +
                            " (the torch module and the seqgrad model differ)");
         if (p.scalar_type() == dtype::f32)  // as load_npz: a finite double beyond float's range would load as inf
-            for (std::size_t i = 0; i < value.size(); ++i)
-                if (const double v = value.data()[i];
-                    std::isfinite(v) && std::abs(v) > std::numeric_limits<float>::max()) {
-                    std::ostringstream msg;
-                    msg << who << "member '" << key << "': value " << v << " at index " << i
-                        << " does not fit parameter '" << p.name() << "' of type f32";
-                    throw io_error(msg.str());
-                }
+            if (const std::size_t i = detail::first_beyond_float(value.data(), value.size()); i < value.size()) {
+                std::ostringstream msg;
+                msg << who << "member '" << key << "': value " << value.data()[i] << " at index " << i
+                    << " does not fit parameter '" << p.name() << "' of type f32";
+                throw io_error(msg.str());
+            }
         plan.emplace_back(p, &value);
     }
     std::set<std::string> loaded;

@@ -2,7 +2,6 @@
 #include "optimizer.hpp"
 
 #include <array>
-#include <limits>
 #include <map>
 
 #include "../core/io.hpp"
@@ -117,10 +116,9 @@ void optimizer::load_state(const std::string& path) {
                         "]: " + std::to_string(buffers_) + " buffer(s) of " + name_ + " with these options, " +
                         std::to_string(p.size()) + " entries each");
         if (p.scalar_type() == dtype::f32)  // a finite double beyond float's range would load as inf
-            for (std::size_t k = 0; k < a.size(); ++k)
-                if (std::isfinite(a.data()[k]) && std::abs(a.data()[k]) > std::numeric_limits<float>::max())
-                    in(kb).fail("value " + detail::number(a.data()[k]) + " at index " + std::to_string(k) +
-                                " does not fit parameter '" + p.name() + "' of type f32");
+            if (const std::size_t k = detail::first_beyond_float(a.data(), a.size()); k < a.size())
+                in(kb).fail("value " + detail::number(a.data()[k]) + " at index " + std::to_string(k) +
+                            " does not fit parameter '" + p.name() + "' of type f32");
         plan.push_back({i, n(0), &a});
     }
     if (!missing.empty() && !plan.empty())
