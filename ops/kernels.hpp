@@ -182,6 +182,17 @@ inline std::size_t resolve_reduce_axis(const op_def& op, std::span<const shape> 
     return resolve_axis(op, in, axis, in[0].rank() == 0 ? 1 : in[0].rank());
 }
 
+/// A reduction's output shape: x's without the axis, or with it as 1 when keepdims (a rank-0 x
+/// stays rank 0).
+inline shape keep_or_drop(const shape& x, std::size_t axis, bool keepdims) {
+    shape out;
+    for (std::size_t k = 0; k < x.rank(); ++k) {
+        if (k != axis) out.push_back(x[k]);
+        else if (keepdims) out.push_back(1);
+    }
+    return out;
+}
+
 /// Sizes before, along and after an axis: a row-major tensor viewed as [outer, n, inner].
 struct axis_view {
     std::size_t outer = 1, n = 1, inner = 1;

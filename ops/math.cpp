@@ -12,16 +12,6 @@ using scalar_of = std::remove_cvref_t<decltype(std::declval<C>().out()[0])>;
 
 // ---- along an axis: i[0] = axis, i[1] = keepdims; x viewed as [outer, n, inner] ---------------
 
-// x's shape without the axis, or with it as 1 when keepdims.
-shape keep_or_drop(const shape& x, size_t axis, bool keepdims) {
-    shape out;
-    for (size_t k = 0; k < x.rank(); ++k) {
-        if (k != axis) out.push_back(x[k]);
-        else if (keepdims) out.push_back(1);
-    }
-    return out;
-}
-
 // The shape of a reduction that has no value over an empty axis (max, min, argmax, argmin); a
 // rank-0 input is its own reduction (resolve_reduce_axis).
 shape reduce_axis_shape(const op_def& op, std::span<const shape> in, const attrs& at) {

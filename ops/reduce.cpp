@@ -9,13 +9,7 @@ using namespace detail;
 using std::size_t;
 
 shape sum_axis_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
-    const size_t axis = resolve_reduce_axis(op, in, at.i[0]);
-    shape out;
-    for (size_t k = 0; k < in[0].rank(); ++k) {
-        if (k != axis) out.push_back(in[0][k]);
-        else if (at.i[1]) out.push_back(1);
-    }
-    return out;
+    return keep_or_drop(in[0], resolve_reduce_axis(op, in, at.i[0]), at.i[1] != 0);
 }
 
 // The resolved axis; 0 for a rank-0 input (its implicit axis, see resolve_reduce_axis).
