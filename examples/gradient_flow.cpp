@@ -65,7 +65,6 @@
 #include <new>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,19 +131,7 @@ options parse_args(int argc, char** argv) {
     const std::size_t one = 1;
     cli::parse_options(argc, argv,
                        {{"--out", cli::text(o.out)},
-                        {"--models",
-                         [&](const std::string& n, const std::string& v) {
-                             o.models.clear();
-                             std::stringstream ss(v);
-                             for (std::string m; std::getline(ss, m, ',');) {
-                                 if (std::find(all_models.begin(), all_models.end(), m) == all_models.end())
-                                     throw cli::usage_error{n + ": unknown model '" + m +
-                                                            "' (expected lstm, irnn, tanh or exploding)"};
-                                 if (std::find(o.models.begin(), o.models.end(), m) == o.models.end())
-                                     o.models.push_back(m);
-                             }
-                             if (o.models.empty()) throw cli::usage_error{n + ": expected at least one model"};
-                         }},
+                        {"--models", cli::list_of(o.models, all_models)},
                         {"--T", cli::number(o.T, std::size_t{2})},
                         {"--steps", cli::number(o.steps, one)},
                         {"--batch", cli::number(o.batch, one)},

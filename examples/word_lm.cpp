@@ -66,7 +66,6 @@
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
-using seqgrad::cli::parse_number;
 using seqgrad::cli::usage_error;
 
 namespace {
@@ -117,12 +116,8 @@ options parse_args(int argc, char** argv) {
         {"--lowercase", cli::yes_no(o.lowercase)},
         {"--cutoffs",
          [&](const std::string& n, const std::string& v) {
-             // A comma-separated list (cli.hpp has no list option; parsed here).
-             o.cutoffs.clear();
-             std::stringstream ss(v);
-             for (std::string item; std::getline(ss, item, ',');)
-                 o.cutoffs.push_back(parse_number(n, item, std::size_t{1}));
-             if (o.cutoffs.empty() || !std::is_sorted(o.cutoffs.begin(), o.cutoffs.end()) ||
+             cli::number_list(o.cutoffs, std::size_t{1})(n, v);
+             if (!std::is_sorted(o.cutoffs.begin(), o.cutoffs.end()) ||
                  std::adjacent_find(o.cutoffs.begin(), o.cutoffs.end()) != o.cutoffs.end())
                  throw usage_error{n + ": expected increasing integers separated by commas, got '" + v + "'"};
          }},
