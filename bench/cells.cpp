@@ -40,7 +40,10 @@
 #include <seqgrad/nn/lstm_layer.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "bench/median.hpp"
 #include "examples/cli.hpp"
+
+using seqgrad::bench::median;
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
@@ -289,11 +292,6 @@ options parse_args(int argc, char** argv) {
                         {"--models", cli::list_of(o.models, all)}},
                        usage, {{"--no-opt", [&] { o.opt = false; }}});
     return o;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 int run(const options& o) {

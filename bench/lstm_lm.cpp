@@ -65,7 +65,10 @@
 #include <seqgrad/ops/recurrent.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "bench/median.hpp"
 #include "examples/cli.hpp"
+
+using seqgrad::bench::median;
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
@@ -350,10 +353,6 @@ int run(const options& o) {
                               << m.tokens_per_s * m.flops_per_token / 1e9 << " GFLOP/s, sgemm " << g << " GFLOP/s"
                               << std::endl;
             }
-    const auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-    };
     // Median over rounds of the round-by-round ratio a / b (tokens/s).
     const auto ratio = [&](const key_t& a, const key_t& b) {
         std::vector<double> v;

@@ -14,14 +14,12 @@
 
 #include <seqgrad/seqgrad.hpp>
 
+#include "bench/median.hpp"
+
+using seqgrad::bench::median;
+
 namespace sg = seqgrad;
 using clock_type = std::chrono::steady_clock;
-
-// The middle figure, or the mean of the middle two for an even count (10 and 22 below).
-static double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 int main(int argc, char** argv) {
     // No options: --help prints the usage, anything else is refused (exit 2) rather than ignored

@@ -50,7 +50,10 @@
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
+#include "bench/median.hpp"
 #include "examples/cli.hpp"
+
+using seqgrad::bench::median;
 
 namespace sg = seqgrad;
 namespace nn = seqgrad::nn;
@@ -278,11 +281,6 @@ double window(const std::function<void()>& step, double tokens, double seconds) 
         dt = std::chrono::duration<double>(clock_type::now() - t0).count();
     }
     return tokens * double(n) / dt;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 const char* const usage =
