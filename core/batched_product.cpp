@@ -119,7 +119,11 @@ bool tape::transposed_product(std::uint32_t id) {
     const std::uint32_t b = ins[op.product_b];
     const detail::node& w = nodes_[b];
     const std::size_t m = a.shp[0], k = a.shp[1], cols = n.shp[1];
-    if (w.step >= 0 || !w.value || !a.value || m < 2 || m > 64 || cols % (64 / sizeof(T)) != 0) return false;
+    // Many rows (a sequence's input projection) only by a weight that stays in L2 across their
+    // blocks: the own kernel then beats OpenBLAS's packing of both operands; a larger one streams
+    // from L2 into every block, where OpenBLAS runs faster.
+    const bool rows_ok = m <= 64 || w.shp.size() * sizeof(T) <= detail::packed_rows_max_bytes;
+    if (w.step >= 0 || !w.value || !a.value || m < 2 || !rows_ok || cols % (64 / sizeof(T)) != 0) return false;
     const T* wt = packed_transpose<T>(b);
     T* y = static_cast<T*>(n.value);
     // The addend (a full one or a row, a bias) is added in the product's store instead of copied

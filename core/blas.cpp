@@ -153,6 +153,8 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
 // lstm_step itself.
 constexpr double split_min_flops = 1e7;
 constexpr double step_split_min_flops = 2e6;
+// Rows of a packed product taken at a time (gemm_packed with many rows): a recurrent step's size.
+constexpr std::size_t row_block = 64;
 // Blocks start at multiples of this (the kernels' register tiles), so each block runs full tiles.
 constexpr std::size_t split_align = 32;
 
@@ -230,8 +232,24 @@ void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const 
                  std::size_t lds) {
     if (m == 0 || n == 0) return;
     constexpr std::size_t panel = 128 / sizeof(T);
-    const std::size_t ways = std::min(split_ways(), n / panel);
     const double flops = 2.0 * double(m) * double(n) * double(k);
+    if (m > row_block) {
+        // Blocks of rows, each through all the weight's panels (the weight stays in L2, a block's
+        // rows in L1); rows split across threads, each reading the whole weight.
+        const std::size_t blocks = (m + row_block - 1) / row_block;
+        auto run = [&](std::size_t lo, std::size_t hi) {
+            for (std::size_t q = lo; q < hi; ++q) {
+                const std::size_t r0 = q * row_block, r1 = std::min(m, r0 + row_block);
+                small_gemm_packed(r1 - r0, n, k, a + r0 * k, k, bp, 0, n, beta, c + r0 * n, n, s ? s + r0 * lds : s,
+                                  lds);
+            }
+        };
+        if (executor_threads_blas() && flops >= split_min_flops)
+            parallel_rows(blocks, 2.0 * double(row_block) * double(n) * double(k), run, 0.0);
+        else run(0, blocks);
+        return;
+    }
+    const std::size_t ways = std::min(split_ways(), n / panel);
     if (!executor_threads_blas() || ways < 2 || flops < (step_work::active ? step_split_min_flops : split_min_flops)) {
         small_gemm_packed(m, n, k, a, k, bp, 0, n, beta, c, n, s, lds);
         return;

@@ -41,9 +41,13 @@ template <class T>
 void small_gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
                        std::size_t j0, std::size_t j1, T beta, T* c, std::size_t ldc, const T* s = nullptr,
                        std::size_t lds = 0);
+/// The largest weight (bytes) whose products of many rows go to gemm_packed (tape's
+/// transposed_product): one that stays in L2 while blocks of rows stream past it.
+constexpr std::size_t packed_rows_max_bytes = std::size_t(512) << 10;
 /// The same over all columns, split in blocks of panels across the executor's threads when large
-/// enough (as gemm splits its products). With s: C = S + A op(B) as above (lds 0: one row of S
-/// added to every row, a bias).
+/// enough (as gemm splits its products); more than 64 rows go in blocks of 64, each through all
+/// the panels, the blocks split across threads. With s: C = S + A op(B) as above (lds 0: one row
+/// of S added to every row, a bias).
 template <class T>
 void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const T* bp, T beta, T* c,
                  const T* s = nullptr, std::size_t lds = 0);

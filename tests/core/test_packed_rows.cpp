@@ -1,0 +1,80 @@
+// A product of many rows by the transpose of a weight small enough to stay in L2 (a sequence's
+// input projection at H = 128) runs on the own kernel from the tape's packed copy of the weight,
+// its addend added in the product's store (tape::transposed_product, detail::gemm_packed in blocks
+// of rows): the value and every gradient equal the plain graph's (OpenBLAS), the same bits at 1
+// and 2 threads, and a weight past the limit stays on OpenBLAS.
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <seqgrad/core/blas.hpp>
+#include <seqgrad/seqgrad.hpp>
+
+#include "../test_util.hpp"
+
+namespace sg = seqgrad;
+using namespace seqgrad_test;
+
+namespace {
+struct outcome {
+    xt::xarray<double> y, dx, dw, dc;
+    std::size_t transposed = 0;
+};
+
+// y = c + x w^T for x [m, k], w [n, k], c a row [n] (a bias) or full [m, n]; loss sum(y * r).
+outcome grads(sg::dtype dt, bool optimize, std::size_t m, std::size_t n, std::size_t k, bool row_addend) {
+    std::mt19937_64 rng(m * 131 + n * 17 + k);
+    sg::parameter_store ps(dt);
+    const sg::parameter x = ps.add("x", random_array({m, k}, rng));
+    const sg::parameter w = ps.add("w", random_array({n, k}, rng, 0.3));
+    const sg::parameter c = ps.add("c", row_addend ? random_array({n}, rng) : random_array({m, n}, rng));
+    const xt::xarray<double> r = random_array({m, n}, rng);
+    sg::tape t(dt);
+    t.set_optimize(optimize);
+    const sg::expr y = sg::matmul_add(t.param(c), t.param(x), t.param(w), false, true);
+    t.backward(sg::sum(sg::mul(y, t.input(r))));
+    return {t.value(y), t.grad(t.param(x)), t.grad(t.param(w)), t.grad(t.param(c)),
+            t.optimizations().products_transposed};
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(many_rows_by_a_small_transposed_weight_equal_the_plain_graph) {
+    // 200 rows: three blocks of 64 and a rest of 8; n = 48: two panels and a half-width one (f32).
+    for (const bool row : {true, false})
+        for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+            const double tol = dt == sg::dtype::f64 ? 1e-12 : 1e-5;
+            const outcome on = grads(dt, true, 200, 48, 24, row), off = grads(dt, false, 200, 48, 24, row);
+            BOOST_TEST_CONTEXT((row ? "bias row" : "full addend") << (dt == sg::dtype::f64 ? ", f64" : ", f32")) {
+                BOOST_TEST(on.transposed == 1u);  // the fast path ran
+                BOOST_TEST(off.transposed == 0u);
+                BOOST_TEST(max_diff(on.y, off.y) <= tol * (1 + xt::amax(xt::abs(off.y))()));
+                BOOST_TEST(max_diff(on.dx, off.dx) <= tol * (1 + xt::amax(xt::abs(off.dx))()));
+                BOOST_TEST(max_diff(on.dw, off.dw) <= tol * (1 + xt::amax(xt::abs(off.dw))()));
+                BOOST_TEST(max_diff(on.dc, off.dc) <= tol * (1 + xt::amax(xt::abs(off.dc))()));
+            }
+        }
+}
+
+BOOST_AUTO_TEST_CASE(rows_split_across_threads_give_the_same_bits) {
+    // 2,048 x 512 x 128 (char_b32's projection): large enough that the row blocks are split.
+    const std::size_t before = sg::num_threads();
+    sg::set_blas_threads(0);
+    sg::set_num_threads(1);
+    const outcome one = grads(sg::dtype::f32, true, 2048, 512, 128, true);
+    sg::set_num_threads(2);
+    const outcome two = grads(sg::dtype::f32, true, 2048, 512, 128, true);
+    sg::set_num_threads(before);
+    BOOST_TEST(one.transposed == 1u);
+    BOOST_TEST(max_diff(one.y, two.y) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(a_weight_past_the_limit_stays_on_blas) {
+    // f32 [512, 320]: 640 KB, past detail::packed_rows_max_bytes; at 64 rows it is a step's product.
+    static_assert(512 * 320 * sizeof(float) > sg::detail::packed_rows_max_bytes);
+    BOOST_TEST(grads(sg::dtype::f32, true, 100, 512, 320, true).transposed == 0u);
+    BOOST_TEST(grads(sg::dtype::f32, true, 64, 512, 320, true).transposed == 1u);
+    // f64 [256, 256]: 512 KB, at the limit.
+    BOOST_TEST(grads(sg::dtype::f64, true, 100, 256, 256, true).transposed == 1u);
+}
