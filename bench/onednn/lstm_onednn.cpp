@@ -21,12 +21,16 @@
 //   onednn_reorder (--with-reorder): oneDNN with the user's weights reordered into the primitives'
 //            layouts in every step, as training pays after each update (the floors of issue 12 and
 //            ../shared/peers read oneDNN without it).
+//   onednn_forward, layer_forward (--forward): the forward pass alone (oneDNN's forward_training,
+//            which writes the workspace backward reads; seqgrad's tape built and run to hidden_all,
+//            keeping what backward reads), in the same rounds: with the full steps, which side's
+//            lead or lag is in the forward and which in the backward.
 // Threads: omp_set_num_threads(n) for oneDNN, sg::set_num_threads(n) for seqgrad (the executor
 // decides what to split). Sides alternate in windows (0.3 s pauses so idle OpenMP spinners sleep);
 // figures are medians over windows; every ratio is seqgrad / oneDNN (> 1: seqgrad faster).
 //
 //     lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] [--windows 3]
-//                 [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder]
+//                 [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder] [--forward]
 //
 // First a check per config: seqgrad's h and gradients against oneDNN's (max relative error).
 #include <omp.h>
@@ -185,6 +189,11 @@ struct onednn_lstm {
         s.wait();
     }
 
+    void forward() {
+        fwd.execute(s, fwd_args);
+        s.wait();
+    }
+
     void step() {
         for (memory* m : {&diff_wl, &diff_wi, &diff_bias})
             std::memset(m->get_data_handle(), 0, m->get_desc().get_size());
@@ -212,8 +221,7 @@ struct seqgrad_lstm {
     sg::expr out;
 
     seqgrad_lstm(problem& prob, bool through_unroll) : p(prob), unrolled(through_unroll), layer(prob.cell) {}
-    void step() {
-        p.zero_grads();
+    void forward() {
         t.clear();
         const std::size_t T = p.c.T, B = p.c.B;
         if (!unrolled) out = layer(t.param(p.px), B).hidden_all();
@@ -224,6 +232,10 @@ struct seqgrad_lstm {
             for (const auto& s : nn::unroll(t, p.cell, seq, nn::lstm_state{zero, zero})) hs.push_back(s.h);
             out = sg::reshape(nn::stack_steps(hs), {T * B, p.c.H});
         }
+    }
+    void step() {
+        p.zero_grads();
+        forward();
         t.backward(out, p.dy);
     }
 };
@@ -285,7 +297,7 @@ double window(const std::function<void()>& step, double tokens, double seconds) 
 
 const char* const usage =
     "usage: lstm_onednn [--config char_b1,char_b32,word_b20] [--threads 1,2] [--seconds 1] [--windows 3]\n"
-    "                   [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder]\n";
+    "                   [--no-unroll] [--no-chains] [--ab-chains] [--with-reorder] [--forward]\n";
 
 struct options {
     std::vector<std::string> names{"char_b1", "char_b32", "word_b20"};
@@ -295,6 +307,7 @@ struct options {
     bool with_unroll = true;
     bool ab_chains = false;     // also the layer without its sequence-level paths, in the same rounds
     bool with_reorder = false;  // also oneDNN with its weights reordered in every step
+    bool forward = false;       // also the forward pass alone, on both sides
 };
 
 options parse_args(int argc, char** argv) {
@@ -309,7 +322,8 @@ options parse_args(int argc, char** argv) {
                        {{"--no-unroll", [&] { o.with_unroll = false; }},
                         {"--no-chains", [] { sg::detail::set_recurrence_chains(false); }},  // per-node backward
                         {"--ab-chains", [&] { o.ab_chains = true; }},
-                        {"--with-reorder", [&] { o.with_reorder = true; }}});
+                        {"--with-reorder", [&] { o.with_reorder = true; }},
+                        {"--forward", [&] { o.forward = true; }}});
     for (std::size_t i = 0; i < o.threads.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
             if (o.threads[i] == o.threads[j])
@@ -351,6 +365,10 @@ int run(const options& o) {
                                      od.reorder_weights_in();
                                      od.step();
                                  }});
+            if (o.forward) {
+                sides.push_back({"onednn_forward", [&] { od.forward(); }});
+                sides.push_back({"layer_forward", [&] { layer.forward(); }});
+            }
             auto side = [&](const std::string& name) {
                 std::size_t j = 0;
                 while (sides[j].first != name) ++j;
@@ -381,7 +399,9 @@ int run(const options& o) {
                     std::printf("%s%s_tokens_per_s %.0f tok/s\n", key.c_str(), sides[j].first.c_str(),
                                 median(rates[j]));
                 for (std::size_t j = 1; j < sides.size(); ++j)
-                    std::printf("%s%s_over_onednn %.3f x\n", key.c_str(), sides[j].first.c_str(), median(ratios[j]));
+                    if (!sides[j].first.ends_with("_forward"))  // a forward over a whole step means nothing
+                        std::printf("%s%s_over_onednn %.3f x\n", key.c_str(), sides[j].first.c_str(),
+                                    median(ratios[j]));
                 if (ab_chains) {  // within each round: the layer over itself without the chains
                     std::vector<double> ab;
                     const auto& off = ratios[side("layer_nochains")];
@@ -393,6 +413,20 @@ int run(const options& o) {
                     const auto& re = ratios[side("onednn_reorder")];
                     for (std::size_t w = 0; w < ratios[1].size(); ++w) rr.push_back(ratios[1][w] / re[w]);
                     std::printf("%slayer_over_onednn_reorder %.3f x\n", key.c_str(), median(rr));
+                }
+                if (o.forward) {  // forward against forward, and what is left: the backward's share
+                    std::vector<double> ff, bb;
+                    const auto& of = rates[side("onednn_forward")];
+                    const auto& lf = rates[side("layer_forward")];
+                    for (std::size_t w = 0; w < of.size(); ++w) {
+                        ff.push_back(lf[w] / of[w]);
+                        // seconds per token of the whole step less the forward's: the backward's
+                        const double ob = 1 / rates[0][w] - 1 / of[w], lb = 1 / rates[1][w] - 1 / lf[w];
+                        bb.push_back(ob / lb);
+                    }
+                    std::printf("%slayer_forward_over_onednn_forward %.3f x\n", key.c_str(), median(ff));
+                    std::printf("%slayer_backward_over_onednn_backward %.3f x (step less forward)\n", key.c_str(),
+                                median(bb));
                 }
                 std::fflush(stdout);
             }
