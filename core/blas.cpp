@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include <cblas.h>
 #if defined(__AVX512F__)
@@ -155,6 +156,9 @@ constexpr double split_min_flops = 1e7;
 constexpr double step_split_min_flops = 2e6;
 // Rows of a packed product taken at a time (gemm_packed with many rows): a recurrent step's size.
 constexpr std::size_t row_block = 64;
+// From this many rows a product by a small B packs it for the own kernel (detail::gemm): fewer
+// rows do not repay the packing.
+constexpr std::size_t packed_rows_min_m = 256;
 // Blocks start at multiples of this (the kernels' register tiles), so each block runs full tiles.
 constexpr std::size_t split_align = 32;
 
@@ -179,6 +183,16 @@ bool split_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T
         else blas_gemm(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + lo * k : b + lo, ldb, beta, c + lo, n);
     });
     return true;
+}
+
+// A product of many rows by a plain B small enough to stay in L2 (a layer's input gradient
+// G W_ih at H = 128): on the own kernel in blocks of rows, which with the rows coming from memory
+// ran 17% faster than OpenBLAS here, packing included (2,048 x 512 x 128: 135 against 116
+// GFLOP/s). At H = 256 (a 1 MB B) it won alone by 5% and lost 1.5% of a layer's step.
+template <class T>
+bool packed_rows_serve(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, T beta) {
+    return !ta && !tb && alpha == T(1) && (beta == T(0) || beta == T(1)) && m >= packed_rows_min_m &&
+           n % (64 / sizeof(T)) == 0 && k * n * sizeof(T) <= packed_rows_max_bytes && small_gemm_kernels();
 }
 
 template <class T>
@@ -221,6 +235,14 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha
         // c[M,1] = op(A) b[K]. A is stored [M,K], or [K,M] when transposed.
         if (ta) gemv(true, K, M, alpha, a, b, beta, c);
         else gemv(false, M, K, alpha, a, b, beta, c);
+        return;
+    }
+    if (packed_rows_serve(ta, tb, m, n, k, alpha, beta)) {
+        // B packed here, once per call (OpenBLAS packs it on every call too), then blocks of rows.
+        thread_local std::vector<T> packed;
+        if (packed.size() < k * n) packed.resize(k * n);
+        pack_panels(false, k, n, b, packed.data());
+        gemm_packed(m, n, k, a, packed.data(), beta, c);
         return;
     }
     if (executor && split_gemm(ta, tb, m, n, k, alpha, a, b, beta, c)) return;

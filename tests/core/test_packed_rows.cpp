@@ -5,6 +5,8 @@
 // and 2 threads, and a weight past the limit stays on OpenBLAS.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -77,4 +79,33 @@ BOOST_AUTO_TEST_CASE(a_weight_past_the_limit_stays_on_blas) {
     BOOST_TEST(grads(sg::dtype::f32, true, 64, 512, 320, true).transposed == 1u);
     // f64 [256, 256]: 512 KB, at the limit.
     BOOST_TEST(grads(sg::dtype::f64, true, 100, 256, 256, true).transposed == 1u);
+}
+
+// detail::gemm's products of many rows by a plain B (G W at a layer's input gradient) on the own
+// kernel, against a double loop: beta 0 into uninitialised (NaN) memory and beta 1, a row count
+// with a partial block, a half-width panel; and the same within rounding with the kernels off
+// (OpenBLAS).
+BOOST_AUTO_TEST_CASE(gemm_of_many_rows_by_a_small_b) {
+    const std::size_t m = 300, n = 48, k = 40;
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-1, 1);
+    std::vector<float> a(m * k), b(k * n);
+    for (auto& v : a) v = u(rng);
+    for (auto& v : b) v = u(rng);
+    for (const bool on : {true, false})
+        for (const float beta : {0.0f, 1.0f}) {
+            sg::detail::set_small_gemm_kernels(on);
+            std::vector<float> c(m * n, beta == 0 ? std::nanf("") : 0.25f);
+            sg::detail::gemm<float>(false, false, m, n, k, 1.0f, a.data(), b.data(), beta, c.data());
+            sg::detail::set_small_gemm_kernels(true);
+            double worst = 0;
+            for (std::size_t i = 0; i < m; ++i)
+                for (std::size_t j = 0; j < n; ++j) {
+                    double ref = beta == 0 ? 0.0 : 0.25;
+                    for (std::size_t p = 0; p < k; ++p) ref += double(a[i * k + p]) * double(b[p * n + j]);
+                    const double e = std::abs(c[i * n + j] - ref) / (1 + std::abs(ref));
+                    if (!(e <= worst)) worst = e;  // a NaN stays (std::max would drop it)
+                }
+            BOOST_TEST(worst < 1e-5, (on ? "own kernel" : "OpenBLAS") << ", beta " << beta << ": " << worst);
+        }
 }
