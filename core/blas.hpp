@@ -57,8 +57,10 @@ void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const 
 template <class T>
 void transpose(const T* src, std::size_t rows, std::size_t cols, T* dst);
 /// Products of 2..64 rows by a row-major matrix (x W at a recurrent step's batch) run on the
-/// library's own kernel, which reads W in place, instead of OpenBLAS, which packs it on every call
-/// (on by default; off for comparisons and debugging).
+/// library's own kernel, which reads W in place, instead of OpenBLAS, which packs it on every call;
+/// so do products of many rows by a weight of at most packed_rows_max_bytes (a layer's input
+/// projection and input gradient at H = 128), the weight packed once (on by default; off for
+/// comparisons and debugging: everything then goes to OpenBLAS).
 void set_small_gemm_kernels(bool on);
 bool small_gemm_kernels();
 }  // namespace detail
