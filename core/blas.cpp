@@ -256,8 +256,9 @@ void gemm_packed(std::size_t m, std::size_t n, std::size_t k, const T* a, const 
     constexpr std::size_t panel = 128 / sizeof(T);
     const double flops = 2.0 * double(m) * double(n) * double(k);
     if (m > row_block) {
-        // Blocks of rows, each through all the weight's panels (the weight stays in L2, a block's
-        // rows in L1); rows split across threads, each reading the whole weight.
+        // Blocks of rows, each through all the weight's panels: the weight is read from L2 once a
+        // block, each panel serving the block's row tiles from L1. The blocks are split across
+        // threads, each reading the whole weight.
         const std::size_t blocks = (m + row_block - 1) / row_block;
         auto run = [&](std::size_t lo, std::size_t hi) {
             for (std::size_t q = lo; q < hi; ++q) {
