@@ -300,6 +300,10 @@ BOOST_AUTO_TEST_CASE(learns_to_reverse_short_sequences) {
     sg::optim::adam opt(ps, 1e-2);
     double loss = 0;
     for (int step = 0; step < 300; ++step) {
+        // Annealed for the last third: at 1e-2 to the end, Adam on a nearly solved task spiked (loss
+        // 0.005 -> 0.9 around step 285 in a Debug build, a rounding difference away from not
+        // spiking), and the measurement below landed on the spike.
+        if (step == 200) opt.set_learning_rate(3e-3);
         const auto [src, tgt] = draw(32);
         sg::tape t;
         const auto o = m.forward(t, src, tgt);
