@@ -1,6 +1,7 @@
 // The library's own kernel for products of a few rows by a row-major matrix (core/blas.hpp
 // small_gemm). In a file of its own: it is built with 512-bit vectors where the CPU has them
 // (CMakeLists.txt), which the batch-1 GEMV kernels of blas.cpp run slower with.
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <string>
@@ -21,31 +22,45 @@ namespace {
 constexpr std::size_t own_gemm_max_m = 64;
 std::atomic<bool> own_small_gemm{true};
 
-// The accumulators are GCC/Clang vectors of 64 bytes, so that they live in registers from the
-// zeroing to the store: as a plain array zeroed with `= {}`, GCC 12 kept a stack copy, cleared it
-// with memset and stored through it on every tile (3% of a cell's training at batch 32).
-// V: 64 bytes of lanes; U: the same at any address (unaligned loads and stores). Spelled per type:
+// The vector width and register file of the target this file is built for (-march=native): 64-byte
+// vectors and 32 registers on AVX-512, 32-byte and 16 on AVX2, 16-byte and 16 otherwise. A tile
+// keeps 2 vectors of C columns for each of its rows in registers (2 R accumulators, plus B's two
+// vectors and A's broadcast): at most 12 rows on AVX-512, 6 on the others. Vectors wider than the
+// target's (64-byte ones on an AVX2 CPU) made GCC 12 spill every accumulator through the stack,
+// and the kernel ran 40 times slower (a 2-core AMD EPYC).
+#if defined(__AVX512F__)
+constexpr std::size_t vec_bytes = 64, max_tile_rows = 12, tile_rows = 8;
+#elif defined(__AVX__)
+constexpr std::size_t vec_bytes = 32, max_tile_rows = 6, tile_rows = 6;
+#else
+constexpr std::size_t vec_bytes = 16, max_tile_rows = 6, tile_rows = 6;
+#endif
+
+// The accumulators are GCC/Clang vectors, so that they live in registers from the zeroing to the
+// store: as a plain array zeroed with `= {}`, GCC 12 kept a stack copy, cleared it with memset and
+// stored through it on every tile (3% of a cell's training at batch 32).
+// V: vec_bytes of lanes; U: the same at any address (unaligned loads and stores). Spelled per type:
 // GCC ignores attributes on a dependent type. GCC and Clang let a vector alias its element type;
 // may_alias would be redundant, and with it GCC 12 ran this kernel at half speed.
 template <class T>
-struct vec64;
+struct vec;
 template <>
-struct vec64<float> {
-    typedef float V __attribute__((vector_size(64)));
-    typedef float U __attribute__((vector_size(64), aligned(4)));
+struct vec<float> {
+    typedef float V __attribute__((vector_size(vec_bytes)));
+    typedef float U __attribute__((vector_size(vec_bytes), aligned(4)));
 };
 template <>
-struct vec64<double> {
-    typedef double V __attribute__((vector_size(64)));
-    typedef double U __attribute__((vector_size(64), aligned(8)));
+struct vec<double> {
+    typedef double V __attribute__((vector_size(vec_bytes)));
+    typedef double U __attribute__((vector_size(vec_bytes), aligned(8)));
 };
 
 // With Add, C = S + A B where S (s, lds) is C itself or another matrix (a step's input rows).
 template <std::size_t R, std::size_t CW, bool Add, bool Pf, class T>
 void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* __restrict b, std::size_t ldb, T* c,
                std::size_t ldc, const T* s, std::size_t lds) {
-    using V = typename vec64<T>::V;
-    using U = typename vec64<T>::U;
+    using V = typename vec<T>::V;
+    using U = typename vec<T>::U;
     constexpr std::size_t L = sizeof(V) / sizeof(T), NV = CW / L;
     V acc[R][NV];
 #pragma GCC unroll 16
@@ -56,7 +71,8 @@ void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* _
         const T* __restrict bq = b + q * ldb;
         if constexpr (Pf) {
 #pragma GCC unroll 4
-            for (std::size_t v = 0; v < NV; ++v) __builtin_prefetch(bq + 16 * ldb + v * L, 0, 3);
+            for (std::size_t v = 0; v < CW * sizeof(T); v += 64)
+                __builtin_prefetch(bq + 16 * ldb + v / sizeof(T), 0, 3);
         }
 #pragma GCC unroll 16
         for (std::size_t r = 0; r < R; ++r) {
@@ -81,28 +97,28 @@ void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* _
 // a little less); a smaller B stays in L1 between its row tiles, where prefetching gained nothing.
 inline bool streams(std::size_t n, std::size_t k, std::size_t elem) { return n * k * elem > packed_rows_max_bytes; }
 
-// A tile of R rows (1..12), chosen at run time.
+// A tile of R rows (1..max_tile_rows), chosen at run time.
 template <std::size_t CW, bool Add, bool Pf, class T, std::size_t... R>
 void tile_of(std::size_t r, std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
              std::size_t ldc, const T* s, std::size_t lds, std::index_sequence<R...>) {
     ((r == R + 1 ? gemm_tile<R + 1, CW, Add, Pf>(k, a, lda, b, ldb, c, ldc, s, lds) : void()), ...);
 }
 
-// Rows in tiles of at most 12 (R rows: 2R accumulators of the 32 vector registers), as even as
-// they go: 20 rows as 7 + 7 + 6 and 10 as one tile of 10, where tiles of 8, then 4 and 2 left
-// small tiles whose few FMAs per load of B ran 33% slower a row (word_b20, 20 rows, H 256).
+// Rows in tiles of at most max_tile_rows, as even as they go, about tile_rows each: on AVX-512
+// 20 rows as 7 + 7 + 6 and 10 as one tile of 10, where tiles of 8, then 4 and 2 left small tiles
+// whose few FMAs per load of B ran 33% slower a row (word_b20, 20 rows, H 256).
 template <std::size_t CW, bool Add, class T>
 void gemm_column_block(std::size_t m, std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
                        std::size_t ldc, const T* s, std::size_t lds, bool pf) {
-    const std::size_t tiles = m <= 12 ? 1 : (m + 7) / 8;
+    const std::size_t tiles = m <= max_tile_rows ? 1 : (m + tile_rows - 1) / tile_rows;
     for (std::size_t t = 0, i = 0; t < tiles; ++t) {
         const std::size_t r = (m - i) / (tiles - t);  // the remaining rows spread over the remaining tiles
         if (pf)
             tile_of<CW, Add, true>(r, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, s + i * lds, lds,
-                                   std::make_index_sequence<12>{});
+                                   std::make_index_sequence<max_tile_rows>{});
         else
             tile_of<CW, Add, false>(r, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, s + i * lds, lds,
-                                    std::make_index_sequence<12>{});
+                                    std::make_index_sequence<max_tile_rows>{});
         i += r;
     }
 }
@@ -110,7 +126,7 @@ void gemm_column_block(std::size_t m, std::size_t k, const T* a, std::size_t lda
 template <bool Add, class T>
 void gemm_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b, std::size_t ldb,
                   T* c, std::size_t ldc) {
-    constexpr std::size_t CW = 128 / sizeof(T), L = 64 / sizeof(T);  // two vectors of lanes, one
+    constexpr std::size_t CW = 2 * vec_bytes / sizeof(T), L = vec_bytes / sizeof(T);  // two vectors of lanes, one
     std::size_t j = 0;
     const bool pf = streams(n, k, sizeof(T));
     for (; j + CW <= n; j += CW) gemm_column_block<CW, Add>(m, k, a, lda, b + j, ldb, c + j, ldc, c + j, ldc, pf);
@@ -123,17 +139,27 @@ void gemm_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::
 // through B by n entries per row: at n = 1,024 floats every row of the block falls in the same L1
 // sets (4 KiB apart), so B streams from L2 with set conflicts, and at H = 256 the plain layout ran
 // the recurrent product at 73 GFLOP/s against 94 packed (20 rows; 48 vs 93 at 10 rows).
+// One panel of W columns (the layout's, fixed on every target), in column blocks of the tile's
+// width: two vectors, or one where the panel is narrower.
+template <std::size_t W, bool Add, class T>
+void panel(std::size_t m, std::size_t k, const T* a, std::size_t lda, const T* bp, T* c, std::size_t ldc, const T* s,
+           std::size_t lds, bool pf) {
+    constexpr std::size_t CW = std::min(W, 2 * vec_bytes / sizeof(T));
+    for (std::size_t j = 0; j < W; j += CW)
+        gemm_column_block<CW, Add>(m, k, a, lda, bp + j, W, c + j, ldc, s + j, lds, pf);
+}
+
 template <bool Add, class T>
 void packed_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
                     std::size_t j0, std::size_t j1, T* c, std::size_t ldc, const T* s, std::size_t lds) {
-    constexpr std::size_t CW = 128 / sizeof(T), L = 64 / sizeof(T);
+    constexpr std::size_t P = 128 / sizeof(T), L = 64 / sizeof(T);  // the layout's panel widths
     const bool pf = streams(n, k, sizeof(T));
     for (std::size_t j = j0; j < j1;)
-        if (j + CW <= n) {
-            gemm_column_block<CW, Add>(m, k, a, lda, bp + j * k, CW, c + j, ldc, s + j, lds, pf);
-            j += CW;
+        if (j + P <= n) {
+            panel<P, Add>(m, k, a, lda, bp + j * k, c + j, ldc, s + j, lds, pf);
+            j += P;
         } else {
-            gemm_column_block<L, Add>(m, k, a, lda, bp + j * k, L, c + j, ldc, s + j, lds, pf);
+            panel<L, Add>(m, k, a, lda, bp + j * k, c + j, ldc, s + j, lds, pf);
             j += L;
         }
 }
