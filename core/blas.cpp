@@ -6,7 +6,7 @@
 #include <vector>
 
 #include <cblas.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -105,6 +105,31 @@ inline void gemv_rows_add(std::size_t m, std::size_t n, const float* __restrict 
             const __m512 sums = _mm512_permutex2var_ps(sum4(a[0], a[1], a[2], a[3]), firsts,
                                                        sum4(a[4], a[5], a[6], a[7]));
             _mm512_mask_storeu_ps(y + r, 0xFF, _mm512_add_ps(_mm512_maskz_loadu_ps(0xFF, y + r), sums));
+        }
+    if (r < m) gemv_rows_add<float>(m - r, n, w + r * n, x, y + r);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+// The same on AVX2, eight rows at a time, the eight rows' lanes summed by three levels of hadd
+// and one cross-half add: the generic version's halving tree of 16-lane arrays through memory ran
+// the B = 1 products of a char LM (H 128) at about half this speed on a 2-core AVX2 EPYC.
+inline void gemv_rows_add(std::size_t m, std::size_t n, const float* __restrict w, const float* __restrict x,
+                          float* __restrict y) {
+    std::size_t r = 0;
+    if (n % 8 == 0)
+        for (; r + 8 <= m; r += 8) {
+            const float* wr = w + r * n;
+            __m256 a[8];
+            for (auto& v : a) v = _mm256_setzero_ps();
+            for (std::size_t j = 0; j < n; j += 8) {
+                const __m256 xv = _mm256_loadu_ps(x + j);
+                for (std::size_t q = 0; q < 8; ++q) a[q] = _mm256_fmadd_ps(_mm256_loadu_ps(wr + q * n + j), xv, a[q]);
+            }
+            const __m256 s03 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+            const __m256 s47 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+            // s03: rows 0-3's sums over lanes 0-3, then over lanes 4-7; s47 the same for rows 4-7.
+            const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(s03, s47, 0x20),
+                                              _mm256_permute2f128_ps(s03, s47, 0x31));
+            _mm256_storeu_ps(y + r, _mm256_add_ps(_mm256_loadu_ps(y + r), sums));
         }
     if (r < m) gemv_rows_add<float>(m - r, n, w + r * n, x, y + r);
 }

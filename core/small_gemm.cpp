@@ -133,12 +133,6 @@ void gemm_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::
     for (; j < n; j += L) gemm_column_block<L, Add>(m, k, a, lda, b + j, ldb, c + j, ldc, c + j, ldc, pf);
 }
 
-// The packed layout (pack_panels): panel after panel of CW columns (the last ones L wide when n is
-// not a multiple of CW), each k rows of its width, contiguous. A column block of the product then
-// reads its panel from consecutive lines. Read in place from a row-major [k, n], a block strides
-// through B by n entries per row: at n = 1,024 floats every row of the block falls in the same L1
-// sets (4 KiB apart), so B streams from L2 with set conflicts, and at H = 256 the plain layout ran
-// the recurrent product at 73 GFLOP/s against 94 packed (20 rows; 48 vs 93 at 10 rows).
 // One panel of W columns (the layout's, fixed on every target), in column blocks of the tile's
 // width: two vectors, or one where the panel is narrower.
 template <std::size_t W, bool Add, class T>
@@ -149,6 +143,12 @@ void panel(std::size_t m, std::size_t k, const T* a, std::size_t lda, const T* b
         gemm_column_block<CW, Add>(m, k, a, lda, bp + j, W, c + j, ldc, s + j, lds, pf);
 }
 
+// The packed layout (pack_panels): panel after panel of P columns (the last ones L wide when n is
+// not a multiple of P), each k rows of its width, contiguous. A column block of the product then
+// reads its panel from consecutive lines. Read in place from a row-major [k, n], a block strides
+// through B by n entries per row: at n = 1,024 floats every row of the block falls in the same L1
+// sets (4 KiB apart), so B streams from L2 with set conflicts, and at H = 256 the plain layout ran
+// the recurrent product at 73 GFLOP/s against 94 packed (20 rows; 48 vs 93 at 10 rows).
 template <bool Add, class T>
 void packed_columns(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* bp,
                     std::size_t j0, std::size_t j1, T* c, std::size_t ldc, const T* s, std::size_t lds) {

@@ -83,6 +83,14 @@ void optim_visit(dtype dt, F&& f) {
     else f(double{});
 }
 
+/// Call f(std::bool_constant<v>{}): an update's options as template parameters, so that its loop
+/// holds no run-time test (GCC 12 left such loops scalar: a conditional load of a buffer).
+template <class F>
+void with_bool(bool v, F&& f) {
+    if (v) f(std::true_type{});
+    else f(std::false_type{});
+}
+
 /// Throw value_error("<who>: <what> must be <expected>, got <v>") unless ok.
 inline void optim_require(bool ok, std::string_view who, std::string_view what, double v, std::string_view expected) {
     if (!ok)

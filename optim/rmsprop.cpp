@@ -14,30 +14,46 @@ const rmsprop_options& checked(const rmsprop_options& o) {
 // Buffers: 0 = v, then b if momentum > 0, then a if centered.
 std::size_t buffers(const rmsprop_options& o) { return 1 + (o.momentum > 0) + o.centered; }
 
-template <class T>
-void rmsprop_kernel(T* w, T* g, T* v, T* b, T* a, std::size_t n, const rmsprop_options& o, double lr_d, bool zero) {
-    const T lr = T(lr_d), alpha = T(o.alpha), k = T(1 - o.alpha), eps = T(o.eps), wd = T(o.weight_decay),
-            mu = T(o.momentum);
-    const bool decay = o.weight_decay != 0;
+// The options as template parameters (detail::with_bool): with run-time tests in the loop GCC 12
+// vectorised 2 of its 16 paths.
+template <bool Zero, bool Decay, bool Centered, bool Momentum, class T>
+void rmsprop_loop(T* __restrict w, T* __restrict g, T* __restrict v, T* __restrict b, T* __restrict a, std::size_t n,
+                  T lr, T alpha, T k, T eps, T wd, T mu) {
     for (std::size_t i = 0; i < n; ++i) {
         T d = g[i];
-        if (zero) g[i] = T(0);
-        if (decay) d += wd * w[i];
+        if constexpr (Zero) g[i] = T(0);
+        if constexpr (Decay) d += wd * w[i];
         v[i] = alpha * v[i] + k * d * d;
         T den;
-        if (a) {
+        if constexpr (Centered) {
             a[i] = alpha * a[i] + k * d;
             den = std::sqrt(v[i] - a[i] * a[i]) + eps;
         } else {
             den = std::sqrt(v[i]) + eps;
         }
-        if (b) {
+        if constexpr (Momentum) {
             b[i] = mu * b[i] + d / den;
             w[i] -= lr * b[i];
         } else {
             w[i] -= lr * d / den;
         }
     }
+}
+
+template <class T>
+void rmsprop_kernel(T* w, T* g, T* v, T* b, T* a, std::size_t n, const rmsprop_options& o, double lr_d, bool zero) {
+    const T lr = T(lr_d), alpha = T(o.alpha), k = T(1 - o.alpha), eps = T(o.eps), wd = T(o.weight_decay),
+            mu = T(o.momentum);
+    using detail::with_bool;
+    with_bool(zero, [&](auto z) {
+        with_bool(o.weight_decay != 0, [&](auto dec) {
+            with_bool(a != nullptr, [&](auto cen) {
+                with_bool(b != nullptr, [&](auto mom) {
+                    rmsprop_loop<z(), dec(), cen(), mom()>(w, g, v, b, a, n, lr, alpha, k, eps, wd, mu);
+                });
+            });
+        });
+    });
 }
 }  // namespace
 

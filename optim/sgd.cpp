@@ -1,7 +1,5 @@
 #include "sgd.hpp"
 
-#include <type_traits>
-
 namespace seqgrad::optim {
 
 namespace {
@@ -33,16 +31,10 @@ void sgd_loop(T* __restrict w, T* __restrict g, T* __restrict b, std::size_t n, 
     }
 }
 
-// f(std::bool_constant<v>{}).
-template <class F>
-void with_bool(bool v, F&& f) {
-    if (v) f(std::true_type{});
-    else f(std::false_type{});
-}
-
 template <class T>
 void sgd_kernel(T* w, T* g, T* b, std::size_t n, const sgd_options& o, double lr_d, bool first, bool zero) {
     const T lr = T(lr_d), wd = T(o.weight_decay), mu = T(o.momentum), keep = T(1 - o.dampening);
+    using detail::with_bool;
     with_bool(zero, [&](auto z) {
         with_bool(o.weight_decay != 0, [&](auto dec) {
             with_bool(first, [&](auto fst) {

@@ -2,7 +2,8 @@
 // input projection at H = 128) runs on the own kernel from the tape's packed copy of the weight,
 // its addend added in the product's store (tape::transposed_product, detail::gemm_packed in blocks
 // of rows): the value and every gradient equal the plain graph's (OpenBLAS), the same bits at 1
-// and 2 threads, and a weight past the limit stays on OpenBLAS.
+// and 2 threads, and a weight past the limit stays on OpenBLAS. Also detail::gemm's own kernels
+// against double loops: many rows by a small B, and the batch-1 products (GEMV).
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -108,4 +109,47 @@ BOOST_AUTO_TEST_CASE(gemm_of_many_rows_by_a_small_b) {
                 }
             BOOST_TEST(worst < 1e-5, (on ? "own kernel" : "OpenBLAS") << ", beta " << beta << ": " << worst);
         }
+}
+
+// detail::gemm's batch-1 products (m = 1 or n = 1: a recurrent step's product at B = 1, on the
+// library's GEMV kernels, vectorised per target) against a double loop, in the four layouts that
+// reach them, at row counts with and without whole blocks of 8 rows and lengths with and without
+// whole vectors; beta 0 into NaN memory and beta 1.
+BOOST_AUTO_TEST_CASE(gemv_products_equal_a_double_loop) {
+    const std::size_t shapes[][2] = {{512, 128}, {20, 24}, {13, 7}, {8, 8}};
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (const auto& s : shapes) {
+        const std::size_t rows = s[0], cols = s[1];
+        std::vector<float> w(rows * cols), xc(cols), xr(rows);
+        for (auto& v : w) v = u(rng);
+        for (auto& v : xc) v = u(rng);
+        for (auto& v : xr) v = u(rng);
+        for (const float beta : {0.0f, 1.0f})
+            for (int layout = 0; layout < 4; ++layout) {
+                // 0: x[1, cols] w^T; 1: w [rows, cols] x[cols, 1] (both w x); 2: x[1, rows] w; 3: w^T x[rows, 1].
+                const bool wx = layout < 2;
+                const std::size_t len = wx ? rows : cols;
+                std::vector<float> c(len, beta == 0 ? std::nanf("") : 0.25f);
+                const float* x = wx ? xc.data() : xr.data();
+                if (layout == 0) sg::detail::gemm<float>(false, true, 1, rows, cols, 1.0f, x, w.data(), beta, c.data());
+                if (layout == 1)
+                    sg::detail::gemm<float>(false, false, rows, 1, cols, 1.0f, w.data(), x, beta, c.data());
+                if (layout == 2)
+                    sg::detail::gemm<float>(false, false, 1, cols, rows, 1.0f, x, w.data(), beta, c.data());
+                if (layout == 3) sg::detail::gemm<float>(true, false, cols, 1, rows, 1.0f, w.data(), x, beta, c.data());
+                double worst = 0;
+                for (std::size_t i = 0; i < len; ++i) {
+                    double ref = beta == 0 ? 0.0 : 0.25;
+                    if (wx)
+                        for (std::size_t p = 0; p < cols; ++p) ref += double(w[i * cols + p]) * double(xc[p]);
+                    else
+                        for (std::size_t p = 0; p < rows; ++p) ref += double(w[p * cols + i]) * double(xr[p]);
+                    const double e = std::abs(c[i] - ref) / (1 + std::abs(ref));
+                    if (!(e <= worst)) worst = e;  // a NaN stays
+                }
+                BOOST_TEST(worst < 1e-5,
+                           rows << " x " << cols << ", layout " << layout << ", beta " << beta << ": " << worst);
+            }
+    }
 }
