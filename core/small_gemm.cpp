@@ -63,10 +63,6 @@ void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* _
     using U = typename vec<T>::U;
     constexpr std::size_t L = sizeof(V) / sizeof(T), NV = CW / L;
     V acc[R][NV];
-#pragma GCC unroll 16
-    for (std::size_t r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = V{};
     // The tile's rows of C (and S) are fetched now, to arrive while the loop over k runs: they are
     // a step's fresh record and input rows, out of cache, and the stores at the end waited for
     // them (28% of this kernel's time in the layer's forward). On the AMD EPYC the layer's forward
@@ -80,6 +76,10 @@ void gemm_tile(std::size_t k, const T* __restrict a, std::size_t lda, const T* _
             if constexpr (Add) __builtin_prefetch(s + r * lds + v / sizeof(T), 0, 3);
             __builtin_prefetch(c + r * ldc + v / sizeof(T), 1, 3);
         }
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) acc[r][v] = V{};
     for (std::size_t q = 0; q < k; ++q) {
         const T* __restrict bq = b + q * ldb;
         if constexpr (Pf) {
