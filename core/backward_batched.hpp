@@ -279,20 +279,41 @@ void backward_engine<T>::flush_tables(std::vector<void*>& g, arena& mem) {
         const std::span<const int> ids = nodes_[memo->base].at->ints;
         const std::size_t v = tab.shp[0], k = tab.shp[1], cols = memo->trans_b ? w.shp[0] : w.shp[1];
         T* dp = scratch_.alloc_n<T>(v * cols);
-        // In tape order (the list is in reverse), so the sums' order does not depend on the sweep.
-        // On one thread: split by blocks of columns (rows of one id would collide), each thread
-        // read half of every gradient row, most of them last written by the other core (the
-        // recurrence splits rows), and 2 threads took longer than 1 (char_b32 LM on 2 threads:
-        // +1.5% tokens/s serial, median of 9 alternating pairs).
-        std::fill(dp, dp + v * cols, T(0));
-        for (auto it = deferred_tables_.rbegin(); it != deferred_tables_.rend(); ++it) {
-            if (it->memo != memo) continue;
-            for (std::size_t r = 0; r < it->rows; ++r) {
-                T* dst = dp + static_cast<std::size_t>(ids[it->first + r]) * cols;
-                const T* src = it->g + r * cols;
-                for (std::size_t j = 0; j < cols; ++j) dst[j] += src[j];
+        // Each id's rows are summed in tape order (the list is in reverse), so the sums do not
+        // depend on the sweep. Split across threads by ranges of ids, each range's rows summed by
+        // one thread in that order: the same sums on any number of threads (char_b32 LM on 2
+        // threads: +1.5% tokens/s, median of 10 alternating pairs, with the products below). Split
+        // by columns instead, each thread read half of every gradient row and 2 threads took longer.
+        std::size_t total = 0;
+        std::vector<std::size_t> bound(1, 0);
+        for (const auto& d : deferred_tables_)
+            if (d.memo == memo) total += d.rows;
+        const std::size_t parts = total * cols >= min_split_entries ? std::min<std::size_t>(split_ways(), v) : 1;
+        if (parts > 1) {  // ranges of about equal rows
+            std::vector<std::size_t> count(v, 0);
+            for (const auto& d : deferred_tables_)
+                if (d.memo == memo)
+                    for (std::size_t r = 0; r < d.rows; ++r) ++count[static_cast<std::size_t>(ids[d.first + r])];
+            for (std::size_t id = 0, seen = 0; id < v && bound.size() < parts; ++id) {
+                seen += count[id];
+                if (seen * parts >= total * bound.size()) bound.push_back(id + 1);
             }
         }
+        bound.push_back(v);
+        parallel_for(bound.size() - 1, [&](std::size_t p) {
+            const std::size_t lo = bound[p], hi = bound[p + 1];
+            std::fill(dp + lo * cols, dp + hi * cols, T(0));
+            for (auto it = deferred_tables_.rbegin(); it != deferred_tables_.rend(); ++it) {
+                if (it->memo != memo) continue;
+                for (std::size_t r = 0; r < it->rows; ++r) {
+                    const auto id = static_cast<std::size_t>(ids[it->first + r]);
+                    if (id < lo || id >= hi) continue;
+                    T* dst = dp + id * cols;
+                    const T* src = it->g + r * cols;
+                    for (std::size_t j = 0; j < cols; ++j) dst[j] += src[j];
+                }
+            }
+        });
         // Row biases: one for every product of this table gets the column sums of dP (V rows, not
         // the T*B rows of the products' gradients); otherwise each bias its product's sums.
         const std::uint32_t c0 = deferred_tables_.front().c;
@@ -309,18 +330,24 @@ void backward_engine<T>::flush_tables(std::vector<void*>& g, arena& mem) {
         else
             for (auto it = deferred_tables_.rbegin(); it != deferred_tables_.rend(); ++it)
                 if (it->memo == memo && it->c != deferred_table::no_bias) add_sums(it->c, it->g, it->rows);
-        T beta;
         const T* e = static_cast<const T*>(tab.value);
         const T* wv = static_cast<const T*>(w.value);
-        if (w.requires_grad) {
-            T* dw = gemm_target(memo->b, g, mem, beta);
-            // y = E op(b): b stored [k, cols] gets E^T dP; transposed ([cols, k]), dP^T E.
-            if (!memo->trans_b) detail::gemm(true, false, k, cols, v, T(1), e, dp, beta, dw);
-            else detail::gemm(true, false, cols, k, v, T(1), dp, e, beta, dw);
-        }
-        if (tab.requires_grad) {
-            T* de = gemm_target(memo->table, g, mem, beta);
-            detail::gemm(false, !memo->trans_b, v, k, cols, T(1), dp, wv, beta, de);
+        T beta_w = 0, beta_e = 0;
+        T* dw = w.requires_grad ? gemm_target(memo->b, g, mem, beta_w) : nullptr;
+        T* de = tab.requires_grad ? gemm_target(memo->table, g, mem, beta_e) : nullptr;
+        // y = E op(b): b stored [k, cols] gets E^T dP; transposed ([cols, k]), dP^T E.
+        auto gemm_w = [&] {
+            if (!memo->trans_b) detail::gemm(true, false, k, cols, v, T(1), e, dp, beta_w, dw);
+            else detail::gemm(true, false, cols, k, v, T(1), dp, e, beta_w, dw);
+        };
+        auto gemm_e = [&] { detail::gemm(false, !memo->trans_b, v, k, cols, T(1), dp, wv, beta_e, de); };
+        // Two products too small to split (V rows inner: 8.5 MFLOP each at char_b32) run side by
+        // side, one thread each, when together they are worth a region.
+        if (dw && de && split_ways() > 1 && 4.0 * double(v) * double(k) * double(cols) >= split_min_flops)
+            parallel_for(2, [&](std::size_t p) { p ? gemm_e() : gemm_w(); });
+        else {
+            if (dw) gemm_w();
+            if (de) gemm_e();
         }
         std::erase_if(deferred_tables_, [memo](const deferred_table& d) { return d.memo == memo; });
         scratch_.reset();

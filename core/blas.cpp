@@ -171,13 +171,9 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T 
     else cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, alpha, a, LDA, b, LDB, beta, c, LDC);
 }
 
-// Products of at least this many flops (about 50 us on one core) are split across the executor's
-// threads. Smaller ones gain little (waking a thread, packing the shared operand twice) and can
-// lose much when another process holds the second core; a model whose products are all small
-// (a char LM at batch 1) then runs exactly as on one thread. The per-step recurrent products at
-// B >= 8 are split from step_split_min_flops: inside a time step's node (detail::step_work) or by
-// lstm_step itself.
-constexpr double split_min_flops = 1e7;
+// The per-step recurrent products at B >= 8 are split from step_split_min_flops (split_min_flops
+// for the others: core/blas.hpp): inside a time step's node (detail::step_work) or by lstm_step
+// itself.
 constexpr double step_split_min_flops = 2e6;
 // Rows of a packed product taken at a time (gemm_packed with many rows): a recurrent step's size.
 constexpr std::size_t row_block = 64;

@@ -337,6 +337,51 @@ BOOST_AUTO_TEST_CASE(a_lookup_bypassed_by_the_table_path_is_refused_by_grad) {
     for (std::size_t q = 0; q < 2; ++q) BOOST_TEST(max_diff(grads[0][q], grads[1][q]) <= 1e-12, "gradient " << q);
 }
 
+// A lookup large enough that its table's summed gradient rows are split across threads by ranges
+// of ids (from 2^20 gradient entries), with the table's and the weight's products side by side: the
+// same bits on 1 and 2 threads, and the plain graph's gradients. The ids are skewed (a few rows
+// take most of the lookups), so the ranges hold unequal numbers of ids.
+BOOST_AUTO_TEST_CASE(a_large_lookup_gives_the_same_table_gradient_on_one_and_two_threads) {
+    constexpr std::size_t V = 64, rows = 2048, in = 80, out = 512;
+    std::mt19937_64 rng(23);
+    const xt::xarray<double> ev = random_array({V, in}, rng), wv = random_array({out, in}, rng),
+                             rv = random_array({rows, out}, rng);
+    std::vector<int> ids(rows);
+    for (std::size_t r = 0; r < rows; ++r) ids[r] = static_cast<int>((r * r / 7 + r / 5) % (r % 3 ? 9 : V));
+    struct run_t {
+        bool on;
+        std::size_t threads;
+        xt::xarray<double> de, dw;
+    };
+    std::vector<run_t> runs = {{false, 1, {}, {}}, {true, 1, {}, {}}, {true, 2, {}, {}}};
+    const std::size_t before = sg::num_threads();
+    for (run_t& r : runs) {
+        sg::set_num_threads(r.threads);
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(r.on);
+        const sg::expr e = t.input(ev, true), w = t.input(wv, true);
+        const sg::expr y = sg::matmul(sg::gather_rows(e, ids), w, false, true);
+        t.backward(sg::sum(y * t.input(rv)));
+        BOOST_TEST(t.optimizations().table_products == (r.on ? 1u : 0u));
+        r.de = t.grad(e);
+        r.dw = t.grad(w);
+    }
+    sg::set_num_threads(before);
+    BOOST_TEST(max_diff(runs[1].de, runs[2].de) == 0.0);
+    BOOST_TEST(max_diff(runs[1].dw, runs[2].dw) == 0.0);
+    // By hand, with SR the rows of R summed by id ([V, out]): dE = SR W and dW = SR^T E.
+    xt::xarray<double> sr = xt::zeros<double>({V, out});
+    for (std::size_t r = 0; r < rows; ++r)
+        xt::view(sr, static_cast<std::size_t>(ids[r]), xt::all()) += xt::view(rv, r, xt::all());
+    const xt::xarray<double> want_e = xt::linalg::dot(sr, wv), want_w = xt::linalg::dot(xt::transpose(sr), ev);
+    for (const run_t& r : runs) {
+        BOOST_TEST_CONTEXT("optimised " << r.on << ", " << r.threads << " threads") {
+            BOOST_TEST(max_diff(r.de, want_e) <= 1e-10);
+            BOOST_TEST(max_diff(r.dw, want_w) <= 1e-10);
+        }
+    }
+}
+
 // A view read as the rows of one product (y wo: its rows' gradient deferred, flag 2) and as the
 // weight of another (a y^T: its gradient deferred as a weight's, flag 1): the second deferral
 // overwrote the first's flag, so the rows came after y's gradient had gone on to x and were lost.
