@@ -45,6 +45,12 @@ void tape::give_free(void* p, std::size_t bytes) {
     free_values_.push_back({bytes, {p}});
 }
 
+std::size_t tape::bytes_reserved() const {
+    std::size_t n = values_.reserved() + grads_.reserved();
+    for (const auto& s : segments_) n += (s.values ? s.values->reserved() : 0) + (s.grads ? s.grads->reserved() : 0);
+    return n;
+}
+
 bool tape::releasable(std::uint32_t id) const {
     const detail::node& n = nodes_[id];
     // Views and served products do not own their memory; an aliased value is another's memory;

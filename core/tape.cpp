@@ -101,16 +101,18 @@ void tape::clear() {
     group_ = -1;
 }
 
-std::size_t tape::bytes_reserved() const {
-    std::size_t n = values_.reserved() + grads_.reserved();
-    for (const auto& s : segments_) n += (s.values ? s.values->reserved() : 0) + (s.grads ? s.grads->reserved() : 0);
-    return n;
-}
-
 std::uint32_t tape::resolve_slow(const expr& e) const {
     tape& t = e.owner();
     if (&t != this) throw graph_error("tape: expr n" + std::to_string(e.id()) + " belongs to another tape");
     return e.id();
+}
+
+expr tape::operand(const expr& e, std::size_t j) {
+    const std::span<const std::uint32_t> ins = inputs_of(resolve(e));
+    if (j >= ins.size())
+        throw value_error("tape::operand: input " + std::to_string(j) + " of a node with " +
+                          std::to_string(ins.size()) + " inputs");
+    return make_expr(ins[j]);
 }
 
 template <class T>

@@ -142,8 +142,7 @@ inline std::uint64_t slot_generation(std::uint32_t slot) noexcept {
 
 }  // namespace detail
 
-/// A handle to a node on a tape. Copyable and cheap; using one whose tape was cleared or
-/// destroyed throws graph_error.
+/// A handle to a node on a tape. Copyable and cheap; using one whose tape was cleared or destroyed throws graph_error.
 class expr {
 public:
     expr() = default;
@@ -330,10 +329,11 @@ public:
         while (nodes_[id].view) id = input_ids_[nodes_[id].first_input];
         return id;
     }
+    /// The inputs of node id; input j of e's node as an expr (for rewrites that read a graph).
     std::span<const std::uint32_t> inputs_of(std::uint32_t id) const {
-        const auto& n = nodes_[id];
-        return {input_ids_.data() + n.first_input, n.num_inputs};
+        return {input_ids_.data() + nodes_[id].first_input, nodes_[id].num_inputs};
     }
+    expr operand(const expr& e, std::size_t j);
     /// Drop every node (existing exprs become stale) and keep the memory for reuse.
     void clear();
     /// Bytes held by the tape's arenas.

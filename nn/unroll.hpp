@@ -121,7 +121,7 @@ std::vector<std::size_t> lengths_of(std::span<const std::vector<int>> sequences)
 
 /// [T, B, F] -> T exprs [B, F] (one slice per step).
 std::vector<expr> unstack_steps(const expr& sequence);
-/// T exprs of one shape [B, F] -> [T, B, F] (e.g. to apply one linear layer to every step).
+/// T exprs of one shape [B, F] -> [T, B, F]; an LSTM sequence path's h (or c) of every step: one lstm_rows.
 expr stack_steps(std::span<const expr> steps);
 
 namespace detail {

@@ -225,6 +225,12 @@ BOOST_AUTO_TEST_CASE(describe_prints_op_inputs_and_parameter_names) {
     auto y = sg::matmul(x, t.param(w));
     BOOST_TEST(t.describe(y.id()) == "matmul(n0, enc.w, trans_a=0, trans_b=0)");
     BOOST_TEST(t.describe(sg::sum(y, 1).id()) == "sum_axis(n2, axis=1)");
+    // operand: an input as an expr, and a clear error one past the inputs.
+    BOOST_TEST(t.operand(y, 0).id() == x.id());
+    BOOST_TEST(t.describe(t.operand(y, 1).id()) == "parameter enc.w");
+    BOOST_CHECK_EXCEPTION(t.operand(y, 2), sg::value_error, [](const sg::value_error& e) {
+        return std::string(e.what()) == "tape::operand: input 2 of a node with 2 inputs";
+    });
 }
 
 BOOST_AUTO_TEST_CASE(clear_reuses_memory) {

@@ -285,4 +285,84 @@ BOOST_AUTO_TEST_CASE(gradient_flow_reads_the_stacks_output_on_either_path) {
     }
 }
 
+// nn::stack_steps over the h (or the c) of every step of the sequence path is one lstm_rows over
+// the records, whose forward and backward split across threads, instead of a concat of per-step
+// views: the same values and the same gradients of every parameter and the input as that concat,
+// and the same bits on 1 and 2 threads. T B H = 163,840 entries: enough for the rows to split.
+BOOST_AUTO_TEST_CASE(stacked_states_of_the_sequence_path_are_one_node_equal_to_a_concat) {
+    constexpr std::size_t steps = 64, B = 32, in = 8, hid = 80;
+    struct result {
+        double loss = 0;
+        xt::xarray<double> h;
+        std::vector<xt::xarray<double>> grads;
+    };
+    result runs[2][2];  // [threads - 1][stacked]
+    const std::size_t before = sg::num_threads();
+    for (const std::size_t threads : {1u, 2u})
+        for (const bool stacked : {false, true}) {
+            sg::set_num_threads(threads);
+            sg::parameter_store ps(sg::dtype::f64);
+            std::mt19937_64 rng(31);
+            const nn::lstm_cell cell(sg::parameter_scope(ps, "l"), in, hid, rng);
+            const xt::xarray<double> xv = random_array({steps, B, in}, rng), rh = random_array({steps, B, hid}, rng),
+                                     rc = random_array({steps, B, hid}, rng);
+            sg::tape t(sg::dtype::f64);
+            const sg::expr seq = t.input(xv, true);
+            const auto states = nn::unroll(t, cell, seq, cell.initial_state(t, B));
+            std::vector<sg::expr> hs, cs;
+            for (const auto& s : states) {
+                hs.push_back(s.h);
+                cs.push_back(s.c);
+            }
+            const sg::shape out{steps, B, hid};
+            const sg::expr h = stacked ? nn::stack_steps(hs) : sg::reshape(sg::concat(hs, 0), out);
+            const sg::expr c = stacked ? nn::stack_steps(cs) : sg::reshape(sg::concat(cs, 0), out);
+            std::size_t whole = 0;  // lstm_rows nodes over every record
+            for (std::uint32_t i = 0; i < t.size(); ++i) {
+                const auto& n = t.node_at(i);
+                whole += n.op && n.op->name == "lstm_rows" && n.num_inputs == steps;
+            }
+            BOOST_TEST(whole == (stacked ? 2u : 0u));
+            const sg::expr loss = sg::sum(h * t.input(rh)) + sg::sum(sg::tanh(c) * t.input(rc));
+            t.backward(loss);
+            result& r = runs[threads - 1][stacked];
+            r.loss = t.item(loss);
+            r.h = t.value(h);
+            for (const sg::parameter& p : ps.parameters()) r.grads.push_back(t.param_grad(p));
+            r.grads.push_back(t.grad(seq));
+        }
+    sg::set_num_threads(before);
+    for (std::size_t th = 0; th < 2; ++th) BOOST_TEST_CONTEXT((th + 1) << " threads") {
+            const result &a = runs[th][0], &b = runs[th][1];
+            BOOST_TEST(std::abs(a.loss - b.loss) <= 1e-12 * std::abs(a.loss));
+            BOOST_TEST(max_diff(a.h, b.h) == 0.0);
+            BOOST_TEST_REQUIRE(a.grads.size() == b.grads.size());
+            for (std::size_t q = 0; q < a.grads.size(); ++q) BOOST_TEST(max_diff(a.grads[q], b.grads[q]) <= 1e-12);
+        }
+    for (std::size_t q = 0; q < runs[0][1].grads.size(); ++q)
+        BOOST_TEST(max_diff(runs[0][1].grads[q], runs[1][1].grads[q]) == 0.0, "gradient " << q);
+    // With the graph optimisations off, the steps' views are concatenated as written.
+    sg::parameter_store ps(sg::dtype::f64);
+    std::mt19937_64 rng(32);
+    const nn::lstm_cell cell(sg::parameter_scope(ps, "l"), in, hid, rng);
+    sg::tape t(sg::dtype::f64);
+    t.set_optimize(false);
+    const auto states = nn::unroll(t, cell, t.input(random_array({3, B, in}, rng)), cell.initial_state(t, B));
+    const std::vector<sg::expr> hs = nn::hiddens(states);
+    BOOST_TEST_REQUIRE(t.node_at(hs[0].id()).op->name == "lstm_rows");  // views of the steps' records
+    BOOST_TEST(t.node_at(t.operand(nn::stack_steps(hs), 0).id()).op->name == "concat");
+    // Nor under checkpointing, which would copy whole records out of their segments.
+    sg::tape tc(sg::dtype::f64);
+    tc.set_plan(sg::checkpoint_bptt(2));
+    nn::lstm_state s = cell.initial_state(tc, B);
+    std::vector<sg::expr> hc;
+    for (int k = 0; k < 4; ++k) {
+        const sg::expr xk = tc.input(random_array({B, in}, rng));
+        s = nn::unroll(tc, cell, std::span<const sg::expr>(&xk, 1), s, k)[0];
+        hc.push_back(s.h);
+    }
+    BOOST_TEST_REQUIRE(tc.node_at(hc[0].id()).op->name == "lstm_rows");
+    BOOST_TEST(tc.node_at(tc.operand(nn::stack_steps(hc), 0).id()).op->name == "concat");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
