@@ -15,12 +15,11 @@ namespace detail {
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, const T* b,
           T beta, T* c);
-/// gemm splits products of at least this many flops (about 60 us on one core) across the
-/// executor's threads. Smaller ones gain little (waking a thread, packing the shared operand
-/// twice). From 4e6 instead of 1e7, the char LM at batch 1 (its products 8.4 or 1 MFLOP) trained
-/// 8.9% faster on 2 threads (median of 8 alternating pairs), char_b32 and word_b20 unchanged; with
-/// a busy-loop process holding one core, 2 threads then ran 5% slower than 1 instead of equal.
-constexpr double split_min_flops = 4e6;
+/// gemm splits products of at least this many flops (about 50 us on one core) across the
+/// executor's threads. Smaller ones gain little (waking a thread, packing the shared operand twice)
+/// and can lose much when another process holds the second core; a model whose products are all
+/// small (a char LM at batch 1) then runs exactly as on one thread.
+constexpr double split_min_flops = 1e7;
 /// The same on blocks of larger row-major matrices (leading dimensions lda, ldb, ldc), for
 /// kernels that split a product themselves: one BLAS call on the calling thread.
 template <class T>

@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_SUITE(executor_split)
 
 BOOST_AUTO_TEST_CASE(split_products_equal_a_reference_in_every_transpose_case) {
     thread_count two(2);
-    // Split by rows (m >= n), by columns, uneven block edges (all above split_min_flops), and one too small.
+    // Split by rows (m >= n), by columns, uneven block edges (all above 1e7 flops), and one too small.
     const std::size_t shapes[][3] = {{300, 200, 90}, {70, 1001, 90},  {97, 64, 900},
                                      {64, 97, 900},  {20, 1000, 300}, {33, 40, 50}};
     for (const auto& s : shapes)
@@ -145,7 +145,7 @@ BOOST_AUTO_TEST_CASE(matrix_vector_products_equal_a_reference) {
 
 // Products from a weight packed in column panels (detail::pack_panels, both stored layouts, panels
 // of 32 and a last one of 16 floats, 16 and 8 doubles) give the same bits as the own kernel on the
-// row-major weight, whole (1 and 2 threads, split into blocks of panels above split_min_flops), over
+// row-major weight, whole (1 and 2 threads, split into blocks of panels above 1e7 flops), over
 // a range of columns, and with the addend read from another matrix; a column count the panels
 // cannot cover is refused by name.
 template <class T>
