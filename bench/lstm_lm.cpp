@@ -45,6 +45,7 @@
 // `...torch_blas2_tokens_per_s`, and `...best_over_torch_best`: seqgrad's faster thread count over
 // PyTorch's faster set-up. The adaptive config has none.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -269,6 +270,38 @@ double core_capacity(int n) {
     return rate(n) / rate(1);
 }
 
+// Nanoseconds for one thread to see a value another thread wrote and answer it, one way: what
+// a split pays each time its threads meet. The same 2-vCPU EPYC VM read 28 and 260 within an
+// hour (where its two vCPUs sat on the host, presumably); whether a small split (char_b1's) pays
+// moved with the host's state as much as core_capacity does.
+double handoff_ns() {
+    // At most 20 ms: with the other core busy, each hand-over can wait for a time slice.
+    constexpr long most = 200000;
+    std::atomic<long> turn{0};
+    std::thread other([&turn] {
+        for (long i = 1;; i += 2) {
+            long v;
+            while ((v = turn.load(std::memory_order_acquire)) != i && v >= 0) {}
+            if (v < 0) return;
+            turn.store(i + 1, std::memory_order_release);
+        }
+    });
+    const auto start = std::chrono::steady_clock::now();
+    const auto since = [&] {
+        return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start);
+    };
+    long i = 0;
+    for (; i < 2 * most && (i % 128 != 0 || since().count() < 2e7); i += 2) {
+        while (turn.load(std::memory_order_acquire) != i) {}
+        turn.store(i + 1, std::memory_order_release);
+    }
+    while (turn.load(std::memory_order_acquire) != i) {}  // the other's last answer
+    const double ns = since().count() / double(std::max(i, 1L));
+    turn.store(-1, std::memory_order_release);
+    other.join();
+    return ns;
+}
+
 const char* const usage =
     "usage: lstm_lm [--config NAME[,NAME...]] [--seconds s] [--threads 1,2] [--rounds n] [--cutoffs 2000,10000]\n"
     "               [--no-torch] [--layer] [--openblas-threads] [--no-chains] [--no-small-gemm] [--no-opt]\n"
@@ -325,7 +358,9 @@ int run(const options& o) {
     const int most = *std::max_element(threads.begin(), threads.end());
     if (most > 1)
         std::cout << "bench lstm_lm.core_capacity.t" << most << " " << core_capacity(most) << " x (a compute loop on "
-                  << most << " threads over 1, now; " << most << " on idle cores)" << std::endl;
+                  << most << " threads over 1, now; " << most << " on idle cores)\n"
+                  << "bench lstm_lm.handoff " << handoff_ns() << " ns (one thread answering another, one way)"
+                  << std::endl;
     std::vector<const config*> chosen;
     for (const config& c : configs)
         if (o.only.empty() || std::find(o.only.begin(), o.only.end(), c.name) != o.only.end()) chosen.push_back(&c);
