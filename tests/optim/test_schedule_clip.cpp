@@ -97,6 +97,21 @@ BOOST_AUTO_TEST_CASE(global_norm_several_parameters) {
     BOOST_TEST(c.grad_as_double()(0) == 100.0);
 }
 
+// Buffers longer than the norm's 16 partial sums, with a tail: gradients 1, 2, ..., n have
+// squares summing to n (n + 1) (2n + 1) / 6, exact in double for these n (87 = 5 * 16 + 7 and 33).
+BOOST_AUTO_TEST_CASE(global_norm_long_buffers) {
+    for (auto dt : {sg::dtype::f64, sg::dtype::f32}) {
+        sg::parameter_store ps(dt);
+        double expect = 0;
+        for (const std::size_t n : {87u, 33u}) {
+            auto w = ps.add("w" + std::to_string(n), sg::shape{n});
+            set_grad(w, xt::arange<double>(1.0, double(n) + 1.0));
+            expect += double(n) * double(n + 1) * double(2 * n + 1) / 6.0;
+        }
+        BOOST_TEST(so::clip_global_norm(ps, 1e9) == std::sqrt(expect));
+    }
+}
+
 // Below or at the threshold nothing changes, bit for bit; a non-finite norm leaves grads alone.
 BOOST_AUTO_TEST_CASE(global_norm_no_op) {
     sg::parameter_store ps(sg::dtype::f32);
