@@ -6,6 +6,7 @@
 #include <string>
 
 #include "blas.hpp"
+#include "broadcast.hpp"
 #include "tape.hpp"
 
 namespace seqgrad {
@@ -146,21 +147,12 @@ private:
     gradient_flow* out_;
 };
 
-/// Sum of squares of one buffer in double, in 16 lanes (a fixed order): four vectors of partial
-/// sums hide the adds' latency; four lanes ran at a quarter of the speed (52 us for char_b1's 140K
-/// gradients per step, 3.5% of its training step, against 13).
+/// Sum of squares of one buffer in double, in lane_sum's fixed order: its lanes of partial sums
+/// hide the adds' latency (four lanes took 52 us for char_b1's 140K gradients per step, 3.5% of
+/// its training step, against 13-16).
 double squared_norm(const gradient_ref& g) {
     return g.visit([](auto span) {
-        constexpr std::size_t L = 16;
-        double sq[L] = {};
-        std::size_t i = 0;
-        const std::size_t n = span.size();
-        for (; i + L <= n; i += L)
-            for (std::size_t l = 0; l < L; ++l) sq[l] += double(span[i + l]) * span[i + l];
-        for (; i < n; ++i) sq[0] += double(span[i]) * span[i];
-        for (std::size_t w = L / 2; w > 0; w /= 2)
-            for (std::size_t l = 0; l < w; ++l) sq[l] += sq[l + w];
-        return sq[0];
+        return detail::lane_sum<double>(span.size(), [&](std::size_t i) { return double(span[i]) * span[i]; });
     });
 }
 }  // namespace

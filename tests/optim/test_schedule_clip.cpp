@@ -97,8 +97,8 @@ BOOST_AUTO_TEST_CASE(global_norm_several_parameters) {
     BOOST_TEST(c.grad_as_double()(0) == 100.0);
 }
 
-// Buffers longer than the norm's 16 partial sums, with a tail: gradients 1, 2, ..., n have
-// squares summing to n (n + 1) (2n + 1) / 6, exact in double for these n (87 = 5 * 16 + 7 and 33).
+// Buffers longer than the norm's 32 partial sums (detail::lane_sum), with a tail: gradients 1, 2,
+// ..., n have squares summing to n (n + 1) (2n + 1) / 6, exact in double (87 = 2 * 32 + 23, 33).
 BOOST_AUTO_TEST_CASE(global_norm_long_buffers) {
     for (auto dt : {sg::dtype::f64, sg::dtype::f32}) {
         sg::parameter_store ps(dt);
