@@ -26,7 +26,7 @@ void adagrad_kernel(T* w, T* g, T* sum, std::size_t n, const adagrad_options& o,
 }  // namespace
 
 adagrad::adagrad(parameter_store& ps, const adagrad_options& options)
-    : optimizer(ps, "adagrad", checked(options).lr, 1), opt_(options) {}
+    : optimizer(ps, "adagrad", checked(options).lr, 1, 0b1), opt_(options) {}
 
 void adagrad::init_state(detail::optim_state& s) {
     if (s.dt == dtype::f32) std::fill(s.f.begin(), s.f.end(), float(opt_.initial_accumulator_value));

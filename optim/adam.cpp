@@ -29,7 +29,7 @@ void adam_kernel(T* w, T* g, T* m, T* v, std::size_t n, const adam_options& o, d
 }  // namespace
 
 adam::adam(parameter_store& ps, const adam_options& options)
-    : optimizer(ps, "adam", checked(options).lr, 2), opt_(options) {}
+    : optimizer(ps, "adam", checked(options).lr, 2, 0b10), opt_(options) {}
 
 void adam::run(const parameter& p, detail::optim_state& s, bool zero_grad) {
     detail::optim_visit(p.scalar_type(), [&](auto zero) {

@@ -23,19 +23,27 @@ void optimizer::save_state(const std::string& path) const {
         const detail::optim_state* s;
         double steps;
     };
-    // Only current entries: one left from a parameter whose store slot was replaced (another uid or
-    // size) is stale, and the next step() would remake it from zeros anyway.
-    std::vector<entry> live;
-    for (std::size_t i = 0; i < ps.size() && i < state_.size(); ++i) {
-        const auto& s = state_[i];
-        if (s.uid != 0 && s.uid == ps[i].data().uid && s.size == ps[i].size())
-            live.push_back({ps[i].name(), &s, static_cast<double>(s.steps)});
+    // Buffers only for current state: one left from a parameter whose store slot was replaced
+    // (another uid or size) is stale, and the next step() would remake it from zeros anyway. Every
+    // parameter without (frozen, added since the last step, stale) gets an update count of 0, so
+    // that load_state tells one saved before its first update from one of another model.
+    std::vector<entry> all;
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+        const detail::optim_state* s = i < state_.size() ? &state_[i] : nullptr;
+        if (s && s->uid != 0 && s->uid == ps[i].data().uid && s->size == ps[i].size())
+            all.push_back({ps[i].name(), s, static_cast<double>(s->steps)});
+        else all.push_back({ps[i].name(), nullptr, 0.0});
+    }
+    std::vector<std::pair<std::size_t, bool>> at;  // member after the head -> (entry, its steps?)
+    for (std::size_t k = 0; k < all.size(); ++k) {
+        at.push_back({k, true});
+        if (all[k].s) at.push_back({k, false});
     }
     const std::array<double, 3> head{static_cast<double>(steps_), lr_, static_cast<double>(buffers_)};
-    detail::write_arrays(path, "optimizer::save_state", 1 + 2 * live.size(), [&](std::size_t i) {
+    detail::write_arrays(path, "optimizer::save_state", 1 + at.size(), [&](std::size_t i) {
         if (i == 0) return detail::npy_array{"optimizer/" + name_, {3}, dtype::f64, head.data()};
-        const entry& e = live[(i - 1) / 2];
-        if (i % 2 == 1) return detail::npy_array{e.name + "/steps", {1}, dtype::f64, &e.steps};
+        const entry& e = all[at[i - 1].first];
+        if (at[i - 1].second) return detail::npy_array{e.name + "/steps", {1}, dtype::f64, &e.steps};
         const void* data = e.s->dt == dtype::f32 ? static_cast<const void*>(e.s->f.data())
                                                  : static_cast<const void*>(e.s->d.data());
         return detail::npy_array{e.name + "/state", {buffers_, e.s->size}, e.s->dt, data};
@@ -78,8 +86,8 @@ void optimizer::load_state(const std::string& path) {
     if (h.dimension() != 1 || h.size() != 3)
         in(head_key).fail("shape " + shape_of(h) + ", expected [3]: steps, learning rate, buffers per parameter");
     if (!whole(h(0), 0)) in(head_key).fail("steps " + detail::number(h(0)) + " is not a whole number in [0, 2^53]");
-    if (!(h(1) >= 0 && std::isfinite(h(1))))
-        in(head_key).fail("learning rate " + detail::number(h(1)) + ", expected finite and >= 0");
+    if (!(h(1) >= 0 && h(1) <= detail::optim_float_max))  // as optim_require_lr
+        in(head_key).fail("learning rate " + detail::number(h(1)) + ", expected finite and >= 0, at most 3.4e38");
     if (!whole(h(2), 0) || h(2) != static_cast<double>(buffers_))
         in(head_key).fail(detail::number(h(2)) + " buffer(s) per parameter, " + name_ + " with these options keeps " +
                           std::to_string(buffers_) + " (state saved with other options: momentum, centered?)");
@@ -92,6 +100,7 @@ void optimizer::load_state(const std::string& path) {
     };
     std::vector<item> plan;
     std::vector<std::string> missing;
+    std::size_t not_started = 0;  // parameters named with an update count of 0 (no state yet)
     for (std::size_t i = 0; i < ps.size(); ++i) {
         const parameter p = ps[i];
         const std::string ks = p.name() + "/steps", kb = p.name() + "/state";
@@ -100,12 +109,18 @@ void optimizer::load_state(const std::string& path) {
             if (p.trainable()) missing.push_back(p.name());
             continue;
         }
-        if (s == file.floats.end() || b == file.floats.end())
-            w.fail("parameter '" + p.name() + "' has member '" + (s == file.floats.end() ? kb : ks) + "' but no '" +
-                   (s == file.floats.end() ? ks : kb) + "' (expected both)");
+        if (s == file.floats.end())
+            w.fail("parameter '" + p.name() + "' has member '" + kb + "' but no '" + ks + "' (expected both)");
         const xt::xarray<double>& n = s->second;
         if (n.dimension() != 1 || n.size() != 1)
             in(ks).fail("shape " + shape_of(n) + " for parameter '" + p.name() + "', expected [1]: its update count");
+        if (b == file.floats.end()) {
+            if (n(0) != 0)
+                w.fail("parameter '" + p.name() + "' has member '" + ks + "' but no '" + kb +
+                       "' (expected both, or an update count of 0: no state yet)");
+            ++not_started;  // saved before its first update: it starts afresh, as it would have
+            continue;
+        }
         if (!whole(n(0), 1))
             in(ks).fail("update count " + detail::number(n(0)) + " of parameter '" + p.name() +
                         "' is not a whole number in [1, 2^53]");
@@ -119,11 +134,21 @@ void optimizer::load_state(const std::string& path) {
             if (const std::size_t k = detail::first_beyond_float(a.data(), a.size()); k < a.size())
                 in(kb).fail("value " + detail::number(a.data()[k]) + " at index " + std::to_string(k) +
                             " does not fit parameter '" + p.name() + "' of type f32");
+        for (std::size_t r = 0; r < buffers_; ++r)
+            for (std::size_t k = 0; k < p.size(); ++k) {
+                const double v = a(r, k);
+                // A NaN, or a running sum of squares below 0, makes the next update NaN.
+                if (std::isnan(v) || (v < 0 && (nonneg_rows_ >> r & 1)))
+                    in(kb).fail("value " + detail::number(v) + " at index " + std::to_string(k) + " of buffer " +
+                                std::to_string(r) + " of parameter '" + p.name() + "' (expected " +
+                                ((nonneg_rows_ >> r & 1) ? "a sum of squares, >= 0" : "a number") + ")");
+            }
         plan.push_back({i, n(0), &a});
     }
-    if (!missing.empty() && !plan.empty())
-        w.fail("trainable parameter(s) " + name_list(missing) + " have no state in the file, which holds that of " +
-               std::to_string(plan.size()) + " other(s) (expected every trainable parameter: the same model?)");
+    if (!missing.empty() && (!plan.empty() || not_started > 0))
+        w.fail("trainable parameter(s) " + name_list(missing) + " have no state in the file, which names " +
+               std::to_string(plan.size() + not_started) +
+               " other parameter(s) (expected every parameter of the store: the same model?)");
 
     // All checked: only now replace the state.
     std::vector<detail::optim_state> fresh(ps.size());

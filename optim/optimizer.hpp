@@ -36,11 +36,13 @@
 // are written one after the other, each atomically; steps() in the state file lets a caller check
 // that they belong together (examples/char_lm.cpp does). State file format: an .npz with
 //     "optimizer/<name>"   [3] '<f8': steps(), learning_rate(), buffers per parameter
-//     "<param>/steps"      [1] '<f8': that parameter's update count (whole, >= 1)
+//     "<param>/steps"      [1] '<f8': that parameter's update count (whole, >= 1; 0 for a
+//                          parameter without state: frozen, or added since the last step)
 //     "<param>/state"      [buffers, size] in the state's scalar type ('<f4' or '<f8'): row k is
 //                          buffer k (adam: m, v; sgd: momentum; adagrad: sum; rmsprop: v, then b
-//                          if momentum > 0, then a if centered) flattened in C order
-// for every parameter that has state, keyed by the parameter's full name, never its index.
+//                          if momentum > 0, then a if centered) flattened in C order; none when
+//                          the count is 0
+// for every parameter of the store, keyed by the parameter's full name, never its index.
 // Hyper-parameters (betas, momentum, eps, ...) are not saved: they are the constructor's options.
 #include <algorithm>
 #include <cmath>
@@ -97,16 +99,21 @@ inline void optim_require(bool ok, std::string_view who, std::string_view what, 
         throw value_error(std::string(who) + ": " + std::string(what) + " must be " + std::string(expected) + ", got " +
                           detail::number(v));
 }
+// Options are used in the store's scalar type, float for a float store (or one converted with
+// to() later): beyond float's range a learning rate or weight decay became inf, and an eps below
+// its smallest normal number 0 (flushed, under set_flush_denormals), and an update NaN.
+inline constexpr double optim_float_max = 3.4028234663852886e38, optim_float_min = 1.1754943508222875e-38;
 inline void optim_require_lr(std::string_view who, double lr) {
-    optim_require(lr >= 0 && std::isfinite(lr), who, "learning rate", lr, "finite and >= 0");
+    optim_require(lr >= 0 && lr <= optim_float_max, who, "learning rate", lr, "finite and >= 0, at most 3.4e38");
 }
-/// A finite value >= 0 (weight decay, momentum, ...).
+/// A value in [0, 3.4e38] (weight decay, momentum, ...).
 inline void optim_require_nonneg(std::string_view who, std::string_view what, double v) {
-    optim_require(v >= 0 && std::isfinite(v), who, what, v, "finite and >= 0");
+    optim_require(v >= 0 && v <= optim_float_max, who, what, v, "finite and >= 0, at most 3.4e38");
 }
-/// A finite value > 0 (eps: with 0, an entry whose gradient was always 0 divides 0 by 0).
+/// A value in [1.2e-38, 3.4e38] (eps: with 0, an entry whose gradient was always 0 divides 0 by 0).
 inline void optim_require_positive(std::string_view who, std::string_view what, double v) {
-    optim_require(v > 0 && std::isfinite(v), who, what, v, "finite and > 0");
+    optim_require(v >= optim_float_min && v <= optim_float_max, who, what, v,
+                  "finite and > 0, from 1.2e-38 (float's smallest normal number) to 3.4e38");
 }
 
 }  // namespace detail
@@ -151,7 +158,7 @@ public:
     /// Write the state (see the top of this file) to an .npz file at `path`, atomically as save_npz:
     /// on any failure io_error is thrown, naming optimizer::save_state and the file, and an existing
     /// file at `path` is left as it was. Parameters without state (frozen, or added since the last
-    /// step) are left out.
+    /// step) are named with an update count of 0 and no buffers.
     void save_state(const std::string& path) const;
     /// Replace the state with the one save_state wrote to `path`: every parameter's buffers and
     /// update count, steps() and the learning rate (as torch's load_state_dict restores its lr; set
@@ -164,9 +171,11 @@ public:
     /// names that kind), a buffer count other than this optimiser's (other options, e.g. rmsprop
     /// centered or not), a member naming no parameter of the store, a trainable parameter without
     /// state while others have some, a size other than the parameter's, a step count that is not a
-    /// whole number in [1, 2^53] (steps() and the buffer count: [0, 2^53]), a learning rate that is
-    /// negative or not finite, and a finite value too large for a float store. After a failed load
-    /// the optimiser is exactly as it was.
+    /// whole number in [1, 2^53] (steps() and the buffer count: [0, 2^53]; 0 for a parameter saved
+    /// without state, which then has none), a learning rate that is negative or above 3.4e38, a
+    /// NaN in a buffer, a negative entry in a sum of squares (adam's v, rmsprop's v, adagrad's sum),
+    /// and a finite value too large for a float store. After a failed load the optimiser is exactly
+    /// as it was.
     void load_state(const std::string& path);
     /// The state of the parameter at `index` in the store, or nullptr if it has none yet.
     /// For inspection and serialisation; its layout is each optimiser's own.
@@ -175,9 +184,10 @@ public:
     }
 
 protected:
-    /// `buffers`: how many arrays of a parameter's size the optimiser keeps per parameter.
-    optimizer(parameter_store& ps, std::string name, double lr, std::size_t buffers)
-        : ps_(&ps), name_(std::move(name)), lr_(lr), buffers_(buffers) {
+    /// `buffers`: how many arrays of a parameter's size the optimiser keeps per parameter;
+    /// `nonneg_rows`: bit r set when buffer r is a sum of squares, which load_state refuses below 0.
+    optimizer(parameter_store& ps, std::string name, double lr, std::size_t buffers, unsigned nonneg_rows = 0)
+        : ps_(&ps), name_(std::move(name)), lr_(lr), buffers_(buffers), nonneg_rows_(nonneg_rows) {
         detail::optim_require_lr(name_, lr);
     }
 
@@ -207,6 +217,7 @@ private:
     std::string name_;
     double lr_;
     std::size_t buffers_;
+    unsigned nonneg_rows_;
     std::size_t steps_ = 0;
     std::vector<detail::optim_state> state_;
 };

@@ -1,5 +1,7 @@
 #include "rmsprop.hpp"
 
+#include <algorithm>
+
 namespace seqgrad::optim {
 
 namespace {
@@ -27,7 +29,9 @@ void rmsprop_loop(T* __restrict w, T* __restrict g, T* __restrict v, T* __restri
         T den;
         if constexpr (Centered) {
             a[i] = alpha * a[i] + k * d;
-            den = std::sqrt(v[i] - a[i] * a[i]) + eps;
+            // v - a^2 is >= 0 in exact arithmetic but rounds below 0 under a constant gradient
+            // (PyTorch 1.13's update went NaN there after 12-54 steps): held at 0.
+            den = std::sqrt(std::max(v[i] - a[i] * a[i], T(0))) + eps;
         } else {
             den = std::sqrt(v[i]) + eps;
         }
@@ -58,7 +62,7 @@ void rmsprop_kernel(T* w, T* g, T* v, T* b, T* a, std::size_t n, const rmsprop_o
 }  // namespace
 
 rmsprop::rmsprop(parameter_store& ps, const rmsprop_options& options)
-    : optimizer(ps, "rmsprop", checked(options).lr, buffers(options)), opt_(options) {}
+    : optimizer(ps, "rmsprop", checked(options).lr, buffers(options), 0b1), opt_(options) {}
 
 void rmsprop::run(const parameter& p, detail::optim_state& s, bool zero_grad) {
     detail::optim_visit(p.scalar_type(), [&](auto zero) {

@@ -245,6 +245,48 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(optimizer_common)
 
+// Options become the store's scalar type: an eps below float's smallest normal number became 0 in a
+// float store (0/0 where a gradient stayed 0), a learning rate or weight decay beyond its range
+// inf. Refused for any store (one may be converted with to() later).
+BOOST_AUTO_TEST_CASE(options_outside_float_range_are_refused) {
+    sg::parameter_store ps(sg::dtype::f32);
+    for (const char* who : {"adam", "rmsprop", "adagrad"}) {
+        const auto make_with_eps = [&](double eps) {
+            if (std::string(who) == "adam") so::adam(ps, {.eps = eps});
+            else if (std::string(who) == "rmsprop") so::rmsprop(ps, {.eps = eps});
+            else so::adagrad(ps, {.eps = eps});
+        };
+        BOOST_TEST(throws_value_error([&] { make_with_eps(1e-50); },
+                                      {who, "eps must be finite and > 0, from 1.2e-38", "got 1e-50"}));
+        make_with_eps(1.2e-38);  // float's smallest normal number (rounded up) is fine
+    }
+    BOOST_TEST(throws_value_error([&] { so::sgd(ps, 1e39); }, {"sgd", "learning rate", "at most 3.4e38", "1e+39"}));
+    BOOST_TEST(throws_value_error([&] { so::sgd(ps, {.lr = 0.1, .weight_decay = 1e39}); }, {"sgd", "weight_decay"}));
+    so::sgd s(ps, 0.1);
+    BOOST_TEST(throws_value_error([&] { s.set_learning_rate(1e39); }, {"sgd", "learning rate"}));
+    BOOST_TEST(s.learning_rate() == 0.1);
+}
+
+// Centered RMSprop under a constant gradient: v - a^2 is (1 - alpha^t) alpha^t g^2 in exact
+// arithmetic, which rounds below 0 once alpha^t is under the rounding of v; its square root was
+// NaN from step 54 (f64) as in PyTorch 1.13. Held at 0: every step finite.
+BOOST_AUTO_TEST_CASE(centered_rmsprop_stays_finite_under_a_constant_gradient) {
+    for (const auto dt : {sg::dtype::f64, sg::dtype::f32})
+        for (const double alpha : {0.3, 0.5}) {
+            sg::parameter_store ps(dt);
+            const sg::parameter a = ps.add("a", sg::shape{3});
+            so::rmsprop r(ps, so::rmsprop_options{.lr = 1e-3, .alpha = alpha, .centered = true});
+            std::size_t first_bad = 0;
+            for (std::size_t t = 1; t <= 80 && !first_bad; ++t) {
+                set_grad(a, {0.7, 1.7, -0.3});
+                r.step();
+                const xt::xarray<double> v = a.value_as_double();
+                if (!xt::all(xt::isfinite(v))) first_bad = t;
+            }
+            BOOST_TEST(first_bad == 0u, "alpha " << alpha << " first non-finite step " << first_bad);
+        }
+}
+
 // Every optimiser: a frozen parameter keeps its value, gets no state, and its gradient is zeroed
 // along with the others; a 2x2 parameter is updated entry by entry.
 BOOST_AUTO_TEST_CASE(frozen_untouched_and_grads_zeroed) {

@@ -169,6 +169,36 @@ BOOST_AUTO_TEST_CASE(state_converts_between_float_and_double_stores) {
     }
 }
 
+// A parameter added after the last step (or frozen) has no state: save_state names it with an
+// update count of 0, load_state gives it none, and the run goes on as the uninterrupted one.
+BOOST_AUTO_TEST_CASE(a_parameter_added_after_the_last_step_resumes) {
+    const temp_dir tmp;
+    model a(sg::dtype::f64), b(sg::dtype::f64);
+    so::adam oa(a.ps, 0.01);
+    train(a, oa, 0, 2);
+    a.ps.add("late", xt::xarray<double>{0.5, -0.25});
+    b.ps.add("late", sg::shape{2});
+    oa.save_state(tmp / "late.optim");
+    sg::save_npz(a.ps, tmp / "late.npz");
+    sg::load_npz(b.ps, tmp / "late.npz");
+    so::adam ob(b.ps, 0.01);
+    ob.load_state(tmp / "late.optim");
+    const std::size_t late = 3;  // after layer.w, layer.b and frozen
+    BOOST_TEST(ob.state(late) == nullptr);
+    train(a, oa, 2, 4);
+    train(b, ob, 2, 4);
+    for (const char* name : {"layer.w", "layer.b", "late", "frozen"})
+        BOOST_TEST((a.ps.get(name).value_as_double() == b.ps.get(name).value_as_double()), name);
+    BOOST_REQUIRE(ob.state(late) != nullptr);
+    BOOST_TEST(ob.state(late)->steps == oa.state(late)->steps);
+    BOOST_TEST(ob.state(late)->d == oa.state(late)->d);
+    // The same file into a store without that parameter: a member naming no parameter of it.
+    model c(sg::dtype::f64);
+    so::adam oc(c.ps, 0.01);
+    BOOST_TEST(throws<sg::io_error>([&] { oc.load_state(tmp / "late.optim"); },
+                                    {"'late/steps'", "name no parameter of the store"}));
+}
+
 BOOST_AUTO_TEST_CASE(state_before_the_first_step_and_sgd_without_buffers) {
     const temp_dir tmp;
     model a(sg::dtype::f64), b(sg::dtype::f64, 1.0);
@@ -251,7 +281,7 @@ BOOST_AUTO_TEST_CASE(bad_state_files_are_refused_before_anything_changes) {
                        a.erase("layer.b/state");
                        a.erase("layer.b/steps");
                    }),
-            {"trainable parameter(s) 'layer.b' have no state", "holds that of 1 other(s)"});
+            {"trainable parameter(s) 'layer.b' have no state", "which names 2 other parameter(s)"});
     refused(edited("half.optim", [](auto& a) { a.erase("layer.w/state"); }),
             {"parameter 'layer.w' has member 'layer.w/steps' but no 'layer.w/state'"});
     refused(edited("size.optim",
@@ -278,6 +308,11 @@ BOOST_AUTO_TEST_CASE(bad_state_files_are_refused_before_anything_changes) {
                        a["optimizer/adam"] = xt::xarray<double>{2.0, 0.01};
                    }),
             {"shape [2], expected [3]"});
+    // Adam's second moment is a sum of squares: below 0 (or NaN anywhere) the next step was NaN.
+    refused(edited("negv.optim", [](auto& a) { a["layer.w/state"](1, 3) = -1.0; }),
+            {"value -1 at index 3 of buffer 1 of parameter 'layer.w' (expected a sum of squares, >= 0)"});
+    refused(edited("nanm.optim", [](auto& a) { a["layer.b/state"](0, 2) = std::nan(""); }),
+            {"value nan at index 2 of buffer 0 of parameter 'layer.b' (expected a number)"});
     refused(edited("big.optim", [](auto& a) { a["layer.w/state"](0, 7) = 1e300; }),
             {"value 1e+300 at index 7 does not fit parameter 'layer.w' of type f32"});
     {
