@@ -18,11 +18,7 @@ std::mt19937_64& lvalue(std::mt19937_64&& r) { return r; }
 constexpr const char* score_names[] = {"additive", "dot", "general", "concat", "scaled_dot"};
 
 std::string who(const attention& a) {
-    const parameter& p = a.w.valid() ? a.w : a.w_q;
-    std::string name = p.valid() ? p.name() : std::string();
-    const auto dot = name.rfind('.');
-    name = dot == std::string::npos ? std::string() : name.substr(0, dot);
-    return std::string("nn::attention '") + name + "' (" + to_string(a.score) + ")";
+    return std::string("nn::attention '") + a.scope_name + "' (" + to_string(a.score) + ")";
 }
 
 // x [..., F] times w^T (w [O, F]) -> [..., O]: one GEMM over all leading dimensions.
@@ -66,7 +62,7 @@ attention::attention(const parameter_scope& scope, attention_score sc, std::size
 
 attention::attention(const parameter_scope& scope, attention_score sc, std::size_t q, std::size_t m, std::size_t a,
                      std::mt19937_64& rng)
-    : score(sc), query_size(q), memory_size(m), attention_size(a ? a : q) {
+    : score(sc), query_size(q), memory_size(m), attention_size(a ? a : q), scope_name(scope.prefix()) {
     if (q == 0 || m == 0)
         throw value_error("nn::attention '" + scope.prefix() + "': query size " + std::to_string(q) + ", memory size " +
                           std::to_string(m) + " (expected both > 0)");

@@ -39,6 +39,7 @@
 #include <cstddef>
 #include <random>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -83,6 +84,7 @@ public:
     attention_score score;
     std::size_t query_size = 0, memory_size = 0, attention_size = 0;
     parameter w_q, w_k, b, w, v;  ///< those the score uses (see the table above); others empty
+    std::string scope_name;       ///< the scope's prefix, which errors name (dot has no parameter)
 
     /// attention_size is A for additive and concat (0: query_size); unused by the others. dot and
     /// scaled_dot need query_size == memory_size (shape_error otherwise). Weights start as

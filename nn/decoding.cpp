@@ -237,13 +237,20 @@ std::vector<hypothesis> exhaustive_search(decoder_model& m, const exhaustive_opt
     for (std::size_t v = 0; v < V; ++v)
         if (static_cast<int>(v) != eos) alphabet.push_back(static_cast<int>(v));
     const std::size_t n = alphabet.size();
+    // Counted only until past the limit: max_length may be SIZE_MAX ("no limit"), where summing
+    // n^k over every length never ended.
     double count = 0;
-    for (std::size_t k = 0; k <= o.max_length; ++k) count += std::pow(double(n), double(k));
+    if (n == 1) count = double(o.max_length) + 1;
+    else
+        for (std::size_t k = 0; count <= double(o.max_hypotheses); ++k) {
+            count += std::pow(double(n), double(k));
+            if (k == o.max_length) break;
+        }
     if (count > double(o.max_hypotheses))
-        throw value_error("nn::exhaustive_search: " + std::to_string(static_cast<long long>(count)) +
+        throw value_error("nn::exhaustive_search: more than max_hypotheses = " + std::to_string(o.max_hypotheses) +
                           " hypotheses for " + std::to_string(V) + " tokens and max_length " +
-                          std::to_string(o.max_length) +
-                          " (expected at most max_hypotheses = " + std::to_string(o.max_hypotheses) + ")");
+                          std::to_string(o.max_length) + " (" + std::to_string(n) +
+                          "^k of each length k up to max_length; expected at most max_hypotheses)");
     std::vector<hypothesis> all;
     // k non-EOS tokens, then EOS when k < max_length (else the hypothesis is cut there).
     for (std::size_t k = 0; k <= o.max_length; ++k) {

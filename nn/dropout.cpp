@@ -85,10 +85,10 @@ lstm_state weight_dropped_lstm::operator()(const expr& x, const lstm_state& s) c
 
 expr zoneout(const expr& prev, const expr& next, double z) {
     check_p("zoneout", z);
-    if (z == 0) return next;
-    if (prev.shape() != next.shape())
+    if (prev.shape() != next.shape())  // before z = 0 returns next: a wrong pair fails at any z
         throw shape_error("nn::zoneout: previous state " + prev.shape().str() + ", next " + next.shape().str() +
                           " (expected equal shapes)");
+    if (z == 0) return next;
     tape& t = next.owner();
     if (!t.training()) return next + (prev - next) * z;
     // A 0/1 mask that keeps (takes prev) with probability z: drop probability 1 - z, unscaled. For

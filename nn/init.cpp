@@ -10,6 +10,8 @@
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xmanipulation.hpp>
 
+#include "../core/errors.hpp"
+
 namespace seqgrad::nn {
 namespace {
 
@@ -35,14 +37,30 @@ std::pair<std::size_t, std::size_t> out_in_dims(const parameter& p, const char* 
     return in_out(p) ? std::pair{cols, rows} : std::pair{rows, cols};
 }
 
+// A gain or scale the initialiser multiplies its draws by, checked under the initialiser's name
+// (a NaN or infinite one wrote NaN or inf weights; a negative one failed as nn::uniform's or
+// nn::normal's bounds).
+void check_gain(const parameter& p, const char* who, const char* what, double v, bool nonneg) {
+    if (!std::isfinite(v) || (nonneg && v < 0))
+        throw value_error(std::string("nn::") + who + ": " + what + " " + seqgrad::detail::number(v) + " for '" +
+                          p.name() + "' (expected finite" + (nonneg ? " and >= 0)" : ")"));
+}
+
 double xavier_std(const parameter& p, const char* who, double gain) {
     auto [out, in] = out_in_dims(p, who);
+    check_gain(p, who, "gain", gain, true);
+    if (in + out == 0)
+        throw shape_error(std::string("nn::") + who + ": parameter '" + p.name() + "' has shape " + p.shape().str() +
+                          " (fan_in + fan_out 0)");
     return gain * std::sqrt(2.0 / static_cast<double>(in + out));
 }
 
 double kaiming_std(const parameter& p, const char* who, double gain) {
     auto [out, in] = out_in_dims(p, who);
-    if (in == 0) throw shape_error(std::string("nn::") + who + ": parameter '" + p.name() + "' has fan-in 0");
+    check_gain(p, who, "gain", gain, true);
+    if (in == 0)
+        throw shape_error(std::string("nn::") + who + ": parameter '" + p.name() + "' has shape " + p.shape().str() +
+                          " (fan-in 0)");
     return gain / std::sqrt(static_cast<double>(in));
 }
 
@@ -118,7 +136,9 @@ void orthogonal(const parameter& p, std::mt19937_64& rng, double gain) { orthogo
 void orthogonal_per_gate(const parameter& p, std::size_t gates, std::mt19937_64& rng, double gain) {
     // Gates are blocks of the out dimension: rows of [out, in], columns of [in, out] (built as
     // [out, in], then transposed).
-    auto [rows, cols] = out_in_dims(p, gates == 1 ? "orthogonal" : "orthogonal_per_gate");
+    const char* who = gates == 1 ? "orthogonal" : "orthogonal_per_gate";
+    auto [rows, cols] = out_in_dims(p, who);
+    check_gain(p, who, "gain", gain, false);
     if (gates == 0 || rows % gates != 0)
         throw shape_error("nn::orthogonal_per_gate: parameter '" + p.name() + "' of shape " + p.shape().str() +
                           " cannot be cut into " + std::to_string(gates) + " equal " + (in_out(p) ? "column" : "row") +
@@ -135,6 +155,7 @@ void orthogonal_per_gate(const parameter& p, std::size_t gates, std::mt19937_64&
 
 void identity(const parameter& p, double scale) {
     auto [rows, cols] = matrix_dims(p, "identity");
+    check_gain(p, "identity", "scale", scale, false);
     xt::xarray<double> v = xt::zeros<double>({rows, cols});
     for (std::size_t i = 0; i < std::min(rows, cols); ++i) v(i, i) = scale;
     p.assign(v);

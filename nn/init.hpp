@@ -12,7 +12,9 @@
 // [out, in] (PyTorch's; fan_in is the number of columns, fan_out the number of rows, gates are row
 // blocks), or [in, out] for a parameter added with weight_layout::in_out (fan_in is the number of
 // rows, gates are column blocks). Functions that need a matrix throw shape_error naming the
-// initialiser and the shape they got.
+// initialiser and the shape they got (xavier_* also for fan_in + fan_out 0, kaiming_* for fan-in
+// 0), and value_error naming it for a gain or scale that is not finite (xavier_* and kaiming_*:
+// or negative).
 #include <cstddef>
 #include <random>
 #include <string_view>

@@ -254,6 +254,17 @@ BOOST_AUTO_TEST_CASE(errors_name_the_module_the_shapes_and_the_expectation) {
         [&] { nn::attention(sg::parameter_scope(ps, "d"), nn::attention_score::dot, 3, 4); });
     BOOST_TEST(dot.find("nn::attention 'd' (dot)") != std::string::npos, dot);
     BOOST_TEST(dot.find("expected equal sizes") != std::string::npos, dot);
+    // Dot-product scores have no parameter to take the module's name from: it is the scope's.
+    for (const auto sc : {nn::attention_score::dot, nn::attention_score::scaled_dot}) {
+        const nn::attention unnamed(sg::parameter_scope(ps, "m.a_dot"), sc, 4, 4);
+        sg::tape t;
+        const std::string memory = message([&] {
+            unnamed.prepare(t.input(xt::xarray<double>(xt::zeros<double>({2, 3, 5}))));
+        });
+        BOOST_TEST(memory.find("nn::attention 'm.a_dot' (" + std::string(nn::to_string(sc)) +
+                               "): memory [2, 3, 5] (expected [B, S, 4] with S >= 1)") != std::string::npos,
+                   memory);
+    }
     BOOST_CHECK_THROW(nn::attention_score_from_string("bilinear"), sg::value_error);
     BOOST_TEST((nn::attention_score_from_string("concat") == nn::attention_score::concat));
 

@@ -272,6 +272,24 @@ BOOST_AUTO_TEST_CASE(bad_options_are_value_errors) {
     BOOST_CHECK_THROW(nn::greedy(m, {.max_length = 0}), seqgrad::value_error);
     BOOST_CHECK_THROW(nn::sample(m, {.temperature = -1}, rng), seqgrad::value_error);
     BOOST_CHECK_THROW(nn::exhaustive_search(m, {.max_length = 30}), seqgrad::value_error);
+    // A max_length up to SIZE_MAX ("no limit") is refused at once: counting every length's
+    // hypotheses to the end never returned. V 2 has one non-EOS token: one hypothesis a length.
+    table_model two(2, [](const std::vector<int>&) { return std::vector<double>{0.5, 0.5}; });
+    for (nn::decoder_model* model : {static_cast<nn::decoder_model*>(&m), static_cast<nn::decoder_model*>(&two)})
+        for (const std::size_t len :
+             {std::size_t(2000), std::size_t(1) << 40, std::numeric_limits<std::size_t>::max()}) {
+            if (model == &two && len == 2000) continue;  // 2,001 hypotheses: within the limit
+            const std::string want = "nn::exhaustive_search: more than max_hypotheses = 200000 hypotheses for " +
+                                     std::to_string(model->vocab_size()) + " tokens and max_length " +
+                                     std::to_string(len);
+            try {
+                nn::exhaustive_search(*model, {.max_length = len});
+                BOOST_ERROR("no value_error for max_length " << len);
+            } catch (const seqgrad::value_error& e) {
+                BOOST_TEST(std::string(e.what()).find(want) != std::string::npos, e.what());
+            }
+        }
+    BOOST_TEST(nn::exhaustive_search(two, {.max_length = 5}).size() == 6u);  // 0..5 tokens of id 0
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -80,6 +80,8 @@ BOOST_AUTO_TEST_CASE(every_kind_is_the_identity_in_evaluation) {
     training(t);
     BOOST_TEST(nn::dropout(x, 0.0).id() == x.id());
     BOOST_TEST(nn::zoneout(prev, x, 0.0).id() == x.id());
+    // A mismatched pair is refused at z = 0 too, where zoneout has nothing to do.
+    BOOST_CHECK_THROW(nn::zoneout(prev, t.input(xt::xarray<double>(xt::zeros<double>({7, 2}))), 0.0), sg::shape_error);
 }
 
 BOOST_AUTO_TEST_CASE(variational_dropout_reuses_one_mask_at_every_step) {

@@ -69,6 +69,40 @@ BOOST_AUTO_TEST_CASE(orthogonal_is_reproducible_and_checks_shapes) {
     BOOST_CHECK_THROW(nn::orthogonal_per_gate(ps.add("odd", sg::shape{6, 4}), 4, r1), sg::shape_error);
 }
 
+// A gain or scale that is not finite (or, for xavier_* and kaiming_*, negative) and an empty fan
+// are refused under the initialiser's own name, writing nothing; a negative gain or scale is fine
+// where the result stays what it says (orthogonal times -2, -I).
+BOOST_AUTO_TEST_CASE(gains_and_empty_fans_are_refused_under_the_initialisers_name) {
+    sg::parameter_store ps(sg::dtype::f64);
+    const sg::parameter w = ps.add("w", sg::shape{3, 3}), z = ps.add("z00", sg::shape{0, 0});
+    std::mt19937_64 rng(1);
+    nn::constant(w, 0.5);
+    const auto refused = [&](auto&& f, const std::string& want) {
+        try {
+            f();
+            BOOST_ERROR("no error: " << want);
+        } catch (const sg::error& e) {
+            BOOST_TEST(std::string(e.what()).find(want) != std::string::npos, e.what());
+        }
+        BOOST_TEST(max_diff(w.value<double>(), xt::xarray<double>(xt::zeros<double>({3, 3}) + 0.5)) == 0.0);
+    };
+    const double nan = std::nan(""), inf = HUGE_VAL;
+    refused([&] { nn::orthogonal(w, rng, nan); }, "nn::orthogonal: gain nan for 'w' (expected finite)");
+    refused([&] { nn::orthogonal_per_gate(w, 3, rng, inf); },
+            "nn::orthogonal_per_gate: gain inf for 'w' (expected finite)");
+    refused([&] { nn::identity(w, -inf); }, "nn::identity: scale -inf for 'w' (expected finite)");
+    refused([&] { nn::xavier_uniform(w, rng, nan); },
+            "nn::xavier_uniform: gain nan for 'w' (expected finite and >= 0)");
+    refused([&] { nn::kaiming_normal(w, rng, -1.0); },
+            "nn::kaiming_normal: gain -1 for 'w' (expected finite and >= 0)");
+    refused([&] { nn::xavier_normal(z, rng); },
+            "nn::xavier_normal: parameter 'z00' has shape [0, 0] (fan_in + fan_out 0)");
+    nn::orthogonal(w, rng, -2.0);
+    BOOST_TEST(max_diff(gram(w.value<double>(), true), 4.0 * xt::eye<double>(3)) < 1e-12);
+    nn::identity(w, -1.0);
+    BOOST_TEST(max_diff(w.value<double>(), -1.0 * xt::eye<double>(3)) == 0.0);
+}
+
 BOOST_AUTO_TEST_CASE(orthogonal_per_gate_blocks) {
     sg::parameter_store ps(sg::dtype::f64);
     std::mt19937_64 rng(2);
