@@ -84,6 +84,10 @@ gradcheck_report gradcheck(std::span<parameter_store* const> stores, const std::
     if (!(opts.eps > 0) || !std::isfinite(opts.eps) || !(opts.atol >= 0) || !(opts.rtol >= 0))
         throw value_error("gradcheck: eps " + detail::number(opts.eps) + ", atol " + detail::number(opts.atol) +
                           ", rtol " + detail::number(opts.rtol) + " (expected a finite eps > 0 and tolerances >= 0)");
+    for (std::size_t k = 0; k < stores.size(); ++k)
+        if (!stores[k])
+            throw value_error("gradcheck: store " + std::to_string(k) + " of " + std::to_string(stores.size()) +
+                              " is a null pointer (expected a parameter_store)");
     std::vector<parameter> params;
     std::size_t entries_to_check = 0;
     for (auto* s : stores)

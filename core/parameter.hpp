@@ -35,6 +35,10 @@ inline std::size_t first_beyond_float(const double* v, std::size_t n) {
     while (i < n && !beyond_float(v[i])) ++i;
     return i;
 }
+/// value_error naming `who`, the value and its index if v[0, n) has one beyond_float: doubles
+/// entering a float tape (its leaves and constants).
+void require_float(const char* who, const double* v, std::size_t n);
+inline void require_float(const char*, const float*, std::size_t) {}  // floats always fit
 
 struct param_data {
     std::string name;

@@ -14,8 +14,7 @@ namespace seqgrad {
 // ---- tape slots ------------------------------------------------------------------------------
 
 namespace detail {
-// Tape slots: generations live in a table that is never freed, so checking a stale expr reads
-// valid memory even after its tape is gone.
+// Tape slots: generations in a never-freed table, so checking a stale expr reads valid memory.
 constexpr std::uint32_t max_live_tapes = 1u << 16;
 std::atomic<std::uint64_t> slot_gen[max_live_tapes];
 namespace {
@@ -125,6 +124,8 @@ expr tape::push_leaf(const seqgrad::shape& shp, const T* src, detail::node_kind 
     max_group_ = std::max(max_group_, group_);
     n.requires_grad = requires_grad;
     const std::size_t size = shp.size();
+    if (dt_ == dtype::f32)
+        detail::require_float(kind == detail::node_kind::parameter ? "tape::param" : "tape::input", src, size);
     auto copy = [&](auto* dst) {
         for (std::size_t i = 0; i < size; ++i) dst[i] = static_cast<std::remove_pointer_t<decltype(dst)>>(src[i]);
         n.value = dst;
@@ -137,8 +138,7 @@ expr tape::push_leaf(const seqgrad::shape& shp, const T* src, detail::node_kind 
     return make_expr(id);
 }
 
-// Leaves are checked as they enter, so a NaN input or parameter is blamed on itself rather than on
-// its first consumer (or not at all when read directly). On failure the leaf is taken back off.
+// Leaves are checked as they enter: a NaN input or parameter is blamed on itself, then taken off.
 void tape::check_leaf(std::uint32_t id) {
     if (!check_finite_) return;
     const detail::node& n = nodes_[id];
@@ -169,6 +169,7 @@ template expr tape::input<float>(const seqgrad::shape&, std::span<const float>, 
 template expr tape::input<double>(const seqgrad::shape&, std::span<const double>, bool);
 
 expr tape::constant(double value, const seqgrad::shape& shp) {
+    if (dt_ == dtype::f32) detail::require_float("tape::constant", &value, 1);
     detail::node n;
     n.shp = shp;
     n.kind = detail::node_kind::constant;

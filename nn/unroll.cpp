@@ -108,8 +108,12 @@ any_state any_cell::initial_state(tape& t, std::size_t batch) const {
 
 namespace detail {
 
-void check_sequence(const char* who, std::span<const expr> xs, std::span<const std::size_t> lengths) {
+void check_sequence(const char* who, std::span<const expr> xs, std::span<const std::size_t> lengths,
+                    const shape& state) {
     const std::size_t b = lengths.size();
+    if (state.rank() == 0 || state[0] != b)
+        throw shape_error(std::string("nn::") + who + ": state " + state.str() + " for " + std::to_string(b) +
+                          " lengths (expected [B, ...] with B = " + std::to_string(b) + ", one per length)");
     for (std::size_t k = 0; k < xs.size(); ++k) {
         const shape s = xs[k].shape();
         if (s.rank() == 0 || s[0] != b)

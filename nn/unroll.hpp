@@ -125,8 +125,8 @@ std::vector<expr> unstack_steps(const expr& sequence);
 expr stack_steps(std::span<const expr> steps);
 
 namespace detail {
-/// Shapes of xs (each [B, ...], one B) and lengths (B of them, each <= T); errors name `who`.
-void check_sequence(const char* who, std::span<const expr> xs, std::span<const std::size_t> lengths);
+/// xs and the state's hidden part [B, ...] (no cell runs if every length is 0), lengths B, each <= T.
+void check_sequence(const char* who, std::span<const expr> xs, std::span<const std::size_t> lengths, const shape& s);
 /// How many rows are valid at step k.
 std::size_t active_rows(std::span<const std::size_t> lengths, std::size_t k);
 /// x [B, ...] with the rows whose step mask m [B, 1] is 0 replaced by zeros.
@@ -141,7 +141,7 @@ std::vector<State> run(tape& t, const Cell& cell, std::span<const expr> xs, Stat
     static_assert(std::is_invocable_r_v<State, const Cell&, const expr&, const State&>,
                   "seqgrad::nn: a cell must be callable as State cell(const expr& x, const State& s)");
     const bool masked = !lengths.empty();
-    if (masked) check_sequence(who, xs, lengths);
+    if (masked) check_sequence(who, xs, lengths, flow_state(s).shape());
     std::vector<State> out(xs.size(), s);
     for (std::size_t i = 0; i < xs.size(); ++i) {
         const std::size_t k = reverse ? xs.size() - 1 - i : i;

@@ -213,8 +213,21 @@ expr sub(const expr& a, const expr& b) { return apply(ops().sub, {a, b}); }
 expr mul(const expr& a, const expr& b) { return apply(ops().mul, {a, b}); }
 expr div(const expr& a, const expr& b) { return apply(ops().div, {a, b}); }
 expr neg(const expr& x) { return apply(ops().neg, {x}); }
-expr add_scalar(const expr& x, double c) { return apply(ops().add_scalar, {x}, attrs{.f = {c, 0}}); }
-expr mul_scalar(const expr& x, double c) { return apply(ops().mul_scalar, {x}, attrs{.f = {c, 0}}); }
+namespace {
+// The scalar is used in the tape's type: beyond float's range it became inf on a float tape.
+double float_scalar(const expr& x, double c, const char* op) {
+    if (x.valid() && x.owner().scalar_type() == dtype::f32 && detail::beyond_float(c))
+        throw value_error(std::string(op) + ": scalar " + detail::number(c) + " for x " + x.shape().str() +
+                          " does not fit a float tape (expected |c| <= 3.4e38, or inf or nan)");
+    return c;
+}
+}  // namespace
+expr add_scalar(const expr& x, double c) {
+    return apply(ops().add_scalar, {x}, attrs{.f = {float_scalar(x, c, "add_scalar"), 0}});
+}
+expr mul_scalar(const expr& x, double c) {
+    return apply(ops().mul_scalar, {x}, attrs{.f = {float_scalar(x, c, "mul_scalar"), 0}});
+}
 expr exp(const expr& x) { return apply(ops().exp, {x}); }
 expr log(const expr& x) { return apply(ops().log, {x}); }
 expr square(const expr& x) { return apply(ops().square, {x}); }

@@ -26,7 +26,10 @@ inline const op_def& builtin(op_builder& b) { return op_registry::instance().add
 // (1 to 3 float ulps).
 
 inline float vexp(float x) {
-    x = std::min(std::max(x, -87.0f), 88.0f);
+    // Below ln(FLT_MIN) e^x is subnormal, which the 2^n made from exponent bits below cannot be:
+    // 0, as flushed (the clamp's e^-87 gave a -inf logit a gradient of 1.6e-38 in cross_entropy).
+    const bool under = x < -87.336544f;
+    x = std::min(std::max(x, -87.336544f), 88.0f);
     constexpr float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
     const float n = (x * 1.44269504f + magic) - magic;
     const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
@@ -38,7 +41,7 @@ inline float vexp(float x) {
     p = p * r + 5.0000001201e-1f;
     const float y = p * r * r + r + 1.0f;
     const std::int32_t e = (static_cast<std::int32_t>(n) + 127) << 23;
-    return y * std::bit_cast<float>(e);
+    return under ? 0.0f : y * std::bit_cast<float>(e);
 }
 
 inline double vexp(double x) { return std::exp(x); }

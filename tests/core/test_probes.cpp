@@ -9,8 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <span>
 #include <string>
+#include <vector>
 
+#include <seqgrad/ops/kernels.hpp>
 #include <seqgrad/seqgrad.hpp>
 
 #include "../test_util.hpp"
@@ -63,6 +66,56 @@ BOOST_AUTO_TEST_CASE(gradcheck_with_nothing_to_check_throws) {
     sg::parameter_store frozen(sg::dtype::f64);
     frozen.add("w", xt::xarray<double>{1.0}).set_trainable(false);
     expect_error<sg::value_error>([&] { sg::gradcheck(frozen, loss); }, "nothing to check");
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_names_a_null_store) {
+    sg::parameter_store ps(sg::dtype::f64);
+    ps.add("w", xt::xarray<double>{1.0});
+    std::vector<sg::parameter_store*> stores{&ps, nullptr};
+    auto loss = [](sg::tape& t) { return sg::sum(t.input(xt::xarray<double>{1.0})); };
+    expect_error<sg::value_error>([&] { sg::gradcheck(std::span<sg::parameter_store* const>(stores), loss); },
+                                  "gradcheck: store 1 of 2 is a null pointer");
+}
+
+// A finite double beyond float's range entered a float tape as inf (leaves, constants, scalars);
+// parameters already refused it on every path into a float store.
+BOOST_AUTO_TEST_CASE(values_beyond_float_are_refused_on_a_float_tape) {
+    sg::tape t(sg::dtype::f32);
+    expect_error<sg::value_error>(
+        [&] {
+            t.input(xt::xarray<double>{1.0, 1e300});
+        },
+        "tape::input: value 1e+300 at index 1 does not fit a float tape");
+    expect_error<sg::value_error>([&] { t.constant(-1e39, {2}); },
+                                  "tape::constant: value -1e+39 at index 0 does not fit");
+    const sg::expr x = t.input(xt::xarray<double>{1.0, 2.0});
+    expect_error<sg::value_error>([&] { sg::add_scalar(x, 1e300); }, "add_scalar: scalar 1e+300 for x [2]");
+    expect_error<sg::value_error>([&] { sg::mul_scalar(x, -1e40); }, "mul_scalar: scalar -1e+40");
+    BOOST_TEST(t.size() == 1u);  // nothing recorded by the refused calls
+    const double inf = std::numeric_limits<double>::infinity();
+    BOOST_TEST(std::isinf(t.value(t.input(xt::xarray<double>{inf}))(0)));  // inf and NaN pass as they are
+    BOOST_TEST(t.value(sg::mul_scalar(x, 3.4e38))(0) == float(3.4e38));
+    sg::tape d(sg::dtype::f64);
+    BOOST_TEST(d.value(d.input(xt::xarray<double>{1e300}))(0) == 1e300);  // a double tape holds them
+}
+
+// cross_entropy's float softmax reads e^x through detail::vexp, whose clamp at -87 gave every logit
+// more than 87 below the row's maximum (a -inf one too) a gradient of 1.6e-38 instead of 0.
+BOOST_AUTO_TEST_CASE(far_below_logits_get_exactly_zero_gradient_in_float) {
+    const double inf = std::numeric_limits<double>::infinity();
+    for (const double low : {-1e4, -inf, -100.0}) {
+        sg::tape t(sg::dtype::f32);
+        const sg::expr x = t.input(xt::xarray<double>{{1e4, 0.0, low, 1e4 - 20.0}}, true);
+        const int target[] = {1};
+        t.backward(sg::sum(sg::cross_entropy(x, target, sg::reduction::none)));
+        const xt::xarray<double> g = t.grad(x);
+        BOOST_TEST(std::abs(g(0, 0) - 1.0) < 1e-6);
+        BOOST_TEST(g(0, 1) == -1.0);  // e^-1e4: 0 in any precision
+        BOOST_TEST(g(0, 2) == 0.0, "low " << low);
+        BOOST_TEST(std::abs(g(0, 3) / std::exp(-20.0) - 1.0) < 1e-5);  // e^-20 is well inside float
+    }
+    BOOST_TEST(sg::detail::vexp(-87.3f) > 0.0f);
+    BOOST_TEST(sg::detail::vexp(-87.4f) == 0.0f);
 }
 
 BOOST_AUTO_TEST_CASE(mean_of_nothing_is_an_error) {

@@ -384,6 +384,16 @@ BOOST_AUTO_TEST_CASE(masked_errors_and_user_state_types) {
     BOOST_CHECK_THROW(nn::unroll_masked(t, cell, xs, h0, std::vector<std::size_t>{2, 1, 1}), sg::shape_error);
     BOOST_CHECK_THROW(nn::unroll_masked(t, cell, xs, h0, std::vector<std::size_t>{3, 1}), sg::value_error);
     BOOST_CHECK_THROW(nn::unroll_masked(t, cell, xs, h0, std::vector<std::size_t>{}), sg::value_error);
+    // A state of another batch size, also where every length is 0 and no cell runs to check it.
+    for (const auto& lengths : {std::vector<std::size_t>{0, 0}, std::vector<std::size_t>{2, 1}}) try {
+            nn::unroll_masked(t, cell, xs, cell.initial_state(t, B + 1), lengths);
+            BOOST_ERROR("no shape_error");
+        } catch (const sg::shape_error& e) {
+            const std::string m = e.what();
+            BOOST_TEST(m.find("nn::unroll_masked: state [3, 4] for 2 lengths (expected [B, ...] with B = 2") !=
+                           std::string::npos,
+                       m);
+        }
     // A user state with hidden()/blend() of its own works in masked unrolls.
     auto counting = [&](const sg::expr& x, const running_state& s) {
         const sg::expr h = cell(x, s.h);
