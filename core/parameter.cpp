@@ -10,7 +10,8 @@ namespace seqgrad {
 
 void detail::require_float(const char* who, const double* v, std::size_t n) {
     if (const std::size_t k = first_beyond_float(v, n); k < n)
-        throw value_error(std::string(who) + ": value " + number(v[k]) + " at index " + std::to_string(k) +
+        throw value_error(std::string(who) + ": value " + number(v[k]) +
+                          (n > 1 ? " at index " + std::to_string(k) : std::string()) +
                           " does not fit a float tape (expected |x| <= 3.4e38, or inf or nan)");
 }
 

@@ -36,7 +36,7 @@ inline std::size_t first_beyond_float(const double* v, std::size_t n) {
     return i;
 }
 /// value_error naming `who`, the value and its index if v[0, n) has one beyond_float: doubles
-/// entering a float tape (its leaves and constants).
+/// entering a float tape (its leaves, constants and the scalars of add_scalar and mul_scalar).
 void require_float(const char* who, const double* v, std::size_t n);
 inline void require_float(const char*, const float*, std::size_t) {}  // floats always fit
 

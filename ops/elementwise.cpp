@@ -215,18 +215,16 @@ expr div(const expr& a, const expr& b) { return apply(ops().div, {a, b}); }
 expr neg(const expr& x) { return apply(ops().neg, {x}); }
 namespace {
 // The scalar is used in the tape's type: beyond float's range it became inf on a float tape.
-double float_scalar(const expr& x, double c, const char* op) {
-    if (x.valid() && x.owner().scalar_type() == dtype::f32 && detail::beyond_float(c))
-        throw value_error(std::string(op) + ": scalar " + detail::number(c) + " for x " + x.shape().str() +
-                          " does not fit a float tape (expected |c| <= 3.4e38, or inf or nan)");
+double fitting(const expr& x, double c, const char* op) {
+    if (x.valid() && x.owner().scalar_type() == dtype::f32) detail::require_float(op, &c, 1);
     return c;
 }
 }  // namespace
 expr add_scalar(const expr& x, double c) {
-    return apply(ops().add_scalar, {x}, attrs{.f = {float_scalar(x, c, "add_scalar"), 0}});
+    return apply(ops().add_scalar, {x}, attrs{.f = {fitting(x, c, "add_scalar"), 0}});
 }
 expr mul_scalar(const expr& x, double c) {
-    return apply(ops().mul_scalar, {x}, attrs{.f = {float_scalar(x, c, "mul_scalar"), 0}});
+    return apply(ops().mul_scalar, {x}, attrs{.f = {fitting(x, c, "mul_scalar"), 0}});
 }
 expr exp(const expr& x) { return apply(ops().exp, {x}); }
 expr log(const expr& x) { return apply(ops().log, {x}); }

@@ -87,10 +87,12 @@ BOOST_AUTO_TEST_CASE(values_beyond_float_are_refused_on_a_float_tape) {
         },
         "tape::input: value 1e+300 at index 1 does not fit a float tape");
     expect_error<sg::value_error>([&] { t.constant(-1e39, {2}); },
-                                  "tape::constant: value -1e+39 at index 0 does not fit");
+                                  "tape::constant: value -1e+39 does not fit a float tape");
     const sg::expr x = t.input(xt::xarray<double>{1.0, 2.0});
-    expect_error<sg::value_error>([&] { sg::add_scalar(x, 1e300); }, "add_scalar: scalar 1e+300 for x [2]");
-    expect_error<sg::value_error>([&] { sg::mul_scalar(x, -1e40); }, "mul_scalar: scalar -1e+40");
+    expect_error<sg::value_error>([&] { sg::add_scalar(x, 1e300); },
+                                  "add_scalar: value 1e+300 does not fit a float tape");
+    expect_error<sg::value_error>([&] { sg::mul_scalar(x, -1e40); },
+                                  "mul_scalar: value -1e+40 does not fit a float tape");
     BOOST_TEST(t.size() == 1u);  // nothing recorded by the refused calls
     const double inf = std::numeric_limits<double>::infinity();
     BOOST_TEST(std::isinf(t.value(t.input(xt::xarray<double>{inf}))(0)));  // inf and NaN pass as they are
