@@ -22,9 +22,9 @@
 // where some rows have finished, the new state is blend(mask, cell(x', s), s) with a [B, 1] 0/1 mask, where x' is x
 // with the finished rows zeroed: a finished row keeps its state bit for bit, and no gradient reaches anything through
 // its discarded update (inputs after its end, or parameters through them), whatever the padding holds (NaN or Inf
-// included). Steps where every row is valid skip the blend, and steps where none is skip the cell. Outputs at padded
-// positions still exist (a carried state); give them a target of -1 (mask_targets / step_targets) so cross_entropy
-// ignores them.
+// included). Steps where every row is valid skip the blend, and steps where none is skip the cell (the blend still
+// carries the state, so a padded position is a state edge for transforms at any step). Outputs at padded positions
+// still exist (a carried state); give them a target of -1 (mask_targets / step_targets) so cross_entropy ignores them.
 //
 // Genericity: templates over the cell type (zero overhead; the cell is inlined in the loop) plus one small type-erased
 // cell, any_cell, whose state any_state carries its own hidden/blend. A stack of layers of one cell type is
@@ -150,15 +150,13 @@ std::vector<State> run(tape& t, const Cell& cell, std::span<const expr> xs, Stat
         const int from = i == 0 ? (reverse ? -1 : first_step - 1) : (reverse ? step + 1 : step - 1);
         step_scope scope(t, step, from);
         const std::size_t active = masked ? active_rows(lengths, k) : 1;
-        if (active == 0) {
-            out[k] = s;
-            continue;
-        }
         // Where some rows have finished, the cell reads zeros in them, not their padding: a NaN or
         // Inf there would otherwise reach the kept state (0 * NaN) and the parameters' gradients.
+        // Where all have, no cell runs but the carry is still a state edge, as a finished row's is
+        // at a partial step, so transforms see a row's steps alike whatever its batch-mates' lengths.
         const bool partial = masked && active < lengths.size();
         const expr m = partial ? step_mask(t, lengths, k) : expr();
-        State next = cell(partial ? masked_input(m, xs[k]) : xs[k], s);
+        State next = active == 0 ? s : cell(partial ? masked_input(m, xs[k]) : xs[k], s);
         if (partial) next = blend(m, next, s);
         s = next;
         if (mark) t.mark_state(flow_state(s));  // for record_gradient_flow: ||dL/dh_t|| per step

@@ -199,6 +199,32 @@ BOOST_AUTO_TEST_CASE(a_user_transform_composes_with_the_built_ins) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_padded_carry_is_a_state_edge_whatever_the_batch_mates) {
+    // Row 0 of a masked batch has length 1 over three steps; loss = 10 * its output at step 2, a
+    // carried state. Next to a row of length 3, steps 1 and 2 blend row 0's state through two
+    // edges; alone, no row is active there, and the carry must be the same two edges:
+    // clip_state_gradient(5) clips 10 to 5 on each, so dL/dh0 = 3 * 5 = 15 (30 unclipped), and
+    // truncate_bptt(1) cuts step 2 from step 1, so dL/dh0 = 0 (30 in full BPTT).
+    const std::pair<const char*, sg::backward_plan> plans[] = {{"none", {}},
+                                                               {"clip_state_gradient(5)", sg::clip_state_gradient(5.0)},
+                                                               {"truncate_bptt(1)", sg::truncate_bptt(1)}};
+    const double want[] = {30, 15, 0};
+    for (std::size_t p = 0; p < 3; ++p)
+        for (std::size_t batch : {1u, 2u}) {
+            sg::tape t(sg::dtype::f64);
+            std::vector<sg::expr> xs;
+            for (int k = 0; k < 3; ++k) xs.push_back(t.input(A(xt::ones<double>({batch, std::size_t{1}}))));
+            const sg::expr h0 = t.input(A(xt::zeros<double>({batch, std::size_t{1}})), true);
+            const std::vector<std::size_t> lengths = batch == 1 ? std::vector<std::size_t>{1}
+                                                                : std::vector<std::size_t>{1, 3};
+            const auto states = nn::unroll_masked(t, linear_cell{}, std::span<const sg::expr>(xs), h0, lengths);
+            A w = xt::zeros<double>({batch, std::size_t{1}});
+            w(0, 0) = 10.0;
+            t.backward(sg::sum(states[2] * t.input(w)), plans[p].second);
+            BOOST_TEST(t.grad(h0)(0, 0) == want[p], plans[p].first << ", batch " << batch);
+        }
+}
+
 BOOST_AUTO_TEST_CASE(plans_name_their_transforms_in_errors) {
     try {
         (void)(sg::clip_global_norm(1.0) | sg::truncate_bptt(2) | sg::truncate_bptt(3));
