@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "npz_format.hpp"
@@ -48,13 +49,16 @@ using namespace detail::npz;
 
 // ---- writing ----------------------------------------------------------------------------------
 
-// A writer killed mid-save (SIGKILL, power loss) leaves "<path>.tmp.<pid>.<n>" behind. Each save
-// removes those of processes that no longer exist (kill(pid, 0) fails with ESRCH), so at most
-// one per live writer remains. A pid reused by another live process keeps its file: never wrong,
-// at worst left until that process ends.
+// A writer killed mid-save (SIGKILL, power loss) leaves "<path>.seqgrad-tmp.<pid>.<n>" behind.
+// Each save removes those of processes that no longer exist (kill(pid, 0) fails with ESRCH), so at
+// most one per live writer remains. A pid reused by another live process keeps its file: never
+// wrong, at worst left until that process ends. The infix is the library's own: a user's
+// "model.npz.tmp.2024.05" is not a temporary of ours and stays.
+constexpr const char* temporary_infix = ".seqgrad-tmp.";
+
 void remove_stale_temporaries(const std::string& path) {
     const fs::path target(path);
-    const std::string prefix = target.filename().string() + ".tmp.";
+    const std::string prefix = target.filename().string() + temporary_infix;
     std::error_code ec;
     const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -94,7 +98,7 @@ fs::path resolve_links(const fs::path& path, const where& w) {
 
 }  // namespace
 
-// Writes to "<target>.tmp.<pid>.<n>", syncs it and renames it over target (path with its links
+// Writes to "<target>.seqgrad-tmp.<pid>.<n>", syncs it and renames it over target (path with its links
 // resolved: the temporary sits in the target's directory, on its file system, so the rename is
 // atomic); removes it on any failure. n numbers the saves of this process: two threads saving to
 // one path write two temporaries (one "<path>.tmp.<pid>" renamed the other's half-written file,
@@ -112,7 +116,7 @@ void detail::atomic_write(const std::string& path, const char* who, const std::f
             "exists and is not a regular file (a save writes a temporary file and renames it over the "
             "destination, which would replace it)");
     remove_stale_temporaries(target);
-    const std::string tmp = target + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(saves++);
+    const std::string tmp = target + temporary_infix + std::to_string(::getpid()) + "." + std::to_string(saves++);
     bool created = false;
     try {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -130,6 +134,11 @@ void detail::atomic_write(const std::string& path, const char* who, const std::f
             w.fail("syncing '" + tmp + "' failed: " + why);
         }
         ::close(fd);
+        // A file replaced keeps its permission bits (a private 0600 checkpoint stays private), as
+        // numpy.save and torch.save, which write in place, keep them.
+        struct stat old {};
+        if (::stat(target.c_str(), &old) == 0 && ::chmod(tmp.c_str(), old.st_mode & 07777) != 0)
+            w.fail("cannot give '" + tmp + "' the permissions of the file it replaces: " + std::strerror(errno));
         std::error_code ec;
         fs::rename(tmp, target, ec);
         if (ec) w.fail("cannot rename '" + tmp + "' to the destination: " + ec.message());
@@ -250,6 +259,13 @@ void write_npz(const std::string& path, const std::map<std::string, xt::xarray<d
         if (a.dimension() > max_rank)
             where{"write_npz", path, key + ".npy"}.fail("rank " + std::to_string(a.dimension()) +
                                                         " is above seqgrad's maximum of " + std::to_string(max_rank));
+        // Rounding a finite double beyond float's range would write inf (and is undefined in C++).
+        const std::size_t k = dt == dtype::f32 ? detail::first_beyond_float(a.data(), a.size()) : a.size();
+        if (k < a.size())
+            where{"write_npz", path, key + ".npy"}.fail("value " + detail::number(a.data()[k]) + " at index " +
+                                                        std::to_string(k) +
+                                                        " does not fit '<f4' (expected |x| <= 3.4e38, or inf or nan; "
+                                                        "write dtype::f64 to keep it)");
     }
     auto it = arrays.begin();
     write_archive(path, "write_npz", arrays.size(), [&](std::size_t) {

@@ -15,9 +15,10 @@
 // corrupt or truncated file raises io_error naming the file, the member and what is wrong; it
 // never crashes or reads out of bounds.
 //
-// Saving is atomic: the archive goes to "<path>.tmp.<pid>.<n>" in the same directory, is flushed,
-// synced and closed, and is then renamed over <path>. On any failure the temporary is removed,
-// io_error is thrown, and an existing file at <path> is left as it was. A writer killed mid-save
+// Saving is atomic: the archive goes to "<path>.seqgrad-tmp.<pid>.<n>" in the same directory, is
+// flushed, synced and closed, given the permission bits of the file it replaces (if any), and is
+// then renamed over <path>. On any failure the temporary is removed, io_error is thrown, and an
+// existing file at <path> is left as it was. A writer killed mid-save
 // leaves its temporary behind; the next save to the same path removes the temporaries of
 // processes that no longer exist. A symbolic link at <path> is written through, as numpy.save
 // and torch.save do: <path> stands for the end of its chain of links (the temporary goes in that
@@ -68,12 +69,14 @@ void load_npz(parameter_store& ps, const std::string& path, load_options opts = 
 /// Read every member of an .npz file into double arrays, keyed by member name without ".npy".
 /// Accepts '<f4' and '<f8' members, and little-endian integers ('<i1' .. '<i8', '<u1' .. '<u8')
 /// and bools ('|b1', as 0/1) of magnitude at most 2^53 (exact as doubles), of rank 0 to 4 in C
-/// order. Any other member (strings, objects, big-endian, fortran order) throws io_error, or is
-/// left out when skip_unsupported; corruption always throws (see above).
+/// order. Any other member (strings, objects, structured dtypes, big-endian, fortran order, an
+/// integer beyond 2^53) throws io_error, or is left out when skip_unsupported; corruption always
+/// throws (see above).
 std::map<std::string, xt::xarray<double>> read_npz(const std::string& path, bool skip_unsupported = false);
 
 /// Write arrays to an .npz file at `path` (atomically), each as '<f4' (dt == f32, values rounded
-/// to float) or '<f8'. Keys must be non-empty; ranks above 4 throw io_error.
+/// to float; a finite value beyond float's range throws io_error) or '<f8'. Keys must be
+/// non-empty; ranks above 4 throw io_error.
 void write_npz(const std::string& path, const std::map<std::string, xt::xarray<double>>& arrays, dtype dt = dtype::f64);
 
 namespace detail {

@@ -86,7 +86,7 @@ public:
             std::string key = string_literal();
             if (!seen.insert(key).second) bad("key '" + printable(key) + "' appears twice");
             expect(':');
-            if (key == "descr") descr = string_literal();
+            if (key == "descr") descr = descr_value();
             else if (key == "fortran_order") fortran = boolean();
             else if (key == "shape") dims = tuple();
             else bad("unexpected key '" + printable(key) + "'");
@@ -123,6 +123,25 @@ private:
         while (i_ < s_.size() && s_[i_] != q && s_[i_] != '\\') ++i_;
         if (i_ >= s_.size() || s_[i_] != q) bad("unterminated or escaped string");
         return std::string(s_.substr(start, i_++ - start));
+    }
+    // A structured dtype's descr is a list of fields, e.g. [('x', '<f4'), ('y', '<i4', (2,))]: kept as
+    // its text, so that the member is an unsupported dtype (skipped where skipping is asked for).
+    std::string descr_value() {
+        skip_space();
+        if (i_ >= s_.size() || s_[i_] != '[') return string_literal();
+        const std::size_t start = i_;
+        int depth = 0;
+        do {
+            if (i_ >= s_.size()) bad("unterminated list in 'descr'");
+            const char c = s_[i_];
+            if (c == '\'' || c == '"') {
+                string_literal();
+                continue;
+            }
+            depth += (c == '[' || c == '(') - (c == ']' || c == ')');
+            ++i_;
+        } while (depth > 0);
+        return std::string(s_.substr(start, i_ - start));
     }
     bool boolean() {
         skip_space();
@@ -319,8 +338,9 @@ void decode(const npz_member& m, T* out) {
     }
 }
 
-// Integers and bools as doubles; an integer beyond 2^53 would not be exact, so it is refused.
-void decode_integer(const npz_member& m, double* out, const where& w) {
+// Integers and bools as doubles. An integer beyond 2^53 would not be exact: the member is then
+// unsupported, and the reason is returned (empty when every value was decoded).
+std::string decode_integer(const npz_member& m, double* out) {
     const int bytes = m.type == elem::i8 || m.type == elem::u8   ? 8
                       : m.type == elem::i4 || m.type == elem::u4 ? 4
                       : m.type == elem::i2 || m.type == elem::u2 ? 2
@@ -334,17 +354,18 @@ void decode_integer(const npz_member& m, double* out, const where& w) {
         if (is_signed) {
             const auto x = static_cast<std::int64_t>(u);
             if (x > std::int64_t(exact) || x < -std::int64_t(exact))
-                w.fail("integer " + std::to_string(x) + " at index " + std::to_string(i) +
-                       " is not exactly representable as a double");
+                return "integer " + std::to_string(x) + " at index " + std::to_string(i) +
+                       " is not exactly representable as a double";
             v = static_cast<double>(x);
         } else {
             if (u > exact)
-                w.fail("integer " + std::to_string(u) + " at index " + std::to_string(i) +
-                       " is not exactly representable as a double");
+                return "integer " + std::to_string(u) + " at index " + std::to_string(i) +
+                       " is not exactly representable as a double";
             v = m.type == elem::b1 ? (u != 0) : static_cast<double>(u);
         }
         out[i] = v;
     }
+    return {};
 }
 
 bool is_float(const npz_member& m) { return m.unsupported.empty() && (m.type == elem::f4 || m.type == elem::f8); }
@@ -361,8 +382,12 @@ std::map<std::string, xt::xarray<double>> read_npz(const std::string& path, bool
             mw.fail(m.unsupported);
         }
         auto a = xt::xarray<double>::from_shape(m.dims);
-        if (is_float(m)) decode(m, a.data());
-        else decode_integer(m, a.data(), mw);
+        if (is_float(m)) {
+            decode(m, a.data());
+        } else if (const std::string why = decode_integer(m, a.data()); !why.empty()) {
+            if (skip_unsupported) continue;
+            mw.fail(why);
+        }
         out.emplace(m.key, std::move(a));
     }
     return out;

@@ -149,11 +149,13 @@ BOOST_AUTO_TEST_CASE(a_save_removes_temporaries_of_dead_writers) {
     const pid_t child = ::fork();
     if (child == 0) ::_exit(0);
     ::waitpid(child, nullptr, 0);
-    const std::string dead = path + ".tmp." + std::to_string(child);
-    const std::string alive = path + ".tmp." + std::to_string(::getppid());  // our parent lives on
-    const std::string other = (dir / "other.npz.tmp.1").string();            // another file's
-    const std::string dead_n = dead + ".4", alive_n = alive + ".4";          // numbered per save
-    for (const auto& f : {dead, alive, other, dead_n, alive_n}) std::ofstream(f) << "half a checkpoint";
+    const std::string dead = path + ".seqgrad-tmp." + std::to_string(child);
+    const std::string alive = path + ".seqgrad-tmp." + std::to_string(::getppid());  // our parent lives on
+    const std::string other = (dir / "other.npz.seqgrad-tmp.1").string();            // another file's
+    const std::string dead_n = dead + ".4", alive_n = alive + ".4";                  // numbered per save
+    // A user's file that only looks like a temporary (it was deleted as one, its "pid" dead).
+    const std::string users = path + ".tmp." + std::to_string(child) + ".05";
+    for (const auto& f : {dead, alive, other, dead_n, alive_n, users}) std::ofstream(f) << "half a checkpoint";
     sg::parameter_store ps;
     ps.add("w", xt::xarray<double>{1.0});
     sg::save_npz(ps, path);
@@ -162,6 +164,7 @@ BOOST_AUTO_TEST_CASE(a_save_removes_temporaries_of_dead_writers) {
     BOOST_TEST(fs::exists(alive));
     BOOST_TEST(fs::exists(alive_n));
     BOOST_TEST(fs::exists(other));
+    BOOST_TEST(fs::exists(users));
     BOOST_TEST(fs::exists(path));
     fs::remove_all(dir);
 }
