@@ -210,15 +210,28 @@ inline void check_count(const std::string& option, std::size_t count, std::size_
 }
 
 /// Checks, before any work, that the files an option writes (its value `path` plus each of
-/// `suffixes`; none when empty) are not directories and not the input file `input` under another
-/// spelling ("./t.txt" and "t.txt", or a link): usage_error naming the option otherwise.
+/// `suffixes`; none when empty) are not directories, go in a folder that exists and takes a file, and
+/// are not the input file `input` under another spelling ("./t.txt" and "t.txt", or a link):
+/// usage_error naming the option otherwise (a save that can only fail must not wait for training).
 inline void check_outputs(const std::string& option, const std::string& path,
                           std::initializer_list<const char*> suffixes, const std::string& input_option,
                           const std::string& input) {
+    namespace fs = std::filesystem;
     if (path.empty()) return;
     for (const char* suffix : suffixes) {
         const std::string out = path + suffix;
-        if (std::filesystem::is_directory(out)) throw usage_error{option + ": '" + out + "' is a directory"};
+        if (fs::is_directory(out)) throw usage_error{option + ": '" + out + "' is a directory"};
+        const fs::path folder = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
+        if (!fs::is_directory(folder))
+            throw usage_error{option + ": '" + out + "': the folder '" + folder.string() + "' does not exist"};
+        const fs::path probe = folder / (".write_test." + std::to_string(::getpid()));
+        std::FILE* f = std::fopen(probe.c_str(), "wb");
+        if (!f)
+            throw usage_error{option + ": '" + out + "': cannot write in the folder '" + folder.string() +
+                              "': " + std::generic_category().message(errno)};
+        std::fclose(f);
+        std::error_code rm;
+        fs::remove(probe, rm);
         std::error_code ec;
         if (!input.empty() && (input == out || std::filesystem::equivalent(input, out, ec)))
             throw usage_error{option + ": '" + out + "' would overwrite " + input_option + " '" + input + "'"};

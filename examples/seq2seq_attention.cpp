@@ -1,5 +1,4 @@
-// seq2seq_attention: an encoder-decoder with attention (nn::seq2seq), trained with teacher forcing
-// and decoded greedily and with beam search.
+// seq2seq_attention: an encoder-decoder with attention (nn::seq2seq); teacher forcing; greedy and beam-search decoding.
 //
 //     seq2seq_attention                                  # dates: "tuesday 9 may 1995" -> "1995-05-09"
 //     seq2seq_attention --data ../shared/data/eng-fra-5k.tsv          # English -> French, words
@@ -340,13 +339,14 @@ int run(const options& o, const nn::seq2seq_options& mo, const nn::vocab& sv, co
             std::vector<const example*> order;
             for (const auto& e : pool) order.push_back(&e);
             // Pools of 16 batches sorted by length, so a batch holds sequences of similar length.
-            for (std::size_t p = 0; p < order.size(); p += 16 * o.batch) {
-                const auto end = order.begin() + std::min(order.size(), p + 16 * o.batch);
+            const std::size_t batch = std::min(o.batch, order.size() + 1);  // 16 * --batch may wrap around
+            for (std::size_t p = 0; p < order.size(); p += 16 * batch) {
+                const auto end = order.begin() + std::min(order.size(), p + 16 * batch);
                 std::stable_sort(order.begin() + p, end,
                                  [](auto* a, auto* b) { return a->src.size() < b->src.size(); });
             }
-            for (std::size_t p = 0; p < order.size(); p += o.batch)
-                batches.emplace_back(order.begin() + p, order.begin() + std::min(order.size(), p + o.batch));
+            for (std::size_t p = 0; p < order.size(); p += batch)
+                batches.emplace_back(order.begin() + p, order.begin() + std::min(order.size(), p + batch));
             std::shuffle(batches.begin(), batches.end(), rng);
         }
         std::vector<std::vector<int>> src, tgt;

@@ -46,6 +46,7 @@
 #include <iostream>
 #include <numbers>
 #include <random>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -114,6 +115,10 @@ options parse_args(int argc, char** argv) {
                         {"--seed", cli::number(o.seed, std::uint64_t{0})},
                         {"--threads", cli::number(o.threads, 1)}},
                        usage);
+    if (o.noise > 1e18)  // the samples, their squares and the noise floor are floats: 1e300 printed a NaN MSE
+        throw cli::usage_error{
+            "--noise: expected at most 1e18 (its variance, the noise floor, must fit a float), got " +
+            (std::ostringstream() << o.noise).str()};
     if (o.horizon >= o.seq)
         throw cli::usage_error{"--horizon: must be less than --seq (" + std::to_string(o.seq) + ")"};
     cli::check_count("--batch", o.batch, o.seq, "--seq " + std::to_string(o.seq));  // sequences of --seq values

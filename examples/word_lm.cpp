@@ -292,8 +292,9 @@ int run(const options& o) {
     };
     double train_seconds = 0, loss_sum = 0, val = 0, best_val = std::numeric_limits<double>::infinity();
     std::size_t best_step = 0;
-    std::size_t tokens_done = 0, loss_count = 0;
+    std::size_t tokens_done = 0, loss_count = 0, reported_at = std::numeric_limits<std::size_t>::max();
     const auto report = [&] {
+        reported_at = step;
         val = evaluate(model, valid);
         if (val < best_val) {
             best_val = val;
@@ -333,7 +334,7 @@ int run(const options& o) {
         if (o.eval_every > 0 && step % o.eval_every == 0) report();
         if (!o.checkpoint.empty() && step % o.save_every == 0 && step < o.steps) save();
     }
-    if (o.eval_every == 0 || step % o.eval_every != 0) report();
+    if (reported_at != step) report();  // unless the last step reported (--steps 0 or a finished resume: no step)
     if (!o.checkpoint.empty()) {
         save();
         std::cout << "saved " << o.checkpoint << " (+ .vocab, .optim, .carry) at step " << step << "\n";

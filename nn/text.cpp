@@ -313,7 +313,7 @@ lm_batcher::lm_batcher(std::vector<int> ids, std::size_t batch, std::size_t seq)
     ids_.resize(batch * len_ + 1);
 }
 
-std::size_t lm_batcher::num_batches() const { return (len_ + seq_ - 1) / seq_; }
+std::size_t lm_batcher::num_batches() const { return len_ / seq_ + (len_ % seq_ != 0); }  // L + T - 1 can wrap
 
 lm_batch lm_batcher::get(std::size_t k) const {
     if (k >= num_batches())

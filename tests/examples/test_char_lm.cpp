@@ -124,6 +124,11 @@ BOOST_AUTO_TEST_CASE(char_lm_largest_batch_is_too_short_data_not_a_wrapped_bound
     const std::string out = seqgrad_example::run("char_lm", "--batch 18446744073709551615 --steps 1").out;
     BOOST_TEST(out.find("too short for --batch 18446744073709551615") != std::string::npos, out);
     BOOST_TEST(out.find("= 0") == std::string::npos, out);
+    // --seq 2^64 - 1: the batcher's count of batches, (L + T - 1) / T, wrapped to 0 and char_lm divided by it
+    // (SIGFPE): one batch of the whole stream.
+    const auto r = seqgrad_example::run("char_lm",
+                                        "--seq 18446744073709551615 --steps 1 --hidden 4 --embed 4 --batch 2");
+    BOOST_TEST(r.status == 0, r.out);
 }
 
 BOOST_AUTO_TEST_CASE(char_lm_resumed_run_equals_uninterrupted_run) {

@@ -45,7 +45,15 @@ BOOST_AUTO_TEST_CASE(seq2seq_attention_outputs_are_checked_before_training) {
                    2);
         BOOST_TEST(out.find("is a directory") != std::string::npos, out);
         BOOST_TEST(out.find("epoch 1") == std::string::npos, out);
+        // In a folder that does not exist: it failed only after training (the weights lost).
+        BOOST_TEST(
+            run("--data " + data.string() + " " + option + " " + (dir / "no" / "m.npz").string() + small, &out) == 2);
+        BOOST_TEST(out.find("the folder '" + (dir / "no").string() + "' does not exist") != std::string::npos, out);
+        BOOST_TEST(out.find("epoch 1") == std::string::npos, out);
     }
+    // A --batch whose 16 * batch wraps around (2^60) sorted the pool with a stride of 0, forever:
+    // one batch of all 40 pairs.
+    BOOST_TEST(run("--data " + data.string() + " --batch 1152921504606846976" + small, &out) == 0, out);
     fs::remove_all(dir);
 }
 

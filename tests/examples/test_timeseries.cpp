@@ -66,6 +66,11 @@ BOOST_AUTO_TEST_CASE(timeseries_refuses_sizes_whose_product_wraps_around) {
     const auto test = seqgrad_example::run("timeseries", "--seq 4 --horizon 1 --steps 1 --test " + wraps);
     BOOST_TEST(test.status == 2);
     BOOST_TEST(test.out.find("timeseries: --test: expected an integer <= ") != std::string::npos, test.out);
+    // A noise whose samples overflow float printed a NaN test MSE before failing.
+    const auto noise = seqgrad_example::run("timeseries", "--seq 4 --horizon 1 --steps 1 --test 2 --noise 1e300");
+    BOOST_TEST(noise.status == 2);
+    BOOST_TEST(noise.out.find("timeseries: --noise: expected at most 1e18") != std::string::npos, noise.out);
+    BOOST_TEST(noise.out.find("nan") == std::string::npos, noise.out);
 }
 
 // A size no machine holds (w_ih alone 1.6 PB: no allocation can succeed, whatever the overcommit

@@ -56,6 +56,13 @@ BOOST_AUTO_TEST_CASE(word_lm_before_any_step_reports_no_nan) {
     BOOST_TEST(r.out.find("nan") == std::string::npos, r.out);
     BOOST_TEST(r.out.find("train ppl") == std::string::npos, r.out);
     BOOST_TEST(std::stod(result(r, "val_loss_nats")) > 1.0);  // an untrained model over ~950 words
+    // With evaluations on (step 0 is a multiple of any --eval-every), the final report was skipped
+    // as if step 0 had reported: "result val_ppl 1", "best_val_ppl inf".
+    const outcome e = seqgrad_example::run("word_lm",
+                                           "--steps 0 --hidden 8 --embed 8 --batch 2 --seq 4 --eval-every 5");
+    BOOST_TEST(e.status == 0);
+    BOOST_TEST(result(e, "val_loss_nats") == result(r, "val_loss_nats"), e.out);
+    BOOST_TEST(result(e, "best_val_loss_nats") == result(r, "val_loss_nats"), e.out);
 }
 
 BOOST_AUTO_TEST_CASE(word_lm_on_hostile_text) {

@@ -335,6 +335,12 @@ BOOST_AUTO_TEST_CASE(lm_batcher_even_split_and_errors) {
         const auto b = lb.get(k);
         for (std::size_t i = 0; i < b.inputs.size(); ++i) BOOST_TEST(b.targets[i] == b.inputs[i] + 1);
     }
+    // T near 2^64: one batch of all L steps (L + T - 1 wrapped to 0 batches: char_lm divided by it).
+    for (std::size_t T : {std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max() - 1}) {
+        const lm_batcher one(ids, 2, T);
+        BOOST_TEST(one.num_batches() == 1u);
+        BOOST_TEST(one.get(0).steps == 6u);
+    }
     // A stream shorter than one step per row, a zero batch, a zero length.
     BOOST_CHECK_EXCEPTION(lm_batcher(ints{1, 2, 3}, 3, 5), value_error,
                           says({"lm_batcher", "N = 3", "B = 3", "T = 5"}));
