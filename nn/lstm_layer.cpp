@@ -161,6 +161,12 @@ expr lstm_layer::project_embedded(const expr& table, std::span<const int> ids) c
     if (s.rank() != 2 || s[1] != cell_.input_size)
         throw shape_error(layer_name(cell_) + ": embedding table " + s.str() + " (expected [V, " +
                           std::to_string(cell_.input_size) + "])");
+    // Checked here, against the user's table: past this point the rows gathered may be the projection's.
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || static_cast<std::size_t>(ids[i]) >= s[0])
+            throw value_error(layer_name(cell_) + ": id " + std::to_string(ids[i]) + " at position " +
+                              std::to_string(i) + " is out of range for the embedding table " + s.str() +
+                              " (expected 0 <= id < " + std::to_string(s[0]) + ")");
     if (s[0] < ids.size()) return gather_rows(project(table), ids);
     return project(gather_rows(table, ids));
 }

@@ -276,8 +276,13 @@ private:
             mem_ = detail::tile_memory(values0_, keys0_, rows);
             s_ = m_.decoder_cell.initial_state(t_, rows);
             feed_ = t_.constant(0.0, {rows, m_.options.decoder_size});
+            rows_ = rows;
         }
         xt::xarray<double> step(std::span<const int> previous) override {
+            if (previous.size() != rows_)
+                throw value_error("nn::seq2seq decoder: step got " + std::to_string(previous.size()) +
+                                  " previous tokens for " + std::to_string(rows_) +
+                                  " rows (expected one per row, as set by begin or reorder)");
             const expr e = m_.target_embedding(t_, previous);
             s_ = m_.decoder_cell(m_.options.input_feeding ? concat({e, feed_}, 1) : e, s_);
             const expr h = hidden(s_);
@@ -290,6 +295,7 @@ private:
             s_ = select_rows(s_, rows);
             feed_ = gather_rows(feed_, rows);
             if (parents.size() != mem_.batch) mem_ = detail::tile_memory(values0_, keys0_, parents.size());
+            rows_ = parents.size();
         }
 
     private:
@@ -298,6 +304,7 @@ private:
         xt::xarray<double> values_, keys_;
         expr values0_, keys0_, feed_;
         attention_memory mem_;
+        std::size_t rows_ = 0;
         dec_state s_;
     };
 };

@@ -403,6 +403,22 @@ BOOST_AUTO_TEST_CASE(bad_shapes_name_the_layer_and_the_op) {
     const sg::expr table = t.input(xt::xarray<double>(xt::zeros<double>({5, 3})));
     const std::string m6 = message([&] { layer.embedded(table, std::span<const int>(), s0); });
     BOOST_TEST(m6.find("0 ids with batch 2") != std::string::npos, m6);
+    // An id past the table: named against the user's table whichever route runs (with fewer rows than
+    // ids it was gather_rows over the projection [V, 16], a tensor the user never made).
+    for (std::size_t rows : {0u, 1u, 5u}) {
+        const sg::expr tab = t.input(xt::xarray<double>(xt::zeros<double>({rows, std::size_t{3}})));
+        std::string m = "no value_error";
+        try {
+            layer.embedded(tab, std::vector<int>{0, 1, 4, 5}, 2);
+        } catch (const sg::value_error& e) {
+            m = e.what();
+        }
+        BOOST_TEST(m.find("nn::lstm_cell 'lstm' (fused layer): id " + std::to_string(rows == 5 ? 5 : rows) +
+                          " at position " + std::to_string(rows == 5 ? 3 : rows) +
+                          " is out of range for the embedding table [" + std::to_string(rows) + ", 3]") !=
+                       std::string::npos,
+                   m);
+    }
     const std::string m7 = message([&] { layer(t.input(xt::xarray<double>(xt::zeros<double>({0, 3}))), s0); });
     BOOST_TEST(m7.find("input x [0, 3] with batch 2") != std::string::npos, m7);
     // Projections of no steps: refused where they are given, as x [0, I] is, not a sequence of 0

@@ -179,6 +179,15 @@ BOOST_AUTO_TEST_CASE(teacher_forcing_and_the_step_by_step_decoder_give_the_same_
                     BOOST_TEST(std::abs(step(0, v) - lp(2, v)) < 1e-12);
                     BOOST_TEST(step(1, v) == step(0, v));
                 }
+                // A token count that is not the rows': named by the decoder (it failed inside concat, or the cell).
+                try {
+                    dec->step(std::vector<int>{1, 2});
+                    BOOST_ERROR("expected value_error");
+                } catch (const sg::value_error& e) {
+                    BOOST_TEST(std::string(e.what()) ==
+                               "nn::seq2seq decoder: step got 2 previous tokens for 3 rows "
+                               "(expected one per row, as set by begin or reorder)");
+                }
             }
 }
 
