@@ -50,8 +50,10 @@ std::vector<expr> tbptt_stream::begin() {
 }
 
 void tbptt_stream::carry(std::span<const expr> state) {
-    carried_.clear();
-    for (const expr& e : state) carried_.push_back(tape_.value(e));
+    // All or nothing: an expr that fails (stale, another tape's) leaves the carried state as it was.
+    std::vector<xt::xarray<double>> next;
+    for (const expr& e : state) next.push_back(tape_.value(e));
+    carried_ = std::move(next);
 }
 
 }  // namespace seqgrad

@@ -6,6 +6,7 @@
 #include "../ops/activation.hpp"
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
+#include "../ops/math.hpp"
 #include "../ops/operands.hpp"
 #include "../ops/shape_ops.hpp"
 #include "init.hpp"
@@ -102,38 +103,46 @@ void attention::reset_parameters(std::mt19937_64& rng) const {
 }
 
 attention_memory attention::prepare(const expr& memory, std::span<const std::size_t> lengths) const {
-    const shape& s = memory.shape();
+    const shape s = memory.shape();  // a copy: node storage moves as nodes are added
     if (s.rank() != 3 || s[2] != memory_size || s[1] == 0)
         throw shape_error(who(*this) + ": memory " + s.str() + " (expected [B, S, " + std::to_string(memory_size) +
                           "] with S >= 1)");
     attention_memory m;
-    m.values = memory;
     m.batch = s[0];
     m.steps = s[1];
-    tape& t = memory.owner();
-    switch (score) {
-    case attention_score::dot:
-    case attention_score::scaled_dot: m.keys = memory; break;
-    case attention_score::general: m.keys = project(memory, w); break;
-    case attention_score::additive: m.keys = project(memory, w_k) + t.param(b); break;
-    case attention_score::concat: {
-        const expr wk = slice(t.param(w), 1, query_size, query_size + memory_size);
-        m.keys = reshape(matmul(reshape(memory, {s[0] * s[1], s[2]}), T(wk)), {s[0], s[1], attention_size});
-        break;
-    }
-    }
-    if (lengths.empty()) return m;
-    if (lengths.size() != m.batch)
+    if (!lengths.empty() && lengths.size() != m.batch)
         throw shape_error(who(*this) + ": " + std::to_string(lengths.size()) + " lengths for memory " + s.str() +
                           " (expected one per batch row, B = " + std::to_string(m.batch) + ")");
     bool any = false;
-    for (std::size_t r = 0; r < m.batch; ++r) {
+    for (std::size_t r = 0; r < lengths.size(); ++r) {
         if (lengths[r] > m.steps)
             throw value_error(who(*this) + ": row " + std::to_string(r) + " has length " + std::to_string(lengths[r]) +
                               " (expected at most S = " + std::to_string(m.steps) + ")");
         any = any || lengths[r] < m.steps;
     }
-    if (any) m.lengths.assign(lengths.begin(), lengths.end());
+    tape& t = memory.owner();
+    expr mem = memory;
+    if (any) {
+        m.lengths.assign(lengths.begin(), lengths.end());
+        // Masked positions read as zeros: a weight of exactly 0 times an Inf or NaN left in the padding
+        // (0 * Inf) made every context and gradient of the row NaN.
+        xt::xarray<double> valid = xt::zeros<double>({m.batch, m.steps, std::size_t{1}});
+        for (std::size_t r = 0; r < m.batch; ++r)
+            for (std::size_t k = 0; k < lengths[r]; ++k) valid(r, k, 0) = 1.0;
+        mem = where(t.input(valid), memory, t.constant(0.0));
+    }
+    m.values = mem;
+    switch (score) {
+    case attention_score::dot:
+    case attention_score::scaled_dot: m.keys = mem; break;
+    case attention_score::general: m.keys = project(mem, w); break;
+    case attention_score::additive: m.keys = project(mem, w_k) + t.param(b); break;
+    case attention_score::concat: {
+        const expr wk = slice(t.param(w), 1, query_size, query_size + memory_size);
+        m.keys = reshape(matmul(reshape(mem, {s[0] * s[1], s[2]}), T(wk)), {s[0], s[1], attention_size});
+        break;
+    }
+    }
     return m;
 }
 

@@ -5,6 +5,7 @@
 #include "../ops/activation.hpp"
 #include "../ops/elementwise.hpp"
 #include "../ops/linalg.hpp"
+#include "../ops/math.hpp"
 #include "../ops/operands.hpp"
 #include "../ops/random.hpp"
 #include "../ops/shape_ops.hpp"
@@ -95,7 +96,10 @@ expr zoneout(const expr& prev, const expr& next, double z) {
     // z <= 2^-54, 1 - z rounds to 1 (which random_mask refuses): no entry is kept at the mask's
     // resolution (2^-53), as with z = 0.
     if (1 - z >= 1) return next;
-    return next + random_mask(prev - next, mask_spec{t.seed(), t.next_draw(), 1 - z, 1.0, 1, 0});
+    // A selection, not next + mask * (prev - next): that sum rounds (1e-20 kept next to 1 came back
+    // 0) and turns an infinite next into NaN even where it is taken.
+    const expr keep = random_mask(t.constant(1.0, prev.shape()), mask_spec{t.seed(), t.next_draw(), 1 - z, 1.0, 1, 0});
+    return where(keep, prev, next);
 }
 
 lstm_state zoneout(const lstm_state& prev, const lstm_state& next, double z_h, double z_c) {

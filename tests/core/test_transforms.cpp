@@ -422,6 +422,14 @@ BOOST_AUTO_TEST_CASE(tbptt_stream_carries_values_and_refuses_stale_chunks) {
     } catch (const sg::graph_error& e) {
         BOOST_TEST(std::string(e.what()).find("cleared or destroyed") != std::string::npos);
     }
+    // A carry that fails part-way (its second expr is stale) keeps the state carried before: it
+    // cleared it first and kept the first expr alone, so the next chunk began with one state of two.
+    const auto before = stream.carried().at(0);
+    auto carried = stream.begin();
+    sg::expr h = carried[0];
+    BOOST_CHECK_THROW(stream.carry({sg::tanh(h), old_h}), sg::graph_error);
+    BOOST_TEST(stream.carried().size() == 1u);
+    BOOST_TEST((stream.carried()[0] == before));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

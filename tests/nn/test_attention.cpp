@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -172,6 +173,33 @@ BOOST_AUTO_TEST_CASE(a_fully_masked_row_gives_zero_context_and_zero_gradients_ne
                 BOOST_TEST(xt::amax(xt::abs(gm))() > 0.0);
                 BOOST_TEST(alpha(1, 0, 0) + alpha(1, 0, 1) == 1.0, boost::test_tools::tolerance(1e-6));
             }
+}
+
+// Inf or NaN in the padding changes nothing either: a weight of exactly 0 times Inf made the row's
+// context and every gradient NaN.
+BOOST_AUTO_TEST_CASE(non_finite_padding_changes_nothing) {
+    for (auto score : all_scores)
+        for (double pad : {std::numeric_limits<double>::infinity(), std::nan("")})
+            for (bool batched : {false, true}) BOOST_TEST_CONTEXT(nn::to_string(score) << " pad " << pad) {
+                    fixture f(score);
+                    auto run = [&] {
+                        f.ps.zero_grad();
+                        f.data.zero_grad();
+                        sg::tape t(sg::dtype::f64);
+                        const auto o = f.run(t, batched, true);
+                        t.backward(sg::sum(o.context * t.input(f.w_ctx)) + sg::sum(o.weights * t.input(f.w_alpha)));
+                        return std::vector<xt::xarray<double>>{t.value(o.context), t.value(o.weights),
+                                                               f.memory.grad_as_double(), f.queries.grad_as_double()};
+                    };
+                    const auto clean = run();
+                    xt::xarray<double> mem = f.memory.value_as_double();
+                    for (std::size_t r = 0; r < B; ++r)
+                        for (std::size_t k = lengths[r]; k < S; ++k)
+                            for (std::size_t j = 0; j < DM; ++j) mem(r, k, j) = pad;
+                    f.memory.assign(mem);
+                    const auto padded = run();
+                    for (std::size_t i = 0; i < clean.size(); ++i) BOOST_TEST((padded[i] == clean[i]), "output " << i);
+                }
 }
 
 BOOST_AUTO_TEST_CASE(step_by_step_and_all_steps_paths_agree_in_values_and_gradients) {

@@ -214,6 +214,17 @@ BOOST_AUTO_TEST_CASE(zoneout_keeps_the_previous_value_with_probability_z) {
         kept_prev += v == 1.0;
     }
     BOOST_TEST(std::abs(kept_prev / 20000.0 - 0.3) < 0.015);
+    // Exactly one or the other, whatever their magnitudes: next + mask * (prev - next) rounded a
+    // kept 1e-20 beside 1 to 0, and made every unit NaN where next was infinite.
+    for (const double big : {1.0, std::numeric_limits<double>::infinity()}) {
+        const A y2 = t.value(nn::zoneout(t.input(A(1e-20 * prev_v)), t.input(A(big * prev_v)), 0.5));
+        std::size_t kept = 0;
+        for (double v : y2) {
+            BOOST_TEST_REQUIRE((v == 1e-20 || v == big));
+            kept += v == 1e-20;
+        }
+        BOOST_TEST(std::abs(kept / 20000.0 - 0.5) < 0.015);
+    }
     // Each call draws a fresh mask.
     BOOST_TEST(!(t.value(nn::zoneout(prev, next, 0.3)) == y));
     BOOST_CHECK_THROW(nn::zoneout(prev, t.input(ones({100, 3})), 0.3), sg::shape_error);
