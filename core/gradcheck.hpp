@@ -18,7 +18,7 @@
 namespace seqgrad {
 
 struct gradcheck_options {
-    double eps = 1e-6;   ///< central-difference step
+    double eps = 1e-6;   ///< central-difference step at |x| <= 1; eps * |x| above (divided by the step taken)
     double atol = 1e-5;  ///< entry passes when |analytic - numeric| <= atol + rtol * |numeric|
     double rtol = 1e-3;
     /// Check at most this many entries per tensor, sampled without replacement (0 = all).
@@ -49,6 +49,10 @@ struct gradcheck_report {
     double max_abs_err = 0, max_rel_err = 0;
     /// ||analytic - numeric|| / ||analytic + numeric|| over all checked entries (0 if both are 0).
     double global_rel_err = 0;
+    /// Every checked gradient, analytic and numeric, is within atol of 0 (so each entry passed by
+    /// atol alone) and global_rel_err exceeds rtol: nothing was shown, and passed is false. Scale
+    /// the loss up or lower atol.
+    bool inconclusive = false;
     double loss = 0;
     std::vector<gradcheck_tensor> tensors;
     /// When some entries failed: the failed ones, largest excess over the tolerance first. When all

@@ -565,6 +565,8 @@ namespace seqgrad::detail {
 /// op's view offset for these shapes (op_def::no_view: none); op_error when it points past input 0
 /// (a user op's op_builder::view declaration that reading through would read past its memory).
 std::size_t checked_view_offset(const op_def& op, std::span<const shape> in, const attrs& at, const shape& out);
+/// op.infer_shape's answer; op_error when an op declaring derivative_of_output changes the shape.
+seqgrad::shape inferred_shape(const op_def& op, std::span<const shape> in, const attrs& at);
 struct op_registrar {
     const op_def& operator=(op_builder&& b) const { return register_op(std::move(b)); }
     const op_def& operator=(op_builder& b) const { return register_op(std::move(b)); }

@@ -43,6 +43,15 @@ std::size_t checked_view_offset(const op_def& op, std::span<const shape> in, con
                        " (expected offset + output size <= " + std::to_string(n) + ")");
     return off;
 }
+seqgrad::shape inferred_shape(const op_def& op, std::span<const shape> in, const attrs& at) {
+    seqgrad::shape out = op.infer_shape(op, in, at);
+    // derivative_of_output's backward reads y and g(y) at the input's entries: any other shape
+    // would read past them (or leave entries unwritten) without a word.
+    if (op.derivative != output_derivative::none && out != in[0])
+        throw op_error(op.name + ": output shape " + out.str() + " for input " + in[0].str() +
+                       " (an op declaring derivative_of_output must give its input's shape)");
+    return out;
+}
 }  // namespace detail
 
 op_registry& op_registry::instance() {
@@ -56,6 +65,9 @@ const op_def& op_registry::add(op_def def) {
     if (!def.forward_f || !def.forward_d) throw op_error("register_op '" + def.name + "': no forward");
     if (def.arity == 0 || def.arity < -1)
         throw op_error("register_op '" + def.name + "': arity must be >= 1, or -1 for one-or-more");
+    if (def.derivative != output_derivative::none && def.arity != 1)  // its backward writes input 0 alone
+        throw op_error("register_op '" + def.name + "': derivative_of_output needs an op of one input (arity " +
+                       std::to_string(def.arity) + ")");
     // Input indices the engine reads on every node (products, chains): past the arity they read
     // other nodes' inputs (a segfault, or another input's value).
     const auto check_input = [&](int j, const char* what) {

@@ -292,7 +292,7 @@ expr tape::apply(const op_def& op, std::span<const expr> inputs, const attrs& at
             out = nodes_[ins[0]].shp;
         else {
             set_shapes();
-            out = op.infer_shape(op, in_shapes, at);
+            out = detail::inferred_shape(op, in_shapes, at);
         }
         if (optimize_ && op.view_offset) set_shapes(), off = detail::checked_view_offset(op, in_shapes, at, out);
         if (ckpt_) prepare_inputs(first, k);

@@ -74,6 +74,31 @@ BOOST_AUTO_TEST_CASE(gradcheck_detects_a_wrong_gradient) {
     std::ostringstream os;
     os << report;
     BOOST_TEST(os.str().find("FAIL") != std::string::npos);
+
+    // The same wrong gradient of a loss scaled by 1e-6: every gradient is below atol, so each entry
+    // passed by atol alone and the report said PASS. Inconclusive is not a pass; the right gradient
+    // at that scale agrees as a whole and passes.
+    for (const auto* op : {&bad, &sg::find_op("square")}) {
+        const auto r = sg::gradcheck(ps, [&](sg::tape& t) {
+            return sg::mul_scalar(sg::sum(sg::apply(*op, {t.param(p)})), 1e-6);
+        });
+        BOOST_TEST(r.failed == 0u);
+        BOOST_TEST(r.inconclusive == (op == &bad), op->name);
+        BOOST_TEST(r.passed == (op == &bad ? false : true), op->name);
+        std::ostringstream o;
+        o << r;
+        BOOST_TEST((o.str().find("INCONCLUSIVE") != std::string::npos) == (op == &bad), o.str());
+    }
+}
+
+// x +- 1e-6 rounds from |x| ~ 1e10 (to x itself at 1e12: a numeric gradient of 0 against a right 1):
+// the step grows with |x| and the difference is divided by the step taken.
+BOOST_AUTO_TEST_CASE(gradcheck_steps_past_the_rounding_of_large_entries) {
+    sg::parameter_store ps(sg::dtype::f64);
+    auto p = ps.add("p", xt::xarray<double>{1.5 * 0x1p33, 1e12, -3e7});
+    const auto r = sg::gradcheck(ps, [&](sg::tape& t) { return sg::sum(t.param(p)); });
+    BOOST_TEST(r.passed, "" << r);
+    BOOST_TEST(r.max_abs_err < 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(a_nan_gradient_shows_in_the_reports_maxima) {
@@ -307,6 +332,41 @@ BOOST_AUTO_TEST_CASE(a_product_or_chain_input_past_the_arity_is_refused) {
             BOOST_TEST(std::string(e.what()).find(what) != std::string::npos, e.what());
         }
     BOOST_CHECK_NO_THROW(sg::register_op(op("user_product_in_range").product(0, 1)));
+}
+
+BOOST_AUTO_TEST_CASE(derivative_of_output_needs_one_input_and_its_shape) {
+    // Its backward writes input 0 from y and g(y) at the input's entries: with two inputs the
+    // second's gradient was never written (garbage), and with a smaller output it read past y.
+    try {
+        sg::register_op(sg::op_builder("user_exp_of_two")
+                            .arity(2)
+                            .shape(sg::broadcast_shape)
+                            .forward([](auto&) {})
+                            .derivative_of_output<sg::output_derivative::exp>()
+                            .sample({{2}, {2}}));
+        BOOST_FAIL("no error");
+    } catch (const sg::op_error& e) {
+        BOOST_TEST(std::string(e.what()).find("derivative_of_output needs an op of one input (arity 2)") !=
+                       std::string::npos,
+                   e.what());
+    }
+    static const sg::op_def& first_row = sg::register_op(
+        sg::op_builder("user_exp_first_row")
+            .shape(
+                [](const sg::op_def&, std::span<const sg::shape> in, const sg::attrs&) { return sg::shape{in[0][1]}; })
+            .forward([](auto& c) {
+                for (std::size_t i = 0; i < c.out().size(); ++i) c.out()[i] = std::exp(c.in(0)[i]);
+            })
+            .derivative_of_output<sg::output_derivative::exp>());
+    sg::tape t(sg::dtype::f64);
+    try {
+        sg::apply(first_row, {t.input(xt::xarray<double>(xt::ones<double>({4, 3})), true)});
+        BOOST_FAIL("no error");
+    } catch (const sg::op_error& e) {
+        BOOST_TEST(std::string(e.what()) ==
+                   "user_exp_first_row: output shape [3] for input [4, 3] (an op declaring "
+                   "derivative_of_output must give its input's shape)");
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_sample_without_inputs_is_refused_for_one_or_more) {
