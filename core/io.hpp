@@ -18,12 +18,12 @@
 // Saving is atomic: the archive goes to "<path>.seqgrad-tmp.<pid>.<n>" in the same directory, is
 // flushed, synced and closed, given the permission bits of the file it replaces (if any), and is
 // then renamed over <path>. On any failure the temporary is removed, io_error is thrown, and an
-// existing file at <path> is left as it was. A writer killed mid-save
-// leaves its temporary behind; the next save to the same path removes the temporaries of
-// processes that no longer exist. A symbolic link at <path> is written through, as numpy.save
-// and torch.save do: <path> stands for the end of its chain of links (the temporary goes in that
-// file's directory), the link stays a link and the file it names gets the new content. A dangling
-// link's target is created, as open(2) would create it.
+// existing file at <path> is left as it was. A writer killed mid-save leaves its temporary
+// behind; the next save to the same path removes the temporaries of processes that no longer
+// exist. A symbolic link at <path> is written through, as numpy.save and torch.save do: <path>
+// stands for the end of its chain of links (the temporary goes in that file's directory), the
+// link stays a link and the file it names gets the new content. A dangling link's target is
+// created, as open(2) would create it.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
