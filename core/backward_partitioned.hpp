@@ -87,9 +87,26 @@ bool backward_engine<T>::partitioned(std::uint32_t root, const Policy& pol, std:
     for (std::uint32_t i = root + 1; i-- > 0;)
         if (pol.part(nodes_[i]) < 0 && !in_d[i]) visit(i, g, t_.grads_, all);
     flush_all(g, t_.grads_);
-    // Partitioned nodes keep the gradient of the part that owns them (for inspection).
-    for (std::uint32_t i = 0; i <= root; ++i)
-        if (pol.part(nodes_[i]) >= 0) g[i] = tables[static_cast<std::size_t>(pol.part(nodes_[i]))][i];
+    // Partitioned nodes (for inspection: tape::grad, gradient_flow) read every pass's gradient at
+    // them, summed in part order: a window reaching back past its own steps (k2 > k1) adds to
+    // earlier windows' nodes, and the owner's share alone under-reported them. One pass: no copy.
+    for (std::uint32_t i = 0; i <= root; ++i) {
+        if (pol.part(nodes_[i]) < 0) continue;
+        const std::size_t sz = nodes_[i].shp.size();
+        void* only = nullptr;
+        T* sum = nullptr;
+        for (std::size_t w = 0; w < parts; ++w) {
+            const T* src = static_cast<const T*>(tables[w][i]);
+            if (!src) continue;
+            if (!only) {
+                only = tables[w][i];
+                continue;
+            }
+            if (!sum) sum = std::copy_n(static_cast<const T*>(only), sz, t_.grads_.alloc_n<T>(sz)) - sz;
+            for (std::size_t q = 0; q < sz; ++q) sum[q] += src[q];
+        }
+        g[i] = sum ? sum : only;
+    }
     return parallel;
 }
 

@@ -272,8 +272,7 @@ auto encode_decode(tape& t, const Enc& encoder, const Dec& decoder, std::span<co
                    Bridge bridge = {}, int first_step = 0) {
     using dec_state = std::remove_cvref_t<std::invoke_result_t<Bridge&, const State&>>;
     seq2seq_states<State, dec_state> r;
-    r.encoder = source_lengths.empty() ? unroll(t, encoder, source, s0, first_step)
-                                       : unroll_masked(t, encoder, source, s0, source_lengths, first_step);
+    r.encoder = detail::run(t, encoder, source, s0, source_lengths, false, first_step, "encode_decode");
     const int decoder_first = first_step + static_cast<int>(source.size());
     dec_state d0 = [&]() -> dec_state {
         // The bridge's nodes belong to the decoder's first step, its state from the encoder's last:

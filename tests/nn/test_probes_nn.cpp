@@ -192,6 +192,16 @@ BOOST_AUTO_TEST_CASE(encode_decode_runs_its_bridge_in_the_decoders_first_step) {
                 BOOST_TEST(max_diff(got[k], want[k]) <= 1e-12 * (1 + xt::amax(xt::abs(want[k]))()), "gradient " << k);
         }
     }
+    // Its errors name it: source lengths that do not match the batch were reported by
+    // nn::unroll_masked, a function the user did not call.
+    sg::tape t(sg::dtype::f64);
+    const std::vector<sg::expr> xs = nn::unstack_steps(t.input(x));
+    try {
+        nn::encode_decode(t, enc, dec, xs, xs, enc.initial_state(t, B), std::vector<std::size_t>{5});
+        BOOST_ERROR("expected shape_error");
+    } catch (const sg::shape_error& e) {
+        BOOST_TEST(std::string(e.what()).rfind("nn::encode_decode: state [2, 4] for 1 lengths", 0) == 0, e.what());
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -161,6 +161,26 @@ BOOST_AUTO_TEST_CASE(gradient_flow_covers_generate) {
     for (int k = 0; k < 4; ++k) BOOST_TEST(flow.norm[k] == std::pow(3.0, 3 - k), "step " << k);
 }
 
+BOOST_AUTO_TEST_CASE(gradient_flow_sums_overlapping_windows) {
+    // h_k = h_{k-1} / 2 + x over 6 steps, loss = h_3 + h_5, truncate_bptt(2, 4): the window of steps
+    // [2, 4) reaches back to step 0 (h_3: 1, 0.5, 0.25, 0.125 down to h_0), the window [4, 6) to
+    // step 2 (h_5: 1, 0.5, 0.25, 0.125 down to h_2). A step reads the sum, as its input's gradient
+    // does; each step read only its own window's share (0 at steps 0 and 1).
+    sg::tape t(sg::dtype::f64);
+    std::vector<sg::expr> xs;
+    for (int k = 0; k < 6; ++k) xs.push_back(t.input(scalar(1.0), true));
+    const auto hs = nn::unroll(t, linear_cell{0.5}, std::span<const sg::expr>(xs), t.input(scalar(0.0), true));
+    sg::gradient_flow flow;
+    t.backward(sg::sum(hs[3]) + sg::sum(hs[5]), sg::truncate_bptt(2, 4) | sg::record_gradient_flow(flow));
+    const double want[] = {0.125, 0.25, 0.625, 1.25, 0.5, 1};
+    BOOST_TEST_REQUIRE(flow.norm.size() == 6u);
+    for (int k = 0; k < 6; ++k) {
+        BOOST_TEST(flow.norm[k] == want[k], "step " << k);
+        BOOST_TEST(g(t, hs[k]) == want[k], "step " << k);
+        BOOST_TEST(g(t, xs[k]) == want[k], "step " << k);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(a_user_transform_composes_with_the_built_ins) {
     // h_k = 3 h_{k-1} + x over 5 steps from h0 (an untimed leaf); loss = sum(h_4) + sum(w) for a
     // parameter w. Scaling every state edge by 0.5: dL/dh_k = (1.5)^(4-k); four edges are crossed.
