@@ -209,6 +209,18 @@ inline void check_count(const std::string& option, std::size_t count, std::size_
                           std::to_string(count) + "'"};
 }
 
+/// Why no file can be written in `folder` (read-only, /proc: the folder exists but takes none), or
+/// "" when one can: a file is tried, as the example's own writes will, and removed.
+inline std::string cannot_write_in(const std::filesystem::path& folder) {
+    const std::filesystem::path probe = folder / (".write_test.tmp." + std::to_string(::getpid()));
+    std::FILE* f = std::fopen(probe.c_str(), "wb");
+    if (!f) return std::generic_category().message(errno);
+    std::fclose(f);
+    std::error_code ec;
+    std::filesystem::remove(probe, ec);
+    return {};
+}
+
 /// Checks, before any work, that the files an option writes (its value `path` plus each of
 /// `suffixes`; none when empty) are not directories, go in a folder that exists and takes a file, and
 /// are not the input file `input` under another spelling ("./t.txt" and "t.txt", or a link):
@@ -224,14 +236,8 @@ inline void check_outputs(const std::string& option, const std::string& path,
         const fs::path folder = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
         if (!fs::is_directory(folder))
             throw usage_error{option + ": '" + out + "': the folder '" + folder.string() + "' does not exist"};
-        const fs::path probe = folder / (".write_test." + std::to_string(::getpid()));
-        std::FILE* f = std::fopen(probe.c_str(), "wb");
-        if (!f)
-            throw usage_error{option + ": '" + out + "': cannot write in the folder '" + folder.string() +
-                              "': " + std::generic_category().message(errno)};
-        std::fclose(f);
-        std::error_code rm;
-        fs::remove(probe, rm);
+        if (const std::string why = cannot_write_in(folder); !why.empty())
+            throw usage_error{option + ": '" + out + "': cannot write in the folder '" + folder.string() + "': " + why};
         std::error_code ec;
         if (!input.empty() && (input == out || std::filesystem::equivalent(input, out, ec)))
             throw usage_error{option + ": '" + out + "' would overwrite " + input_option + " '" + input + "'"};
@@ -255,14 +261,8 @@ inline void make_output_folder(const std::string& path, const std::vector<std::s
     std::error_code ec;
     if (!fs::create_directories(path, ec) && ec)
         throw std::runtime_error("cannot create the output folder '" + path + "': " + ec.message());
-    // An existing folder may take no files (read-only, /proc): try one, as the plots will.
-    const fs::path probe = fs::path(path) / (".write_test.tmp." + std::to_string(::getpid()));
-    std::FILE* f = std::fopen(probe.c_str(), "wb");
-    if (!f)
-        throw std::runtime_error("cannot write in the output folder '" + path +
-                                 "': " + std::generic_category().message(errno));
-    std::fclose(f);
-    fs::remove(probe, ec);
+    if (const std::string why = cannot_write_in(path); !why.empty())
+        throw std::runtime_error("cannot write in the output folder '" + path + "': " + why);
     for (const auto& name : files)
         if (const fs::path file = fs::path(path) / name; fs::is_directory(file, ec))
             throw std::runtime_error("cannot write '" + file.string() + "': it is a directory");

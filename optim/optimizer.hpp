@@ -48,6 +48,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -102,7 +103,8 @@ inline void optim_require(bool ok, std::string_view who, std::string_view what, 
 // Options are used in the store's scalar type, float for a float store (or one converted with
 // to() later): beyond float's range a learning rate or weight decay became inf, and an eps below
 // its smallest normal number 0 (flushed, under set_flush_denormals), and an update NaN.
-inline constexpr double optim_float_max = 3.4028234663852886e38, optim_float_min = 1.1754943508222875e-38;
+inline constexpr double optim_float_max = std::numeric_limits<float>::max(),
+                        optim_float_min = std::numeric_limits<float>::min();
 inline void optim_require_lr(std::string_view who, double lr) {
     optim_require(lr >= 0 && lr <= optim_float_max, who, "learning rate", lr, "finite and >= 0, at most 3.4e38");
 }
