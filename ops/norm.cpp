@@ -1,5 +1,8 @@
 #include "norm.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "kernels.hpp"
 
 namespace seqgrad {
@@ -18,16 +21,37 @@ shape layer_norm_shape(const op_def& op, std::span<const shape> in, const attrs&
 
 // Mean and 1 / sqrt(var + eps) of one row, accumulated in double and returned in the kernel's
 // precision: float sums of a long row lose the statistics (N = 4096, mean 10, sd 1: y off by 8e-5
-// where PyTorch's float layer_norm is within 4e-6).
+// where PyTorch's float layer_norm is within 4e-6). A double row whose spread or sum overflows
+// (|x - mu| above 1.3e154: its square is inf, and y came out as beta) is summed again over x / m,
+// m = max |x|, which takes every term into [-1, 1]; the statistics are then those of x / m
+// (scale m, else 1), since 1 / sqrt(var + eps) of x itself can be subnormal and flushed to 0.
 template <class T>
-std::pair<T, T> row_stats(const T* x, size_t n, double eps) {
-    double mu = 0;
-    for (size_t j = 0; j < n; ++j) mu += x[j];
-    mu /= static_cast<double>(n);
-    double var = 0;
-    for (size_t j = 0; j < n; ++j) var += (x[j] - mu) * (x[j] - mu);
-    var /= static_cast<double>(n);
-    return {static_cast<T>(mu), static_cast<T>(1 / std::sqrt(var + eps))};
+struct row_stats {
+    T mu, rs;
+    double scale = 1;
+    T xh(T x) const { return scale == 1 ? (x - mu) * rs : (static_cast<T>(x / scale) - mu) * rs; }
+};
+
+template <class T>
+row_stats<T> stats_of(const T* x, size_t n, double eps) {
+    auto moments = [&](double m) {
+        double mu = 0;
+        for (size_t j = 0; j < n; ++j) mu += x[j] / m;
+        mu /= static_cast<double>(n);
+        double var = 0;
+        for (size_t j = 0; j < n; ++j) var += (x[j] / m - mu) * (x[j] / m - mu);
+        return std::pair{mu, var / static_cast<double>(n)};
+    };
+    const auto [mu, var] = moments(1);
+    double m = 0;
+    if (!std::isfinite(mu) || !std::isfinite(var))
+        for (size_t j = 0; j < n; ++j) m = std::max(m, std::abs(double(x[j])));
+    if (m == 0 || !std::isfinite(m))  // no overflow, or inf or NaN in x
+        return {static_cast<T>(mu), static_cast<T>(1 / std::sqrt(var + eps))};
+    const auto [ms, vs] = moments(m);
+    // Equal values (their sum overflowed): x - mu is 0, and eps alone sets r.
+    if (vs == 0) return {x[0], static_cast<T>(1 / std::sqrt(eps))};
+    return {static_cast<T>(ms), static_cast<T>(1 / std::sqrt(vs + eps / m / m)), m};
 }
 
 struct norm_ops {
@@ -45,9 +69,8 @@ struct norm_ops {
                                                for (size_t r = 0; r < rows; ++r) {
                                                    const auto* xr = x.data + r * n;
                                                    auto* yr = y.data + r * n;
-                                                   const auto [mu, rs] = row_stats(xr, n, c.at.f[0]);
-                                                   for (size_t j = 0; j < n; ++j)
-                                                       yr[j] = g[j] * (xr[j] - mu) * rs + b[j];
+                                                   const auto st = stats_of(xr, n, c.at.f[0]);
+                                                   for (size_t j = 0; j < n; ++j) yr[j] = g[j] * st.xh(xr[j]) + b[j];
                                                }
                                            })
                                            .backward([](auto& c) {
@@ -61,10 +84,10 @@ struct norm_ops {
                                                for (size_t r = 0; r < rows; ++r) {
                                                    const T* xr = x.data + r * n;
                                                    const T* gr = gy.data + r * n;
-                                                   const auto [mu, rs] = row_stats(xr, n, c.at.f[0]);
-                                                   double s1 = 0, s2 = 0;  // in double, as row_stats
+                                                   const auto st = stats_of(xr, n, c.at.f[0]);
+                                                   double s1 = 0, s2 = 0;  // in double, as stats_of
                                                    for (size_t j = 0; j < n; ++j) {
-                                                       const T gh = gr[j] * g[j], xh = (xr[j] - mu) * rs;
+                                                       const T gh = gr[j] * g[j], xh = st.xh(xr[j]);
                                                        s1 += gh;
                                                        s2 += gh * xh;
                                                        if (tg.data) tg[j] += gr[j] * xh;
@@ -75,9 +98,9 @@ struct norm_ops {
                                                    if (!tx.data) continue;
                                                    T* out = tx.data + r * n;
                                                    for (size_t j = 0; j < n; ++j) {
-                                                       const T xh = (xr[j] - mu) * rs;
-                                                       const T v = rs * (gr[j] * g[j] - m1 - xh * m2);
-                                                       out[j] = v;
+                                                       // d/dx of x / scale: 1 / scale.
+                                                       const T v = st.rs * (gr[j] * g[j] - m1 - st.xh(xr[j]) * m2);
+                                                       out[j] = st.scale == 1 ? v : static_cast<T>(v / st.scale);
                                                    }
                                                }
                                            })

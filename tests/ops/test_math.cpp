@@ -197,6 +197,39 @@ BOOST_AUTO_TEST_CASE(layer_norm_values) {
     BOOST_CHECK_THROW(sg::layer_norm(x, t.input(A{1, 1, 1}), b), sg::shape_error);
 }
 
+// A double row whose spread's square overflows (|x - mu| above 1.3e154) is normalised like the
+// same row scaled down: y was beta, and the gradient 0. Also rows whose sum overflows (4 x 1e307).
+BOOST_AUTO_TEST_CASE(layer_norm_of_rows_beyond_the_square_root_of_double_max) {
+    for (const double c : {1e200, 1e300, 1e307}) {
+        BOOST_TEST_CONTEXT("scale " << c) {
+            sg::tape t(sg::dtype::f64);
+            auto x = t.input(A{{1 * c, 2 * c, 3 * c, 4 * c}, {c, c, c, c}}, true);
+            auto g = t.input(A{1, 2, 1, 1});
+            auto b = t.input(A{0, 0, 1, 0});
+            auto y = sg::layer_norm(x, g, b, 1e-5);
+            // Row 0: mean 2.5c, variance 1.25c^2 (eps negligible); row 1: equal values give beta.
+            const double r = 1 / std::sqrt(1.25);
+            expect_near(t.value(y), A{{-1.5 * r, -0.5 * r * 2, 0.5 * r + 1, 1.5 * r}, {0, 0, 1, 0}}, 1e-12);
+            // The gradient of sum(y * w) at x is that at x / c (eps / c^2, i.e. none) divided by c.
+            auto w = t.input(A{{0.3, -1.0, 2.0, 0.5}, {1, 1, 1, 1}});
+            t.backward(sg::sum(y * w));
+            sg::tape u(sg::dtype::f64);
+            auto xs = u.input(A{{1, 2, 3, 4}, {1, 1, 1, 1}}, true);
+            u.backward(sg::sum(sg::layer_norm(xs, u.input(A{1, 2, 1, 1}), u.input(A{0, 0, 1, 0}), 1e-300) *
+                               u.input(A{{0.3, -1.0, 2.0, 0.5}, {1, 1, 1, 1}})));
+            const A gx = t.grad(x), expected = u.grad(xs);
+            // Row 1's variance is 0 at any scale: eps alone sets its gradient, that of the mean
+            // removed times g w / sqrt(eps): (I - 1/4) {1, 2, 1, 1} / sqrt(1e-5).
+            for (std::size_t j = 0; j < 4; ++j) {
+                BOOST_TEST(std::abs(gx(0, j) * c - expected(0, j)) <= 1e-9 * std::abs(expected(0, j)) + 1e-12);
+                const double row1 = (j == 1 ? 2 - 1.25 : 1 - 1.25) / std::sqrt(1e-5);
+                BOOST_TEST(std::abs(gx(1, j) - row1) <= 1e-9 * std::abs(row1));
+            }
+            BOOST_TEST(std::abs(expected(0, 0)) > 0.1);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(causal_convolution_sees_only_the_past) {
     sg::tape t(sg::dtype::f64);
     // T = 4, B = 1, C_in = 1; taps w[0] = 1, w[1] = 10, w[2] = 100 (C_out = 1).
