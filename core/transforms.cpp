@@ -155,6 +155,12 @@ double squared_norm(const gradient_ref& g) {
         return detail::lane_sum<double>(span.size(), [&](std::size_t i) { return double(span[i]) * span[i]; });
     });
 }
+/// That of g / m, for gradients whose squares overflow.
+double squared_norm_over(const gradient_ref& g, double m) {
+    return g.visit([m](auto span) {
+        return detail::lane_sum<double>(span.size(), [&](std::size_t i) { return (span[i] / m) * (span[i] / m); });
+    });
+}
 }  // namespace
 
 // Defined with the transforms whose windows and edges it declares: a step below -1 was taken for
@@ -225,8 +231,29 @@ clip_result clip_by_global_norm(std::span<const gradient_ref> grads, double max_
     for (double v : partial) sq += v;
     clip_result r;
     r.norm = std::sqrt(sq);
-    if (!(r.norm > max_norm) || !std::isfinite(r.norm)) return r;
-    const double scale = max_norm / (r.norm + 1e-6);
+    double scale = max_norm / (r.norm + 1e-6);
+    if (std::isinf(sq)) {
+        // Finite double gradients above 1.3e154 square past double's range: their norm is summed
+        // again over g / m, m = max |g| (terms in [0, 1]), and clips as its exact value would. It
+        // reads inf only when the norm itself is beyond double's range.
+        double m = 0;
+        for (const auto& g : grads)
+            g.visit([&m](auto span) {
+                for (const auto v : span) m = std::max(m, std::abs(double(v)));  // NaN is never taken
+            });
+        bool finite = std::isfinite(m);
+        for (const auto& g : grads)
+            finite = finite && g.visit([](auto span) {
+                return std::all_of(span.begin(), span.end(), [](auto v) { return std::isfinite(v); });
+            });
+        if (!finite) return r;  // an inf or NaN gradient: left as it is
+        double sq_m = 0;
+        for (const auto& g : grads) sq_m += squared_norm_over(g, m);
+        const double root = std::sqrt(sq_m);  // the norm over m, at least 1
+        r.norm = m * root;
+        if (!(root > max_norm / m)) return r;
+        scale = max_norm / m / root;
+    } else if (!(r.norm > max_norm) || !std::isfinite(r.norm)) return r;
     auto apply = [&](std::size_t k) {
         grads[k].visit([scale](auto span) {
             using T = typename decltype(span)::value_type;

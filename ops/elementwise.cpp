@@ -89,7 +89,8 @@ struct elementwise_ops {
                 const auto& gy = c.grad_out();
                 auto a = c.in(0), b = c.in(1);
                 emit_binary(c, 0, [&](size_t o, size_t, size_t ib) { return gy[o] / b[ib]; });
-                emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return -gy[o] * a[ia] / (b[ib] * b[ib]); });
+                // (a / b) / b: b * b overflows or underflows where the gradient does not (PyTorch's order).
+                emit_binary(c, 1, [&](size_t o, size_t ia, size_t ib) { return -gy[o] * (a[ia] / b[ib]) / b[ib]; });
             })
             .sample({{2, 3}, {2, 3}}, {}, {}, {domain::any, domain::positive})
             .sample({{4, 3}, {3}}, {}, {}, {domain::any, domain::positive}));
@@ -163,7 +164,8 @@ struct elementwise_ops {
                                        .backward([](auto& c) {
                                            auto x = c.in(0);
                                            const auto& gy = c.grad_out();
-                                           c.emit(0, [&](size_t i) { return 2 * x[i] * gy[i]; });
+                                           // 2 gy first: 2 x overflows where the gradient need not (mse_loss's mean scales gy).
+                                           c.emit(0, [&](size_t i) { return x[i] * (2 * gy[i]); });
                                        })
                                        .sample({{2, 3}}));
 

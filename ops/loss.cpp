@@ -1,5 +1,8 @@
 #include "loss.hpp"
 
+#include <cmath>
+#include <utility>
+
 #include "../core/executor.hpp"
 #include "elementwise.hpp"
 #include "kernels.hpp"
@@ -10,13 +13,15 @@ namespace {
 using namespace detail;
 using std::size_t;
 
-// log(sum_j exp(x[j])) of one row, stably. Sixteen independent lanes for the max and the sum:
+// The max m of one row and s = sum_j exp(x[j] - m), so that log(sum_j exp(x[j])) = m + log(s).
+// Kept apart: where |m| is large, m + log(s) rounds away what a loss or a softmax needs (float
+// logits of 1e8 gave a loss of 0 for log 3). Sixteen independent lanes for the max and the sum:
 // a single running float sum is a dependency chain the compiler may not reorder (no fast-math), so
 // it would not vectorise, and the forward pass over [T*B, V] logits would cost as much as the
 // backward's exp-and-write pass twice over. The row (40 KB at V = 10,000) stays in L2 between
 // the two passes.
 template <class T>
-T row_logsumexp(const T* __restrict xr, size_t n) {
+std::pair<T, T> row_max_sum(const T* __restrict xr, size_t n) {
     constexpr size_t L = 16;
     T m = xr[0];
     size_t j = 0;
@@ -35,7 +40,7 @@ T row_logsumexp(const T* __restrict xr, size_t n) {
     T s = 0;
     for (; j < n; ++j) s += vexp(xr[j] - m);
     for (size_t k = 0; k < L; ++k) s += sl[k];
-    return m + std::log(s);
+    return {m, s};
 }
 
 struct loss_ops {
@@ -70,11 +75,14 @@ struct loss_ops {
                             continue;
                         }
                         const auto* __restrict xr = x.data + r * n;
-                        y[r] = row_logsumexp(xr, n) - xr[t];
+                        const auto [m, sum] = row_max_sum(xr, n);
+                        y[r] = (m - xr[t]) + std::log(sum);
                     }
                 });
             })
             // The saved loss gives the row's log-sum-exp back (lse = loss + x[t]): one exp per logit.
+            // That sum rounds to |lse|'s precision, which decides each softmax entry's relative
+            // error: from |lse| = 64 on (float: 8e-6) the row's max and sum are formed again.
             .backward([](auto& c) {
                 using T = std::remove_cvref_t<decltype(c.grad_out()[0])>;
                 auto x = c.in(0);
@@ -92,19 +100,23 @@ struct loss_ops {
                             std::fill(dr, dr + n, T(0));
                             continue;
                         }
-                        // Where the target's logit is -inf the loss is inf and loss + logit is
-                        // NaN: the row's log-sum-exp is computed again (the gradient is finite).
-                        T lse = y[r] + xr[t];
-                        if (lse != lse) lse = row_logsumexp(xr, n);
-                        const T gr = g[r];
-                        for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
+                        // So too where the loss is inf (the target's logit is -inf, or the
+                        // spread overflows), and lse inf or NaN: the gradient is finite.
+                        const T lse = y[r] + xr[t], gr = g[r];
+                        if (std::abs(lse) < T(64)) {
+                            for (size_t j = 0; j < n; ++j) dr[j] = gr * vexp(xr[j] - lse);
+                        } else {
+                            const auto [m, sum] = row_max_sum(xr, n);
+                            const T scale = gr / sum;
+                            for (size_t j = 0; j < n; ++j) dr[j] = scale * vexp(xr[j] - m);
+                        }
                         dr[t] -= gr;
                     }
                 });
             })
             .sample({{3, 5}}, {}, {4, 0, 2})
             .sample({{4, 3}}, {}, {2, -1, 0, 1})
-            .sample({{3, 37}}, {}, {36, 0, 17}));  // wider than the 16 lanes of row_logsumexp, with a tail
+            .sample({{3, 37}}, {}, {36, 0, 17}));  // wider than the 16 lanes of row_max_sum, with a tail
 };
 
 const loss_ops& ops() {

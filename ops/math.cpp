@@ -350,25 +350,27 @@ struct math_ops {
             })
             .sample({{3, 4}}));
 
-    // f[0] = alpha. d/dx = 1 for x > 0, y + alpha otherwise (PyTorch: x <= 0 takes the second).
-    const op_def& elu = builtin(op_builder("elu")
-                                    .shape(same_shape)
-                                    .saves(saves::both)
-                                    .print_attrs([](const attrs& a) { return "alpha=" + number(a.f[0]); })
-                                    .forward([](auto& c) {
-                                        using T = scalar_of<decltype(c)>;
-                                        const T alpha = static_cast<T>(c.at.f[0]);
-                                        map_unary(c, [=](T x) { return x > 0 ? x : alpha * std::expm1(x); });
-                                    })
-                                    .backward([](auto& c) {
-                                        using T = scalar_of<decltype(c)>;
-                                        const T alpha = static_cast<T>(c.at.f[0]);
-                                        auto x = c.in(0), y = c.out();
-                                        const auto& gy = c.grad_out();
-                                        c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : gy[i] * (y[i] + alpha); });
-                                    })
-                                    .sample({{3, 4}}, attrs{.f = {1.0, 0}}, {}, {domain::away_from_zero})
-                                    .sample({{5}}, attrs{.f = {0.5, 0}}, {}, {domain::away_from_zero}));
+    // f[0] = alpha. d/dx = 1 for x > 0, alpha e^x otherwise (PyTorch: x <= 0 takes the second).
+    const op_def& elu = builtin(
+        op_builder("elu")
+            .shape(same_shape)
+            .saves(saves::inputs)
+            .print_attrs([](const attrs& a) { return "alpha=" + number(a.f[0]); })
+            .forward([](auto& c) {
+                using T = scalar_of<decltype(c)>;
+                const T alpha = static_cast<T>(c.at.f[0]);
+                map_unary(c, [=](T x) { return x > 0 ? x : alpha * std::expm1(x); });
+            })
+            .backward([](auto& c) {
+                using T = scalar_of<decltype(c)>;
+                const T alpha = static_cast<T>(c.at.f[0]);
+                auto x = c.in(0);
+                const auto& gy = c.grad_out();
+                // alpha e^x, not y + alpha: that cancels to 0 where e^x is below y's rounding (x < -17 in float).
+                c.emit(0, [&](size_t i) { return x[i] > 0 ? gy[i] : gy[i] * alpha * std::exp(x[i]); });
+            })
+            .sample({{3, 4}}, attrs{.f = {1.0, 0}}, {}, {domain::away_from_zero})
+            .sample({{5}}, attrs{.f = {0.5, 0}}, {}, {domain::away_from_zero}));
 
     // d/dx x Phi(x) = Phi(x) + x phi(x).
     const op_def& gelu = builtin(
@@ -376,7 +378,8 @@ struct math_ops {
             .shape(same_shape)
             .saves(saves::inputs)
             .forward([](auto& c) {
-                map_unary(c, [](auto x) { return x * (1 + std::erf(x * decltype(x)(inv_sqrt2))) / 2; });
+                // x / 2 first: 2 x overflows for x above half the largest finite value.
+                map_unary(c, [](auto x) { return x / 2 * (1 + std::erf(x * decltype(x)(inv_sqrt2))); });
             })
             .backward([](auto& c) {
                 using T = scalar_of<decltype(c)>;

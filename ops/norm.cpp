@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels.hpp"
 
@@ -22,9 +23,10 @@ shape layer_norm_shape(const op_def& op, std::span<const shape> in, const attrs&
 // Mean and 1 / sqrt(var + eps) of one row, accumulated in double and returned in the kernel's
 // precision: float sums of a long row lose the statistics (N = 4096, mean 10, sd 1: y off by 8e-5
 // where PyTorch's float layer_norm is within 4e-6). A double row whose spread or sum overflows
-// (|x - mu| above 1.3e154: its square is inf, and y came out as beta) is summed again over x / m,
-// m = max |x|, which takes every term into [-1, 1]; the statistics are then those of x / m
-// (scale m, else 1), since 1 / sqrt(var + eps) of x itself can be subnormal and flushed to 0.
+// (|x - mu| above 1.3e154: its square is inf, and y came out as beta), or a float row whose
+// 1 / sqrt(var + eps) is below float's normal range (a spread above 8.5e37: flushed to 0, y was
+// beta), is summed again over x / m, m = max |x|, which takes every term into [-1, 1]; the
+// statistics are then those of x / m (scale m, else 1).
 template <class T>
 struct row_stats {
     T mu, rs;
@@ -44,7 +46,7 @@ row_stats<T> stats_of(const T* x, size_t n, double eps) {
     };
     const auto [mu, var] = moments(1);
     double m = 0;
-    if (!std::isfinite(mu) || !std::isfinite(var))
+    if (!std::isfinite(mu) || !std::isfinite(var) || 1 / std::sqrt(var + eps) < std::numeric_limits<T>::min())
         for (size_t j = 0; j < n; ++j) m = std::max(m, std::abs(double(x[j])));
     if (m == 0 || !std::isfinite(m))  // no overflow, or inf or NaN in x
         return {static_cast<T>(mu), static_cast<T>(1 / std::sqrt(var + eps))};
