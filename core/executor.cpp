@@ -39,7 +39,9 @@ std::once_flag blas_init;
 void init_blas_policy() {
     std::call_once(blas_init, [] {
         std::lock_guard<std::mutex> lock(blas_mu);
-        if (auto_blas.load() && regions == 0) openblas_set_num_threads(1);
+        if (!auto_blas.load()) return;
+        if (regions == 0) openblas_set_num_threads(1);
+        else outside = 1;  // what the last region to leave restores
     });
 }
 
@@ -103,6 +105,7 @@ int blas_threads() {
 
 namespace detail {
 void enter_parallel_region() {
+    init_blas_policy();  // before the first region counts: else the policy never holds OpenBLAS at one thread
     std::lock_guard<std::mutex> lock(blas_mu);
     if (regions++ > 0) return;
     outside = openblas_get_num_threads();
@@ -115,6 +118,7 @@ void leave_parallel_region() noexcept {
 }
 
 bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
+    sync_fp_mode();  // the caller's own share, and what it does with the items' results
     if (n < 2 || num_threads() < 2) {
         for (std::size_t i = 0; i < n; ++i) f(i);
         return false;
@@ -128,7 +132,10 @@ bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
             depth() { ++task_depth; }
             ~depth() { --task_depth; }
         } inside;
-        sync_fp_mode();
+        // Every item, not once a thread: TBB runs a task under the floating-point mode its arena
+        // captured when it started, over the thread's own (so a thread that had followed a change
+        // of set_flush_denormals ran its next items in the old mode).
+        apply_fp_mode();
         for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
     });
     return true;

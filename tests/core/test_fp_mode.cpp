@@ -80,4 +80,43 @@ BOOST_AUTO_TEST_CASE(the_executor_threads_follow_the_setting) {
     }
 }
 
+// TBB runs each task under the floating-point mode its arena captured when it started, over what
+// seqgrad set in that thread: from the second region with one setting on, every item ran in the
+// arena's first mode (flush on and off alike). Several regions per setting, and data_parallel's
+// parts (each a tape's backward in an item): 4 parts of gradient 2e-39 sum to 8e-39 with flush
+// off, every call (calls after the first read 4e-39: the worker's parts flushed).
+BOOST_AUTO_TEST_CASE(every_region_of_the_executor_threads_follows_the_setting) {
+    fp_defaults restore;
+    sg::set_num_threads(2);
+    (void)square_on_tape(sg::dtype::f32, 1e-20);
+    for (bool on : {true, false, true, false}) {
+        sg::set_flush_denormals(on);
+        for (int round = 0; round < 4; ++round) {
+            BOOST_TEST_CONTEXT("flush " << on << ", region " << round) {
+                std::vector<float> out(64, -1);
+                sg::detail::parallel_for(out.size(), [&](std::size_t i) {
+                    volatile float a = 1e-20f;
+                    out[i] = a * a;
+                });
+                std::size_t wrong = 0;
+                for (float v : out)
+                    wrong += std::bit_cast<std::uint32_t>(v) != (on ? 0u : std::bit_cast<std::uint32_t>(1e-40f));
+                BOOST_TEST(wrong == 0u);
+            }
+        }
+        sg::parameter_store ps(sg::dtype::f32);
+        auto w = ps.add("w", xt::xarray<double>{1e-19});
+        for (int call = 0; call < 3; ++call) {
+            BOOST_TEST_CONTEXT("flush " << on << ", data_parallel call " << call) {
+                ps.zero_grad();
+                sg::data_parallel(4,
+                                  [&](sg::tape& t, std::size_t) { return sg::sum(t.param(w) * t.param(w) * 1e-20); });
+                const double g = w.grad_as_double()(0);
+                if (on) BOOST_TEST(g == 0.0);
+                else BOOST_TEST(std::abs(g - 8e-39) < 1e-41);
+            }
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
