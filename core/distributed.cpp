@@ -22,6 +22,24 @@ namespace seqgrad::dist {
 
 bool available() { return detail::available(); }
 
+namespace {
+// Comms with a reducer's step in progress (attach() done, finish() not yet). A rank whose backward
+// did not reach every parameter (no rows of its own, say) sends its buckets only in finish(): a
+// collective started in between would meet another rank's buckets, and both wait for ever.
+std::mutex steps_mu;
+std::vector<std::int64_t> steps_in_flight;
+void require_no_step(const comm& c, const std::string& who) {
+    std::lock_guard<std::mutex> lock(steps_mu);
+    if (std::find(steps_in_flight.begin(), steps_in_flight.end(), c.handle()) != steps_in_flight.end())
+        throw value_error("dist::" + who +
+                          ": called between a reducer's attach() and finish() on the same comm; call finish() "
+                          "first (a rank whose backward did not reach every parameter sends its gradients only "
+                          "in finish(), so the ranks would start their collectives in different orders and wait "
+                          "for ever)");
+}
+
+}  // namespace
+
 environment::environment(int& argc, char**& argv) {
     owns_ = detail::init(argc, argv);
     if (!available()) return;
@@ -41,10 +59,13 @@ int comm::local_size() const { return valid() ? detail::local_size(handle_) : 0;
 int comm::local_rank() const { return valid() ? detail::local_rank(handle_) : -1; }
 comm comm::split(int colour) const {
     if (!valid()) throw value_error("dist::comm::split: on an empty comm (a rank outside the group)");
+    require_no_step(*this, "comm::split");
     return comm(detail::split(handle_, colour));
 }
 void comm::barrier() const {
-    if (valid()) detail::barrier(handle_);
+    if (!valid()) return;
+    require_no_step(*this, "comm::barrier");
+    detail::barrier(handle_);
 }
 
 int guard(const std::function<int()>& body) {
@@ -88,51 +109,101 @@ void require(const comm& c, const char* who) {
     if (!c.valid()) throw value_error(std::string("dist::") + who + ": on an empty comm (a rank outside the group)");
 }
 
+std::uint64_t fnv1a(const std::string& s) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (const unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+    return h;
+}
+
 // Collective: throws value_error on every rank unless every rank's store is rank 0's parameter for
-// parameter (scalar type, count, shapes; with trainable_only, of the trainable ones alone). The
-// collectives move runs of entries: stores that differ would copy or sum unrelated entries, or fail
-// inside MPI without a word about which parameter.
-void require_same_layout(const parameter_store& ps, const comm& c, bool trainable_only, const std::string& who) {
+// parameter (scalar type, count, names, shapes; with trainable_only, of the trainable ones alone)
+// and every rank passed rank 0's `setting` (a reducer's bucket_bytes). The collectives move runs of
+// entries: stores that differ would copy or sum unrelated entries, or fail inside MPI without a
+// word about which parameter. Each rank's error names the first parameter that differs on some rank.
+void require_same_layout(const parameter_store& ps, const comm& c, bool trainable_only, const std::string& who,
+                         std::uint64_t setting = 0, const char* setting_name = nullptr) {
+    require_no_step(c, who);
     std::vector<std::size_t> index;  // store index of each parameter described
     for (std::size_t i = 0; i < ps.size(); ++i)
         if (!trainable_only || ps[i].trainable()) index.push_back(i);
-    constexpr std::size_t fields = 1 + max_rank;  // per parameter: rank, then every dimension (1 past it)
-    std::vector<std::uint64_t> mine{static_cast<std::uint64_t>(ps.scalar_type()), index.size()};
+    constexpr std::size_t head = 3, fields = 2 + max_rank;  // per parameter: name, rank, every dimension (1 past it)
+    std::vector<std::uint64_t> mine{static_cast<std::uint64_t>(ps.scalar_type()), index.size(), setting};
+    std::string names;  // rank 0's, for the messages
     for (std::size_t i : index) {
         const seqgrad::shape& s = ps[i].shape();
+        mine.push_back(fnv1a(ps[i].name()));
         mine.push_back(s.rank());
         for (std::size_t k = 0; k < max_rank; ++k) mine.push_back(k < s.rank() ? s[k] : 1);
+        names += ps[i].name() + '\0';
     }
-    std::uint64_t n = mine.size();
-    detail::wait(detail::ibcast(&n, sizeof n, 0, c.handle()));
-    std::vector<std::uint64_t> first = c.rank() == 0 ? mine : std::vector<std::uint64_t>(n);
-    detail::wait(detail::ibcast(first.data(), n * sizeof(std::uint64_t), 0, c.handle()));
+    std::uint64_t n[2] = {mine.size(), names.size()};
+    detail::wait(detail::ibcast(n, sizeof n, 0, c.handle()));
+    std::vector<std::uint64_t> first = c.rank() == 0 ? mine : std::vector<std::uint64_t>(n[0]);
+    detail::wait(detail::ibcast(first.data(), n[0] * sizeof(std::uint64_t), 0, c.handle()));
+    names.resize(n[1]);
+    detail::wait(detail::ibcast(names.data(), n[1], 0, c.handle()));
+    std::vector<std::string> names0;
+    for (std::size_t at = 0; at < names.size();) {
+        const std::size_t end = names.find('\0', at);
+        names0.push_back(names.substr(at, end - at));
+        at = end + 1;
+    }
     const char* what = trainable_only ? " trainable parameters" : " parameters";
+    // Where this rank differs first: 0 for the store as a whole, 1 + k for parameter k.
+    std::size_t where = SIZE_MAX;
     std::string why;
     if (first[0] != mine[0]) {
         why = std::string("a ") + to_string(ps.scalar_type()) + " store here, a " +
               to_string(static_cast<dtype>(first[0])) + " one on rank 0";
+        where = 0;
+    } else if (first[2] != mine[2]) {
+        why = std::string(setting_name) + " " + std::to_string(setting) + " here, " + std::to_string(first[2]) +
+              " on rank 0";
+        where = 0;
     } else {
         const std::size_t common = std::min<std::size_t>(first[1], index.size());
         for (std::size_t k = 0; k < common && why.empty(); ++k) {
-            const std::uint64_t* a = mine.data() + 2 + k * fields;
-            const std::uint64_t* b = first.data() + 2 + k * fields;
+            const std::uint64_t* a = mine.data() + head + k * fields;
+            const std::uint64_t* b = first.data() + head + k * fields;
             if (std::equal(a, a + fields, b)) continue;
+            const parameter& p = ps[index[k]];
+            where = 1 + k;
+            if (a[0] != b[0]) {
+                why = "parameter " + std::to_string(k) + " of the" + what + " is '" + p.name() + "' here, '" +
+                      names0[k] + "' on rank 0";
+                continue;
+            }
             seqgrad::shape theirs;
-            for (std::size_t d = 0; d < b[0]; ++d) theirs.push_back(b[1 + d]);
-            why = "parameter '" + ps[index[k]].name() + "' (" + std::to_string(k) + " of the" + what + ") is " +
-                  ps[index[k]].shape().str() + " here, " + theirs.str() + " on rank 0";
+            for (std::size_t d = 0; d < b[1]; ++d) theirs.push_back(b[2 + d]);
+            why = "parameter '" + p.name() + "' (" + std::to_string(k) + " of the" + what + ") is " + p.shape().str() +
+                  " here, " + theirs.str() + " on rank 0";
         }
-        if (why.empty() && first[1] != index.size())
+        if (why.empty() && first[1] != index.size()) {
             why = std::to_string(index.size()) + what + " here, " + std::to_string(first[1]) + " on rank 0";
+            where = 1 + common;
+        }
     }
-    const double differ = sum(why.empty() ? 0.0 : 1.0, c);
-    if (differ == 0) return;
-    if (why.empty())
-        why = "the store of " + std::to_string(static_cast<long>(differ)) + " rank(s) differs from rank 0's";
+    // Per place, how many ranks differ first there (rank 0's count of parameters + 2 places).
+    std::vector<double> flags(first[1] + 2, 0.0), counts(flags.size(), 0.0);
+    if (where != SIZE_MAX) flags[std::min(where, flags.size() - 1)] = 1;
+    detail::wait(detail::ireduce_sum(flags.data(), counts.data(), flags.size(), dtype::f64, 0, c.handle()));
+    detail::wait(detail::ibcast(counts.data(), counts.size() * sizeof(double), 0, c.handle()));
+    const auto at = std::find_if(counts.begin(), counts.end(), [](double v) { return v > 0; });
+    if (at == counts.end()) return;
+    if (why.empty()) {
+        const std::size_t place = static_cast<std::size_t>(at - counts.begin());
+        const std::string ranks = std::to_string(static_cast<long>(*at)) + " rank(s)";
+        if (place == 0)
+            why = "the scalar type" + std::string(setting_name ? std::string(" or ") + setting_name : "") +
+                  " differs from rank 0's on " + ranks;
+        else if (place - 1 < names0.size())
+            why = "parameter '" + names0[place - 1] + "' (" + std::to_string(place - 1) + " of the" + what +
+                  ") differs from rank 0's on " + ranks;
+        else why = "the count of" + std::string(what) + " differs from rank 0's on " + ranks;
+    }
     throw value_error("dist::" + who + ": rank " + std::to_string(c.rank()) + " of " + std::to_string(c.size()) + ": " +
                       why + "; every rank must hold the same" + what +
-                      ", in the same order, with the same shapes and scalar type");
+                      ", in the same order, with the same names, shapes and scalar type");
 }
 
 }  // namespace
@@ -153,6 +224,7 @@ void broadcast(parameter_store& ps, const comm& c, int root) {
 
 double sum(double x, const comm& c) {
     require(c, "sum");
+    require_no_step(c, "sum");
     double total = 0;
     detail::wait(detail::ireduce_sum(&x, &total, 1, dtype::f64, 0, c.handle()));
     detail::wait(detail::ibcast(&total, sizeof total, 0, c.handle()));
@@ -161,6 +233,7 @@ double sum(double x, const comm& c) {
 
 bool identical(const parameter_store& ps, const comm& c) {
     require(c, "identical");
+    require_no_step(c, "identical");
     std::uint64_t h = 1469598103934665603ull;  // FNV-1a over every value's bytes, in store order
     for (const parameter& p : ps.parameters()) {
         const auto* b = static_cast<const unsigned char*>(storage(p));
@@ -270,10 +343,19 @@ struct reducer::impl {
         }
     }
 
+    // A step in progress on this comm (require_no_step).
+    void set_active(bool on) {
+        if (on == active) return;
+        active = on;
+        std::lock_guard<std::mutex> lock(steps_mu);
+        if (on) steps_in_flight.push_back(c.handle());
+        else steps_in_flight.erase(std::find(steps_in_flight.begin(), steps_in_flight.end(), c.handle()));
+    }
+
     void begin(const char* who) {
         check_store(who);
         if (active) throw value_error(std::string("dist::reducer::") + who + ": the previous step was not finished");
-        active = true;
+        set_active(true);
         launched = 0;
         for (auto& s : slots) s.delivered = false;
         for (auto& b : buckets) b.pending = b.params;
@@ -353,7 +435,7 @@ struct reducer::impl {
             if (dt == dtype::f32) apply(s.p.grad<float>().data(), recv_f.data());
             else apply(s.p.grad<double>().data(), recv_d.data());
         }
-        active = false;
+        set_active(false);
         ++st.steps;
         st.ready_in_backward += stats_ready;
         stats_ready = 0;
@@ -363,7 +445,7 @@ struct reducer::impl {
 reducer::reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes) {
     require(c, "reducer");
     if (bucket_bytes == 0) throw value_error("dist::reducer: bucket_bytes must be > 0");
-    require_same_layout(ps, c, true, "reducer");
+    require_same_layout(ps, c, true, "reducer", bucket_bytes, "bucket_bytes");
     p_ = new impl{ps, c, ps.scalar_type(), ps.size(), 0.0, {}, {}, {}, {}, {}, {}, {}};
     impl& m = *p_;
     m.weight = 1.0 / c.size();
@@ -390,7 +472,10 @@ reducer::reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes) {
     stats_.bytes = offset * es;
 }
 
-reducer::~reducer() { delete p_; }
+reducer::~reducer() {
+    p_->set_active(false);  // a step abandoned (an exception in backward) no longer holds the comm
+    delete p_;
+}
 
 void reducer::set_weight(double w) {
     if (!std::isfinite(w))

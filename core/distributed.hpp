@@ -96,9 +96,14 @@ int guard(const std::function<int()>& body);
 /// the cores before MPI is initialised).
 std::size_t threads_per_rank();
 
+/// Collectives (broadcast, identical, sum, a reducer's constructor, comm::barrier and split) throw
+/// value_error on a comm with a reducer's step in progress (between attach() and finish()): a rank
+/// whose backward reached fewer parameters sends its buckets only in finish(), so the ranks would
+/// start their collectives in different orders and wait for ever.
+///
 /// Every parameter's value (trainable or not) from rank `root` to all ranks of c. Throws value_error
 /// unless 0 <= root < c.size(), and on every rank, naming the first parameter that differs, unless
-/// every rank's store has rank 0's parameters (count, order, shapes, scalar type).
+/// every rank's store has rank 0's parameters (count, order, names, shapes, scalar type).
 void broadcast(parameter_store& ps, const comm& c, int root = 0);
 /// Whether every rank of c holds bitwise the same values as rank 0 (collective).
 bool identical(const parameter_store& ps, const comm& c);
@@ -153,7 +158,8 @@ public:
     };
 
     /// Collective. Throws value_error on every rank, naming the first parameter that differs, unless
-    /// every rank's store has rank 0's trainable parameters (count, order, shapes, scalar type).
+    /// every rank's store has rank 0's trainable parameters (count, order, names, shapes, scalar
+    /// type) and every rank passed rank 0's bucket_bytes (else the buckets' reduces would not match).
     reducer(parameter_store& ps, const comm& c, std::size_t bucket_bytes = std::size_t(256) << 10);
     ~reducer();
     reducer(const reducer&) = delete;

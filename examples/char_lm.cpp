@@ -110,7 +110,7 @@ struct options {
     double temperature = 0.8;
     std::string prime = "The ";
     std::size_t eval_every = 250;
-    int threads = 1;
+    int threads = 0;  // not given: 1, or under mpirun what dist::environment set (cores / ranks on the machine)
     double dropout = 0.25, weight_drop = 0;
     std::string dropout_kind = "variational";
     bool tie = false, keep_best = true;
@@ -137,7 +137,8 @@ Trains a character-level language model, reports validation loss, prints a sampl
   --sample N          characters to generate after training; 0: none (300)
   --temperature X     sampling temperature, > 0 (0.8)
   --prime TEXT        text fed to the model before sampling ("The ")
-  --threads N         threads (1): the executor splits products, softmax rows and steps
+  --threads N         threads (1; under mpirun cores / ranks on the machine): the executor splits products,
+                      softmax rows and steps
   --dropout P         dropout on the embeddings and on every layer's output, training only (0.25)
   --dropout-kind K    variational: one mask per stream for the whole T-step batch (Gal & Ghahramani);
                       standard: a fresh mask per character (variational)
@@ -428,7 +429,12 @@ std::string read_file(const std::string& path) {
 }
 
 int run(const options& o) {
-    sg::set_num_threads(static_cast<std::size_t>(o.threads));  // the executor splits the work (BLAS too)
+    // The executor splits the work (BLAS too). Under mpirun dist::environment has shared the cores
+    // out among this machine's ranks: that stands unless --threads says otherwise.
+    const std::size_t threads = o.threads > 0                        ? static_cast<std::size_t>(o.threads)
+                                : sg::dist::comm::world().size() > 1 ? sg::dist::threads_per_rank()
+                                                                     : 1;
+    sg::set_num_threads(threads);
     using clock = std::chrono::steady_clock;
     const bool tty = isatty(STDOUT_FILENO) != 0;
 
@@ -467,7 +473,7 @@ int run(const options& o) {
               << " characters, vocabulary " << voc.size() << ", train " << train_ids.size() << ", validation "
               << val_ids.size() << "\nmodel: " << o.cell << " x" << o.layers << ", embed " << o.embed << ", hidden "
               << o.hidden << ", " << model.ps.num_elements() - 1 << " parameters; batch " << o.batch << " x seq "
-              << o.seq << ", Adam lr " << o.lr << ", clip " << o.clip << ", threads " << o.threads
+              << o.seq << ", Adam lr " << o.lr << ", clip " << o.clip << ", threads " << threads
               << "\nregularisation: dropout " << o.dropout << " (" << o.dropout_kind << ")"
               << ", weight drop " << o.weight_drop << (o.tie ? ", tied embedding" : "")
               << (o.keep_best ? ", keep best" : "") << "\n";
@@ -485,6 +491,9 @@ int run(const options& o) {
         if (one)
             stream.set_carried(sg::examples::load_carried(o.resume, step, step % train.num_batches() == 0, carried,
                                                           {o.batch, o.hidden}));
+        else if (lead && step % train.num_batches() != 0)  // a rank holds its share: no PATH.carry is saved
+            std::cout << "note: under mpirun the state carried between batches restarts from zeros at step " << step
+                      << ", so the run differs slightly from an uninterrupted one\n";
     }
     double train_seconds = 0, loss_sum = 0, last_val = -1;
     double best_val = std::numeric_limits<double>::infinity();

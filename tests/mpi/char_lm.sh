@@ -32,6 +32,12 @@ run "$dir/save" 2 --steps 10 --checkpoint "$dir/lm.npz"
 run "$dir/resume1" 0 --steps 20 --resume "$dir/lm.npz"
 run "$dir/resume3" 3 --steps 20 --resume "$dir/lm.npz"
 grep -q "resumed from .* at step 10" "$dir/resume3" || fail "3 ranks did not resume at step 10"
+# A rank carries only its share of the streams, so the checkpoint holds no carried state: both
+# resumes start it from zeros (equal to each other, not to the uninterrupted run), and say so.
+grep -q "note: under mpirun the state carried between batches restarts from zeros at step 10" "$dir/resume3" ||
+    fail "3 ranks resumed mid-epoch without the note that the carried state restarts from zeros"
+grep -q "note: no .*lm.npz.carry: the state carried between batches restarts from zeros at step 10" "$dir/resume1" ||
+    fail "one process resumed a checkpoint without PATH.carry without the note"
 [ "$(val "$dir/resume3")" = "$(val "$dir/resume1")" ] ||
     fail "resumed on 3 ranks: $(val "$dir/resume3"), on one process: $(val "$dir/resume1")"
 echo "ok: saved on 2 ranks, resumed on 3 as on one process, $(val "$dir/resume3")"

@@ -266,6 +266,7 @@ BOOST_AUTO_TEST_CASE(bad_use_is_an_error) {
     BOOST_CHECK_THROW(red.attach(t), sg::value_error);  // the step was not finished
     BOOST_CHECK_THROW(t.backward(sg::sum(t.param(stray))), sg::value_error);
     BOOST_CHECK_THROW(red.set_weight(std::nan("")), sg::value_error);
+    red.finish();  // every rank's step ends (with nothing sent) before the next collective
     // A root that is no rank of the comm: an error naming broadcast, not an MPI abort.
     BOOST_CHECK_EXCEPTION(dist::broadcast(m.ps, w, w.size()), sg::value_error, [&](const sg::value_error& e) {
         return std::string(e.what()) == "dist::broadcast: root " + std::to_string(w.size()) + " of " +
@@ -353,7 +354,7 @@ BOOST_AUTO_TEST_CASE(stores_that_differ_across_ranks_are_an_error) {
     // The same 5 entries cut [3] + [2] on the last rank, [2] + [3] elsewhere.
     const auto cut = make(odd ? 3 : 2, odd ? 2 : 3, sg::dtype::f64);
     const std::string where = odd ? "parameter 'a' (0 of the trainable parameters) is [3] here, [2] on rank 0"
-                                  : "the store of 1 rank(s) differs from rank 0's";
+                                  : "parameter 'a' (0 of the trainable parameters) differs from rank 0's on 1 rank(s)";
     BOOST_CHECK_EXCEPTION(dist::reducer(*cut, w), sg::value_error,
                           says("dist::reducer: rank " + std::to_string(w.rank())));
     BOOST_CHECK_EXCEPTION(dist::reducer(*cut, w), sg::value_error, says(where));
@@ -369,6 +370,58 @@ BOOST_AUTO_TEST_CASE(stores_that_differ_across_ranks_are_an_error) {
     BOOST_CHECK_EXCEPTION(dist::reducer(*frozen, w), sg::value_error,
                           says(odd ? "1 trainable parameters here, 2 on rank 0" : "differs from rank 0's"));
     BOOST_CHECK_NO_THROW(dist::broadcast(*frozen, w));
+    // Two [3] parameters in the other order on the last rank: broadcast copied rank 0's 'a' into
+    // its 'b', and the reducer summed unrelated gradients.
+    auto named = [&](const char* first, const char* second) {
+        auto ps = std::make_unique<sg::parameter_store>(sg::dtype::f64);
+        ps->add(first, sg::shape{3});
+        ps->add(second, sg::shape{3});
+        return ps;
+    };
+    const auto swapped = odd ? named("b", "a") : named("a", "b");
+    BOOST_CHECK_EXCEPTION(dist::broadcast(*swapped, w), sg::value_error,
+                          says(odd ? "parameter 0 of the parameters is 'b' here, 'a' on rank 0"
+                                   : "parameter 'a' (0 of the parameters) differs from rank 0's on 1 rank(s)"));
+    BOOST_CHECK_EXCEPTION(dist::reducer(*swapped, w), sg::value_error, says("the same names"));
+    // Buckets cut differently on the last rank: their reduces would not match (MPI_ERR_TRUNCATE,
+    // an abort without a word from seqgrad).
+    BOOST_CHECK_EXCEPTION(dist::reducer(*same, w, odd ? 64 : 32), sg::value_error,
+                          says(odd ? "bucket_bytes 64 here, 32 on rank 0" : "the scalar type or bucket_bytes differs"));
+}
+
+// A collective between attach() and finish() on the same comm is refused on every rank: a rank
+// whose backward did not reach every parameter (no rows of its own) sends its buckets only in
+// finish(), so its sum met another rank's bucket and the job hung.
+BOOST_AUTO_TEST_CASE(collectives_inside_a_reducer_step_are_an_error) {
+    const dist::comm w = dist::comm::world();
+    sg::parameter_store ps(sg::dtype::f64);
+    const sg::parameter p = ps.add("p", xt::xarray<double>{1.0, 1.0});
+    dist::reducer red(ps, w);
+    red.set_weight(1);
+    sg::tape t(sg::dtype::f64);
+    red.attach(t);
+    if (w.rank() == 0) t.backward(sg::sum(t.param(p) * t.input(xt::xarray<double>{3.0, 4.0})));
+    auto names = [](const std::string& who) {
+        return [who](const sg::value_error& e) {
+            const std::string what = e.what();
+            BOOST_TEST_INFO(what);
+            return what.find("dist::" + who + ": called between a reducer's attach() and finish()") !=
+                   std::string::npos;
+        };
+    };
+    BOOST_CHECK_EXCEPTION(dist::sum(1.0, w), sg::value_error, names("sum"));
+    BOOST_CHECK_EXCEPTION(dist::broadcast(ps, w), sg::value_error, names("broadcast"));
+    BOOST_CHECK_EXCEPTION(dist::identical(ps, w), sg::value_error, names("identical"));
+    BOOST_CHECK_EXCEPTION(w.barrier(), sg::value_error, names("comm::barrier"));
+    red.finish();
+    BOOST_TEST(p.grad<double>()(1) == 4.0);             // rank 0's gradient, the others' none
+    BOOST_TEST(dist::sum(1.0, w) == double(w.size()));  // after finish(), as before
+    {  // a reducer destroyed mid-step (backward threw) no longer holds the comm
+        dist::reducer gone(ps, w);
+        sg::tape u(sg::dtype::f64);
+        gone.attach(u);
+    }
+    BOOST_TEST(dist::sum(1.0, w) == double(w.size()));
 }
 
 // How many ranks share the machine is no collective: rank 0 may ask alone (to print it) while the
