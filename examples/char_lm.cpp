@@ -429,8 +429,7 @@ std::string read_file(const std::string& path) {
 }
 
 int run(const options& o) {
-    // The executor splits the work (BLAS too). Under mpirun dist::environment has shared the cores
-    // out among this machine's ranks: that stands unless --threads says otherwise.
+    // The executor splits the work (BLAS too); with several ranks, dist::environment's share of the cores.
     const std::size_t threads = o.threads > 0                        ? static_cast<std::size_t>(o.threads)
                                 : sg::dist::comm::world().size() > 1 ? sg::dist::threads_per_rank()
                                                                      : 1;
