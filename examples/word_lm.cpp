@@ -249,9 +249,13 @@ int run(const options& o) {
     const std::vector<std::string> tokens = tokenize(text, o.lowercase);
     const nn::vocab voc = nn::vocab::build(tokens, o.min_count, o.max_vocab);
     const auto [train_ids, val_ids] = nn::split_ids(voc.encode(tokens), 0.9);
-    if (train_ids.size() <= o.batch || val_ids.size() < 2)
-        throw sg::io_error("--data '" + o.data + "': too short for --batch " + std::to_string(o.batch) + " (" +
-                           std::to_string(tokens.size()) + " words)");
+    const std::string words = std::to_string(tokens.size()) + " words";
+    if (train_ids.size() <= o.batch)
+        throw sg::io_error("--data '" + o.data + "': too short for --batch " + std::to_string(o.batch) + " (" + words +
+                           ", " + std::to_string(train_ids.size()) + " to train on: expected more than the batch)");
+    if (val_ids.size() < 2)
+        throw sg::io_error("--data '" + o.data + "': too short to validate (" + words + ": the last 10%, " +
+                           std::to_string(val_ids.size()) + " word(s), is less than the 2 a prediction needs)");
     const nn::lm_batcher train(train_ids, o.batch, o.seq);
     const nn::lm_batcher valid(val_ids, std::min(o.batch, val_ids.size() - 1), o.seq);
     std::size_t unk = 0;

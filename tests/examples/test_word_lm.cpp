@@ -71,8 +71,15 @@ BOOST_AUTO_TEST_CASE(word_lm_on_hostile_text) {
         const text_file f(text);
         const outcome r = run("--steps 2 --data " + f.path);
         BOOST_TEST(r.status == 1, "'" << text << "'");
-        BOOST_TEST(r.out.find("too short for --batch 2") != std::string::npos, r.out);
+        BOOST_TEST(r.out.find("too short") != std::string::npos, r.out);
     }
+    // Enough words to train at batch 1, too few to validate: the message says so (it blamed
+    // --batch, already 1).
+    const text_file twelve("a b c d e f g h i j k l\n");
+    const outcome v = run("--steps 2 --batch 1 --min-count 1 --data " + twelve.path);
+    BOOST_TEST(v.status == 1, v.out);
+    BOOST_TEST(v.out.find("too short to validate (13 words: the last 10%, 1 word(s)") != std::string::npos, v.out);
+    BOOST_TEST(v.out.find("--batch") == std::string::npos, v.out);
     // Invalid bytes become U+FFFD ("\xff\xfe" and "\x80\x80" the same two-character word), so with
     // min count 2 the vocabulary is <unk>, <eos>, a, b, c and that word: 24 words with the <eos>s.
     const text_file bad("\xff\xfe caf\xe9 \x80\x80 a b c d e f g h i j k l m n o p\n a b c\n");
