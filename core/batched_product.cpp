@@ -67,6 +67,11 @@ bool tape::batched_product(std::uint32_t id) {
         if (!whole) return false;
     }
     if (whole && memo->table == product_memo::no_table) return false;
+    // Under checkpoint_bptt a sequence's products stay a step's own: all steps' rows at once are
+    // T B cols values kept for the whole backward (4H a row for a layer's input projection: 16 KB
+    // a step at B 8, H 128, 3-4 times the rest of the checkpointed tape), where the segments keep
+    // O(sqrt T) steps. A table's products (V rows) are kept as before.
+    if (ckpt_ && memo->table == product_memo::no_table) return false;
     if (!memo->rows) {
         if (!whole && ++memo->uses < 2) return false;
         const bool table = memo->table != product_memo::no_table;
