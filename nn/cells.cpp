@@ -25,6 +25,11 @@ void make_params(Cell& c, const parameter_scope& scope, std::size_t gates, const
         throw value_error(std::string("nn::") + who + " '" + scope.prefix() + "': input size " +
                           std::to_string(c.input_size) + ", hidden size " + std::to_string(c.hidden_size) +
                           " (expected both > 0)");
+    // Every name checked before any is added: a collision on the last left the others in the store.
+    for (const char* name : {"w_ih", "w_hh", "b_ih", "b_hh"})
+        if (scope.store().contains(scope.full(name)))
+            throw value_error(std::string("nn::") + who + " '" + scope.prefix() + "': the store already has '" +
+                              scope.full(name) + "' (expected new names for the cell's parameters)");
     const std::size_t g = gates * c.hidden_size;
     c.w_ih = scope.add("w_ih", shape{g, c.input_size});
     c.w_hh = scope.add("w_hh", shape{g, c.hidden_size});
@@ -70,11 +75,24 @@ void detail::check_step(const char* who, const parameter& w_ih, std::size_t in, 
                           ")");
 }
 
+namespace {
+// A [B] mask with B = H broadcast over the columns and blended every row alike, silently.
+void check_blend(const expr& mask, const expr& new_state, const expr& old_state) {
+    const shape &m = mask.shape(), &a = new_state.shape(), &b = old_state.shape();
+    if (a.rank() != 2 || !(a == b) || m.rank() != 2 || m[0] != a[0] || m[1] != 1)
+        throw shape_error("nn::blend: mask " + m.str() + ", new state " + a.str() + ", old state " + b.str() +
+                          " (expected states of one shape [B, H] and a [B, 1] mask of their rows)");
+}
+}  // namespace
+
 expr blend(const expr& mask, const expr& new_state, const expr& old_state) {
+    check_blend(mask, new_state, old_state);
     return mask * new_state + (1.0 - mask) * old_state;
 }
 
 lstm_state blend(const expr& mask, const lstm_state& new_state, const lstm_state& old_state) {
+    check_blend(mask, new_state.h, old_state.h);
+    check_blend(mask, new_state.c, old_state.c);
     const expr keep = 1.0 - mask;
     return {mask * new_state.h + keep * old_state.h, mask * new_state.c + keep * old_state.c};
 }

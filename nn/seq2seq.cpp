@@ -22,6 +22,13 @@ void seq2seq_options::check() const {
     require(encoder_layers > 0 && decoder_layers > 0, "encoder_layers " + std::to_string(encoder_layers) +
                                                           ", decoder_layers " + std::to_string(decoder_layers) +
                                                           " (expected both >= 1)");
+    // Here, before any member adds its parameters (nn::attention's own check came after the
+    // encoder and decoder had added theirs, and left them in the store).
+    require((score != attention_score::dot && score != attention_score::scaled_dot) || decoder_size == memory_size(),
+            std::string(to_string(score)) + " attention: decoder_size " + std::to_string(decoder_size) +
+                ", memory size " + std::to_string(memory_size()) + " (encoder_size" +
+                (bidirectional ? " x 2, bidirectional" : "") +
+                "; expected equal sizes, or general or additive attention)");
 }
 
 seq2seq_batch seq2seq_batch::make(std::span<const std::vector<int>> sources,

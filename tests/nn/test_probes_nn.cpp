@@ -10,7 +10,9 @@
 #include <xtensor/xview.hpp>
 
 #include <seqgrad/nn/cells.hpp>
+#include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/seq2seq.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
 
@@ -202,6 +204,58 @@ BOOST_AUTO_TEST_CASE(encode_decode_runs_its_bridge_in_the_decoders_first_step) {
     } catch (const sg::shape_error& e) {
         BOOST_TEST(std::string(e.what()).rfind("nn::encode_decode: state [2, 4] for 1 lengths", 0) == 0, e.what());
     }
+}
+
+// A module whose construction throws leaves the store as it was: a seq2seq with dot attention
+// between a decoder of 32 and a bidirectional memory of 16 left 14 parameters behind (the encoder's
+// and decoder's, added before nn::attention checked the sizes), and a retry in the same store
+// failed on their names; a cell or linear layer whose last name was taken left the others.
+BOOST_AUTO_TEST_CASE(a_module_that_throws_while_built_leaves_the_store_unchanged) {
+    sg::parameter_store ps;
+    nn::seq2seq_options o;
+    o.source_vocab = o.target_vocab = 5;
+    o.encoder_size = 8;
+    o.decoder_size = 32;
+    o.bidirectional = true;
+    o.score = nn::attention_score::dot;
+    try {
+        nn::seq2seq<nn::lstm_cell> m(sg::parameter_scope(ps, "m"), o);
+        BOOST_FAIL("expected a value_error");
+    } catch (const sg::value_error& e) {
+        BOOST_TEST(std::string(e.what()).find("nn::seq2seq: dot attention: decoder_size 32, memory size 16") !=
+                       std::string::npos,
+                   e.what());
+    }
+    BOOST_TEST(ps.size() == 0u);
+    o.score = nn::attention_score::general;
+    BOOST_CHECK_NO_THROW(nn::seq2seq<nn::lstm_cell>(sg::parameter_scope(ps, "m"), o));
+
+    sg::parameter_store cs;
+    cs.add("c.b_hh", sg::shape{16});
+    BOOST_CHECK_THROW(nn::lstm_cell(sg::parameter_scope(cs, "c"), 3, 4), sg::value_error);
+    BOOST_TEST(cs.size() == 1u);
+    cs.add("lx.bias", sg::shape{4});
+    BOOST_CHECK_THROW(nn::linear(sg::parameter_scope(cs, "lx"), 3, 4), sg::value_error);
+    BOOST_TEST(cs.size() == 2u);
+    BOOST_TEST(!cs.contains("lx.weight"));
+}
+
+// blend's mask is [B, 1]: a [B] mask with B = H broadcast over the columns and blended every row
+// alike ({1, 0, 1, 0} for rows that should have kept or taken whole states), without an error.
+BOOST_AUTO_TEST_CASE(blend_refuses_a_mask_that_is_not_one_column_of_rows) {
+    sg::tape t(sg::dtype::f64);
+    const sg::expr a = t.input(xt::xarray<double>(xt::ones<double>({4, 4})));
+    const sg::expr b = t.input(xt::xarray<double>(xt::zeros<double>({4, 4})));
+    try {
+        (void)nn::blend(t.input(xt::xarray<double>{1, 0, 1, 0}), a, b);
+        BOOST_FAIL("expected a shape_error");
+    } catch (const sg::shape_error& e) {
+        BOOST_TEST(std::string(e.what()).rfind("nn::blend: mask [4], new state [4, 4]", 0) == 0, e.what());
+    }
+    xt::xarray<double> column = xt::zeros<double>({4, 1});
+    column(0, 0) = column(2, 0) = 1;
+    const sg::expr rows = nn::blend(t.input(column), a, b);
+    BOOST_TEST(t.value(rows) == (xt::xarray<double>{{1, 1, 1, 1}, {0, 0, 0, 0}, {1, 1, 1, 1}, {0, 0, 0, 0}}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
