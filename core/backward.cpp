@@ -505,6 +505,11 @@ private:
     arena scratch_;  // gathers of the batched gradient products, reset after each
     std::vector<std::pair<std::uint32_t, int>> release_order_;  // checkpointing: (first node, segment)
     std::size_t release_pos_ = 0;
+    // Checkpointing: (lowest node recorded after the next segment began, segment), highest first,
+    // and the segment's last node before that: see enter_segment.
+    std::vector<std::pair<std::uint32_t, int>> late_order_;
+    std::vector<std::uint32_t> main_end_;
+    std::size_t late_pos_ = 0;
 };
 
 }  // namespace detail

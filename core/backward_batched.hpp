@@ -376,12 +376,37 @@ void backward_engine<T>::enter_segment(std::uint32_t i, std::vector<void*>& g, a
         // Segments by their first node, last first: the sweep is done with a segment once it
         // passes that node (a segment's nodes need not be contiguous on the tape: per-step
         // losses recorded after the whole unroll revisit every segment).
-        for (std::size_t s = 0; s < t_.segments_.size(); ++s)
-            if (!t_.segments_[s].nodes.empty())
-                release_order_.push_back({t_.segments_[s].nodes.front(), static_cast<int>(s)});
+        const auto& segs = t_.segments_;
+        main_end_.assign(segs.size(), 0);
+        for (std::size_t s = 0; s < segs.size(); ++s) {
+            if (segs[s].nodes.empty()) continue;
+            release_order_.push_back({segs[s].nodes.front(), static_cast<int>(s)});
+            // Its nodes recorded after the next segment began (per-step losses summed after the
+            // whole unroll): the sweep meets them long before the rest, and recomputes the segment
+            // for them. Once it has passed the lowest of them, the values go again (recomputed once
+            // more when the sweep reaches the segment itself); kept, every segment's values stayed
+            // at once, more memory than plain BPTT's.
+            std::uint32_t next = UINT32_MAX;
+            for (std::size_t r = s + 1; r < segs.size() && next == UINT32_MAX; ++r)
+                if (!segs[r].nodes.empty()) next = segs[r].nodes.front();
+            const auto late = std::upper_bound(segs[s].nodes.begin(), segs[s].nodes.end(), next);
+            if (late == segs[s].nodes.end()) continue;
+            main_end_[s] = late == segs[s].nodes.begin() ? 0 : *(late - 1);
+            late_order_.push_back({*late, static_cast<int>(s)});
+        }
         std::sort(release_order_.begin(), release_order_.end(), std::greater<>());
+        std::sort(late_order_.begin(), late_order_.end(), std::greater<>());
     }
     bool flushed = false;
+    for (; late_pos_ < late_order_.size() && late_order_[late_pos_].first > i; ++late_pos_) {
+        const int s = late_order_[late_pos_].second;
+        if (i <= main_end_[s] || !t_.segments_[s].values) continue;  // reached the segment itself, or nothing kept
+        if (!flushed) {
+            flush_all(g, mem);  // kept products point into the values released here
+            flushed = true;
+        }
+        t_.release_segment(s, false);  // its gradients so far stay: the segment's own nodes read them
+    }
     for (; release_pos_ < release_order_.size() && release_order_[release_pos_].first > i; ++release_pos_) {
         if (!flushed) {
             flush_all(g, mem);  // kept products point into the values and gradients released here

@@ -65,7 +65,7 @@ void tape::prepare_inputs(std::uint32_t first, std::size_t k) {
         if (segments_[s].values && std::abs(static_cast<int>(s) - here) >= 2) release_segment(static_cast<int>(s));
 }
 
-void tape::release_segment(int seg) {
+void tape::release_segment(int seg, bool with_grads) {
     auto& s = segments_[seg];
     if (s.values) {
         for (std::uint32_t id : s.nodes) {
@@ -77,7 +77,7 @@ void tape::release_segment(int seg) {
         }
         s.values.reset();
     }
-    if (s.grads) {
+    if (s.grads && with_grads) {
         for (std::uint32_t id : s.nodes)
             if (id < grad_table_.size()) grad_table_[id] = nullptr;
         s.grads.reset();

@@ -405,7 +405,7 @@ private:
     /// Inputs [first, first + k) of a node being recorded at the current step: present, and
     /// copied out of their segment when read from another one; then far segments released.
     void prepare_inputs(std::uint32_t first, std::size_t k);
-    void release_segment(int seg);
+    void release_segment(int seg, bool with_grads = true);  // values (recomputed when read), gradients
     template <class T>
     void recompute_segment(int seg);
     // ---- saves (core/saves.cpp): a value that has been read and that no backward reads is

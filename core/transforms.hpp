@@ -183,7 +183,12 @@ backward_plan record_gradient_flow(gradient_flow& out);
 /// value (tape::value, or an op recorded later) recomputes its segment. Gradients of time-stepped
 /// nodes are released with their segment (tape::grad of one reads zeros): parameters, leaves and
 /// untimed nodes keep theirs. It does not combine with truncate_bptt, group_scope passes or
-/// record_gradient_flow (refused).
+/// record_gradient_flow (refused). Under it a sequence's input products are each step's own (not
+/// one GEMM over all steps, whose result would be kept whole). Per-step terms recorded after the
+/// whole unroll (losses summed last) are met first by the sweep: their segments are recomputed for
+/// them, released again once the sweep has passed them (their gradients kept), and recomputed once
+/// more for their own steps: a third forward, for memory that stays that of a few segments plus the
+/// states' gradients. Recording each term next to its step saves the third.
 backward_plan checkpoint_bptt(std::size_t segment);
 
 // ---- the clipping kernels (one implementation, used by the plans and by optim/clip.hpp) ----------

@@ -182,6 +182,55 @@ BOOST_AUTO_TEST_CASE(input_products_are_kept_per_segment) {
     BOOST_TEST(on <= off);
 }
 
+// Samples the tape's bytes at every state edge the sweep crosses.
+struct tape_bytes_probe : sg::transform {
+    const sg::tape* t;
+    std::size_t* peak;
+    tape_bytes_probe(const sg::tape* t, std::size_t* peak) : t(t), peak(peak) {}
+    std::string name() const override { return "tape_bytes_probe"; }
+    bool edits_state_edges() const override { return true; }
+    void on_state_edge(const sg::state_edge&, sg::gradient_ref) const override {
+        *peak = std::max(*peak, t->bytes_reserved());
+    }
+};
+
+// Per-step loss terms summed after the whole unroll (the loss recorded last): the sweep meets all
+// of them first and recomputed every segment for them, and kept every recomputed segment until it
+// reached that segment's own steps: more memory during backward than plain BPTT (121 against 93 MB
+// of RSS at T 1,000). A segment's values now go once the sweep has passed its late terms (its
+// gradients stay), and are recomputed again for its steps: the gradients are the same.
+BOOST_AUTO_TEST_CASE(losses_recorded_after_the_unroll_keep_the_sweep_small) {
+    auto sweep = [](std::size_t segment, std::vector<A>& grads) {
+        // A segment's values (about 6 MB) well above the 1 MB blocks every segment's gradients take.
+        const std::size_t T = 400, B = 16, I = 16, H = 128;
+        sg::parameter_store ps(sg::dtype::f64);
+        std::mt19937_64 rng(5);
+        nn::lstm_cell cell(sg::parameter_scope(ps, "lstm"), I, H, rng);
+        sg::tape t(sg::dtype::f64);
+        t.set_optimize(false);  // bitwise against plain BPTT
+        std::size_t peak = 0;
+        sg::backward_plan plan = sg::make_transform<tape_bytes_probe>(&t, &peak);
+        if (segment) plan = sg::checkpoint_bptt(segment) | plan;
+        t.set_plan(plan);
+        const auto hs = nn::hiddens(
+            nn::unroll(t, cell, t.input(random_array({T, B, I}, rng)), cell.initial_state(t, B)));
+        const sg::expr r = t.input(random_array({B, H}, rng));
+        sg::expr loss = t.constant(0.0);
+        for (std::size_t k = 0; k < T; ++k) {
+            sg::step_scope sc(t, int(k));
+            loss = loss + sg::sum(hs[k] * r);
+        }
+        t.backward(loss);
+        for (const auto& p : ps.parameters()) grads.push_back(p.grad_as_double());
+        return peak;
+    };
+    std::vector<A> plain_grads, ck_grads;
+    const std::size_t plain = sweep(0, plain_grads), ck = sweep(40, ck_grads);
+    BOOST_TEST_MESSAGE("tape bytes during the sweep: plain " << plain << ", checkpointed " << ck);
+    BOOST_TEST(ck * 5 < plain * 3);
+    for (std::size_t i = 0; i < plain_grads.size(); ++i) BOOST_TEST(max_diff(plain_grads[i], ck_grads[i]) == 0.0);
+}
+
 BOOST_AUTO_TEST_CASE(misuse_is_refused) {
     sg::tape t(sg::dtype::f64);
     sg::expr h = t.input(A{1.0, 2.0}, true);
