@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,7 @@ namespace seqgrad {
 enum class weight_layout : std::uint8_t { out_in, in_out };
 
 namespace detail {
+class store_transaction;
 /// Whether v is finite but beyond float's range: written into float storage it would become inf (a
 /// conversion C++ leaves undefined). Every path that puts doubles into float parameters or state
 /// (assign, to(f32), load_npz, load_torch_state, optimizer::load_state) refuses such a value.
@@ -147,9 +149,34 @@ public:
     double grad_squared_norm() const;
 
 private:
+    friend class detail::store_transaction;
     dtype dt_;
     std::vector<std::unique_ptr<detail::param_data>> params_;
 };
+
+namespace detail {
+/// A module's construction as one change of its store: if the construction throws, the parameters
+/// it added are removed again (the store as it was: the user fixes the options and builds again
+/// there). Lives only as long as the construction: a local of a factory or constructor body, or
+/// the temporary argument of a delegating constructor. `size`: the store's size before the module.
+class store_transaction {
+public:
+    explicit store_transaction(parameter_store& ps) noexcept : store_transaction(ps, ps.size()) {}
+    store_transaction(parameter_store& ps, std::size_t size) noexcept
+        : ps_(&ps), size_(size), unwinding_(std::uncaught_exceptions()) {}
+    ~store_transaction() {
+        if (std::uncaught_exceptions() > unwinding_ && ps_->params_.size() > size_)
+            ps_->params_.erase(ps_->params_.begin() + static_cast<std::ptrdiff_t>(size_), ps_->params_.end());
+    }
+    store_transaction(const store_transaction&) = delete;
+    store_transaction& operator=(const store_transaction&) = delete;
+
+private:
+    parameter_store* ps_;
+    std::size_t size_;
+    int unwinding_;
+};
+}  // namespace detail
 
 /// A view of a store that prefixes names: scope(ps, "encoder").add("w", ...) adds "encoder.w".
 class parameter_scope {

@@ -68,6 +68,8 @@ adaptive_softmax::adaptive_softmax(const parameter_scope& scope, std::size_t in,
       div_value(div),
       head(scope.sub("head"), in, cutoffs.front() + cutoffs.size() - 1, head_bias, rng),
       name_("nn::adaptive_softmax '" + scope.prefix() + "'") {
+    const seqgrad::detail::store_transaction undo(scope.store(),
+                                                  scope.store().size() - (head.has_bias() ? 2 : 1));  // head's too
     for (std::size_t i = 0; i + 1 < cutoffs.size(); ++i) {
         const std::size_t hsz = projection_size(in, div, i);
         const parameter_scope tail = scope.sub("tail." + std::to_string(i));

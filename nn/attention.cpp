@@ -64,10 +64,11 @@ attention::attention(const parameter_scope& scope, attention_score sc, std::size
 attention::attention(const parameter_scope& scope, attention_score sc, std::size_t q, std::size_t m, std::size_t a,
                      std::mt19937_64& rng)
     : score(sc), query_size(q), memory_size(m), attention_size(a ? a : q), scope_name(scope.prefix()) {
-    if (q == 0 || m == 0)
+    if (q == 0 || m == 0 || q + m < q)  // q + m: concat's weight, wrapped to [A, 0] for m = SIZE_MAX
         throw value_error("nn::attention '" + scope.prefix() + "': query size " + std::to_string(q) + ", memory size " +
-                          std::to_string(m) + " (expected both > 0)");
+                          std::to_string(m) + " (expected both > 0, their sum within size_t)");
     const std::size_t A = attention_size;
+    const seqgrad::detail::store_transaction undo(scope.store());
     switch (score) {
     case attention_score::dot:
     case attention_score::scaled_dot:

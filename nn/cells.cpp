@@ -1,5 +1,7 @@
 #include "cells.hpp"
 
+#include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,10 +23,13 @@ std::mt19937_64& lvalue(std::mt19937_64&& r) { return r; }
 // The four parameters of a cell with `gates` stacked gates, named <prefix>.w_ih, ... .
 template <class Cell>
 void make_params(Cell& c, const parameter_scope& scope, std::size_t gates, const char* who) {
-    if (c.input_size == 0 || c.hidden_size == 0)
+    // gates x hidden (a 4.6e18 hidden size wrapped to a [0, in] weight) and its entries within size_t.
+    const std::size_t most = std::numeric_limits<std::size_t>::max() / gates;
+    if (c.input_size == 0 || c.hidden_size == 0 || c.hidden_size > most / std::max(c.input_size, c.hidden_size))
         throw value_error(std::string("nn::") + who + " '" + scope.prefix() + "': input size " +
                           std::to_string(c.input_size) + ", hidden size " + std::to_string(c.hidden_size) +
-                          " (expected both > 0)");
+                          " (expected both > 0, and gates x hidden x max(input, hidden) entries within size_t)");
+    const seqgrad::detail::store_transaction undo(scope.store());  // a weight too large to allocate, say
     // Every name checked before any is added: a collision on the last left the others in the store.
     for (const char* name : {"w_ih", "w_hh", "b_ih", "b_hh"})
         if (scope.store().contains(scope.full(name)))

@@ -1,5 +1,8 @@
 #include "norm_cells.hpp"
 
+#include <algorithm>
+#include <limits>
+
 #include <string>
 #include <vector>
 
@@ -17,9 +20,12 @@ namespace {
 std::mt19937_64& lvalue(std::mt19937_64&& r) { return r; }
 
 void check_sizes(const char* who, const parameter_scope& scope, std::size_t in, std::size_t hid) {
-    if (in == 0 || hid == 0)
+    // 4 hid (a 3.5e18 hidden size wrapped to a [0, in] weight) and 4 hid x max(in, hid) entries.
+    const std::size_t most = std::numeric_limits<std::size_t>::max() / 4;
+    if (in == 0 || hid == 0 || hid > most / std::max(in, hid))
         throw value_error(std::string("nn::") + who + " '" + scope.prefix() + "': input size " + std::to_string(in) +
-                          ", hidden size " + std::to_string(hid) + " (expected both > 0)");
+                          ", hidden size " + std::to_string(hid) +
+                          " (expected both > 0, and 4 x hidden x max(input, hidden) entries within size_t)");
 }
 
 // LN(a W^T; gain) with no shift (the cells add their biases after).
@@ -38,6 +44,7 @@ layer_norm_lstm_cell::layer_norm_lstm_cell(const parameter_scope& scope, std::si
                                            std::mt19937_64& rng)
     : input_size(in), hidden_size(hid) {
     check_sizes("layer_norm_lstm_cell", scope, in, hid);
+    const seqgrad::detail::store_transaction undo(scope.store());
     w_ih = scope.add("w_ih", shape{4 * hid, in});
     w_hh = scope.add("w_hh", shape{4 * hid, hid});
     g_ih = scope.add("g_ih", shape{4 * hid});
@@ -76,6 +83,7 @@ layer_norm_gru_cell::layer_norm_gru_cell(const parameter_scope& scope, std::size
                                          std::mt19937_64& rng)
     : input_size(in), hidden_size(hid) {
     check_sizes("layer_norm_gru_cell", scope, in, hid);
+    const seqgrad::detail::store_transaction undo(scope.store());
     w_ih = scope.add("w_ih", shape{3 * hid, in});
     w_hh = scope.add("w_hh", shape{3 * hid, hid});
     g_ih = scope.add("g_ih", shape{3 * hid});

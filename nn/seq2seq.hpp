@@ -147,6 +147,9 @@ public:
     /// Parameters under scope: source_embedding.weight, target_embedding.weight, encoder.l<k>.fwd.*,
     /// encoder.l<k>.bwd.*, decoder.l<k>.*, attention.*, combine.weight, out.weight, out.bias.
     seq2seq(const parameter_scope& scope, const seq2seq_options& o)
+        : seq2seq(scope, o, seqgrad::detail::store_transaction(scope.store())) {}
+    /// The constructor above inside a store_transaction (it lasts while this one runs).
+    seq2seq(const parameter_scope& scope, const seq2seq_options& o, const seqgrad::detail::store_transaction&)
         : options((o.check(), o)),
           source_embedding(scope.sub("source_embedding"), o.source_vocab, o.embedding_size),
           target_embedding(scope.sub("target_embedding"), o.target_vocab, o.embedding_size),

@@ -532,6 +532,7 @@ std::vector<stacked_state<State>> sequence_path(tape& t, const stacked<Cell, Sta
 template <class Cell, class... Extra>
 stacked<Cell> make_stacked(const parameter_scope& scope, std::size_t depth, std::size_t input_size,
                            std::size_t hidden_size, bool residual = false, Extra&&... extra) {
+    const seqgrad::detail::store_transaction undo(scope.store());  // a layer that throws takes the others' out too
     std::vector<Cell> cells;
     cells.reserve(depth);
     for (std::size_t l = 0; l < depth; ++l)

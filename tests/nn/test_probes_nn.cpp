@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -9,9 +10,12 @@
 
 #include <xtensor/xview.hpp>
 
+#include <seqgrad/nn/adaptive_softmax.hpp>
+#include <seqgrad/nn/attention.hpp>
 #include <seqgrad/nn/cells.hpp>
 #include <seqgrad/nn/linear.hpp>
 #include <seqgrad/nn/lstm_layer.hpp>
+#include <seqgrad/nn/norm_cells.hpp>
 #include <seqgrad/nn/seq2seq.hpp>
 #include <seqgrad/nn/unroll.hpp>
 #include <seqgrad/seqgrad.hpp>
@@ -238,6 +242,24 @@ BOOST_AUTO_TEST_CASE(a_module_that_throws_while_built_leaves_the_store_unchanged
     BOOST_CHECK_THROW(nn::linear(sg::parameter_scope(cs, "lx"), 3, 4), sg::value_error);
     BOOST_TEST(cs.size() == 2u);
     BOOST_TEST(!cs.contains("lx.weight"));
+    // Composites: a member whose last name is taken threw after the others had added theirs (a
+    // stack's layer 0, an additive attention's w_q, w_k and b, a layer-norm cell's first 6, an
+    // adaptive softmax's head and first tails, a seq2seq's every member but `out`).
+    const auto unchanged = [](const char* taken, const std::function<void(const sg::parameter_scope&)>& build) {
+        sg::parameter_store s;
+        s.add(taken, sg::shape{1});
+        BOOST_CHECK_THROW(build(sg::parameter_scope(s, "m")), sg::value_error);
+        BOOST_TEST(s.size() == 1u, taken);
+    };
+    unchanged("m.l1.b_hh", [](const sg::parameter_scope& sc) { (void)nn::make_stacked<nn::lstm_cell>(sc, 2, 3, 4); });
+    unchanged("m.v", [](const sg::parameter_scope& sc) { nn::attention(sc, nn::attention_score::additive, 4, 4); });
+    unchanged("m.b_c", [](const sg::parameter_scope& sc) { nn::layer_norm_lstm_cell(sc, 3, 4); });
+    unchanged("m.tail.1.1.weight", [](const sg::parameter_scope& sc) { nn::adaptive_softmax(sc, 8, 20, {5, 10}); });
+    o.score = nn::attention_score::additive;
+    unchanged("m.out.bias", [&](const sg::parameter_scope& sc) { nn::seq2seq<nn::lstm_cell>(sc, o); });
+    // 4 x hidden wrapped to 0 for a hidden size of 2^62: a [0, 3] weight, no error.
+    BOOST_CHECK_THROW(nn::lstm_cell(sg::parameter_scope(cs, "big"), 3, std::size_t(1) << 62), sg::value_error);
+    BOOST_TEST(cs.size() == 2u);
 }
 
 // blend's mask is [B, 1]: a [B] mask with B = H broadcast over the columns and blended every row
