@@ -237,14 +237,13 @@ clip_result clip_by_global_norm(std::span<const gradient_ref> grads, double max_
         // again over g / m, m = max |g| (terms in [0, 1]), and clips as its exact value would. It
         // reads inf only when the norm itself is beyond double's range.
         double m = 0;
+        bool finite = true;
         for (const auto& g : grads)
-            g.visit([&m](auto span) {
-                for (const auto v : span) m = std::max(m, std::abs(double(v)));  // NaN is never taken
-            });
-        bool finite = std::isfinite(m);
-        for (const auto& g : grads)
-            finite = finite && g.visit([](auto span) {
-                return std::all_of(span.begin(), span.end(), [](auto v) { return std::isfinite(v); });
+            g.visit([&](auto span) {
+                for (const auto v : span) {
+                    finite = finite && std::isfinite(v);
+                    m = std::max(m, std::abs(double(v)));
+                }
             });
         if (!finite) return r;  // an inf or NaN gradient: left as it is
         double sq_m = 0;

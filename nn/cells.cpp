@@ -29,12 +29,7 @@ void make_params(Cell& c, const parameter_scope& scope, std::size_t gates, const
         throw value_error(std::string("nn::") + who + " '" + scope.prefix() + "': input size " +
                           std::to_string(c.input_size) + ", hidden size " + std::to_string(c.hidden_size) +
                           " (expected both > 0, and gates x hidden x max(input, hidden) entries within size_t)");
-    const seqgrad::detail::store_transaction undo(scope.store());  // a weight too large to allocate, say
-    // Every name checked before any is added: a collision on the last left the others in the store.
-    for (const char* name : {"w_ih", "w_hh", "b_ih", "b_hh"})
-        if (scope.store().contains(scope.full(name)))
-            throw value_error(std::string("nn::") + who + " '" + scope.prefix() + "': the store already has '" +
-                              scope.full(name) + "' (expected new names for the cell's parameters)");
+    const seqgrad::detail::store_transaction undo(scope.store());  // a name taken, a weight too large
     const std::size_t g = gates * c.hidden_size;
     c.w_ih = scope.add("w_ih", shape{g, c.input_size});
     c.w_hh = scope.add("w_hh", shape{g, c.hidden_size});

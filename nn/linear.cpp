@@ -33,9 +33,7 @@ linear::linear(const parameter_scope& scope, std::size_t in, std::size_t out, bo
 linear::linear(const parameter_scope& scope, std::size_t in, std::size_t out, bool with_bias, std::mt19937_64& rng)
     : in_features(in), out_features(out) {
     check_sizes("linear", scope, in, out);
-    if (with_bias && scope.store().contains(scope.full("bias")))  // before the weight is added
-        throw value_error("nn::linear '" + scope.prefix() + "': the store already has '" + scope.full("bias") +
-                          "' (expected new names for the layer's parameters)");
+    const seqgrad::detail::store_transaction undo(scope.store());  // "bias" taken: no "weight" left behind
     weight = scope.add("weight", shape{out, in});
     if (with_bias) bias = scope.add("bias", shape{out});
     reset_parameters(rng);
