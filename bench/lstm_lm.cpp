@@ -348,6 +348,7 @@ std::string cross_core_read(const char* when) {
 const char* const usage =
     "usage: lstm_lm [--config NAME[,NAME...]] [--seconds s] [--threads 1,2] [--rounds n] [--cutoffs 2000,10000]\n"
     "               [--no-torch] [--layer] [--openblas-threads] [--no-chains] [--no-small-gemm] [--no-opt]\n"
+    "               [--no-overlap]\n"
     "  configs: char_b1, char_b32, word_b20, word_b20_adaptive, word_b20_adaptive_1k4k (all)\n";
 
 struct options {
@@ -375,7 +376,8 @@ options parse_args(int argc, char** argv) {
                         {"--openblas-threads", [&] { o.openblas_threads = true; }},
                         {"--no-chains", [] { sg::detail::set_recurrence_chains(false); }},       // per-node backward
                         {"--no-small-gemm", [] { sg::detail::set_small_gemm_kernels(false); }},  // OpenBLAS only
-                        {"--no-opt", [] { sg::set_graph_optimizations(false); }}});
+                        {"--no-opt", [] { sg::set_graph_optimizations(false); }},
+                        {"--no-overlap", [] { sg::detail::set_gradient_overlap(false); }}});
     for (std::size_t i = 0; i < o.threads.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
             if (o.threads[i] == o.threads[j])

@@ -141,6 +141,7 @@ private:
             targets[j] = {};
             if (j < inline_inputs) folds[j] = {};
             if (!m.requires_grad || !keep(ins[j], i)) continue;
+            if (!handed_.empty()) settle(ins[j]);
             if (op.gradient_block && hands_over(i, j, g)) continue;
             if (tabled && (static_cast<int>(j) == op.product_a || static_cast<int>(j) == op.product_b)) continue;
             if (tabled_c && static_cast<int>(j) == c_in) continue;
@@ -325,8 +326,10 @@ private:
         }
         sweep_one(i, g, mem, keep);
         // Every reader of a parameter leaf comes later on the tape, so its gradient is final here.
-        if (t_.param_hook_ && g[i] && &g == &t_.grad_table_ && nodes_[i].kind == node_kind::parameter)
+        if (t_.param_hook_ && g[i] && &g == &t_.grad_table_ && nodes_[i].kind == node_kind::parameter) {
+            settle(i);
             t_.param_hook_(parameter(nodes_[i].param), g[i]);
+        }
     }
 
     // Checkpointing (checkpoint_bptt): recompute and release segments as the sweep meets them.
@@ -366,6 +369,7 @@ private:
     }
     /// The gradient of id for a GEMM to add into: beta 1, or beta 0 into new memory when it has none yet.
     T* gemm_target(std::uint32_t id, std::vector<void*>& g, arena& mem, T& beta) {
+        settle(id);
         beta = g[id] ? T(1) : T(0);
         if (!g[id]) g[id] = t_.grad_alloc<T>(id, mem, nodes_[id].shp.size());
         return static_cast<T*>(g[id]);
@@ -373,12 +377,17 @@ private:
 
     /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.
     void flush(std::uint32_t b, std::vector<void*>& g, arena& mem);
+    bool handing(const std::vector<void*>& g) const;
+    void hand_over(std::uint32_t id, std::function<void()> f);  // id's gradient written on another thread
+    void settle(std::uint32_t id);                              // wait for that, if handed over
+    void settle_all();
 
     /// End of a sweep: the remaining kept pairs (weights the sweep does not visit itself).
     void flush_all(std::vector<void*>& g, arena& mem) {
         flush_tables(g, mem);
         flush_rows(g, mem);
         while (!deferred_.empty()) flush(deferred_.front().b, g, mem);
+        settle_all();
     }
 
     /// Whether m -> n is a recorded state edge that a transform edits.
@@ -510,6 +519,8 @@ private:
     std::vector<std::pair<std::uint32_t, int>> late_order_;
     std::vector<std::uint32_t> main_end_;
     std::size_t late_pos_ = 0;
+    std::vector<std::uint32_t> handed_;  // nodes whose gradient a handed-over product writes
+    overlap overlap_;                    // last: its destructor waits for that work
 };
 
 }  // namespace detail

@@ -107,6 +107,7 @@ void backward_engine<T>::plan_homes(std::uint32_t root) {
     t_.opt_counts_.gradients_transposed = 0;
     t_.opt_counts_.activations_folded = 0;
     t_.opt_counts_.steps_chained = 0;
+    t_.opt_counts_.handed_over = 0;
     t_.folded_into_.clear();
     if (!t_.optimize_ || t_.ckpt_ || t_.check_finite_ || t_.products_.size() < 2) return;
     struct group {
@@ -239,6 +240,37 @@ void backward_engine<T>::flush(std::uint32_t b, std::vector<void*>& g, arena& me
         scratch_.reset();
     }
     std::erase_if(deferred_, [b](const deferred& d) { return d.b == b; });
+}
+
+// Work handed to another thread (chain_ctx::hand_over: lstm_step's dW_hh at small batches) writes
+// only a parameter leaf's gradient, which nothing reads before the sweep ends but the hook, which
+// waits for it. One piece of work at a time: the sweep after a recurrence holds little more than
+// one weight gradient's worth of work for this thread, and work queued behind it would keep this
+// one waiting.
+template <class T>
+bool backward_engine<T>::handing(const std::vector<void*>& g) const {
+    return gradient_overlap() && t_.optimize_ && !t_.ckpt_ && &g == &t_.grad_table_ && split_ways() > 1 &&
+           executor_threads_blas();
+}
+
+template <class T>
+void backward_engine<T>::hand_over(std::uint32_t id, std::function<void()> f) {
+    if (!overlap_.run(std::move(f))) return;
+    handed_.push_back(id);
+    ++t_.opt_counts_.handed_over;
+}
+
+// Before anything else reads or adds into id's gradient.
+template <class T>
+void backward_engine<T>::settle(std::uint32_t id) {
+    if (std::find(handed_.begin(), handed_.end(), id) == handed_.end()) return;
+    settle_all();
+}
+
+template <class T>
+void backward_engine<T>::settle_all() {
+    handed_.clear();
+    overlap_.wait();
 }
 
 template <class T>

@@ -67,11 +67,18 @@ std::uint32_t backward_engine<T>::chain(std::uint32_t i, std::vector<void*>& g, 
     for (std::size_t q = 0; q < k; ++q) {
         const detail::node& m = nodes_[ins[q]];
         if (!m.requires_grad) continue;
+        settle(ins[q]);
         if (g[ins[q]]) adds[q] = true;
         else g[ins[q]] = home_or_alloc(ins[q], m.shp.size(), g, mem, g[j]);
         targets[q] = {static_cast<T*>(g[ins[q]]), m.shp};
     }
-    const chain_ctx<T> c{nodes_.data(), ids, ins, k, grads, external, targets.data(), adds.get()};
+    // Work on a weight's gradient (lstm_step's W_hh over the run) may go to another thread.
+    const std::function<bool(std::size_t, std::function<void()>)> hand = [&](std::size_t q, std::function<void()> f) {
+        if (q >= k || !handed_.empty() || !handing(g) || nodes_[ins[q]].kind != node_kind::parameter) return false;
+        hand_over(ins[q], std::move(f));
+        return !handed_.empty();
+    };
+    const chain_ctx<T> c{nodes_.data(), ids, ins, k, grads, external, targets.data(), adds.get(), &hand};
     {
         const detail::step_work in_step(true);
         if constexpr (std::is_same_v<T, float>) op.chain_f(c);

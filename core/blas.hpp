@@ -21,6 +21,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 /// small (a char LM at batch 1) then runs exactly as on one thread. From 4e6 that LM (its products
 /// 8.4 or 1 MFLOP) ran 1.08x on 2 threads in one hour of a 2-vCPU EPYC and 0.79-0.92x the next.
 constexpr double split_min_flops = 1e7;
+/// Below split_min_flops, lstm_step's dW_hh over a run of steps from this size goes to another
+/// thread while backward goes on (detail::overlap; ops/recurrent_chain.cpp). Smaller products
+/// cost more to hand over than they take.
+constexpr double hand_over_min_flops = 4e6;
 /// The same on blocks of larger row-major matrices (leading dimensions lda, ldb, ldc), for
 /// kernels that split a product themselves: one BLAS call on the calling thread.
 template <class T>

@@ -13,6 +13,7 @@
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_group.h>
 
 #include "errors.hpp"
 
@@ -139,6 +140,53 @@ bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
         for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
     });
     return true;
+}
+
+namespace {
+std::atomic<bool> overlap_on{true};
+}
+void set_gradient_overlap(bool on) { overlap_on.store(on); }
+bool gradient_overlap() { return overlap_on.load(std::memory_order_relaxed); }
+
+struct overlap::impl {
+    tbb::task_group group;
+};
+overlap::overlap() = default;
+overlap::~overlap() {
+    try {
+        wait();
+    } catch (...) {  // unwinding already, or the owner never waited: the work is done either way
+    }
+}
+
+bool overlap::run(std::function<void()> f) {
+    if (num_threads() < 2 || task_depth > 0) {
+        f();
+        return false;
+    }
+    if (!pending_) {
+        if (!impl_) impl_ = std::make_unique<impl>();
+        enter_parallel_region();  // left by wait()
+        pending_ = true;
+    }
+    impl_->group.run([f = std::move(f)] {
+        ++task_depth;
+        struct leave {
+            ~leave() { --task_depth; }
+        } guard;
+        apply_fp_mode();  // the arena's captured mode, not the thread's (see parallel_for)
+        f();
+    });
+    return true;
+}
+
+void overlap::wait() {
+    if (!pending_) return;
+    pending_ = false;
+    struct region {
+        ~region() { leave_parallel_region(); }
+    } guard;
+    impl_->group.wait();
 }
 
 std::size_t split_ways() { return task_depth > 0 ? 1 : num_threads(); }

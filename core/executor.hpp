@@ -2,14 +2,16 @@
 // The executor: the one owner of the cores. Parallel work in seqgrad (the windows and directions
 // backward sweeps as separate passes, data_parallel's parts, the gradient-norm reduction, and
 // within one model the large products, the softmax rows and the per-step recurrent work at larger
-// batches) runs through detail::parallel_for on TBB. OpenBLAS's own thread pool is held at one
-// thread by default: the executor splits a large product into blocks of rows or columns itself,
-// one single-threaded BLAS call per block, so the two pools never oversubscribe the cores and a
-// user asks only for a thread count. Several threads may each run their own tapes (and their own
-// parallel regions) at once.
+// batches) runs through detail::parallel_for on TBB; at small batches the recurrent weight's
+// gradient goes to another thread during the rest of backward (detail::overlap). OpenBLAS's own
+// thread pool is held at one thread by default: the executor splits a large product into blocks of
+// rows or columns itself, one single-threaded BLAS call per block, so the two pools never
+// oversubscribe the cores and a user asks only for a thread count. Several threads may each run
+// their own tapes (and their own parallel regions) at once.
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <memory>
 
 namespace seqgrad {
 
@@ -70,6 +72,37 @@ inline void parallel_for_entries(std::size_t n, std::size_t entries, const std::
     else
         for (std::size_t i = 0; i < n; ++i) f(i);
 }
+/// Work handed to another executor thread while the caller goes on (a weight gradient's product
+/// during the rest of a backward sweep, where nothing reads it until the sweep ends). run(f)
+/// queues f, or runs it at once when the executor has one thread or the caller is inside a
+/// parallel_for item; wait() returns when everything queued is done, the caller running what no
+/// thread has taken yet (so a busy or slow second core costs nothing but the queueing), and
+/// rethrows the first exception. f runs like a parallel_for item (BLAS on one thread, the
+/// set_flush_denormals mode, no further splitting), so where it runs changes no bit of its
+/// result. The destructor waits too. One owner thread; not copyable.
+class overlap {
+public:
+    overlap();
+    ~overlap();
+    overlap(const overlap&) = delete;
+    overlap& operator=(const overlap&) = delete;
+    /// Whether f was queued (false: it ran here).
+    bool run(std::function<void()> f);
+    void wait();
+    bool pending() const { return pending_; }
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+    bool pending_ = false;
+};
+
+/// Weight-gradient work handed to another thread during backward (overlap: lstm_step's dW_hh at
+/// small batches, ops/recurrent_chain.cpp), on by default; a process-wide switch for measuring it
+/// and for debugging.
+void set_gradient_overlap(bool on);
+bool gradient_overlap();
+inline thread_local std::function<bool(std::size_t, std::function<void()>)>* chain_handoff = nullptr;
 /// Bracket a parallel region by hand (reference counted across threads; see set_blas_threads).
 void enter_parallel_region();
 void leave_parallel_region() noexcept;

@@ -265,6 +265,11 @@ struct chain_ctx {
     /// whether each holds an earlier contribution to add to.
     const tensor_ref<T>* targets;
     const bool* adds;
+    /// Hands work that writes only input q's gradient (a weight's, read by nothing before the
+    /// sweep ends) to another executor thread, the sweep going on meanwhile. false: not taken (one
+    /// thread, or other work already handed over), so do it here. Once taken it runs on another
+    /// thread, or on this one after the op returns: it must never wait for the op.
+    const std::function<bool(std::size_t q, std::function<void()> work)>* hand_over = nullptr;
 
     tensor_ref<const T> value(std::uint32_t id) const;
     const attrs& at(std::size_t k) const;

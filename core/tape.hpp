@@ -296,7 +296,7 @@ public:
     /// last backward ran as runs of a recurrence (op_builder::chain).
     struct optimization_counts {
         std::size_t products_batched = 0, table_products = 0, gradient_homes = 0, products_transposed = 0,
-                    gradients_transposed = 0, activations_folded = 0, steps_chained = 0;
+                    gradients_transposed = 0, activations_folded = 0, steps_chained = 0, handed_over = 0;
     };
     const optimization_counts& optimizations() const { return opt_counts_; }
     /// Training mode. nn::dropout and its kin (nn/dropout.hpp) draw random masks only when on; off

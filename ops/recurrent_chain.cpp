@@ -5,7 +5,13 @@
 // weight gradient of all steps as one GEMM (the per-node sweep adds one product a step: the same
 // sum in another order).
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <memory>
+#include <thread>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "lstm_kernels.hpp"
 
@@ -16,6 +22,67 @@ bool all_zero(const T* p, size_t n) {
     for (size_t i = 0; i < n; ++i)
         if (p[i] != T(0)) return false;
     return true;
+}
+
+// dW_hh handed to another thread (chain_ctx::hand_over) in pieces of steps: the sweep finishes
+// the steps latest first, and each piece's product starts as soon as the sweep has finished its
+// steps, so by the run's end the other thread has done most of it and this one goes on with the
+// rest of backward. Only at batches whose steps run on one thread (B < 8) and below the product
+// size that gemm splits itself: char_b1's LM (B 1, H 128, 64 steps, 8 MFLOP), whose backward after
+// the recurrence is two more such products (W_ih's and the inputs'), one thread each then.
+// The pieces' sum is dW_hh in another order than the one product's (rounding differs from 1 thread).
+struct weight_pieces {
+    static constexpr size_t count = 4;
+    size_t bound[count + 1];                    // steps [bound[p], bound[p + 1]) form piece p
+    std::atomic<size_t> lowest_done{SIZE_MAX};  // the sweep has finished every step from this one
+    std::atomic<bool> abandoned{false};
+    void done(size_t k) {
+        for (size_t p = 0; p < count; ++p)
+            if (bound[p] == k) lowest_done.store(k, std::memory_order_release);
+    }
+    // Whether piece p's steps are finished, waiting for them; false: abandoned.
+    bool wait(size_t p) const {
+        while (lowest_done.load(std::memory_order_acquire) > bound[p]) {
+            if (abandoned.load(std::memory_order_acquire)) return false;
+#if defined(__SSE2__)
+            _mm_pause();
+#else
+            std::this_thread::yield();
+#endif
+        }
+        return true;
+    }
+};
+
+template <class T, class Prev>
+std::shared_ptr<weight_pieces> hand_over_weight(const chain_ctx<T>& c, size_t o, size_t B, size_t H, size_t k0,
+                                                const T* dpre, const Prev& prev_of) {
+    const size_t n = c.ids.size(), G = 4 * H;
+    const tensor_ref<T> tw = c.targets[o + 2];
+    const double flops = 2.0 * double(G) * double(H) * double((n - k0) * B);
+    if (!tw.data || !c.hand_over || B >= 8 || n - k0 < weight_pieces::count || flops < hand_over_min_flops ||
+        flops >= split_min_flops)
+        return nullptr;
+    auto pieces = std::make_shared<weight_pieces>();
+    for (size_t p = 0; p <= weight_pieces::count; ++p) pieces->bound[p] = k0 + (n - k0) * p / weight_pieces::count;
+    std::vector<const T*> prev(n);  // each step's h_prev (values: they stay put)
+    for (size_t k = k0; k < n; ++k) prev[k] = prev_of(k);
+    const T beta = T(c.adds[o + 2] ? 1 : 0);
+    auto work = [pieces, prev = std::move(prev), dpre, out = tw.data, beta, B, H, G, k0] {
+        const size_t BH = B * H;
+        std::vector<T> hp;
+        T add = beta;
+        for (size_t p = weight_pieces::count; p-- > 0;) {  // the latest steps first, as the sweep
+            if (!pieces->wait(p)) return;
+            const size_t lo = pieces->bound[p], hi = pieces->bound[p + 1];
+            hp.resize((hi - lo) * BH);
+            for (size_t k = lo; k < hi; ++k) std::memcpy(hp.data() + (k - lo) * BH, prev[k], BH * sizeof(T));
+            gemm(true, false, G, H, (hi - lo) * B, T(1), dpre + (lo - k0) * B * G, hp.data(), add, out);
+            add = T(1);
+        }
+    };
+    if (!(*c.hand_over)(o + 2, std::move(work))) return nullptr;
+    return pieces;
 }
 }  // namespace
 
@@ -46,6 +113,17 @@ void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd) {
     auto dpre_of = [&](size_t k) { return direct ? tx.data + row(k) * G : buf + k * BH * 4; };
     auto prev_of = [&](size_t k) { return k ? c.value(c.ids[k - 1]).data : s0.data; };
 
+    // A zero initial h (a sequence's usual start) adds nothing to dW_hh: its step is left out.
+    const size_t k0 = all_zero(s0.data, BH) ? 1 : 0;
+    const std::shared_ptr<weight_pieces> pieces = direct && k0 < n
+                                                      ? hand_over_weight(c, o, B, H, k0, dpre_of(k0), prev_of)
+                                                      : nullptr;
+    struct finish {  // a piece never finished (this op threw) is abandoned, not waited for
+        weight_pieces* p;
+        ~finish() {
+            if (p) p->abandoned.store(true, std::memory_order_release);
+        }
+    } unfinished{pieces.get()};
     step_rows(B, H, [&](size_t lo, size_t hi) {
         for (size_t k = n; k-- > 0;) {
             const T* y = c.value(c.ids[k]).data;
@@ -68,17 +146,17 @@ void step_chain(const chain_ctx<T>& c, size_t o, const T* w_bwd) {
             else gemm(false, false, hi - lo, H, G, T(1), dpre + lo * G, w.data, T(acc ? 1 : 0), tp + lo * H);
             if (record && !acc && !(k && c.internal_unwritten(k - 1)))
                 std::fill(tp + 2 * BH + lo * G, tp + 2 * BH + hi * G, T(0));
+            if (pieces) pieces->done(k);
         }
     });
-    if (!tw.data) return;
+    unfinished.p = nullptr;
+    if (!tw.data || pieces) return;
     // dW_hh += sum over steps of dpre_k^T h_prev_k as one GEMM with inner dimension n B (the
     // steps' dpre lie one after another; their h_prev are gathered): dW is read and written once
     // instead of once a step, which at H 256 (1 MB) does not stay in L2.
     // A product over the whole run, not a step's: split across threads only from the threshold of
     // whole products (at B = 1, char_b1's 8 MFLOP, splitting it made 2 threads 5% slower than 1).
     const step_work whole(false);
-    // A zero initial h (a sequence's usual start) adds nothing: its step is left out of the sum.
-    const size_t k0 = all_zero(s0.data, BH) ? 1 : 0;
     if (k0 == n) {
         if (!adds[2]) std::fill(tw.begin(), tw.end(), T(0));
         return;

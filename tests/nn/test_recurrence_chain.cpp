@@ -11,7 +11,8 @@
 // from the first's last record, readouts of every step or of the last state only (the records
 // between then get their gradient from the recurrence alone), nn::unroll of the cell with a
 // product per step reading its state, lstm_pack with and without its backward block (H 16 / 8),
-// and under truncate_bptt and clip_state_gradient (which keep the per-node sweep).
+// and under truncate_bptt and clip_state_gradient (which keep the per-node sweep). On 2 threads at
+// B 1 and H 128, dW_hh's product goes to the other thread in pieces of steps (handed_over counts it).
 #include <random>
 #include <string>
 #include <vector>
@@ -44,7 +45,7 @@ struct setup {
 struct outcome {
     double loss = 0;
     std::vector<xt::xarray<double>> grads;
-    std::size_t chained = 0;
+    std::size_t chained = 0, handed_over = 0;
 };
 
 struct model {
@@ -108,7 +109,7 @@ outcome run(const setup& s, sg::dtype dt, mode md, const sg::backward_plan& plan
     const sg::expr loss = m.loss(t, &records);
     t.backward(loss, plan);
     sg::detail::set_recurrence_chains(true);
-    outcome o{t.item(loss), {}, t.optimizations().steps_chained};
+    outcome o{t.item(loss), {}, t.optimizations().steps_chained, t.optimizations().handed_over};
     // The forward ran as one lstm_run where the chains are on (views), else a node per step.
     for (const sg::expr& e : records)
         BOOST_TEST(t.node_at(e.id()).op->name == (md == mode::chained && s.B >= 8 ? "lstm_step_view" : "lstm_step"));
@@ -126,16 +127,31 @@ BOOST_AUTO_TEST_SUITE(recurrence_chain)
 
 BOOST_AUTO_TEST_CASE(a_run_of_steps_swept_as_one_equals_the_per_node_sweep) {
     const setup cases[] = {
-        {5, 9, 6, 16, false, 0},  {5, 9, 6, 16, true, 1},  {4, 8, 5, 8, true, 2},   {4, 9, 8, 16, true, 3},
+        {5, 9, 6, 16, false, 0},
+        {5, 9, 6, 16, true, 1},
+        {4, 8, 5, 8, true, 2},
+        {4, 9, 8, 16, true, 3},
         {4, 64, 8, 64, true, 0},  // B * 8 H^2 >= 2e6: the steps' rows split across 2 threads
-        {3, 64, 8, 64, false, 2}, {5, 1, 6, 16, false, 0}, {5, 1, 6, 16, true, 1},  {4, 1, 5, 8, true, 2},
-        {4, 1, 8, 16, true, 3},   {4, 9, 6, 16, true, 4},  {4, 1, 6, 16, false, 4},
+        {3, 64, 8, 64, false, 2},
+        {5, 1, 6, 16, false, 0},
+        {5, 1, 6, 16, true, 1},
+        {4, 1, 5, 8, true, 2},
+        {4, 1, 8, 16, true, 3},
+        {4, 9, 6, 16, true, 4},
+        {4, 1, 6, 16, false, 4},
+        // dW_hh of 4-10 MFLOP at B 1: on 2 threads handed to the other thread in pieces of steps
+        {40, 1, 8, 128, false, 0},
+        {40, 1, 8, 128, true, 1},
+        {40, 1, 8, 128, true, 2},
     };
     const std::size_t before = sg::num_threads();
     for (const std::size_t threads : {1u, 2u}) {
         sg::set_num_threads(threads);
         for (const setup& s : cases)
             for (const sg::dtype dt : {sg::dtype::f64, sg::dtype::f32}) {
+                // Two runs of 40 steps of this random model amplify float rounding past 1e-5 in
+                // any two summation orders (the per-node sweep's too): double only.
+                if (dt == sg::dtype::f32 && s.T == 40 && s.readout == 2) continue;
                 const double tol = dt == sg::dtype::f64 ? 1e-12 : 1e-5;
                 const outcome plain = run(s, dt, mode::plain), per_node = run(s, dt, mode::per_node),
                               chained = run(s, dt, mode::chained);
@@ -144,10 +160,39 @@ BOOST_AUTO_TEST_CASE(a_run_of_steps_swept_as_one_equals_the_per_node_sweep) {
                     BOOST_TEST(plain.chained == 0u);
                     BOOST_TEST(per_node.chained == 0u);
                     BOOST_TEST(chained.chained == (s.readout == 2 ? 2 * s.T : s.T));
+                    // Each run's W_hh product (the second run's first: the first run's waits for it).
+                    const bool handed = threads > 1 && s.H == 128;
+                    BOOST_TEST(chained.handed_over == (handed ? (s.readout == 2 ? 2u : 1u) : 0u));
+                    BOOST_TEST(per_node.handed_over == 0u);
                     expect_same_run(per_node, plain, tol);
                     expect_same_run(chained, plain, tol);
                 }
             }
+    }
+    sg::set_num_threads(before);
+}
+
+// A hook that takes each parameter's gradient as soon as the sweep has finished it (dist::reducer
+// sends it then) gets W_hh's whole, though on 2 threads its product runs on the other thread while
+// the sweep goes on: the sweep waits for that product before calling the hook.
+BOOST_AUTO_TEST_CASE(a_gradient_hook_sees_a_handed_over_product_finished) {
+    const std::size_t before = sg::num_threads();
+    sg::set_num_threads(2);
+    const setup s{40, 1, 8, 128, false, 0};
+    const model m(s, sg::dtype::f32);
+    for (int rep = 0; rep < 5; ++rep) {
+        sg::tape t(sg::dtype::f32);
+        t.set_accumulate_into_parameters(false);
+        xt::xarray<double> seen;
+        t.set_param_grad_hook([&](const sg::parameter& p, const void* g) {
+            if (p.name() != m.cell.w_hh.name()) return;
+            seen = xt::zeros<double>(p.shape().to_vector());
+            const auto* f = static_cast<const float*>(g);
+            for (std::size_t i = 0; i < seen.size(); ++i) seen.flat(i) = f[i];
+        });
+        t.backward(m.loss(t));
+        BOOST_TEST(t.optimizations().handed_over == 1u);
+        BOOST_TEST(max_diff(seen, t.param_grad(m.cell.w_hh)) == 0.0);
     }
     sg::set_num_threads(before);
 }
