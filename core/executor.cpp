@@ -128,16 +128,20 @@ bool parallel_for(std::size_t n, const std::function<void(std::size_t)>& f) {
         region() { enter_parallel_region(); }
         ~region() { leave_parallel_region(); }
     } guard;
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
-        struct depth {
-            depth() { ++task_depth; }
-            ~depth() { --task_depth; }
-        } inside;
-        // Every item, not once a thread: TBB runs a task under the floating-point mode its arena
-        // captured when it started, over the thread's own (so a thread that had followed a change
-        // of set_flush_denormals ran its next items in the old mode).
-        apply_fp_mode();
-        for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
+    // Isolated: a thread waiting for the items runs only items, never other work queued on this
+    // thread (an overlap's, which may wait for what the caller does next).
+    tbb::this_task_arena::isolate([&] {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, 1), [&](const tbb::blocked_range<std::size_t>& r) {
+            struct depth {
+                depth() { ++task_depth; }
+                ~depth() { --task_depth; }
+            } inside;
+            // Every item, not once a thread: TBB runs a task under the floating-point mode its
+            // arena captured when it started, over the thread's own (so a thread that had followed
+            // a change of set_flush_denormals ran its next items in the old mode).
+            apply_fp_mode();
+            for (std::size_t i = r.begin(); i != r.end(); ++i) f(i);
+        });
     });
     return true;
 }
