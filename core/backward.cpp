@@ -378,7 +378,7 @@ private:
     /// Every pair kept for b as one GEMM per transpose flag, added into b's gradient in g.
     void flush(std::uint32_t b, std::vector<void*>& g, arena& mem);
     bool handing(const std::vector<void*>& g) const;
-    void hand_over(std::uint32_t id, std::function<void()> f);  // id's gradient written on another thread
+    bool hand_over(std::uint32_t id, std::function<void()> f);  // id's gradient written on another thread
     void settle(std::uint32_t id);                              // wait for that, if handed over
     void settle_all();
 

@@ -254,10 +254,11 @@ bool backward_engine<T>::handing(const std::vector<void*>& g) const {
 }
 
 template <class T>
-void backward_engine<T>::hand_over(std::uint32_t id, std::function<void()> f) {
-    if (!overlap_.run(std::move(f))) return;
+bool backward_engine<T>::hand_over(std::uint32_t id, std::function<void()> f) {
+    if (!overlap_.run(std::move(f))) return false;
     handed_.push_back(id);
     ++t_.opt_counts_.handed_over;
+    return true;
 }
 
 // Before anything else reads or adds into id's gradient.

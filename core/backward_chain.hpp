@@ -75,8 +75,7 @@ std::uint32_t backward_engine<T>::chain(std::uint32_t i, std::vector<void*>& g, 
     // Work on a weight's gradient (lstm_step's W_hh over the run) may go to another thread.
     const std::function<bool(std::size_t, std::function<void()>)> hand = [&](std::size_t q, std::function<void()> f) {
         if (q >= k || !handed_.empty() || !handing(g) || nodes_[ins[q]].kind != node_kind::parameter) return false;
-        hand_over(ins[q], std::move(f));
-        return !handed_.empty();
+        return hand_over(ins[q], std::move(f));
     };
     const chain_ctx<T> c{nodes_.data(), ids, ins, k, grads, external, targets.data(), adds.get(), &hand};
     {

@@ -164,10 +164,7 @@ overlap::~overlap() {
 }
 
 bool overlap::run(std::function<void()> f) {
-    if (num_threads() < 2 || task_depth > 0) {
-        f();
-        return false;
-    }
+    if (num_threads() < 2 || task_depth > 0) return false;
     if (!pending_) {
         if (!impl_) impl_ = std::make_unique<impl>();
         enter_parallel_region();  // left by wait()

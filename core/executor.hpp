@@ -74,10 +74,10 @@ inline void parallel_for_entries(std::size_t n, std::size_t entries, const std::
 }
 /// Work handed to another executor thread while the caller goes on (a weight gradient's product
 /// during the rest of a backward sweep, where nothing reads it until the sweep ends). run(f)
-/// queues f, or runs it at once when the executor has one thread or the caller is inside a
-/// parallel_for item; wait() returns when everything queued is done, the caller running what no
-/// thread has taken yet (so a busy or slow second core costs nothing but the queueing), and
-/// rethrows the first exception. f runs like a parallel_for item (BLAS on one thread, the
+/// queues f, or declines (returns false, f not run: the caller does the work itself) when the
+/// executor has one thread or the caller is inside a parallel_for item; wait() returns when
+/// everything queued is done, the caller running what no thread has taken yet (so a busy or slow
+/// second core costs nothing but the queueing), and rethrows the first exception. f runs like a parallel_for item (BLAS on one thread, the
 /// set_flush_denormals mode, no further splitting), so where it runs changes no bit of its
 /// result. The destructor waits too. One owner thread; not copyable.
 class overlap {
@@ -86,7 +86,7 @@ public:
     ~overlap();
     overlap(const overlap&) = delete;
     overlap& operator=(const overlap&) = delete;
-    /// Whether f was queued (false: it ran here).
+    /// Whether f was queued (false: not run).
     bool run(std::function<void()> f);
     void wait();
     bool pending() const { return pending_; }
