@@ -77,9 +77,10 @@ inline void parallel_for_entries(std::size_t n, std::size_t entries, const std::
 /// queues f, or declines (returns false, f not run: the caller does the work itself) when the
 /// executor has one thread or the caller is inside a parallel_for item; wait() returns when
 /// everything queued is done, the caller running what no thread has taken yet (so a busy or slow
-/// second core costs nothing but the queueing), and rethrows the first exception. f runs like a parallel_for item (BLAS on one thread, the
-/// set_flush_denormals mode, no further splitting), so where it runs changes no bit of its
-/// result. The destructor waits too. One owner thread; not copyable.
+/// second core costs nothing but the queueing), and rethrows the first exception. f runs like a
+/// parallel_for item (BLAS on one thread, the set_flush_denormals mode, no further splitting), so
+/// where it runs changes no bit of its result. The destructor waits too. One owner thread; not
+/// copyable.
 class overlap {
 public:
     overlap();
@@ -89,7 +90,6 @@ public:
     /// Whether f was queued (false: not run).
     bool run(std::function<void()> f);
     void wait();
-    bool pending() const { return pending_; }
 
 private:
     struct impl;
@@ -102,7 +102,6 @@ private:
 /// and for debugging.
 void set_gradient_overlap(bool on);
 bool gradient_overlap();
-inline thread_local std::function<bool(std::size_t, std::function<void()>)>* chain_handoff = nullptr;
 /// Bracket a parallel region by hand (reference counted across threads; see set_blas_threads).
 void enter_parallel_region();
 void leave_parallel_region() noexcept;
